@@ -1,0 +1,222 @@
+//! Random ids: a pooled OS CSPRNG, and the two text encodings with strict, canonical decoding.
+
+use crate::engine::{Error, IdEncoding};
+
+/// Largest random id in bytes; lookup decodes into a stack buffer of this size.
+pub(crate) const MAX_ID_BYTES: usize = 64;
+/// Bytes read from the OS at a time: one syscall serves many ids.
+const POOL_BYTES: usize = 4096;
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Random bytes read from the OS in blocks and handed out once each.
+#[derive(Debug, Default)]
+pub(crate) struct RandomPool {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl RandomPool {
+    /// Fills `out` with fresh random bytes (`out` must not exceed the block size).
+    pub(crate) fn fill(&mut self, out: &mut [u8]) -> Result<(), Error> {
+        if out.len() > POOL_BYTES {
+            return Err(Error::Random("request larger than the pool".into()));
+        }
+        if self.buf.len().saturating_sub(self.pos) < out.len() {
+            self.buf.resize(POOL_BYTES, 0);
+            // Marked used before the read, so a failed read never hands out stale bytes.
+            self.pos = self.buf.len();
+            getrandom::fill(&mut self.buf).map_err(|e| Error::Random(e.to_string()))?;
+            self.pos = 0;
+        }
+        let end = self.pos + out.len();
+        let Some(src) = self.buf.get_mut(self.pos..end) else {
+            return Err(Error::Random("pool out of range".into()));
+        };
+        out.copy_from_slice(src);
+        // Wiped so that handed-out ids do not linger in the pool.
+        src.fill(0);
+        self.pos = end;
+        Ok(())
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
+/// Length of the text form of an id of `n` bytes.
+pub(crate) fn encoded_len(encoding: IdEncoding, n: usize) -> usize {
+    match encoding {
+        IdEncoding::Base64Url => (n * 4).div_ceil(3),
+        IdEncoding::Hex => n * 2,
+    }
+}
+
+/// Writes the text form of `bytes` into `out`; `None` when `out` is too short.
+pub(crate) fn encode_into(encoding: IdEncoding, bytes: &[u8], out: &mut [u8]) -> Option<usize> {
+    let len = encoded_len(encoding, bytes.len());
+    let out = out.get_mut(..len)?;
+    match encoding {
+        IdEncoding::Hex => {
+            for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+                if let [hi, lo] = pair {
+                    *hi = HEX[usize::from(b >> 4)];
+                    *lo = HEX[usize::from(b & 15)];
+                }
+            }
+        }
+        IdEncoding::Base64Url => {
+            let mut acc: u32 = 0;
+            let mut bits = 0u32;
+            let mut k = 0;
+            for &b in bytes {
+                acc = (acc << 8) | u32::from(b);
+                bits += 8;
+                while bits >= 6 {
+                    bits -= 6;
+                    *out.get_mut(k)? = B64[((acc >> bits) & 63) as usize];
+                    k += 1;
+                }
+                acc &= (1 << bits) - 1;
+            }
+            if bits > 0 {
+                *out.get_mut(k)? = B64[((acc << (6 - bits)) & 63) as usize];
+            }
+        }
+    }
+    Some(len)
+}
+
+/// The text form of `bytes` as a `String`.
+pub(crate) fn encode(encoding: IdEncoding, bytes: &[u8]) -> String {
+    let mut buf = [0u8; 2 * MAX_ID_BYTES];
+    let n = encode_into(encoding, bytes, &mut buf).unwrap_or(0);
+    buf.get(..n)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn b64_value(c: u8) -> Option<u32> {
+    let v = match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'-' => 62,
+        b'_' => 63,
+        _ => return None,
+    };
+    Some(u32::from(v))
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes the text form of an `n`-byte id into `out`. `None` unless `text` is the one
+/// canonical encoding of some `n` bytes: exact length, alphabet, zero padding bits.
+pub(crate) fn decode<'a>(
+    encoding: IdEncoding,
+    text: &[u8],
+    n: usize,
+    out: &'a mut [u8; MAX_ID_BYTES],
+) -> Option<&'a [u8]> {
+    if n > MAX_ID_BYTES || text.len() != encoded_len(encoding, n) {
+        return None;
+    }
+    match encoding {
+        IdEncoding::Hex => {
+            for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+                let [hi, lo] = pair else { return None };
+                *slot = (hex_value(*hi)? << 4) | hex_value(*lo)?;
+            }
+        }
+        IdEncoding::Base64Url => {
+            let mut acc: u32 = 0;
+            let mut bits = 0u32;
+            let mut k = 0;
+            for &c in text {
+                acc = (acc << 6) | b64_value(c)?;
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    *out.get_mut(k)? = (acc >> bits) as u8;
+                    k += 1;
+                    acc &= (1 << bits) - 1;
+                }
+            }
+            if acc != 0 || k != n {
+                return None;
+            }
+        }
+    }
+    out.get(..n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        assert_eq!(encode(IdEncoding::Hex, &[0x00, 0xff, 0x1a]), "00ff1a");
+        assert_eq!(encode(IdEncoding::Base64Url, b"foobar"), "Zm9vYmFy");
+        assert_eq!(encode(IdEncoding::Base64Url, b"fo"), "Zm8");
+        assert_eq!(encode(IdEncoding::Base64Url, b"f"), "Zg");
+        assert_eq!(encode(IdEncoding::Base64Url, &[0xfb, 0xff]), "-_8");
+        assert_eq!(encoded_len(IdEncoding::Base64Url, 16), 22);
+        assert_eq!(encoded_len(IdEncoding::Base64Url, 64), 86);
+    }
+
+    #[test]
+    fn round_trip_every_length() {
+        let mut pool = RandomPool::default();
+        for n in 16..=MAX_ID_BYTES {
+            for enc in [IdEncoding::Base64Url, IdEncoding::Hex] {
+                let mut raw = [0u8; MAX_ID_BYTES];
+                pool.fill(&mut raw[..n]).unwrap();
+                let text = encode(enc, &raw[..n]);
+                assert_eq!(text.len(), encoded_len(enc, n));
+                let mut out = [0u8; MAX_ID_BYTES];
+                assert_eq!(decode(enc, text.as_bytes(), n, &mut out), Some(&raw[..n]));
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_non_canonical() {
+        let mut out = [0u8; MAX_ID_BYTES];
+        let n = 16;
+        let good = encode(IdEncoding::Base64Url, &[0u8; 16]);
+        assert!(decode(IdEncoding::Base64Url, good.as_bytes(), n, &mut out).is_some());
+        // 22 chars carry 132 bits: the last char's low 4 bits must be zero.
+        let mut bad = good.clone().into_bytes();
+        *bad.last_mut().unwrap() = b'B';
+        assert!(decode(IdEncoding::Base64Url, &bad, n, &mut out).is_none());
+        let mut bad = good.clone().into_bytes();
+        bad[3] = b'=';
+        assert!(decode(IdEncoding::Base64Url, &bad, n, &mut out).is_none());
+        assert!(decode(IdEncoding::Base64Url, &good.as_bytes()[1..], n, &mut out).is_none());
+        let hex = encode(IdEncoding::Hex, &[0xabu8; 16]);
+        assert!(decode(IdEncoding::Hex, hex.as_bytes(), n, &mut out).is_some());
+        let upper = hex.to_uppercase();
+        assert!(decode(IdEncoding::Hex, upper.as_bytes(), n, &mut out).is_none());
+    }
+
+    #[test]
+    fn pool_never_repeats_within_blocks() {
+        let mut pool = RandomPool::default();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let mut b = [0u8; 48];
+            pool.fill(&mut b).unwrap();
+            assert!(seen.insert(b));
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The engine of sessionkeeper: a slot table of sessions addressed by generation-checked
+//! handles, an id index keyed by a per-process randomly seeded hasher, and per-timeout expiry
+//! lists that make renew, expiry and least-recently-used O(1) per session.
+//!
+//! The N-API binding maps [`Engine`] one to one onto the TypeScript `Engine` interface
+//! (`ts/engine.ts`); a pure TypeScript engine implements the same algorithm, so every rule
+//! here (list order, tie breaking, f64 arithmetic) is deliberate and shared.
+//!
+//! ```
+//! use sessionkeeper_core::{Config, Engine, State};
+//! let mut engine = Engine::new(Config::default()).unwrap();
+//! let h = engine.create(0.0, 1000.0, 0.0).unwrap();
+//! let id = engine.id(h).unwrap();
+//! assert_eq!(engine.lookup(id.as_bytes(), 500.0, true), Some(h));
+//! assert_eq!(engine.sweep_release(1499.0, 10), 0); // renewed at 500: due at 1500
+//! assert_eq!(engine.sweep_release(1500.0, 10), 1);
+//! assert_eq!(engine.state(h), State::Stale);
+//! ```
+
+mod data;
+mod engine;
+mod expiry;
+mod handle;
+mod ids;
+mod table;
+
+pub use engine::{Config, Engine, Error, IdEncoding, KeyMode, RekeyError, SetDataError, State};
+pub use handle::{Handle, GENERATION_SPACE, MAX_SLOTS, SLOT_BITS};

@@ -1,0 +1,289 @@
+//! The slot table: session entries, generations and the LIFO free stack.
+
+use crate::data::SideRecord;
+use crate::handle::{Handle, GENERATION_SPACE, MAX_SLOTS};
+
+/// Keys up to this many bytes live inside the entry, so the default 16-byte random ids and
+/// typical caller keys are compared without a pointer chase.
+pub(crate) const INLINE_KEY: usize = 32;
+
+/// Raw id bytes (random mode) or the key's UTF-8 bytes (caller mode).
+#[derive(Debug)]
+pub(crate) enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    pub(crate) const EMPTY: Key = Key::Inline {
+        len: 0,
+        bytes: [0; INLINE_KEY],
+    };
+
+    pub(crate) fn new(key: &[u8]) -> Key {
+        let mut bytes = [0u8; INLINE_KEY];
+        match (bytes.get_mut(..key.len()), u8::try_from(key.len())) {
+            (Some(dst), Ok(len)) => {
+                dst.copy_from_slice(key);
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Heap(key.into()),
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Key::Heap(b) => b,
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Key::Inline { .. } => 0,
+            Key::Heap(b) => b.len(),
+        }
+    }
+}
+
+/// Lifecycle of a slot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SlotState {
+    Free,
+    Attached,
+    Detached,
+}
+
+/// One session. 88 bytes on 64-bit targets (key 40, four f64 32, generation 4, state 1,
+/// side record 8, padding 3); its expiry links (12 bytes per list kind) live in the
+/// registries' parallel arrays, so a session costs about 112 bytes plus its index slot.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) key: Key,
+    pub(crate) created_at: f64,
+    pub(crate) last_activity: f64,
+    pub(crate) idle_timeout: f64,
+    pub(crate) absolute_timeout: f64,
+    pub(crate) generation: u32,
+    pub(crate) state: SlotState,
+    pub(crate) side: Option<Box<SideRecord>>,
+}
+
+impl Entry {
+    /// The earlier of the idle and absolute deadlines, in f64 exactly as JS computes it.
+    pub(crate) fn expires_at(&self) -> f64 {
+        let mut at = f64::INFINITY;
+        if self.idle_timeout > 0.0 {
+            at = self.last_activity + self.idle_timeout;
+        }
+        if self.absolute_timeout > 0.0 {
+            let abs = self.created_at + self.absolute_timeout;
+            if abs < at {
+                at = abs;
+            }
+        }
+        at
+    }
+
+    pub(crate) fn alive(&self, now: f64) -> bool {
+        now < self.expires_at()
+    }
+}
+
+/// Entries indexed by slot plus the free stack.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub(crate) entries: Vec<Entry>,
+    free: Vec<u32>,
+    attached: usize,
+    max_slots: u32,
+    /// Heap bytes of long keys and side records, kept current on every change so that
+    /// `heap_bytes` is O(1): the binding reports memory to V8 while serving.
+    string_bytes: usize,
+}
+
+fn side_bytes(side: &Option<Box<SideRecord>>) -> usize {
+    side.as_ref().map_or(0, |s| s.heap_bytes())
+}
+
+impl Table {
+    pub(crate) fn new() -> Table {
+        Table {
+            entries: Vec::new(),
+            free: Vec::new(),
+            attached: 0,
+            string_bytes: 0,
+            max_slots: MAX_SLOTS,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_max_slots(&mut self, max: u32) {
+        self.max_slots = max;
+    }
+
+    pub(crate) fn attached(&self) -> usize {
+        self.attached
+    }
+
+    pub(crate) fn slot(&self, slot: u32) -> Option<&Entry> {
+        self.entries.get(slot as usize)
+    }
+
+    pub(crate) fn slot_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        self.entries.get_mut(slot as usize)
+    }
+
+    /// The entry a handle names, if the handle is current.
+    pub(crate) fn get(&self, h: Handle) -> Option<&Entry> {
+        self.slot(h.slot())
+            .filter(|e| e.state != SlotState::Free && e.generation == h.generation())
+    }
+
+    pub(crate) fn get_mut(&mut self, h: Handle) -> Option<&mut Entry> {
+        self.slot_mut(h.slot())
+            .filter(|e| e.state != SlotState::Free && e.generation == h.generation())
+    }
+
+    pub(crate) fn can_alloc(&self) -> bool {
+        !self.free.is_empty() || self.entries.len() < self.max_slots as usize
+    }
+
+    /// Takes the top free slot or a new one and fills it as an attached session. Returns the
+    /// slot and whether it is new (so the caller grows its parallel arrays).
+    pub(crate) fn alloc(
+        &mut self,
+        key: Key,
+        now: f64,
+        idle_timeout: f64,
+        absolute_timeout: f64,
+    ) -> Option<(u32, bool)> {
+        self.string_bytes += key.heap_bytes();
+        let mut entry = Entry {
+            key,
+            created_at: now,
+            last_activity: now,
+            idle_timeout,
+            absolute_timeout,
+            generation: 0,
+            state: SlotState::Attached,
+            side: None,
+        };
+        let found = match self.free.last().copied() {
+            Some(slot) => {
+                let e = self.entries.get_mut(slot as usize)?;
+                entry.generation = e.generation;
+                *e = entry;
+                self.free.pop();
+                (slot, false)
+            }
+            None => {
+                if self.entries.len() >= self.max_slots as usize {
+                    return None;
+                }
+                let slot = u32::try_from(self.entries.len()).ok()?;
+                self.entries.push(entry);
+                (slot, true)
+            }
+        };
+        self.attached += 1;
+        Some(found)
+    }
+
+    /// Counts an attached session as detached.
+    pub(crate) fn mark_detached(&mut self, slot: u32) {
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            if e.state == SlotState::Attached {
+                e.state = SlotState::Detached;
+                self.attached -= 1;
+            }
+        }
+    }
+
+    /// Frees a detached slot: drops its key and side record, bumps the generation so that
+    /// every outstanding handle goes stale, and pushes it on the free stack.
+    pub(crate) fn free(&mut self, slot: u32) {
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            if e.state == SlotState::Detached {
+                e.state = SlotState::Free;
+                e.generation = (e.generation + 1) % GENERATION_SPACE;
+                self.string_bytes -= e.key.heap_bytes() + side_bytes(&e.side);
+                e.key = Key::EMPTY;
+                e.side = None;
+                self.free.push(slot);
+            }
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+            + self.string_bytes
+    }
+
+    /// Replaces a slot's key, keeping the byte count current.
+    pub(crate) fn replace_key(&mut self, slot: u32, key: Key) {
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            self.string_bytes = self.string_bytes + key.heap_bytes() - e.key.heap_bytes();
+            e.key = key;
+        }
+    }
+
+    /// Runs `change` on a live handle's side record, keeping the byte count current; an
+    /// emptied record is dropped. `None` when the handle is stale.
+    pub(crate) fn change_side<R>(
+        &mut self,
+        h: Handle,
+        change: impl FnOnce(&mut Option<Box<SideRecord>>) -> R,
+    ) -> Option<R> {
+        let e = self.get_mut(h)?;
+        let before = side_bytes(&e.side);
+        let result = change(&mut e.side);
+        if e.side.as_ref().is_some_and(|s| s.is_empty()) {
+            e.side = None;
+        }
+        let after = side_bytes(&e.side);
+        self.string_bytes = self.string_bytes + after - before;
+        Some(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_is_compact() {
+        assert_eq!(std::mem::size_of::<Key>(), 40);
+        assert_eq!(std::mem::size_of::<Entry>(), 88);
+    }
+
+    #[test]
+    fn keys_inline_and_boxed() {
+        for n in [0usize, 1, 16, 32, 33, 64, 255] {
+            let raw: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let k = Key::new(&raw);
+            assert_eq!(k.as_bytes(), &raw[..]);
+            assert_eq!(matches!(k, Key::Inline { .. }), n <= INLINE_KEY);
+        }
+    }
+
+    #[test]
+    fn lifo_reuse_and_generations() {
+        let mut t = Table::new();
+        t.set_max_slots(2);
+        let (a, _) = t.alloc(Key::new(b"a"), 0.0, 0.0, 0.0).unwrap();
+        let (b, _) = t.alloc(Key::new(b"b"), 0.0, 0.0, 0.0).unwrap();
+        assert!(!t.can_alloc());
+        assert!(t.alloc(Key::new(b"c"), 0.0, 0.0, 0.0).is_none());
+        t.mark_detached(a);
+        t.free(a);
+        t.mark_detached(b);
+        t.free(b);
+        assert_eq!(t.alloc(Key::new(b"c"), 0.0, 0.0, 0.0), Some((b, false)));
+        assert_eq!(t.slot(b).unwrap().generation, 1);
+        assert!(t.get(Handle::new(b, 0)).is_none());
+        assert!(t.get(Handle::new(b, 1)).is_some());
+        assert_eq!(t.attached(), 1);
+    }
+}

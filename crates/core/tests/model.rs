@@ -1,0 +1,682 @@
+//! Property test: random operation sequences run against the engine and against a
+//! linear-scan model that spells out the shared algorithm with plain `Vec`s; every result,
+//! every getter and the sweep order must agree.
+
+use proptest::prelude::*;
+use sessionkeeper_core::{
+    Config, Engine, Error, Handle, IdEncoding, KeyMode, RekeyError, SetDataError, State, MAX_SLOTS,
+};
+
+const TIMEOUTS: [f64; 5] = [0.0, 3.0, 5.0, 10.0, 20.0];
+const KEYS: [&str; 6] = [
+    "a",
+    "b",
+    "c",
+    "ключ",
+    "a-much-longer-key-that-is-stored-boxed-0123456789",
+    "z",
+];
+const DATA_KEYS: [&str; 4] = ["x", "y", "zz", "é"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create { idle: usize, abs: usize },
+    CreateWithKey { key: usize, idle: usize, abs: usize },
+    Lookup { target: usize, renew: bool },
+    LookupMalformed { target: usize, kind: u8 },
+    DetachIfExpired { target: usize },
+    Touch(usize),
+    Detach(usize),
+    Release(usize),
+    Sweep(usize),
+    SweepRelease(usize),
+    SetIdle(usize, usize),
+    SetAbs(usize, usize),
+    SetData { h: usize, key: usize, len: usize },
+    DeleteData { h: usize, key: usize },
+    Regenerate(usize),
+    Rekey { h: usize, key: usize },
+    SetUser { h: usize, user: Option<usize> },
+    SetRoles { h: usize, n: usize },
+    Scan { from: u32, limit: usize },
+    Advance(i8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let t = 0..TIMEOUTS.len();
+    let h = 0usize..64;
+    prop_oneof![
+        4 => (t.clone(), t.clone()).prop_map(|(idle, abs)| Op::Create { idle, abs }),
+        4 => (0..KEYS.len(), t.clone(), t.clone()).prop_map(|(key, idle, abs)| Op::CreateWithKey { key, idle, abs }),
+        4 => (h.clone(), any::<bool>()).prop_map(|(target, renew)| Op::Lookup { target, renew }),
+        1 => (h.clone(), 0u8..3).prop_map(|(target, kind)| Op::LookupMalformed { target, kind }),
+        2 => h.clone().prop_map(|target| Op::DetachIfExpired { target }),
+        3 => h.clone().prop_map(Op::Touch),
+        1 => h.clone().prop_map(Op::Detach),
+        2 => h.clone().prop_map(Op::Release),
+        2 => (0usize..4).prop_map(Op::Sweep),
+        1 => (0usize..4).prop_map(Op::SweepRelease),
+        2 => (h.clone(), t.clone()).prop_map(|(h, t)| Op::SetIdle(h, t)),
+        2 => (h.clone(), t).prop_map(|(h, t)| Op::SetAbs(h, t)),
+        2 => (h.clone(), 0..DATA_KEYS.len(), 0usize..8).prop_map(|(h, key, len)| Op::SetData { h, key, len }),
+        1 => (h.clone(), 0..DATA_KEYS.len()).prop_map(|(h, key)| Op::DeleteData { h, key }),
+        1 => h.clone().prop_map(Op::Regenerate),
+        1 => (h.clone(), 0..KEYS.len()).prop_map(|(h, key)| Op::Rekey { h, key }),
+        1 => (h.clone(), proptest::option::of(0usize..3)).prop_map(|(h, user)| Op::SetUser { h, user }),
+        1 => (h, 0usize..3).prop_map(|(h, n)| Op::SetRoles { h, n }),
+        1 => (0u32..8, 0usize..6).prop_map(|(from, limit)| Op::Scan { from, limit }),
+        4 => (-2i8..12).prop_map(Op::Advance),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct Sess {
+    id: String,
+    state: State,
+    created: f64,
+    last: f64,
+    idle: f64,
+    abs: f64,
+    data: Vec<(String, String)>,
+    user: Option<String>,
+    roles: Vec<String>,
+}
+
+impl Sess {
+    fn expires(&self) -> f64 {
+        let mut at = f64::INFINITY;
+        if self.idle > 0.0 {
+            at = self.last + self.idle;
+        }
+        if self.abs > 0.0 {
+            at = at.min(self.created + self.abs);
+        }
+        at
+    }
+}
+
+type Reg = Vec<(f64, Vec<u32>)>;
+
+fn file(reg: &mut Reg, slot: u32, t: f64) -> &mut Vec<u32> {
+    let i = match reg.iter().position(|(x, _)| *x == t) {
+        Some(i) => i,
+        None => {
+            reg.push((t, Vec::new()));
+            reg.len() - 1
+        }
+    };
+    let _ = slot;
+    &mut reg[i].1
+}
+
+fn unlink(reg: &mut Reg, slot: u32) {
+    if let Some(i) = reg.iter().position(|(_, l)| l.contains(&slot)) {
+        reg[i].1.retain(|&s| s != slot);
+        if reg[i].1.is_empty() {
+            reg.remove(i);
+        }
+    }
+}
+
+fn move_to_tail(reg: &mut Reg, slot: u32) {
+    if let Some((_, l)) = reg.iter_mut().find(|(_, l)| l.contains(&slot)) {
+        l.retain(|&s| s != slot);
+        l.push(slot);
+    }
+}
+
+struct Model {
+    slots: Vec<(u32, Option<Sess>)>,
+    free: Vec<u32>,
+    idle: Reg,
+    abs: Reg,
+    max_data: usize,
+}
+
+impl Model {
+    fn get(&self, h: Handle) -> Option<&Sess> {
+        let (gen, s) = self.slots.get(h.slot() as usize)?;
+        if *gen == h.generation() {
+            s.as_ref()
+        } else {
+            None
+        }
+    }
+
+    fn get_mut(&mut self, h: Handle) -> Option<&mut Sess> {
+        let (gen, s) = self.slots.get_mut(h.slot() as usize)?;
+        if *gen == h.generation() {
+            s.as_mut()
+        } else {
+            None
+        }
+    }
+
+    fn sess(&self, slot: u32) -> &Sess {
+        self.slots[slot as usize].1.as_ref().unwrap()
+    }
+
+    fn sess_mut(&mut self, slot: u32) -> &mut Sess {
+        self.slots[slot as usize].1.as_mut().unwrap()
+    }
+
+    fn handle(&self, slot: u32) -> Handle {
+        Handle::from_f64(
+            f64::from(slot) + f64::from(self.slots[slot as usize].0) * f64::from(MAX_SLOTS),
+        )
+        .unwrap()
+    }
+
+    fn attached_id(&self, id: &str) -> Option<u32> {
+        (0..self.slots.len() as u32).find(|&s| {
+            matches!(&self.slots[s as usize].1, Some(x) if x.state == State::Attached && x.id == id)
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| matches!(s, Some(x) if x.state == State::Attached))
+            .count()
+    }
+
+    fn create(&mut self, id: String, now: f64, idle: f64, abs: f64) -> Handle {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push((0, None));
+                self.slots.len() as u32 - 1
+            }
+        };
+        self.slots[slot as usize].1 = Some(Sess {
+            id,
+            state: State::Attached,
+            created: now,
+            last: now,
+            idle,
+            abs,
+            data: vec![],
+            user: None,
+            roles: vec![],
+        });
+        file(&mut self.idle, slot, idle).push(slot);
+        if abs > 0.0 {
+            file(&mut self.abs, slot, abs).push(slot);
+        }
+        self.handle(slot)
+    }
+
+    fn attached_alive(&self, h: Handle, now: f64) -> bool {
+        self.get(h)
+            .is_some_and(|s| s.state == State::Attached && now < s.expires())
+    }
+
+    fn renew(&mut self, slot: u32, now: f64) {
+        self.sess_mut(slot).last = now;
+        move_to_tail(&mut self.idle, slot);
+    }
+
+    fn detach(&mut self, slot: u32) {
+        unlink(&mut self.idle, slot);
+        unlink(&mut self.abs, slot);
+        self.sess_mut(slot).state = State::Detached;
+    }
+
+    fn release(&mut self, h: Handle) -> bool {
+        let Some(s) = self.get(h) else { return false };
+        if s.state == State::Attached {
+            self.detach(h.slot());
+        }
+        let e = &mut self.slots[h.slot() as usize];
+        e.0 = (e.0 + 1) % (1 << 28);
+        e.1 = None;
+        self.free.push(h.slot());
+        true
+    }
+
+    fn earliest(&self) -> Option<(f64, u32)> {
+        let mut best: Option<(f64, u32)> = None;
+        let idle = self
+            .idle
+            .iter()
+            .filter(|(t, _)| *t > 0.0)
+            .map(|(t, l)| (self.sess(l[0]).last + t, l[0]));
+        let abs = self
+            .abs
+            .iter()
+            .map(|(t, l)| (self.sess(l[0]).created + t, l[0]));
+        for (d, s) in idle.chain(abs) {
+            if best.is_none() || d < best.unwrap().0 {
+                best = Some((d, s));
+            }
+        }
+        best
+    }
+
+    fn lru(&self) -> Option<Handle> {
+        let mut best: Option<(f64, u32)> = None;
+        for (_, l) in &self.idle {
+            let d = self.sess(l[0]).last;
+            if best.is_none() || d < best.unwrap().0 {
+                best = Some((d, l[0]));
+            }
+        }
+        best.map(|(_, s)| self.handle(s))
+    }
+
+    fn sweep(&mut self, now: f64, limit: usize, release: bool) -> Vec<Handle> {
+        let mut out = vec![];
+        while out.len() < limit {
+            match self.earliest() {
+                Some((d, slot)) if d <= now => {
+                    let h = self.handle(slot);
+                    self.detach(slot);
+                    if release {
+                        self.release(h);
+                    }
+                    out.push(h);
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    fn insert_sorted(reg: &mut Reg, slot: u32, t: f64, key: impl Fn(u32) -> f64) {
+        let own = key(slot);
+        let l = file(reg, slot, t);
+        let mut i = l.len();
+        while i > 0 && key(l[i - 1]) > own {
+            i -= 1;
+        }
+        l.insert(i, slot);
+    }
+
+    fn set_idle(&mut self, h: Handle, t: f64) -> bool {
+        let Some(s) = self.get_mut(h) else {
+            return false;
+        };
+        if s.state == State::Detached {
+            s.idle = t;
+            return true;
+        }
+        if s.idle == t {
+            return true;
+        }
+        s.idle = t;
+        let slot = h.slot();
+        unlink(&mut self.idle, slot);
+        let lasts: Vec<f64> = self
+            .slots
+            .iter()
+            .map(|(_, s)| s.as_ref().map_or(0.0, |s| s.last))
+            .collect();
+        Self::insert_sorted(&mut self.idle, slot, t, |s| lasts[s as usize]);
+        true
+    }
+
+    fn set_abs(&mut self, h: Handle, t: f64) -> bool {
+        let Some(s) = self.get_mut(h) else {
+            return false;
+        };
+        if s.state == State::Detached {
+            s.abs = t;
+            return true;
+        }
+        if s.abs == t {
+            return true;
+        }
+        s.abs = t;
+        let slot = h.slot();
+        unlink(&mut self.abs, slot);
+        if t > 0.0 {
+            let created: Vec<f64> = self
+                .slots
+                .iter()
+                .map(|(_, s)| s.as_ref().map_or(0.0, |s| s.created))
+                .collect();
+            Self::insert_sorted(&mut self.abs, slot, t, |s| created[s as usize]);
+        }
+        true
+    }
+
+    fn set_data(&mut self, h: Handle, k: &str, v: &str) -> Result<(), SetDataError> {
+        let max = self.max_data;
+        let s = self.get_mut(h).ok_or(SetDataError::Stale)?;
+        let total: usize = s
+            .data
+            .iter()
+            .filter(|(x, _)| x != k)
+            .map(|(a, b)| a.len() + b.len())
+            .sum::<usize>()
+            + k.len()
+            + v.len();
+        if total > max {
+            return Err(SetDataError::TooLarge);
+        }
+        match s.data.iter_mut().find(|(x, _)| x == k) {
+            Some(e) => e.1 = v.to_owned(),
+            None => s.data.push((k.to_owned(), v.to_owned())),
+        }
+        Ok(())
+    }
+}
+
+fn check(engine: &Engine, model: &Model, handles: &[Handle], now: f64) {
+    assert_eq!(engine.len(), model.len());
+    assert_eq!(engine.is_empty(), model.len() == 0);
+    assert_eq!(
+        engine.next_deadline(),
+        model.earliest().map_or(f64::INFINITY, |(d, _)| d)
+    );
+    assert_eq!(engine.least_recently_used(), model.lru());
+    for &h in handles {
+        let m = model.get(h);
+        assert_eq!(
+            engine.state(h),
+            m.map_or(State::Stale, |s| s.state),
+            "{h:?}"
+        );
+        assert_eq!(engine.id(h), m.map(|s| s.id.clone()));
+        let mut buf = [0u8; 256];
+        let n = engine.write_id(h, &mut buf);
+        assert_eq!(
+            n.map(|n| buf[..n].to_vec()),
+            m.map(|s| s.id.as_bytes().to_vec())
+        );
+        assert_eq!(engine.created_at(h), m.map(|s| s.created));
+        assert_eq!(engine.last_activity(h), m.map(|s| s.last));
+        assert_eq!(engine.expires_at(h), m.map(Sess::expires));
+        assert_eq!(engine.idle_timeout(h), m.map(|s| s.idle));
+        assert_eq!(engine.absolute_timeout(h), m.map(|s| s.abs));
+        assert_eq!(
+            engine.data_keys(h),
+            m.map(|s| s.data.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+        );
+        assert_eq!(
+            engine.data_bytes(h),
+            m.map(|s| s.data.iter().map(|(k, v)| k.len() + v.len()).sum())
+        );
+        for k in DATA_KEYS {
+            assert_eq!(
+                engine.get_data(h, k),
+                m.and_then(|s| s.data.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str()))
+            );
+        }
+        assert_eq!(engine.user(h), m.and_then(|s| s.user.as_deref()));
+        assert_eq!(
+            engine.roles(h),
+            m.map(|s| s.roles.iter().map(String::as_str).collect::<Vec<_>>())
+        );
+    }
+    let mut scanned = vec![];
+    engine.scan(0, now, usize::MAX, |h| scanned.push(h));
+    let expected: Vec<Handle> = (0..model.slots.len() as u32)
+        .filter(|&s| matches!(&model.slots[s as usize].1, Some(x) if x.state == State::Attached && now < x.expires()))
+        .map(|s| model.handle(s))
+        .collect();
+    assert_eq!(scanned, expected);
+}
+
+fn run(config: Config, ops: Vec<Op>) {
+    let random = config.keys == KeyMode::Random;
+    let id_len = match config.id_encoding {
+        IdEncoding::Base64Url => (config.id_bytes * 4).div_ceil(3),
+        IdEncoding::Hex => config.id_bytes * 2,
+    };
+    let mut engine = Engine::new(config.clone()).unwrap();
+    let mut model = Model {
+        slots: vec![],
+        free: vec![],
+        idle: vec![],
+        abs: vec![],
+        max_data: config.max_data_bytes,
+    };
+    let bogus = Handle::from_f64(7.0 + 3.0 * f64::from(MAX_SLOTS)).unwrap();
+    let mut handles: Vec<Handle> = vec![bogus];
+    let mut ids: Vec<String> = if random {
+        vec![]
+    } else {
+        KEYS.iter().map(|k| k.to_string()).collect()
+    };
+    let mut now = 1000.0;
+    let pick = |handles: &Vec<Handle>, i: usize| handles[i % handles.len()];
+    for op in ops {
+        match op {
+            Op::Create { idle, abs } => {
+                let r = engine.create(now, TIMEOUTS[idle], TIMEOUTS[abs]);
+                if random {
+                    let h = r.unwrap();
+                    let id = engine.id(h).unwrap();
+                    assert_eq!(id.len(), id_len);
+                    assert!(model.attached_id(&id).is_none());
+                    assert_eq!(
+                        model.create(id.clone(), now, TIMEOUTS[idle], TIMEOUTS[abs]),
+                        h
+                    );
+                    handles.push(h);
+                    ids.push(id);
+                } else {
+                    assert!(matches!(r, Err(Error::WrongKeyMode)));
+                }
+            }
+            Op::CreateWithKey { key, idle, abs } => {
+                let k = KEYS[key];
+                let r = engine.create_with_key(k.as_bytes(), now, TIMEOUTS[idle], TIMEOUTS[abs]);
+                if random {
+                    assert!(matches!(r, Err(Error::WrongKeyMode)));
+                } else if model.attached_id(k).is_some() {
+                    assert!(matches!(r, Err(Error::KeyExists)));
+                } else {
+                    let h = r.unwrap();
+                    assert_eq!(
+                        model.create(k.to_owned(), now, TIMEOUTS[idle], TIMEOUTS[abs]),
+                        h
+                    );
+                    handles.push(h);
+                }
+            }
+            Op::Lookup { target, renew } => {
+                let id = ids
+                    .get(target % ids.len().max(1))
+                    .cloned()
+                    .unwrap_or_default();
+                let expected = model
+                    .attached_id(&id)
+                    .filter(|&s| now < model.sess(s).expires());
+                let got = engine.lookup(id.as_bytes(), now, renew);
+                assert_eq!(got, expected.map(|s| model.handle(s)));
+                if let (Some(s), true) = (expected, renew) {
+                    model.renew(s, now);
+                }
+            }
+            Op::LookupMalformed { target, kind } => {
+                let id = ids
+                    .get(target % ids.len().max(1))
+                    .cloned()
+                    .unwrap_or_default();
+                let bad = match (random, kind) {
+                    (true, 0) => id
+                        .get(..id.len().saturating_sub(1))
+                        .unwrap_or("")
+                        .to_owned(),
+                    (true, 1) => format!("!{}", id.get(1..).unwrap_or("")),
+                    (true, _) => id.to_uppercase() + "A",
+                    (false, 0) => String::new(),
+                    (false, _) => "x".repeat(256),
+                };
+                assert_eq!(engine.lookup(bad.as_bytes(), now, true), None);
+                assert_eq!(engine.detach_if_expired(bad.as_bytes(), now), None);
+            }
+            Op::DetachIfExpired { target } => {
+                let id = ids
+                    .get(target % ids.len().max(1))
+                    .cloned()
+                    .unwrap_or_default();
+                let expected = model
+                    .attached_id(&id)
+                    .filter(|&s| model.sess(s).expires() <= now);
+                let got = engine.detach_if_expired(id.as_bytes(), now);
+                assert_eq!(got, expected.map(|s| model.handle(s)));
+                if let Some(s) = expected {
+                    model.detach(s);
+                }
+            }
+            Op::Touch(i) => {
+                let h = pick(&handles, i);
+                let expected = model.attached_alive(h, now);
+                assert_eq!(engine.touch(h, now), expected);
+                if expected {
+                    model.renew(h.slot(), now);
+                }
+            }
+            Op::Detach(i) => {
+                let h = pick(&handles, i);
+                let expected = model.get(h).is_some_and(|s| s.state == State::Attached);
+                assert_eq!(engine.detach(h), expected);
+                if expected {
+                    model.detach(h.slot());
+                }
+            }
+            Op::Release(i) => {
+                let h = pick(&handles, i);
+                assert_eq!(engine.release(h), model.release(h));
+            }
+            Op::Sweep(limit) => {
+                let mut got = vec![];
+                let n = engine.sweep(now, limit, |h| got.push(h));
+                assert_eq!(n, got.len());
+                assert_eq!(got, model.sweep(now, limit, false));
+            }
+            Op::SweepRelease(limit) => {
+                let expected = model.sweep(now, limit, true);
+                assert_eq!(engine.sweep_release(now, limit), expected.len());
+            }
+            Op::SetIdle(i, t) => {
+                let h = pick(&handles, i);
+                assert_eq!(
+                    engine.set_idle_timeout(h, TIMEOUTS[t]),
+                    model.set_idle(h, TIMEOUTS[t])
+                );
+            }
+            Op::SetAbs(i, t) => {
+                let h = pick(&handles, i);
+                assert_eq!(
+                    engine.set_absolute_timeout(h, TIMEOUTS[t]),
+                    model.set_abs(h, TIMEOUTS[t])
+                );
+            }
+            Op::SetData { h, key, len } => {
+                let h = pick(&handles, h);
+                let v = "v".repeat(len);
+                assert_eq!(
+                    engine.set_data(h, DATA_KEYS[key], &v),
+                    model.set_data(h, DATA_KEYS[key], &v)
+                );
+            }
+            Op::DeleteData { h, key } => {
+                let h = pick(&handles, h);
+                let k = DATA_KEYS[key];
+                let expected = model.get_mut(h).is_some_and(|s| {
+                    let before = s.data.len();
+                    s.data.retain(|(x, _)| x != k);
+                    s.data.len() != before
+                });
+                assert_eq!(engine.delete_data(h, k), expected);
+            }
+            Op::Regenerate(i) => {
+                let h = pick(&handles, i);
+                let r = engine.regenerate(h, now);
+                if !random {
+                    assert!(matches!(r, Err(Error::WrongKeyMode)));
+                } else if model.attached_alive(h, now) {
+                    let id = r.unwrap().unwrap();
+                    assert_eq!(id.len(), id_len);
+                    assert!(model.attached_id(&id).is_none());
+                    model.sess_mut(h.slot()).id = id.clone();
+                    model.renew(h.slot(), now);
+                    ids.push(id);
+                } else {
+                    assert_eq!(r.unwrap(), None);
+                }
+            }
+            Op::Rekey { h, key } => {
+                let h = pick(&handles, h);
+                let k = KEYS[key];
+                let r = engine.rekey(h, k.as_bytes(), now);
+                if random || !model.attached_alive(h, now) {
+                    assert_eq!(r, Err(RekeyError::NotAttached));
+                } else if model.sess(h.slot()).id == k {
+                    assert_eq!(r, Ok(()));
+                    model.renew(h.slot(), now);
+                } else if model.attached_id(k).is_some() {
+                    assert_eq!(r, Err(RekeyError::Exists));
+                } else {
+                    assert_eq!(r, Ok(()));
+                    model.sess_mut(h.slot()).id = k.to_owned();
+                    model.renew(h.slot(), now);
+                }
+            }
+            Op::SetUser { h, user } => {
+                let h = pick(&handles, h);
+                let u = user.map(|i| ["ann", "bob", ""][i]);
+                let expected = model
+                    .get_mut(h)
+                    .map(|s| s.user = u.map(str::to_owned))
+                    .is_some();
+                assert_eq!(engine.set_user(h, u), expected);
+            }
+            Op::SetRoles { h, n } => {
+                let h = pick(&handles, h);
+                let roles: Vec<String> = (0..n).map(|i| format!("role{}", n - i)).collect();
+                let expected = model.get_mut(h).map(|s| s.roles = roles.clone()).is_some();
+                assert_eq!(engine.set_roles(h, &roles), expected);
+            }
+            Op::Scan { from, limit } => {
+                let mut got = vec![];
+                let n = engine.scan(from, now, limit, |h| got.push(h));
+                let expected: Vec<Handle> = (from..model.slots.len() as u32)
+                    .filter(|&s| matches!(&model.slots[s as usize].1, Some(x) if x.state == State::Attached && now < x.expires()))
+                    .map(|s| model.handle(s))
+                    .take(limit)
+                    .collect();
+                assert_eq!(n, got.len());
+                assert_eq!(got, expected);
+            }
+            Op::Advance(d) => now += f64::from(d),
+        }
+        check(&engine, &model, &handles, now);
+    }
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(16usize), Just(33), Just(64)],
+        prop_oneof![Just(usize::MAX), Just(9usize)],
+    )
+        .prop_map(|(random, hex, id_bytes, max_data_bytes)| Config {
+            id_bytes,
+            id_encoding: if hex {
+                IdEncoding::Hex
+            } else {
+                IdEncoding::Base64Url
+            },
+            keys: if random {
+                KeyMode::Random
+            } else {
+                KeyMode::Caller
+            },
+            max_data_bytes,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_matches_model(config in config(), ops in proptest::collection::vec(op(), 1..120)) {
+        run(config, ops);
+    }
+}

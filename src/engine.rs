@@ -1,0 +1,460 @@
+//! The engine as free functions over an `External`: they mirror the `Engine` interface of the
+//! TypeScript facade (ts/engine.ts), which the thin adapter ts/native-engine.ts forwards to.
+//! Hot calls take strings and numbers and return numbers; batched calls fill a caller-owned
+//! Float64Array. Free functions, not a `#[napi]` class: on napi-rs 3.11 a class method costs
+//! about twice a free-function call (bench/call-shape.ts).
+
+use napi::bindgen_prelude::{Env, External};
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+use sessionkeeper_core::{
+    Config, Engine, Handle, IdEncoding, KeyMode, RekeyError, SetDataError, State,
+};
+
+use crate::errors::map_error;
+use crate::handle_buffer::HandleBuffer;
+use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
+
+const CREATE_KEY_EXISTS: f64 = -1.0;
+const CREATE_TABLE_FULL: f64 = -2.0;
+const NOT_FOUND: f64 = -1.0;
+
+/// V8 is told about the table's memory in steps of this size, and only every
+/// `REPORT_EVERY_OPS` growing or shrinking operations, so the hot path pays nothing for it.
+const REPORT_STEP_BYTES: i64 = 1 << 20;
+const REPORT_EVERY_OPS: u32 = 1024;
+
+/// The Rust session engine behind a JS `External`. Made by the SessionManager, not by users.
+pub struct NativeEngine {
+    engine: Engine,
+    env: Env,
+    reported_bytes: i64,
+    ops_since_report: u32,
+}
+
+fn handle(value: f64) -> Option<Handle> {
+    Handle::from_f64(value)
+}
+
+fn to_handle_number(found: Option<Handle>) -> f64 {
+    found.map_or(NOT_FOUND, Handle::to_f64)
+}
+
+fn id_bytes(id: &IdArg) -> &[u8] {
+    id.bytes().unwrap_or_default()
+}
+
+/// Builds an engine; the facade has validated every argument.
+#[napi(ts_return_type = "ExternalObject<'NativeEngine'>")]
+pub fn create_engine(
+    env: Env,
+    id_bytes: u32,
+    id_encoding: String,
+    keys: String,
+    max_data_bytes: f64,
+) -> Result<External<NativeEngine>> {
+    let id_encoding = match id_encoding.as_str() {
+        "base64url" => IdEncoding::Base64Url,
+        "hex" => IdEncoding::Hex,
+        other => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("unknown idEncoding {other:?}"),
+            ))
+        }
+    };
+    let keys = match keys.as_str() {
+        "random" => KeyMode::Random,
+        "caller" => KeyMode::Caller,
+        other => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("unknown keys mode {other:?}"),
+            ))
+        }
+    };
+    let max_data_bytes = if max_data_bytes.is_finite() && max_data_bytes >= 0.0 {
+        max_data_bytes as usize
+    } else {
+        usize::MAX
+    };
+    let config = Config {
+        id_bytes: id_bytes as usize,
+        id_encoding,
+        keys,
+        max_data_bytes,
+    };
+    let engine = Engine::new(config).map_err(map_error)?;
+    Ok(External::new(NativeEngine {
+        engine,
+        env,
+        reported_bytes: 0,
+        ops_since_report: 0,
+    }))
+}
+
+/// Attached sessions.
+#[napi]
+pub fn size(engine: &External<NativeEngine>) -> u32 {
+    engine.engine.len() as u32
+}
+
+/// A session with a fresh random id; its handle, or -2 when the table is full.
+#[napi]
+pub fn create(
+    engine: &mut External<NativeEngine>,
+    now: f64,
+    idle_timeout: f64,
+    absolute_timeout: f64,
+) -> Result<f64> {
+    let created = engine.engine.create(now, idle_timeout, absolute_timeout);
+    engine.count_op(1);
+    match created {
+        Ok(found) => Ok(found.to_f64()),
+        Err(sessionkeeper_core::Error::TableFull) => Ok(CREATE_TABLE_FULL),
+        Err(error) => Err(map_error(error)),
+    }
+}
+
+/// A session under a caller's key; its handle, -1 when the key is taken, -2 when full.
+#[napi(
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, key: string, now: number, idleTimeout: number, absoluteTimeout: number"
+)]
+pub fn create_with_key(
+    engine: &mut External<NativeEngine>,
+    key: IdArg,
+    now: f64,
+    idle_timeout: f64,
+    absolute_timeout: f64,
+) -> Result<f64> {
+    let Some(key) = key.bytes() else {
+        return Err(Error::new(
+            Status::InvalidArg,
+            format!("keys are at most {MAX_KEY_BYTES} bytes"),
+        ));
+    };
+    let created = engine
+        .engine
+        .create_with_key(key, now, idle_timeout, absolute_timeout);
+    engine.count_op(1);
+    match created {
+        Ok(found) => Ok(found.to_f64()),
+        Err(sessionkeeper_core::Error::KeyExists) => Ok(CREATE_KEY_EXISTS),
+        Err(sessionkeeper_core::Error::TableFull) => Ok(CREATE_TABLE_FULL),
+        Err(error) => Err(map_error(error)),
+    }
+}
+
+/// The handle of the live session with this id (renewed when asked), or -1.
+#[napi(
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, id: string, now: number, renew: boolean"
+)]
+pub fn lookup(engine: &mut External<NativeEngine>, id: IdArg, now: f64, renew: bool) -> f64 {
+    match id.bytes() {
+        Some(bytes) => to_handle_number(engine.engine.lookup(bytes, now, renew)),
+        None => NOT_FOUND,
+    }
+}
+
+/// Detaches the session with this id if it is expired; its handle, or -1.
+#[napi(ts_args_type = "engine: ExternalObject<'NativeEngine'>, id: string, now: number")]
+pub fn detach_if_expired(engine: &mut External<NativeEngine>, id: IdArg, now: f64) -> f64 {
+    to_handle_number(engine.engine.detach_if_expired(id_bytes(&id), now))
+}
+
+/// Renews a live session.
+#[napi]
+pub fn touch(engine: &mut External<NativeEngine>, handle_number: f64, now: f64) -> bool {
+    handle(handle_number).is_some_and(|found| engine.engine.touch(found, now))
+}
+
+/// Attached to detached.
+#[napi]
+pub fn detach(engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
+    handle(handle_number).is_some_and(|found| engine.engine.detach(found))
+}
+
+/// Frees the slot.
+#[napi]
+pub fn release(engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
+    let released = handle(handle_number).is_some_and(|found| engine.engine.release(found));
+    engine.count_op(1);
+    released
+}
+
+/// Detaches expired sessions into `out`; how many were written.
+#[napi(ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, out: Float64Array")]
+pub fn sweep(engine: &mut External<NativeEngine>, now: f64, mut out: HandleBuffer) -> u32 {
+    let mut slots = out.slots();
+    let limit = slots.len();
+    engine.engine.sweep(now, limit, |found| {
+        if let Some(slot) = slots.next() {
+            *slot = found.to_f64();
+        }
+    }) as u32
+}
+
+/// Detaches and releases up to `limit` expired sessions; how many.
+#[napi]
+pub fn sweep_release(engine: &mut External<NativeEngine>, now: f64, limit: u32) -> u32 {
+    let released = engine.engine.sweep_release(now, limit as usize);
+    engine.count_op(released as u32);
+    released as u32
+}
+
+/// The earliest deadline, Infinity when none.
+#[napi]
+pub fn next_deadline(engine: &External<NativeEngine>) -> f64 {
+    engine.engine.next_deadline()
+}
+
+/// The least recently used attached session, or -1.
+#[napi]
+pub fn least_recently_used(engine: &External<NativeEngine>) -> f64 {
+    to_handle_number(engine.engine.least_recently_used())
+}
+
+/// A new random id for a live session; undefined when it is not attached and alive.
+#[napi]
+pub fn regenerate(
+    engine: &mut External<NativeEngine>,
+    handle_number: f64,
+    now: f64,
+) -> Result<Option<String>> {
+    let Some(found) = handle(handle_number) else {
+        return Ok(None);
+    };
+    engine.engine.regenerate(found, now).map_err(map_error)
+}
+
+/// Moves a live session to a caller's key: 0 done, 1 key taken, 2 not attached.
+#[napi(
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, handle: number, key: string, now: number"
+)]
+pub fn rekey(engine: &mut External<NativeEngine>, handle_number: f64, key: IdArg, now: f64) -> u32 {
+    let (Some(found), Some(key)) = (handle(handle_number), key.bytes()) else {
+        return 2;
+    };
+    match engine.engine.rekey(found, key, now) {
+        Ok(()) => 0,
+        Err(RekeyError::Exists) => 1,
+        Err(RekeyError::NotAttached) => 2,
+    }
+}
+
+/// 0 stale, 1 attached, 2 detached.
+#[napi]
+pub fn state(engine: &External<NativeEngine>, handle_number: f64) -> u32 {
+    match handle(handle_number).map_or(State::Stale, |found| engine.engine.state(found)) {
+        State::Stale => 0,
+        State::Attached => 1,
+        State::Detached => 2,
+    }
+}
+
+/// The session's id.
+#[napi(ts_return_type = "string | undefined")]
+pub fn id(engine: &External<NativeEngine>, handle_number: f64) -> Option<IdText> {
+    let found = handle(handle_number)?;
+    let mut text = IdText {
+        buffer: [0; MAX_KEY_BYTES + 1],
+        len: 0,
+    };
+    text.len = engine.engine.write_id(found, &mut text.buffer)?;
+    Some(text)
+}
+
+/// Creation time; NaN when stale.
+#[napi]
+pub fn created_at(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
+    handle(handle_number)
+        .and_then(|found| engine.engine.created_at(found))
+        .unwrap_or(f64::NAN)
+}
+
+/// Last use; NaN when stale.
+#[napi]
+pub fn last_activity(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
+    handle(handle_number)
+        .and_then(|found| engine.engine.last_activity(found))
+        .unwrap_or(f64::NAN)
+}
+
+/// The earlier deadline; NaN when stale.
+#[napi]
+pub fn expires_at(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
+    handle(handle_number)
+        .and_then(|found| engine.engine.expires_at(found))
+        .unwrap_or(f64::NAN)
+}
+
+/// Idle timeout; NaN when stale.
+#[napi]
+pub fn idle_timeout(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
+    handle(handle_number)
+        .and_then(|found| engine.engine.idle_timeout(found))
+        .unwrap_or(f64::NAN)
+}
+
+/// Absolute timeout; NaN when stale.
+#[napi]
+pub fn absolute_timeout(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
+    handle(handle_number)
+        .and_then(|found| engine.engine.absolute_timeout(found))
+        .unwrap_or(f64::NAN)
+}
+
+/// Sets the idle timeout and refiles the session.
+#[napi]
+pub fn set_idle_timeout(
+    engine: &mut External<NativeEngine>,
+    handle_number: f64,
+    timeout: f64,
+) -> bool {
+    handle(handle_number).is_some_and(|found| engine.engine.set_idle_timeout(found, timeout))
+}
+
+/// Sets the absolute timeout and refiles the session.
+#[napi]
+pub fn set_absolute_timeout(
+    engine: &mut External<NativeEngine>,
+    handle_number: f64,
+    timeout: f64,
+) -> bool {
+    handle(handle_number).is_some_and(|found| engine.engine.set_absolute_timeout(found, timeout))
+}
+
+/// A data value.
+#[napi]
+pub fn get_data(
+    engine: &External<NativeEngine>,
+    handle_number: f64,
+    key: String,
+) -> Option<String> {
+    let found = handle(handle_number)?;
+    engine.engine.get_data(found, &key).map(str::to_owned)
+}
+
+/// Stores a data value: 0 done, 1 over maxDataBytes, 2 stale.
+#[napi]
+pub fn set_data(
+    engine: &mut External<NativeEngine>,
+    handle_number: f64,
+    key: String,
+    value: String,
+) -> u32 {
+    let Some(found) = handle(handle_number) else {
+        return 2;
+    };
+    match engine.engine.set_data(found, &key, &value) {
+        Ok(()) => 0,
+        Err(SetDataError::TooLarge) => 1,
+        Err(SetDataError::Stale) => 2,
+    }
+}
+
+/// Removes a data value; whether it was there.
+#[napi]
+pub fn delete_data(engine: &mut External<NativeEngine>, handle_number: f64, key: String) -> bool {
+    handle(handle_number).is_some_and(|found| engine.engine.delete_data(found, &key))
+}
+
+/// Data keys in insertion order.
+#[napi]
+pub fn data_keys(engine: &External<NativeEngine>, handle_number: f64) -> Vec<&str> {
+    handle(handle_number)
+        .and_then(|found| engine.engine.data_keys(found))
+        .unwrap_or_default()
+}
+
+/// UTF-8 bytes of all keys and values; NaN when stale.
+#[napi]
+pub fn data_bytes(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
+    handle(handle_number)
+        .and_then(|found| engine.engine.data_bytes(found))
+        .map_or(f64::NAN, |bytes| bytes as f64)
+}
+
+/// The user name.
+#[napi]
+pub fn user(engine: &External<NativeEngine>, handle_number: f64) -> Option<&str> {
+    engine.engine.user(handle(handle_number)?)
+}
+
+/// Sets or clears the user name.
+#[napi]
+pub fn set_user(
+    engine: &mut External<NativeEngine>,
+    handle_number: f64,
+    user: Option<String>,
+) -> bool {
+    handle(handle_number).is_some_and(|found| engine.engine.set_user(found, user.as_deref()))
+}
+
+/// The roles.
+#[napi]
+pub fn roles(engine: &External<NativeEngine>, handle_number: f64) -> Vec<&str> {
+    handle(handle_number)
+        .and_then(|found| engine.engine.roles(found))
+        .unwrap_or_default()
+}
+
+/// Replaces the roles.
+#[napi]
+pub fn set_roles(
+    engine: &mut External<NativeEngine>,
+    handle_number: f64,
+    roles: Vec<String>,
+) -> bool {
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    handle(handle_number).is_some_and(|found| engine.engine.set_roles(found, &roles))
+}
+
+/// Live attached sessions from `fromSlot` on, into `out`; how many were written.
+#[napi(
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, fromSlot: number, now: number, out: Float64Array"
+)]
+pub fn scan(
+    engine: &External<NativeEngine>,
+    from_slot: u32,
+    now: f64,
+    mut out: HandleBuffer,
+) -> u32 {
+    let mut slots = out.slots();
+    let limit = slots.len();
+    engine.engine.scan(from_slot, now, limit, |found| {
+        if let Some(slot) = slots.next() {
+            *slot = found.to_f64();
+        }
+    }) as u32
+}
+
+/// Approximate bytes held by the engine.
+#[napi]
+pub fn memory_bytes(engine: &External<NativeEngine>) -> f64 {
+    engine.engine.memory_bytes() as f64
+}
+
+impl NativeEngine {
+    fn count_op(&mut self, ops: u32) {
+        self.ops_since_report = self.ops_since_report.saturating_add(ops);
+        if self.ops_since_report < REPORT_EVERY_OPS {
+            return;
+        }
+        self.ops_since_report = 0;
+        let held = i64::try_from(self.engine.memory_bytes()).unwrap_or(i64::MAX);
+        let change = held - self.reported_bytes;
+        if change.abs() >= REPORT_STEP_BYTES && self.env.adjust_external_memory(change).is_ok() {
+            self.reported_bytes = held;
+        }
+    }
+}
+
+impl Drop for NativeEngine {
+    /// Runs in the External's finalizer, on the JS thread, so V8 forgets what it was told.
+    fn drop(&mut self) {
+        if self.reported_bytes != 0 {
+            let _ = self.env.adjust_external_memory(-self.reported_bytes);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+/**
+ * The contract between the SessionManager facade and a session engine.
+ *
+ * Two implementations exist: NativeEngine (the Rust core through N-API) and JsEngine (pure
+ * TypeScript). The facade validates every argument before calling an engine, so engines may
+ * assume well-typed input (strings are strings, timeouts are non-negative safe integers,
+ * handles are numbers); they must still treat ids and keys coming from clients as untrusted
+ * (validate length and alphabet before hashing).
+ *
+ * A handle names one session for its whole life: `slot + generation * SLOT_SPACE`, a safe
+ * integer. A slot is reused only after `release`, which bumps its generation, so a stale handle
+ * never reaches a later session.
+ *
+ * A session is in one of three states:
+ * - attached: indexed by id and filed in the expiry lists; lookups can find it (while alive);
+ * - detached: unindexed and unfiled (being closed), still readable and writable by handle, so
+ *   close listeners can read it;
+ * - released: its slot is free; every call with its handle answers "stale".
+ *
+ * Time is in milliseconds as JS numbers (the facade's clock). A session is alive while
+ * `now < expiresAt`, where `expiresAt` is the earlier of `lastActivity + idleTimeout` and
+ * `createdAt + absoluteTimeout`, a zero timeout meaning "none" (Infinity when neither applies).
+ */
+export interface Engine {
+  /** Which implementation this is. */
+  readonly kind: 'native' | 'js'
+
+  /** Number of attached sessions (created and not yet detached), expired or not. */
+  readonly size: number
+
+  /**
+   * Creates a session with a fresh random id (keys: 'random'). Returns its handle, or
+   * CREATE_TABLE_FULL when the slot space is exhausted.
+   */
+  create(now: number, idleTimeout: number, absoluteTimeout: number): number
+
+  /**
+   * Creates a session under a caller-supplied key (keys: 'caller'; the facade has checked the
+   * key is 1 to 255 UTF-8 bytes). Returns its handle, CREATE_KEY_EXISTS when an attached session
+   * already has this key (alive or not), or CREATE_TABLE_FULL.
+   */
+  createWithKey(key: string, now: number, idleTimeout: number, absoluteTimeout: number): number
+
+  /**
+   * Finds the attached, alive session with this id. With `renew`, sets lastActivity to `now` and
+   * refiles it (rolling idle deadline, recency). Returns the handle or -1. Malformed ids (wrong
+   * length or alphabet for the mode) return -1 without touching the table.
+   */
+  lookup(id: string, now: number, renew: boolean): number
+
+  /**
+   * If an attached session with this id exists and is expired at `now`, detaches it and returns
+   * its handle (so the facade can close it with reason 'expired'); otherwise -1.
+   */
+  detachIfExpired(id: string, now: number): number
+
+  /** Renews an attached, alive session. False when stale, detached or expired. */
+  touch(handle: number, now: number): boolean
+
+  /** Attached -> detached. False when the handle is not attached. */
+  detach(handle: number): boolean
+
+  /** Frees the slot of an attached or detached session. False when already stale. */
+  release(handle: number): boolean
+
+  /**
+   * Detaches up to `out.length` sessions expired at `now` and writes their handles into `out`.
+   * Returns how many were written; fewer than `out.length` means nothing more is due.
+   */
+  sweep(now: number, out: Float64Array): number
+
+  /**
+   * Detaches and releases up to `limit` sessions expired at `now` in one go, for when no
+   * listener or owned object needs to see them. Returns how many were released.
+   */
+  sweepRelease(now: number, limit: number): number
+
+  /** The earliest deadline among attached sessions (Infinity when none). */
+  nextDeadline(): number
+
+  /**
+   * The attached session used least recently, or -1 when none: the head of the idle list whose
+   * head has the smallest lastActivity (ties: the list created first). See ALGORITHM below.
+   */
+  leastRecentlyUsed(): number
+
+  /**
+   * Gives an attached, alive session a new random id (keys: 'random') and renews it. Returns the
+   * new id, or undefined when the handle is not attached and alive.
+   */
+  regenerate(handle: number, now: number): string | undefined
+
+  /**
+   * Moves an attached, alive session to a caller-supplied key and renews it. Returns
+   * REKEY_OK, REKEY_EXISTS (another attached session has that key) or REKEY_NOT_ATTACHED.
+   */
+  rekey(handle: number, key: string, now: number): number
+
+  /** 0 when released/stale, 1 when attached, 2 when detached. */
+  state(handle: number): number
+
+  /** The session's id; undefined when stale. */
+  id(handle: number): string | undefined
+  /** Timestamps and timeouts; NaN when stale. */
+  createdAt(handle: number): number
+  lastActivity(handle: number): number
+  expiresAt(handle: number): number
+  idleTimeout(handle: number): number
+  absoluteTimeout(handle: number): number
+
+  /** Per-session timeout setters; refile the session. False when stale. */
+  setIdleTimeout(handle: number, timeout: number): boolean
+  setAbsoluteTimeout(handle: number, timeout: number): boolean
+
+  /** String data. getData: undefined when absent or stale. */
+  getData(handle: number, key: string): string | undefined
+  /**
+   * Stores `value` under `key`. Returns SET_OK, SET_TOO_LARGE (the session's data would exceed
+   * maxDataBytes; nothing changed) or SET_STALE. Data bytes are the UTF-8 lengths of all keys
+   * and values.
+   */
+  setData(handle: number, key: string, value: string): number
+  /** True when the key was present. */
+  deleteData(handle: number, key: string): boolean
+  /** Keys in insertion order (a replaced key keeps its place); [] when stale. */
+  dataKeys(handle: number): string[]
+  /** UTF-8 bytes of all keys and values; NaN when stale. */
+  dataBytes(handle: number): number
+
+  /** User name; undefined when unset or stale. */
+  user(handle: number): string | undefined
+  /** undefined clears it. False when stale. */
+  setUser(handle: number, user: string | undefined): boolean
+  /** Roles in the order given; [] when unset or stale. */
+  roles(handle: number): string[]
+  setRoles(handle: number, roles: string[]): boolean
+
+  /**
+   * Writes handles of attached sessions alive at `now`, in slot order, starting at slot
+   * `fromSlot`, into `out`. Returns how many were written; fewer than `out.length` means the
+   * scan reached the end. Continue from `slotOf(lastHandle) + 1`.
+   */
+  scan(fromSlot: number, now: number, out: Float64Array): number
+
+  /** Approximate bytes the engine holds outside the JS heap (native) or in typed arrays (js). */
+  memoryBytes(): number
+}
+
+/** Handles pack a slot in the low 25 bits and a generation above them. */
+export const SLOT_BITS = 25
+export const SLOT_SPACE = 2 ** SLOT_BITS
+/** Generations wrap at 2^28 so that a handle stays a safe integer. */
+export const GENERATION_SPACE = 2 ** 28
+
+export const slotOf = (handle: number): number => handle % SLOT_SPACE
+
+export const CREATE_KEY_EXISTS = -1
+export const CREATE_TABLE_FULL = -2
+
+export const REKEY_OK = 0
+export const REKEY_EXISTS = 1
+export const REKEY_NOT_ATTACHED = 2
+
+export const SET_OK = 0
+export const SET_TOO_LARGE = 1
+export const SET_STALE = 2
+
+export const STATE_STALE = 0
+export const STATE_ATTACHED = 1
+export const STATE_DETACHED = 2
+
+/** What an engine is built with; the facade has validated every field. */
+export interface EngineConfig {
+  /** Random id length in bytes, 16 to 64. */
+  idBytes: number
+  idEncoding: 'base64url' | 'hex'
+  keys: 'random' | 'caller'
+  /** Cap on one session's data bytes; Infinity for none. */
+  maxDataBytes: number
+}

@@ -1,0 +1,28 @@
+import { SessionManager, type SessionManagerOptions } from '../ts/index'
+
+export const ENGINES = ['native', 'js'] as const
+export type EngineName = (typeof ENGINES)[number]
+
+/** A clock the test moves by hand; starts far from 0 like Date.now(). */
+export class FakeClock {
+  now = 1_700_000_000_000
+  read = (): number => this.now
+  advance(ms: number): void {
+    this.now += ms
+  }
+}
+
+export function makeManager(engine: EngineName, options: SessionManagerOptions = {}) {
+  const clock = new FakeClock()
+  const manager = new SessionManager({ engine, clock: clock.read, ...options })
+  return { clock, manager }
+}
+
+/** Runs `body` once per engine as its own ava test. */
+export function forEachEngine(
+  test: typeof import('ava').default,
+  title: string,
+  body: (t: import('ava').ExecutionContext, engine: EngineName) => void | Promise<void>,
+): void {
+  for (const engine of ENGINES) test(`${title} [${engine}]`, (t) => body(t, engine))
+}

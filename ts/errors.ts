@@ -1,0 +1,35 @@
+/** Thrown by `create` when `maxSessions` is reached and `whenFull` is `'reject'`. */
+export class SessionLimitError extends Error {
+  readonly code = 'ERR_SESSION_LIMIT'
+  constructor(readonly maxSessions: number) {
+    super(`the session limit is reached (maxSessions: ${maxSessions}, whenFull: 'reject')`)
+    this.name = 'SessionLimitError'
+  }
+}
+
+/** Thrown when a session is used after it was closed (or, for writes, while it is closing). */
+export class SessionClosedError extends Error {
+  readonly code = 'ERR_SESSION_CLOSED'
+  constructor(readonly sessionId: string, action: string) {
+    super(`cannot ${action}: session ${sessionId} is closed`)
+    this.name = 'SessionClosedError'
+  }
+}
+
+/** Thrown when a SessionManager is used after `close()`. */
+export class ManagerClosedError extends Error {
+  readonly code = 'ERR_MANAGER_CLOSED'
+  constructor(action: string) {
+    super(`cannot ${action}: the SessionManager is closed`)
+    this.name = 'ManagerClosedError'
+  }
+}
+
+/** Thrown with `keys: 'caller'` when a live session already has the requested key. */
+export class SessionExistsError extends Error {
+  readonly code = 'ERR_SESSION_EXISTS'
+  constructor(readonly key: string) {
+    super(`a session with key ${JSON.stringify(key)} already exists`)
+    this.name = 'SessionExistsError'
+  }
+}

@@ -1,0 +1,6 @@
+export { SessionManager, type SessionInit } from './manager'
+export { Session } from './session'
+export { SessionLimitError, SessionClosedError, ManagerClosedError, SessionExistsError } from './errors'
+export type { SessionManagerOptions } from './options'
+export type { CloseReason, SessionManagerEvents, SessionStats } from './registry'
+export type { Disposer } from './owned-objects'

@@ -1,0 +1,314 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf } from './engine'
+import { ManagerClosedError, SessionExistsError, SessionLimitError } from './errors'
+import { createEngine } from './load-engine'
+import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from './options'
+import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
+import { Session } from './session'
+import {
+  checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, utf8Bytes,
+} from './validate'
+
+/** What `create(init)` and `getOrCreate(id, init)` accept. */
+export interface SessionInit {
+  /** With `keys: 'caller'`: the session's key (required for `create`). Never accepted with `keys: 'random'`. */
+  key?: string
+  user?: string
+  roles?: string[]
+  /** Initial string data. */
+  data?: Record<string, string>
+  /** Overrides the manager's idle timeout for this session (ms, 0 for none). */
+  idleTimeout?: number
+  /** Overrides the manager's absolute timeout for this session (ms, 0 for none). */
+  absoluteTimeout?: number
+}
+
+interface CheckedInit {
+  key: string | undefined
+  user: string | undefined
+  roles: string[] | undefined
+  data: [string, string][]
+  idleTimeout: number
+  absoluteTimeout: number
+}
+
+const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout'] as const
+
+/**
+ * Creates, finds, renews and expires sessions. Session state lives in the engine (Rust through
+ * N-API, or the pure JavaScript engine), not on the JS heap; this class validates input, keeps
+ * listeners and owned objects, binds sessions to async contexts and runs background expiry.
+ */
+export class SessionManager implements Iterable<Session> {
+  readonly #registry: Registry
+  readonly #engine: Engine
+  readonly #options: ResolvedOptions
+  readonly #context = new AsyncLocalStorage<Session | undefined>()
+
+  constructor(options?: SessionManagerOptions) {
+    const resolved = resolveOptions(options)
+    this.#options = resolved
+    this.#engine = createEngine(resolved.engine, resolved)
+    const registry: Registry = new Registry(this.#engine, resolved, (handle) => new Session(registry, handle, this.#engine.id(handle) ?? ''))
+    this.#registry = registry
+  }
+
+  /** The engine in use: `'native'` or `'js'` (after `'auto'` chose). */
+  get engine(): 'native' | 'js' {
+    return this.#engine.kind
+  }
+
+  /** Sessions created and not yet closed (expired ones count until the background sweep closes them). */
+  get size(): number {
+    return this.#engine.size
+  }
+
+  /** Creates a session (a `'create'` event follows). */
+  create(init?: SessionInit): Session {
+    this.#assertOpen('create a session')
+    const checked = this.#checkInit(init)
+    if (this.#options.keys === 'caller' && checked.key === undefined) {
+      throw new TypeError("init.key is required with keys: 'caller'")
+    }
+    return this.#create(checked)
+  }
+
+  /** The live session with this id, renewed; undefined when there is none (malformed ids included). */
+  get(id: string): Session | undefined {
+    if (typeof id !== 'string') return undefined
+    const registry = this.#registry
+    if (registry.closed) throw new ManagerClosedError('get a session')
+    if (this.#options.keys === 'caller' && !id.isWellFormed()) return undefined
+    const handle = this.#engine.lookup(id, this.#options.clock(), true)
+    return handle < 0 ? undefined : new Session(registry, handle, id)
+  }
+
+  /** Like `get`, without renewing. */
+  peek(id: string): Session | undefined {
+    const handle = this.#find(id, 'peek at a session')
+    return handle < 0 ? undefined : new Session(this.#registry, handle, id)
+  }
+
+  /** True when a live session has this id. Does not renew. */
+  has(id: string): boolean {
+    return this.#find(id, 'look up a session') >= 0
+  }
+
+  /**
+   * The live session with this id (renewed), or a new one. With `keys: 'random'` a new session
+   * gets a fresh id, never the given one (adopting a client's id would allow session fixation);
+   * with `keys: 'caller'` the given id is the new session's key.
+   */
+  getOrCreate(id: string, init?: Omit<SessionInit, 'key'>): Session {
+    const found = this.get(id)
+    if (found !== undefined) return found
+    this.#assertOpen('create a session')
+    const checked = this.#checkInit(init)
+    if (checked.key !== undefined) throw new TypeError('getOrCreate takes the key as its first argument, not in init.key')
+    if (this.#options.keys === 'caller') checked.key = checkKey('id', id)
+    return this.#create(checked)
+  }
+
+  /** Closes the live session with this id (reason `'destroyed'`); false when there is none. */
+  destroy(id: string): boolean {
+    const handle = this.#find(id, 'destroy a session')
+    if (handle < 0) return false
+    this.#registry.close(handle, 'destroyed')
+    return true
+  }
+
+  /** Closes every session expired by now and returns how many. The background timer does this on its own. */
+  sweep(): number {
+    this.#assertOpen('sweep')
+    const { closed } = this.#registry.sweepExpired(this.#options.clock(), Infinity)
+    this.#registry.timer.rearm()
+    return closed
+  }
+
+  /**
+   * Stops background expiry and closes every session (expired ones with reason `'expired'`, the
+   * rest with `'shutdown'`). Idempotent.
+   */
+  close(): void {
+    const registry = this.#registry
+    if (registry.closed) return
+    registry.closed = true
+    registry.timer.stop()
+    const now = this.#options.clock()
+    registry.sweepExpired(now, Infinity)
+    const buffer = new Float64Array(256)
+    let from = 0
+    for (;;) {
+      const count = this.#engine.scan(from, now, buffer)
+      for (let index = 0; index < count; index++) registry.close(buffer[index], 'shutdown')
+      if (count < buffer.length) break
+      from = slotOf(buffer[count - 1]) + 1
+    }
+  }
+
+  /** Adds a listener. `'error'` receives failures of other listeners and of disposers. */
+  on<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents[E]) => unknown): this {
+    this.#checkListener(event, listener)
+    this.#registry.listeners.add(event, listener, false)
+    return this
+  }
+
+  /** Adds a listener that runs once. */
+  once<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents[E]) => unknown): this {
+    this.#checkListener(event, listener)
+    this.#registry.listeners.add(event, listener, true)
+    return this
+  }
+
+  /** Removes a listener added with `on` or `once`. */
+  off<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents[E]) => unknown): this {
+    this.#registry.listeners.remove(event, listener)
+    return this
+  }
+
+  /** Runs `fn` with `session` as the current session of its async context (undefined: anonymous). */
+  run<R>(session: Session | undefined, fn: () => R): R {
+    if (session !== undefined && !(session instanceof Session)) {
+      throw new TypeError('run(session, fn): session must be a Session or undefined')
+    }
+    if (typeof fn !== 'function') throw new TypeError('run(session, fn): fn must be a function')
+    return this.#context.run(session, fn)
+  }
+
+  /** The session bound by `run` to the current async context, unless it has been closed since. */
+  current(): Session | undefined {
+    const session = this.#context.getStore()
+    return session === undefined || session.closed ? undefined : session
+  }
+
+  /** Counters since the manager was made. */
+  stats(): SessionStats {
+    const { counts } = this.#registry
+    return {
+      live: this.#engine.size,
+      created: counts.created,
+      closed: { ...counts.closed },
+      rejected: counts.rejected,
+      listenerErrors: counts.listenerErrors,
+    }
+  }
+
+  /** Iterates live sessions (slot order; expired ones are skipped). */
+  *[Symbol.iterator](): Iterator<Session> {
+    const buffer = new Float64Array(256)
+    let from = 0
+    while (!this.#registry.closed) {
+      const count = this.#engine.scan(from, this.#options.clock(), buffer)
+      const handles = Array.from(buffer.subarray(0, count))
+      for (const handle of handles) {
+        if (this.#engine.state(handle) === 1) yield this.#registry.makeSession(handle)
+      }
+      if (count < buffer.length) return
+      from = slotOf(buffer[count - 1]) + 1
+    }
+  }
+
+  #find(id: string, action: string): number {
+    if (this.#registry.closed) throw new ManagerClosedError(action)
+    if (typeof id !== 'string') return -1
+    if (this.#options.keys === 'caller' && !id.isWellFormed()) return -1
+    return this.#engine.lookup(id, this.#options.clock(), false)
+  }
+
+  #create(init: CheckedInit): Session {
+    const registry = this.#registry
+    const engine = this.#engine
+    const now = this.#options.clock()
+    if (init.key !== undefined) {
+      const expiredHolder = engine.detachIfExpired(init.key, now)
+      if (expiredHolder >= 0) registry.finishClose(expiredHolder, 'expired')
+      if (engine.lookup(init.key, now, false) >= 0) throw new SessionExistsError(init.key)
+    }
+    this.#makeRoom(now)
+    const handle = init.key === undefined
+      ? engine.create(now, init.idleTimeout, init.absoluteTimeout)
+      : engine.createWithKey(init.key, now, init.idleTimeout, init.absoluteTimeout)
+    if (handle === CREATE_KEY_EXISTS) throw new SessionExistsError(init.key as string)
+    if (handle === CREATE_TABLE_FULL) {
+      registry.counts.rejected++
+      throw new SessionLimitError(SLOT_SPACE)
+    }
+    if (init.user !== undefined) engine.setUser(handle, init.user)
+    if (init.roles !== undefined) engine.setRoles(handle, init.roles)
+    for (const [key, value] of init.data) engine.setData(handle, key, value)
+    registry.counts.created++
+    const session = new Session(registry, handle, init.key ?? (engine.id(handle) as string))
+    registry.timer.note(deadlineOf(now, init.idleTimeout, init.absoluteTimeout))
+    if (registry.listeners.count('create') > 0) registry.listeners.emit('create', [session], registry.reportError)
+    return session
+  }
+
+  /** At maxSessions: close what has expired, then evict least recently used or refuse. */
+  #makeRoom(now: number): void {
+    const { maxSessions, whenFull } = this.#options
+    if (this.#engine.size < maxSessions) return
+    this.#registry.sweepExpired(now, Infinity)
+    if (this.#engine.size < maxSessions) return
+    if (whenFull === 'reject') {
+      this.#registry.counts.rejected++
+      throw new SessionLimitError(maxSessions)
+    }
+    while (this.#engine.size >= maxSessions) {
+      const victim = this.#engine.leastRecentlyUsed()
+      if (victim < 0) break
+      this.#registry.close(victim, 'evicted')
+    }
+  }
+
+  #checkInit(init: unknown): CheckedInit {
+    const given = init === undefined ? {} : checkPlainObject('init', init)
+    checkKnownKeys('init', given, INIT_KEYS)
+    const checked: CheckedInit = {
+      key: undefined,
+      user: given.user === undefined ? undefined : checkString('init.user', given.user),
+      roles: given.roles === undefined ? undefined : checkRoles('init.roles', given.roles),
+      data: [],
+      idleTimeout: given.idleTimeout === undefined ? this.#options.idleTimeout : checkTimeout('init.idleTimeout', given.idleTimeout),
+      absoluteTimeout: given.absoluteTimeout === undefined
+        ? this.#options.absoluteTimeout
+        : checkTimeout('init.absoluteTimeout', given.absoluteTimeout),
+    }
+    if (given.key !== undefined) {
+      if (this.#options.keys !== 'caller') {
+        throw new TypeError("init.key is only accepted with keys: 'caller'; with keys: 'random' the manager issues ids")
+      }
+      checked.key = checkKey('init.key', given.key)
+    }
+    if (given.data !== undefined) {
+      let bytes = 0
+      for (const [key, value] of Object.entries(checkPlainObject('init.data', given.data))) {
+        const entry: [string, string] = [checkString('init.data key', key), checkString(`init.data.${key}`, value)]
+        bytes += utf8Bytes(entry[0]) + utf8Bytes(entry[1])
+        checked.data.push(entry)
+      }
+      if (bytes > this.#options.maxDataBytes) {
+        throw new RangeError(`init.data is ${bytes} bytes, over maxDataBytes (${this.#options.maxDataBytes})`)
+      }
+    }
+    return checked
+  }
+
+  #checkListener(event: unknown, listener: unknown): void {
+    if (event !== 'create' && event !== 'close' && event !== 'regenerate' && event !== 'error') {
+      throw new RangeError(`event must be 'create', 'close', 'regenerate' or 'error', received ${String(event)}`)
+    }
+    if (typeof listener !== 'function') throw new TypeError(`listener must be a function, received ${typeof listener}`)
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#registry.closed) throw new ManagerClosedError(action)
+  }
+}
+
+function deadlineOf(now: number, idleTimeout: number, absoluteTimeout: number): number {
+  const idle = idleTimeout > 0 ? now + idleTimeout : Infinity
+  const absolute = absoluteTimeout > 0 ? now + absoluteTimeout : Infinity
+  return Math.min(idle, absolute)
+}
+
+export type { CloseReason, SessionManagerEvents, SessionStats }

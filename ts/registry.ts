@@ -1,0 +1,124 @@
+import { performance } from 'node:perf_hooks'
+import type { Engine } from './engine'
+import { ExpiryTimer } from './expiry-timer'
+import { Listeners } from './listeners'
+import type { ResolvedOptions } from './options'
+import { OwnedObjects } from './owned-objects'
+import type { Session } from './session'
+
+/** Why a session was closed. */
+export type CloseReason = 'destroyed' | 'expired' | 'evicted' | 'shutdown'
+
+/** Listener signatures of `manager.on(event, listener)`. */
+export interface SessionManagerEvents {
+  create: [session: Session]
+  close: [session: Session, reason: CloseReason]
+  regenerate: [session: Session, oldId: string]
+  error: [error: unknown]
+}
+
+/** What `manager.stats()` returns. */
+export interface SessionStats {
+  /** Sessions created and not yet closed (expired ones count until the sweep closes them). */
+  live: number
+  created: number
+  closed: Record<CloseReason, number>
+  /** `create` calls refused with SessionLimitError. */
+  rejected: number
+  /** Listeners and disposers that threw or rejected. */
+  listenerErrors: number
+}
+
+/** Expired sessions closed per engine call, and the longest a background slice may run. */
+const SWEEP_BATCH = 1024
+const SLICE_MS = 2
+
+/**
+ * The state a manager and its sessions share, and the one place where sessions are closed:
+ * detach (lookups stop finding it), count, tell the close listeners, dispose owned objects,
+ * release the slot. Every close path goes through `finishClose`, so each session closes once.
+ */
+export class Registry {
+  readonly listeners = new Listeners<SessionManagerEvents>()
+  readonly objects = new OwnedObjects()
+  readonly counts = {
+    created: 0,
+    closed: { destroyed: 0, expired: 0, evicted: 0, shutdown: 0 } as Record<CloseReason, number>,
+    rejected: 0,
+    listenerErrors: 0,
+  }
+  /** Bumped by every id change, so Session handles can cache their id until one happens. */
+  idEpoch = 0
+  closed = false
+  readonly timer: ExpiryTimer
+  readonly #sweepBuffer = new Float64Array(256)
+
+  constructor(
+    readonly engine: Engine,
+    readonly options: ResolvedOptions,
+    readonly makeSession: (handle: number) => Session,
+  ) {
+    this.timer = new ExpiryTimer(options.clock, options.resolution, () => this.sweepSlice(), () => engine.nextDeadline())
+  }
+
+  now(): number {
+    return this.options.clock()
+  }
+
+  /** Closes an attached session. */
+  close(handle: number, reason: CloseReason): void {
+    if (this.engine.detach(handle)) this.finishClose(handle, reason)
+  }
+
+  /** Closes a session already detached from the engine. */
+  finishClose(handle: number, reason: CloseReason): void {
+    this.counts.closed[reason]++
+    if (this.listeners.count('close') > 0) {
+      this.listeners.emit('close', [this.makeSession(handle), reason], this.reportError)
+    }
+    this.objects.disposeAll(handle, this.reportError)
+    this.engine.release(handle)
+  }
+
+  /** Closes everything expired at `now`, stopping early once `until` (performance.now()) passes. */
+  sweepExpired(now: number, until: number): { closed: number; done: boolean } {
+    let closed = 0
+    for (;;) {
+      let batch: number
+      let full: boolean
+      if (this.listeners.count('close') === 0 && this.objects.sessionsHoldingObjects === 0) {
+        // Nobody needs to see these sessions: the engine frees them without crossing back.
+        batch = this.engine.sweepRelease(now, SWEEP_BATCH)
+        this.counts.closed.expired += batch
+        full = batch === SWEEP_BATCH
+      } else {
+        batch = this.engine.sweep(now, this.#sweepBuffer)
+        for (let index = 0; index < batch; index++) this.finishClose(this.#sweepBuffer[index], 'expired')
+        full = batch === this.#sweepBuffer.length
+      }
+      closed += batch
+      if (!full) return { closed, done: true }
+      if (performance.now() >= until) return { closed, done: false }
+    }
+  }
+
+  sweepSlice(): 'done' | 'more' {
+    if (this.closed) return 'done'
+    return this.sweepExpired(this.now(), performance.now() + SLICE_MS).done ? 'done' : 'more'
+  }
+
+  /** A failing listener or disposer: counted, then given to 'error' listeners or emitted as a warning. */
+  reportError = (error: unknown): void => {
+    this.counts.listenerErrors++
+    if (this.listeners.count('error') > 0) {
+      this.listeners.emit('error', [error], (failure) => emitWarning(failure))
+    } else {
+      emitWarning(error)
+    }
+  }
+}
+
+function emitWarning(error: unknown): void {
+  const warning = error instanceof Error ? error : new Error(String(error))
+  process.emitWarning(warning.message, { type: 'SessionkeeperListenerError', code: 'SESSIONKEEPER_LISTENER_ERROR', detail: warning.stack })
+}

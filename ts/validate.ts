@@ -1,0 +1,98 @@
+import { Buffer } from 'node:buffer'
+
+/** Longest caller key, in UTF-8 bytes (the engines' key buffers are sized for it). */
+export const MAX_KEY_BYTES = 255
+
+const describe = (value: unknown): string => {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (typeof value === 'bigint') return `${value}n`
+  if (typeof value === 'function') return 'a function'
+  if (Array.isArray(value)) return 'an array'
+  if (value === null) return 'null'
+  if (typeof value === 'object') return 'an object'
+  return String(value)
+}
+
+/** A timeout in ms: a non-negative safe integer, 0 meaning none. */
+export function checkTimeout(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${name} must be a number of milliseconds, received ${describe(value)}`)
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative safe integer of milliseconds (0 for none), received ${describe(value)}`)
+  }
+  return value
+}
+
+export function checkInteger(name: string, value: unknown, min: number, max: number, allowInfinity = false): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, received ${describe(value)}`)
+  if (allowInfinity && value === Infinity) return value
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const upper = allowInfinity ? `${max} or Infinity` : String(max)
+    throw new RangeError(`${name} must be an integer from ${min} to ${upper}, received ${describe(value)}`)
+  }
+  return value
+}
+
+export function checkChoice<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+    const list = choices.map((choice) => `'${choice}'`).join(', ')
+    const error = typeof value === 'string' ? RangeError : TypeError
+    throw new error(`${name} must be one of ${list}, received ${describe(value)}`)
+  }
+  return value as T
+}
+
+export function checkFunction(name: string, value: unknown): (...args: never[]) => unknown {
+  if (typeof value !== 'function') throw new TypeError(`${name} must be a function, received ${describe(value)}`)
+  return value as (...args: never[]) => unknown
+}
+
+/**
+ * Strings crossing into the engines are made well-formed: the native engine stores UTF-8, which
+ * cannot hold a lone surrogate, so both engines must see the same replacement.
+ */
+export function checkString(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, received ${describe(value)}`)
+  return value.isWellFormed() ? value : value.toWellFormed()
+}
+
+/** A caller key: 1 to 255 UTF-8 bytes with no lone surrogates (they have no UTF-8 form). */
+export function checkKey(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, received ${describe(value)}`)
+  if (!isUsableKey(value)) {
+    throw new RangeError(`${name} must be 1 to ${MAX_KEY_BYTES} UTF-8 bytes of well-formed text, received ${describe(value)}`)
+  }
+  return value
+}
+
+export function isUsableKey(value: string): boolean {
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so short strings skip the byte count.
+  return value.length > 0 &&
+    (value.length * 3 <= MAX_KEY_BYTES || Buffer.byteLength(value, 'utf8') <= MAX_KEY_BYTES) &&
+    value.isWellFormed()
+}
+
+export function checkRoles(name: string, value: unknown): string[] {
+  if (!Array.isArray(value)) throw new TypeError(`${name} must be an array of strings, received ${describe(value)}`)
+  return value.map((role, index) => checkString(`${name}[${index}]`, role))
+}
+
+export function checkPlainObject(name: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} must be an object, received ${describe(value)}`)
+  }
+  return value as Record<string, unknown>
+}
+
+export function checkKnownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`${name} has an unknown option ${JSON.stringify(key)}; known options: ${known.join(', ')}`)
+    }
+  }
+}
+
+export function utf8Bytes(value: string): number {
+  return Buffer.byteLength(value, 'utf8')
+}

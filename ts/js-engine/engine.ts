@@ -9,6 +9,11 @@ import { IdShape, RandomPool, encodeBase64url, encodeHex } from './ids'
 import { SessionData } from './session-data'
 
 const FREE = 0
+const TIME_STRIDE = 4
+const CREATED = 0
+const LAST = 1
+const IDLE = 2
+const ABSOLUTE = 3
 const MAX_KEY_BYTES = 255
 const INITIAL_CAPACITY = 1024
 
@@ -29,10 +34,11 @@ export class JsEngine implements Engine {
   #capacity = 0
   #used = 0
   #attached = 0
-  #createdAt = new Float64Array(0)
-  #lastActivity = new Float64Array(0)
-  #idleTimeout = new Float64Array(0)
-  #absoluteTimeout = new Float64Array(0)
+  /**
+   * Per slot, side by side so a lookup reads one cache line: createdAt, lastActivity,
+   * idleTimeout, absoluteTimeout (see the TIME_* offsets).
+   */
+  #times = new Float64Array(0)
   #generation = new Uint32Array(0)
   /** FREE, STATE_ATTACHED or STATE_DETACHED. */
   #state = new Uint8Array(0)
@@ -40,8 +46,8 @@ export class JsEngine implements Engine {
   #freeTop = 0
   #ids: string[] = []
   #data: (SessionData | undefined)[] = []
-  readonly #lastActivityOf = (slot: number): number => this.#lastActivity[slot]
-  readonly #createdAtOf = (slot: number): number => this.#createdAt[slot]
+  readonly #lastActivityOf = (slot: number): number => this.#times[slot * TIME_STRIDE + LAST]
+  readonly #createdAtOf = (slot: number): number => this.#times[slot * TIME_STRIDE + CREATED]
 
   constructor(config: EngineConfig, randomFill?: (buffer: Uint8Array) => void) {
     this.#config = config
@@ -127,16 +133,16 @@ export class JsEngine implements Engine {
   nextDeadline(): number {
     let earliest = Infinity
     for (const list of this.#idle.order) {
-      if (list.timeout > 0) earliest = Math.min(earliest, this.#lastActivity[list.head] + list.timeout)
+      if (list.timeout > 0) earliest = Math.min(earliest, this.#times[list.head * TIME_STRIDE + LAST] + list.timeout)
     }
-    for (const list of this.#absolute.order) earliest = Math.min(earliest, this.#createdAt[list.head] + list.timeout)
+    for (const list of this.#absolute.order) earliest = Math.min(earliest, this.#times[list.head * TIME_STRIDE + CREATED] + list.timeout)
     return earliest
   }
 
   leastRecentlyUsed(): number {
     let best = NIL
     for (const list of this.#idle.order) {
-      if (best === NIL || this.#lastActivity[list.head] < this.#lastActivity[best]) best = list.head
+      if (best === NIL || this.#times[list.head * TIME_STRIDE + LAST] < this.#times[best * TIME_STRIDE + LAST]) best = list.head
     }
     return best === NIL ? -1 : best + this.#generation[best] * SLOT_SPACE
   }
@@ -179,12 +185,12 @@ export class JsEngine implements Engine {
 
   createdAt(handle: number): number {
     const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#createdAt[slot]
+    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + CREATED]
   }
 
   lastActivity(handle: number): number {
     const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#lastActivity[slot]
+    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + LAST]
   }
 
   expiresAt(handle: number): number {
@@ -194,35 +200,35 @@ export class JsEngine implements Engine {
 
   idleTimeout(handle: number): number {
     const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#idleTimeout[slot]
+    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + IDLE]
   }
 
   absoluteTimeout(handle: number): number {
     const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#absoluteTimeout[slot]
+    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + ABSOLUTE]
   }
 
   setIdleTimeout(handle: number, timeout: number): boolean {
     const slot = this.#slotOf(handle)
     if (slot < 0) return false
-    if (this.#state[slot] === STATE_ATTACHED && this.#idleTimeout[slot] !== timeout) {
-      this.#idleTimeout[slot] = timeout
+    if (this.#state[slot] === STATE_ATTACHED && this.#times[slot * TIME_STRIDE + IDLE] !== timeout) {
+      this.#times[slot * TIME_STRIDE + IDLE] = timeout
       this.#idle.unlink(slot)
       this.#idle.insertSorted(slot, timeout, this.#lastActivityOf)
     }
-    this.#idleTimeout[slot] = timeout
+    this.#times[slot * TIME_STRIDE + IDLE] = timeout
     return true
   }
 
   setAbsoluteTimeout(handle: number, timeout: number): boolean {
     const slot = this.#slotOf(handle)
     if (slot < 0) return false
-    if (this.#state[slot] === STATE_ATTACHED && this.#absoluteTimeout[slot] !== timeout) {
-      this.#absoluteTimeout[slot] = timeout
+    if (this.#state[slot] === STATE_ATTACHED && this.#times[slot * TIME_STRIDE + ABSOLUTE] !== timeout) {
+      this.#times[slot * TIME_STRIDE + ABSOLUTE] = timeout
       this.#absolute.unlink(slot)
       if (timeout > 0) this.#absolute.insertSorted(slot, timeout, this.#createdAtOf)
     }
-    this.#absoluteTimeout[slot] = timeout
+    this.#times[slot * TIME_STRIDE + ABSOLUTE] = timeout
     return true
   }
 
@@ -301,7 +307,7 @@ export class JsEngine implements Engine {
 
   memoryBytes(): number {
     // Typed arrays, the id strings and the Map entry per slot; side records by their contents.
-    let bytes = this.#capacity * (8 * 4 + 4 + 1 + 4 + 4 * 4 + 8 + 8) + this.#index.size * 80
+    let bytes = this.#capacity * (8 * TIME_STRIDE + 4 + 1 + 4 + 2 * 4 * 4 + 8 + 8) + this.#index.size * 80
     for (let slot = 0; slot < this.#used; slot++) bytes += this.#data[slot]?.approximateBytes() ?? 0
     return bytes
   }
@@ -322,15 +328,17 @@ export class JsEngine implements Engine {
   }
 
   #expiresAt(slot: number): number {
-    const idle = this.#idleTimeout[slot]
-    const absolute = this.#absoluteTimeout[slot]
-    const idleDeadline = idle > 0 ? this.#lastActivity[slot] + idle : Infinity
-    const absoluteDeadline = absolute > 0 ? this.#createdAt[slot] + absolute : Infinity
+    const times = this.#times
+    const base = slot * TIME_STRIDE
+    const idle = times[base + IDLE]
+    const absolute = times[base + ABSOLUTE]
+    const idleDeadline = idle > 0 ? times[base + LAST] + idle : Infinity
+    const absoluteDeadline = absolute > 0 ? times[base + CREATED] + absolute : Infinity
     return idleDeadline < absoluteDeadline ? idleDeadline : absoluteDeadline
   }
 
   #renew(slot: number, now: number): void {
-    this.#lastActivity[slot] = now
+    this.#times[slot * TIME_STRIDE + LAST] = now
     this.#idle.moveToTail(slot)
   }
 
@@ -353,10 +361,11 @@ export class JsEngine implements Engine {
       slot = this.#used++
       if (slot >= this.#capacity) this.#grow(Math.min(this.#capacity * 2, SLOT_SPACE))
     }
-    this.#createdAt[slot] = now
-    this.#lastActivity[slot] = now
-    this.#idleTimeout[slot] = idleTimeout
-    this.#absoluteTimeout[slot] = absoluteTimeout
+    const base = slot * TIME_STRIDE
+    this.#times[base + CREATED] = now
+    this.#times[base + LAST] = now
+    this.#times[base + IDLE] = idleTimeout
+    this.#times[base + ABSOLUTE] = absoluteTimeout
     this.#state[slot] = STATE_ATTACHED
     this.#ids[slot] = id
     this.#index.set(id, slot)
@@ -389,14 +398,14 @@ export class JsEngine implements Engine {
     let bestDeadline = Infinity
     for (const list of this.#idle.order) {
       if (list.timeout === 0) continue
-      const deadline = this.#lastActivity[list.head] + list.timeout
+      const deadline = this.#times[list.head * TIME_STRIDE + LAST] + list.timeout
       if (deadline < bestDeadline) {
         bestDeadline = deadline
         best = list.head
       }
     }
     for (const list of this.#absolute.order) {
-      const deadline = this.#createdAt[list.head] + list.timeout
+      const deadline = this.#times[list.head * TIME_STRIDE + CREATED] + list.timeout
       if (deadline < bestDeadline) {
         bestDeadline = deadline
         best = list.head
@@ -411,10 +420,9 @@ export class JsEngine implements Engine {
       next.set(old)
       return next
     }
-    this.#createdAt = grown(this.#createdAt, (size) => new Float64Array(size))
-    this.#lastActivity = grown(this.#lastActivity, (size) => new Float64Array(size))
-    this.#idleTimeout = grown(this.#idleTimeout, (size) => new Float64Array(size))
-    this.#absoluteTimeout = grown(this.#absoluteTimeout, (size) => new Float64Array(size))
+    const times = new Float64Array(capacity * TIME_STRIDE)
+    times.set(this.#times)
+    this.#times = times
     this.#generation = grown(this.#generation, (size) => new Uint32Array(size))
     this.#state = grown(this.#state, (size) => new Uint8Array(size))
     this.#free = grown(this.#free, (size) => new Uint32Array(size))

@@ -30,8 +30,8 @@ export interface SessionStats {
 }
 
 /** Expired sessions closed per engine call, and the longest a background slice may run. */
-const SWEEP_BATCH = 1024
-const SLICE_MS = 2
+const SWEEP_BATCH = 256
+const SLICE_MS = 1
 
 /**
  * The state a manager and its sessions share, and the one place where sessions are closed:

@@ -5,116 +5,132 @@ import {
   STATE_STALE,
 } from '../engine'
 import { ExpiryLists, NIL } from './expiry-lists'
-import { IdShape, RandomPool, encodeBase64url, encodeHex } from './ids'
+import { IdShape, RandomPool } from './ids'
 import { SessionData } from './session-data'
 
-const FREE = 0
-const TIME_STRIDE = 4
+/*
+ * One 64-byte record per slot (one cache line), seen through two views of the same buffer:
+ *   Float64 [slot*8 + 0..3]: createdAt, lastActivity, idleTimeout, absoluteTimeout
+ *   Int32  [slot*16 + 8..15]: idle prev/next/list, absolute prev/next/list, generation, state
+ * A lookup reads one line; a renew touches that line plus its neighbours' and the tail's.
+ */
+const RECORD_BYTES = 64
+const F = 8
 const CREATED = 0
 const LAST = 1
 const IDLE = 2
 const ABSOLUTE = 3
+const I = 16
+const IDLE_LINKS = 8
+const ABSOLUTE_LINKS = 11
+const GENERATION = 14
+const STATE = 15
+const FREE = 0
 const MAX_KEY_BYTES = 255
 const INITIAL_CAPACITY = 1024
 
 /**
- * The session engine in pure TypeScript, laid out as the Rust one is: per-slot state in
- * growable typed arrays, a Map from id to slot, a typed free stack, and the same expiry lists.
+ * The session engine in pure TypeScript, laid out as the Rust one is: per-slot records in a
+ * growable typed array, a Map from id to slot, a typed free stack, and the same expiry lists.
  * It is the fallback where no native binary fits, the oracle the native engine is tested
- * against, and the baseline of every benchmark, so it is tuned as hard as the native one.
+ * against, and the baseline of every benchmark.
  */
 export class JsEngine implements Engine {
   readonly kind = 'js' as const
-  readonly #config: EngineConfig
-  readonly #shape: IdShape
-  readonly #pool: RandomPool
-  readonly #index = new Map<string, number>()
-  readonly #idle = new ExpiryLists()
-  readonly #absolute = new ExpiryLists()
-  #capacity = 0
-  #used = 0
-  #attached = 0
-  /**
-   * Per slot, side by side so a lookup reads one cache line: createdAt, lastActivity,
-   * idleTimeout, absoluteTimeout (see the TIME_* offsets).
-   */
-  #times = new Float64Array(0)
-  #generation = new Uint32Array(0)
-  /** FREE, STATE_ATTACHED or STATE_DETACHED. */
-  #state = new Uint8Array(0)
-  #free = new Uint32Array(0)
-  #freeTop = 0
-  #ids: string[] = []
-  #data: (SessionData | undefined)[] = []
-  readonly #lastActivityOf = (slot: number): number => this.#times[slot * TIME_STRIDE + LAST]
-  readonly #createdAtOf = (slot: number): number => this.#times[slot * TIME_STRIDE + CREATED]
+  private readonly random: boolean
+  private readonly idBytes: number
+  private readonly idEncoding: 'base64url' | 'hex'
+  private readonly maxDataBytes: number
+  private readonly shape: IdShape
+  private readonly pool: RandomPool
+  private readonly index = new Map<string, number>()
+  private readonly idle = new ExpiryLists(I, IDLE_LINKS)
+  private readonly absolute = new ExpiryLists(I, ABSOLUTE_LINKS)
+  private capacity = 0
+  /** Slots ever used (the high-water mark); slots below it are in use or on the free stack. */
+  private used = 0
+  private attached = 0
+  private f64 = new Float64Array(0)
+  private i32 = new Int32Array(0)
+  private free = new Int32Array(0)
+  private freeTop = 0
+  /** Dense, indexed by slot ('' when free). */
+  private readonly ids: string[] = []
+  /** Dense, indexed by slot; undefined until the first write. */
+  private readonly data: (SessionData | undefined)[] = []
 
   constructor(config: EngineConfig, randomFill?: (buffer: Uint8Array) => void) {
-    this.#config = config
-    this.#shape = new IdShape(config.idBytes, config.idEncoding)
-    this.#pool = new RandomPool(randomFill)
-    this.#grow(INITIAL_CAPACITY)
+    this.random = config.keys === 'random'
+    this.idBytes = config.idBytes
+    this.idEncoding = config.idEncoding
+    this.maxDataBytes = config.maxDataBytes
+    this.shape = new IdShape(config.idBytes, config.idEncoding)
+    this.pool = new RandomPool(randomFill)
+    this.grow(INITIAL_CAPACITY)
   }
 
   get size(): number {
-    return this.#attached
+    return this.attached
   }
 
   create(now: number, idleTimeout: number, absoluteTimeout: number): number {
-    if (this.#freeTop === 0 && this.#used >= SLOT_SPACE) return CREATE_TABLE_FULL
-    return this.#insert(this.#freshId(), now, idleTimeout, absoluteTimeout)
+    if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL
+    return this.insert(this.freshId(), now, idleTimeout, absoluteTimeout)
   }
 
   createWithKey(key: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
-    if (this.#index.has(key)) return CREATE_KEY_EXISTS
-    if (this.#freeTop === 0 && this.#used >= SLOT_SPACE) return CREATE_TABLE_FULL
-    return this.#insert(key, now, idleTimeout, absoluteTimeout)
+    if (this.index.has(key)) return CREATE_KEY_EXISTS
+    if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL
+    return this.insert(key, now, idleTimeout, absoluteTimeout)
   }
 
   lookup(id: string, now: number, renew: boolean): number {
-    if (!this.#acceptable(id)) return -1
-    const slot = this.#index.get(id)
-    if (slot === undefined || !(now < this.#expiresAt(slot))) return -1
-    if (renew) this.#renew(slot, now)
-    return slot + this.#generation[slot] * SLOT_SPACE
+    if (!(this.random ? this.shape.isValid(id) : this.acceptableKey(id))) return -1
+    const slot = this.index.get(id)
+    if (slot === undefined || !(now < this.deadline(slot))) return -1
+    if (renew) {
+      this.f64[slot * F + LAST] = now
+      this.idle.moveToTail(slot)
+    }
+    return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
   detachIfExpired(id: string, now: number): number {
-    if (!this.#acceptable(id)) return -1
-    const slot = this.#index.get(id)
-    if (slot === undefined || now < this.#expiresAt(slot)) return -1
-    this.#detachSlot(slot)
-    return slot + this.#generation[slot] * SLOT_SPACE
+    if (!(this.random ? this.shape.isValid(id) : this.acceptableKey(id))) return -1
+    const slot = this.index.get(id)
+    if (slot === undefined || now < this.deadline(slot)) return -1
+    this.detachSlot(slot)
+    return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
   touch(handle: number, now: number): boolean {
-    const slot = this.#slotOf(handle)
-    if (slot < 0 || this.#state[slot] !== STATE_ATTACHED || !(now < this.#expiresAt(slot))) return false
-    this.#renew(slot, now)
+    const slot = this.attachedAlive(handle, now)
+    if (slot < 0) return false
+    this.renew(slot, now)
     return true
   }
 
   detach(handle: number): boolean {
-    const slot = this.#slotOf(handle)
-    if (slot < 0 || this.#state[slot] !== STATE_ATTACHED) return false
-    this.#detachSlot(slot)
+    const slot = this.slotOf(handle)
+    if (slot < 0 || this.i32[slot * I + STATE] !== STATE_ATTACHED) return false
+    this.detachSlot(slot)
     return true
   }
 
   release(handle: number): boolean {
-    const slot = this.#slotOf(handle)
+    const slot = this.slotOf(handle)
     if (slot < 0) return false
-    this.#releaseSlot(slot)
+    this.releaseSlot(slot)
     return true
   }
 
   sweep(now: number, out: Float64Array): number {
     let count = 0
     while (count < out.length) {
-      const slot = this.#earliestDue(now)
+      const slot = this.earliestDue(now)
       if (slot === NIL) break
-      this.#detachSlot(slot)
-      out[count++] = slot + this.#generation[slot] * SLOT_SPACE
+      this.detachSlot(slot)
+      out[count++] = slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
     }
     return count
   }
@@ -122,290 +138,342 @@ export class JsEngine implements Engine {
   sweepRelease(now: number, limit: number): number {
     let count = 0
     while (count < limit) {
-      const slot = this.#earliestDue(now)
+      const slot = this.earliestDue(now)
       if (slot === NIL) break
-      this.#releaseSlot(slot)
+      this.releaseSlot(slot)
       count++
     }
     return count
   }
 
   nextDeadline(): number {
+    const f64 = this.f64
     let earliest = Infinity
-    for (const list of this.#idle.order) {
-      if (list.timeout > 0) earliest = Math.min(earliest, this.#times[list.head * TIME_STRIDE + LAST] + list.timeout)
+    const idle = this.idle.order
+    for (let index = 0; index < idle.length; index++) {
+      const list = idle[index]
+      if (list.timeout > 0) {
+        const deadline = f64[list.head * F + LAST] + list.timeout
+        if (deadline < earliest) earliest = deadline
+      }
     }
-    for (const list of this.#absolute.order) earliest = Math.min(earliest, this.#times[list.head * TIME_STRIDE + CREATED] + list.timeout)
+    const absolute = this.absolute.order
+    for (let index = 0; index < absolute.length; index++) {
+      const list = absolute[index]
+      const deadline = f64[list.head * F + CREATED] + list.timeout
+      if (deadline < earliest) earliest = deadline
+    }
     return earliest
   }
 
   leastRecentlyUsed(): number {
+    const f64 = this.f64
+    const idle = this.idle.order
     let best = NIL
-    for (const list of this.#idle.order) {
-      if (best === NIL || this.#times[list.head * TIME_STRIDE + LAST] < this.#times[best * TIME_STRIDE + LAST]) best = list.head
+    let bestLast = Infinity
+    for (let index = 0; index < idle.length; index++) {
+      const head = idle[index].head
+      const last = f64[head * F + LAST]
+      if (best === NIL || last < bestLast) {
+        best = head
+        bestLast = last
+      }
     }
-    return best === NIL ? -1 : best + this.#generation[best] * SLOT_SPACE
+    return best === NIL ? -1 : best + this.i32[best * I + GENERATION] * SLOT_SPACE
   }
 
   regenerate(handle: number, now: number): string | undefined {
-    const slot = this.#slotOf(handle)
-    if (this.#config.keys !== 'random' || slot < 0 || this.#state[slot] !== STATE_ATTACHED ||
-      !(now < this.#expiresAt(slot))) return undefined
-    const id = this.#freshId()
-    this.#index.delete(this.#ids[slot])
-    this.#ids[slot] = id
-    this.#index.set(id, slot)
-    this.#renew(slot, now)
+    if (!this.random) return undefined
+    const slot = this.attachedAlive(handle, now)
+    if (slot < 0) return undefined
+    const id = this.freshId()
+    this.index.delete(this.ids[slot])
+    this.ids[slot] = id
+    this.index.set(id, slot)
+    this.renew(slot, now)
     return id
   }
 
   rekey(handle: number, key: string, now: number): number {
-    const slot = this.#slotOf(handle)
-    if (this.#config.keys !== 'caller' || !this.#acceptable(key) || slot < 0 ||
-      this.#state[slot] !== STATE_ATTACHED || !(now < this.#expiresAt(slot))) return REKEY_NOT_ATTACHED
-    if (this.#ids[slot] !== key) {
-      if (this.#index.has(key)) return REKEY_EXISTS
-      this.#index.delete(this.#ids[slot])
-      this.#ids[slot] = key
-      this.#index.set(key, slot)
+    if (this.random || !this.acceptableKey(key)) return REKEY_NOT_ATTACHED
+    const slot = this.attachedAlive(handle, now)
+    if (slot < 0) return REKEY_NOT_ATTACHED
+    if (this.ids[slot] !== key) {
+      if (this.index.has(key)) return REKEY_EXISTS
+      this.index.delete(this.ids[slot])
+      this.ids[slot] = key
+      this.index.set(key, slot)
     }
-    this.#renew(slot, now)
+    this.renew(slot, now)
     return REKEY_OK
   }
 
   state(handle: number): number {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? STATE_STALE : this.#state[slot]
+    const slot = this.slotOf(handle)
+    return slot < 0 ? STATE_STALE : this.i32[slot * I + STATE]
   }
 
   id(handle: number): string | undefined {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? undefined : this.#ids[slot]
+    const slot = this.slotOf(handle)
+    return slot < 0 ? undefined : this.ids[slot]
   }
 
   createdAt(handle: number): number {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + CREATED]
+    const slot = this.slotOf(handle)
+    return slot < 0 ? NaN : this.f64[slot * F + CREATED]
   }
 
   lastActivity(handle: number): number {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + LAST]
+    const slot = this.slotOf(handle)
+    return slot < 0 ? NaN : this.f64[slot * F + LAST]
   }
 
   expiresAt(handle: number): number {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#expiresAt(slot)
+    const slot = this.slotOf(handle)
+    return slot < 0 ? NaN : this.deadline(slot)
   }
 
   idleTimeout(handle: number): number {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + IDLE]
+    const slot = this.slotOf(handle)
+    return slot < 0 ? NaN : this.f64[slot * F + IDLE]
   }
 
   absoluteTimeout(handle: number): number {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#times[slot * TIME_STRIDE + ABSOLUTE]
+    const slot = this.slotOf(handle)
+    return slot < 0 ? NaN : this.f64[slot * F + ABSOLUTE]
   }
 
   setIdleTimeout(handle: number, timeout: number): boolean {
-    const slot = this.#slotOf(handle)
+    const slot = this.slotOf(handle)
     if (slot < 0) return false
-    if (this.#state[slot] === STATE_ATTACHED && this.#times[slot * TIME_STRIDE + IDLE] !== timeout) {
-      this.#times[slot * TIME_STRIDE + IDLE] = timeout
-      this.#idle.unlink(slot)
-      this.#idle.insertSorted(slot, timeout, this.#lastActivityOf)
+    const base = slot * F
+    if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.f64[base + IDLE] !== timeout) {
+      this.f64[base + IDLE] = timeout
+      this.idle.unlink(slot)
+      this.idle.insertSorted(slot, timeout, this.f64, F, LAST)
     }
-    this.#times[slot * TIME_STRIDE + IDLE] = timeout
+    this.f64[base + IDLE] = timeout
     return true
   }
 
   setAbsoluteTimeout(handle: number, timeout: number): boolean {
-    const slot = this.#slotOf(handle)
+    const slot = this.slotOf(handle)
     if (slot < 0) return false
-    if (this.#state[slot] === STATE_ATTACHED && this.#times[slot * TIME_STRIDE + ABSOLUTE] !== timeout) {
-      this.#times[slot * TIME_STRIDE + ABSOLUTE] = timeout
-      this.#absolute.unlink(slot)
-      if (timeout > 0) this.#absolute.insertSorted(slot, timeout, this.#createdAtOf)
+    const base = slot * F
+    if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.f64[base + ABSOLUTE] !== timeout) {
+      this.f64[base + ABSOLUTE] = timeout
+      this.absolute.unlink(slot)
+      if (timeout > 0) this.absolute.insertSorted(slot, timeout, this.f64, F, CREATED)
     }
-    this.#times[slot * TIME_STRIDE + ABSOLUTE] = timeout
+    this.f64[base + ABSOLUTE] = timeout
     return true
   }
-
   getData(handle: number, key: string): string | undefined {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? undefined : this.#data[slot]?.data.get(key)
+    const slot = this.slotOf(handle)
+    if (slot < 0) return undefined
+    const record = this.data[slot]
+    return record === undefined ? undefined : record.data.get(key)
   }
 
   setData(handle: number, key: string, value: string): number {
-    const slot = this.#slotOf(handle)
+    const slot = this.slotOf(handle)
     if (slot < 0) return SET_STALE
-    const record = this.#data[slot] ?? new SessionData()
-    const bytesAfter = record.bytesAfterSet(key, value)
-    if (bytesAfter > this.#config.maxDataBytes) return SET_TOO_LARGE
+    const existing = this.data[slot]
+    const bytesAfter = existing === undefined ? SessionData.entryBytes(key, value) : existing.bytesAfterSet(key, value)
+    if (bytesAfter > this.maxDataBytes) return SET_TOO_LARGE
+    const record = existing ?? (this.data[slot] = new SessionData())
     record.set(key, value, bytesAfter)
-    this.#data[slot] = record
     return SET_OK
   }
 
   deleteData(handle: number, key: string): boolean {
-    const slot = this.#slotOf(handle)
-    return slot >= 0 && (this.#data[slot]?.delete(key) ?? false)
+    const slot = this.slotOf(handle)
+    if (slot < 0) return false
+    const record = this.data[slot]
+    return record !== undefined && record.delete(key)
   }
 
   dataKeys(handle: number): string[] {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? [] : [...(this.#data[slot]?.data.keys() ?? [])]
+    const slot = this.slotOf(handle)
+    if (slot < 0) return []
+    const record = this.data[slot]
+    return record === undefined ? [] : Array.from(record.data.keys())
   }
 
   dataBytes(handle: number): number {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? NaN : this.#data[slot]?.dataBytes ?? 0
+    const slot = this.slotOf(handle)
+    if (slot < 0) return NaN
+    const record = this.data[slot]
+    return record === undefined ? 0 : record.dataBytes
   }
 
   user(handle: number): string | undefined {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? undefined : this.#data[slot]?.user
+    const slot = this.slotOf(handle)
+    if (slot < 0) return undefined
+    const record = this.data[slot]
+    return record === undefined ? undefined : record.user
   }
 
   setUser(handle: number, user: string | undefined): boolean {
-    const slot = this.#slotOf(handle)
+    const slot = this.slotOf(handle)
     if (slot < 0) return false
-    if (user !== undefined || this.#data[slot] !== undefined) {
-      const record = this.#data[slot] ?? new SessionData()
-      record.user = user
-      this.#data[slot] = record
-    }
+    const record = this.data[slot]
+    if (record !== undefined) record.user = user
+    else if (user !== undefined) (this.data[slot] = new SessionData()).user = user
     return true
   }
 
   roles(handle: number): string[] {
-    const slot = this.#slotOf(handle)
-    return slot < 0 ? [] : [...(this.#data[slot]?.roles ?? [])]
+    const slot = this.slotOf(handle)
+    if (slot < 0) return []
+    const record = this.data[slot]
+    return record === undefined ? [] : record.roles.slice()
   }
 
   setRoles(handle: number, roles: string[]): boolean {
-    const slot = this.#slotOf(handle)
+    const slot = this.slotOf(handle)
     if (slot < 0) return false
-    if (roles.length > 0 || this.#data[slot] !== undefined) {
-      const record = this.#data[slot] ?? new SessionData()
-      record.roles = [...roles]
-      this.#data[slot] = record
-    }
+    const record = this.data[slot]
+    if (record !== undefined) record.roles = roles.slice()
+    else if (roles.length > 0) (this.data[slot] = new SessionData()).roles = roles.slice()
     return true
   }
 
   scan(fromSlot: number, now: number, out: Float64Array): number {
+    const i32 = this.i32
     let count = 0
-    for (let slot = fromSlot; slot < this.#used && count < out.length; slot++) {
-      if (this.#state[slot] === STATE_ATTACHED && now < this.#expiresAt(slot)) {
-        out[count++] = slot + this.#generation[slot] * SLOT_SPACE
+    const capacity = out.length
+    for (let slot = fromSlot > 0 ? fromSlot : 0; slot < this.used && count < capacity; slot++) {
+      if (i32[slot * I + STATE] === STATE_ATTACHED && now < this.deadline(slot)) {
+        out[count++] = slot + i32[slot * I + GENERATION] * SLOT_SPACE
       }
     }
     return count
   }
 
   memoryBytes(): number {
-    // Typed arrays, the id strings and the Map entry per slot; side records by their contents.
-    let bytes = this.#capacity * (8 * TIME_STRIDE + 4 + 1 + 4 + 2 * 4 * 4 + 8 + 8) + this.#index.size * 80
-    for (let slot = 0; slot < this.#used; slot++) bytes += this.#data[slot]?.approximateBytes() ?? 0
+    // Records and free stack, the id strings and a Map entry per attached session, side records.
+    let bytes = this.capacity * (RECORD_BYTES + 4 + 8) + this.index.size * 40
+    const ids = this.ids
+    const data = this.data
+    for (let slot = 0; slot < this.used; slot++) {
+      const id = ids[slot]
+      if (id.length > 0) bytes += 16 + id.length
+      const record = data[slot]
+      if (record !== undefined) bytes += record.approximateBytes()
+    }
     return bytes
   }
 
-  /** Validates a client-supplied id or key before it touches the index. */
-  #acceptable(id: string): boolean {
-    if (this.#config.keys === 'random') return this.#shape.isValid(id)
-    return id.length > 0 && id.length <= MAX_KEY_BYTES &&
-      (id.length * 3 <= MAX_KEY_BYTES || Buffer.byteLength(id, 'utf8') <= MAX_KEY_BYTES)
+  /** A caller key from a client: 1 to 255 UTF-8 bytes (byteLength only when it could matter). */
+  private acceptableKey(key: string): boolean {
+    const length = key.length
+    return length > 0 && length <= MAX_KEY_BYTES &&
+      (length * 3 <= MAX_KEY_BYTES || Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES)
   }
 
   /** The slot of a valid (attached or detached) handle, else -1. */
-  #slotOf(handle: number): number {
-    if (!(handle >= 0) || !Number.isSafeInteger(handle)) return -1
+  private slotOf(handle: number): number {
+    if (!(handle >= 0 && handle <= Number.MAX_SAFE_INTEGER)) return -1
     const slot = handle % SLOT_SPACE
-    if (slot >= this.#used || this.#state[slot] === FREE) return -1
-    return (handle - slot) / SLOT_SPACE === this.#generation[slot] ? slot : -1
+    if (!(slot < this.used)) return -1 // also rejects non-integers' fractional slots below
+    const base = slot * I
+    if (base !== (base | 0) || this.i32[base + STATE] === FREE) return -1
+    return (handle - slot) / SLOT_SPACE === this.i32[base + GENERATION] ? slot : -1
   }
 
-  #expiresAt(slot: number): number {
-    const times = this.#times
-    const base = slot * TIME_STRIDE
-    const idle = times[base + IDLE]
-    const absolute = times[base + ABSOLUTE]
-    const idleDeadline = idle > 0 ? times[base + LAST] + idle : Infinity
-    const absoluteDeadline = absolute > 0 ? times[base + CREATED] + absolute : Infinity
+  /** The slot of an attached session alive at `now`, else -1. */
+  private attachedAlive(handle: number, now: number): number {
+    const slot = this.slotOf(handle)
+    if (slot < 0 || this.i32[slot * I + STATE] !== STATE_ATTACHED || !(now < this.deadline(slot))) return -1
+    return slot
+  }
+
+  private deadline(slot: number): number {
+    const f64 = this.f64
+    const base = slot * F
+    const idle = f64[base + IDLE]
+    const absolute = f64[base + ABSOLUTE]
+    const idleDeadline = idle > 0 ? f64[base + LAST] + idle : Infinity
+    const absoluteDeadline = absolute > 0 ? f64[base + CREATED] + absolute : Infinity
     return idleDeadline < absoluteDeadline ? idleDeadline : absoluteDeadline
   }
 
-  #renew(slot: number, now: number): void {
-    this.#times[slot * TIME_STRIDE + LAST] = now
-    this.#idle.moveToTail(slot)
+  private renew(slot: number, now: number): void {
+    this.f64[slot * F + LAST] = now
+    this.idle.moveToTail(slot)
   }
 
-  #freshId(): string {
-    const { idBytes, idEncoding } = this.#config
+  private freshId(): string {
     for (;;) {
-      const start = this.#pool.take(idBytes)
-      const id = idEncoding === 'base64url'
-        ? encodeBase64url(this.#pool.bytes, start, idBytes)
-        : encodeHex(this.#pool.bytes, start, idBytes)
-      if (!this.#index.has(id)) return id
+      const id = this.pool.nextId(this.idBytes, this.idEncoding)
+      if (!this.index.has(id)) return id
     }
   }
 
-  #insert(id: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
+  private insert(id: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
     let slot: number
-    if (this.#freeTop > 0) {
-      slot = this.#free[--this.#freeTop]
+    if (this.freeTop > 0) {
+      slot = this.free[--this.freeTop]
+      this.ids[slot] = id
     } else {
-      slot = this.#used++
-      if (slot >= this.#capacity) this.#grow(Math.min(this.#capacity * 2, SLOT_SPACE))
+      slot = this.used++
+      if (slot >= this.capacity) this.grow(Math.min(this.capacity * 2, SLOT_SPACE))
+      this.ids.push(id)
+      this.data.push(undefined)
     }
-    const base = slot * TIME_STRIDE
-    this.#times[base + CREATED] = now
-    this.#times[base + LAST] = now
-    this.#times[base + IDLE] = idleTimeout
-    this.#times[base + ABSOLUTE] = absoluteTimeout
-    this.#state[slot] = STATE_ATTACHED
-    this.#ids[slot] = id
-    this.#index.set(id, slot)
-    this.#attached++
-    this.#idle.pushBack(slot, idleTimeout)
-    if (absoluteTimeout > 0) this.#absolute.pushBack(slot, absoluteTimeout)
-    return slot + this.#generation[slot] * SLOT_SPACE
+    const f64 = this.f64
+    const base = slot * F
+    f64[base + CREATED] = now
+    f64[base + LAST] = now
+    f64[base + IDLE] = idleTimeout
+    f64[base + ABSOLUTE] = absoluteTimeout
+    this.i32[slot * I + STATE] = STATE_ATTACHED
+    this.index.set(id, slot)
+    this.attached++
+    this.idle.pushBack(slot, idleTimeout)
+    if (absoluteTimeout > 0) this.absolute.pushBack(slot, absoluteTimeout)
+    else this.absolute.clear(slot)
+    return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
-  #detachSlot(slot: number): void {
-    this.#idle.unlink(slot)
-    this.#absolute.unlink(slot)
-    this.#index.delete(this.#ids[slot])
-    this.#state[slot] = STATE_DETACHED
-    this.#attached--
+  private detachSlot(slot: number): void {
+    this.idle.unlink(slot)
+    this.absolute.unlink(slot)
+    this.index.delete(this.ids[slot])
+    this.i32[slot * I + STATE] = STATE_DETACHED
+    this.attached--
   }
 
-  #releaseSlot(slot: number): void {
-    if (this.#state[slot] === STATE_ATTACHED) this.#detachSlot(slot)
-    this.#state[slot] = FREE
-    this.#generation[slot] = (this.#generation[slot] + 1) % GENERATION_SPACE
-    this.#ids[slot] = ''
-    this.#data[slot] = undefined
-    this.#free[this.#freeTop++] = slot
+  private releaseSlot(slot: number): void {
+    const base = slot * I
+    if (this.i32[base + STATE] === STATE_ATTACHED) this.detachSlot(slot)
+    this.i32[base + STATE] = FREE
+    this.i32[base + GENERATION] = (this.i32[base + GENERATION] + 1) % GENERATION_SPACE
+    this.ids[slot] = ''
+    this.data[slot] = undefined
+    this.free[this.freeTop++] = slot
   }
 
   /** The due slot with the strictly earliest deadline (idle lists, then absolute), or NIL. */
-  #earliestDue(now: number): number {
+  private earliestDue(now: number): number {
+    const f64 = this.f64
     let best = NIL
     let bestDeadline = Infinity
-    for (const list of this.#idle.order) {
+    const idle = this.idle.order
+    for (let index = 0; index < idle.length; index++) {
+      const list = idle[index]
       if (list.timeout === 0) continue
-      const deadline = this.#times[list.head * TIME_STRIDE + LAST] + list.timeout
+      const deadline = f64[list.head * F + LAST] + list.timeout
       if (deadline < bestDeadline) {
         bestDeadline = deadline
         best = list.head
       }
     }
-    for (const list of this.#absolute.order) {
-      const deadline = this.#times[list.head * TIME_STRIDE + CREATED] + list.timeout
+    const absolute = this.absolute.order
+    for (let index = 0; index < absolute.length; index++) {
+      const list = absolute[index]
+      const deadline = f64[list.head * F + CREATED] + list.timeout
       if (deadline < bestDeadline) {
         bestDeadline = deadline
         best = list.head
@@ -414,20 +482,16 @@ export class JsEngine implements Engine {
     return best !== NIL && bestDeadline <= now ? best : NIL
   }
 
-  #grow(capacity: number): void {
-    const grown = <T extends Float64Array | Uint32Array | Uint8Array>(old: T, make: (size: number) => T): T => {
-      const next = make(capacity)
-      next.set(old)
-      return next
-    }
-    const times = new Float64Array(capacity * TIME_STRIDE)
-    times.set(this.#times)
-    this.#times = times
-    this.#generation = grown(this.#generation, (size) => new Uint32Array(size))
-    this.#state = grown(this.#state, (size) => new Uint8Array(size))
-    this.#free = grown(this.#free, (size) => new Uint32Array(size))
-    this.#idle.grow(capacity)
-    this.#absolute.grow(capacity)
-    this.#capacity = capacity
+  private grow(capacity: number): void {
+    const buffer = new ArrayBuffer(capacity * RECORD_BYTES)
+    new Uint8Array(buffer).set(new Uint8Array(this.f64.buffer))
+    this.f64 = new Float64Array(buffer)
+    this.i32 = new Int32Array(buffer)
+    const free = new Int32Array(capacity)
+    free.set(this.free)
+    this.free = free
+    this.idle.attach(this.i32)
+    this.absolute.attach(this.i32)
+    this.capacity = capacity
   }
 }

@@ -4,16 +4,23 @@ const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8')
 
 /** A session's string data, user and roles; made on first write, so bare sessions cost nothing. */
 export class SessionData {
+  /** Insertion order is Map order: a replaced key keeps its place, a re-added one goes last. */
   readonly data = new Map<string, string>()
   dataBytes = 0
   user: string | undefined = undefined
   roles: string[] = []
 
+  /** UTF-8 bytes of one entry. */
+  static entryBytes(key: string, value: string): number {
+    return utf8(key) + utf8(value)
+  }
+
   /** The data bytes after storing `value` under `key` (what maxDataBytes is checked against). */
   bytesAfterSet(key: string, value: string): number {
     const old = this.data.get(key)
-    const oldEntry = old === undefined ? 0 : utf8(key) + utf8(old)
-    return this.dataBytes - oldEntry + utf8(key) + utf8(value)
+    // A replaced entry keeps its key, so only the value's bytes change.
+    if (old !== undefined) return this.dataBytes - utf8(old) + utf8(value)
+    return this.dataBytes + utf8(key) + utf8(value)
   }
 
   set(key: string, value: string, bytesAfter: number): void {
@@ -31,9 +38,9 @@ export class SessionData {
 
   /** Rough bytes held, for memoryBytes(). */
   approximateBytes(): number {
-    let bytes = 64 + this.dataBytes * 2 + this.data.size * 64
-    if (this.user !== undefined) bytes += 16 + this.user.length * 2
-    for (const role of this.roles) bytes += 16 + role.length * 2
+    let bytes = 64 + this.dataBytes + this.data.size * 64
+    if (this.user !== undefined) bytes += 16 + this.user.length
+    for (let index = 0; index < this.roles.length; index++) bytes += 16 + this.roles[index].length
     return bytes
   }
 }

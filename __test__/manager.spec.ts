@@ -154,3 +154,13 @@ test('the default engine is native on this platform', (t) => {
   t.is(manager.engine, 'native')
   manager.close()
 })
+
+forEachEngine(test, 'initial data of any text round-trips: colons, digits, empty strings, astral characters', (t, engine) => {
+  const { manager } = makeManager(engine)
+  const data: Record<string, string> = {
+    '3:abc': '12:x', '': 'empty key', 'empty value': '', '🔑': '😀 two surrogate pairs 🎉', 'ünï': 'çødé:9:', '0': '0:',
+  }
+  const session = manager.create({ data })
+  t.deepEqual(Object.fromEntries(session.keys().map((key) => [key, session.get(key)])), data)
+  manager.close()
+})

@@ -120,6 +120,12 @@ export interface Engine {
    * and values.
    */
   setData(handle: number, key: string, value: string): number
+  /**
+   * Stores several entries in one call, `entries` being key, value, key, value...: a session's
+   * initial data crosses the boundary once instead of once per key. Stops at the first entry
+   * that does not fit and returns its result code; SET_OK when all were stored.
+   */
+  setDataEntries(handle: number, entries: string[]): number
   /** True when the key was present. */
   deleteData(handle: number, key: string): boolean
   /** Keys in insertion order (a replaced key keeps its place); [] when stale. */

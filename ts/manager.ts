@@ -27,7 +27,8 @@ interface CheckedInit {
   key: string | undefined
   user: string | undefined
   roles: string[] | undefined
-  data: [string, string][]
+  /** key, value, key, value... as the engine's setDataEntries takes them. */
+  data: string[]
   idleTimeout: number
   absoluteTimeout: number
 }
@@ -235,7 +236,7 @@ export class SessionManager implements Iterable<Session> {
     }
     if (init.user !== undefined) engine.setUser(handle, init.user)
     if (init.roles !== undefined) engine.setRoles(handle, init.roles)
-    for (const [key, value] of init.data) engine.setData(handle, key, value)
+    if (init.data.length > 0) engine.setDataEntries(handle, init.data)
     registry.counts.created++
     const session = new Session(registry, handle, init.key ?? (engine.id(handle) as string))
     registry.timer.note(deadlineOf(now, init.idleTimeout, init.absoluteTimeout))
@@ -246,7 +247,7 @@ export class SessionManager implements Iterable<Session> {
   /** At maxSessions: close what has expired, then evict least recently used or refuse. */
   #makeRoom(now: number): void {
     const { maxSessions, whenFull } = this.#options
-    if (this.#engine.size < maxSessions) return
+    if (maxSessions === Infinity || this.#engine.size < maxSessions) return
     this.#registry.sweepExpired(now, Infinity)
     if (this.#engine.size < maxSessions) return
     if (whenFull === 'reject') {
@@ -280,12 +281,13 @@ export class SessionManager implements Iterable<Session> {
       checked.key = checkKey('init.key', given.key)
     }
     if (given.data !== undefined) {
-      let bytes = 0
-      for (const [key, value] of Object.entries(checkPlainObject('init.data', given.data))) {
-        const entry: [string, string] = [checkString('init.data key', key), checkString(`init.data.${key}`, value)]
-        bytes += utf8Bytes(entry[0]) + utf8Bytes(entry[1])
-        checked.data.push(entry)
+      const data = checkPlainObject('init.data', given.data)
+      for (const key in data) {
+        if (!Object.hasOwn(data, key)) continue
+        checked.data.push(checkString('init.data key', key), checkString(`init.data.${key}`, data[key]))
       }
+      // Counting UTF-8 bytes costs a pass over every string; only a finite cap needs it.
+      const bytes = this.#options.maxDataBytes === Infinity ? 0 : checked.data.reduce((sum, text) => sum + utf8Bytes(text), 0)
       if (bytes > this.#options.maxDataBytes) {
         throw new RangeError(`init.data is ${bytes} bytes, over maxDataBytes (${this.#options.maxDataBytes})`)
       }

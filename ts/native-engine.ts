@@ -28,6 +28,7 @@ export interface NativeBinding {
   setAbsoluteTimeout(engine: object, handle: number, timeout: number): boolean
   getData(engine: object, handle: number, key: string): string | null
   setData(engine: object, handle: number, key: string, value: string): number
+  setDataPacked(engine: object, handle: number, packed: string): number
   deleteData(engine: object, handle: number, key: string): boolean
   dataKeys(engine: object, handle: number): string[]
   dataBytes(engine: object, handle: number): number
@@ -84,6 +85,12 @@ export class NativeEngine implements Engine {
   }
   getData(handle: number, key: string): string | undefined { return this.#binding.getData(this.#engine, handle, key) ?? undefined }
   setData(handle: number, key: string, value: string): number { return this.#binding.setData(this.#engine, handle, key, value) }
+  /** One string crossing for all entries: converting an array costs napi calls per element. */
+  setDataEntries(handle: number, entries: string[]): number {
+    let packed = ''
+    for (const entry of entries) packed += `${entry.length}:${entry}`
+    return this.#binding.setDataPacked(this.#engine, handle, packed)
+  }
   deleteData(handle: number, key: string): boolean { return this.#binding.deleteData(this.#engine, handle, key) }
   dataKeys(handle: number): string[] { return this.#binding.dataKeys(this.#engine, handle) }
   dataBytes(handle: number): number { return this.#binding.dataBytes(this.#engine, handle) }

@@ -286,6 +286,14 @@ export class JsEngine implements Engine {
     return SET_OK
   }
 
+  setDataEntries(handle: number, entries: string[]): number {
+    for (let index = 0; index + 1 < entries.length; index += 2) {
+      const result = this.setData(handle, entries[index], entries[index + 1])
+      if (result !== SET_OK) return result
+    }
+    return SET_OK
+  }
+
   deleteData(handle: number, key: string): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false

@@ -85,7 +85,10 @@ export class JsEngine implements Engine {
   }
 
   lookup(id: string, now: number, renew: boolean): number {
-    if (!(this.random ? this.shape.isValid(id) : this.acceptableKey(id))) return -1
+    // Only the length is checked before hashing: the Map holds nothing but canonical ids, so a
+    // wrong alphabet or spelling can never be found, and the length bounds the hashing work.
+    // Scanning the alphabet first cost ~170 ns per lookup, a tenth of the whole call.
+    if (!(this.random ? id.length === this.shape.length : this.acceptableKey(id))) return -1
     const slot = this.index.get(id)
     if (slot === undefined || !(now < this.deadline(slot))) return -1
     if (renew) {

@@ -45,7 +45,7 @@ fn id_bytes(id: &IdArg) -> &[u8] {
 }
 
 /// Builds an engine; the facade has validated every argument.
-#[napi(ts_return_type = "ExternalObject<'NativeEngine'>")]
+#[napi(catch_unwind, ts_return_type = "ExternalObject<'NativeEngine'>")]
 pub fn create_engine(
     env: Env,
     id_bytes: u32,
@@ -94,13 +94,13 @@ pub fn create_engine(
 }
 
 /// Attached sessions.
-#[napi]
+#[napi(catch_unwind)]
 pub fn size(engine: &External<NativeEngine>) -> u32 {
     engine.engine.len() as u32
 }
 
 /// A session with a fresh random id; its handle, or -2 when the table is full.
-#[napi]
+#[napi(catch_unwind)]
 pub fn create(
     engine: &mut External<NativeEngine>,
     now: f64,
@@ -118,6 +118,7 @@ pub fn create(
 
 /// A session under a caller's key; its handle, -1 when the key is taken, -2 when full.
 #[napi(
+    catch_unwind,
     ts_args_type = "engine: ExternalObject<'NativeEngine'>, key: string, now: number, idleTimeout: number, absoluteTimeout: number"
 )]
 pub fn create_with_key(
@@ -147,6 +148,7 @@ pub fn create_with_key(
 
 /// The handle of the live session with this id (renewed when asked), or -1.
 #[napi(
+    catch_unwind,
     ts_args_type = "engine: ExternalObject<'NativeEngine'>, id: string, now: number, renew: boolean"
 )]
 pub fn lookup(engine: &mut External<NativeEngine>, id: IdArg, now: f64, renew: bool) -> f64 {
@@ -157,25 +159,28 @@ pub fn lookup(engine: &mut External<NativeEngine>, id: IdArg, now: f64, renew: b
 }
 
 /// Detaches the session with this id if it is expired; its handle, or -1.
-#[napi(ts_args_type = "engine: ExternalObject<'NativeEngine'>, id: string, now: number")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, id: string, now: number"
+)]
 pub fn detach_if_expired(engine: &mut External<NativeEngine>, id: IdArg, now: f64) -> f64 {
     to_handle_number(engine.engine.detach_if_expired(id_bytes(&id), now))
 }
 
 /// Renews a live session.
-#[napi]
+#[napi(catch_unwind)]
 pub fn touch(engine: &mut External<NativeEngine>, handle_number: f64, now: f64) -> bool {
     handle(handle_number).is_some_and(|found| engine.engine.touch(found, now))
 }
 
 /// Attached to detached.
-#[napi]
+#[napi(catch_unwind)]
 pub fn detach(engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
     handle(handle_number).is_some_and(|found| engine.engine.detach(found))
 }
 
 /// Frees the slot.
-#[napi]
+#[napi(catch_unwind)]
 pub fn release(engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
     let released = handle(handle_number).is_some_and(|found| engine.engine.release(found));
     engine.count_op(1);
@@ -183,7 +188,10 @@ pub fn release(engine: &mut External<NativeEngine>, handle_number: f64) -> bool 
 }
 
 /// Detaches expired sessions into `out`; how many were written.
-#[napi(ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, out: Float64Array")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, out: Float64Array"
+)]
 pub fn sweep(engine: &mut External<NativeEngine>, now: f64, mut out: HandleBuffer) -> u32 {
     let mut slots = out.slots();
     let limit = slots.len();
@@ -195,7 +203,7 @@ pub fn sweep(engine: &mut External<NativeEngine>, now: f64, mut out: HandleBuffe
 }
 
 /// Detaches and releases up to `limit` expired sessions; how many.
-#[napi]
+#[napi(catch_unwind)]
 pub fn sweep_release(engine: &mut External<NativeEngine>, now: f64, limit: u32) -> u32 {
     let released = engine.engine.sweep_release(now, limit as usize);
     engine.count_op(released as u32);
@@ -203,19 +211,19 @@ pub fn sweep_release(engine: &mut External<NativeEngine>, now: f64, limit: u32) 
 }
 
 /// The earliest deadline, Infinity when none.
-#[napi]
+#[napi(catch_unwind)]
 pub fn next_deadline(engine: &External<NativeEngine>) -> f64 {
     engine.engine.next_deadline()
 }
 
 /// The least recently used attached session, or -1.
-#[napi]
+#[napi(catch_unwind)]
 pub fn least_recently_used(engine: &External<NativeEngine>) -> f64 {
     to_handle_number(engine.engine.least_recently_used())
 }
 
 /// A new random id for a live session; undefined when it is not attached and alive.
-#[napi]
+#[napi(catch_unwind)]
 pub fn regenerate(
     engine: &mut External<NativeEngine>,
     handle_number: f64,
@@ -229,6 +237,7 @@ pub fn regenerate(
 
 /// Moves a live session to a caller's key: 0 done, 1 key taken, 2 not attached.
 #[napi(
+    catch_unwind,
     ts_args_type = "engine: ExternalObject<'NativeEngine'>, handle: number, key: string, now: number"
 )]
 pub fn rekey(engine: &mut External<NativeEngine>, handle_number: f64, key: IdArg, now: f64) -> u32 {
@@ -243,7 +252,7 @@ pub fn rekey(engine: &mut External<NativeEngine>, handle_number: f64, key: IdArg
 }
 
 /// 0 stale, 1 attached, 2 detached.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state(engine: &External<NativeEngine>, handle_number: f64) -> u32 {
     match handle(handle_number).map_or(State::Stale, |found| engine.engine.state(found)) {
         State::Stale => 0,
@@ -253,7 +262,7 @@ pub fn state(engine: &External<NativeEngine>, handle_number: f64) -> u32 {
 }
 
 /// The session's id.
-#[napi(ts_return_type = "string | undefined")]
+#[napi(catch_unwind, ts_return_type = "string | undefined")]
 pub fn id(engine: &External<NativeEngine>, handle_number: f64) -> Option<IdText> {
     let found = handle(handle_number)?;
     let mut text = IdText {
@@ -265,7 +274,7 @@ pub fn id(engine: &External<NativeEngine>, handle_number: f64) -> Option<IdText>
 }
 
 /// Creation time; NaN when stale.
-#[napi]
+#[napi(catch_unwind)]
 pub fn created_at(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
     handle(handle_number)
         .and_then(|found| engine.engine.created_at(found))
@@ -273,7 +282,7 @@ pub fn created_at(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
 }
 
 /// Last use; NaN when stale.
-#[napi]
+#[napi(catch_unwind)]
 pub fn last_activity(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
     handle(handle_number)
         .and_then(|found| engine.engine.last_activity(found))
@@ -281,7 +290,7 @@ pub fn last_activity(engine: &External<NativeEngine>, handle_number: f64) -> f64
 }
 
 /// The earlier deadline; NaN when stale.
-#[napi]
+#[napi(catch_unwind)]
 pub fn expires_at(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
     handle(handle_number)
         .and_then(|found| engine.engine.expires_at(found))
@@ -289,7 +298,7 @@ pub fn expires_at(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
 }
 
 /// Idle timeout; NaN when stale.
-#[napi]
+#[napi(catch_unwind)]
 pub fn idle_timeout(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
     handle(handle_number)
         .and_then(|found| engine.engine.idle_timeout(found))
@@ -297,7 +306,7 @@ pub fn idle_timeout(engine: &External<NativeEngine>, handle_number: f64) -> f64 
 }
 
 /// Absolute timeout; NaN when stale.
-#[napi]
+#[napi(catch_unwind)]
 pub fn absolute_timeout(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
     handle(handle_number)
         .and_then(|found| engine.engine.absolute_timeout(found))
@@ -305,7 +314,7 @@ pub fn absolute_timeout(engine: &External<NativeEngine>, handle_number: f64) -> 
 }
 
 /// Sets the idle timeout and refiles the session.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_idle_timeout(
     engine: &mut External<NativeEngine>,
     handle_number: f64,
@@ -315,7 +324,7 @@ pub fn set_idle_timeout(
 }
 
 /// Sets the absolute timeout and refiles the session.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_absolute_timeout(
     engine: &mut External<NativeEngine>,
     handle_number: f64,
@@ -325,7 +334,7 @@ pub fn set_absolute_timeout(
 }
 
 /// A data value.
-#[napi]
+#[napi(catch_unwind)]
 pub fn get_data(
     engine: &External<NativeEngine>,
     handle_number: f64,
@@ -336,7 +345,7 @@ pub fn get_data(
 }
 
 /// Stores a data value: 0 done, 1 over maxDataBytes, 2 stale.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_data(
     engine: &mut External<NativeEngine>,
     handle_number: f64,
@@ -357,7 +366,7 @@ pub fn set_data(
 /// (`len` in UTF-16 code units, as JavaScript counts): one string conversion for a session's
 /// whole initial data instead of two per entry. 0 done, 1 over maxDataBytes (stops there),
 /// 2 stale, 3 malformed (nothing after the fault is stored).
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_data_packed(
     engine: &mut External<NativeEngine>,
     handle_number: f64,
@@ -402,13 +411,13 @@ fn take_packed(packed: &str) -> Option<(&str, &str)> {
 }
 
 /// Removes a data value; whether it was there.
-#[napi]
+#[napi(catch_unwind)]
 pub fn delete_data(engine: &mut External<NativeEngine>, handle_number: f64, key: String) -> bool {
     handle(handle_number).is_some_and(|found| engine.engine.delete_data(found, &key))
 }
 
 /// Data keys in insertion order.
-#[napi]
+#[napi(catch_unwind)]
 pub fn data_keys(engine: &External<NativeEngine>, handle_number: f64) -> Vec<&str> {
     handle(handle_number)
         .and_then(|found| engine.engine.data_keys(found))
@@ -416,7 +425,7 @@ pub fn data_keys(engine: &External<NativeEngine>, handle_number: f64) -> Vec<&st
 }
 
 /// UTF-8 bytes of all keys and values; NaN when stale.
-#[napi]
+#[napi(catch_unwind)]
 pub fn data_bytes(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
     handle(handle_number)
         .and_then(|found| engine.engine.data_bytes(found))
@@ -424,13 +433,13 @@ pub fn data_bytes(engine: &External<NativeEngine>, handle_number: f64) -> f64 {
 }
 
 /// The user name.
-#[napi]
+#[napi(catch_unwind)]
 pub fn user(engine: &External<NativeEngine>, handle_number: f64) -> Option<&str> {
     engine.engine.user(handle(handle_number)?)
 }
 
 /// Sets or clears the user name.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_user(
     engine: &mut External<NativeEngine>,
     handle_number: f64,
@@ -440,7 +449,7 @@ pub fn set_user(
 }
 
 /// The roles.
-#[napi]
+#[napi(catch_unwind)]
 pub fn roles(engine: &External<NativeEngine>, handle_number: f64) -> Vec<&str> {
     handle(handle_number)
         .and_then(|found| engine.engine.roles(found))
@@ -448,7 +457,7 @@ pub fn roles(engine: &External<NativeEngine>, handle_number: f64) -> Vec<&str> {
 }
 
 /// Replaces the roles.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_roles(
     engine: &mut External<NativeEngine>,
     handle_number: f64,
@@ -460,6 +469,7 @@ pub fn set_roles(
 
 /// Live attached sessions from `fromSlot` on, into `out`; how many were written.
 #[napi(
+    catch_unwind,
     ts_args_type = "engine: ExternalObject<'NativeEngine'>, fromSlot: number, now: number, out: Float64Array"
 )]
 pub fn scan(
@@ -478,7 +488,7 @@ pub fn scan(
 }
 
 /// Approximate bytes held by the engine.
-#[napi]
+#[napi(catch_unwind)]
 pub fn memory_bytes(engine: &External<NativeEngine>) -> f64 {
     engine.engine.memory_bytes() as f64
 }

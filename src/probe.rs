@@ -29,7 +29,7 @@ impl FloorProbe {
     }
 
     /// Copies the id into a stack buffer and returns a number derived from it.
-    #[napi(ts_args_type = "id: string")]
+    #[napi(catch_unwind, ts_args_type = "id: string")]
     pub fn copy_id(&mut self, id: IdArg) -> u32 {
         self.calls = self.calls.wrapping_add(1);
         checksum(&id)
@@ -42,27 +42,30 @@ pub struct ProbeState {
 }
 
 /// Creates the state for `floorCopyId`.
-#[napi(ts_return_type = "ExternalObject<'FloorProbeState'>")]
+#[napi(catch_unwind, ts_return_type = "ExternalObject<'FloorProbeState'>")]
 pub fn floor_probe_state() -> External<ProbeState> {
     External::new(ProbeState { calls: 0 })
 }
 
 /// Copies the id into a stack buffer and returns a number: the cost of a free-function crossing
 /// over an `External`.
-#[napi(ts_args_type = "state: ExternalObject<'FloorProbeState'>, id: string")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "state: ExternalObject<'FloorProbeState'>, id: string"
+)]
 pub fn floor_copy_id(state: &mut External<ProbeState>, id: IdArg) -> u32 {
     state.calls = state.calls.wrapping_add(1);
     checksum(&id)
 }
 
 /// A crossing with no string: the fixed cost of any binding call.
-#[napi]
+#[napi(catch_unwind)]
 pub fn floor_noop(value: u32) -> u32 {
     value.wrapping_add(1)
 }
 
 /// The same copy through napi-rs's own `String` conversion (two V8 calls and a heap allocation).
-#[napi]
+#[napi(catch_unwind)]
 pub fn floor_copy_string(id: String) -> u32 {
     id.len() as u32
 }

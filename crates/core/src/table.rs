@@ -187,7 +187,8 @@ impl Table {
                 // grows anyway, keeps its reallocation (MiBs at 10^6 sessions) out of the
                 // sweep, which must never stall the event loop.
                 if self.free.capacity() < self.entries.capacity() {
-                    self.free.reserve_exact(self.entries.capacity() - self.free.len());
+                    self.free
+                        .reserve_exact(self.entries.capacity() - self.free.len());
                 }
                 (slot, true)
             }

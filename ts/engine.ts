@@ -11,6 +11,8 @@
  * integer. A slot is reused only after `release`, which bumps its generation, so a stale handle
  * never reaches a later session.
  *
+ * docs/engine-algorithm.md describes the behaviour both implementations share exactly.
+ *
  * A session is in one of three states:
  * - attached: indexed by id and filed in the expiry lists; lookups can find it (while alive);
  * - detached: unindexed and unfiled (being closed), still readable and writable by handle, so
@@ -80,7 +82,7 @@ export interface Engine {
 
   /**
    * The attached session used least recently, or -1 when none: the head of the idle list whose
-   * head has the smallest lastActivity (ties: the list created first). See ALGORITHM below.
+   * head has the smallest lastActivity (ties: the list created first); docs/engine-algorithm.md.
    */
   leastRecentlyUsed(): number
 

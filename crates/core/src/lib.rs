@@ -4,7 +4,8 @@
 //!
 //! The N-API binding maps [`Engine`] one to one onto the TypeScript `Engine` interface
 //! (`ts/engine.ts`); a pure TypeScript engine implements the same algorithm, so every rule
-//! here (list order, tie breaking, f64 arithmetic) is deliberate and shared.
+//! here (list order, tie breaking, f64 arithmetic) is deliberate and shared: the repository's
+//! `docs/engine-algorithm.md` states it once for both.
 //!
 //! ```
 //! use sessionkeeper_core::{Config, Engine, State};

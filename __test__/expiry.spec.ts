@@ -15,11 +15,38 @@ forEachEngine(test, 'an idle session is alive until its deadline and gone at it,
   t.false(manager.has(session.id))
   t.false(manager.destroy(session.id))
   t.false(session.touch())
-  t.false(session.closed, 'not closed until the sweep')
+  t.true(session.closed, 'closed for every call at its deadline')
+  t.throws(() => session.set('k', 'v'), { code: 'ERR_SESSION_CLOSED' })
+  t.throws(() => { session.idleTimeout = 10_000 }, { code: 'ERR_SESSION_CLOSED' })
+  t.is(manager.get(session.id), undefined, 'a setter cannot revive it')
+  t.deepEqual(closes, [], 'the close event waits for the sweep')
   t.is(manager.size, 1)
   t.is(manager.sweep(), 1)
   t.deepEqual(closes, ['expired'])
   t.true(session.closed)
+  manager.close()
+})
+
+forEachEngine(test, 'closing an expired session closes it with reason expired and returns false', (t, engine) => {
+  const { manager, clock } = makeManager(engine, { idleTimeout: 100 })
+  const reasons: string[] = []
+  manager.on('close', (_s, reason) => reasons.push(reason))
+  const session = manager.create()
+  clock.advance(100)
+  t.false(session.close())
+  t.deepEqual(reasons, ['expired'])
+  t.is(manager.sweep(), 0)
+  manager.close()
+})
+
+forEachEngine(test, 'current() is undefined once its session has expired', (t, engine) => {
+  const { manager, clock } = makeManager(engine, { idleTimeout: 100 })
+  const session = manager.create()
+  manager.run(session, () => {
+    t.is(manager.current()?.id, session.id)
+    clock.advance(100)
+    t.is(manager.current(), undefined)
+  })
   manager.close()
 })
 

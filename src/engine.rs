@@ -167,6 +167,12 @@ pub fn detach_if_expired(engine: &mut External<NativeEngine>, id: IdArg, now: f6
     to_handle_number(engine.engine.detach_if_expired(id_bytes(&id), now))
 }
 
+/// Attached and alive at `now`.
+#[napi(catch_unwind)]
+pub fn is_alive(engine: &External<NativeEngine>, handle_number: f64, now: f64) -> bool {
+    handle(handle_number).is_some_and(|found| engine.engine.is_alive(found, now))
+}
+
 /// Renews a live session.
 #[napi(catch_unwind)]
 pub fn touch(engine: &mut External<NativeEngine>, handle_number: f64, now: f64) -> bool {

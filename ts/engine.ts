@@ -56,6 +56,9 @@ export interface Engine {
    */
   detachIfExpired(id: string, now: number): number
 
+  /** True when the session is attached and alive at `now` (not closed, not past its deadline). */
+  isAlive(handle: number, now: number): boolean
+
   /** Renews an attached, alive session. False when stale, detached or expired. */
   touch(handle: number, now: number): boolean
 

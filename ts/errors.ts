@@ -1,8 +1,12 @@
-/** Thrown by `create` when `maxSessions` is reached and `whenFull` is `'reject'`. */
+/**
+ * Thrown by `create` when no room can be made: `maxSessions` is reached with `whenFull: 'reject'`,
+ * or the create comes from a listener of an eviction in progress (evicting for it in turn could
+ * go on without end).
+ */
 export class SessionLimitError extends Error {
   readonly code = 'ERR_SESSION_LIMIT'
-  constructor(readonly maxSessions: number) {
-    super(`the session limit is reached (maxSessions: ${maxSessions}, whenFull: 'reject')`)
+  constructor(readonly maxSessions: number, why = "whenFull: 'reject'") {
+    super(`the session limit is reached (maxSessions: ${maxSessions}, ${why})`)
     this.name = 'SessionLimitError'
   }
 }

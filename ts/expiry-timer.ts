@@ -59,7 +59,12 @@ export class ExpiryTimer {
     this.#armedFor = Infinity
     if (this.#stopped) return
     this.#lastFire = performance.now()
-    if (this.onDue() === 'more') {
+    const progress = this.onDue()
+    // A listener inside the slice may have armed a timeout; the re-arm below supersedes it.
+    clearTimeout(this.#timeout)
+    this.#timeout = undefined
+    this.#armedFor = Infinity
+    if (progress === 'more') {
       // Yield to the event loop between slices so a mass expiry never blocks it for long.
       this.#immediate = setImmediate(this.#fire).unref()
       return

@@ -3,6 +3,8 @@ type Listener = (...args: never[]) => unknown
 interface Entry {
   listener: Listener
   once: boolean
+  /** A `once` entry that has run; a nested emit must not run it again. */
+  spent: boolean
 }
 
 /**
@@ -15,7 +17,7 @@ export class Listeners<Events extends { [E in keyof Events]: unknown[] }> {
 
   add<E extends keyof Events>(event: E, listener: (...args: Events[E]) => unknown, once: boolean): void {
     const list = this.#lists.get(event) ?? []
-    this.#lists.set(event, [...list, { listener: listener as Listener, once }])
+    this.#lists.set(event, [...list, { listener: listener as Listener, once, spent: false }])
   }
 
   /** Removes the most recently added registration of `listener`; false when there was none. */
@@ -24,10 +26,14 @@ export class Listeners<Events extends { [E in keyof Events]: unknown[] }> {
     if (list === undefined) return false
     const index = list.map((entry) => entry.listener).lastIndexOf(listener as Listener)
     if (index < 0) return false
-    const rest = list.filter((_, position) => position !== index)
+    this.#removeEntry(event, list[index])
+    return true
+  }
+
+  #removeEntry(event: keyof Events, entry: Entry): void {
+    const rest = (this.#lists.get(event) ?? []).filter((other) => other !== entry)
     if (rest.length === 0) this.#lists.delete(event)
     else this.#lists.set(event, rest)
-    return true
   }
 
   count(event: keyof Events): number {
@@ -38,13 +44,24 @@ export class Listeners<Events extends { [E in keyof Events]: unknown[] }> {
     const list = this.#lists.get(event)
     if (list === undefined) return
     for (const entry of list) {
-      if (entry.once) this.remove(event, entry.listener as (...args: Events[E]) => unknown)
+      if (entry.once) {
+        if (entry.spent) continue
+        entry.spent = true
+        this.#removeEntry(event, entry)
+      }
       try {
-        const result = (entry.listener as (...args: Events[E]) => unknown)(...args)
-        if (result instanceof Promise) result.catch(onError)
+        catchRejection((entry.listener as (...args: Events[E]) => unknown)(...args), onError)
       } catch (error) {
         onError(error)
       }
     }
+  }
+}
+
+/** Routes the rejection of any thenable a listener or disposer returns to `onError`. */
+export function catchRejection(result: unknown, onError: (error: unknown) => void): void {
+  if (result !== null && (typeof result === 'object' || typeof result === 'function') &&
+    typeof (result as PromiseLike<unknown>).then === 'function') {
+    Promise.resolve(result as PromiseLike<unknown>).then(undefined, onError)
   }
 }

@@ -45,6 +45,8 @@ export class SessionManager implements Iterable<Session> {
   readonly #engine: Engine
   readonly #options: ResolvedOptions
   readonly #context = new AsyncLocalStorage<Session | undefined>()
+  /** Set while evicting, so a close listener's create cannot evict in turn without end. */
+  #evicting = false
 
   constructor(options?: SessionManagerOptions) {
     const resolved = resolveOptions(options)
@@ -76,9 +78,9 @@ export class SessionManager implements Iterable<Session> {
 
   /** The live session with this id, renewed; undefined when there is none (malformed ids included). */
   get(id: string): Session | undefined {
-    if (typeof id !== 'string') return undefined
     const registry = this.#registry
     if (registry.closed) throw new ManagerClosedError('get a session')
+    if (typeof id !== 'string') return undefined
     if (this.#options.keys === 'caller' && !id.isWellFormed()) return undefined
     const handle = this.#engine.lookup(id, this.#options.clock(), true)
     return handle < 0 ? undefined : new Session(registry, handle, id)
@@ -232,7 +234,7 @@ export class SessionManager implements Iterable<Session> {
     if (handle === CREATE_KEY_EXISTS) throw new SessionExistsError(init.key as string)
     if (handle === CREATE_TABLE_FULL) {
       registry.counts.rejected++
-      throw new SessionLimitError(SLOT_SPACE)
+      throw new SessionLimitError(SLOT_SPACE, 'the engine holds at most 2^25 sessions')
     }
     if (init.user !== undefined) engine.setUser(handle, init.user)
     if (init.roles !== undefined) engine.setRoles(handle, init.roles)
@@ -247,18 +249,30 @@ export class SessionManager implements Iterable<Session> {
   /** At maxSessions: close what has expired, then evict least recently used or refuse. */
   #makeRoom(now: number): void {
     const { maxSessions, whenFull } = this.#options
+    if (this.#evicting) {
+      // The room an eviction makes belongs to the create that caused it.
+      this.#registry.counts.rejected++
+      throw new SessionLimitError(maxSessions, 'created by a listener while evicting')
+    }
     if (maxSessions === Infinity || this.#engine.size < maxSessions) return
     this.#registry.sweepExpired(now, Infinity)
     if (this.#engine.size < maxSessions) return
-    if (whenFull === 'reject') {
-      this.#registry.counts.rejected++
-      throw new SessionLimitError(maxSessions)
+    if (whenFull === 'evict') {
+      this.#evicting = true
+      try {
+        // One victim per session over the limit; listeners that create more do not extend it.
+        for (let victims = this.#engine.size - maxSessions + 1; victims > 0; victims--) {
+          const victim = this.#engine.leastRecentlyUsed()
+          if (victim < 0) break
+          this.#registry.close(victim, 'evicted')
+        }
+      } finally {
+        this.#evicting = false
+      }
+      if (this.#engine.size < maxSessions) return
     }
-    while (this.#engine.size >= maxSessions) {
-      const victim = this.#engine.leastRecentlyUsed()
-      if (victim < 0) break
-      this.#registry.close(victim, 'evicted')
-    }
+    this.#registry.counts.rejected++
+    throw new SessionLimitError(maxSessions, whenFull === 'reject' ? "whenFull: 'reject'" : 'eviction made no room')
   }
 
   #checkInit(init: unknown): CheckedInit {

@@ -8,6 +8,7 @@ export interface NativeBinding {
   createWithKey(engine: object, key: string, now: number, idleTimeout: number, absoluteTimeout: number): number
   lookup(engine: object, id: string, now: number, renew: boolean): number
   detachIfExpired(engine: object, id: string, now: number): number
+  isAlive(engine: object, handle: number, now: number): boolean
   touch(engine: object, handle: number, now: number): boolean
   detach(engine: object, handle: number): boolean
   release(engine: object, handle: number): boolean
@@ -61,6 +62,7 @@ export class NativeEngine implements Engine {
   }
   lookup(id: string, now: number, renew: boolean): number { return this.#binding.lookup(this.#engine, id, now, renew) }
   detachIfExpired(id: string, now: number): number { return this.#binding.detachIfExpired(this.#engine, id, now) }
+  isAlive(handle: number, now: number): boolean { return this.#binding.isAlive(this.#engine, handle, now) }
   touch(handle: number, now: number): boolean { return this.#binding.touch(this.#engine, handle, now) }
   detach(handle: number): boolean { return this.#binding.detach(this.#engine, handle) }
   release(handle: number): boolean { return this.#binding.release(this.#engine, handle) }

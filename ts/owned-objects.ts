@@ -1,3 +1,5 @@
+import { catchRejection } from './listeners'
+
 /** Disposes an owned object; called with the object when it is replaced, removed or its session closes. */
 export type Disposer<T = unknown> = (value: T) => unknown
 
@@ -62,7 +64,7 @@ function disposeOne({ value, dispose }: Owned, onError: (error: unknown) => void
     let result: unknown
     if (dispose !== undefined) result = dispose(value)
     else if (isObject(value)) result = (value[Symbol.dispose] ?? value[Symbol.asyncDispose])?.call(value)
-    if (result instanceof Promise) result.catch(onError)
+    catchRejection(result, onError)
   } catch (error) {
     onError(error)
   }

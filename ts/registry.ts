@@ -51,7 +51,6 @@ export class Registry {
   idEpoch = 0
   closed = false
   readonly timer: ExpiryTimer
-  readonly #sweepBuffer = new Float64Array(256)
 
   constructor(
     readonly engine: Engine,
@@ -83,6 +82,9 @@ export class Registry {
   /** Closes everything expired at `now`, stopping early once `until` (performance.now()) passes. */
   sweepExpired(now: number, until: number): { closed: number; done: boolean } {
     let closed = 0
+    // Per call, not shared: a close listener may start another sweep (sweep(), close(), a
+    // create at maxSessions) while this one still walks its batch.
+    let buffer: Float64Array | undefined
     for (;;) {
       let batch: number
       let full: boolean
@@ -92,9 +94,10 @@ export class Registry {
         this.counts.closed.expired += batch
         full = batch === SWEEP_BATCH
       } else {
-        batch = this.engine.sweep(now, this.#sweepBuffer)
-        for (let index = 0; index < batch; index++) this.finishClose(this.#sweepBuffer[index], 'expired')
-        full = batch === this.#sweepBuffer.length
+        buffer ??= new Float64Array(SWEEP_BATCH)
+        batch = this.engine.sweep(now, buffer)
+        for (let index = 0; index < batch; index++) this.finishClose(buffer[index], 'expired')
+        full = batch === buffer.length
       }
       closed += batch
       if (!full) return { closed, done: true }
@@ -118,7 +121,23 @@ export class Registry {
   }
 }
 
+/** Never throws, whatever was thrown: a value without a string form must not escape a manager call. */
 function emitWarning(error: unknown): void {
-  const warning = error instanceof Error ? error : new Error(String(error))
-  process.emitWarning(warning.message, { type: 'SessionkeeperListenerError', code: 'SESSIONKEEPER_LISTENER_ERROR', detail: warning.stack })
+  try {
+    const message = error instanceof Error ? error.message : describeThrown(error)
+    const detail = error instanceof Error ? error.stack : undefined
+    process.emitWarning(message, { type: 'SessionkeeperListenerError', code: 'SESSIONKEEPER_LISTENER_ERROR', detail })
+  } catch {
+    process.emitWarning('a sessionkeeper listener or disposer threw a value that cannot be described', {
+      type: 'SessionkeeperListenerError', code: 'SESSIONKEEPER_LISTENER_ERROR',
+    })
+  }
+}
+
+function describeThrown(value: unknown): string {
+  try {
+    return String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
 }

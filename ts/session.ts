@@ -34,9 +34,13 @@ export class Session {
     return this.#id
   }
 
-  /** True once the manager has closed (or is closing) the session. */
+  /**
+   * True once the session is past its deadline or the manager has closed (or is closing) it. An
+   * expired session is closed for every call at once; its 'close' event (reason 'expired')
+   * follows when the background sweep reaches it.
+   */
   get closed(): boolean {
-    return this.#registry.engine.state(this.#handle) !== STATE_ATTACHED
+    return !this.#registry.engine.isAlive(this.#handle, this.#registry.now())
   }
 
   /** Creation time, by the manager's clock (ms). */
@@ -162,8 +166,9 @@ export class Session {
 
   /** Renews the idle deadline. False when the session has already expired (it is not revived). */
   touch(): boolean {
-    if (this.#registry.engine.touch(this.#handle, this.#registry.now())) return true
-    this.#attached('touch')
+    const engine = this.#registry.engine
+    if (engine.touch(this.#handle, this.#registry.now())) return true
+    if (engine.state(this.#handle) !== STATE_ATTACHED) throw new SessionClosedError(this.id, 'touch')
     return false
   }
 
@@ -177,6 +182,7 @@ export class Session {
     let newId: string | undefined
     if (registry.options.keys === 'caller') {
       const key = checkKey('newKey', newKey)
+      this.#attached('regenerate')
       const now = registry.now()
       const expiredHolder = registry.engine.detachIfExpired(key, now)
       if (expiredHolder >= 0) registry.finishClose(expiredHolder, 'expired')
@@ -197,11 +203,18 @@ export class Session {
     return newId
   }
 
-  /** Closes the session (reason `'destroyed'`). False when it was already closed. */
+  /**
+   * Closes the session (reason `'destroyed'`). False when it was already closed; a session past
+   * its deadline is closed now with reason `'expired'`, and false is returned, as `destroy` does.
+   */
   close(): boolean {
-    if (this.#registry.engine.state(this.#handle) !== STATE_ATTACHED) return false
-    this.#registry.close(this.#handle, 'destroyed')
-    return true
+    const registry = this.#registry
+    if (registry.engine.isAlive(this.#handle, registry.now())) {
+      registry.close(this.#handle, 'destroyed')
+      return true
+    }
+    if (registry.engine.state(this.#handle) === STATE_ATTACHED) registry.close(this.#handle, 'expired')
+    return false
   }
 
   /** @internal */
@@ -215,9 +228,10 @@ export class Session {
     return engine
   }
 
+  /** The engine, if the session is still open and alive; changes need that. */
   #attached(action: string) {
     const engine = this.#registry.engine
-    if (engine.state(this.#handle) !== STATE_ATTACHED) throw new SessionClosedError(this.id, action)
+    if (!engine.isAlive(this.#handle, this.#registry.now())) throw new SessionClosedError(this.id, action)
     return engine
   }
 }

@@ -106,6 +106,10 @@ export class JsEngine implements Engine {
     return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
+  isAlive(handle: number, now: number): boolean {
+    return this.attachedAlive(handle, now) >= 0
+  }
+
   touch(handle: number, now: number): boolean {
     const slot = this.attachedAlive(handle, now)
     if (slot < 0) return false

@@ -255,6 +255,12 @@ impl Engine {
         self.attached(h).is_some_and(|e| e.alive(now))
     }
 
+    /// True when the handle's session is attached and alive at `now`: neither closed nor past
+    /// its deadline.
+    pub fn is_alive(&self, h: Handle, now: f64) -> bool {
+        self.attached_alive(h, now)
+    }
+
     fn insert_new(
         &mut self,
         key: Key,

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf } from './engine'
 import { ManagerClosedError, SessionExistsError, SessionLimitError } from './errors'
+import { recordRejectedCookie } from './internal'
 import { createEngine } from './load-engine'
 import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from './options'
 import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
@@ -193,7 +194,13 @@ export class SessionManager implements Iterable<Session> {
       closed: { ...counts.closed },
       rejected: counts.rejected,
       listenerErrors: counts.listenerErrors,
+      rejectedCookies: counts.rejectedCookies,
     }
+  }
+
+  /** @internal For the HTTP integrations: counts a cookie treated as "no session". */
+  [recordRejectedCookie](): void {
+    this.#registry.counts.rejectedCookies++
   }
 
   /** Iterates live sessions (slot order; expired ones are skipped). */

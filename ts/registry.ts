@@ -27,6 +27,11 @@ export interface SessionStats {
   rejected: number
   /** Listeners and disposers that threw or rejected. */
   listenerErrors: number
+  /**
+   * Session cookies the HTTP integrations treated as "no session": malformed, oversized,
+   * duplicated, badly signed, or naming no live session.
+   */
+  rejectedCookies: number
 }
 
 /** Expired sessions closed per engine call, and the longest a background slice may run. */
@@ -46,6 +51,7 @@ export class Registry {
     closed: { destroyed: 0, expired: 0, evicted: 0, shutdown: 0 } as Record<CloseReason, number>,
     rejected: 0,
     listenerErrors: 0,
+    rejectedCookies: 0,
   }
   /** Bumped by every id change, so Session handles can cache their id until one happens. */
   idEpoch = 0

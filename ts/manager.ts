@@ -62,6 +62,11 @@ export class SessionManager implements Iterable<Session> {
     return this.#engine.kind
   }
 
+  /** `'random'` (the manager issues ids) or `'caller'` (sessions are keyed by the caller's strings). */
+  get keys(): 'random' | 'caller' {
+    return this.#options.keys
+  }
+
   /** Sessions created and not yet closed (expired ones count until the background sweep closes them). */
   get size(): number {
     return this.#engine.size

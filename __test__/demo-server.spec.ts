@@ -1,32 +1,72 @@
 import test from 'ava'
-import type { AddressInfo } from 'node:net'
-import { SessionManager } from '../ts/index'
-import { createDemoServer } from '../examples/server'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
 
-test('the demo server logs in, counts visits, guards the admin page and logs out over real HTTP', async (t) => {
-  const manager = new SessionManager({ engine: 'native' })
-  const server = createDemoServer(manager)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const json = async (response: Response | Promise<Response>) => (await (await response).json()) as Record<string, any>
+/** Starts an example as `npm start` would, on a free port, and returns its URL. */
+async function start(script: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'examples', script)], {
+    cwd: join(__dirname, '..'), env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let output = ''
+  for await (const chunk of child.stdout) {
+    output += String(chunk)
+    const url = /https?:\/\/127\.0\.0\.1:\d+/.exec(output)?.[0]
+    if (url !== undefined) return { url, child }
+  }
+  throw new Error(`the example printed no URL: ${output}`)
+}
+
+async function call(url: string, cookie: string, init: RequestInit = {}) {
+  const response = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers ?? {}), cookie } })
+  const setCookie = response.headers.get('set-cookie')
+  return { response, text: await response.text(), cookie: setCookie === null ? cookie : setCookie.split(';')[0] }
+}
+
+test('the demo (npm start) logs in, counts visits, guards the admin page and logs out', async (t) => {
+  const { url, child } = await start('server.ts')
   try {
-    t.deepEqual(await json(fetch(`${base}/`)), { anonymous: true })
-    const login = await fetch(`${base}/login?user=admin`, { method: 'POST' })
-    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]
-    t.regex(cookie, /^sid=[A-Za-z0-9_-]{22}$/)
-    const first = await json(fetch(`${base}/`, { headers: { cookie } }))
-    const second = await json(fetch(`${base}/`, { headers: { cookie } }))
-    t.is(first.visits, 1)
-    t.is(second.visits, 2)
-    t.is(second.user, 'admin')
-    const admin = await fetch(`${base}/admin`, { headers: { cookie } })
-    t.is(admin.status, 200)
-    t.is((await json(admin)).sessions.length, 1)
-    t.is((await fetch(`${base}/admin`)).status, 403)
-    await fetch(`${base}/logout`, { method: 'POST', headers: { cookie } })
-    t.deepEqual(await json(fetch(`${base}/`, { headers: { cookie } })), { anonymous: true })
-    t.is(manager.stats().closed.destroyed, 1)
+    const anonymous = await call(`${url}/`, '')
+    t.regex(anonymous.text, /Log in/)
+    t.is(anonymous.response.headers.get('set-cookie'), null, 'no cookie for visitors who never log in')
+
+    const form = { method: 'POST', body: new URLSearchParams({ user: 'ann' }), headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+    const login = await call(`${url}/login`, '', form)
+    t.is(login.response.status, 303)
+    t.regex(login.cookie, /^sid=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/, 'a signed session cookie')
+    const first = await call(`${url}/`, login.cookie)
+    const second = await call(`${url}/`, login.cookie)
+    t.regex(first.text, /Hello, ann[\s\S]*id="visits">1</)
+    t.regex(second.text, /id="visits">2</)
+    t.is((await call(`${url}/admin`, login.cookie)).response.status, 403)
+
+    const admin = await call(`${url}/login`, '', { ...form, body: new URLSearchParams({ user: 'admin' }) })
+    const sessions = await call(`${url}/admin`, admin.cookie)
+    t.is(sessions.response.status, 200)
+    t.regex(sessions.text, /<td>ann<\/td><td>\d+ s<\/td>/)
+
+    const logout = await call(`${url}/logout`, login.cookie, { method: 'POST' })
+    t.regex(logout.response.headers.get('set-cookie') ?? '', /^sid=;.*Max-Age=0/)
+    t.regex((await call(`${url}/`, login.cookie)).text, /Log in/, 'the old cookie names no session')
+
+    const xss = await call(`${url}/login`, '', { ...form, body: new URLSearchParams({ user: '<script>x</script>' }) })
+    t.notRegex((await call(`${url}/`, xss.cookie)).text, /<script>x/, 'user names are escaped')
   } finally {
-    await new Promise((resolve) => server.close(resolve))
+    child.kill('SIGTERM')
+    await once(child, 'exit')
+  }
+})
+
+test('the Fastify example serves a per-session counter', async (t) => {
+  const { url, child } = await start('fastify.ts')
+  try {
+    const first = await call(`${url}/`, '')
+    const second = await call(`${url}/`, first.cookie)
+    t.is(JSON.parse(first.text).visits, 1)
+    t.is(JSON.parse(second.text).visits, 2)
+    t.is(JSON.parse(second.text).live, 1)
+  } finally {
+    child.kill('SIGTERM')
+    await once(child, 'exit')
   }
 })

@@ -1,74 +1,76 @@
 /**
- * A demo server on plain node:http: log in, count visits per session, log out, and list live
- * sessions. Run: npm start (PORT, default 3000). The framework integrations (express,
- * express-session, Fastify) are tracked separately; this shows the SessionManager on its own.
+ * The demo: an express app on sessionkeeper's middleware. Log in, watch a per-session counter
+ * and the session's data, log out; admins see every live session with its user and idle time.
+ * Run: npm start (PORT, default 3000; 0 picks a free port). It prints its URL.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { SessionManager, type Session } from '../ts/index'
+import express from 'express'
+import type { AddressInfo } from 'node:net'
+import { SessionManager } from '../ts/index'
+import { sessionMiddleware, type SessionRequest } from '../ts/integrations/express'
 
-const COOKIE = 'sid'
+const escape = (text: unknown): string =>
+  String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-export function createDemoServer(manager = new SessionManager({ idleTimeout: 15 * 60_000 })) {
-  const server = createServer((request, response) => {
-    const session = readSession(manager, request)
-    manager.run(session, () => route(manager, request, response, session))
-  })
-  server.on('close', () => manager.close())
-  return server
-}
+const page = (title: string, body: string): string =>
+  `<!doctype html><meta charset="utf-8"><title>${escape(title)}</title>` +
+  `<body style="font-family: system-ui; max-width: 40rem; margin: 2rem auto">` +
+  `<h1>${escape(title)}</h1>${body}</body>`
 
-function readSession(manager: SessionManager, request: IncomingMessage): Session | undefined {
-  const header = request.headers.cookie ?? ''
-  for (const part of header.split(';')) {
-    const [name, value] = part.trim().split('=')
-    if (name === COOKIE && value !== undefined) return manager.get(value)
-  }
-  return undefined
-}
+export function createDemoApp(manager: SessionManager) {
+  const app = express()
+  app.use(express.urlencoded({ extended: false }))
+  app.use(sessionMiddleware(manager, { secret: process.env.SESSION_SECRET ?? 'demo secret: set SESSION_SECRET' }))
 
-function setCookie(response: ServerResponse, value: string, maxAge?: number): void {
-  const expiry = maxAge === undefined ? '' : `; Max-Age=${maxAge}`
-  response.setHeader('Set-Cookie', `${COOKIE}=${value}; HttpOnly; SameSite=Lax; Path=/${expiry}`)
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' })
-  response.end(JSON.stringify(body))
-}
-
-function route(manager: SessionManager, request: IncomingMessage, response: ServerResponse, session: Session | undefined): void {
-  const url = new URL(request.url ?? '/', 'http://localhost')
-  if (request.method === 'POST' && url.pathname === '/login') {
-    const user = url.searchParams.get('user') ?? 'guest'
-    const fresh = session ?? manager.create()
-    // A new id on privilege change, so an id planted before login is worth nothing.
-    if (session !== undefined) fresh.regenerate()
-    fresh.user = user
-    fresh.roles = user === 'admin' ? ['admin'] : []
-    setCookie(response, fresh.id)
-    return send(response, 200, { user, id: fresh.id })
-  }
-  if (request.method === 'POST' && url.pathname === '/logout') {
-    session?.close()
-    setCookie(response, '', 0)
-    return send(response, 200, { loggedOut: session !== undefined })
-  }
-  if (url.pathname === '/') {
-    if (session === undefined) return send(response, 200, { anonymous: true })
+  app.get('/', (req, res) => {
+    const { session } = req as unknown as SessionRequest
+    if (session === undefined) {
+      res.send(page('sessionkeeper demo', `<form method="post" action="/login">
+        <label>Name <input name="user" required maxlength="64"></label> <button>Log in</button>
+        <p>Log in as <code>admin</code> to see the admin page.</p></form>`))
+      return
+    }
     const visits = Number(session.get('visits') ?? '0') + 1
     session.set('visits', String(visits))
-    return send(response, 200, { user: session.user, visits, expiresAt: session.expiresAt })
-  }
-  if (url.pathname === '/admin') {
-    if (!manager.current()?.hasRole('admin')) return send(response, 403, { error: 'admins only' })
+    const data = session.keys().map((key) => `<li><code>${escape(key)}</code> = ${escape(session.get(key))}</li>`).join('')
+    res.send(page(`Hello, ${session.user ?? 'visitor'}`, `<p>Visits in this session: <strong id="visits">${visits}</strong></p>
+      <p>Expires at ${escape(new Date(session.expiresAt).toISOString())}</p><ul>${data}</ul>
+      ${session.roles.includes('admin') ? '<p><a href="/admin">Admin: live sessions</a></p>' : ''}
+      <form method="post" action="/logout"><button>Log out</button></form>`))
+  })
+
+  app.post('/login', (req, res) => {
+    const user = typeof req.body?.user === 'string' && req.body.user.trim() !== '' ? req.body.user.trim().slice(0, 64) : 'guest'
+    // A new id on login (startSession regenerates an existing session): session-fixation defence.
+    ;(req as unknown as SessionRequest).startSession({ user, roles: user === 'admin' ? ['admin'] : [] })
+    res.redirect(303, '/')
+  })
+
+  app.post('/logout', (req, res) => {
+    ;(req as unknown as SessionRequest).session?.close()
+    res.redirect(303, '/')
+  })
+
+  app.get('/admin', (_req, res) => {
+    // manager.current() is the request's session in any code the request runs.
+    if (!manager.current()?.hasRole('admin')) {
+      res.status(403).send(page('Forbidden', '<p>Admins only. <a href="/">Back</a></p>'))
+      return
+    }
     const now = Date.now()
-    const sessions = [...manager].map((live) => ({ user: live.user, idleMs: now - live.lastActivity }))
-    return send(response, 200, { engine: manager.engine, stats: manager.stats(), sessions })
-  }
-  send(response, 404, { error: 'not found' })
+    const rows = [...manager].map((session) =>
+      `<tr><td>${escape(session.user ?? '-')}</td><td>${Math.round((now - session.lastActivity) / 1000)} s</td></tr>`).join('')
+    res.send(page('Live sessions', `<p>Engine: ${manager.engine}; ${manager.size} live.</p>
+      <table><tr><th>user</th><th>idle</th></tr>${rows}</table><p><a href="/">Back</a></p>`))
+  })
+  return app
 }
 
 if (require.main === module) {
-  const port = Number(process.env.PORT ?? 3000)
-  createDemoServer().listen(port, '127.0.0.1', () => console.log(`sessionkeeper demo on http://127.0.0.1:${port}`))
+  const manager = new SessionManager({ idleTimeout: 15 * 60_000 })
+  const server = createDemoApp(manager).listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+    console.log(`sessionkeeper demo on http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  })
+  const stop = () => server.close(() => manager.close())
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
 }

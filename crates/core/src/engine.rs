@@ -5,12 +5,12 @@ use std::fmt;
 use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
 
 use crate::data::SideRecord;
 use crate::expiry::Registry;
 use crate::handle::Handle;
 use crate::ids::{self, RandomPool, MAX_ID_BYTES};
+use crate::index::SlotIndex;
 use crate::table::{Entry, Key, SlotState, Table};
 
 /// Longest caller key in bytes (and so the longest id text).
@@ -126,7 +126,7 @@ pub struct Engine {
     config: Config,
     table: Table,
     /// Slots of attached sessions, hashed by their key bytes.
-    index: HashTable<u32>,
+    index: SlotIndex,
     hasher: RandomState,
     idle: Registry,
     absolute: Registry,
@@ -142,7 +142,7 @@ impl Engine {
         Ok(Engine {
             config,
             table: Table::new(),
-            index: HashTable::new(),
+            index: SlotIndex::default(),
             hasher: RandomState::default(),
             idle: Registry::default(),
             absolute: Registry::default(),
@@ -172,29 +172,27 @@ impl Engine {
 
     // ---- index -------------------------------------------------------------------------
 
+    /// Random ids are uniformly random bytes drawn by this engine, so their first eight bytes
+    /// already are a hash; only this engine inserts random ids, so a client choosing lookup
+    /// ids cannot build long probe chains. Caller keys go through the seeded hasher.
     fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+        match (self.config.keys, key.first_chunk::<8>()) {
+            (KeyMode::Random, Some(first)) => u64::from_le_bytes(*first),
+            _ => self.hasher.hash_one(key),
+        }
     }
 
     fn index_find(&self, key: &[u8], hash: u64) -> Option<u32> {
         let entries = &self.table.entries;
-        self.index
-            .find(hash, |&s| {
-                entries
-                    .get(s as usize)
-                    .is_some_and(|e| e.key.as_bytes() == key)
-            })
-            .copied()
+        self.index.find(hash, |s| {
+            entries
+                .get(s as usize)
+                .is_some_and(|e| e.key.as_bytes() == key)
+        })
     }
 
     fn index_insert(&mut self, slot: u32, hash: u64) {
-        let entries = &self.table.entries;
-        let hasher = &self.hasher;
-        self.index.insert_unique(hash, slot, |&s| {
-            entries
-                .get(s as usize)
-                .map_or(0, |e| hasher.hash_one(e.key.as_bytes()))
-        });
+        self.index.insert(hash, slot);
     }
 
     fn index_remove(&mut self, slot: u32) {
@@ -202,9 +200,7 @@ impl Engine {
             return;
         };
         let hash = self.hash(e.key.as_bytes());
-        if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
-            found.remove();
-        }
+        self.index.remove(hash, slot);
     }
 
     /// The attached slot whose id is `id` (client text). Malformed ids are rejected before
@@ -747,7 +743,7 @@ impl Engine {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Engine>()
             + self.table.heap_bytes()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.index.capacity() * std::mem::size_of::<u64>()
             + self.idle.heap_bytes()
             + self.absolute.heap_bytes()
             + self.pool.heap_bytes()

@@ -1,0 +1,212 @@
+/**
+ * The performance targets of the issue, checked against one run's figures. Every target is read
+ * at 10⁶ sessions; a profile that stopped short is read at its largest size below, and the
+ * `measured` sentence says which.
+ */
+import { STORE_KINDS, STORE_LABELS, type BenchResults, type StoreFigures, type StoreKind, type Target } from '../results-schema'
+import { formatBytes, formatCount, formatMs, formatRatio, formatSize } from './format'
+import { REFERENCE_SIZE, measuredSizes, sizesUpToReference } from './sizes'
+
+type Figures = Omit<BenchResults, 'targets'>
+type OwnStore = 'native' | 'js'
+
+const NOT_MEASURED = 'not measured'
+const SHORT_NAMES: Record<OwnStore, string> = { native: 'native', js: 'JsEngine' }
+const OTHER_STORES: readonly StoreKind[] = STORE_KINDS.filter((kind) => kind !== 'native' && kind !== 'js')
+
+export function evaluateTargets(results: Figures): Target[] {
+  return [
+    getAgainstOtherStores(results, 'native', 2.5),
+    nativeNeverSlowerThanJs(results),
+    nativeNearFloor(results, 1.5),
+    getAgainstOtherStores(results, 'js', 2),
+    nativeCreateAgainstJs(results, 1.5),
+    nativeHeapPerSession(results, 16),
+    nativeFullGcPause(results, 10),
+    nativeServingDelay(results, 2),
+    massExpiryBlock(results, 'native', 5),
+    massExpiryBlock(results, 'js', 5),
+    httpMiddlewareAgainstMemoryStore(results, 1.3),
+  ]
+}
+
+function figuresOf(results: Figures, store: StoreKind, size: number): StoreFigures | undefined {
+  return results.stores.find((figures) => figures.store === store && figures.size === size)
+}
+
+/** The first size, from 10⁶ down, at which `inputsAt` finds everything a target compares. */
+function atReferenceSize<T>(results: Figures, inputsAt: (size: number) => T | undefined): { size: number; inputs: T } | undefined {
+  for (const size of sizesUpToReference(measuredSizes(results))) {
+    const inputs = inputsAt(size)
+    if (inputs !== undefined) return { size, inputs }
+  }
+  return undefined
+}
+
+function sizeNote(size: number): string {
+  return size === REFERENCE_SIZE ? '' : ` at ${formatSize(size)} sessions`
+}
+
+function notMeasured(name: string): Target {
+  return { name, measured: NOT_MEASURED, met: false }
+}
+
+function fastestOtherStore(results: Figures, size: number): StoreFigures | undefined {
+  const others = results.stores.filter((figures) => figures.size === size && OTHER_STORES.includes(figures.store))
+  return others.sort((a, b) => b.getOpsPerSec - a.getOpsPerSec)[0]
+}
+
+function getAgainstOtherStores(results: Figures, own: OwnStore, needs: number): Target {
+  const name = `${SHORT_NAMES[own]} get-and-renew ≥ ${needs}x the fastest other store`
+  const found = atReferenceSize(results, (size) => {
+    const mine = figuresOf(results, own, size)
+    const rival = fastestOtherStore(results, size)
+    return mine && rival ? { mine, rival } : undefined
+  })
+  if (!found) return notMeasured(name)
+  const { mine, rival } = found.inputs
+  const ratio = mine.getOpsPerSec / rival.getOpsPerSec
+  return {
+    name,
+    measured: `${SHORT_NAMES[own]} ${formatCount(mine.getOpsPerSec)} ops/s vs ${STORE_LABELS[rival.store]} ${formatCount(rival.getOpsPerSec)} ops/s${sizeNote(found.size)}: ${formatRatio(ratio)} (needs ${needs}x)`,
+    met: ratio >= needs,
+  }
+}
+
+/** Checked at every size both engines ran, 10⁷ included: the native engine must never lose. */
+function nativeNeverSlowerThanJs(results: Figures): Target {
+  const name = 'native get-and-renew never slower than the JsEngine'
+  const ratios = measuredSizes(results).flatMap((size) => {
+    const native = figuresOf(results, 'native', size)
+    const js = figuresOf(results, 'js', size)
+    return native && js ? [{ size, ratio: native.getOpsPerSec / js.getOpsPerSec }] : []
+  })
+  if (ratios.length === 0) return notMeasured(name)
+  const listed = ratios.map(({ size, ratio }) => `${formatRatio(ratio)} at ${formatSize(size)}`).join(', ')
+  return {
+    name,
+    measured: `native/JsEngine: ${listed} (needs ≥ 1x at every size)`,
+    met: ratios.every(({ ratio }) => ratio >= 1),
+  }
+}
+
+/** Compared as time per op: the floor is the cost of crossing into the binding at all. */
+function nativeNearFloor(results: Figures, allowed: number): Target {
+  const name = `native get-and-renew within ${allowed}x of the floor`
+  const found = atReferenceSize(results, (size) => {
+    const native = figuresOf(results, 'native', size)
+    const floor = results.floor.find((candidate) => candidate.size === size)
+    return native && floor ? { native, floor } : undefined
+  })
+  if (!found) return notMeasured(name)
+  const { native, floor } = found.inputs
+  const nativeNs = 1e9 / native.getOpsPerSec
+  const floorNs = 1e9 / floor.opsPerSec
+  const ratio = nativeNs / floorNs
+  return {
+    name,
+    measured: `native ${formatCount(native.getOpsPerSec)} ops/s (${formatNs(nativeNs)} ns/op) vs floor ${formatCount(floor.opsPerSec)} ops/s (${formatNs(floorNs)} ns/op)${sizeNote(found.size)}: ${formatRatio(ratio)} the floor's time (needs ≤ ${allowed}x)`,
+    met: ratio <= allowed,
+  }
+}
+
+function formatNs(ns: number): string {
+  return ns < 100 ? ns.toFixed(1) : formatCount(ns)
+}
+
+function nativeCreateAgainstJs(results: Figures, needs: number): Target {
+  const name = `native create ≥ ${needs}x the JsEngine`
+  const found = atReferenceSize(results, (size) => {
+    const native = figuresOf(results, 'native', size)
+    const js = figuresOf(results, 'js', size)
+    return native && js ? { native, js } : undefined
+  })
+  if (!found) return notMeasured(name)
+  const { native, js } = found.inputs
+  const ratio = native.createOpsPerSec / js.createOpsPerSec
+  return {
+    name,
+    measured: `native ${formatCount(native.createOpsPerSec)} ops/s vs JsEngine ${formatCount(js.createOpsPerSec)} ops/s${sizeNote(found.size)}: ${formatRatio(ratio)} (needs ${needs}x)`,
+    met: ratio >= needs,
+  }
+}
+
+/** A target on one figure of one own store that must stay under (or at) a limit. */
+function ceilingTarget(
+  results: Figures,
+  store: OwnStore,
+  name: string,
+  read: (figures: StoreFigures) => { value: number; sentence: string } | undefined,
+  limit: { value: number; inclusive: boolean; unit: string },
+): Target {
+  const found = atReferenceSize(results, (size) => {
+    const figures = figuresOf(results, store, size)
+    return figures && read(figures)
+  })
+  if (!found) return notMeasured(name)
+  const { value, sentence } = found.inputs
+  return {
+    name,
+    measured: `${sentence}${sizeNote(found.size)} (needs ${limit.inclusive ? '≤' : '<'} ${limit.value} ${limit.unit})`,
+    met: limit.inclusive ? value <= limit.value : value < limit.value,
+  }
+}
+
+function nativeHeapPerSession(results: Figures, limit: number): Target {
+  return ceilingTarget(
+    results,
+    'native',
+    `native JS heap per idle session < ${limit} B`,
+    (figures) => ({ value: figures.heapBytesPerSession, sentence: `native ${formatBytes(figures.heapBytesPerSession)} B/session` }),
+    { value: limit, inclusive: false, unit: 'B' },
+  )
+}
+
+function nativeFullGcPause(results: Figures, limit: number): Target {
+  return ceilingTarget(
+    results,
+    'native',
+    `native full-GC pause with all sessions live < ${limit} ms`,
+    (figures) => ({ value: figures.fullGcMs, sentence: `native full GC ${formatMs(figures.fullGcMs)} ms` }),
+    { value: limit, inclusive: false, unit: 'ms' },
+  )
+}
+
+function nativeServingDelay(results: Figures, limit: number): Target {
+  return ceilingTarget(
+    results,
+    'native',
+    `native event-loop delay p99 while serving < ${limit} ms`,
+    ({ serving }) => serving ? {
+      value: serving.eventLoopDelayP99Ms,
+      sentence: `native p99 ${formatMs(serving.eventLoopDelayP99Ms)} ms (max ${formatMs(serving.eventLoopDelayMaxMs)} ms) serving ${formatSize(serving.sessions)} sessions`,
+    } : undefined,
+    { value: limit, inclusive: false, unit: 'ms' },
+  )
+}
+
+function massExpiryBlock(results: Figures, store: OwnStore, limit: number): Target {
+  return ceilingTarget(
+    results,
+    store,
+    `${SHORT_NAMES[store]} longest event-loop block during mass expiry ≤ ${limit} ms`,
+    ({ massExpiry }) => massExpiry ? {
+      value: massExpiry.longestBlockMs,
+      sentence: `${SHORT_NAMES[store]} ${formatMs(massExpiry.longestBlockMs)} ms while ${formatSize(massExpiry.sessions)} sessions expire`,
+    } : undefined,
+    { value: limit, inclusive: true, unit: 'ms' },
+  )
+}
+
+function httpMiddlewareAgainstMemoryStore(results: Figures, needs: number): Target {
+  const name = `HTTP: middleware-native ≥ ${needs}x express-session MemoryStore req/s, with a lower p99`
+  const native = results.http.find((figures) => figures.server === 'middleware-native')
+  const memory = results.http.find((figures) => figures.server === 'express-session-memory')
+  if (!native || !memory) return notMeasured(name)
+  const ratio = native.requestsPerSec / memory.requestsPerSec
+  return {
+    name,
+    measured: `${native.label} ${formatCount(native.requestsPerSec)} req/s, p99 ${formatMs(native.latencyP99Ms)} ms vs ${memory.label} ${formatCount(memory.requestsPerSec)} req/s, p99 ${formatMs(memory.latencyP99Ms)} ms: ${formatRatio(ratio)} (needs ${needs}x and a lower p99)`,
+    met: ratio >= needs && native.latencyP99Ms < memory.latencyP99Ms,
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The shape of bench/results/<date>.json: what one `npm run bench` invocation measured. The
+ * store workers, the HTTP runner and the report generator all agree on it, so a results file
+ * from any run can be re-rendered into tables and charts.
+ */
+
+/** Every store the benchmark drives, in the order tables and charts list them. */
+export const STORE_KINDS = [
+  'native',
+  'js',
+  'lru-cache',
+  'ttlcache',
+  'express-session-memory',
+  'memorystore',
+  'node-cache',
+] as const
+export type StoreKind = (typeof STORE_KINDS)[number]
+
+export const STORE_LABELS: Record<StoreKind, string> = {
+  native: 'sessionkeeper (native)',
+  js: 'sessionkeeper (JsEngine)',
+  'lru-cache': 'lru-cache',
+  ttlcache: '@isaacs/ttlcache',
+  'express-session-memory': 'express-session MemoryStore',
+  memorystore: 'memorystore',
+  'node-cache': 'node-cache',
+}
+
+/** The two engines of this package: the only stores also measured at 10^7 sessions. */
+export const OWN_STORES: readonly StoreKind[] = ['native', 'js']
+
+export interface MassExpiry {
+  /** Sessions due at once. */
+  sessions: number
+  /** From the moment everything is due until the store holds none of them; null if it never
+   * frees them without being asked (then `mechanism` says what was measured instead). */
+  allGoneMs: number | null
+  /** The longest single event-loop block while that happens. */
+  longestBlockMs: number
+  /** How the store expires: its background timer, a periodic prune, or an explicit purge call. */
+  mechanism: string
+}
+
+export interface Serving {
+  /** Live sessions while serving. */
+  sessions: number
+  durationMs: number
+  /** get-and-renew calls completed per second while serving in event-loop-friendly batches. */
+  opsPerSec: number
+  /** perf_hooks.monitorEventLoopDelay over the serving window. */
+  eventLoopDelayP99Ms: number
+  eventLoopDelayMaxMs: number
+}
+
+export interface StoreFigures {
+  store: StoreKind
+  /** Live sessions when measured. */
+  size: number
+  /** Median of `runs` timed runs each (create: the fill split into `runs` equal chunks). */
+  runs: number
+  createOpsPerSec: number
+  getOpsPerSec: number
+  destroyOpsPerSec: number
+  /** After two full GCs, all sessions live, minus the same reading before the first create. */
+  heapBytesPerSession: number
+  rssBytesPerSession: number
+  /** Shortest of three full-GC pauses with every session live. */
+  fullGcMs: number
+  /** Only at 10^6 (or the profile's serving size). */
+  serving: Serving | null
+  massExpiry: MassExpiry | null
+  /** Anything the reader must know to read the figures right (options used, caveats). */
+  notes: string[]
+}
+
+/** A bare binding call that copies a fresh id and returns a number: the native floor. */
+export interface FloorFigures {
+  size: number
+  opsPerSec: number
+}
+
+export type HttpServerKind =
+  | 'middleware-native'
+  | 'middleware-js'
+  | 'express-session-memory'
+  | 'express-session-memorystore'
+  | 'express-session-sessionkeeper'
+
+export interface HttpFigures {
+  server: HttpServerKind
+  label: string
+  /** Sessions created before the load starts. */
+  sessions: number
+  durationSeconds: number
+  connections: number
+  requestsPerSec: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+  errors: number
+  non2xx: number
+}
+
+export interface Target {
+  name: string
+  /** What was compared, in words and numbers. */
+  measured: string
+  met: boolean
+}
+
+export interface BenchResults {
+  schema: 1
+  /** ISO timestamp of the start of the run. */
+  date: string
+  profile: 'full' | 'quick' | 'smoke'
+  machine: { cpuModel: string; cores: number; memoryGiB: number; os: string; arch: string }
+  node: string
+  /** Versions of this package and of every store and server library measured. */
+  packages: Record<string, string>
+  stores: StoreFigures[]
+  floor: FloorFigures[]
+  http: HttpFigures[]
+  targets: Target[]
+}

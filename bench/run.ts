@@ -1,42 +1,163 @@
 /**
- * npm run bench: the native engine and the JsEngine side by side, at 10^5 and 10^6 sessions,
- * with the floor (a bare binding call copying a fresh id) and lru-cache on the same workload.
- * Every figure comes from a fresh child process per engine and size.
+ * npm run bench (BENCH_PROFILE full, quick or smoke; full by default): this package's two
+ * engines and the session stores users pick today, side by side, each at each size in a fresh
+ * process so heaps never mix; then the HTTP servers; then the targets and the report. Progress
+ * goes to stderr, the markdown report to stdout.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { arch, cpus, release, totalmem, type as osType } from 'node:os'
 import { join } from 'node:path'
+import { runHttpBench } from './http/run-http'
+import { PROFILES, type ProfileName, profileNamed } from './profiles'
+import { evaluateTargets, renderMarkdown, writeReport } from './report'
+import { type BenchResults, type FloorFigures, type HttpFigures, OWN_STORES, STORE_KINDS, type StoreFigures, type StoreKind } from './results-schema'
 
-const sizes = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number)
-const kinds = ['floor', 'lru-cache', 'js', 'native'] as const
+const ROOT = join(__dirname, '..')
+const RESULTS_DIR = join(ROOT, 'bench', 'results')
+/** Libraries whose versions the results record, this package first. */
+const PACKAGES = ['sessionkeeper', 'lru-cache', '@isaacs/ttlcache', 'express-session', 'memorystore', 'node-cache', 'express', 'autocannon']
+/** No single worker should come near this, even at 10^7 sessions. */
+const WORKER_TIMEOUT_MS = 30 * 60_000
 
-type Figures = Record<string, number> & { kind: string; size: number }
+function log(line: string): void {
+  process.stderr.write(`${line}\n`)
+}
 
-function measure(kind: string, size: number): Figures {
-  const output = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', join(__dirname, 'engine-worker.ts'), kind, String(size)], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1)
+
+type Job = { kind: StoreKind | 'floor'; size: number }
+
+function jobs(profileName: ProfileName): Job[] {
+  const profile = PROFILES[profileName]
+  const list: Job[] = []
+  for (const size of profile.sizes) {
+    for (const kind of STORE_KINDS) list.push({ kind, size })
+    list.push({ kind: 'floor', size })
+  }
+  for (const size of profile.ownStoreSizes) {
+    for (const kind of OWN_STORES) list.push({ kind, size })
+    list.push({ kind: 'floor', size })
+  }
+  return list
+}
+
+/** Heap room for the worker: a JsEngine at 10^7 sessions holds several GiB. */
+function maxOldSpaceMb(size: number): number {
+  return size > 1_000_000 ? 16384 : 4096
+}
+
+function runWorker({ kind, size }: Job, profile: ProfileName): Promise<{ store?: StoreFigures; floor?: FloorFigures }> {
+  const args = [
+    '--expose-gc', `--max-old-space-size=${maxOldSpaceMb(size)}`, '--import', 'tsx',
+    join(__dirname, 'store-worker.ts'), kind, String(size), profile,
+  ]
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: WORKER_TIMEOUT_MS, maxBuffer: 16 << 20 }, (error, stdout) => {
+      if (error) {
+        reject(new Error(`${kind} at ${size}: ${error.message}`))
+        return
+      }
+      const line = stdout.trim().split('\n').pop() ?? ''
+      try {
+        resolve(JSON.parse(line))
+      } catch {
+        reject(new Error(`${kind} at ${size} printed no figures: ${JSON.stringify(stdout.slice(-500))}`))
+      }
+    })
+    child.stderr?.pipe(process.stderr)
   })
-  return JSON.parse(output.trim().split('\n').pop() as string)
 }
 
-const fmt = (value: number | undefined, digits = 0) => value === undefined ? '-' : value.toFixed(digits)
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
-
-console.log(`sessionkeeper engine benchmark: node ${process.version}, ${process.platform}-${process.arch}, ${new Date().toISOString()}`)
-for (const size of sizes) {
-  const results = Object.fromEntries(kinds.map((kind) => [kind, measure(kind, size)])) as Record<(typeof kinds)[number], Figures>
-  const { native, js, floor } = results
-  const lru = results['lru-cache']
-  console.log(`\n${size.toLocaleString('en')} live sessions, ~200 bytes of string data each (median of 5 runs where timed repeatedly)`)
-  console.log('| figure | native | js | native vs js |')
-  console.log('|---|---|---|---|')
-  console.log(`| create with id generation (ns/op) | ${fmt(native.createNs)} | ${fmt(js.createNs)} | ${ratio(js.createNs, native.createNs)} faster |`)
-  console.log(`| get-and-renew, fresh id string (ns/op) | ${fmt(native.getNs)} | ${fmt(js.getNs)} | ${ratio(js.getNs, native.getNs)} faster |`)
-  console.log(`| destroy (ns/op) | ${fmt(native.destroyNs)} | ${fmt(js.destroyNs)} | ${ratio(js.destroyNs, native.destroyNs)} faster |`)
-  console.log(`| JS heap per session after GC (bytes) | ${fmt(native.heapPerSession, 1)} | ${fmt(js.heapPerSession, 1)} | |`)
-  console.log(`| RSS per session (bytes) | ${fmt(native.rssPerSession)} | ${fmt(js.rssPerSession)} | |`)
-  console.log(`| full GC pause, all live (ms) | ${fmt(native.gcPauseMs, 2)} | ${fmt(js.gcPauseMs, 2)} | |`)
-  console.log(`| mass expiry: all gone after (ms) | ${fmt(native.expiryMs)} | ${fmt(js.expiryMs)} | |`)
-  console.log(`| mass expiry: longest event-loop block (ms) | ${fmt(native.expiryLongestBlockMs, 2)} | ${fmt(js.expiryLongestBlockMs, 2)} | |`)
-  console.log(`floor (bare binding call copying a fresh id): ${fmt(floor.getNs)} ns; native get = ${ratio(native.getNs, floor.getNs)} of floor`)
-  console.log(`lru-cache get (ttl, updateAgeOnGet): ${fmt(lru.getNs)} ns; js engine is ${ratio(lru.getNs, js.getNs)} lru-cache's speed, native ${ratio(lru.getNs, native.getNs)}`)
+function packageVersion(name: string): string {
+  const path = name === 'sessionkeeper' ? join(ROOT, 'package.json') : join(ROOT, 'node_modules', name, 'package.json')
+  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version
 }
+
+function machine(): BenchResults['machine'] {
+  const processors = cpus()
+  return {
+    cpuModel: processors[0]?.model.trim() ?? 'unknown',
+    cores: processors.length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    os: `${osType()} ${release()}`,
+    arch: arch(),
+  }
+}
+
+async function main(): Promise<void> {
+  const started = new Date()
+  const profileName = profileNamed(process.env.BENCH_PROFILE)
+  const profile = PROFILES[profileName]
+  const planned = jobs(profileName)
+  log(`sessionkeeper benchmark, profile ${profileName}: ${planned.length} store processes, then HTTP`)
+
+  const stores: StoreFigures[] = []
+  const floor: FloorFigures[] = []
+  const failures: string[] = []
+  for (const [index, job] of planned.entries()) {
+    log(`[${index + 1}/${planned.length}] ${job.kind} at ${job.size.toLocaleString('en')} sessions`)
+    const jobStarted = Date.now()
+    try {
+      const figures = await runWorker(job, profileName)
+      if (figures.store) stores.push(figures.store)
+      if (figures.floor) floor.push(figures.floor)
+      log(`  (${seconds(jobStarted)} s)`)
+    } catch (error) {
+      // One store failing (e.g. out of memory) must not lose every other store's figures.
+      failures.push((error as Error).message)
+      log(`FAILED: ${(error as Error).message}`)
+    }
+  }
+
+  log(`HTTP: ${profile.http.sessions.toLocaleString('en')} sessions, ${profile.http.durationSeconds} s, ${profile.http.connections} connections per server`)
+  const httpStarted = Date.now()
+  let http: HttpFigures[] = []
+  try {
+    http = await runHttpBench({ ...profile.http, log })
+    log(`  (HTTP: ${seconds(httpStarted)} s)`)
+  } catch (error) {
+    failures.push(`HTTP: ${(error as Error).message}`)
+    log(`FAILED: HTTP: ${(error as Error).message}`)
+  }
+
+  const measured: Omit<BenchResults, 'targets'> = {
+    schema: 1,
+    date: started.toISOString(),
+    profile: profileName,
+    machine: machine(),
+    node: process.version,
+    packages: Object.fromEntries(PACKAGES.map((name) => [name, packageVersion(name)])),
+    stores,
+    floor,
+    http,
+  }
+  const results: BenchResults = { ...measured, targets: evaluateTargets(measured) }
+  const json = `${JSON.stringify(results, null, 2)}\n`
+
+  // Only a complete full run may replace the committed figures.
+  if (profileName === 'full' && failures.length === 0) {
+    mkdirSync(RESULTS_DIR, { recursive: true })
+    const file = join(RESULTS_DIR, `${results.date.slice(0, 10)}.json`)
+    writeFileSync(file, json)
+    const written = writeReport(results, RESULTS_DIR)
+    log(`wrote ${[file, ...written].join(', ')}`)
+  } else {
+    const dir = join(RESULTS_DIR, 'tmp')
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `${profileName}-${results.date.replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, json)
+    log(`wrote ${file}`)
+  }
+  process.stdout.write(renderMarkdown(results))
+  log(`done in ${seconds(started.getTime())} s`)
+  if (failures.length > 0) {
+    log(`${failures.length} part(s) failed, so the committed figures were left alone:\n${failures.join('\n')}`)
+    process.exitCode = 1
+  }
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

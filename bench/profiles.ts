@@ -1,0 +1,48 @@
+/**
+ * How much each `npm run bench*` measures. `full` gives the committed figures; `quick` is a
+ * look in under two minutes; `smoke` only proves the harness runs (CI).
+ */
+import type { BenchResults } from './results-schema'
+
+export type ProfileName = BenchResults['profile']
+
+export interface Profile {
+  /** Live sessions at which every store is measured. */
+  sizes: number[]
+  /** Extra sizes for this package's own engines only. */
+  ownStoreSizes: number[]
+  /** The size at which serving and mass expiry are measured (one of `sizes`). */
+  servingSize: number
+  servingDurationMs: number
+  http: { sessions: number; durationSeconds: number; connections: number }
+}
+
+export const PROFILES: Record<ProfileName, Profile> = {
+  full: {
+    sizes: [100_000, 1_000_000],
+    ownStoreSizes: [10_000_000],
+    servingSize: 1_000_000,
+    servingDurationMs: 5000,
+    http: { sessions: 100_000, durationSeconds: 10, connections: 50 },
+  },
+  quick: {
+    sizes: [100_000],
+    ownStoreSizes: [],
+    servingSize: 100_000,
+    servingDurationMs: 2000,
+    http: { sessions: 10_000, durationSeconds: 3, connections: 50 },
+  },
+  smoke: {
+    sizes: [2000],
+    ownStoreSizes: [],
+    servingSize: 2000,
+    servingDurationMs: 300,
+    http: { sessions: 200, durationSeconds: 1, connections: 10 },
+  },
+}
+
+export function profileNamed(name: string | undefined): ProfileName {
+  if (name === undefined || name === '') return 'full'
+  if (name in PROFILES) return name as ProfileName
+  throw new Error(`unknown bench profile ${JSON.stringify(name)}: expected ${Object.keys(PROFILES).join(', ')}`)
+}

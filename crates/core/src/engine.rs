@@ -172,14 +172,10 @@ impl Engine {
 
     // ---- index -------------------------------------------------------------------------
 
-    /// Random ids are uniformly random bytes drawn by this engine, so their first eight bytes
-    /// already are a hash; only this engine inserts random ids, so a client choosing lookup
-    /// ids cannot build long probe chains. Caller keys go through the seeded hasher.
+    /// Keyed even for our own random ids: a client that can create and drop sessions at will
+    /// could otherwise keep only ids whose buckets are adjacent and grow one long probe chain.
     fn hash(&self, key: &[u8]) -> u64 {
-        match (self.config.keys, key.first_chunk::<8>()) {
-            (KeyMode::Random, Some(first)) => u64::from_le_bytes(*first),
-            _ => self.hasher.hash_one(key),
-        }
+        self.hasher.hash_one(key)
     }
 
     fn index_find(&self, key: &[u8], hash: u64) -> Option<u32> {

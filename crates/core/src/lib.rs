@@ -1,7 +1,6 @@
 //! The engine of sessionkeeper: a slot table of sessions addressed by generation-checked
-//! handles, an open-addressing id index (random ids are their own hash; caller keys use a
-//! per-process seeded hasher), and per-timeout expiry lists that make renew, expiry and
-//! least-recently-used O(1) per session.
+//! handles, an open-addressing id index keyed by a per-process randomly seeded hasher, and
+//! per-timeout expiry lists that make renew, expiry and least-recently-used O(1) per session.
 //!
 //! The N-API binding maps [`Engine`] one to one onto the TypeScript `Engine` interface
 //! (`ts/engine.ts`); a pure TypeScript engine implements the same algorithm, so every rule

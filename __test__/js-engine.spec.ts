@@ -510,3 +510,183 @@ test('differential against a naive model (random operations)', (t) => {
     }
   }
 })
+
+/*
+ * The random-id index (RandomIdIndex): an open-addressing table. With hash multipliers [1, 0]
+ * an id lands at the top bits of its first 32-bit word; ids whose first four bytes are all equal
+ * have the same first word in either byte order, so these tests place ids exactly. The table
+ * starts with 2048 positions (11 bits): first bytes 0xff land at 2047, the last position.
+ */
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/** A randomFill that hands out the given ids, in order, one per create/regenerate. */
+const scriptedIds = (idBytes: number, ids: Uint8Array[]): ((buffer: Uint8Array) => void) => {
+  let next = 0
+  return (buffer) => {
+    buffer.fill(0)
+    for (let offset = 0; offset + idBytes <= buffer.length && next < ids.length; offset += idBytes) {
+      buffer.set(ids[next++], offset)
+    }
+  }
+}
+
+/** An id of `idBytes` bytes whose first four bytes are `lead` and the rest spell `serial`. */
+const placedId = (idBytes: number, lead: number, serial: number): Uint8Array => {
+  const bytes = new Uint8Array(idBytes).fill(lead, 0, 4)
+  for (let index = 4; index < idBytes; index++) bytes[index] = (serial >> ((index - 4) * 8)) & 255
+  return bytes
+}
+
+const placedEngine = (ids: Uint8Array[], over: Partial<EngineConfig> = {}): JsEngine => {
+  const config: EngineConfig = { idBytes: 16, idEncoding: 'base64url', keys: 'random', maxDataBytes: Infinity, ...over }
+  return new JsEngine(config, scriptedIds(config.idBytes, ids), [1, 0])
+}
+
+const spell = (bytes: Uint8Array, encoding: 'base64url' | 'hex'): string => Buffer.from(bytes).toString(encoding)
+
+test('id index: a probe chain wraps around the table end; deleting in its middle keeps the rest found', (t) => {
+  // Four ids at home 2047 fill 2047, 0, 1, 2; an id at home 0 is displaced to 3, behind them.
+  const ids = [
+    placedId(16, 0xff, 1), placedId(16, 0xff, 2), placedId(16, 0xff, 3), placedId(16, 0xff, 4), placedId(16, 0, 5),
+  ]
+  const e = placedEngine(ids)
+  const handles = ids.map(() => e.create(T0, 0, 0))
+  ids.forEach((bytes, index) => {
+    t.is(e.id(handles[index]), spell(bytes, 'base64url'))
+    t.is(e.lookup(spell(bytes, 'base64url'), T0, false), handles[index])
+  })
+  // Absent ids whose chains are those occupied ones end at the first empty position.
+  t.is(e.lookup(spell(placedId(16, 0xff, 9), 'base64url'), T0, false), -1)
+  t.is(e.lookup(spell(placedId(16, 0, 9), 'base64url'), T0, false), -1)
+  // Delete the entry at position 0 (the second one): later entries shift back over the wrap.
+  t.true(e.release(handles[1]))
+  t.is(e.lookup(spell(ids[1], 'base64url'), T0, false), -1)
+  for (const index of [0, 2, 3, 4]) t.is(e.lookup(spell(ids[index], 'base64url'), T0, false), handles[index])
+  // Delete the chain's first entry (at 2047) through detach, then one in the middle by sweep.
+  t.true(e.detach(handles[0]))
+  t.is(e.id(handles[0]), spell(ids[0], 'base64url'), 'a detached session keeps its id')
+  t.is(e.lookup(spell(ids[0], 'base64url'), T0, false), -1)
+  t.true(e.setIdleTimeout(handles[3], 10))
+  t.deepEqual(sweepAll(e, T0 + 10), [handles[3]])
+  t.is(e.lookup(spell(ids[3], 'base64url'), T0 + 10, false), -1)
+  t.is(e.lookup(spell(ids[2], 'base64url'), T0 + 10, false), handles[2])
+  t.is(e.lookup(spell(ids[4], 'base64url'), T0 + 10, false), handles[4])
+  t.is(e.size, 2)
+})
+
+test('id index: deleting from a long chain shifts back only the entries that may move', (t) => {
+  // Alternate two homes next to each other so the chain interleaves entries of both.
+  const ids: Uint8Array[] = []
+  for (let serial = 0; serial < 40; serial++) ids.push(placedId(16, serial % 2 === 0 ? 0x80 : 0x81, serial))
+  const e = placedEngine(ids)
+  const handles = ids.map(() => e.create(T0, 0, 0))
+  const alive = new Set(handles.keys())
+  // Delete every third one, then check every id, present or not.
+  for (let index = 0; index < ids.length; index += 3) {
+    t.true(e.release(handles[index]))
+    alive.delete(index)
+    for (let other = 0; other < ids.length; other++) {
+      t.is(e.lookup(spell(ids[other], 'base64url'), T0, false), alive.has(other) ? handles[other] : -1)
+    }
+  }
+})
+
+test('id index: growth rehashes every id; detached ids survive growth', (t) => {
+  const e = random({ idBytes: 16 })
+  const handles: number[] = []
+  for (let index = 0; index < 5000; index++) handles.push(e.create(T0, 0, 0))
+  const ids = handles.map((h) => e.id(h)!)
+  for (let index = 0; index < 5000; index += 2) t.true(e.detach(handles[index]))
+  const memory = e.memoryBytes()
+  for (let index = 0; index < 5000; index++) handles.push(e.create(T0, 0, 0))
+  t.true(e.memoryBytes() > memory)
+  let mismatches = 0
+  for (let index = 0; index < 5000; index++) {
+    if (e.lookup(ids[index], T0, false) !== (index % 2 === 0 ? -1 : handles[index])) mismatches++
+    if (e.id(handles[index]) !== ids[index]) mismatches++
+  }
+  for (let index = 5000; index < 10_000; index++) {
+    if (e.lookup(e.id(handles[index])!, T0, false) !== handles[index]) mismatches++
+  }
+  t.is(mismatches, 0)
+  t.is(e.size, 7500)
+})
+
+test('id index: hex and odd idBytes, long ids compared past the inline words', (t) => {
+  for (const idEncoding of ['base64url', 'hex'] as const) {
+    for (const idBytes of [16, 17, 19, 28, 29, 31, 32, 61, 64]) {
+      // Two ids equal in every byte but the last: only the last word tells them apart.
+      const first = placedId(idBytes, 0x42, 7)
+      const second = first.slice()
+      second[idBytes - 1] ^= 1
+      const third = placedId(idBytes, 0x42, 8)
+      const e = placedEngine([first, second, third], { idBytes, idEncoding })
+      const a = e.create(T0, 0, 0)
+      const b = e.create(T0, 0, 0)
+      const label = `${idEncoding} ${idBytes}`
+      t.is(e.id(a), spell(first, idEncoding), label)
+      t.is(e.id(b), spell(second, idEncoding), label)
+      t.is(e.lookup(spell(first, idEncoding), T0, false), a, label)
+      t.is(e.lookup(spell(second, idEncoding), T0, false), b, label)
+      t.is(e.lookup(spell(third, idEncoding), T0, false), -1, label)
+      t.true(e.release(a))
+      t.is(e.lookup(spell(first, idEncoding), T0, false), -1, label)
+      t.is(e.lookup(spell(second, idEncoding), T0, false), b, label)
+      // regenerate takes the next scripted id
+      t.is(e.regenerate(b, T0), spell(third, idEncoding), label)
+      t.is(e.lookup(spell(second, idEncoding), T0, false), -1, label)
+      t.is(e.lookup(spell(third, idEncoding), T0, false), b, label)
+    }
+  }
+})
+
+test('id index: ids of the right length but a wrong alphabet or spelling are rejected', (t) => {
+  for (const idBytes of [16, 17, 18, 33, 64]) {
+    const bytes = placedId(idBytes, 0x33, 12345)
+    const e = placedEngine([bytes], { idBytes })
+    const h = e.create(T0, 5, 0)
+    const id = spell(bytes, 'base64url')
+    t.is(e.lookup(id, T0, false), h)
+    const last = BASE64URL.indexOf(id[id.length - 1])
+    const mask = idBytes % 3 === 1 ? 15 : idBytes % 3 === 2 ? 3 : 0
+    if (mask !== 0) {
+      // Non-canonical: the same bytes under Buffer's lenient decoder, a different string.
+      const alias = id.slice(0, -1) + BASE64URL[last | 1]
+      t.deepEqual(Buffer.from(alias, 'base64url'), Buffer.from(bytes))
+      t.is(e.lookup(alias, T0, false), -1, `alias ${idBytes}`)
+      t.is(e.detachIfExpired(alias, T0 + 10), -1)
+    }
+    for (const position of [0, 5, id.length - 1]) {
+      for (const character of ['=', '+', '/', '.', 'é', '\u0100', '\u0141', '\uD83D', String.fromCharCode(BASE64URL.charCodeAt(last) + 256)]) {
+        const bad = id.slice(0, position) + character + id.slice(position + 1)
+        t.is(e.lookup(bad, T0, false), -1, `${idBytes} ${position} ${JSON.stringify(character)}`)
+      }
+    }
+    t.is(e.detachIfExpired(id, T0 + 10), h)
+  }
+  const hexBytes = placedId(16, 0xab, 0xcdef)
+  const hex = placedEngine([hexBytes], { idEncoding: 'hex' })
+  const h = hex.create(T0, 0, 0)
+  const id = spell(hexBytes, 'hex')
+  t.is(hex.lookup(id, T0, false), h)
+  t.is(hex.lookup(id.toUpperCase(), T0, false), -1)
+  for (const character of ['g', 'G', 'A', '/', ':', '`', '\u0130', String.fromCharCode('a'.charCodeAt(0) + 256)]) {
+    t.is(hex.lookup(character + id.slice(1), T0, false), -1, JSON.stringify(character))
+    t.is(hex.lookup(id.slice(0, -1) + character, T0, false), -1, JSON.stringify(character))
+  }
+})
+
+test('id index: a fresh id equal to an attached one is drawn again; equal to a detached one is fine', (t) => {
+  const same = placedId(16, 1, 1)
+  const other = placedId(16, 2, 2)
+  const e = placedEngine([same, same, other, same])
+  const a = e.create(T0, 0, 0)
+  const b = e.create(T0, 0, 0)
+  t.is(e.id(b), spell(other, 'base64url'))
+  t.true(e.detach(a))
+  const c = e.create(T0, 0, 0)
+  t.is(e.id(c), spell(same, 'base64url'))
+  t.is(e.lookup(spell(same, 'base64url'), T0, false), c)
+  t.true(e.release(a))
+  t.is(e.lookup(spell(same, 'base64url'), T0, false), c, 'releasing the detached twin leaves the index alone')
+})

@@ -5,7 +5,8 @@ import {
   STATE_STALE,
 } from '../engine'
 import { ExpiryLists, NIL } from './expiry-lists'
-import { IdShape, RandomPool } from './ids'
+import { RandomIdIndex } from './id-index'
+import { RandomPool } from './ids'
 import { SessionData } from './session-data'
 
 /*
@@ -31,7 +32,8 @@ const INITIAL_CAPACITY = 1024
 
 /**
  * The session engine in pure TypeScript, laid out as the Rust one is: per-slot records in a
- * growable typed array, a Map from id to slot, a typed free stack, and the same expiry lists.
+ * growable typed array, an id index (random ids: a typed open-addressing table, RandomIdIndex;
+ * caller keys: a Map), a typed free stack, and the same expiry lists.
  * It is the fallback where no native binary fits, the oracle the native engine is tested
  * against, and the baseline of every benchmark.
  */
@@ -39,10 +41,11 @@ export class JsEngine implements Engine {
   readonly kind = 'js' as const
   private readonly random: boolean
   private readonly idBytes: number
-  private readonly idEncoding: 'base64url' | 'hex'
   private readonly maxDataBytes: number
-  private readonly shape: IdShape
   private readonly pool: RandomPool
+  /** keys: 'random' only. */
+  private readonly randomIds: RandomIdIndex | undefined
+  /** keys: 'caller' only. */
   private readonly index = new Map<string, number>()
   private readonly idle = new ExpiryLists(I, IDLE_LINKS)
   private readonly absolute = new ExpiryLists(I, ABSOLUTE_LINKS)
@@ -54,18 +57,23 @@ export class JsEngine implements Engine {
   private i32 = new Int32Array(0)
   private free = new Int32Array(0)
   private freeTop = 0
-  /** Dense, indexed by slot ('' when free). */
+  /** keys: 'caller' only (random ids live in randomIds): dense, indexed by slot, '' when free. */
   private readonly ids: string[] = []
   /** Dense, indexed by slot; undefined until the first write. */
   private readonly data: (SessionData | undefined)[] = []
 
-  constructor(config: EngineConfig, randomFill?: (buffer: Uint8Array) => void) {
+  /**
+   * `randomFill` replaces the CSPRNG and `hashMultipliers` the random id-index hash key: hooks
+   * for tests only (RandomIdIndex).
+   */
+  constructor(
+    config: EngineConfig, randomFill?: (buffer: Uint8Array) => void, hashMultipliers?: readonly [number, number],
+  ) {
     this.random = config.keys === 'random'
     this.idBytes = config.idBytes
-    this.idEncoding = config.idEncoding
     this.maxDataBytes = config.maxDataBytes
-    this.shape = new IdShape(config.idBytes, config.idEncoding)
     this.pool = new RandomPool(randomFill)
+    this.randomIds = this.random ? new RandomIdIndex(config.idBytes, config.idEncoding, 0, hashMultipliers) : undefined
     this.grow(INITIAL_CAPACITY)
   }
 
@@ -75,22 +83,24 @@ export class JsEngine implements Engine {
 
   create(now: number, idleTimeout: number, absoluteTimeout: number): number {
     if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL
-    return this.insert(this.freshId(), now, idleTimeout, absoluteTimeout)
+    this.drawFreshId()
+    const slot = this.claimSlot()
+    this.randomIds!.insert(slot)
+    return this.initialize(slot, now, idleTimeout, absoluteTimeout)
   }
 
   createWithKey(key: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
     if (this.index.has(key)) return CREATE_KEY_EXISTS
     if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL
-    return this.insert(key, now, idleTimeout, absoluteTimeout)
+    const slot = this.claimSlot()
+    this.ids[slot] = key
+    this.index.set(key, slot)
+    return this.initialize(slot, now, idleTimeout, absoluteTimeout)
   }
 
   lookup(id: string, now: number, renew: boolean): number {
-    // Only the length is checked before hashing: the Map holds nothing but canonical ids, so a
-    // wrong alphabet or spelling can never be found, and the length bounds the hashing work.
-    // Scanning the alphabet first cost ~170 ns per lookup, a tenth of the whole call.
-    if (!(this.random ? id.length === this.shape.length : this.acceptableKey(id))) return -1
-    const slot = this.index.get(id)
-    if (slot === undefined || !(now < this.deadline(slot))) return -1
+    const slot = this.slotById(id)
+    if (slot < 0 || !(now < this.deadline(slot))) return -1
     if (renew) {
       this.f64[slot * F + LAST] = now
       this.idle.moveToTail(slot)
@@ -99,9 +109,8 @@ export class JsEngine implements Engine {
   }
 
   detachIfExpired(id: string, now: number): number {
-    if (!(this.random ? this.shape.isValid(id) : this.acceptableKey(id))) return -1
-    const slot = this.index.get(id)
-    if (slot === undefined || now < this.deadline(slot)) return -1
+    const slot = this.slotById(id)
+    if (slot < 0 || now < this.deadline(slot)) return -1
     this.detachSlot(slot)
     return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
@@ -193,12 +202,13 @@ export class JsEngine implements Engine {
     if (!this.random) return undefined
     const slot = this.attachedAlive(handle, now)
     if (slot < 0) return undefined
-    const id = this.freshId()
-    this.index.delete(this.ids[slot])
-    this.ids[slot] = id
-    this.index.set(id, slot)
+    const randomIds = this.randomIds!
+    // Drawn before the old id is unindexed, so the new one can never equal it.
+    this.drawFreshId()
+    randomIds.remove(slot)
+    randomIds.insert(slot)
     this.renew(slot, now)
-    return id
+    return randomIds.encode(slot)
   }
 
   rekey(handle: number, key: string, now: number): number {
@@ -222,7 +232,8 @@ export class JsEngine implements Engine {
 
   id(handle: number): string | undefined {
     const slot = this.slotOf(handle)
-    return slot < 0 ? undefined : this.ids[slot]
+    if (slot < 0) return undefined
+    return this.random ? this.randomIds!.encode(slot) : this.ids[slot]
   }
 
   createdAt(handle: number): number {
@@ -367,13 +378,15 @@ export class JsEngine implements Engine {
   }
 
   memoryBytes(): number {
-    // Records and free stack, the id strings and a Map entry per attached session, side records.
-    let bytes = this.capacity * (RECORD_BYTES + 4 + 8) + this.index.size * 40
+    // Records and free stack, the id index (random: its typed arrays; caller: the key strings and
+    // a Map entry per attached session), side records.
+    let bytes = this.capacity * (RECORD_BYTES + 4 + 8)
+    if (this.random) bytes += this.randomIds!.bytes
+    else bytes += this.index.size * 40
     const ids = this.ids
     const data = this.data
     for (let slot = 0; slot < this.used; slot++) {
-      const id = ids[slot]
-      if (id.length > 0) bytes += 16 + id.length
+      if (!this.random && ids[slot].length > 0) bytes += 16 + ids[slot].length
       const record = data[slot]
       if (record !== undefined) bytes += record.approximateBytes()
     }
@@ -385,6 +398,14 @@ export class JsEngine implements Engine {
     const length = key.length
     return length > 0 && length <= MAX_KEY_BYTES &&
       (length * 3 <= MAX_KEY_BYTES || Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES)
+  }
+
+  /** The slot of the attached session with this id or key, else -1 (malformed ones included). */
+  private slotById(id: string): number {
+    if (this.random) return this.randomIds!.find(id)
+    if (!this.acceptableKey(id)) return -1
+    const slot = this.index.get(id)
+    return slot === undefined ? -1 : slot
   }
 
   /** The slot of a valid (attached or detached) handle, else -1. */
@@ -419,24 +440,25 @@ export class JsEngine implements Engine {
     this.idle.moveToTail(slot)
   }
 
-  private freshId(): string {
-    for (;;) {
-      const id = this.pool.nextId(this.idBytes, this.idEncoding)
-      if (!this.index.has(id)) return id
-    }
+  /** Makes a fresh random id, not attached to any session, the index's current id. */
+  private drawFreshId(): void {
+    const randomIds = this.randomIds!
+    do randomIds.load(this.pool.bytes, this.pool.take(this.idBytes))
+    while (randomIds.findScratch() >= 0)
   }
 
-  private insert(id: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
-    let slot: number
-    if (this.freeTop > 0) {
-      slot = this.free[--this.freeTop]
-      this.ids[slot] = id
-    } else {
-      slot = this.used++
-      if (slot >= this.capacity) this.grow(Math.min(this.capacity * 2, SLOT_SPACE))
-      this.ids.push(id)
-      this.data.push(undefined)
-    }
+  /** The slot a new session takes: the top of the free stack, else the next never-used one. */
+  private claimSlot(): number {
+    if (this.freeTop > 0) return this.free[--this.freeTop]
+    const slot = this.used++
+    if (slot >= this.capacity) this.grow(Math.min(this.capacity * 2, SLOT_SPACE))
+    if (!this.random) this.ids.push('')
+    this.data.push(undefined)
+    return slot
+  }
+
+  /** Fills the record of a just indexed session and files it. */
+  private initialize(slot: number, now: number, idleTimeout: number, absoluteTimeout: number): number {
     const f64 = this.f64
     const base = slot * F
     f64[base + CREATED] = now
@@ -444,7 +466,6 @@ export class JsEngine implements Engine {
     f64[base + IDLE] = idleTimeout
     f64[base + ABSOLUTE] = absoluteTimeout
     this.i32[slot * I + STATE] = STATE_ATTACHED
-    this.index.set(id, slot)
     this.attached++
     this.idle.pushBack(slot, idleTimeout)
     if (absoluteTimeout > 0) this.absolute.pushBack(slot, absoluteTimeout)
@@ -455,7 +476,8 @@ export class JsEngine implements Engine {
   private detachSlot(slot: number): void {
     this.idle.unlink(slot)
     this.absolute.unlink(slot)
-    this.index.delete(this.ids[slot])
+    if (this.random) this.randomIds!.remove(slot)
+    else this.index.delete(this.ids[slot])
     this.i32[slot * I + STATE] = STATE_DETACHED
     this.attached--
   }
@@ -465,7 +487,7 @@ export class JsEngine implements Engine {
     if (this.i32[base + STATE] === STATE_ATTACHED) this.detachSlot(slot)
     this.i32[base + STATE] = FREE
     this.i32[base + GENERATION] = (this.i32[base + GENERATION] + 1) % GENERATION_SPACE
-    this.ids[slot] = ''
+    if (!this.random) this.ids[slot] = ''
     this.data[slot] = undefined
     this.free[this.freeTop++] = slot
   }
@@ -507,6 +529,7 @@ export class JsEngine implements Engine {
     this.free = free
     this.idle.attach(this.i32)
     this.absolute.attach(this.i32)
+    this.randomIds?.growSlots(capacity)
     this.capacity = capacity
   }
 }

@@ -80,7 +80,7 @@ async function massExpiry(store: SessionStore): Promise<MassExpiry> {
   // A clock reading cached before the jump would make the purge see nothing due.
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
   store.beforeExpiryJump()
-  // Past every deadline: the latest renew happened just now, so it is due 60 s from now.
+  // Past every deadline: the latest renew happened just now, so it is due a session ttl from now.
   jumpClock(SESSION_TTL_MS + 1000)
   const watched = await watchUntilEmpty(() => store.startExpiry(), () => store.size === 0, EXPIRY_TIMEOUT_MS)
   return {

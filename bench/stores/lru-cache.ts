@@ -9,7 +9,7 @@ export function openLruCache({ capacity }: StoreSetup): SessionStore {
   return {
     kind: 'lru-cache',
     notes: [
-      `new LRUCache({ max: ${capacity}, ttl: 60000, updateAgeOnGet: true }); ids: randomBytes(16).toString('base64url')`,
+      `new LRUCache({ max: ${capacity}, ttl: ${SESSION_TTL_MS}, updateAgeOnGet: true }); ids: randomBytes(16).toString('base64url')`,
       'lru-cache reads performance.now() at most once per ttlResolution (1 ms, reset by a timer), so a synchronous run of gets reads the clock once',
       'ttlAutopurge (one setTimeout per entry) left off: its docs warn it may significantly degrade performance with many items; stale entries go on get or purgeStale()',
     ],

@@ -14,7 +14,7 @@ export function openMemorystore(): SessionStore {
   return drivenAsExpressSession({
     kind: 'memorystore',
     notes: [
-      "new (require('memorystore')(session))({ checkPeriod: 1000, ttl: 60000 }); ids: randomBytes(16).toString('base64url'); sessions stored as JSON strings",
+      `new (require('memorystore')(session))({ checkPeriod: 1000, ttl: ${SESSION_TTL_MS} }); ids: randomBytes(16).toString('base64url'); sessions stored as JSON strings`,
       'the prune walks every session once per checkPeriod, also while the other figures are timed',
     ],
     store,

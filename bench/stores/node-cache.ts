@@ -11,9 +11,9 @@ export function openNodeCache(): SessionStore {
   return {
     kind: 'node-cache',
     notes: [
-      "new NodeCache({ stdTTL: 60, checkperiod: 1, useClones: false }); ids: randomBytes(16).toString('base64url')",
+      `new NodeCache({ stdTTL: ${TTL_SECONDS}, checkperiod: 1, useClones: false }); ids: randomBytes(16).toString('base64url')`,
       'useClones: false (default true deep-clones every value on set and get): the faster choice',
-      'get-and-renew = get(key) then ttl(key, 60); the check walks every key once per second: its cost shows while serving, as the synchronous timed runs give its timer no turn',
+      `get-and-renew = get(key) then ttl(key, ${TTL_SECONDS}); the check walks every key once per second: its cost shows while serving, as the synchronous timed runs give its timer no turn`,
     ],
     create(index: number, done: Done): string {
       const id = randomBytes(16).toString('base64url')

@@ -7,7 +7,7 @@ export function openSessionkeeper(engine: 'native' | 'js'): SessionStore {
   const manager = new SessionManager({ engine, idleTimeout: SESSION_TTL_MS })
   return {
     kind: engine,
-    notes: [`SessionManager({ engine: '${engine}', idleTimeout: 60000 }), default resolution (1000 ms); ids from the engine`],
+    notes: [`SessionManager({ engine: '${engine}', idleTimeout: ${SESSION_TTL_MS} }), default resolution (1000 ms); ids from the engine`],
     create(index: number, done: Done): string {
       const id = manager.create({ data: sessionData(index) }).id
       done(true)
@@ -24,7 +24,7 @@ export function openSessionkeeper(engine: 'native' | 'js'): SessionStore {
     },
     expiryMechanism: 'background timer, sweeping in 1 ms slices of up to 256 sessions between event-loop turns',
     beforeExpiryJump(): void {
-      // The timer sleeps until the earliest deadline it knows, 60 s away in real time. Cutting
+      // The timer sleeps until the earliest deadline it knows, a session ttl away in real time. Cutting
       // one live session's idle timeout through the public setter re-arms it to wake now.
       const first = manager[Symbol.iterator]().next().value
       if (first === undefined) throw new Error('no live session left to re-arm the expiry timer with')

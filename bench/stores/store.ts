@@ -8,8 +8,12 @@ import type { StoreKind } from '../results-schema'
 /** `ok`: the session was stored, found, or removed as asked. */
 export type Done = (ok: boolean) => void
 
-/** Idle time after which every store expires a session: 60 s, renewed on each get-and-renew. */
-export const SESSION_TTL_MS = 60_000
+/**
+ * Idle time after which every store expires a session, renewed on each get-and-renew: 30
+ * minutes, a common session timeout, and longer than any phase of a run (filling 10^7 sessions
+ * takes over a minute), so no session expires before the mass-expiry jump.
+ */
+export const SESSION_TTL_MS = 30 * 60_000
 
 export interface SessionStore {
   readonly kind: StoreKind

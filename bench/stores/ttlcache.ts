@@ -9,7 +9,7 @@ export function openTtlCache({ capacity }: StoreSetup): SessionStore {
   return {
     kind: 'ttlcache',
     notes: [
-      `new TTLCache({ max: ${capacity}, ttl: 60000, updateAgeOnGet: true }); ids: randomBytes(16).toString('base64url')`,
+      `new TTLCache({ max: ${capacity}, ttl: ${SESSION_TTL_MS}, updateAgeOnGet: true }); ids: randomBytes(16).toString('base64url')`,
       'a renew removes the key from its expiry bucket (all keys due in the same ms) by filtering that array, so its cost grows with the create/renew rate',
     ],
     create(index: number, done: Done): string {
@@ -30,7 +30,7 @@ export function openTtlCache({ capacity }: StoreSetup): SessionStore {
     expiryMechanism: 'its own timer (purgeStale() of every due bucket in one call), re-armed by cancelTimer() and one extra key with a 1 ms ttl',
     beforeExpiryJump(): void {},
     startExpiry(): void {
-      // Its timer waits in real time for the earliest deadline, 60 s away, and a key due later
+      // Its timer waits in real time for the earliest deadline, a session ttl away, and a key due later
       // by its (jumped) clock does not re-arm it; once cancelled, the next key arms it afresh.
       cache.cancelTimer()
       cache.set('expiry-trigger', {}, { ttl: 1 })

@@ -29,7 +29,10 @@ export function formatMs(value: number): string {
 /** Bytes per session: one decimal while small, since the native engine's figure is near zero. */
 export function formatBytes(value: number): string {
   if (!Number.isFinite(value)) return String(value)
-  return Math.abs(value) < 100 ? value.toFixed(1) : formatInteger(value)
+  if (Math.abs(value) >= 100) return formatInteger(value)
+  // Heap growth per session is a difference of two readings and can come out a hair below 0.
+  const shown = value.toFixed(1)
+  return shown === '-0.0' ? '0.0' : shown
 }
 
 export function formatRatio(ratio: number): string {

@@ -5,7 +5,6 @@ import {
   SET_STALE, SET_TOO_LARGE, SLOT_SPACE, STATE_ATTACHED, STATE_DETACHED, STATE_STALE, slotOf,
 } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
-import { IdShape, RandomPool, encodeBase64url, isValidId } from '../ts/js-engine/ids'
 
 const T0 = 1_700_000_000_000
 const random = (over: Partial<EngineConfig> = {}): JsEngine =>
@@ -70,47 +69,21 @@ test('ids: base64url and hex format, never reused, validation', (t) => {
   }
 })
 
-test('ids: non-canonical base64url, wrong length, bad alphabet are rejected', (t) => {
-  const cfg = { idBytes: 16, idEncoding: 'base64url' } as const // 22 chars, last carries 2 data bits (mask 15)
-  const e = random(cfg)
+test('ids: a non-canonical alias of a live id and ids of the wrong length are rejected', (t) => {
+  // Alphabet, every id length and hex are covered by the id index tests below.
+  const e = random({ idBytes: 16 }) // 22 chars: the last carries 2 data bits and 4 zero bits
   const h = e.create(T0, 0, 0)
   const id = e.id(h)!
-  t.true(isValidId(id, cfg))
-  const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(id[21])
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const last = alphabet.indexOf(id[21])
   t.is(last & 15, 0)
-  const alias = id.slice(0, 21) + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[last | 1]
+  const alias = id.slice(0, 21) + alphabet[last | 1]
   t.is(Buffer.from(alias, 'base64url').toString('base64url'), id, 'Buffer decodes the alias to the same bytes')
-  t.false(isValidId(alias, cfg))
   t.is(e.lookup(alias, T0, false), -1)
   t.is(e.lookup(id, T0, false), h)
   t.is(e.lookup(id.slice(1), T0, false), -1)
   t.is(e.lookup(id + 'A', T0, false), -1)
   t.is(e.lookup('', T0, false), -1)
-  for (const ch of ['=', '+', '/', '.', ' ', 'é', '\u0100', '\uD83D']) {
-    t.false(isValidId(ch + id.slice(1), cfg), ch)
-  }
-  // idBytes % 3 === 2 -> mask 3; === 0 -> every last char fine
-  const shape17 = new IdShape(17, 'base64url')
-  const pool = new RandomPool()
-  const s = pool.take(17)
-  const enc = encodeBase64url(pool.bytes, s, 17)
-  t.is(enc, Buffer.from(pool.bytes.subarray(s, s + 17)).toString('base64url'))
-  t.true(shape17.isValid(enc))
-  const lastValue = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(enc[22])
-  t.is(lastValue & 3, 0)
-  t.false(shape17.isValid(enc.slice(0, -1) + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[lastValue | 2]))
-  t.true(new IdShape(18, 'base64url').isValid('_'.repeat(24)))
-  t.false(new IdShape(17, 'base64url').isValid('_'.repeat(23)))
-  t.true(new IdShape(17, 'base64url').isValid('_'.repeat(22) + 'w'))
-  // hex
-  const hexCfg = { idBytes: 16, idEncoding: 'hex' } as const
-  t.true(isValidId('0123456789abcdef0123456789abcdef', hexCfg))
-  t.false(isValidId('0123456789ABCDEF0123456789abcdef', hexCfg))
-  t.false(isValidId('0123456789abcdeg0123456789abcdef', hexCfg))
-  t.false(isValidId('0123456789abcdef0123456789abcde/', hexCfg))
-  t.false(isValidId('0123456789abcdef0123456789abcde:', hexCfg))
-  t.false(isValidId('0123456789abcdef0123456789abcde`', hexCfg))
-  t.false(isValidId('0123456789abcdef0123456789abcde', hexCfg))
 })
 
 test('ids: random bytes come from the pool in order, never reused', (t) => {

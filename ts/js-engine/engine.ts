@@ -39,11 +39,10 @@ const INITIAL_CAPACITY = 1024
  */
 export class JsEngine implements Engine {
   readonly kind = 'js' as const
-  private readonly random: boolean
   private readonly idBytes: number
   private readonly maxDataBytes: number
   private readonly pool: RandomPool
-  /** keys: 'random' only. */
+  /** keys: 'random' only; its presence is what makes an engine a random-id one. */
   private readonly randomIds: RandomIdIndex | undefined
   /** keys: 'caller' only. */
   private readonly index = new Map<string, number>()
@@ -69,11 +68,10 @@ export class JsEngine implements Engine {
   constructor(
     config: EngineConfig, randomFill?: (buffer: Uint8Array) => void, hashMultipliers?: readonly [number, number],
   ) {
-    this.random = config.keys === 'random'
     this.idBytes = config.idBytes
     this.maxDataBytes = config.maxDataBytes
     this.pool = new RandomPool(randomFill)
-    this.randomIds = this.random ? new RandomIdIndex(config.idBytes, config.idEncoding, 0, hashMultipliers) : undefined
+    this.randomIds = config.keys === 'random' ? new RandomIdIndex(config.idBytes, config.idEncoding, 0, hashMultipliers) : undefined
     this.grow(INITIAL_CAPACITY)
   }
 
@@ -199,10 +197,10 @@ export class JsEngine implements Engine {
   }
 
   regenerate(handle: number, now: number): string | undefined {
-    if (!this.random) return undefined
+    const randomIds = this.randomIds
+    if (randomIds === undefined) return undefined
     const slot = this.attachedAlive(handle, now)
     if (slot < 0) return undefined
-    const randomIds = this.randomIds!
     // Drawn before the old id is unindexed, so the new one can never equal it.
     this.drawFreshId()
     randomIds.remove(slot)
@@ -212,7 +210,7 @@ export class JsEngine implements Engine {
   }
 
   rekey(handle: number, key: string, now: number): number {
-    if (this.random || !this.acceptableKey(key)) return REKEY_NOT_ATTACHED
+    if (this.randomIds !== undefined || !this.acceptableKey(key)) return REKEY_NOT_ATTACHED
     const slot = this.attachedAlive(handle, now)
     if (slot < 0) return REKEY_NOT_ATTACHED
     if (this.ids[slot] !== key) {
@@ -233,7 +231,7 @@ export class JsEngine implements Engine {
   id(handle: number): string | undefined {
     const slot = this.slotOf(handle)
     if (slot < 0) return undefined
-    return this.random ? this.randomIds!.encode(slot) : this.ids[slot]
+    return this.randomIds !== undefined ? this.randomIds.encode(slot) : this.ids[slot]
   }
 
   createdAt(handle: number): number {
@@ -381,12 +379,12 @@ export class JsEngine implements Engine {
     // Records and free stack, the id index (random: its typed arrays; caller: the key strings and
     // a Map entry per attached session), side records.
     let bytes = this.capacity * (RECORD_BYTES + 4 + 8)
-    if (this.random) bytes += this.randomIds!.bytes
-    else bytes += this.index.size * 40
+    const random = this.randomIds !== undefined
+    bytes += random ? this.randomIds.bytes : this.index.size * 40
     const ids = this.ids
     const data = this.data
     for (let slot = 0; slot < this.used; slot++) {
-      if (!this.random && ids[slot].length > 0) bytes += 16 + ids[slot].length
+      if (!random && ids[slot].length > 0) bytes += 16 + ids[slot].length
       const record = data[slot]
       if (record !== undefined) bytes += record.approximateBytes()
     }
@@ -402,7 +400,7 @@ export class JsEngine implements Engine {
 
   /** The slot of the attached session with this id or key, else -1 (malformed ones included). */
   private slotById(id: string): number {
-    if (this.random) return this.randomIds!.find(id)
+    if (this.randomIds !== undefined) return this.randomIds.find(id)
     if (!this.acceptableKey(id)) return -1
     const slot = this.index.get(id)
     return slot === undefined ? -1 : slot
@@ -452,7 +450,7 @@ export class JsEngine implements Engine {
     if (this.freeTop > 0) return this.free[--this.freeTop]
     const slot = this.used++
     if (slot >= this.capacity) this.grow(Math.min(this.capacity * 2, SLOT_SPACE))
-    if (!this.random) this.ids.push('')
+    if (this.randomIds === undefined) this.ids.push('')
     this.data.push(undefined)
     return slot
   }
@@ -476,7 +474,7 @@ export class JsEngine implements Engine {
   private detachSlot(slot: number): void {
     this.idle.unlink(slot)
     this.absolute.unlink(slot)
-    if (this.random) this.randomIds!.remove(slot)
+    if (this.randomIds !== undefined) this.randomIds.remove(slot)
     else this.index.delete(this.ids[slot])
     this.i32[slot * I + STATE] = STATE_DETACHED
     this.attached--
@@ -487,7 +485,7 @@ export class JsEngine implements Engine {
     if (this.i32[base + STATE] === STATE_ATTACHED) this.detachSlot(slot)
     this.i32[base + STATE] = FREE
     this.i32[base + GENERATION] = (this.i32[base + GENERATION] + 1) % GENERATION_SPACE
-    if (!this.random) this.ids[slot] = ''
+    if (this.randomIds === undefined) this.ids[slot] = ''
     this.data[slot] = undefined
     this.free[this.freeTop++] = slot
   }

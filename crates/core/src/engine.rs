@@ -187,10 +187,6 @@ impl Engine {
         })
     }
 
-    fn index_insert(&mut self, slot: u32, hash: u64) {
-        self.index.insert(hash, slot);
-    }
-
     fn index_remove(&mut self, slot: u32) {
         let Some(e) = self.table.slot(slot) else {
             return;
@@ -269,7 +265,7 @@ impl Engine {
             self.idle.add_slot();
             self.absolute.add_slot();
         }
-        self.index_insert(slot, hash);
+        self.index.insert(hash, slot);
         self.idle.push_back(slot, idle);
         if abs > 0.0 {
             self.absolute.push_back(slot, abs);
@@ -493,7 +489,7 @@ impl Engine {
         let slot = h.slot();
         self.index_remove(slot);
         self.table.replace_key(slot, Key::new(raw));
-        self.index_insert(slot, hash);
+        self.index.insert(hash, slot);
         self.renew(slot, now);
         Ok(Some(ids::encode(self.config.id_encoding, raw)))
     }
@@ -516,7 +512,7 @@ impl Engine {
             }
             self.index_remove(slot);
             self.table.replace_key(slot, Key::new(key));
-            self.index_insert(slot, hash);
+            self.index.insert(hash, slot);
         }
         self.renew(slot, now);
         Ok(())

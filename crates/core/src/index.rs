@@ -10,9 +10,8 @@
 //! bucket alone: removal shifts the rest of the probe chain back (no tombstones, so chains
 //! never lengthen over time), and growth moves buckets without hashing keys again.
 
-/// Buckets are at most half full, so a hit probes ~1.5 buckets and a miss ~2.5 on average.
-const MAX_LOAD_NUMERATOR: usize = 1;
-const MAX_LOAD_DENOMINATOR: usize = 2;
+/// Buckets per entry at least: at most half full, a hit probes ~1.5 buckets and a miss ~2.5.
+const BUCKETS_PER_ENTRY: usize = 2;
 const MIN_CAPACITY: usize = 16;
 /// Empty buckets are 0: a filled bucket stores `slot + 1` in its low half.
 const EMPTY: u64 = 0;
@@ -78,7 +77,7 @@ impl SlotIndex {
     /// Grows so that `additional` more inserts need no rehash. Called while creating only,
     /// so that a sweep (which only removes) never pauses to rehash.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let needed = (self.len + additional) * MAX_LOAD_DENOMINATOR / MAX_LOAD_NUMERATOR;
+        let needed = (self.len + additional) * BUCKETS_PER_ENTRY;
         if needed <= self.buckets.len() {
             return;
         }

@@ -16,8 +16,14 @@ type Command =
   | { op: 'delete'; target: number; key: string }
   | { op: 'setIdle' | 'setAbsolute'; target: number; timeout: number }
   | { op: 'advance'; ms: number }
+  | { op: 'stepBack'; ms: number }
+  | { op: 'badReading'; reading: Reading }
   | { op: 'sweep' }
   | { op: 'iterate' }
+
+/** What a broken clock returns once: each must be reported and replaced by the latest good reading. */
+type Reading = 'NaN' | 'Infinity' | '2^53+1' | 'string' | 'throws'
+const badReading = fc.constantFrom<Reading>('NaN', 'Infinity', '2^53+1', 'string', 'throws')
 
 // Few distinct timeouts, so sessions share lists and setters refile into busy ones.
 const timeout = fc.constantFrom(0, 5, 20, 60)
@@ -30,20 +36,46 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), target: fc.nat(30), key: dataKey }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('setIdle' as const, 'setAbsolute' as const), target: fc.nat(30), timeout }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.nat(25) }) },
+  // Steps back as large as every timeout: an NTP correction while sessions are being made.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('stepBack' as const), ms: fc.integer({ min: 1, max: 90 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('badReading' as const), reading: badReading }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('sweep' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('iterate' as const) }) },
 )
 
+/** A fake clock that can step back and return one bad reading on demand. */
+class UnreliableClock extends FakeClock {
+  #next: Reading | undefined
+
+  override read = (): number => {
+    const bad = this.#next
+    if (bad === undefined) return this.now
+    this.#next = undefined
+    switch (bad) {
+      case 'NaN': return Number.NaN
+      case 'Infinity': return Number.POSITIVE_INFINITY
+      case '2^53+1': return 2 ** 53 + 2
+      case 'string': return String(this.now) as unknown as number
+      case 'throws': throw new Error('clock failure')
+    }
+  }
+
+  failNextRead(reading: Reading): void {
+    this.#next = reading
+  }
+}
+
 class Driver {
-  readonly clock: FakeClock
+  readonly clock: UnreliableClock
   readonly manager: SessionManager
   readonly sessions: Session[] = []
   readonly indexById = new Map<string, number>()
   events: string[] = []
 
-  constructor(engine: 'native' | 'js', options: SessionManagerOptions, clock: FakeClock) {
+  constructor(engine: 'native' | 'js', options: SessionManagerOptions, clock: UnreliableClock) {
     this.clock = clock
     this.manager = new SessionManager({ ...options, engine, clock: clock.read })
+    this.manager.on('error', (error) => this.events.push(`error ${(error as Error).name}`))
     this.manager.on('close', (session, reason) => this.events.push(`close ${this.name(session)} ${reason}`))
     this.manager.on('regenerate', (session) => this.events.push(`regenerate ${this.name(session)}`))
   }
@@ -109,6 +141,8 @@ class Driver {
       case 'setIdle': if (session !== undefined) session.idleTimeout = command.timeout; return session?.expiresAt
       case 'setAbsolute': if (session !== undefined) session.absoluteTimeout = command.timeout; return session?.expiresAt
       case 'advance': this.clock.advance(command.ms); return undefined
+      case 'stepBack': this.clock.advance(-command.ms); return undefined
+      case 'badReading': this.clock.failNextRead(command.reading); return manager.stats().clockErrors
       case 'sweep': return manager.sweep()
       case 'iterate': return [...manager].map((found) => this.name(found))
     }
@@ -125,8 +159,8 @@ function attempt(step: () => unknown): unknown {
 }
 
 function compareEngines(options: SessionManagerOptions, commands: Command[], caller: boolean): void {
-  const clockNative = new FakeClock()
-  const clockJs = new FakeClock()
+  const clockNative = new UnreliableClock()
+  const clockJs = new UnreliableClock()
   const native = new Driver('native', options, clockNative)
   const js = new Driver('js', options, clockJs)
   commands.forEach((command, index) => {
@@ -140,6 +174,14 @@ function compareEngines(options: SessionManagerOptions, commands: Command[], cal
   js.manager.close()
   if (JSON.stringify(native.events) !== JSON.stringify(js.events)) {
     throw new Error(`shutdown: native ${JSON.stringify(native.events)} vs js ${JSON.stringify(js.events)}`)
+  }
+  for (const driver of [native, js]) {
+    // Whatever the clock did, close() leaves no session stranded: each created one closed once.
+    const { created, closed, live } = driver.manager.stats()
+    const closes = closed.destroyed + closed.expired + closed.evicted + closed.shutdown
+    if (live !== 0 || closes !== created) {
+      throw new Error(`${driver.manager.engine}: ${created} created, ${closes} closed, ${live} left after close()`)
+    }
   }
 }
 
@@ -161,6 +203,30 @@ test('both engines agree on random operation sequences (random ids)', (t) => {
 test("both engines agree on random operation sequences (keys: 'caller')", (t) => {
   fc.assert(fc.property(managerOptions, fc.array(command, { maxLength: 80 }), (options, commands) => {
     compareEngines({ ...options, keys: 'caller' }, commands, true)
+  }), { numRuns: 400 })
+  t.pass()
+})
+
+/** Creates, renewals and reads between clock moves that go both ways: where unsorted expiry lists strand sessions. */
+const clockCommand: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('create' as const), idle: fc.constant(undefined), absolute: fc.constant(undefined), key: fc.nat(6), user: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('get' as const, 'touch' as const, 'read' as const), target: fc.nat(30) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.nat(12) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('stepBack' as const), ms: fc.integer({ min: 1, max: 70 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('badReading' as const), reading: badReading }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('sweep' as const) }) },
+)
+
+// Short nonzero timeouts, so sessions made before and after a step back expire within a few moves.
+const clockOptions = fc.record({
+  idleTimeout: fc.constantFrom(5, 20),
+  absoluteTimeout: fc.constantFrom(0, 20),
+  maxSessions: fc.constantFrom(8, Infinity),
+})
+
+test('both engines agree, and close() strands nothing, while the clock steps back and misreads', (t) => {
+  fc.assert(fc.property(clockOptions, fc.array(clockCommand, { maxLength: 40 }), fc.boolean(), (options, commands, caller) => {
+    compareEngines(caller ? { ...options, keys: 'caller' } : options, commands, caller)
   }), { numRuns: 400 })
   t.pass()
 })

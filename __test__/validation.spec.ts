@@ -29,7 +29,7 @@ for (const [title, options, errorClass, message] of bad) {
 }
 
 test('options must be an object', (t) => {
-  t.throws(() => new SessionManager('fast' as never), { instanceOf: TypeError, message: /options must be an object/ })
+  t.throws(() => new SessionManager('fast' as never), { instanceOf: TypeError, message: /options must be a plain object/ })
 })
 
 forEachEngine(test, 'bad create input is refused before anything changes', (t, engine) => {
@@ -45,7 +45,7 @@ forEachEngine(test, 'bad create input is refused before anything changes', (t, e
     [{ data: { n: 1 } }, TypeError, /init\.data\.n/],
     [{ data: 'x' }, TypeError, /init\.data/],
     [{ colour: 'red' }, TypeError, /unknown option "colour"/],
-    [42, TypeError, /init must be an object/],
+    [42, TypeError, /init must be a plain object/],
   ]
   for (const [init, errorClass, message] of cases) {
     t.throws(() => manager.create(init as never), { instanceOf: errorClass, message })

@@ -20,6 +20,8 @@ export class ExpiryTimer {
     private readonly resolution: number,
     private readonly onDue: () => 'done' | 'more',
     private readonly nextDeadline: () => number,
+    /** Gets what a wake-up threw: an exception from a timer callback would end the process. */
+    private readonly onError: (error: unknown) => void,
   ) {}
 
   /** A session now has `deadline`; wake up for it if that is earlier than the armed wake-up. */
@@ -59,7 +61,14 @@ export class ExpiryTimer {
     this.#armedFor = Infinity
     if (this.#stopped) return
     this.#lastFire = performance.now()
-    const progress = this.onDue()
+    let progress: 'done' | 'more'
+    try {
+      progress = this.onDue()
+    } catch (error) {
+      // Reported, and tried again at the next wake-up: the timer must outlive one bad slice.
+      this.onError(error)
+      progress = 'done'
+    }
     // A listener inside the slice may have armed a timeout; the re-arm below supersedes it.
     clearTimeout(this.#timeout)
     this.#timeout = undefined
@@ -69,6 +78,15 @@ export class ExpiryTimer {
       this.#immediate = setImmediate(this.#fire).unref()
       return
     }
-    this.#arm(this.nextDeadline())
+    this.#armSafely()
+  }
+
+  #armSafely(): void {
+    try {
+      this.#arm(this.nextDeadline())
+    } catch (error) {
+      this.onError(error)
+      if (!this.#stopped) this.#timeout = setTimeout(this.#fire, Math.max(this.resolution, 1)).unref()
+    }
   }
 }

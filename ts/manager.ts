@@ -7,7 +7,7 @@ import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from
 import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
 import { Session } from './session'
 import {
-  checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, utf8Bytes,
+  checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, utf8Bytes,
 } from './validate'
 
 /** What `create(init)` and `getOrCreate(id, init)` accept. */
@@ -46,8 +46,17 @@ export class SessionManager implements Iterable<Session> {
   readonly #engine: Engine
   readonly #options: ResolvedOptions
   readonly #context = new AsyncLocalStorage<Session | undefined>()
-  /** Set while evicting, so a close listener's create cannot evict in turn without end. */
-  #evicting = false
+  /**
+   * Set while a create makes room at maxSessions (closing expired sessions, evicting): the room
+   * belongs to that create, so a create from a close listener meanwhile may not take it, nor
+   * make room in turn (that could evict without end).
+   */
+  #makingRoom = false
+  /**
+   * Caller keys that a create is claiming (closing the expired session that held the key, making
+   * room): a create from a close listener meanwhile may not take the key from under it.
+   */
+  readonly #claimedKeys = new Set<string>()
 
   constructor(options?: SessionManagerOptions) {
     const resolved = resolveOptions(options)
@@ -88,7 +97,7 @@ export class SessionManager implements Iterable<Session> {
     if (registry.closed) throw new ManagerClosedError('get a session')
     if (typeof id !== 'string') return undefined
     if (this.#options.keys === 'caller' && !id.isWellFormed()) return undefined
-    const handle = this.#engine.lookup(id, this.#options.clock(), true)
+    const handle = this.#engine.lookup(id, this.#registry.clock.now(), true)
     return handle < 0 ? undefined : new Session(registry, handle, id)
   }
 
@@ -129,7 +138,7 @@ export class SessionManager implements Iterable<Session> {
   /** Closes every session expired by now and returns how many. The background timer does this on its own. */
   sweep(): number {
     this.#assertOpen('sweep')
-    const { closed } = this.#registry.sweepExpired(this.#options.clock(), Infinity)
+    const { closed } = this.#registry.sweepExpired(this.#registry.clock.now(), Infinity)
     this.#registry.timer.rearm()
     return closed
   }
@@ -143,13 +152,18 @@ export class SessionManager implements Iterable<Session> {
     if (registry.closed) return
     registry.closed = true
     registry.timer.stop()
-    const now = this.#options.clock()
-    registry.sweepExpired(now, Infinity)
+    const now = registry.clock.now()
+    const engine = this.#engine
     const buffer = new Float64Array(256)
     let from = 0
     for (;;) {
-      const count = this.#engine.scan(from, now, buffer)
-      for (let index = 0; index < count; index++) registry.close(buffer[index], 'shutdown')
+      // Every attached session, alive or not, in slot order: closing must not depend on the
+      // order the engine's expiry structure keeps (a sweep stops at the first session not due).
+      const count = engine.scan(from, -Infinity, buffer)
+      for (let index = 0; index < count; index++) {
+        const handle = buffer[index]
+        registry.close(handle, engine.expiresAt(handle) <= now ? 'expired' : 'shutdown')
+      }
       if (count < buffer.length) break
       from = slotOf(buffer[count - 1]) + 1
     }
@@ -200,6 +214,7 @@ export class SessionManager implements Iterable<Session> {
       rejected: counts.rejected,
       listenerErrors: counts.listenerErrors,
       rejectedCookies: counts.rejectedCookies,
+      clockErrors: this.#registry.clock.failures,
     }
   }
 
@@ -213,7 +228,7 @@ export class SessionManager implements Iterable<Session> {
     const buffer = new Float64Array(256)
     let from = 0
     while (!this.#registry.closed) {
-      const count = this.#engine.scan(from, this.#options.clock(), buffer)
+      const count = this.#engine.scan(from, this.#registry.clock.now(), buffer)
       const handles = Array.from(buffer.subarray(0, count))
       for (const handle of handles) {
         if (this.#engine.state(handle) === 1) yield this.#registry.makeSession(handle)
@@ -227,22 +242,34 @@ export class SessionManager implements Iterable<Session> {
     if (this.#registry.closed) throw new ManagerClosedError(action)
     if (typeof id !== 'string') return -1
     if (this.#options.keys === 'caller' && !id.isWellFormed()) return -1
-    return this.#engine.lookup(id, this.#options.clock(), false)
+    return this.#engine.lookup(id, this.#registry.clock.now(), false)
   }
 
   #create(init: CheckedInit): Session {
     const registry = this.#registry
     const engine = this.#engine
-    const now = this.#options.clock()
-    if (init.key !== undefined) {
-      const expiredHolder = engine.detachIfExpired(init.key, now)
-      if (expiredHolder >= 0) registry.finishClose(expiredHolder, 'expired')
-      if (engine.lookup(init.key, now, false) >= 0) throw new SessionExistsError(init.key)
+    const now = registry.clock.now()
+    const { key } = init
+    let handle: number
+    if (key === undefined) {
+      this.#makeRoom(now)
+      handle = engine.create(now, init.idleTimeout, init.absoluteTimeout)
+    } else {
+      if (this.#claimedKeys.has(key)) throw new SessionExistsError(key)
+      this.#claimedKeys.add(key)
+      try {
+        const expiredHolder = engine.detachIfExpired(key, now)
+        if (expiredHolder >= 0) {
+          registry.finishClose(expiredHolder, 'expired')
+          this.#assertOpen('create a session')
+        }
+        if (engine.lookup(key, now, false) >= 0) throw new SessionExistsError(key)
+        this.#makeRoom(now)
+        handle = engine.createWithKey(key, now, init.idleTimeout, init.absoluteTimeout)
+      } finally {
+        this.#claimedKeys.delete(key)
+      }
     }
-    this.#makeRoom(now)
-    const handle = init.key === undefined
-      ? engine.create(now, init.idleTimeout, init.absoluteTimeout)
-      : engine.createWithKey(init.key, now, init.idleTimeout, init.absoluteTimeout)
     if (handle === CREATE_KEY_EXISTS) throw new SessionExistsError(init.key as string)
     if (handle === CREATE_TABLE_FULL) {
       registry.counts.rejected++
@@ -258,31 +285,38 @@ export class SessionManager implements Iterable<Session> {
     return session
   }
 
-  /** At maxSessions: close what has expired, then evict least recently used or refuse. */
+  /**
+   * At maxSessions: close what has expired, then evict the least recently used or refuse. Ends
+   * with the manager open and room for one session, or throws; listeners run meanwhile may
+   * close the manager (ManagerClosedError) but cannot take the room.
+   */
   #makeRoom(now: number): void {
     const { maxSessions, whenFull } = this.#options
-    if (this.#evicting) {
-      // The room an eviction makes belongs to the create that caused it.
+    if (this.#makingRoom) {
+      // A create from a close listener while an outer create makes room: one place is the
+      // outer create's, and this one may not close or evict anything to get another.
+      if (this.#engine.size + 1 < maxSessions) return
       this.#registry.counts.rejected++
-      throw new SessionLimitError(maxSessions, 'created by a listener while evicting')
+      throw new SessionLimitError(maxSessions, 'created by a close listener while another create was making room')
     }
     if (maxSessions === Infinity || this.#engine.size < maxSessions) return
-    this.#registry.sweepExpired(now, Infinity)
-    if (this.#engine.size < maxSessions) return
-    if (whenFull === 'evict') {
-      this.#evicting = true
-      try {
+    this.#makingRoom = true
+    try {
+      this.#registry.sweepExpired(now, Infinity)
+      this.#assertOpen('create a session')
+      if (this.#engine.size >= maxSessions && whenFull === 'evict') {
         // One victim per session over the limit; listeners that create more do not extend it.
         for (let victims = this.#engine.size - maxSessions + 1; victims > 0; victims--) {
           const victim = this.#engine.leastRecentlyUsed()
           if (victim < 0) break
           this.#registry.close(victim, 'evicted')
         }
-      } finally {
-        this.#evicting = false
+        this.#assertOpen('create a session')
       }
-      if (this.#engine.size < maxSessions) return
+    } finally {
+      this.#makingRoom = false
     }
+    if (this.#engine.size < maxSessions) return
     this.#registry.counts.rejected++
     throw new SessionLimitError(maxSessions, whenFull === 'reject' ? "whenFull: 'reject'" : 'eviction made no room')
   }
@@ -323,7 +357,7 @@ export class SessionManager implements Iterable<Session> {
 
   #checkListener(event: unknown, listener: unknown): void {
     if (event !== 'create' && event !== 'close' && event !== 'regenerate' && event !== 'error') {
-      throw new RangeError(`event must be 'create', 'close', 'regenerate' or 'error', received ${String(event)}`)
+      throw new RangeError(`event must be 'create', 'close', 'regenerate' or 'error', received ${describe(event)}`)
     }
     if (typeof listener !== 'function') throw new TypeError(`listener must be a function, received ${typeof listener}`)
   }

@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks'
+import { ManagerClock } from './clock'
 import type { Engine } from './engine'
 import { ExpiryTimer } from './expiry-timer'
+import { CloseRecords } from './internal'
 import { Listeners } from './listeners'
 import type { ResolvedOptions } from './options'
 import { OwnedObjects } from './owned-objects'
@@ -28,6 +30,11 @@ export interface SessionStats {
   /** Listeners and disposers that threw or rejected. */
   listenerErrors: number
   /**
+   * Clock readings that were not a finite safe number, or that threw; the latest good reading
+   * was used instead (the first of each run of bad readings is reported as `'error'`).
+   */
+  clockErrors: number
+  /**
    * Session cookies the HTTP integrations treated as "no session": malformed, oversized,
    * duplicated, badly signed, or naming no live session.
    */
@@ -46,6 +53,8 @@ const SLICE_MS = 1
 export class Registry {
   readonly listeners = new Listeners<SessionManagerEvents>()
   readonly objects = new OwnedObjects()
+  /** Why each session closed, for Session handles that ask after the slot was released. */
+  readonly closeRecords = new CloseRecords()
   readonly counts = {
     created: 0,
     closed: { destroyed: 0, expired: 0, evicted: 0, shutdown: 0 } as Record<CloseReason, number>,
@@ -57,17 +66,22 @@ export class Registry {
   idEpoch = 0
   closed = false
   readonly timer: ExpiryTimer
+  /** The only reader of `options.clock`: every operation takes its time from here. */
+  readonly clock: ManagerClock
 
   constructor(
     readonly engine: Engine,
     readonly options: ResolvedOptions,
     readonly makeSession: (handle: number) => Session,
   ) {
-    this.timer = new ExpiryTimer(options.clock, options.resolution, () => this.sweepSlice(), () => engine.nextDeadline())
+    this.clock = new ManagerClock(options.clock, (error) => this.#deliver(error, 'SessionkeeperClockError'))
+    this.timer = new ExpiryTimer(
+      () => this.clock.now(), options.resolution, () => this.sweepSlice(), () => engine.nextDeadline(), this.reportError,
+    )
   }
 
   now(): number {
-    return this.options.clock()
+    return this.clock.now()
   }
 
   /** Closes an attached session. */
@@ -77,6 +91,7 @@ export class Registry {
 
   /** Closes a session already detached from the engine. */
   finishClose(handle: number, reason: CloseReason): void {
+    this.closeRecords.record(handle, reason)
     this.counts.closed[reason]++
     if (this.listeners.count('close') > 0) {
       this.listeners.emit('close', [this.makeSession(handle), reason], this.reportError)
@@ -119,24 +134,34 @@ export class Registry {
   /** A failing listener or disposer: counted, then given to 'error' listeners or emitted as a warning. */
   reportError = (error: unknown): void => {
     this.counts.listenerErrors++
+    this.#deliver(error, 'SessionkeeperListenerError')
+  }
+
+  #deliver(error: unknown, type: WarningType): void {
     if (this.listeners.count('error') > 0) {
-      this.listeners.emit('error', [error], (failure) => emitWarning(failure))
+      this.listeners.emit('error', [error], (failure) => emitWarning(failure, 'SessionkeeperListenerError'))
     } else {
-      emitWarning(error)
+      emitWarning(error, type)
     }
   }
 }
 
+type WarningType = 'SessionkeeperListenerError' | 'SessionkeeperClockError'
+
+const WARNING_CODES: Record<WarningType, string> = {
+  SessionkeeperListenerError: 'SESSIONKEEPER_LISTENER_ERROR',
+  SessionkeeperClockError: 'SESSIONKEEPER_CLOCK_ERROR',
+}
+
 /** Never throws, whatever was thrown: a value without a string form must not escape a manager call. */
-function emitWarning(error: unknown): void {
+function emitWarning(error: unknown, type: WarningType): void {
+  const code = WARNING_CODES[type]
   try {
     const message = error instanceof Error ? error.message : describeThrown(error)
     const detail = error instanceof Error ? error.stack : undefined
-    process.emitWarning(message, { type: 'SessionkeeperListenerError', code: 'SESSIONKEEPER_LISTENER_ERROR', detail })
+    process.emitWarning(message, { type, code, detail })
   } catch {
-    process.emitWarning('a sessionkeeper listener or disposer threw a value that cannot be described', {
-      type: 'SessionkeeperListenerError', code: 'SESSIONKEEPER_LISTENER_ERROR',
-    })
+    process.emitWarning('a sessionkeeper listener or disposer threw a value that cannot be described', { type, code })
   }
 }
 

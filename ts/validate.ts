@@ -3,14 +3,32 @@ import { Buffer } from 'node:buffer'
 /** Longest caller key, in UTF-8 bytes (the engines' key buffers are sized for it). */
 export const MAX_KEY_BYTES = 255
 
-const describe = (value: unknown): string => {
+/**
+ * Names a received value for an error message without running any of its code: a value whose
+ * `toString` throws must still produce the RangeError or TypeError the caller is owed.
+ */
+export const describe = (value: unknown): string => {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
   if (typeof value === 'bigint') return `${value}n`
+  if (typeof value === 'symbol') return value.description === undefined ? 'a symbol' : `Symbol(${value.description})`
   if (typeof value === 'function') return 'a function'
   if (Array.isArray(value)) return 'an array'
   if (value === null) return 'null'
-  if (typeof value === 'object') return 'an object'
+  if (typeof value === 'object') return isPlainObject(value) ? 'an object' : `an instance of ${constructorName(value)}`
   return String(value)
+}
+
+function constructorName(value: object): string {
+  const name: unknown = Object.getPrototypeOf(value)?.constructor?.name
+  return typeof name === 'string' && name !== '' ? name : 'a class'
+}
+
+/** An object literal or `Object.create(null)`: not a Map, a boxed String, an array or a class instance. */
+function isPlainObject(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value)
+  // The second test accepts plain objects from another realm (vm contexts), whose
+  // Object.prototype is a different object.
+  return prototype === null || prototype === Object.prototype || Object.getPrototypeOf(prototype) === null
 }
 
 /** A timeout in ms: a non-negative safe integer, 0 meaning none. */
@@ -49,12 +67,16 @@ export function checkFunction(name: string, value: unknown): (...args: never[]) 
 }
 
 /**
- * Strings crossing into the engines are made well-formed: the native engine stores UTF-8, which
- * cannot hold a lone surrogate, so both engines must see the same replacement.
+ * A string the engines can store as it is. A lone surrogate has no UTF-8 form; replacing it
+ * would make two distinct keys one (`'\uD800'` and `'\uDC00'` both becoming U+FFFD) and make a
+ * stored role differ from the string the caller checks it with, so it is refused instead.
  */
 export function checkString(name: string, value: unknown): string {
   if (typeof value !== 'string') throw new TypeError(`${name} must be a string, received ${describe(value)}`)
-  return value.isWellFormed() ? value : value.toWellFormed()
+  if (!value.isWellFormed()) {
+    throw new RangeError(`${name} must be well-formed text (no lone UTF-16 surrogates), received ${describe(value)}`)
+  }
+  return value
 }
 
 /** A caller key: 1 to 255 UTF-8 bytes with no lone surrogates (they have no UTF-8 form). */
@@ -78,9 +100,10 @@ export function checkRoles(name: string, value: unknown): string[] {
   return value.map((role, index) => checkString(`${name}[${index}]`, role))
 }
 
+/** A plain object (literal or null-prototype): a Map or a boxed String would be read as the wrong keys. */
 export function checkPlainObject(name: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} must be an object, received ${describe(value)}`)
+  if (typeof value !== 'object' || value === null || !isPlainObject(value)) {
+    throw new TypeError(`${name} must be a plain object, received ${describe(value)}`)
   }
   return value as Record<string, unknown>
 }

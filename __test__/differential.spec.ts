@@ -126,7 +126,7 @@ class Driver {
         if (session === undefined) return undefined
         const oldIndex = this.indexById.get(session.id)
         const newId = session.regenerate(caller ? `key-${command.target % 9}-r` : undefined)
-        if (oldIndex !== undefined) this.indexById.set(newId, oldIndex)
+        if (oldIndex !== undefined && newId !== undefined) this.indexById.set(newId, oldIndex)
         return 'regenerated'
       }
       case 'close': return session?.close()

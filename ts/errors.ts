@@ -11,7 +11,11 @@ export class SessionLimitError extends Error {
   }
 }
 
-/** Thrown when a session is used after it was closed (or, for writes, while it is closing). */
+/**
+ * @deprecated Never thrown: closed sessions are inert (reads are empty, writes return false),
+ * so a logout in one request cannot fail the concurrent requests of the same session. Still
+ * exported so that code testing for it keeps compiling; it goes in the next major version.
+ */
 export class SessionClosedError extends Error {
   readonly code = 'ERR_SESSION_CLOSED'
   constructor(readonly sessionId: string, action: string) {

@@ -1,21 +1,30 @@
 import {
-  REKEY_EXISTS, REKEY_NOT_ATTACHED, SET_TOO_LARGE, STATE_ATTACHED, STATE_STALE,
+  REKEY_EXISTS, REKEY_NOT_ATTACHED, SET_OK, SET_TOO_LARGE, STATE_ATTACHED, STATE_DETACHED,
 } from './engine'
-import { SessionClosedError, SessionExistsError } from './errors'
-import type { Disposer } from './owned-objects'
-import type { Registry } from './registry'
+import { SessionExistsError } from './errors'
+import { type Disposer, OwnedObjects } from './owned-objects'
+import type { CloseReason, Registry } from './registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from './validate'
 
 /**
  * A handle on one session. Handles are light and made on demand (every `get` returns a new
- * one); all state lives in the engine, so any handle on a session sees the same data. After the
- * session is closed every member throws SessionClosedError except `id` and `closed`.
+ * one); all state lives in the engine, so any handle on a session sees the same data.
+ *
+ * A closed session is inert: it never makes a caller fail for being closed, and nothing revives
+ * it. Reads return what an empty session returns (`get` undefined, `user` undefined, `roles`
+ * [], `keys()` [], `getObject` undefined); `set`, `delete`, `putObject`, `removeObject` and
+ * `touch` return false and change nothing (`putObject` disposes the value it was given at once);
+ * `regenerate()` returns undefined; property setters are ignored. `closed` and `closeReason`
+ * say what happened. While the session's close listeners run it is still readable. Arguments
+ * are still validated: a wrong type or value is a TypeError or RangeError, closed or not.
  */
 export class Session {
   readonly #registry: Registry
   readonly #handle: number
   #id: string
   #idEpoch: number
+  /** Cached once known: a closed session stays closed, and its slot may be reused later. */
+  #closeReason: CloseReason | undefined
 
   /** @internal Sessions come from a SessionManager; do not construct them. */
   constructor(registry: Registry, handle: number, id: string) {
@@ -40,149 +49,192 @@ export class Session {
    * follows when the background sweep reaches it.
    */
   get closed(): boolean {
-    return !this.#registry.engine.isAlive(this.#handle, this.#registry.now())
+    return this.#closeReason !== undefined || !this.#open()
   }
 
-  /** Creation time, by the manager's clock (ms). */
+  /**
+   * Why the session closed: undefined while it is open, else `'destroyed'`, `'expired'`,
+   * `'evicted'` or `'shutdown'`, the reason its 'close' event carries (or will carry). A session
+   * past its deadline reads `'expired'` at once, before the sweep delivers that event.
+   */
+  get closeReason(): CloseReason | undefined {
+    if (this.#closeReason === undefined && !this.#open()) {
+      this.#closeReason = this.#registry.closeRecords.reasonOf(this.#handle) ?? 'expired'
+    }
+    return this.#closeReason
+  }
+
+  /**
+   * Creation time, by the manager's clock (ms). Timestamps and timeouts stay readable while the
+   * engine holds the session (past its deadline, and during its close listeners); once it is
+   * gone they are NaN.
+   */
   get createdAt(): number {
-    return this.#readable('read createdAt').createdAt(this.#handle)
+    return this.#registry.engine.createdAt(this.#handle)
   }
 
-  /** Time of the last use (`get`, `touch`, `getOrCreate`, `regenerate`, `create`). */
+  /** Time of the last use (`get`, `touch`, `getOrCreate`, `regenerate`, `create`); NaN once gone. */
   get lastActivity(): number {
-    return this.#readable('read lastActivity').lastActivity(this.#handle)
+    return this.#registry.engine.lastActivity(this.#handle)
   }
 
-  /** When the session expires: the earlier of its idle and absolute deadlines; Infinity if neither. */
+  /**
+   * When the session expires: the earlier of its idle and absolute deadlines; Infinity if
+   * neither; NaN once gone.
+   */
   get expiresAt(): number {
-    return this.#readable('read expiresAt').expiresAt(this.#handle)
+    return this.#registry.engine.expiresAt(this.#handle)
   }
 
-  /** This session's idle timeout in ms (0: none). Setting it moves the idle deadline. */
+  /**
+   * This session's idle timeout in ms (0: none); NaN once gone. Setting it moves the idle
+   * deadline; on a closed session the assignment is ignored (it cannot revive it).
+   */
   get idleTimeout(): number {
-    return this.#readable('read idleTimeout').idleTimeout(this.#handle)
+    return this.#registry.engine.idleTimeout(this.#handle)
   }
 
   set idleTimeout(timeout: number) {
     checkTimeout('idleTimeout', timeout)
-    this.#attached('set idleTimeout').setIdleTimeout(this.#handle, timeout)
+    if (!this.#open()) return
+    this.#registry.engine.setIdleTimeout(this.#handle, timeout)
     this.#registry.timer.note(this.#registry.engine.expiresAt(this.#handle))
   }
 
-  /** This session's absolute timeout in ms (0: none), counted from `createdAt`. */
+  /**
+   * This session's absolute timeout in ms (0: none), counted from `createdAt`; NaN once gone.
+   * Ignored when assigned on a closed session.
+   */
   get absoluteTimeout(): number {
-    return this.#readable('read absoluteTimeout').absoluteTimeout(this.#handle)
+    return this.#registry.engine.absoluteTimeout(this.#handle)
   }
 
   set absoluteTimeout(timeout: number) {
     checkTimeout('absoluteTimeout', timeout)
-    this.#attached('set absoluteTimeout').setAbsoluteTimeout(this.#handle, timeout)
+    if (!this.#open()) return
+    this.#registry.engine.setAbsoluteTimeout(this.#handle, timeout)
     this.#registry.timer.note(this.#registry.engine.expiresAt(this.#handle))
   }
 
-  /** The user name, or undefined. */
+  /** The user name, or undefined (always undefined once closed). Ignored when assigned on a closed session. */
   get user(): string | undefined {
-    return this.#readable('read user').user(this.#handle)
+    return this.#readable() ? this.#registry.engine.user(this.#handle) : undefined
   }
 
   set user(user: string | undefined) {
     const value = user === undefined ? undefined : checkString('user', user)
-    this.#attached('set user').setUser(this.#handle, value)
+    if (this.#open()) this.#registry.engine.setUser(this.#handle, value)
   }
 
-  /** The user's roles (a copy; assign a new array to change them). */
+  /**
+   * The user's roles (a copy; assign a new array to change them); [] once closed. Ignored when
+   * assigned on a closed session.
+   */
   get roles(): string[] {
-    return this.#readable('read roles').roles(this.#handle)
+    return this.#readable() ? this.#registry.engine.roles(this.#handle) : []
   }
 
   set roles(roles: string[]) {
     const value = checkRoles('roles', roles)
-    this.#attached('set roles').setRoles(this.#handle, value)
+    if (this.#open()) this.#registry.engine.setRoles(this.#handle, value)
   }
 
-  /** True when the session holds `role`. */
+  /** True when the session holds `role` (false once closed). */
   hasRole(role: string): boolean {
     return this.roles.includes(role)
   }
 
-  /** A string data value, or undefined. Does not renew the session. */
+  /** A string data value, or undefined (always undefined once closed). Does not renew the session. */
   get(key: string): string | undefined {
     const safeKey = checkString('key', key)
-    return this.#readable('read data').getData(this.#handle, safeKey)
+    return this.#readable() ? this.#registry.engine.getData(this.#handle, safeKey) : undefined
   }
 
-  /** Stores a string value. RangeError when the session's data would exceed `maxDataBytes`. */
-  set(key: string, value: string): this {
+  /**
+   * Stores a string value and returns true; false when the session is closed (nothing is
+   * stored). RangeError when the session's data would exceed `maxDataBytes` (nothing changes).
+   */
+  set(key: string, value: string): boolean {
     const safeKey = checkString('key', key)
     const safeValue = checkString('value', value)
-    const result = this.#attached('set data').setData(this.#handle, safeKey, safeValue)
+    if (!this.#open()) return false
+    const result = this.#registry.engine.setData(this.#handle, safeKey, safeValue)
     if (result === SET_TOO_LARGE) {
       throw new RangeError(
         `setting ${JSON.stringify(safeKey)} would make the session's data exceed maxDataBytes (${this.#registry.options.maxDataBytes})`,
       )
     }
-    return this
+    return result === SET_OK
   }
 
-  /** Removes a data value; true when it was present. */
+  /** Removes a data value; true when it was present, false when absent or the session is closed. */
   delete(key: string): boolean {
     const safeKey = checkString('key', key)
-    return this.#attached('delete data').deleteData(this.#handle, safeKey)
+    return this.#open() && this.#registry.engine.deleteData(this.#handle, safeKey)
   }
 
-  /** Data keys in insertion order. */
+  /** Data keys in insertion order; [] once closed. */
   keys(): string[] {
-    return this.#readable('list data keys').dataKeys(this.#handle)
+    return this.#readable() ? this.#registry.engine.dataKeys(this.#handle) : []
   }
 
   /**
-   * Stores a live JS value owned by the session. It is disposed (with `dispose`, else its
-   * `Symbol.dispose` or `Symbol.asyncDispose`) when replaced, removed, or after the session's
-   * close listeners have run.
+   * Stores a live JS value owned by the session and returns true. It is disposed (with
+   * `dispose`, else its `Symbol.dispose` or `Symbol.asyncDispose`) when replaced, removed, or
+   * after the session's close listeners have run. On a closed session nothing is stored, the
+   * value is disposed at once (so nothing leaks), and false is returned.
    */
-  putObject<T>(key: string, value: T, dispose?: Disposer<T>): this {
+  putObject<T>(key: string, value: T, dispose?: Disposer<T>): boolean {
     checkString('key', key)
     if (dispose !== undefined && typeof dispose !== 'function') {
       throw new TypeError(`dispose must be a function, received ${typeof dispose}`)
     }
-    this.#attached('put an object')
-    this.#registry.objects.put(this.#handle, key, value, dispose as Disposer | undefined, this.#registry.reportError)
-    return this
+    const registry = this.#registry
+    if (this.#open()) {
+      registry.objects.put(this.#handle, key, value, dispose as Disposer | undefined, registry.reportError)
+      return true
+    }
+    // Disposed exactly as a replaced or removed object is, by the same code, without touching
+    // the objects this session (closing, or long gone) may still hold.
+    const unowned = new OwnedObjects()
+    unowned.put(this.#handle, key, value, dispose as Disposer | undefined, registry.reportError)
+    unowned.remove(this.#handle, key, registry.reportError)
+    return false
   }
 
-  /** An owned object, or undefined. */
+  /** An owned object, or undefined (always undefined once closed). */
   getObject<T = unknown>(key: string): T | undefined {
     checkString('key', key)
-    this.#readable('get an object')
-    return this.#registry.objects.get(this.#handle, key) as T | undefined
+    return this.#readable() ? (this.#registry.objects.get(this.#handle, key) as T | undefined) : undefined
   }
 
-  /** Removes and disposes an owned object; true when there was one. */
+  /**
+   * Removes and disposes an owned object; true when there was one, false when there was none or
+   * the session is closed (its objects are disposed after its close listeners).
+   */
   removeObject(key: string): boolean {
     checkString('key', key)
-    this.#attached('remove an object')
-    return this.#registry.objects.remove(this.#handle, key, this.#registry.reportError)
+    return this.#open() && this.#registry.objects.remove(this.#handle, key, this.#registry.reportError)
   }
 
-  /** Renews the idle deadline. False when the session has already expired (it is not revived). */
+  /** Renews the idle deadline and returns true; false when the session is closed (it is not revived). */
   touch(): boolean {
-    const engine = this.#registry.engine
-    if (engine.touch(this.#handle, this.#registry.now())) return true
-    if (engine.state(this.#handle) !== STATE_ATTACHED) throw new SessionClosedError(this.id, 'touch')
-    return false
+    return this.#registry.engine.touch(this.#handle, this.#registry.now())
   }
 
   /**
    * Gives the session a new id (session-fixation defence) and renews it; the old id stops
-   * working at once. With `keys: 'caller'`, pass the new key. Returns the new id.
+   * working at once. With `keys: 'caller'`, pass the new key. Returns the new id, or undefined
+   * when the session is closed (nothing changes, no 'regenerate' event).
    */
-  regenerate(newKey?: string): string {
+  regenerate(newKey?: string): string | undefined {
     const registry = this.#registry
     const oldId = this.id
     let newId: string | undefined
     if (registry.options.keys === 'caller') {
       const key = checkKey('newKey', newKey)
-      this.#attached('regenerate')
+      // Checked before anything else: a closed session must not close another key's holder.
+      if (!this.#open()) return undefined
       const now = registry.now()
       const expiredHolder = registry.engine.detachIfExpired(key, now)
       if (expiredHolder >= 0) registry.finishClose(expiredHolder, 'expired')
@@ -195,7 +247,7 @@ export class Session {
       }
       newId = registry.engine.regenerate(this.#handle, registry.now())
     }
-    if (newId === undefined) throw new SessionClosedError(oldId, 'regenerate')
+    if (newId === undefined) return undefined
     registry.idEpoch++
     this.#id = newId
     this.#idEpoch = registry.idEpoch
@@ -217,21 +269,18 @@ export class Session {
     return false
   }
 
-  /** @internal */
+  /** @internal The engine handle (slot and generation). */
   get handle(): number {
     return this.#handle
   }
 
-  #readable(action: string) {
-    const engine = this.#registry.engine
-    if (engine.state(this.#handle) === STATE_STALE) throw new SessionClosedError(this.id, action)
-    return engine
+  /** Attached and alive: writes, setters and renewals need that. */
+  #open(): boolean {
+    return this.#registry.engine.isAlive(this.#handle, this.#registry.now())
   }
 
-  /** The engine, if the session is still open and alive; changes need that. */
-  #attached(action: string) {
-    const engine = this.#registry.engine
-    if (!engine.isAlive(this.#handle, this.#registry.now())) throw new SessionClosedError(this.id, action)
-    return engine
+  /** Open, or closing (detached while its close listeners run): reads see its state. */
+  #readable(): boolean {
+    return this.#open() || this.#registry.engine.state(this.#handle) === STATE_DETACHED
   }
 }

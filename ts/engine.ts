@@ -8,8 +8,9 @@
  * (validate length and alphabet before hashing).
  *
  * A handle names one session for its whole life: `slot + generation * SLOT_SPACE`, a safe
- * integer. A slot is reused only after `release`, which bumps its generation, so a stale handle
- * never reaches a later session.
+ * integer. A slot is reused only after `release`, which bumps its generation; a slot whose
+ * generations are used up (GENERATION_SPACE) is retired instead of starting over at 0. No
+ * handle is ever issued twice, so a stale handle never reaches a later session.
  *
  * docs/engine-algorithm.md describes the behaviour both implementations share exactly.
  *
@@ -32,7 +33,7 @@ export interface Engine {
 
   /**
    * Creates a session with a fresh random id (keys: 'random'). Returns its handle, or
-   * CREATE_TABLE_FULL when the slot space is exhausted.
+   * CREATE_TABLE_FULL when the slot space is exhausted (every slot in use or retired).
    */
   create(now: number, idleTimeout: number, absoluteTimeout: number): number
 
@@ -65,7 +66,10 @@ export interface Engine {
   /** Attached -> detached. False when the handle is not attached. */
   detach(handle: number): boolean
 
-  /** Frees the slot of an attached or detached session. False when already stale. */
+  /**
+   * Frees the slot of an attached or detached session: a later create reuses it, unless this
+   * was its last generation (it retires then). False when already stale.
+   */
   release(handle: number): boolean
 
   /**
@@ -160,7 +164,10 @@ export interface Engine {
 /** Handles pack a slot in the low 25 bits and a generation above them. */
 export const SLOT_BITS = 25
 export const SLOT_SPACE = 2 ** SLOT_BITS
-/** Generations wrap at 2^28 so that a handle stays a safe integer. */
+/**
+ * Generations per slot, so that a handle stays a safe integer. They never wrap: a slot that has
+ * issued generation 2^28 - 1 retires on its release (docs/engine-algorithm.md).
+ */
 export const GENERATION_SPACE = 2 ** 28
 
 export const slotOf = (handle: number): number => handle % SLOT_SPACE

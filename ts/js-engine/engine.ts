@@ -30,6 +30,15 @@ const FREE = 0
 const MAX_KEY_BYTES = 255
 const INITIAL_CAPACITY = 1024
 
+/** What a JsEngine is built with: the engine config, plus a knob for tests. */
+export interface JsEngineConfig extends EngineConfig {
+  /**
+   * Test knob: generations per slot, 1 to GENERATION_SPACE (the default), so that tests reach a
+   * slot's last generation in a few cycles. The facade never sets it.
+   */
+  generationSpace?: number
+}
+
 /**
  * The session engine in pure TypeScript, laid out as the Rust one is: per-slot records in a
  * growable typed array, an id index (random ids: a typed open-addressing table, RandomIdIndex;
@@ -41,6 +50,7 @@ export class JsEngine implements Engine {
   readonly kind = 'js' as const
   private readonly idBytes: number
   private readonly maxDataBytes: number
+  private readonly generationSpace: number
   private readonly pool: RandomPool
   /** keys: 'random' only; its presence is what makes an engine a random-id one. */
   private readonly randomIds: RandomIdIndex | undefined
@@ -49,7 +59,7 @@ export class JsEngine implements Engine {
   private readonly idle = new ExpiryLists(I, IDLE_LINKS)
   private readonly absolute = new ExpiryLists(I, ABSOLUTE_LINKS)
   private capacity = 0
-  /** Slots ever used (the high-water mark); slots below it are in use or on the free stack. */
+  /** Slots ever used (the high-water mark); slots below it are in use, on the free stack or retired. */
   private used = 0
   private attached = 0
   private f64 = new Float64Array(0)
@@ -66,10 +76,15 @@ export class JsEngine implements Engine {
    * for tests only (RandomIdIndex).
    */
   constructor(
-    config: EngineConfig, randomFill?: (buffer: Uint8Array) => void, hashMultipliers?: readonly [number, number],
+    config: JsEngineConfig, randomFill?: (buffer: Uint8Array) => void, hashMultipliers?: readonly [number, number],
   ) {
+    const generationSpace = config.generationSpace ?? GENERATION_SPACE
+    if (!(Number.isInteger(generationSpace) && generationSpace >= 1 && generationSpace <= GENERATION_SPACE)) {
+      throw new RangeError(`generationSpace must be an integer from 1 to 2^28, got ${generationSpace}`)
+    }
     this.idBytes = config.idBytes
     this.maxDataBytes = config.maxDataBytes
+    this.generationSpace = generationSpace
     this.pool = new RandomPool(randomFill)
     this.randomIds = config.keys === 'random' ? new RandomIdIndex(config.idBytes, config.idEncoding, 0, hashMultipliers) : undefined
     this.grow(INITIAL_CAPACITY)
@@ -484,10 +499,13 @@ export class JsEngine implements Engine {
     const base = slot * I
     if (this.i32[base + STATE] === STATE_ATTACHED) this.detachSlot(slot)
     this.i32[base + STATE] = FREE
-    this.i32[base + GENERATION] = (this.i32[base + GENERATION] + 1) % GENERATION_SPACE
+    const generation = this.i32[base + GENERATION] + 1
+    this.i32[base + GENERATION] = generation
     if (this.randomIds === undefined) this.ids[slot] = ''
     this.data[slot] = undefined
-    this.free[this.freeTop++] = slot
+    // A slot that has issued its last generation retires: free for good, on no stack, so no
+    // handle is issued twice and one kept from any of its sessions stays stale.
+    if (generation < this.generationSpace) this.free[this.freeTop++] = slot
   }
 
   /** The due slot with the strictly earliest deadline (idle lists, then absolute), or NIL. */

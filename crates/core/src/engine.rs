@@ -8,7 +8,7 @@ use foldhash::fast::RandomState;
 
 use crate::data::SideRecord;
 use crate::expiry::Registry;
-use crate::handle::Handle;
+use crate::handle::{Handle, GENERATION_SPACE};
 use crate::ids::{self, RandomPool, MAX_ID_BYTES};
 use crate::index::SlotIndex;
 use crate::table::{Entry, Key, SlotState, Table};
@@ -63,7 +63,7 @@ impl Default for Config {
 pub enum Error {
     /// A config field (or a caller key) is out of range.
     InvalidConfig(&'static str),
-    /// All [`crate::MAX_SLOTS`] slots are in use.
+    /// All [`crate::MAX_SLOTS`] slots are in use or retired.
     TableFull,
     /// An attached session already has this key (expired or not).
     KeyExists,
@@ -136,12 +136,38 @@ pub struct Engine {
 impl Engine {
     /// Builds an empty engine. `Err(InvalidConfig)` unless `id_bytes` is 16..=64.
     pub fn new(config: Config) -> Result<Engine, Error> {
+        Engine::with_generation_space(config, GENERATION_SPACE)
+    }
+
+    /// Test knob: an engine whose slots have `generation_space` generations instead of
+    /// [`GENERATION_SPACE`], so that tests reach a slot's retirement in a few cycles. It is
+    /// not a [`Config`] field so that [`Config`] stays what the binding builds.
+    ///
+    /// # Errors
+    /// `Err(InvalidConfig)` unless `id_bytes` is 16..=64 and `generation_space` is
+    /// `1..=GENERATION_SPACE`.
+    ///
+    /// ```
+    /// # use sessionkeeper_core::*;
+    /// let mut e = Engine::with_generation_space(Config::default(), 2).unwrap();
+    /// let first = e.create(0.0, 0.0, 0.0).unwrap();
+    /// assert!(e.release(first));
+    /// let second = e.create(0.0, 0.0, 0.0).unwrap();
+    /// assert_eq!((second.slot(), second.generation()), (0, 1));
+    /// assert!(e.release(second)); // slot 0 has issued its last generation: retired
+    /// assert_eq!(e.create(0.0, 0.0, 0.0).unwrap().slot(), 1);
+    /// assert_eq!(e.state(first), State::Stale);
+    /// ```
+    pub fn with_generation_space(config: Config, generation_space: u32) -> Result<Engine, Error> {
         if !(16..=MAX_ID_BYTES).contains(&config.id_bytes) {
             return Err(Error::InvalidConfig("id_bytes must be 16..=64"));
         }
+        if !(1..=GENERATION_SPACE).contains(&generation_space) {
+            return Err(Error::InvalidConfig("generation_space must be 1..=2^28"));
+        }
         Ok(Engine {
             config,
-            table: Table::new(),
+            table: Table::new(generation_space),
             index: SlotIndex::default(),
             hasher: RandomState::default(),
             idle: Registry::default(),
@@ -389,7 +415,9 @@ impl Engine {
         true
     }
 
-    /// Frees an attached or detached session's slot; false when already stale.
+    /// Frees an attached or detached session's slot; false when already stale. Every handle
+    /// on the session goes stale for good: the slot comes back with its generation bumped, or,
+    /// when this was its last generation, is retired and never comes back. O(1).
     pub fn release(&mut self, h: Handle) -> bool {
         let Some(state) = self.table.get(h).map(|e| e.state) else {
             return false;
@@ -859,15 +887,48 @@ mod tests {
     }
 
     #[test]
-    fn generation_wraps() {
+    fn a_slot_retires_after_its_last_generation_and_counts_as_used() {
         let mut e = caller();
-        let mut h = e.create_with_key(b"a", 0.0, 0.0, 0.0).unwrap();
-        e.table.slot_mut(0).unwrap().generation = crate::GENERATION_SPACE - 1;
-        h = Handle::new(h.slot(), crate::GENERATION_SPACE - 1);
+        e.set_max_slots(2);
+        let first = e.create_with_key(b"a", 0.0, 0.0, 0.0).unwrap();
+        e.table.slot_mut(0).unwrap().generation = GENERATION_SPACE - 1;
+        let last = Handle::new(0, GENERATION_SPACE - 1);
+        assert_eq!(Handle::from_f64(last.to_f64()), Some(last));
+        assert_eq!(e.set_data(last, "k", "v"), Ok(()));
+        assert!(e.release(last));
+        let b = e.create_with_key(b"b", 0.0, 0.0, 0.0).unwrap();
+        assert_eq!((b.slot(), b.generation()), (1, 0));
+        for h in [first, last, Handle::new(0, 0)] {
+            assert_eq!(e.state(h), State::Stale);
+            assert_eq!(e.get_data(h, "k"), None);
+            assert!(!e.release(h));
+        }
+        // Slot 0 is retired and slot 1 in use: nothing is left to take.
+        assert!(matches!(
+            e.create_with_key(b"c", 0.0, 0.0, 0.0),
+            Err(Error::TableFull)
+        ));
+        assert!(e.release(b));
+        assert_eq!(e.create_with_key(b"c", 0.0, 0.0, 0.0).unwrap().slot(), 1);
+    }
+
+    #[test]
+    fn a_table_of_retired_slots_is_full_and_empty() {
+        let mut e = Engine::with_generation_space(Config::default(), 1).unwrap();
+        e.set_max_slots(2);
+        let settled = {
+            let h = e.create(0.0, 0.0, 0.0).unwrap();
+            assert!(e.release(h));
+            e.memory_bytes()
+        };
+        let h = e.create(0.0, 0.0, 0.0).unwrap();
+        assert_eq!(h.slot(), 1);
+        assert!(e.set_user(h, Some("alice")));
         assert!(e.release(h));
-        let h2 = e.create_with_key(b"a", 0.0, 0.0, 0.0).unwrap();
-        assert_eq!(h2.generation(), 0);
-        assert_eq!(Handle::from_f64(h2.to_f64()), Some(h2));
+        assert!(matches!(e.create(0.0, 0.0, 0.0), Err(Error::TableFull)));
+        assert!(e.is_empty());
+        assert!(e.memory_bytes() >= settled);
+        assert_eq!(e.scan(0, 0.0, usize::MAX, |_| {}), 0);
     }
 
     #[test]

@@ -4,11 +4,13 @@
 pub const SLOT_BITS: u32 = 25;
 /// Number of slots the table can ever hold.
 pub const MAX_SLOTS: u32 = 1 << SLOT_BITS;
-/// Generations wrap here so that `slot + generation * 2^25` stays below 2^53.
+/// Generations per slot, so that `slot + generation * 2^25` stays below 2^53. They never
+/// wrap: a slot that has issued generation `GENERATION_SPACE - 1` is retired on its release.
 pub const GENERATION_SPACE: u32 = 1 << 28;
 
 /// Names one session for its whole life. A slot is reused only after release, which bumps its
-/// generation, so an old handle can never reach a later session.
+/// generation, and retired once its generations are used up, so no handle is issued twice and
+/// an old handle can never reach a later session.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub struct Handle {
     slot: u32,

@@ -1,7 +1,7 @@
 //! The slot table: session entries, generations and the LIFO free stack.
 
 use crate::data::SideRecord;
-use crate::handle::{Handle, GENERATION_SPACE, MAX_SLOTS};
+use crate::handle::{Handle, MAX_SLOTS};
 
 /// Keys up to this many bytes live inside the entry, so the default 16-byte random ids and
 /// typical caller keys are compared without a pointer chase.
@@ -90,13 +90,16 @@ impl Entry {
     }
 }
 
-/// Entries indexed by slot plus the free stack.
+/// Entries indexed by slot plus the free stack. A slot is in use (attached or detached), on
+/// the free stack, or retired (free at generation `generation_space`, on no stack).
 #[derive(Debug)]
 pub(crate) struct Table {
     pub(crate) entries: Vec<Entry>,
     free: Vec<u32>,
     attached: usize,
     max_slots: u32,
+    /// Generations a slot has before it retires: [`crate::GENERATION_SPACE`], less in tests.
+    generation_space: u32,
     /// Heap bytes of long keys and side records, kept current on every change so that
     /// `heap_bytes` is O(1): the binding reports memory to V8 while serving.
     string_bytes: usize,
@@ -107,13 +110,14 @@ fn side_bytes(side: &Option<Box<SideRecord>>) -> usize {
 }
 
 impl Table {
-    pub(crate) fn new() -> Table {
+    pub(crate) fn new(generation_space: u32) -> Table {
         Table {
             entries: Vec::new(),
             free: Vec::new(),
             attached: 0,
             string_bytes: 0,
             max_slots: MAX_SLOTS,
+            generation_space,
         }
     }
 
@@ -172,6 +176,12 @@ impl Table {
         let found = match self.free.last().copied() {
             Some(slot) => {
                 let e = self.entries.get_mut(slot as usize)?;
+                debug_assert!(
+                    e.state == SlotState::Free && e.generation < self.generation_space,
+                    "slot {slot} on the free stack is {:?} at generation {}",
+                    e.state,
+                    e.generation
+                );
                 entry.generation = e.generation;
                 *e = entry;
                 self.free.pop();
@@ -199,26 +209,38 @@ impl Table {
 
     /// Counts an attached session as detached.
     pub(crate) fn mark_detached(&mut self, slot: u32) {
-        if let Some(e) = self.entries.get_mut(slot as usize) {
-            if e.state == SlotState::Attached {
-                e.state = SlotState::Detached;
-                self.attached -= 1;
-            }
+        let e = self.entries.get_mut(slot as usize);
+        debug_assert!(
+            e.as_ref().is_some_and(|e| e.state == SlotState::Attached),
+            "detaching slot {slot}, which is not attached"
+        );
+        if let Some(e) = e.filter(|e| e.state == SlotState::Attached) {
+            e.state = SlotState::Detached;
+            self.attached -= 1;
         }
     }
 
-    /// Frees a detached slot: drops its key and side record, bumps the generation so that
-    /// every outstanding handle goes stale, and pushes it on the free stack.
+    /// Frees a detached slot: drops its key and side record and bumps the generation so that
+    /// every outstanding handle goes stale. The slot goes back on the free stack, unless the
+    /// generation it just ended was its last: then the slot is retired, free and off the
+    /// stack for good, so that no (slot, generation) is ever issued twice and a handle kept
+    /// from any session of it stays stale. Retired slots still count against `max_slots`.
     pub(crate) fn free(&mut self, slot: u32) {
-        if let Some(e) = self.entries.get_mut(slot as usize) {
-            if e.state == SlotState::Detached {
-                e.state = SlotState::Free;
-                e.generation = (e.generation + 1) % GENERATION_SPACE;
-                self.string_bytes -= e.key.heap_bytes() + side_bytes(&e.side);
-                e.key = Key::EMPTY;
-                e.side = None;
-                self.free.push(slot);
-            }
+        let e = self.entries.get_mut(slot as usize);
+        debug_assert!(
+            e.as_ref().is_some_and(|e| e.state == SlotState::Detached),
+            "freeing slot {slot}, which is not detached"
+        );
+        let Some(e) = e.filter(|e| e.state == SlotState::Detached) else {
+            return;
+        };
+        e.state = SlotState::Free;
+        e.generation += 1;
+        self.string_bytes -= e.key.heap_bytes() + side_bytes(&e.side);
+        e.key = Key::EMPTY;
+        e.side = None;
+        if e.generation < self.generation_space {
+            self.free.push(slot);
         }
     }
 
@@ -277,7 +299,7 @@ mod tests {
 
     #[test]
     fn lifo_reuse_and_generations() {
-        let mut t = Table::new();
+        let mut t = Table::new(crate::GENERATION_SPACE);
         t.set_max_slots(2);
         let (a, _) = t.alloc(Key::new(b"a"), 0.0, 0.0, 0.0).unwrap();
         let (b, _) = t.alloc(Key::new(b"b"), 0.0, 0.0, 0.0).unwrap();
@@ -292,5 +314,32 @@ mod tests {
         assert!(t.get(Handle::new(b, 0)).is_none());
         assert!(t.get(Handle::new(b, 1)).is_some());
         assert_eq!(t.attached(), 1);
+    }
+
+    #[test]
+    fn a_retired_slot_holds_nothing_and_is_never_handed_out() {
+        let mut t = Table::new(2);
+        t.set_max_slots(1);
+        for generation in 0..2 {
+            let (slot, _) = t.alloc(Key::new(&[b'k'; 100]), 0.0, 0.0, 0.0).unwrap();
+            assert_eq!((slot, t.slot(0).unwrap().generation), (0, generation));
+            t.change_side(Handle::new(0, generation), |side| {
+                side.get_or_insert_with(Box::default)
+                    .set_user(Some("alice"))
+            })
+            .unwrap();
+            assert!(t.string_bytes > 100);
+            t.mark_detached(0);
+            t.free(0);
+        }
+        let e = t.slot(0).unwrap();
+        assert_eq!((e.state, e.generation), (SlotState::Free, 2));
+        assert!(e.key.as_bytes().is_empty() && e.side.is_none());
+        assert_eq!(t.string_bytes, 0);
+        assert!(t.free.is_empty());
+        assert!(!t.can_alloc());
+        assert!(t.alloc(Key::new(b"k"), 0.0, 0.0, 0.0).is_none());
+        assert_eq!(t.string_bytes, 0);
+        assert!(t.get(Handle::new(0, 1)).is_none());
     }
 }

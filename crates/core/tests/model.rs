@@ -1,10 +1,12 @@
 //! Property test: random operation sequences run against the engine and against a
 //! linear-scan model that spells out the shared algorithm with plain `Vec`s; every result,
-//! every getter and the sweep order must agree.
+//! every getter and the sweep order must agree. Narrow generation spaces retire slots within
+//! a run, so a stale handle meeting a retired or reused slot is exercised too.
 
 use proptest::prelude::*;
 use sessionkeeper_core::{
-    Config, Engine, Error, Handle, IdEncoding, KeyMode, RekeyError, SetDataError, State, MAX_SLOTS,
+    Config, Engine, Error, Handle, IdEncoding, KeyMode, RekeyError, SetDataError, State,
+    GENERATION_SPACE, MAX_SLOTS,
 };
 
 const TIMEOUTS: [f64; 5] = [0.0, 3.0, 5.0, 10.0, 20.0];
@@ -126,8 +128,11 @@ fn move_to_tail(reg: &mut Reg, slot: u32) {
 }
 
 struct Model {
+    /// Per slot: its generation and its session. A slot whose generation reached
+    /// `generations` is retired: no session, never on `free` again.
     slots: Vec<(u32, Option<Sess>)>,
     free: Vec<u32>,
+    generations: u32,
     idle: Reg,
     abs: Reg,
     max_data: usize,
@@ -228,9 +233,11 @@ impl Model {
             self.detach(h.slot());
         }
         let e = &mut self.slots[h.slot() as usize];
-        e.0 = (e.0 + 1) % (1 << 28);
+        e.0 += 1;
         e.1 = None;
-        self.free.push(h.slot());
+        if e.0 < self.generations {
+            self.free.push(h.slot());
+        }
         true
     }
 
@@ -418,16 +425,17 @@ fn check(engine: &Engine, model: &Model, handles: &[Handle], now: f64) {
     assert_eq!(scanned, expected);
 }
 
-fn run(config: Config, ops: Vec<Op>) {
+fn run(config: Config, generations: u32, ops: Vec<Op>) {
     let random = config.keys == KeyMode::Random;
     let id_len = match config.id_encoding {
         IdEncoding::Base64Url => (config.id_bytes * 4).div_ceil(3),
         IdEncoding::Hex => config.id_bytes * 2,
     };
-    let mut engine = Engine::new(config.clone()).unwrap();
+    let mut engine = Engine::with_generation_space(config.clone(), generations).unwrap();
     let mut model = Model {
         slots: vec![],
         free: vec![],
+        generations,
         idle: vec![],
         abs: vec![],
         max_data: config.max_data_bytes,
@@ -676,7 +684,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_matches_model(config in config(), ops in proptest::collection::vec(op(), 1..120)) {
-        run(config, ops);
+    fn engine_matches_model(
+        config in config(),
+        generations in prop_oneof![Just(GENERATION_SPACE), 1u32..4],
+        ops in proptest::collection::vec(op(), 1..120),
+    ) {
+        run(config, generations, ops);
     }
 }

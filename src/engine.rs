@@ -12,6 +12,7 @@ use sessionkeeper_core::{
 };
 
 use crate::errors::map_error;
+use crate::external_memory::{settle_released, MemoryReport};
 use crate::handle_buffer::HandleBuffer;
 use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
 
@@ -19,17 +20,12 @@ const CREATE_KEY_EXISTS: f64 = -1.0;
 const CREATE_TABLE_FULL: f64 = -2.0;
 const NOT_FOUND: f64 = -1.0;
 
-/// V8 is told about the table's memory in steps of this size, and only every
-/// `REPORT_EVERY_OPS` growing or shrinking operations, so the hot path pays nothing for it.
-const REPORT_STEP_BYTES: i64 = 1 << 20;
-const REPORT_EVERY_OPS: u32 = 1024;
-
 /// The Rust session engine behind a JS `External`. Made by the SessionManager, not by users.
+/// It holds no `Env` (one is valid only during its call): the calls that grow or shrink the
+/// table take one to report memory to V8 (src/external_memory.rs).
 pub struct NativeEngine {
     engine: Engine,
-    env: Env,
-    reported_bytes: i64,
-    ops_since_report: u32,
+    memory: MemoryReport,
 }
 
 fn handle(value: f64) -> Option<Handle> {
@@ -85,11 +81,10 @@ pub fn create_engine(
         max_data_bytes,
     };
     let engine = Engine::new(config).map_err(map_error)?;
+    settle_released(&env);
     Ok(External::new(NativeEngine {
         engine,
-        env,
-        reported_bytes: 0,
-        ops_since_report: 0,
+        memory: MemoryReport::default(),
     }))
 }
 
@@ -102,13 +97,14 @@ pub fn size(engine: &External<NativeEngine>) -> u32 {
 /// A session with a fresh random id; its handle, or -2 when the table is full.
 #[napi(catch_unwind)]
 pub fn create(
+    env: Env,
     engine: &mut External<NativeEngine>,
     now: f64,
     idle_timeout: f64,
     absolute_timeout: f64,
 ) -> Result<f64> {
     let created = engine.engine.create(now, idle_timeout, absolute_timeout);
-    engine.count_op(1);
+    engine.count_op(&env, 1);
     match created {
         Ok(found) => Ok(found.to_f64()),
         Err(sessionkeeper_core::Error::TableFull) => Ok(CREATE_TABLE_FULL),
@@ -122,6 +118,7 @@ pub fn create(
     ts_args_type = "engine: ExternalObject<'NativeEngine'>, key: string, now: number, idleTimeout: number, absoluteTimeout: number"
 )]
 pub fn create_with_key(
+    env: Env,
     engine: &mut External<NativeEngine>,
     key: IdArg,
     now: f64,
@@ -137,7 +134,7 @@ pub fn create_with_key(
     let created = engine
         .engine
         .create_with_key(key, now, idle_timeout, absolute_timeout);
-    engine.count_op(1);
+    engine.count_op(&env, 1);
     match created {
         Ok(found) => Ok(found.to_f64()),
         Err(sessionkeeper_core::Error::KeyExists) => Ok(CREATE_KEY_EXISTS),
@@ -187,9 +184,9 @@ pub fn detach(engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
 
 /// Frees the slot.
 #[napi(catch_unwind)]
-pub fn release(engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
+pub fn release(env: Env, engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
     let released = handle(handle_number).is_some_and(|found| engine.engine.release(found));
-    engine.count_op(1);
+    engine.count_op(&env, 1);
     released
 }
 
@@ -210,9 +207,9 @@ pub fn sweep(engine: &mut External<NativeEngine>, now: f64, mut out: HandleBuffe
 
 /// Detaches and releases up to `limit` expired sessions; how many.
 #[napi(catch_unwind)]
-pub fn sweep_release(engine: &mut External<NativeEngine>, now: f64, limit: u32) -> u32 {
+pub fn sweep_release(env: Env, engine: &mut External<NativeEngine>, now: f64, limit: u32) -> u32 {
     let released = engine.engine.sweep_release(now, limit as usize);
-    engine.count_op(released as u32);
+    engine.count_op(&env, released as u32);
     released as u32
 }
 
@@ -500,25 +497,8 @@ pub fn memory_bytes(engine: &External<NativeEngine>) -> f64 {
 }
 
 impl NativeEngine {
-    fn count_op(&mut self, ops: u32) {
-        self.ops_since_report = self.ops_since_report.saturating_add(ops);
-        if self.ops_since_report < REPORT_EVERY_OPS {
-            return;
-        }
-        self.ops_since_report = 0;
-        let held = i64::try_from(self.engine.memory_bytes()).unwrap_or(i64::MAX);
-        let change = held - self.reported_bytes;
-        if change.abs() >= REPORT_STEP_BYTES && self.env.adjust_external_memory(change).is_ok() {
-            self.reported_bytes = held;
-        }
-    }
-}
-
-impl Drop for NativeEngine {
-    /// Runs in the External's finalizer, on the JS thread, so V8 forgets what it was told.
-    fn drop(&mut self) {
-        if self.reported_bytes != 0 {
-            let _ = self.env.adjust_external_memory(-self.reported_bytes);
-        }
+    fn count_op(&mut self, env: &Env, ops: u32) {
+        let engine = &self.engine;
+        self.memory.count(env, ops, || engine.memory_bytes());
     }
 }

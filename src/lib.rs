@@ -11,6 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod engine;
 mod errors;
+mod external_memory;
 mod handle_buffer;
 mod id_text;
 mod probe;

@@ -4,8 +4,11 @@
 //! exception instead of an aborted process (no measurable cost, bench/call-shape.ts).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-/// Freeing a million sessions' strings through glibc malloc stalled for up to 125 ms in one
-/// sweep slice (fastbin consolidation); mimalloc frees in O(1) with no global pauses.
+/// Freeing a million sessions' strings through glibc malloc stalls a sweep call for up to
+/// 76-114 ms (fastbin consolidation); mimalloc frees in O(1) with no global pauses (README,
+/// Design notes). Its v2 feature, pinned with the crate: mimalloc v3 (the crate's default) keeps
+/// thread state that does not survive the addon being loaded again in a new Worker, and the
+/// process segfaults (__test__/workers.spec.ts).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

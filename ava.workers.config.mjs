@@ -1,0 +1,12 @@
+// The specs that must also pass with ava in its worker-thread mode, where every test file loads
+// the native binding in a Worker of its own, as worker pools (Piscina) do. package.json holds the
+// main configuration (one process per file); `npm test` runs both.
+export default {
+  extensions: ['ts'],
+  files: ['__test__/workers.spec.ts'],
+  // On Node 20 the `--import=tsx` loader of the main configuration does not reach worker
+  // threads; tsx's require hook does, and these specs compile to CommonJS anyway.
+  require: ['tsx/cjs'],
+  timeout: '2m',
+  workerThreads: true,
+}

@@ -89,42 +89,56 @@ export class SessionkeeperStore extends StoreBase {
   /** The session for `sid`, or null. Reading does not extend it: set and touch do. */
   get<Record extends StoredSession = StoredSession>(sid: string, callback: (error: any, session?: Record | null) => void): void {
     this.#answer(callback, () => {
-      const session = this.#find(sid)
-      const record = session?.get(RECORD)
+      const record = this.#peek(sid)?.get(RECORD)
       return record === undefined ? null : (JSON.parse(record) as Record)
     })
   }
 
-  /** Stores `sess` under `sid` and restarts its lifetime from its cookie. */
+  /**
+   * Stores `sess` under `sid`; its deadline becomes its cookie's expiry as of this call (or
+   * `ttl` from now for a cookie without one). A session that has expired meanwhile is not
+   * revived: it is replaced by a new one holding `sess`. A live session of other code holding
+   * the key (a shared manager) is left alone and the callback gets a SessionExistsError.
+   */
   set(sid: string, sess: StoredSession, callback?: Callback): void {
     this.#answer(callback, () => {
       const ttl = this.#ttlOf(sess)
       const record = JSON.stringify(sess)
-      const existing = this.#find(sid)
-      if (existing === undefined) {
-        this.manager.create({ key: sid, idleTimeout: ttl, data: { [RECORD]: record } })
-        return
-      }
-      existing.set(RECORD, record)
-      this.#extend(existing, ttl)
+      const existing = this.#findOwn(sid)
+      if (existing !== undefined && existing.set(RECORD, record) && renew(existing, ttl)) return
+      this.manager.create({ key: sid, idleTimeout: ttl, data: { [RECORD]: record } })
     })
   }
 
-  /** Extends the session's lifetime without rewriting it (express-session's `rolling`/`resave: false`). */
+  /**
+   * Extends a live session to its cookie's expiry as of this call, and stores that cookie (its
+   * new `expires`) in the record, as express-session's MemoryStore does, without rewriting the
+   * rest (express-session's `rolling`/`resave: false`). An unknown or expired session is left
+   * gone.
+   */
   touch(sid: string, sess: StoredSession, callback?: Callback): void {
     this.#answer(callback, () => {
-      const existing = this.#find(sid)
-      if (existing !== undefined) this.#extend(existing, this.#ttlOf(sess))
+      const existing = this.#findOwn(sid)
+      const record = existing?.get(RECORD)
+      if (existing === undefined || record === undefined) return
+      const stored = JSON.parse(record) as StoredSession
+      stored.cookie = sess.cookie
+      if (existing.set(RECORD, JSON.stringify(stored))) renew(existing, this.#ttlOf(sess))
     })
   }
 
+  /** Destroys the store's session `sid`, if it has one. */
   destroy(sid: string, callback?: Callback): void {
     this.#answer(callback, () => {
-      if (typeof sid === 'string' && isUsableKey(sid)) this.manager.destroy(sid)
+      this.#findOwn(sid)?.close()
     })
   }
 
-  /** Every live session, by id (as express-session's MemoryStore returns them). */
+  /**
+   * Every live session of this store, by id (as express-session's MemoryStore returns them).
+   * Like `ids`, `length` and `clear`, it sees only the sessions this store wrote, not those of
+   * other code sharing its manager.
+   */
   all<Stored extends StoredSession = StoredSession>(callback: (error: any, sessions?: { [sid: string]: Stored } | null) => void): void {
     this.#answer(callback, () => {
       const sessions: { [sid: string]: Stored } = {}
@@ -136,24 +150,20 @@ export class SessionkeeperStore extends StoreBase {
     })
   }
 
-  /** The ids of every live session. */
+  /** The ids of the store's live sessions. */
   ids(callback: Callback<string[]>): void {
-    this.#answer(callback, () => Array.from(this.manager, (session) => session.id))
+    this.#answer(callback, () => this.#own().map((session) => session.id))
   }
 
-  /** How many sessions are live. */
+  /** How many of the store's sessions are live. */
   length(callback: Callback<number>): void {
-    this.#answer(callback, () => {
-      let count = 0
-      for (const _ of this.manager) count++
-      return count
-    })
+    this.#answer(callback, () => this.#own().length)
   }
 
-  /** Destroys every session. */
+  /** Destroys every session of the store (other code's sessions in a shared manager stay). */
   clear(callback?: Callback): void {
     this.#answer(callback, () => {
-      for (const session of Array.from(this.manager)) session.close()
+      for (const session of this.#own()) session.close()
     })
   }
 
@@ -162,11 +172,26 @@ export class SessionkeeperStore extends StoreBase {
     if (this.#ownsManager) this.manager.close()
   }
 
-  #find(sid: unknown): Session | undefined {
+  /** The live session `sid`, without renewing it; undefined for a key no session can have. */
+  #peek(sid: unknown): Session | undefined {
     return typeof sid === 'string' && isUsableKey(sid) ? this.manager.peek(sid) : undefined
   }
 
-  /** Lifetime from the cookie, like the established stores: its expiry, else its maxAge, else ttl. */
+  /** The store's live session `sid` (not another code's under the same key in a shared manager). */
+  #findOwn(sid: unknown): Session | undefined {
+    const session = this.#peek(sid)
+    return session !== undefined && isOwn(session) ? session : undefined
+  }
+
+  /** The store's live sessions. */
+  #own(): Session[] {
+    return Array.from(this.manager).filter(isOwn)
+  }
+
+  /**
+   * The lifetime left as of this call, like the established stores: the cookie's expiry (wall
+   * time, so measured against Date.now()), else its maxAge, else ttl; at least 1 ms.
+   */
   #ttlOf(sess: StoredSession): number {
     const cookie = sess?.cookie
     const expires = cookie?.expires
@@ -179,20 +204,36 @@ export class SessionkeeperStore extends StoreBase {
     return this.#ttl
   }
 
-  #extend(session: Session, ttl: number): void {
-    if (session.idleTimeout !== ttl) session.idleTimeout = ttl
-    session.touch()
-  }
-
-  /** Callbacks are always called asynchronously, as MemoryStore does, and errors go to them. */
+  /**
+   * Callbacks are always called asynchronously, with setImmediate as MemoryStore does (after
+   * pending I/O, not ahead of it), and errors go to them.
+   */
   #answer<T>(callback: Callback<T> | undefined, work: () => T): void {
     let value: T
     try {
       value = work()
     } catch (error) {
-      if (callback !== undefined) process.nextTick(callback, error)
+      if (callback !== undefined) setImmediate(callback, error)
       return
     }
-    if (callback !== undefined) process.nextTick(callback, null, value)
+    if (callback !== undefined) setImmediate(callback, null, value)
   }
+}
+
+/** Sessions the store wrote hold its record; other code sharing the manager's do not. */
+function isOwn(session: Session): boolean {
+  return session.keys().includes(RECORD)
+}
+
+/**
+ * Makes the session's deadline `ttl` from now: renews it first (it is alive, so that cannot
+ * fail for a session found alive in this call), then sets its idle timeout, which counts from
+ * that renewal. Both steps are synchronous, so no one sees the session between them; setting
+ * the timeout first would count it from the previous use and could put the deadline in the
+ * past, losing a live session. False when it had already expired (it stays gone).
+ */
+function renew(session: Session, ttl: number): boolean {
+  if (!session.touch()) return false
+  if (session.idleTimeout !== ttl) session.idleTimeout = ttl
+  return true
 }

@@ -40,14 +40,19 @@ test('the demo (npm start) logs in, counts visits, guards the admin page and log
     t.regex(second.text, /id="visits">2</)
     t.is((await call(`${url}/admin`, login.cookie)).response.status, 403)
 
+    const bob = await call(`${url}/login`, login.cookie, { ...form, body: new URLSearchParams({ user: 'bob' }) })
+    t.not(bob.cookie, login.cookie, 'a login on a browser with a session starts a new one')
+    t.regex((await call(`${url}/`, bob.cookie)).text, /Hello, bob[\s\S]*id="visits">1</, "bob does not see ann's visits")
+    t.regex((await call(`${url}/`, login.cookie)).text, /Log in/, "ann's session was closed by the second login")
+
     const admin = await call(`${url}/login`, '', { ...form, body: new URLSearchParams({ user: 'admin' }) })
     const sessions = await call(`${url}/admin`, admin.cookie)
     t.is(sessions.response.status, 200)
-    t.regex(sessions.text, /<td>ann<\/td><td>\d+ s<\/td>/)
+    t.regex(sessions.text, /<td>bob<\/td><td>\d+ s<\/td>/)
 
-    const logout = await call(`${url}/logout`, login.cookie, { method: 'POST' })
+    const logout = await call(`${url}/logout`, bob.cookie, { method: 'POST' })
     t.regex(logout.response.headers.get('set-cookie') ?? '', /^sid=;.*Max-Age=0/)
-    t.regex((await call(`${url}/`, login.cookie)).text, /Log in/, 'the old cookie names no session')
+    t.regex((await call(`${url}/`, bob.cookie)).text, /Log in/, 'the old cookie names no session')
 
     const xss = await call(`${url}/login`, '', { ...form, body: new URLSearchParams({ user: '<script>x</script>' }) })
     t.notRegex((await call(`${url}/`, xss.cookie)).text, /<script>x/, 'user names are escaped')

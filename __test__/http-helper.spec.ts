@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { SessionManager } from '../ts/index'
 import { readSession, sessionFor, writeSessionCookie } from '../ts/integrations/http'
 import { FakeClock } from './helpers'
+import { SECRET } from './http-fixtures'
 
 async function listen(t: import('ava').ExecutionContext, server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -30,10 +31,10 @@ async function get(url: string, cookie?: string, method = 'GET') {
 test('sessionFor().attach: login, counter, current(), regenerate, logout on a plain node:http server', async (t) => {
   const manager = new SessionManager({ engine: 'js' })
   t.teardown(() => manager.close())
-  const sessions = sessionFor(manager, { secret: 's3cret' })
+  const sessions = sessionFor(manager, { secret: SECRET })
   const server = createServer((req, res) => {
     const request = sessions.attach(req, res)
-    manager.run(request.session, async () => {
+    manager.run(() => request.session, async () => {
       await new Promise((resolve) => setImmediate(resolve))
       const url = new URL(req.url ?? '/', 'http://x')
       if (url.pathname === '/login') {
@@ -70,7 +71,9 @@ test('sessionFor().attach: login, counter, current(), regenerate, logout on a pl
   t.deepEqual(second.setCookies, [])
   const moved = await get(`${base}/regenerate`, login.cookie, 'POST')
   t.true(moved.cookie?.startsWith(`sid=${moved.body.id}.`))
-  t.deepEqual((await get(`${base}/`, login.cookie)).body, { user: null })
+  const stale = await get(`${base}/`, login.cookie)
+  t.deepEqual(stale.body, { user: null })
+  t.deepEqual(stale.setCookies, [], 'a dead cookie is ignored, not cleared')
   t.is(manager.stats().rejectedCookies, 1)
   const logout = await fetch(`${base}/logout`, { method: 'POST', headers: { cookie: moved.cookie as string } })
   t.is(logout.status, 204)

@@ -19,7 +19,7 @@ const page = (title: string, body: string): string =>
 export function createDemoApp(manager: SessionManager) {
   const app = express()
   app.use(express.urlencoded({ extended: false }))
-  app.use(sessionMiddleware(manager, { secret: process.env.SESSION_SECRET ?? 'demo secret: set SESSION_SECRET' }))
+  app.use(sessionMiddleware(manager, { secret: process.env.SESSION_SECRET ?? 'demo secret, for the demo only: set SESSION_SECRET' }))
 
   app.get('/', (req, res) => {
     const { session } = req as unknown as SessionRequest

@@ -45,7 +45,8 @@ export class SessionManager implements Iterable<Session> {
   readonly #registry: Registry
   readonly #engine: Engine
   readonly #options: ResolvedOptions
-  readonly #context = new AsyncLocalStorage<Session | undefined>()
+  /** What `run` bound: a session, or a function `current()` asks each time (it follows the request). */
+  readonly #context = new AsyncLocalStorage<Session | (() => Session | undefined) | undefined>()
   /**
    * Set while a create makes room at maxSessions (closing expired sessions, evicting): the room
    * belongs to that create, so a create from a close listener meanwhile may not take it, nor
@@ -189,19 +190,28 @@ export class SessionManager implements Iterable<Session> {
     return this
   }
 
-  /** Runs `fn` with `session` as the current session of its async context (undefined: anonymous). */
-  run<R>(session: Session | undefined, fn: () => R): R {
-    if (session !== undefined && !(session instanceof Session)) {
-      throw new TypeError('run(session, fn): session must be a Session or undefined')
+  /**
+   * Runs `fn` with `session` as the current session of its async context (undefined:
+   * anonymous). `session` may also be a function returning the session: `current()` then asks
+   * it on every call, so the binding follows a session started mid-request, in every callback
+   * and after every await of `fn` (the HTTP integrations bind `() => req.session`).
+   */
+  run<R>(session: Session | undefined | (() => Session | undefined), fn: () => R): R {
+    if (session !== undefined && typeof session !== 'function' && !(session instanceof Session)) {
+      throw new TypeError('run(session, fn): session must be a Session, a function returning one, or undefined')
     }
     if (typeof fn !== 'function') throw new TypeError('run(session, fn): fn must be a function')
     return this.#context.run(session, fn)
   }
 
-  /** The session bound by `run` to the current async context, unless it has been closed since. */
+  /**
+   * The session bound by `run` to the current async context (what a bound function returns
+   * now), unless it has been closed since; undefined outside `run`.
+   */
   current(): Session | undefined {
-    const session = this.#context.getStore()
-    return session === undefined || session.closed ? undefined : session
+    const bound = this.#context.getStore()
+    const session = typeof bound === 'function' ? bound() : bound
+    return session instanceof Session && !session.closed ? session : undefined
   }
 
   /** Counters since the manager was made. */

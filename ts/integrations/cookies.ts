@@ -9,15 +9,17 @@ import { checkChoice, checkInteger, checkKnownKeys, checkPlainObject } from '../
 /** Attributes of the session cookie. Every field is optional. */
 export interface SessionCookieAttributes {
   /**
-   * `'auto'` (default): `Secure` on HTTPS requests (a TLS socket, or with `trustProxy: true` an
-   * `X-Forwarded-Proto: https` header); `true`: always; `false`: never.
+   * `'auto'` (default): `Secure` on HTTPS requests. Under express, express decides
+   * (`req.secure`, which follows its `trust proxy` setting); elsewhere a TLS socket, or with
+   * `trustProxy` the `X-Forwarded-Proto` value of the trusted hop. `true`: always; `false`:
+   * never. A `__Host-` or `__Secure-` cookie name always gets `Secure` (`false` is refused).
    */
   secure?: 'auto' | boolean
   /** `'lax'` (default), `'strict'` or `'none'` (`'none'` needs `secure` other than `false`). */
   sameSite?: 'lax' | 'strict' | 'none'
-  /** Cookie path; default `'/'`. */
+  /** Cookie path; default `'/'` (the only one a `__Host-` name accepts). */
   path?: string
-  /** Cookie domain; default none (host-only cookie). */
+  /** Cookie domain; default none (host-only cookie; a `__Host-` name accepts no domain). */
   domain?: string
   /**
    * Lifetime of the cookie in ms. Default none: a browser-session cookie with neither `Expires`
@@ -31,15 +33,26 @@ export interface SessionCookieAttributes {
 
 /** Options shared by `sessionMiddleware` and the node:http helpers. Every field is optional. */
 export interface SessionCookieOptions {
-  /** Name of the session cookie; default `'sid'`. An RFC 6265 token. */
+  /**
+   * Name of the session cookie; default `'sid'`. An RFC 6265 token. A `__Host-` prefix (Secure,
+   * `Path=/`, no `Domain`) stops sibling subdomains from planting or shadowing the cookie.
+   */
   cookieName?: string
   /**
-   * Signs the cookie with HMAC-SHA256 when given. The first secret signs; every secret verifies,
-   * so a new secret can be put first while the old one still accepts existing cookies.
+   * Signs the cookie with HMAC-SHA256 when given (required over a `keys: 'caller'` manager). The
+   * first secret signs and must be at least 32 characters; every secret verifies, so a new
+   * secret can be put first while the old one still accepts existing cookies (an older secret
+   * shorter than 32 characters is accepted, with one warning, so rotating away from it logs no
+   * one out).
    */
   secret?: string | string[]
-  /** Trust `X-Forwarded-Proto` for `cookie.secure: 'auto'` (behind a TLS-terminating proxy). Default false. */
-  trustProxy?: boolean
+  /**
+   * For `cookie.secure: 'auto'` outside express: how many proxies in front of the server to
+   * trust (`true` is 1). `X-Forwarded-Proto` is then read from the value the outermost trusted
+   * proxy wrote (that many from the right), never from values a client put before it. Default
+   * `false` (0). Under express, set express's `trust proxy` instead: its `req.secure` decides.
+   */
+  trustProxy?: boolean | number
   /** Attributes of the cookie. */
   cookie?: SessionCookieAttributes
 }
@@ -48,22 +61,23 @@ export interface SessionCookieOptions {
 export interface CookieRead {
   /** The live session it names (renewed), or undefined. */
   session: Session | undefined
-  /** The session id the cookie carried (verified when signed), or undefined. */
+  /** That session's id as the cookie carried it, or undefined. */
   id: string | undefined
-  /** True when the request carried a session cookie (valid or not). */
-  present: boolean
-  /** True when the cookie was treated as "no session" (and counted in `rejectedCookies`). */
-  rejected: boolean
   /** True when the cookie verified under a secret other than the first: it should be signed again. */
   outdated: boolean
 }
 
-/** Longest session cookie value read (bytes); longer ones are rejected unread. */
+/** Longest session cookie value read (characters); a longer one names no session. */
 export const MAX_COOKIE_VALUE = 4096
-/** Longest Cookie header scanned; a longer one is rejected as a whole. */
-export const MAX_COOKIE_HEADER = 8192
-/** Most cookie pairs scanned in one header; more is rejected. */
-export const MAX_COOKIE_PAIRS = 200
+/**
+ * Most session cookies (pairs with the session cookie's name) judged in one header; a header
+ * with more names no session.
+ */
+export const MAX_SESSION_COOKIES = 8
+/** Shortest signing secret, as @fastify/session requires. */
+export const MIN_SECRET_LENGTH = 32
+/** Most proxies `trustProxy` may name. */
+const MAX_PROXY_HOPS = 32
 
 const KNOWN = ['cookieName', 'secret', 'trustProxy', 'cookie'] as const
 const KNOWN_ATTRIBUTES = ['secure', 'sameSite', 'path', 'domain', 'maxAge', 'httpOnly'] as const
@@ -77,6 +91,9 @@ const SIGNATURE_LENGTH = 43
 const EXPIRED = 'Thu, 01 Jan 1970 00:00:00 GMT'
 /** Encodes signatures for the timing-safe compare (they are ASCII: base64url). */
 const ascii = new TextEncoder()
+const NO_SESSION: CookieRead = Object.freeze({ session: undefined, id: undefined, outdated: false })
+
+let shortSecretWarned = false
 
 const describe = (value: unknown): string =>
   typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
@@ -93,7 +110,7 @@ const describe = (value: unknown): string =>
 export class SessionCookie {
   readonly name: string
   readonly #secrets: string[]
-  readonly #trustProxy: boolean
+  readonly #proxyHops: number
   readonly #secure: 'auto' | boolean
   readonly #attributes: string
   readonly #maxAge: number | undefined
@@ -103,11 +120,16 @@ export class SessionCookie {
     checkKnownKeys(label, given, KNOWN)
     this.name = given.cookieName === undefined ? 'sid' : checkToken(`${label}.cookieName`, given.cookieName)
     this.#secrets = given.secret === undefined ? [] : checkSecrets(`${label}.secret`, given.secret)
-    this.#trustProxy = given.trustProxy === undefined ? false : checkBoolean(`${label}.trustProxy`, given.trustProxy)
+    this.#proxyHops = given.trustProxy === undefined ? 0 : checkHops(`${label}.trustProxy`, given.trustProxy)
     const cookieLabel = `${label}.cookie`
     const cookie = given.cookie === undefined ? {} : checkPlainObject(cookieLabel, given.cookie)
     checkKnownKeys(cookieLabel, cookie, KNOWN_ATTRIBUTES)
+    // Browsers match the prefixes without regard to case, so a `__host-` name is held to them too.
+    const prefix = /^__(host|secure)-/i.exec(this.name)?.[1].toLowerCase()
     const secure = cookie.secure === undefined ? 'auto' : checkSecure(`${cookieLabel}.secure`, cookie.secure)
+    if (prefix !== undefined && secure === false) {
+      throw new RangeError(`${cookieLabel}.secure false is refused for ${label}.cookieName ${describe(this.name)}: browsers drop a __${prefix === 'host' ? 'Host' : 'Secure'}- cookie without Secure`)
+    }
     const sameSite = cookie.sameSite === undefined ? 'lax'
       : checkChoice(`${cookieLabel}.sameSite`, cookie.sameSite, ['lax', 'strict', 'none'] as const)
     if (sameSite === 'none' && secure === false) {
@@ -115,9 +137,15 @@ export class SessionCookie {
     }
     const path = cookie.path === undefined ? '/' : checkPattern(`${cookieLabel}.path`, cookie.path, PATH, "a path starting with '/' without ';' or control characters")
     const domain = cookie.domain === undefined ? undefined : checkPattern(`${cookieLabel}.domain`, cookie.domain, DOMAIN, 'a domain name')
+    if (prefix === 'host' && path !== '/') {
+      throw new RangeError(`${cookieLabel}.path must be '/' for ${label}.cookieName ${describe(this.name)} (a __Host- cookie), received ${describe(path)}`)
+    }
+    if (prefix === 'host' && domain !== undefined) {
+      throw new RangeError(`${cookieLabel}.domain must be absent for ${label}.cookieName ${describe(this.name)} (a __Host- cookie is host-only), received ${describe(domain)}`)
+    }
     this.#maxAge = cookie.maxAge === undefined ? undefined : checkInteger(`${cookieLabel}.maxAge`, cookie.maxAge, 1000, 400 * 24 * 3600_000)
     const httpOnly = cookie.httpOnly === undefined ? true : checkBoolean(`${cookieLabel}.httpOnly`, cookie.httpOnly)
-    this.#secure = secure
+    this.#secure = prefix === undefined ? secure : true
     this.#attributes = `; Path=${path}${domain === undefined ? '' : `; Domain=${domain}`}${httpOnly ? '; HttpOnly' : ''}` +
       `; SameSite=${sameSite === 'lax' ? 'Lax' : sameSite === 'strict' ? 'Strict' : 'None'}`
   }
@@ -127,33 +155,49 @@ export class SessionCookie {
     return this.#maxAge !== undefined
   }
 
+  /** True when cookies are signed. */
+  get signed(): boolean {
+    return this.#secrets.length > 0
+  }
+
   /**
    * Reads the session cookie of `req` and looks its id up with `manager.get` (which renews).
-   * A cookie that is malformed, oversized, duplicated, badly signed or names no live session
-   * gives no session and is counted in `manager.stats().rejectedCookies`.
+   * Only pairs named like the session cookie are judged: other cookies, however many or large,
+   * change nothing. A value that is malformed, over {@link MAX_COOKIE_VALUE}, badly signed or
+   * names no live session is ignored. When the name occurs more than once (a cookie of a parent
+   * domain or another path beside ours), the one value naming a live session is used; two live
+   * sessions, or more than {@link MAX_SESSION_COOKIES} values, give none. A request that carried
+   * the cookie and got no session is counted in `manager.stats().rejectedCookies`.
    */
   read(manager: SessionManager, req: IncomingMessage): CookieRead {
-    const value = findCookie(req.headers.cookie, this.name)
-    if (value === undefined) return { session: undefined, id: undefined, present: false, rejected: false, outdated: false }
-    let id: string | undefined
-    let secret = -1
-    if (value !== null) {
-      secret = this.#verify(value)
-      if (secret >= 0) id = this.#secrets.length === 0 ? value : value.slice(0, value.lastIndexOf('.'))
+    const values = findCookies(req.headers.cookie, this.name)
+    if (values.length === 0) return NO_SESSION
+    if (values.length === 1) {
+      const verified = this.#verify(values[0])
+      const session = verified < 0 ? undefined : manager.get(this.#idOf(values[0]))
+      if (session !== undefined) return { session, id: session.id, outdated: verified > 0 }
+    } else if (values.length <= MAX_SESSION_COOKIES) {
+      const chosen = this.#choose(manager, values)
+      const session = chosen === undefined ? undefined : manager.get(this.#idOf(chosen.value))
+      if (chosen !== undefined && session !== undefined) return { session, id: session.id, outdated: chosen.secret > 0 }
     }
-    const session = id === undefined ? undefined : manager.get(id)
-    if (session === undefined) {
-      manager[recordRejectedCookie]()
-      return { session: undefined, id, present: true, rejected: true, outdated: false }
+    manager[recordRejectedCookie]()
+    return NO_SESSION
+  }
+
+  /**
+   * Throws a RangeError naming `label` unless `id` can be stored in the cookie. Called before a
+   * session takes a caller key, so a bad key fails where it is given, never as headers go out.
+   */
+  checkStorable(label: string, id: string): void {
+    if (!COOKIE_VALUE.test(id) || id.length > MAX_COOKIE_VALUE - SIGNATURE_LENGTH - 1) {
+      throw new RangeError(`${label} ${describe(id)} cannot be a session cookie value: it needs 1 to ${MAX_COOKIE_VALUE - SIGNATURE_LENGTH - 1} RFC 6265 cookie characters (visible ASCII except '"', ',', ';' and '\\')`)
     }
-    return { session, id, present: true, rejected: false, outdated: secret > 0 }
   }
 
   /** A `Set-Cookie` value that stores `id` (signed when secrets are configured). */
   serialize(req: IncomingMessage, id: string): string {
-    if (!COOKIE_VALUE.test(id) || id.length > MAX_COOKIE_VALUE - SIGNATURE_LENGTH - 1) {
-      throw new RangeError(`session id ${describe(id)} cannot be stored in a cookie (it needs RFC 6265 cookie characters)`)
-    }
+    this.checkStorable('session id', id)
     const value = this.#secrets.length === 0 ? id : `${id}.${sign(this.#secrets[0], id)}`
     const expiry = this.#maxAge === undefined ? ''
       : `; Max-Age=${Math.floor(this.#maxAge / 1000)}; Expires=${new Date(Date.now() + this.#maxAge).toUTCString()}`
@@ -165,8 +209,27 @@ export class SessionCookie {
     return `${this.name}=; Max-Age=0; Expires=${EXPIRED}${this.#attributes}${this.#isSecure(req) ? '; Secure' : ''}`
   }
 
+  /** Of several values, the one naming a live session (peeked: nothing is renewed), if exactly one does. */
+  #choose(manager: SessionManager, values: string[]): { value: string; secret: number } | undefined {
+    let chosen: { value: string; secret: number; id: string } | undefined
+    for (const value of values) {
+      const secret = this.#verify(value)
+      if (secret < 0) continue
+      const id = this.#idOf(value)
+      if (chosen?.id === id || !manager.has(id)) continue
+      if (chosen !== undefined) return undefined
+      chosen = { value, secret, id }
+    }
+    return chosen
+  }
+
+  #idOf(value: string): string {
+    return this.#secrets.length === 0 ? value : value.slice(0, value.lastIndexOf('.'))
+  }
+
   /** Index of the secret whose signature `value` carries (0 when unsigned cookies are used), or -1. */
   #verify(value: string): number {
+    if (value.length > MAX_COOKIE_VALUE || !COOKIE_VALUE.test(value)) return -1
     if (this.#secrets.length === 0) return 0
     const dot = value.lastIndexOf('.')
     if (dot <= 0 || value.length - dot - 1 !== SIGNATURE_LENGTH) return -1
@@ -182,11 +245,16 @@ export class SessionCookie {
 
   #isSecure(req: IncomingMessage): boolean {
     if (this.#secure !== 'auto') return this.#secure
+    // express's request says what express decided, with its `trust proxy` setting.
+    const decided = (req as { secure?: unknown }).secure
+    if (typeof decided === 'boolean') return decided
     if ((req.socket as TLSSocket | null)?.encrypted === true) return true
-    if (!this.#trustProxy) return false
+    if (this.#proxyHops === 0) return false
     const header = req.headers['x-forwarded-proto']
-    const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]
-    return first !== undefined && first.trim().toLowerCase() === 'https'
+    if (header === undefined) return false
+    // Each proxy that appends adds its value on the right; values further left are the client's.
+    const values = (Array.isArray(header) ? header.join(',') : header).split(',')
+    return trimSpaceAndTab(values[Math.max(0, values.length - this.#proxyHops)]).toLowerCase() === 'https'
   }
 }
 
@@ -199,30 +267,35 @@ export function appendSetCookie(res: { getHeader(name: string): unknown; setHead
 }
 
 /**
- * The raw value of cookie `name` in a Cookie header: undefined when absent, null when the header
- * cannot be trusted to name one session (oversized header or value, too many pairs, the name
- * twice, characters outside RFC 6265 cookie-octets). Only the header's pairs are split; values
- * of other cookies are never decoded.
+ * The raw values of every pair named `name` in a Cookie header, in order. Pairs are split on
+ * `;`, the name ends at the first `=`, and only spaces and tabs around names and values are
+ * trimmed (as the `cookie` package does); pairs without `=` are skipped. Only the session
+ * cookie's own values are returned: other cookies are never decoded or judged, and the header's
+ * size is left to Node's own limit on headers.
  */
-export function findCookie(header: string | undefined, name: string): string | null | undefined {
-  if (header === undefined || header.length === 0) return undefined
-  if (header.length > MAX_COOKIE_HEADER) return null
-  let found: string | null | undefined
-  let pairs = 0
+export function findCookies(header: string | undefined, name: string): string[] {
+  const found: string[] = []
+  if (header === undefined) return found
   let start = 0
   while (start < header.length) {
-    if (++pairs > MAX_COOKIE_PAIRS) return null
     let end = header.indexOf(';', start)
     if (end < 0) end = header.length
     const equals = header.indexOf('=', start)
-    if (equals >= 0 && equals < end && header.slice(start, equals).trim() === name) {
-      if (found !== undefined) return null
-      const value = header.slice(equals + 1, end).trim()
-      found = value.length > MAX_COOKIE_VALUE || !COOKIE_VALUE.test(value) ? null : value
+    if (equals >= 0 && equals < end && trimSpaceAndTab(header.slice(start, equals)) === name) {
+      found.push(trimSpaceAndTab(header.slice(equals + 1, end)))
     }
     start = end + 1
   }
   return found
+}
+
+/** `text` without the spaces and tabs at either end (String#trim also takes \v, \f, U+00A0…). */
+function trimSpaceAndTab(text: string): string {
+  let start = 0
+  let end = text.length
+  while (start < end && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++
+  while (end > start && (text.charCodeAt(end - 1) === 0x20 || text.charCodeAt(end - 1) === 0x09)) end--
+  return start === 0 && end === text.length ? text : text.slice(start, end)
 }
 
 function sign(secret: string, id: string): string {
@@ -235,16 +308,38 @@ function checkToken(name: string, value: unknown): string {
   return value
 }
 
+/**
+ * The secrets, the signing one (the first) at least {@link MIN_SECRET_LENGTH} characters. Shorter
+ * verify-only secrets are kept, with one process warning, so cookies signed before a rotation
+ * away from a short secret still verify.
+ */
 function checkSecrets(name: string, value: unknown): string[] {
   const list = typeof value === 'string' ? [value] : value
   if (!Array.isArray(list)) throw new TypeError(`${name} must be a string or an array of strings, received ${describe(value)}`)
   if (list.length === 0) throw new RangeError(`${name} must hold at least one secret, received an empty array`)
-  return list.map((secret, index) => {
+  const secrets = list.map((secret, index) => {
     const label = typeof value === 'string' ? name : `${name}[${index}]`
     if (typeof secret !== 'string') throw new TypeError(`${label} must be a string, received ${describe(secret)}`)
     if (secret.length === 0) throw new RangeError(`${label} must not be empty`)
+    if (index === 0 && secret.length < MIN_SECRET_LENGTH) {
+      throw new RangeError(`${label} signs the cookies and must be at least ${MIN_SECRET_LENGTH} characters, received ${secret.length} (generate one with: node -p "require('crypto').randomBytes(32).toString('base64url')")`)
+    }
     return secret
   })
+  if (!shortSecretWarned && secrets.some((secret) => secret.length < MIN_SECRET_LENGTH)) {
+    shortSecretWarned = true
+    process.emitWarning(
+      `${name} holds a verify-only secret shorter than ${MIN_SECRET_LENGTH} characters; it still verifies cookies signed with it, remove it once they have expired`,
+      { type: 'SessionkeeperShortSecretWarning', code: 'SESSIONKEEPER_SHORT_SECRET' },
+    )
+  }
+  return secrets
+}
+
+function checkHops(name: string, value: unknown): number {
+  if (typeof value === 'boolean') return value ? 1 : 0
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a boolean or a number of proxies, received ${describe(value)}`)
+  return checkInteger(name, value, 0, MAX_PROXY_HOPS)
 }
 
 function checkSecure(name: string, value: unknown): 'auto' | boolean {

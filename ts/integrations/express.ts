@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { SessionManager } from '../manager'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
-import { sessionFor, type SessionRequest } from './http'
+import { sessionFor, type SessionRequest, type StartSessionInit } from './http'
 
-export type { SessionCookieAttributes, SessionCookieOptions, SessionRequest }
+export type { SessionCookieAttributes, SessionCookieOptions, SessionRequest, StartSessionInit }
 
 /** Options of `sessionMiddleware`; see {@link SessionCookieOptions}. */
 export type SessionMiddlewareOptions = SessionCookieOptions
@@ -11,23 +11,28 @@ export type SessionMiddlewareOptions = SessionCookieOptions
 /**
  * A connect/express middleware over `manager`. For each request it reads the session cookie
  * (`cookieName`, default `'sid'`; signed `<id>.<base64url HMAC-SHA256>` when `secret` is given:
- * the first secret signs, all verify), renews the live session it names, sets `req.session`
- * (Session or undefined) and `req.startSession(init?)`, and runs the rest of the request
- * inside `manager.run(req.session, next)`, so `manager.current()` works in its async code.
+ * the first secret signs and must be at least 32 characters, all verify), renews the live
+ * session it names, sets `req.session` (Session or undefined) and `req.startSession(init?)`,
+ * and runs the rest of the request inside `manager.run(() => req.session, next)`, so
+ * `manager.current()` is the request's session in all its async code, including after
+ * `req.startSession()` (a login: the old session is closed, a fresh one starts from `init`
+ * alone, `init.keep` naming the data keys to carry over).
  *
- * `manager.current()` reflects the session bound when the request started: after
- * `req.startSession()` on an anonymous request, use `req.session` (on a request that had a
- * session, `startSession` regenerates that same session, so `current()` follows it).
+ * `Set-Cookie` is written when the headers go out, only for what this request did: the id of a
+ * session it started or regenerated (`req.startSession()`, `req.session.regenerate()`), the same
+ * id again for a rolling `cookie.maxAge` or a rotated secret, or a clearing cookie when it closed
+ * the session its cookie named (`req.session.close()`). A concurrent request that read the old id
+ * never learns the new one. Defaults: HttpOnly, SameSite=Lax, Path=/, Secure on HTTPS as express
+ * decides it (`req.secure`, with express's `trust proxy`; `__Host-`/`__Secure-` names always),
+ * no expiry (a browser-session cookie) unless `cookie.maxAge` (ms).
  *
- * `Set-Cookie` is written when the headers go out, only when needed: a new session, a new id
- * (`req.session.regenerate()`, `req.startSession()`), a rolling `cookie.maxAge`, or a cookie to
- * clear (`req.session.close()` / `manager.destroy`, or a rejected cookie). Defaults: HttpOnly,
- * SameSite=Lax, Path=/, Secure on HTTPS (`cookie.secure: 'auto'`, with `trustProxy` for
- * `X-Forwarded-Proto`), no expiry (a browser-session cookie) unless `cookie.maxAge` (ms).
+ * A malformed, oversized, badly signed, unknown or expired cookie means "no session": the
+ * request goes on anonymously and the cookie is counted in `manager.stats().rejectedCookies`,
+ * but never cleared (clearing could erase the cookie a concurrent login just set). Other
+ * cookies in the header are not judged, however many or large.
  *
- * A malformed, oversized, duplicated, badly signed, unknown or expired cookie means "no
- * session": the request goes on anonymously, the cookie is cleared and counted in
- * `manager.stats().rejectedCookies`.
+ * Over a `keys: 'caller'` manager a `secret` is required (TypeError otherwise): unsigned, a
+ * client could name any key.
  *
  * Types: the middleware is typed for node:http so it fits connect and express alike; cast the
  * request (`req as unknown as SessionRequest`) to read `session` and `startSession`. No global
@@ -46,6 +51,6 @@ export function sessionMiddleware(
       next(error)
       return
     }
-    manager.run(request.session, () => next())
+    manager.run(() => request.session, () => next())
   }
 }

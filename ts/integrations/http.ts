@@ -1,44 +1,69 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { SessionInit, SessionManager } from '../manager'
-import type { Session } from '../session'
+import { Session } from '../session'
 import { checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout } from '../validate'
 import { appendSetCookie, SessionCookie, type SessionCookieAttributes, type SessionCookieOptions } from './cookies'
 
 export type { SessionCookieAttributes, SessionCookieOptions }
+
+/** What `req.startSession(init)` accepts: a session's init, plus the data keys to carry over. */
+export interface StartSessionInit extends SessionInit {
+  /**
+   * Data keys copied from the request's current session into the new one (an anonymous cart
+   * that survives login); `init.data` wins over a kept key. User, roles and owned objects are
+   * never carried over.
+   */
+  keep?: string[]
+}
 
 /** A request after `attach` (or `sessionMiddleware`) has run on it. */
 export interface SessionRequest extends IncomingMessage {
   /** The request's live session, or undefined. Updated by `startSession`. */
   session?: Session
   /**
-   * Starts a session for this request and returns it. Without one, creates a session from
-   * `init`. With one, gives it a new id (session-fixation defence; with `keys: 'caller'` the new
-   * id is `init.key`), keeps its data and applies `init` (user, roles, data entries, timeouts).
-   * The response's `Set-Cookie` follows either way.
+   * A login: starts a fresh session from `init` alone and returns it. A session the request
+   * already had is closed (reason `'destroyed'`); only the data keys listed in `init.keep` are
+   * copied over, never its user, roles or objects. `req.session` (and `manager.current()` in
+   * code run under `manager.run(() => req.session, …)`, as `sessionMiddleware` does) is the new
+   * session from then on, and the response's `Set-Cookie` carries its id. With
+   * `keys: 'caller'`, `init.key` is the new key: a key a live session holds or that cannot be a
+   * cookie value is refused (SessionExistsError, RangeError) before anything changes.
    */
-  startSession(init?: SessionInit): Session
+  startSession(init?: StartSessionInit): Session
 }
 
 /** Session cookies of one manager for servers without a framework; see {@link sessionFor}. */
 export interface HttpSessions {
   /**
    * Reads the request's session (renewing it), sets `req.session` and `req.startSession`, and
-   * makes the response write `Set-Cookie` when its headers go out, only when needed: a new
-   * session, a new id (`regenerate`, `startSession`), a rolling `cookie.maxAge`, or a cookie
-   * to clear (session closed during the request, or a rejected cookie). Call it once per request,
-   * before anything is written.
+   * makes the response write `Set-Cookie` when its headers go out, for this request's own doing
+   * only: the id of a session it started (`startSession`) or regenerated (`req.session.regenerate()`),
+   * the same id again for a rolling `cookie.maxAge` or a rotated secret, or a clearing cookie
+   * when it closed the session it read (`req.session.close()`). What other requests do to the
+   * session never reaches this response, and a cookie naming no live session is ignored, never
+   * cleared. Call it once per request, before anything is written; then run the handler under
+   * `manager.run(() => req.session, …)` so `manager.current()` follows `startSession`.
    */
   attach(req: IncomingMessage, res: ServerResponse): SessionRequest
   /**
    * The live session the request's cookie names (renewed), or undefined. A malformed,
-   * oversized, duplicated, badly signed or unknown cookie counts in `stats().rejectedCookies`.
+   * oversized, badly signed or unknown cookie counts in `stats().rejectedCookies`.
    */
   read(req: IncomingMessage): Session | undefined
   /** Sets the cookie to a live session's id, or clears it for undefined or a closed session. */
   write(res: ServerResponse, session: Session | undefined): void
 }
 
-const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout'] as const
+const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout', 'keep'] as const
+
+/** What one request did to sessions, which alone decides its `Set-Cookie`. */
+interface RequestState {
+  /** The session this request last created or regenerated, and the id it gave it. */
+  issued: Session | undefined
+  issuedId: string | undefined
+  /** True once this request closed the session its cookie named. */
+  closedRead: boolean
+}
 
 /**
  * Validates `options` once and returns the session cookie helpers of `manager`.
@@ -46,18 +71,20 @@ const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeo
  * ```ts
  * const sessions = sessionFor(manager, { secret: process.env.COOKIE_SECRET })
  * http.createServer((req, res) => {
- *   const { session } = sessions.attach(req, res)
- *   manager.run(session, () => handle(req, res))
+ *   const request = sessions.attach(req, res)
+ *   manager.run(() => request.session, () => handle(request, res))
  * })
  * ```
  *
  * Signed cookies read `<id>.<base64url HMAC-SHA256 of the id>`; unsigned ones the bare id.
- * Options: `cookieName` (default `'sid'`), `secret` (string or array: the first signs, all
- * verify), `trustProxy` (default false), `cookie: { secure ('auto'), sameSite ('lax'), path
- * ('/'), domain, maxAge (ms, none), httpOnly (true) }`. TypeError/RangeError name the option.
+ * Options: `cookieName` (default `'sid'`), `secret` (string or array: the first signs and must
+ * be at least 32 characters, all verify; required over a `keys: 'caller'` manager, since
+ * unsigned a client could name any key), `trustProxy` (default false), `cookie: { secure
+ * ('auto'), sameSite ('lax'), path ('/'), domain, maxAge (ms, none), httpOnly (true) }`.
+ * TypeError/RangeError name the option.
  */
 export function sessionFor(manager: SessionManager, options?: SessionCookieOptions): HttpSessions {
-  const cookie = new SessionCookie(options)
+  const cookie = cookieFor(manager, options)
   return {
     attach: (req, res) => attach(manager, cookie, req, res),
     read: (req) => cookie.read(manager, req).session,
@@ -67,7 +94,7 @@ export function sessionFor(manager: SessionManager, options?: SessionCookieOptio
 
 /** One-off {@link HttpSessions.read}; options are validated on every call (prefer `sessionFor`). */
 export function readSession(manager: SessionManager, req: IncomingMessage, options?: SessionCookieOptions): Session | undefined {
-  return new SessionCookie(options).read(manager, req).session
+  return cookieFor(manager, options).read(manager, req).session
 }
 
 /**
@@ -78,6 +105,14 @@ export function writeSessionCookie(res: ServerResponse, session: Session | undef
   writeCookie(new SessionCookie(options), res, session)
 }
 
+function cookieFor(manager: SessionManager, options: SessionCookieOptions | undefined): SessionCookie {
+  const cookie = new SessionCookie(options)
+  if (manager.keys === 'caller' && !cookie.signed) {
+    throw new TypeError("options.secret is required over a keys: 'caller' manager: an unsigned cookie would let a client name any session key (Cookie: sid=user-alice)")
+  }
+  return cookie
+}
+
 function writeCookie(cookie: SessionCookie, res: ServerResponse, session: Session | undefined): void {
   const value = session === undefined || session.closed ? cookie.serializeClear(res.req) : cookie.serialize(res.req, session.id)
   appendSetCookie(res, value)
@@ -86,37 +121,29 @@ function writeCookie(cookie: SessionCookie, res: ServerResponse, session: Sessio
 function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMessage, res: ServerResponse): SessionRequest {
   const read = cookie.read(manager, req)
   const request = req as SessionRequest
+  const state: RequestState = { issued: undefined, issuedId: undefined, closedRead: false }
+  if (read.session !== undefined) watch(read.session, cookie, state, true)
   request.session = read.session
-  request.startSession = (init?: SessionInit): Session => {
-    const current = request.session
-    if (current === undefined || current.closed) {
-      const created = manager.create(init)
-      // Fail here, not when the headers go out, if a caller key cannot be a cookie value.
-      try {
-        cookie.serialize(req, created.id)
-      } catch (error) {
-        created.close()
-        throw error
-      }
-      request.session = created
-      return created
+  request.startSession = (init?: StartSessionInit): Session => {
+    const { init: checked, keep } = checkStartInit(cookie, init)
+    const previous = request.session !== undefined && !request.session.closed ? request.session : undefined
+    const data: Record<string, string> = {}
+    for (const key of previous === undefined ? [] : keep) {
+      const value = previous?.get(key)
+      if (value !== undefined) data[key] = value
     }
-    const given = init === undefined ? {} : checkPlainObject('init', init)
-    checkKnownKeys('init', given, INIT_KEYS)
-    // Everything is checked before the id changes, so a bad init leaves the session as it was.
-    const user = given.user === undefined ? undefined : checkString('init.user', given.user)
-    const roles = given.roles === undefined ? undefined : checkRoles('init.roles', given.roles)
-    const idle = given.idleTimeout === undefined ? undefined : checkTimeout('init.idleTimeout', given.idleTimeout)
-    const absolute = given.absoluteTimeout === undefined ? undefined : checkTimeout('init.absoluteTimeout', given.absoluteTimeout)
-    const data = given.data === undefined ? {} : checkPlainObject('init.data', given.data)
-    const entries = Object.keys(data).map((key) => [key, checkString(`init.data.${key}`, data[key])] as const)
-    current.regenerate(given.key as string | undefined)
-    if (user !== undefined) current.user = user
-    if (roles !== undefined) current.roles = roles
-    if (idle !== undefined) current.idleTimeout = idle
-    if (absolute !== undefined) current.absoluteTimeout = absolute
-    for (const [key, value] of entries) current.set(key, value)
-    return current
+    Object.assign(data, checked.data)
+    // The new session is made first, so a refused init or key leaves the old one as it was;
+    // only a caller key equal to the old one's needs the old one gone first.
+    const reusesKey = previous !== undefined && checked.key !== undefined && checked.key === previous.id
+    if (reusesKey) previous.close()
+    const created = manager.create({ ...checked, data })
+    if (!reusesKey) previous?.close()
+    watch(created, cookie, state, false)
+    state.issued = created
+    state.issuedId = created.id
+    request.session = created
+    return created
   }
   const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse
   let written = false
@@ -125,18 +152,84 @@ function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMes
   res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
     if (!written) {
       written = true
-      const session = request.session
-      let value: string | undefined
-      if (session !== undefined && !session.closed) {
-        if (session.id !== read.id || read.outdated || cookie.rolling) value = cookie.serialize(req, session.id)
-      } else if (read.present) {
-        value = cookie.serializeClear(req)
-      }
+      const value = decideCookie(cookie, req, read.session, read.id, read.outdated, state)
       if (value !== undefined) addSetCookie(this, args, value)
     }
     return writeHead.apply(this, args)
   } as ServerResponse['writeHead']
   return request
+}
+
+/**
+ * The response's `Set-Cookie`, from what this request did alone: an id it issued that is still
+ * its session's id; else a clearing cookie if it closed the session it read; else the id it read
+ * again (rolling expiry, rotated secret) if that is still the session's id. Another request's
+ * regenerate or close never shows here: its own response carries it.
+ */
+function decideCookie(
+  cookie: SessionCookie, req: IncomingMessage, readSession: Session | undefined, readId: string | undefined,
+  outdated: boolean, state: RequestState,
+): string | undefined {
+  const { issued, issuedId } = state
+  if (issued !== undefined && issuedId !== undefined && !issued.closed && issued.id === issuedId) return cookie.serialize(req, issuedId)
+  if (state.closedRead) return cookie.serializeClear(req)
+  if (readSession !== undefined && readId !== undefined && (outdated || cookie.rolling) && !readSession.closed && readSession.id === readId) {
+    return cookie.serialize(req, readId)
+  }
+  return undefined
+}
+
+/**
+ * Makes this request's own handle on `session` report what the request does with it: a
+ * `regenerate()` gives the response the new id (a key is checked as a cookie value before
+ * anything changes), and, for the session the cookie named, a `close()` that closed it clears
+ * the cookie. Other requests hold other handles, so their regenerate and close go unseen here.
+ */
+function watch(session: Session, cookie: SessionCookie, state: RequestState, read: boolean): void {
+  const { close, regenerate } = Session.prototype
+  Object.defineProperty(session, 'regenerate', {
+    configurable: true,
+    writable: true,
+    value: function (this: Session, newKey?: string): ReturnType<Session['regenerate']> {
+      if (typeof newKey === 'string') cookie.checkStorable('newKey', newKey)
+      const id = regenerate.call(this, newKey)
+      if (typeof id === 'string') {
+        state.issued = this
+        state.issuedId = id
+      }
+      return id
+    },
+  })
+  if (!read) return
+  Object.defineProperty(session, 'close', {
+    configurable: true,
+    writable: true,
+    value: function (this: Session): boolean {
+      const closed = close.call(this)
+      if (closed) state.closedRead = true
+      return closed
+    },
+  })
+}
+
+/** Checks `init` whole before anything changes; returns it without `keep`, and `keep`. */
+function checkStartInit(cookie: SessionCookie, init: unknown): { init: SessionInit & { data: Record<string, string> }; keep: string[] } {
+  const given = init === undefined ? {} : checkPlainObject('init', init)
+  checkKnownKeys('init', given, INIT_KEYS)
+  if (given.key !== undefined) cookie.checkStorable('init.key', checkString('init.key', given.key))
+  if (given.user !== undefined) checkString('init.user', given.user)
+  if (given.roles !== undefined) checkRoles('init.roles', given.roles)
+  if (given.idleTimeout !== undefined) checkTimeout('init.idleTimeout', given.idleTimeout)
+  if (given.absoluteTimeout !== undefined) checkTimeout('init.absoluteTimeout', given.absoluteTimeout)
+  const data = given.data === undefined ? {} : checkPlainObject('init.data', given.data)
+  for (const key of Object.keys(data)) checkString(`init.data.${key}`, data[key])
+  let keep: string[] = []
+  if (given.keep !== undefined) {
+    if (!Array.isArray(given.keep)) throw new TypeError(`init.keep must be an array of data keys, received ${typeof given.keep}`)
+    keep = given.keep.map((key: unknown, index: number) => checkString(`init.keep[${index}]`, key))
+  }
+  const { keep: _keep, ...rest } = given
+  return { init: { ...(rest as SessionInit), data: data as Record<string, string> }, keep }
 }
 
 /**

@@ -40,7 +40,8 @@ export function createDemoApp(manager: SessionManager) {
 
   app.post('/login', (req, res) => {
     const user = typeof req.body?.user === 'string' && req.body.user.trim() !== '' ? req.body.user.trim().slice(0, 64) : 'guest'
-    // A new id on login (startSession regenerates an existing session): session-fixation defence.
+    // A login: a fresh session with a new id (session-fixation defence); a session this browser
+    // already had is closed, so nothing of a previous user (roles, visit counter) carries over.
     ;(req as unknown as SessionRequest).startSession({ user, roles: user === 'admin' ? ['admin'] : [] })
     res.redirect(303, '/')
   })

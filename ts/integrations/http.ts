@@ -92,7 +92,10 @@ export function sessionFor(manager: SessionManager, options?: SessionCookieOptio
   }
 }
 
-/** One-off {@link HttpSessions.read}; options are validated on every call (prefer `sessionFor`). */
+/**
+ * One-off {@link HttpSessions.read}; options are validated on every call (prefer `sessionFor`),
+ * and over a `keys: 'caller'` manager a `secret` is required (TypeError).
+ */
 export function readSession(manager: SessionManager, req: IncomingMessage, options?: SessionCookieOptions): Session | undefined {
   return cookieFor(manager, options).read(manager, req).session
 }

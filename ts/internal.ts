@@ -1,10 +1,9 @@
 import { GENERATION_SPACE, SLOT_SPACE } from './engine'
 import type { CloseReason } from './registry'
 
-/**
- * @internal Hooks and records the package's own modules share; not exported from any package
- * entry and stripped from the published declarations, so they are not part of the public API.
- */
+// Hooks and records the package's own modules share. Nothing here is exported from a package
+// entry, so none of it is public API; what is marked @internal is also stripped from the
+// published declarations (tsconfig.build.json's stripInternal).
 
 /** @internal For the HTTP integrations: the SessionManager method that counts a rejected cookie. */
 export const recordRejectedCookie = Symbol('sessionkeeper.recordRejectedCookie')
@@ -17,7 +16,7 @@ const DEPTH = 8
 const BITS = 4
 
 /**
- * @internal Why sessions closed, so that a `Session` handle can tell `closeReason` after its
+ * Why sessions closed, so that a `Session` handle can tell `closeReason` after its
  * slot was released (and reused). Kept per engine slot, in typed arrays: no JS object per
  * session, O(1) to record and to read, memory bounded by the table's slot count (8 bytes a slot).
  *

@@ -5,7 +5,8 @@
  */
 import test from 'ava'
 import { sessionFor } from '../ts/integrations/http'
-import { ENGINES } from './helpers'
+import type { Session } from '../ts/session'
+import { ENGINES, makeManager } from './helpers'
 import { SECRET, STACKS, startServer } from './http-fixtures'
 
 for (const stack of STACKS) {
@@ -89,4 +90,32 @@ test('a bad init leaves the session the request had as it was', async (t) => {
   t.is(attached.session?.user, 'alice')
   t.false(attached.session?.closed)
   t.is(server.manager.size, 1)
+})
+
+test('manager.run takes a function: current() asks it on every call, after awaits too', async (t) => {
+  for (const engine of ENGINES) {
+    const { manager } = makeManager(engine)
+    t.teardown(() => manager.close())
+    let bound: Session | undefined
+    const seen = await manager.run(() => bound, async () => {
+      const before = manager.current()
+      const started = (async () => {
+        await new Promise((resolve) => setImmediate(resolve))
+        bound = manager.create({ user: 'ann' })
+      })()
+      await started
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      const after = manager.current()?.user
+      bound?.close()
+      return { before, after, closed: manager.current() }
+    })
+    t.is(seen.before, undefined)
+    t.is(seen.after, 'ann')
+    t.is(seen.closed, undefined, 'a closed session is not current')
+    t.is(manager.current(), undefined, 'outside run')
+    t.throws(() => manager.run(42 as never, () => 0), {
+      instanceOf: TypeError,
+      message: 'run(session, fn): session must be a Session, a function returning one, or undefined',
+    })
+  }
 })

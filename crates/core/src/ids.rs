@@ -1,6 +1,7 @@
 //! Random ids: a pooled OS CSPRNG, and the two text encodings with strict, canonical decoding.
 
-use crate::engine::{Error, IdEncoding};
+use crate::config::IdEncoding;
+use crate::error::Error;
 
 /// Largest random id in bytes; lookup decodes into a stack buffer of this size.
 pub(crate) const MAX_ID_BYTES: usize = 64;

@@ -18,13 +18,17 @@
 //! assert_eq!(engine.state(h), State::Stale);
 //! ```
 
+mod config;
 mod data;
 mod engine;
+mod error;
 mod expiry;
 mod handle;
 mod ids;
 mod index;
 mod table;
 
-pub use engine::{Config, Engine, Error, IdEncoding, KeyMode, RekeyError, SetDataError, State};
+pub use config::{Config, IdEncoding, KeyMode};
+pub use engine::{Engine, State};
+pub use error::{Error, RekeyError, SetDataError};
 pub use handle::{Handle, GENERATION_SPACE, MAX_SLOTS, SLOT_BITS};

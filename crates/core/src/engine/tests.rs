@@ -1,0 +1,279 @@
+use super::*;
+use crate::config::IdEncoding;
+use crate::error::SetDataError;
+fn random() -> Engine {
+    Engine::new(Config::default()).unwrap()
+}
+
+fn caller() -> Engine {
+    Engine::new(Config {
+        keys: KeyMode::Caller,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn config_is_checked() {
+    for n in [0, 15, 65] {
+        let c = Config {
+            id_bytes: n,
+            ..Config::default()
+        };
+        assert!(matches!(Engine::new(c), Err(Error::InvalidConfig(_))));
+    }
+    assert!(Engine::new(Config {
+        id_bytes: 64,
+        id_encoding: IdEncoding::Hex,
+        ..Config::default()
+    })
+    .is_ok());
+}
+
+#[test]
+fn ids_have_the_right_shape_and_are_found() {
+    for (enc, n, len) in [
+        (IdEncoding::Base64Url, 16, 22),
+        (IdEncoding::Hex, 64, 128),
+        (IdEncoding::Base64Url, 33, 44),
+    ] {
+        let mut e = Engine::new(Config {
+            id_bytes: n,
+            id_encoding: enc,
+            ..Config::default()
+        })
+        .unwrap();
+        let h = e.create(0.0, 0.0, 0.0).unwrap();
+        let id = e.id(h).unwrap();
+        assert_eq!(id.len(), len);
+        let mut buf = [0u8; 256];
+        assert_eq!(e.write_id(h, &mut buf), Some(len));
+        assert_eq!(&buf[..len], id.as_bytes());
+        assert_eq!(e.lookup(id.as_bytes(), 1.0, false), Some(h));
+        assert_eq!(e.lookup(&id.as_bytes()[1..], 1.0, false), None);
+        assert_eq!(e.lookup(id.to_uppercase().as_bytes(), 1.0, false), None);
+    }
+}
+
+#[test]
+fn modes_are_enforced() {
+    let mut r = random();
+    assert!(matches!(
+        r.create_with_key(b"k", 0.0, 0.0, 0.0),
+        Err(Error::WrongKeyMode)
+    ));
+    let h = r.create(0.0, 0.0, 0.0).unwrap();
+    assert_eq!(r.rekey(h, b"k", 0.0), Err(RekeyError::NotAttached));
+    let mut c = caller();
+    assert!(matches!(c.create(0.0, 0.0, 0.0), Err(Error::WrongKeyMode)));
+    let h = c.create_with_key(b"k", 0.0, 0.0, 0.0).unwrap();
+    assert!(matches!(c.regenerate(h, 0.0), Err(Error::WrongKeyMode)));
+    assert!(matches!(
+        c.create_with_key(b"", 0.0, 0.0, 0.0),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        c.create_with_key(&[b'x'; 256], 0.0, 0.0, 0.0),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        c.create_with_key(&[0xff], 0.0, 0.0, 0.0),
+        Err(Error::InvalidConfig(_))
+    ));
+    let long = "é".repeat(127);
+    let h2 = c.create_with_key(long.as_bytes(), 0.0, 0.0, 0.0).unwrap();
+    assert_eq!(c.id(h2).as_deref(), Some(long.as_str()));
+    assert_eq!(c.lookup(long.as_bytes(), 0.0, true), Some(h2));
+    assert_eq!(c.lookup(b"", 0.0, true), None);
+}
+
+#[test]
+fn table_full() {
+    let mut e = caller();
+    e.set_max_slots(2);
+    let a = e.create_with_key(b"a", 0.0, 0.0, 0.0).unwrap();
+    e.create_with_key(b"b", 0.0, 0.0, 0.0).unwrap();
+    assert!(matches!(
+        e.create_with_key(b"a", 0.0, 0.0, 0.0),
+        Err(Error::KeyExists)
+    ));
+    assert!(matches!(
+        e.create_with_key(b"c", 0.0, 0.0, 0.0),
+        Err(Error::TableFull)
+    ));
+    assert!(e.release(a));
+    assert!(!e.release(a));
+    let c = e.create_with_key(b"c", 0.0, 0.0, 0.0).unwrap();
+    assert_eq!(c.slot(), a.slot());
+    assert_eq!(c.generation(), 1);
+    assert_eq!(e.state(a), State::Stale);
+}
+
+#[test]
+fn a_slot_retires_after_its_last_generation_and_counts_as_used() {
+    let mut e = caller();
+    e.set_max_slots(2);
+    let first = e.create_with_key(b"a", 0.0, 0.0, 0.0).unwrap();
+    e.table.slot_mut(0).unwrap().generation = GENERATION_SPACE - 1;
+    let last = Handle::new(0, GENERATION_SPACE - 1);
+    assert_eq!(Handle::from_f64(last.to_f64()), Some(last));
+    assert_eq!(e.set_data(last, "k", "v"), Ok(()));
+    assert!(e.release(last));
+    let b = e.create_with_key(b"b", 0.0, 0.0, 0.0).unwrap();
+    assert_eq!((b.slot(), b.generation()), (1, 0));
+    for h in [first, last, Handle::new(0, 0)] {
+        assert_eq!(e.state(h), State::Stale);
+        assert_eq!(e.get_data(h, "k"), None);
+        assert!(!e.release(h));
+    }
+    // Slot 0 is retired and slot 1 in use: nothing is left to take.
+    assert!(matches!(
+        e.create_with_key(b"c", 0.0, 0.0, 0.0),
+        Err(Error::TableFull)
+    ));
+    assert!(e.release(b));
+    assert_eq!(e.create_with_key(b"c", 0.0, 0.0, 0.0).unwrap().slot(), 1);
+}
+
+#[test]
+fn a_table_of_retired_slots_is_full_and_empty() {
+    let mut e = Engine::with_generation_space(Config::default(), 1).unwrap();
+    e.set_max_slots(2);
+    let settled = {
+        let h = e.create(0.0, 0.0, 0.0).unwrap();
+        assert!(e.release(h));
+        e.memory_bytes()
+    };
+    let h = e.create(0.0, 0.0, 0.0).unwrap();
+    assert_eq!(h.slot(), 1);
+    assert!(e.set_user(h, Some("alice")));
+    assert!(e.release(h));
+    assert!(matches!(e.create(0.0, 0.0, 0.0), Err(Error::TableFull)));
+    assert!(e.is_empty());
+    assert!(e.memory_bytes() >= settled);
+    assert_eq!(e.scan(0, 0.0, usize::MAX, |_| {}), 0);
+}
+
+#[test]
+fn expiry_rules() {
+    let mut e = caller();
+    let a = e.create_with_key(b"a", 0.0, 10.0, 0.0).unwrap();
+    let b = e.create_with_key(b"b", 1.0, 0.0, 5.0).unwrap();
+    let c = e.create_with_key(b"c", 2.0, 0.0, 0.0).unwrap();
+    assert_eq!(e.next_deadline(), 6.0);
+    assert_eq!(e.least_recently_used(), Some(a));
+    assert!(e.touch(a, 3.0));
+    assert_eq!(e.least_recently_used(), Some(b));
+    assert_eq!(e.lookup(b"b", 6.0, false), None);
+    assert_eq!(e.detach_if_expired(b"a", 6.0), None);
+    assert_eq!(e.detach_if_expired(b"b", 6.0), Some(b));
+    assert_eq!(e.state(b), State::Detached);
+    assert_eq!(e.len(), 2);
+    let mut out = Vec::new();
+    assert_eq!(e.sweep(100.0, 10, |h| out.push(h)), 1);
+    assert_eq!(out, [a]);
+    assert_eq!(e.next_deadline(), f64::INFINITY);
+    assert_eq!(e.expires_at(c), Some(f64::INFINITY));
+    assert!(e.set_idle_timeout(c, 1.0));
+    assert_eq!(e.next_deadline(), 3.0);
+    assert_eq!(e.sweep_release(3.0, 0), 0);
+    assert_eq!(e.sweep_release(3.0, 5), 1);
+    assert!(e.is_empty());
+    assert_eq!(e.least_recently_used(), None);
+    assert!(e.release(b));
+    assert!(e.memory_bytes() > 0);
+}
+
+#[test]
+fn data_user_roles() {
+    let mut e = Engine::new(Config {
+        keys: KeyMode::Caller,
+        max_data_bytes: 10,
+        ..Config::default()
+    })
+    .unwrap();
+    let h = e.create_with_key(b"k", 0.0, 0.0, 0.0).unwrap();
+    assert_eq!(e.data_keys(h), Some(vec![]));
+    assert_eq!(e.set_data(h, "ab", "cdefgh"), Ok(()));
+    assert_eq!(e.set_data(h, "x", "yz"), Err(SetDataError::TooLarge));
+    assert_eq!(e.set_data(h, "ab", "cdefghij"), Ok(()));
+    assert_eq!(e.data_bytes(h), Some(10));
+    assert_eq!(e.get_data(h, "ab"), Some("cdefghij"));
+    assert!(e.set_user(h, Some("u")));
+    assert!(e.set_roles(h, &["r1", "r2"]));
+    assert!(e.detach(h));
+    assert_eq!(e.user(h), Some("u"));
+    assert_eq!(e.roles(h), Some(vec!["r1", "r2"]));
+    assert!(e.delete_data(h, "ab"));
+    assert!(e.release(h));
+    assert_eq!(e.set_data(h, "a", "b"), Err(SetDataError::Stale));
+    assert_eq!(e.data_keys(h), None);
+    assert!(!e.set_user(h, None));
+    assert!(!e.set_roles::<&str>(h, &[]));
+}
+
+#[test]
+fn regenerate_and_rekey() {
+    let mut r = random();
+    let h = r.create(0.0, 10.0, 0.0).unwrap();
+    let old = r.id(h).unwrap();
+    let new = r.regenerate(h, 5.0).unwrap().unwrap();
+    assert_ne!(old, new);
+    assert_eq!(r.lookup(old.as_bytes(), 6.0, false), None);
+    assert_eq!(r.lookup(new.as_bytes(), 6.0, false), Some(h));
+    assert_eq!(r.last_activity(h), Some(5.0));
+    assert_eq!(r.regenerate(h, 15.0).unwrap(), None);
+
+    let mut c = caller();
+    let a = c.create_with_key(b"a", 0.0, 0.0, 0.0).unwrap();
+    c.create_with_key(b"b", 0.0, 0.0, 0.0).unwrap();
+    assert_eq!(c.rekey(a, b"b", 1.0), Err(RekeyError::Exists));
+    assert_eq!(c.rekey(a, b"a", 2.0), Ok(()));
+    assert_eq!(c.last_activity(a), Some(2.0));
+    assert_eq!(c.rekey(a, b"z", 3.0), Ok(()));
+    assert_eq!(c.lookup(b"a", 3.0, false), None);
+    assert_eq!(c.lookup(b"z", 3.0, false), Some(a));
+}
+
+#[test]
+fn scan_in_slot_order() {
+    let mut c = caller();
+    let hs: Vec<_> = (0..5u8)
+        .map(|i| c.create_with_key(&[b'a' + i], 0.0, 0.0, 0.0).unwrap())
+        .collect();
+    c.detach(hs[1]);
+    let mut out = Vec::new();
+    assert_eq!(c.scan(0, 0.0, 2, |h| out.push(h)), 2);
+    assert_eq!(out, [hs[0], hs[2]]);
+    out.clear();
+    assert_eq!(c.scan(3, 0.0, 10, |h| out.push(h)), 2);
+    assert_eq!(c.scan(u32::MAX, 0.0, 10, |_| {}), 0);
+}
+
+#[test]
+fn memory_bytes_follows_keys_and_side_records_and_returns_when_they_go() {
+    let mut c = caller();
+    let long_key = [b'k'; 200];
+    let h = c.create_with_key(&long_key, 0.0, 0.0, 0.0).unwrap();
+    let empty = c.memory_bytes();
+    assert!(c.set_data(h, "key", &"v".repeat(1000)).is_ok());
+    assert!(c.set_user(h, Some("a user name")));
+    assert!(c.set_roles(h, &["admin", "ops"]));
+    let full = c.memory_bytes();
+    assert!(full >= empty + 1000, "{full} vs {empty}");
+    assert!(c.set_data(h, "key", "short").is_ok());
+    assert!(c.memory_bytes() < full);
+    assert!(c.rekey(h, b"short", 0.0).is_ok());
+    assert!(c.delete_data(h, "key"));
+    assert!(c.set_user(h, None));
+    assert!(c.set_roles::<&str>(h, &[]));
+    assert_eq!(c.memory_bytes() + 200, empty);
+    assert!(c.release(h));
+    // The first release grows the free stack; from then on a full cycle returns to the same.
+    let settled = c.memory_bytes();
+    let h = c.create_with_key(&long_key, 0.0, 0.0, 0.0).unwrap();
+    assert!(c.set_data(h, "key", "value").is_ok());
+    assert!(c.memory_bytes() > settled);
+    assert!(c.release(h));
+    assert_eq!(c.memory_bytes(), settled);
+}

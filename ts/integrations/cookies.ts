@@ -277,11 +277,17 @@ export function findCookies(header: string | undefined, name: string): string[] 
   const found: string[] = []
   if (header === undefined) return found
   let start = 0
+  // The next '=' at or after `start`, kept across pairs: searching afresh for each pair would
+  // rescan the rest of the header every time, quadratic in a header of pairs without '='.
+  let equals = -1
   while (start < header.length) {
     let end = header.indexOf(';', start)
     if (end < 0) end = header.length
-    const equals = header.indexOf('=', start)
-    if (equals >= 0 && equals < end && trimSpaceAndTab(header.slice(start, equals)) === name) {
+    if (equals < start) {
+      equals = header.indexOf('=', start)
+      if (equals < 0) break
+    }
+    if (equals < end && trimSpaceAndTab(header.slice(start, equals)) === name) {
       found.push(trimSpaceAndTab(header.slice(equals + 1, end)))
     }
     start = end + 1
@@ -321,6 +327,8 @@ function checkSecrets(name: string, value: unknown): string[] {
     const label = typeof value === 'string' ? name : `${name}[${index}]`
     if (typeof secret !== 'string') throw new TypeError(`${label} must be a string, received ${describe(secret)}`)
     if (secret.length === 0) throw new RangeError(`${label} must not be empty`)
+    // HMAC keys are UTF-8: every lone surrogate becomes U+FFFD, so distinct secrets would collide.
+    if (!secret.isWellFormed()) throw new RangeError(`${label} must be well-formed text (it holds a lone UTF-16 surrogate, which has no UTF-8 form)`)
     if (index === 0 && secret.length < MIN_SECRET_LENGTH) {
       throw new RangeError(`${label} signs the cookies and must be at least ${MIN_SECRET_LENGTH} characters, received ${secret.length} (generate one with: node -p "require('crypto').randomBytes(32).toString('base64url')")`)
     }

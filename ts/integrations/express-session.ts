@@ -28,6 +28,11 @@ export interface SessionkeeperStoreOptions {
 /** The data key under which the serialized session lives in the engine. */
 const RECORD = 'express-session'
 const DAY = 24 * 3600_000
+/**
+ * Longest lifetime a cookie's expiry gives (2^52 ms, some 140,000 years): a longer one, up to a
+ * maxAge of 1e300, is held to it rather than refused, so the deadline stays a safe integer.
+ */
+const MAX_TTL = 2 ** 52
 
 /**
  * express-session's `Store` when it is installed (it supplies load, regenerate and createSession,
@@ -121,9 +126,10 @@ export class SessionkeeperStore extends StoreBase {
       const existing = this.#findOwn(sid)
       const record = existing?.get(RECORD)
       if (existing === undefined || record === undefined) return
+      const ttl = this.#ttlOf(sess)
       const stored = JSON.parse(record) as StoredSession
       stored.cookie = sess.cookie
-      if (existing.set(RECORD, JSON.stringify(stored))) renew(existing, this.#ttlOf(sess))
+      if (existing.set(RECORD, JSON.stringify(stored))) renew(existing, ttl)
     })
   }
 
@@ -190,17 +196,18 @@ export class SessionkeeperStore extends StoreBase {
 
   /**
    * The lifetime left as of this call, like the established stores: the cookie's expiry (wall
-   * time, so measured against Date.now()), else its maxAge, else ttl; at least 1 ms.
+   * time, so measured against Date.now()), else its maxAge, else ttl; at least 1 ms, at most
+   * {@link MAX_TTL}.
    */
   #ttlOf(sess: StoredSession): number {
     const cookie = sess?.cookie
     const expires = cookie?.expires
     if (expires !== undefined && expires !== null) {
       const remaining = new Date(expires).getTime() - Date.now()
-      if (Number.isFinite(remaining)) return Math.max(1, Math.ceil(remaining))
+      if (Number.isFinite(remaining)) return Math.min(MAX_TTL, Math.max(1, Math.ceil(remaining)))
     }
     const maxAge = cookie?.maxAge ?? cookie?.originalMaxAge
-    if (typeof maxAge === 'number' && Number.isFinite(maxAge)) return Math.max(1, Math.ceil(maxAge))
+    if (typeof maxAge === 'number' && Number.isFinite(maxAge)) return Math.min(MAX_TTL, Math.max(1, Math.ceil(maxAge)))
     return this.#ttl
   }
 

@@ -28,7 +28,9 @@ export interface SessionRequest extends IncomingMessage {
    * code run under `manager.run(() => req.session, …)`, as `sessionMiddleware` does) is the new
    * session from then on, and the response's `Set-Cookie` carries its id. With
    * `keys: 'caller'`, `init.key` is the new key: a key a live session holds or that cannot be a
-   * cookie value is refused (SessionExistsError, RangeError) before anything changes.
+   * cookie value is refused (SessionExistsError, RangeError) before anything changes. Once the
+   * response's headers are out, it (and `regenerate()` on the request's session) throws an Error
+   * with code `'ERR_HTTP_HEADERS_SENT'` and changes nothing: the new id could not reach the browser.
    */
   startSession(init?: StartSessionInit): Session
 }
@@ -126,31 +128,36 @@ function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMes
   const read = cookie.read(manager, req)
   const request = req as SessionRequest
   const state: RequestState = { issued: undefined, issuedId: undefined, closedRead: false }
-  if (read.session !== undefined) watch(read.session, cookie, state, true)
+  let written = false
+  // Once the headers are out, a new id can no longer reach the browser: a login or regenerate
+  // then would close or move the session the browser holds and log it out without a word.
+  const cookieSettled = (): boolean => written || res.headersSent
+  if (read.session !== undefined) watch(read.session, cookie, state, true, cookieSettled)
   request.session = read.session
   request.startSession = (init?: StartSessionInit): Session => {
+    if (cookieSettled()) throw headersSentError('req.startSession()')
     const { init: checked, keep } = checkStartInit(cookie, init)
     const previous = request.session !== undefined && !request.session.closed ? request.session : undefined
-    const data: Record<string, string> = {}
+    // No prototype, so a kept or given '__proto__' key is data like any other, not dropped.
+    const data: Record<string, string> = Object.create(null)
     for (const key of previous === undefined ? [] : keep) {
       const value = previous?.get(key)
       if (value !== undefined) data[key] = value
     }
-    Object.assign(data, checked.data)
+    for (const key of Object.keys(checked.data)) data[key] = checked.data[key]
     // The new session is made first, so a refused init or key leaves the old one as it was;
     // only a caller key equal to the old one's needs the old one gone first.
     const reusesKey = previous !== undefined && checked.key !== undefined && checked.key === previous.id
     if (reusesKey) previous.close()
     const created = manager.create({ ...checked, data })
     if (!reusesKey) previous?.close()
-    watch(created, cookie, state, false)
+    watch(created, cookie, state, false, cookieSettled)
     state.issued = created
     state.issuedId = created.id
     request.session = created
     return created
   }
   const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse
-  let written = false
   // Node sends implicit headers (write, end, flushHeaders) through res.writeHead, so this one
   // hook sees every response, at the last moment the headers can change.
   res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
@@ -189,13 +196,14 @@ function decideCookie(
  * anything changes), and, for the session the cookie named, a `close()` that closed it clears
  * the cookie. Other requests hold other handles, so their regenerate and close go unseen here.
  */
-function watch(session: Session, cookie: SessionCookie, state: RequestState, read: boolean): void {
+function watch(session: Session, cookie: SessionCookie, state: RequestState, read: boolean, settled: () => boolean): void {
   const { close, regenerate } = Session.prototype
   Object.defineProperty(session, 'regenerate', {
     configurable: true,
     writable: true,
     value: function (this: Session, newKey?: string): ReturnType<Session['regenerate']> {
       if (typeof newKey === 'string') cookie.checkStorable('newKey', newKey)
+      if (settled() && !this.closed) throw headersSentError('session.regenerate()')
       const id = regenerate.call(this, newKey)
       if (typeof id === 'string') {
         state.issued = this
@@ -236,12 +244,45 @@ function checkStartInit(cookie: SessionCookie, init: unknown): { init: SessionIn
   return { init: { ...(rest as SessionInit), data: data as Record<string, string> }, keep }
 }
 
+/** Thrown, before anything changes, by a login or regenerate once the response's headers are out. */
+function headersSentError(what: string): Error {
+  return Object.assign(
+    new Error(`${what} after the response's headers were sent: the new id could not reach the browser's cookie, so nothing was changed`),
+    { code: 'ERR_HTTP_HEADERS_SENT' },
+  )
+}
+
 /**
- * Adds `value` to the response's `Set-Cookie`. A `Set-Cookie` in a headers object passed to
- * `writeHead` would replace the response's own, so the cookie joins that one instead.
+ * Adds `value` to the response's `Set-Cookie`. A `Set-Cookie` in the headers passed to
+ * `writeHead` (an object, or Node's flat `[name, value, …]` array) would replace the response's
+ * own, so the cookie joins that one instead.
  */
 function addSetCookie(res: ServerResponse, args: unknown[], value: string): void {
   const headers = args.at(-1)
+  if (Array.isArray(headers)) {
+    // Node sets (Node 20: later pairs replace earlier ones) or replaces-then-appends (Node 22)
+    // the array's names over the response's headers, so every Set-Cookie of the array and the
+    // session cookie go in one pair, where the first Set-Cookie was.
+    let merged: [unknown, string[]] | undefined
+    const pairs: unknown[] = []
+    for (let index = 0; index + 1 < headers.length; index += 2) {
+      const [name, given] = [headers[index], headers[index + 1]]
+      if (typeof name !== 'string' || name.toLowerCase() !== 'set-cookie') {
+        pairs.push(name, given)
+        continue
+      }
+      if (merged === undefined) {
+        merged = [name, []]
+        pairs.push(name, merged[1])
+      }
+      merged[1].push(...(Array.isArray(given) ? given.map(String) : [String(given)]))
+    }
+    if (merged !== undefined && headers.length % 2 === 0) {
+      merged[1].push(value)
+      args[args.length - 1] = pairs
+      return
+    }
+  }
   if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) {
     const name = Object.keys(headers).find((key) => key.toLowerCase() === 'set-cookie')
     if (name !== undefined) {

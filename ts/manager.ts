@@ -53,14 +53,10 @@ export class SessionManager implements Iterable<Session> {
    * make room in turn (that could evict without end).
    */
   #makingRoom = false
-  /**
-   * Caller keys that a create is claiming (closing the expired session that held the key, making
-   * room): a create from a close listener meanwhile may not take the key from under it.
-   */
-  readonly #claimedKeys = new Set<string>()
 
   constructor(options?: SessionManagerOptions) {
-    const resolved = resolveOptions(options)
+    // Through checkPlainObject even when omitted: its copy has no prototype to inherit from.
+    const resolved = resolveOptions(options === undefined ? {} : options)
     this.#options = resolved
     this.#engine = createEngine(resolved.engine, resolved)
     const registry: Registry = new Registry(this.#engine, resolved, (handle) => new Session(registry, handle, this.#engine.id(handle) ?? ''))
@@ -259,25 +255,37 @@ export class SessionManager implements Iterable<Session> {
     const registry = this.#registry
     const engine = this.#engine
     const now = registry.clock.now()
+    // Checked again after everything that can run the caller's code: getters of `init` (read
+    // by #checkInit) and an 'error' listener told of a bad clock reading may close the manager.
+    this.#assertOpen('create a session')
     const { key } = init
     let handle: number
     if (key === undefined) {
       this.#makeRoom(now)
       handle = engine.create(now, init.idleTimeout, init.absoluteTimeout)
     } else {
-      if (this.#claimedKeys.has(key)) throw new SessionExistsError(key)
-      this.#claimedKeys.add(key)
+      const { claimedKeys } = registry
+      if (claimedKeys.has(key)) throw new SessionExistsError(key)
+      claimedKeys.add(key)
       try {
         const expiredHolder = engine.detachIfExpired(key, now)
         if (expiredHolder >= 0) {
-          registry.finishClose(expiredHolder, 'expired')
+          // Closing the holder makes room as surely as a sweep does, and the room is this
+          // create's: its close listeners get only room beyond it, as in #makeRoom.
+          const wasMakingRoom = this.#makingRoom
+          this.#makingRoom = true
+          try {
+            registry.finishClose(expiredHolder, 'expired')
+          } finally {
+            this.#makingRoom = wasMakingRoom
+          }
           this.#assertOpen('create a session')
         }
         if (engine.lookup(key, now, false) >= 0) throw new SessionExistsError(key)
         this.#makeRoom(now)
         handle = engine.createWithKey(key, now, init.idleTimeout, init.absoluteTimeout)
       } finally {
-        this.#claimedKeys.delete(key)
+        claimedKeys.delete(key)
       }
     }
     if (handle === CREATE_KEY_EXISTS) throw new SessionExistsError(init.key as string)
@@ -332,7 +340,8 @@ export class SessionManager implements Iterable<Session> {
   }
 
   #checkInit(init: unknown): CheckedInit {
-    const given = init === undefined ? {} : checkPlainObject('init', init)
+    // Own properties only, each read once (checkPlainObject copies them), even when omitted.
+    const given = checkPlainObject('init', init === undefined ? {} : init)
     checkKnownKeys('init', given, INIT_KEYS)
     const checked: CheckedInit = {
       key: undefined,

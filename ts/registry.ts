@@ -65,6 +65,12 @@ export class Registry {
   /** Bumped by every id change, so Session handles can cache their id until one happens. */
   idEpoch = 0
   closed = false
+  /**
+   * Caller keys that a create or a caller-key regenerate is claiming (closing the expired
+   * session that held the key, making room): a create or regenerate from a close listener
+   * meanwhile may not take the key from under it (SessionExistsError).
+   */
+  readonly claimedKeys = new Set<string>()
   readonly timer: ExpiryTimer
   /** The only reader of `options.clock`: every operation takes its time from here. */
   readonly clock: ManagerClock

@@ -235,9 +235,19 @@ export class Session {
       const key = checkKey('newKey', newKey)
       // Checked before anything else: a closed session must not close another key's holder.
       if (!this.#open()) return undefined
+      const { claimedKeys } = registry
+      if (claimedKeys.has(key)) throw new SessionExistsError(key)
       const now = registry.now()
       const expiredHolder = registry.engine.detachIfExpired(key, now)
-      if (expiredHolder >= 0) registry.finishClose(expiredHolder, 'expired')
+      if (expiredHolder >= 0) {
+        // The key is this regenerate's while the holder's close listeners run.
+        claimedKeys.add(key)
+        try {
+          registry.finishClose(expiredHolder, 'expired')
+        } finally {
+          claimedKeys.delete(key)
+        }
+      }
       const result = registry.engine.rekey(this.#handle, key, now)
       if (result === REKEY_EXISTS) throw new SessionExistsError(key)
       if (result !== REKEY_NOT_ATTACHED) newId = key

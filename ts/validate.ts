@@ -8,6 +8,15 @@ export const MAX_KEY_BYTES = 255
  * `toString` throws must still produce the RangeError or TypeError the caller is owed.
  */
 export const describe = (value: unknown): string => {
+  try {
+    return describeUnsafely(value)
+  } catch {
+    // A revoked Proxy, a Proxy trap or a `constructor.name` getter that throws.
+    return 'a value that cannot be described'
+  }
+}
+
+function describeUnsafely(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
   if (typeof value === 'bigint') return `${value}n`
   if (typeof value === 'symbol') return value.description === undefined ? 'a symbol' : `Symbol(${value.description})`
@@ -97,15 +106,26 @@ export function isUsableKey(value: string): boolean {
 
 export function checkRoles(name: string, value: unknown): string[] {
   if (!Array.isArray(value)) throw new TypeError(`${name} must be an array of strings, received ${describe(value)}`)
-  return value.map((role, index) => checkString(`${name}[${index}]`, role))
+  // An index loop, not map(): map skips the holes of a sparse array and would hand them on
+  // (the native engine then fails to convert one after the session is made; the JS one stores it).
+  const roles: string[] = []
+  for (let index = 0; index < value.length; index++) roles.push(checkString(`${name}[${index}]`, value[index]))
+  return roles
 }
 
-/** A plain object (literal or null-prototype): a Map or a boxed String would be read as the wrong keys. */
+/**
+ * A plain object (literal or null-prototype): a Map or a boxed String would be read as the wrong
+ * keys. Returns a null-prototype copy of its own enumerable string-keyed properties, each read
+ * once: nothing is inherited (an `Object.prototype.roles` planted elsewhere grants nothing), and
+ * a getter cannot return one value to the check and another to the use.
+ */
 export function checkPlainObject(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || !isPlainObject(value)) {
     throw new TypeError(`${name} must be a plain object, received ${describe(value)}`)
   }
-  return value as Record<string, unknown>
+  const own: Record<string, unknown> = Object.create(null)
+  for (const key of Object.keys(value)) own[key] = (value as Record<string, unknown>)[key]
+  return own
 }
 
 export function checkKnownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {

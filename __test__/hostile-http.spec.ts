@@ -7,6 +7,7 @@
  */
 import test from 'ava'
 import express from 'express'
+import { createHmac } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { SessionManager } from '../ts/index'
 import { findCookies, SessionCookie } from '../ts/integrations/cookies'
@@ -425,4 +426,56 @@ for (const stack of STACKS) {
       t.deepEqual(reply.headers.getSetCookie(), [], 'started and closed by the same request: nothing to set')
     })
   }
+}
+
+// The signature was the HMAC of the bare id under the secret itself: the very construction of
+// cookie-signature (cookie-parser, express-session) and @fastify/cookie, base64 instead of
+// base64url. Over a keys: 'caller' manager keyed by names, an application that shares the
+// secret and signs a value the client picks (a remembered user name) handed the client the
+// session cookie of that key; and a value signed for one cookie name verified under another.
+// Now the HMAC covers `<name>=<id>` under a key derived from the secret. Fails without the fix:
+// the converted cookie-parser signature and the other name's value both log in as alice.
+for (const engine of ENGINES) {
+  test(`no other signer sharing the secret, and no other cookie name, makes a session cookie [${engine}]`, async (t) => {
+    // @ts-expect-error cookie-signature ships no types
+    const { sign: cookieSignature } = (await import('cookie-signature')) as { sign(value: string, secret: string): string }
+    const manager = new SessionManager({ engine, keys: 'caller' })
+    t.teardown(() => manager.close())
+    const app = express()
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      const request = req as SessionRequest
+      if (req.url === '/login') request.startSession({ key: 'user-alice', user: 'alice' })
+      res.end(request.session?.user ?? 'anonymous')
+    }
+    app.use('/app', sessionMiddleware(manager, { secret: SECRET }), handler)
+    app.use('/other', sessionMiddleware(manager, { secret: SECRET, cookieName: 'other' }), handler)
+    const base = await listen(t, createServer(app))
+    const login = await fetch(`${base}/app/login`, { method: 'POST' })
+    const cookie = cookieOf(login) as string
+    t.is(await (await fetch(`${base}/app/`, { headers: { cookie } })).text(), 'alice')
+    // What cookie-parser's res.cookie('remember', 'user-alice', { signed: true }) gives a client
+    // (after `s:`), turned into base64url by hand.
+    const parserSigned = cookieSignature('user-alice', SECRET).replace(/\+/g, '-').replace(/\//g, '_')
+    t.is(await (await fetch(`${base}/app/`, { headers: { cookie: `sid=${parserSigned}` } })).text(), 'anonymous')
+    // The 0.1.0 signature is refused over caller keys.
+    const legacy = `user-alice.${createHmacBase64url(SECRET, 'user-alice')}`
+    t.is(await (await fetch(`${base}/app/`, { headers: { cookie: `sid=${legacy}` } })).text(), 'anonymous')
+    // The same key under another cookie name of the same secret and manager.
+    t.is(await (await fetch(`${base}/other/`, { headers: { cookie: `other=${valueOf(cookie)}` } })).text(), 'anonymous')
+    t.is(manager.stats().rejectedCookies, 3)
+  })
+
+  test(`over random ids a 0.1.0 signature still verifies, and is not re-signed under the current secret [${engine}]`, async (t) => {
+    const server = await serve(t, 'http', engine, (req, res) => {
+      res.end(req.session?.user ?? 'anonymous')
+    })
+    const session = server.manager.create({ user: 'ann' })
+    const reply = await fetch(server.base, { headers: { cookie: `sid=${session.id}.${createHmacBase64url(SECRET, session.id)}` } })
+    t.is(await reply.text(), 'ann')
+    t.deepEqual(reply.headers.getSetCookie(), [])
+  })
+}
+
+function createHmacBase64url(secret: string, text: string): string {
+  return createHmac('sha256', secret).update(text, 'utf8').digest('base64url')
 }

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { recordRejectedCookie } from '../internal'
@@ -104,12 +104,16 @@ const describe = (value: unknown): string =>
  * (`Set-Cookie` values). Shared by `sessionMiddleware` and the node:http helpers.
  *
  * Signed cookie format: `<id>.<signature>`, the signature being the base64url (no padding)
- * HMAC-SHA256 of the id under the secret. Unsigned: the id alone. Values are written raw (ids
+ * HMAC-SHA256 of `<cookie name>=<id>` under a key derived from the secret (see {@link signingKey}),
+ * so that no other signer sharing the secret (cookie-parser, @fastify/cookie, express-session,
+ * another cookie name) makes a value this one accepts. Unsigned: the id alone. Values are written raw (ids
  * are base64url or hex), never percent-encoded, and read raw: no percent-decoding.
  */
 export class SessionCookie {
   readonly name: string
   readonly #secrets: string[]
+  /** The key each secret signs with, derived from it: see {@link signingKey}. */
+  readonly #keys: KeyObject[]
   readonly #proxyHops: number
   readonly #secure: 'auto' | boolean
   readonly #attributes: string
@@ -120,6 +124,7 @@ export class SessionCookie {
     checkKnownKeys(label, given, KNOWN)
     this.name = given.cookieName === undefined ? 'sid' : checkToken(`${label}.cookieName`, given.cookieName)
     this.#secrets = given.secret === undefined ? [] : checkSecrets(`${label}.secret`, given.secret)
+    this.#keys = this.#secrets.map(signingKey)
     this.#proxyHops = given.trustProxy === undefined ? 0 : checkHops(`${label}.trustProxy`, given.trustProxy)
     const cookieLabel = `${label}.cookie`
     const cookie = given.cookie === undefined ? {} : checkPlainObject(cookieLabel, given.cookie)
@@ -172,12 +177,15 @@ export class SessionCookie {
   read(manager: SessionManager, req: IncomingMessage): CookieRead {
     const values = findCookies(req.headers.cookie, this.name)
     if (values.length === 0) return NO_SESSION
+    // Cookies signed by 0.1.0 (the bare id's HMAC under the secret itself) still verify where a
+    // signature guards nothing an unguessable random id does not; never over caller keys.
+    const legacy = manager.keys === 'random'
     if (values.length === 1) {
-      const verified = this.#verify(values[0])
+      const verified = this.#verify(values[0], legacy)
       const session = verified < 0 ? undefined : manager.get(this.#idOf(values[0]))
       if (session !== undefined) return { session, id: session.id, outdated: verified > 0 }
     } else if (values.length <= MAX_SESSION_COOKIES) {
-      const chosen = this.#choose(manager, values)
+      const chosen = this.#choose(manager, values, legacy)
       const session = chosen === undefined ? undefined : manager.get(this.#idOf(chosen.value))
       if (chosen !== undefined && session !== undefined) return { session, id: session.id, outdated: chosen.secret > 0 }
     }
@@ -198,7 +206,7 @@ export class SessionCookie {
   /** A `Set-Cookie` value that stores `id` (signed when secrets are configured). */
   serialize(req: IncomingMessage, id: string): string {
     this.checkStorable('session id', id)
-    const value = this.#secrets.length === 0 ? id : `${id}.${sign(this.#secrets[0], id)}`
+    const value = this.#secrets.length === 0 ? id : `${id}.${this.#sign(0, id)}`
     const expiry = this.#maxAge === undefined ? ''
       : `; Max-Age=${Math.floor(this.#maxAge / 1000)}; Expires=${new Date(Date.now() + this.#maxAge).toUTCString()}`
     return `${this.name}=${value}${expiry}${this.#attributes}${this.#isSecure(req) ? '; Secure' : ''}`
@@ -210,10 +218,10 @@ export class SessionCookie {
   }
 
   /** Of several values, the one naming a live session (peeked: nothing is renewed), if exactly one does. */
-  #choose(manager: SessionManager, values: string[]): { value: string; secret: number } | undefined {
+  #choose(manager: SessionManager, values: string[], legacy: boolean): { value: string; secret: number } | undefined {
     let chosen: { value: string; secret: number; id: string } | undefined
     for (const value of values) {
-      const secret = this.#verify(value)
+      const secret = this.#verify(value, legacy)
       if (secret < 0) continue
       const id = this.#idOf(value)
       if (chosen?.id === id || !manager.has(id)) continue
@@ -227,8 +235,16 @@ export class SessionCookie {
     return this.#secrets.length === 0 ? value : value.slice(0, value.lastIndexOf('.'))
   }
 
-  /** Index of the secret whose signature `value` carries (0 when unsigned cookies are used), or -1. */
-  #verify(value: string): number {
+  /** The signature of `id` in this cookie under secret `index`. */
+  #sign(index: number, id: string): string {
+    return createHmac('sha256', this.#keys[index]).update(`${this.name}=${id}`, 'utf8').digest('base64url')
+  }
+
+  /**
+   * Index of the secret whose signature `value` carries (0 when unsigned cookies are used), or -1.
+   * With `legacy`, a 0.1.0 signature (the id's HMAC under the secret itself) counts too.
+   */
+  #verify(value: string, legacy: boolean): number {
     if (value.length > MAX_COOKIE_VALUE || !COOKIE_VALUE.test(value)) return -1
     if (this.#secrets.length === 0) return 0
     const dot = value.lastIndexOf('.')
@@ -238,7 +254,9 @@ export class SessionCookie {
     let matched = -1
     // Every secret is tried (no early exit), so timing does not tell which one matched.
     this.#secrets.forEach((secret, index) => {
-      if (timingSafeEqual(given, ascii.encode(sign(secret, id))) && matched < 0) matched = index
+      let ok = timingSafeEqual(given, ascii.encode(this.#sign(index, id)))
+      if (legacy) ok = timingSafeEqual(given, ascii.encode(legacySign(secret, id))) || ok
+      if (ok && matched < 0) matched = index
     })
     return matched
   }
@@ -304,7 +322,22 @@ function trimSpaceAndTab(text: string): string {
   return start === 0 && end === text.length ? text : text.slice(start, end)
 }
 
-function sign(secret: string, id: string): string {
+/** What a derived signing key is for: no other use of the secret derives the same key. */
+const SIGNING_CONTEXT = 'sessionkeeper session cookie signature v1'
+
+/**
+ * The key a secret signs session cookies with: HMAC-SHA256 of a fixed context under the secret.
+ * cookie-signature (cookie-parser, express-session) and @fastify/cookie sign `value` with the
+ * secret itself in the same HMAC-SHA256, base64 instead of base64url: an application sharing
+ * the secret and signing a value a client chooses (a remembered user name) would otherwise hand
+ * that client a session cookie for a caller key equal to that value.
+ */
+function signingKey(secret: string): KeyObject {
+  return createSecretKey(createHmac('sha256', secret).update(SIGNING_CONTEXT, 'utf8').digest('base64url'), 'base64url')
+}
+
+/** 0.1.0's signature: the bare id's HMAC under the secret itself. Verified over random ids only. */
+function legacySign(secret: string, id: string): string {
   return createHmac('sha256', secret).update(id, 'utf8').digest('base64url')
 }
 

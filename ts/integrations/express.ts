@@ -10,7 +10,7 @@ export type SessionMiddlewareOptions = SessionCookieOptions
 
 /**
  * A connect/express middleware over `manager`. For each request it reads the session cookie
- * (`cookieName`, default `'sid'`; signed `<id>.<base64url HMAC-SHA256>` when `secret` is given:
+ * (`cookieName`, default `'sid'`; signed `<id>.<base64url HMAC-SHA256 of <name>=<id>>` when `secret` is given:
  * the first secret signs and must be at least 32 characters, all verify), renews the live
  * session it names, sets `req.session` (Session or undefined) and `req.startSession(init?)`,
  * and runs the rest of the request inside `manager.run(() => req.session, next)`, so

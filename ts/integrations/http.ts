@@ -79,7 +79,8 @@ interface RequestState {
  * })
  * ```
  *
- * Signed cookies read `<id>.<base64url HMAC-SHA256 of the id>`; unsigned ones the bare id.
+ * Signed cookies read `<id>.<base64url HMAC-SHA256 of <name>=<id>>` (under a key derived from the
+ * secret); unsigned ones the bare id.
  * Options: `cookieName` (default `'sid'`), `secret` (string or array: the first signs and must
  * be at least 32 characters, all verify; required over a `keys: 'caller'` manager, since
  * unsigned a client could name any key), `trustProxy` (default false), `cookie: { secure

@@ -170,6 +170,26 @@ forEachEngine(test, 'options and init read their own properties only: a polluted
   }
 })
 
+// --- closeReason is the reason the close event carries -----------------------------------------
+
+forEachEngine(test, 'close(): a session that expires while earlier close listeners run closes as it reads, expired', (t, engine) => {
+  const { manager, clock } = makeManager(engine)
+  const first = manager.create({ idleTimeout: 0 })
+  const later = manager.create({ idleTimeout: 100 })
+  const events: string[] = []
+  manager.on('close', (session, reason) => {
+    events.push(`${session.id === first.id ? 'first' : 'later'}: ${reason}`)
+    if (session.id === first.id) {
+      clock.advance(200)
+      events.push(`later reads ${later.closeReason}`)
+    }
+  })
+  manager.close()
+  t.deepEqual(events, ['first: shutdown', 'later reads expired', 'later: expired'])
+  t.is(later.closeReason, 'expired')
+  t.deepEqual(manager.stats().closed, { destroyed: 0, expired: 1, evicted: 0, shutdown: 1 })
+})
+
 // --- closeReason after slot reuse -------------------------------------------------------------
 
 for (const engine of ENGINES) test.failing(`closeReason of a destroyed session survives later sessions in its slot [${engine}]`, (t) => {

@@ -149,7 +149,7 @@ export class SessionManager implements Iterable<Session> {
     if (registry.closed) return
     registry.closed = true
     registry.timer.stop()
-    const now = registry.clock.now()
+    let now = registry.clock.now()
     const engine = this.#engine
     const buffer = new Float64Array(256)
     let from = 0
@@ -160,6 +160,10 @@ export class SessionManager implements Iterable<Session> {
       for (let index = 0; index < count; index++) {
         const handle = buffer[index]
         registry.close(handle, engine.expiresAt(handle) <= now ? 'expired' : 'shutdown')
+        // Time goes on while close listeners and disposers run, and what they read (a later
+        // session's closeReason is 'expired' once its deadline has passed) must match the
+        // reason its close event then carries. Without them, one reading serves the whole call.
+        if (registry.listeners.count('close') > 0 || registry.objects.sessionsHoldingObjects > 0) now = registry.clock.now()
       }
       if (count < buffer.length) break
       from = slotOf(buffer[count - 1]) + 1

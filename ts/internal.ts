@@ -14,23 +14,32 @@ const CODES: Record<CloseReason, number> = { destroyed: 1, expired: 2, evicted: 
 /** Generations remembered per slot: eight 4-bit codes in one 32-bit word, the latest lowest. */
 const DEPTH = 8
 const BITS = 4
+/** Most recent closes remembered by handle: 2^16 entries, 9 bytes each. */
+const CACHE_LIMIT = 2 ** 16
 
 /**
  * Why sessions closed, so that a `Session` handle can tell `closeReason` after its
  * slot was released (and reused). Kept per engine slot, in typed arrays: no JS object per
  * session, O(1) to record and to read, memory bounded by the table's slot count (8 bytes a slot).
  *
- * A slot remembers the reasons of its last 8 sessions (generations). Sessions the engine
- * released without a record are expired ones (the sweep frees them inside the engine when no
- * listener or owned object needs to see them), so "no record" reads as undefined and the caller
- * treats it as `'expired'`; so does a handle whose slot has since held 8 more closed sessions,
- * unless the handle read its reason earlier (`Session` caches it).
+ * A slot remembers the reasons of its last 8 sessions (generations). The free stack hands a
+ * freed slot to the very next create, so under churn (anonymous sessions made and dropped) one
+ * slot can see 8 closes while a request still holds the handle of a logged-out session; a
+ * direct-mapped cache of recent closes, keyed by the whole handle and as large as the slot
+ * arrays (up to 2^16 entries), answers for those. Sessions the engine released without a record
+ * are expired ones (the sweep frees them inside the engine when no listener or owned object needs
+ * to see them), so "no record" reads as undefined and the caller treats it as `'expired'`; so
+ * does a handle whose record has been pushed out of both, unless the handle read its reason
+ * earlier (`Session` caches it).
  */
 export class CloseRecords {
   /** Per slot: 1 + the latest generation recorded (0: none). */
   #latest = new Uint32Array(0)
   /** Per slot: the codes of the last 8 generations, the latest in the lowest 4 bits. */
   #codes = new Uint32Array(0)
+  /** Recent closes by handle, whatever their slot: entry i holds a handle hashing to i. */
+  #cachedHandles = new Float64Array(0)
+  #cachedCodes = new Uint8Array(0)
 
   /** Records that the session `handle` closed for `reason`. Call once per close. */
   record(handle: number, reason: CloseReason): void {
@@ -46,6 +55,9 @@ export class CloseRecords {
       this.#codes[slot] = shift >= DEPTH ? code : ((this.#codes[slot] << (BITS * shift)) | code) >>> 0
     }
     this.#latest[slot] = generation + 1
+    const entry = this.#cacheEntry(slot, generation)
+    this.#cachedHandles[entry] = handle
+    this.#cachedCodes[entry] = code
   }
 
   /** The recorded reason of `handle`, or undefined when none is known. */
@@ -55,8 +67,14 @@ export class CloseRecords {
     if (latest === 0) return undefined
     const generation = (handle - slot) / SLOT_SPACE
     const age = (latest - 1 - generation + GENERATION_SPACE) % GENERATION_SPACE
-    if (age >= DEPTH) return undefined
-    return REASONS[(this.#codes[slot] >>> (BITS * age)) & 0xf]
+    if (age < DEPTH) return REASONS[(this.#codes[slot] >>> (BITS * age)) & 0xf]
+    const entry = this.#cacheEntry(slot, generation)
+    return this.#cachedHandles[entry] === handle ? REASONS[this.#cachedCodes[entry]] : undefined
+  }
+
+  /** Consecutive generations of one slot land far apart, so churn in one slot does not evict itself. */
+  #cacheEntry(slot: number, generation: number): number {
+    return (Math.imul(generation, 0x9e3779b1) ^ slot) & (this.#cachedHandles.length - 1)
   }
 
   #grow(slot: number): void {
@@ -67,5 +85,11 @@ export class CloseRecords {
     const codes = new Uint32Array(length)
     codes.set(this.#codes)
     this.#codes = codes
+    // Rehashing would cost a pass; a larger cache starts empty (the per-slot records carry on).
+    const cacheLength = Math.min(CACHE_LIMIT, 2 ** Math.ceil(Math.log2(length)))
+    if (cacheLength > this.#cachedHandles.length) {
+      this.#cachedHandles = new Float64Array(cacheLength).fill(-1)
+      this.#cachedCodes = new Uint8Array(cacheLength)
+    }
   }
 }

@@ -1,4 +1,4 @@
-//! Engine settings: id length and encoding, key mode, data cap.
+//! Engine settings: id length and encoding, key mode, data cap, wheel resolution.
 
 /// How random ids are written as text.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -29,6 +29,9 @@ pub struct Config {
     pub keys: KeyMode,
     /// Cap on one session's data bytes; `usize::MAX` for none.
     pub max_data_bytes: usize,
+    /// Tick of the deadline wheel in ms (at least 1): expiry is at most this late, and
+    /// eviction picks the earliest deadline to within it.
+    pub resolution: f64,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             id_encoding: IdEncoding::Base64Url,
             keys: KeyMode::Random,
             max_data_bytes: usize::MAX,
+            resolution: 1000.0,
         }
     }
 }

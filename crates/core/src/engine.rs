@@ -9,11 +9,11 @@ use foldhash::fast::RandomState;
 
 use crate::config::{Config, KeyMode};
 use crate::error::{Error, RekeyError};
-use crate::expiry::Registry;
 use crate::handle::{Handle, GENERATION_SPACE};
 use crate::ids::{self, RandomPool, MAX_ID_BYTES};
 use crate::index::SlotIndex;
 use crate::table::{Entry, Key, SlotState, Table};
+use crate::wheel::Wheel;
 
 mod access;
 mod schedule;
@@ -45,8 +45,7 @@ pub struct Engine {
     /// Slots of attached sessions, hashed by their key bytes.
     index: SlotIndex,
     hasher: RandomState,
-    idle: Registry,
-    absolute: Registry,
+    wheel: Wheel,
     pool: RandomPool,
 }
 
@@ -61,8 +60,8 @@ impl Engine {
     /// not a [`Config`] field so that [`Config`] stays what the binding builds.
     ///
     /// # Errors
-    /// `Err(InvalidConfig)` unless `id_bytes` is 16..=64 and `generation_space` is
-    /// `1..=GENERATION_SPACE`.
+    /// `Err(InvalidConfig)` unless `id_bytes` is 16..=64, `resolution` is finite and >= 1
+    /// and `generation_space` is `1..=GENERATION_SPACE`.
     ///
     /// ```
     /// # use sessionkeeper_core::*;
@@ -82,15 +81,51 @@ impl Engine {
         if !(1..=GENERATION_SPACE).contains(&generation_space) {
             return Err(Error::InvalidConfig("generation_space must be 1..=2^28"));
         }
+        if !(config.resolution.is_finite() && config.resolution >= 1.0) {
+            return Err(Error::InvalidConfig(
+                "resolution must be a finite number >= 1",
+            ));
+        }
         Ok(Engine {
+            wheel: Wheel::new(config.resolution),
             config,
             table: Table::new(generation_space),
             index: SlotIndex::default(),
             hasher: RandomState::default(),
-            idle: Registry::default(),
-            absolute: Registry::default(),
             pool: RandomPool::default(),
         })
+    }
+
+    /// Checks every invariant of the table, the id index and the deadline wheel: counts and
+    /// byte totals, the free stack, probe chains, that each attached session is indexed under
+    /// its own key and filed exactly once in its class, never after its deadline. Debug and
+    /// test builds only; the property tests run it after every step.
+    ///
+    /// # Errors
+    /// A description of the first broken invariant.
+    #[cfg(any(test, debug_assertions))]
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.table.check()?;
+        let indexed = self.index.check()?;
+        if indexed.len() != self.table.attached() {
+            return Err(format!(
+                "{} indexed, {} attached",
+                indexed.len(),
+                self.table.attached()
+            ));
+        }
+        for slot in indexed {
+            let e = self
+                .table
+                .slot(slot)
+                .filter(|e| e.state == SlotState::Attached)
+                .ok_or(format!("indexed slot {slot} is not attached"))?;
+            if self.index_find(e.key.as_bytes(), self.hash(e.key.as_bytes())) != Some(slot) {
+                return Err(format!("slot {slot} is not found under its own key"));
+            }
+        }
+        self.wheel.check(&self.table.entries)
     }
 
     /// The settings the engine was built with.
@@ -205,7 +240,7 @@ impl Engine {
             .alloc(key, now, idle, abs)
             .ok_or(Error::TableFull)?;
         self.index.insert(hash, slot);
-        self.file_new(slot, is_new, idle, abs);
+        self.file_new(slot, is_new);
         self.handle_of(slot).ok_or(Error::TableFull)
     }
 

@@ -113,6 +113,44 @@ impl SlotIndex {
         }
     }
 
+    /// Checks that every bucket is reachable from its home without crossing an empty bucket,
+    /// that no slot is indexed twice and that `len` counts the filled buckets. Returns the
+    /// indexed slots (debug and test builds).
+    #[cfg(any(test, debug_assertions))]
+    pub(crate) fn check(&self) -> Result<Vec<u32>, String> {
+        let mask = self.mask();
+        let mut slots = Vec::new();
+        for (at, &bucket) in self.buckets.iter().enumerate() {
+            if bucket == EMPTY {
+                continue;
+            }
+            let mut probe = self.home(tag_of(bucket));
+            while probe != at {
+                if self.buckets.get(probe).is_none_or(|&b| b == EMPTY) {
+                    return Err(format!(
+                        "bucket {at} is cut off from its home by an empty bucket"
+                    ));
+                }
+                probe = (probe + 1) & mask;
+            }
+            slots.push(slot_of(bucket));
+        }
+        if slots.len() != self.len || self.len * BUCKETS_PER_ENTRY > self.buckets.len() {
+            return Err(format!(
+                "{} filled buckets, len {}, capacity {}",
+                slots.len(),
+                self.len,
+                self.buckets.len()
+            ));
+        }
+        let mut sorted = slots.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err("a slot is indexed twice".into());
+        }
+        Ok(slots)
+    }
+
     /// Removes `slot`, filed under `hash`; false when it is not there.
     pub(crate) fn remove(&mut self, hash: u64, slot: u32) -> bool {
         let wanted = bucket_value(tag_of(hash), slot);

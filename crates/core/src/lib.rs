@@ -22,11 +22,11 @@ mod config;
 mod data;
 mod engine;
 mod error;
-mod expiry;
 mod handle;
 mod ids;
 mod index;
 mod table;
+mod wheel;
 
 pub use config::{Config, IdEncoding, KeyMode};
 pub use engine::{Engine, State};

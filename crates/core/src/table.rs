@@ -244,6 +244,64 @@ impl Table {
         }
     }
 
+    /// Checks the counts and the free stack against the entries (debug and test builds).
+    #[cfg(any(test, debug_assertions))]
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let attached = self
+            .entries
+            .iter()
+            .filter(|e| e.state == SlotState::Attached)
+            .count();
+        if attached != self.attached {
+            return Err(format!(
+                "{attached} attached entries, counted {}",
+                self.attached
+            ));
+        }
+        let strings: usize = self
+            .entries
+            .iter()
+            .map(|e| e.key.heap_bytes() + side_bytes(&e.side))
+            .sum();
+        if strings != self.string_bytes {
+            return Err(format!(
+                "{strings} string bytes, counted {}",
+                self.string_bytes
+            ));
+        }
+        let mut on_stack = vec![false; self.entries.len()];
+        for &slot in &self.free {
+            let e = self
+                .entries
+                .get(slot as usize)
+                .ok_or(format!("free slot {slot} out of range"))?;
+            if e.state != SlotState::Free || e.generation >= self.generation_space {
+                return Err(format!(
+                    "free stack holds slot {slot}: {:?} gen {}",
+                    e.state, e.generation
+                ));
+            }
+            if std::mem::replace(&mut on_stack[slot as usize], true) {
+                return Err(format!("slot {slot} is on the free stack twice"));
+            }
+        }
+        for (slot, e) in self.entries.iter().enumerate() {
+            let free = e.state == SlotState::Free;
+            let retired = e.generation >= self.generation_space;
+            if free && !retired && !on_stack[slot] {
+                return Err(format!(
+                    "free slot {slot} is lost: neither on the stack nor retired"
+                ));
+            }
+            if free && (!e.key.as_bytes().is_empty() || e.side.is_some()) {
+                return Err(format!(
+                    "free slot {slot} still holds a key or a side record"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.free.capacity() * std::mem::size_of::<u32>()

@@ -1,7 +1,12 @@
 //! Property test: random operation sequences run against the engine and against a
-//! linear-scan model that spells out the shared algorithm with plain `Vec`s; every result,
-//! every getter and the sweep order must agree. Narrow generation spaces retire slots within
-//! a run, so a stale handle meeting a retired or reused slot is exercised too.
+//! linear-scan model of the sessions with plain `Vec`s; every result and every getter must
+//! agree. What depends on the wheel's filing order (which due sessions a limited sweep takes
+//! first, which session of the earliest slot is evicted) is checked by its rules: a sweep
+//! takes only due sessions, all of them unless the limit stops it, and leaves the next
+//! deadline after `now`; eviction takes a session without a user while one exists, and one
+//! with a deadline while its class has one. The engine's invariant checker runs after every
+//! step. Narrow generation spaces retire slots within a run, so a stale handle meeting a
+//! retired or reused slot is exercised too; a clock that steps back exercises re-filing.
 
 use proptest::prelude::*;
 use sessionkeeper_core::{
@@ -41,6 +46,7 @@ enum Op {
     SetUser { h: usize, user: Option<usize> },
     SetRoles { h: usize, n: usize },
     Scan { from: u32, limit: usize },
+    Evict,
     Advance(i8),
 }
 
@@ -67,6 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (h.clone(), proptest::option::of(0usize..3)).prop_map(|(h, user)| Op::SetUser { h, user }),
         1 => (h, 0usize..3).prop_map(|(h, n)| Op::SetRoles { h, n }),
         1 => (0u32..8, 0usize..6).prop_map(|(from, limit)| Op::Scan { from, limit }),
+        1 => Just(Op::Evict),
         4 => (-2i8..12).prop_map(Op::Advance),
     ]
 }
@@ -97,44 +104,15 @@ impl Sess {
     }
 }
 
-type Reg = Vec<(f64, Vec<u32>)>;
-
-fn file(reg: &mut Reg, slot: u32, t: f64) -> &mut Vec<u32> {
-    let i = match reg.iter().position(|(x, _)| *x == t) {
-        Some(i) => i,
-        None => {
-            reg.push((t, Vec::new()));
-            reg.len() - 1
-        }
-    };
-    let _ = slot;
-    &mut reg[i].1
-}
-
-fn unlink(reg: &mut Reg, slot: u32) {
-    if let Some(i) = reg.iter().position(|(_, l)| l.contains(&slot)) {
-        reg[i].1.retain(|&s| s != slot);
-        if reg[i].1.is_empty() {
-            reg.remove(i);
-        }
-    }
-}
-
-fn move_to_tail(reg: &mut Reg, slot: u32) {
-    if let Some((_, l)) = reg.iter_mut().find(|(_, l)| l.contains(&slot)) {
-        l.retain(|&s| s != slot);
-        l.push(slot);
-    }
-}
-
 struct Model {
     /// Per slot: its generation and its session. A slot whose generation reached
     /// `generations` is retired: no session, never on `free` again.
     slots: Vec<(u32, Option<Sess>)>,
-    free: Vec<u32>,
+    /// The free stack as groups, top last: a release pushes a group of one; a
+    /// `sweep_release` pushes one group of every slot it released, in an order the model
+    /// does not know, so a create may take any slot of the top group.
+    free: Vec<Vec<u32>>,
     generations: u32,
-    idle: Reg,
-    abs: Reg,
     max_data: usize,
 }
 
@@ -185,8 +163,22 @@ impl Model {
             .count()
     }
 
-    fn create(&mut self, id: String, now: f64, idle: f64, abs: f64) -> Handle {
-        let slot = match self.free.pop() {
+    /// The slot a create takes: `engine_slot` when the top free group holds it.
+    fn take_free(&mut self, engine_slot: u32) -> Option<u32> {
+        let group = self.free.last_mut()?;
+        let at = group
+            .iter()
+            .position(|&s| s == engine_slot)
+            .unwrap_or(group.len() - 1);
+        let slot = group.remove(at);
+        if group.is_empty() {
+            self.free.pop();
+        }
+        Some(slot)
+    }
+
+    fn create(&mut self, id: String, now: f64, idle: f64, abs: f64, engine: Handle) -> Handle {
+        let slot = match self.take_free(engine.slot()) {
             Some(s) => s,
             None => {
                 self.slots.push((0, None));
@@ -204,10 +196,6 @@ impl Model {
             user: None,
             roles: vec![],
         });
-        file(&mut self.idle, slot, idle).push(slot);
-        if abs > 0.0 {
-            file(&mut self.abs, slot, abs).push(slot);
-        }
         self.handle(slot)
     }
 
@@ -218,12 +206,9 @@ impl Model {
 
     fn renew(&mut self, slot: u32, now: f64) {
         self.sess_mut(slot).last = now;
-        move_to_tail(&mut self.idle, slot);
     }
 
     fn detach(&mut self, slot: u32) {
-        unlink(&mut self.idle, slot);
-        unlink(&mut self.abs, slot);
         self.sess_mut(slot).state = State::Detached;
     }
 
@@ -236,115 +221,40 @@ impl Model {
         e.0 += 1;
         e.1 = None;
         if e.0 < self.generations {
-            self.free.push(h.slot());
+            self.free.push(vec![h.slot()]);
         }
         true
     }
 
-    fn earliest(&self) -> Option<(f64, u32)> {
-        let mut best: Option<(f64, u32)> = None;
-        let idle = self
-            .idle
+    fn attached(&self) -> impl Iterator<Item = (u32, &Sess)> + '_ {
+        self.slots
             .iter()
-            .filter(|(t, _)| *t > 0.0)
-            .map(|(t, l)| (self.sess(l[0]).last + t, l[0]));
-        let abs = self
-            .abs
-            .iter()
-            .map(|(t, l)| (self.sess(l[0]).created + t, l[0]));
-        for (d, s) in idle.chain(abs) {
-            if best.is_none() || d < best.unwrap().0 {
-                best = Some((d, s));
-            }
-        }
-        best
+            .enumerate()
+            .filter_map(|(slot, (_, s))| match s {
+                Some(s) if s.state == State::Attached => Some((slot as u32, s)),
+                _ => None,
+            })
     }
 
-    fn lru(&self) -> Option<Handle> {
-        let mut best: Option<(f64, u32)> = None;
-        for (_, l) in &self.idle {
-            let d = self.sess(l[0]).last;
-            if best.is_none() || d < best.unwrap().0 {
-                best = Some((d, l[0]));
-            }
-        }
-        best.map(|(_, s)| self.handle(s))
+    fn earliest(&self) -> f64 {
+        self.attached()
+            .map(|(_, s)| s.expires())
+            .fold(f64::INFINITY, f64::min)
     }
 
-    fn sweep(&mut self, now: f64, limit: usize, release: bool) -> Vec<Handle> {
-        let mut out = vec![];
-        while out.len() < limit {
-            match self.earliest() {
-                Some((d, slot)) if d <= now => {
-                    let h = self.handle(slot);
-                    self.detach(slot);
-                    if release {
-                        self.release(h);
-                    }
-                    out.push(h);
-                }
-                _ => break,
-            }
-        }
-        out
-    }
-
-    fn insert_sorted(reg: &mut Reg, slot: u32, t: f64, key: impl Fn(u32) -> f64) {
-        let own = key(slot);
-        let l = file(reg, slot, t);
-        let mut i = l.len();
-        while i > 0 && key(l[i - 1]) > own {
-            i -= 1;
-        }
-        l.insert(i, slot);
+    fn due(&self, now: f64) -> Vec<Handle> {
+        self.attached()
+            .filter(|(_, s)| s.expires() <= now)
+            .map(|(slot, _)| self.handle(slot))
+            .collect()
     }
 
     fn set_idle(&mut self, h: Handle, t: f64) -> bool {
-        let Some(s) = self.get_mut(h) else {
-            return false;
-        };
-        if s.state == State::Detached {
-            s.idle = t;
-            return true;
-        }
-        if s.idle == t {
-            return true;
-        }
-        s.idle = t;
-        let slot = h.slot();
-        unlink(&mut self.idle, slot);
-        let lasts: Vec<f64> = self
-            .slots
-            .iter()
-            .map(|(_, s)| s.as_ref().map_or(0.0, |s| s.last))
-            .collect();
-        Self::insert_sorted(&mut self.idle, slot, t, |s| lasts[s as usize]);
-        true
+        self.get_mut(h).map(|s| s.idle = t).is_some()
     }
 
     fn set_abs(&mut self, h: Handle, t: f64) -> bool {
-        let Some(s) = self.get_mut(h) else {
-            return false;
-        };
-        if s.state == State::Detached {
-            s.abs = t;
-            return true;
-        }
-        if s.abs == t {
-            return true;
-        }
-        s.abs = t;
-        let slot = h.slot();
-        unlink(&mut self.abs, slot);
-        if t > 0.0 {
-            let created: Vec<f64> = self
-                .slots
-                .iter()
-                .map(|(_, s)| s.as_ref().map_or(0.0, |s| s.created))
-                .collect();
-            Self::insert_sorted(&mut self.abs, slot, t, |s| created[s as usize]);
-        }
-        true
+        self.get_mut(h).map(|s| s.abs = t).is_some()
     }
 
     fn set_data(&mut self, h: Handle, k: &str, v: &str) -> Result<(), SetDataError> {
@@ -372,11 +282,9 @@ impl Model {
 fn check(engine: &Engine, model: &Model, handles: &[Handle], now: f64) {
     assert_eq!(engine.len(), model.len());
     assert_eq!(engine.is_empty(), model.len() == 0);
-    assert_eq!(
-        engine.next_deadline(),
-        model.earliest().map_or(f64::INFINITY, |(d, _)| d)
-    );
-    assert_eq!(engine.least_recently_used(), model.lru());
+    // A lower bound: the expiry timer never wakes after the earliest deadline.
+    assert!(engine.next_deadline() <= model.earliest());
+    engine.check_invariants().unwrap();
     for &h in handles {
         let m = model.get(h);
         assert_eq!(
@@ -436,8 +344,6 @@ fn run(config: Config, generations: u32, ops: Vec<Op>) {
         slots: vec![],
         free: vec![],
         generations,
-        idle: vec![],
-        abs: vec![],
         max_data: config.max_data_bytes,
     };
     let bogus = Handle::from_f64(7.0 + 3.0 * f64::from(MAX_SLOTS)).unwrap();
@@ -459,7 +365,7 @@ fn run(config: Config, generations: u32, ops: Vec<Op>) {
                     assert_eq!(id.len(), id_len);
                     assert!(model.attached_id(&id).is_none());
                     assert_eq!(
-                        model.create(id.clone(), now, TIMEOUTS[idle], TIMEOUTS[abs]),
+                        model.create(id.clone(), now, TIMEOUTS[idle], TIMEOUTS[abs], h),
                         h
                     );
                     handles.push(h);
@@ -478,7 +384,7 @@ fn run(config: Config, generations: u32, ops: Vec<Op>) {
                 } else {
                     let h = r.unwrap();
                     assert_eq!(
-                        model.create(k.to_owned(), now, TIMEOUTS[idle], TIMEOUTS[abs]),
+                        model.create(k.to_owned(), now, TIMEOUTS[idle], TIMEOUTS[abs], h),
                         h
                     );
                     handles.push(h);
@@ -551,14 +457,63 @@ fn run(config: Config, generations: u32, ops: Vec<Op>) {
                 assert_eq!(engine.release(h), model.release(h));
             }
             Op::Sweep(limit) => {
+                let due = model.due(now);
                 let mut got = vec![];
                 let n = engine.sweep(now, limit, |h| got.push(h));
                 assert_eq!(n, got.len());
-                assert_eq!(got, model.sweep(now, limit, false));
+                assert_eq!(n, limit.min(due.len()), "due {due:?}, swept {got:?}");
+                for &h in &got {
+                    assert!(due.contains(&h), "{h:?} was not due");
+                    model.detach(h.slot());
+                }
+                if n < limit {
+                    assert!(engine.next_deadline() > now);
+                }
             }
             Op::SweepRelease(limit) => {
-                let expected = model.sweep(now, limit, true);
-                assert_eq!(engine.sweep_release(now, limit), expected.len());
+                let due = model.due(now);
+                let n = engine.sweep_release(now, limit);
+                assert_eq!(n, limit.min(due.len()));
+                let released: Vec<Handle> = due
+                    .into_iter()
+                    .filter(|&h| engine.state(h) == State::Stale)
+                    .collect();
+                assert_eq!(released.len(), n);
+                let mut group = vec![];
+                for h in released {
+                    let groups = model.free.len();
+                    model.release(h);
+                    if model.free.len() > groups {
+                        group.extend(model.free.pop().unwrap_or_default());
+                    }
+                }
+                if !group.is_empty() {
+                    model.free.push(group);
+                }
+                if n < limit {
+                    assert!(engine.next_deadline() > now);
+                }
+            }
+            Op::Evict => {
+                let got = engine.eviction_candidate();
+                let attached: Vec<(u32, Sess)> = model
+                    .attached()
+                    .map(|(slot, s)| (slot, s.clone()))
+                    .collect();
+                let Some(h) = got else {
+                    assert!(attached.is_empty());
+                    continue;
+                };
+                let victim = model.get(h).expect("a live candidate").clone();
+                assert_eq!(victim.state, State::Attached);
+                let anonymous = attached.iter().any(|(_, s)| s.user.is_none());
+                assert_eq!(victim.user.is_none(), anonymous, "class order");
+                let class_has_deadline = attached.iter().any(|(_, s)| {
+                    s.user.is_none() == victim.user.is_none() && s.expires() < f64::INFINITY
+                });
+                assert_eq!(victim.expires() < f64::INFINITY, class_has_deadline);
+                assert!(engine.detach(h));
+                model.detach(h.slot());
             }
             Op::SetIdle(i, t) => {
                 let h = pick(&handles, i);
@@ -663,21 +618,25 @@ fn config() -> impl Strategy<Value = Config> {
         any::<bool>(),
         prop_oneof![Just(16usize), Just(33), Just(64)],
         prop_oneof![Just(usize::MAX), Just(9usize)],
+        prop_oneof![Just(1.0), Just(3.0), Just(1000.0)],
     )
-        .prop_map(|(random, hex, id_bytes, max_data_bytes)| Config {
-            id_bytes,
-            id_encoding: if hex {
-                IdEncoding::Hex
-            } else {
-                IdEncoding::Base64Url
+        .prop_map(
+            |(random, hex, id_bytes, max_data_bytes, resolution)| Config {
+                id_bytes,
+                id_encoding: if hex {
+                    IdEncoding::Hex
+                } else {
+                    IdEncoding::Base64Url
+                },
+                keys: if random {
+                    KeyMode::Random
+                } else {
+                    KeyMode::Caller
+                },
+                max_data_bytes,
+                resolution,
             },
-            keys: if random {
-                KeyMode::Random
-            } else {
-                KeyMode::Caller
-            },
-            max_data_bytes,
-        })
+        )
 }
 
 proptest! {

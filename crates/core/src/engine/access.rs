@@ -119,14 +119,22 @@ impl Engine {
     }
 
     /// Sets or (with `None`) clears the user name. False when stale.
+    ///
+    /// Setting the first user or clearing it moves an attached session to the other eviction
+    /// class (sessions with a user are evicted last): O(1).
     pub fn set_user(&mut self, h: Handle, user: Option<&str>) -> bool {
-        self.table
+        let changed = self
+            .table
             .change_side(h, |side| match (side.as_mut(), user) {
                 (Some(record), _) => record.set_user(user),
                 (None, Some(_)) => side.get_or_insert_with(Box::default).set_user(user),
                 (None, None) => {}
             })
-            .is_some()
+            .is_some();
+        if changed {
+            self.reclass(h.slot());
+        }
+        changed
     }
 
     /// Roles in the order given; `Some(vec![])` for a live handle without roles.
@@ -180,8 +188,7 @@ impl Engine {
         std::mem::size_of::<Engine>()
             + self.table.heap_bytes()
             + self.index.capacity() * std::mem::size_of::<u64>()
-            + self.idle.heap_bytes()
-            + self.absolute.heap_bytes()
+            + self.wheel.heap_bytes()
             + self.pool.heap_bytes()
     }
 }

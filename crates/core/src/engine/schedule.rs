@@ -1,70 +1,93 @@
-//! Deadlines: filing sessions in the expiry structure, renewing, sweeping what is due, the
-//! next deadline, eviction order and the per-session timeout setters.
+//! Deadlines: filing sessions in the deadline wheel, renewing, sweeping what is due, the next
+//! deadline, the eviction candidate and the per-session timeout setters. Every operation is
+//! O(1) amortized whatever the number of distinct timeouts (`crate::wheel`).
 
 use super::Engine;
 use crate::handle::Handle;
 use crate::table::SlotState;
+use crate::wheel::{Class, SweepCursor};
+
+/// Re-filings one sweep call may do besides its expirations, so that a call never walks a
+/// whole large bucket of renewed sessions: at least this many, or four per expiration asked.
+const MIN_SWEEP_WORK: usize = 1024;
+
+fn sweep_budget(limit: usize) -> usize {
+    limit.saturating_mul(4).max(MIN_SWEEP_WORK)
+}
 
 impl Engine {
-    /// Files a just allocated, attached session (a new slot first gets its links).
-    pub(super) fn file_new(&mut self, slot: u32, is_new_slot: bool, idle: f64, abs: f64) {
+    /// Files a just allocated, attached session (a new slot first gets its link). New
+    /// sessions have no user yet: they start in the anonymous class.
+    pub(super) fn file_new(&mut self, slot: u32, is_new_slot: bool) {
         if is_new_slot {
-            self.idle.add_slot();
-            self.absolute.add_slot();
+            self.wheel.add_slot();
         }
-        self.idle.push_back(slot, idle);
-        if abs > 0.0 {
-            self.absolute.push_back(slot, abs);
+        if let Some(e) = self.table.slot(slot) {
+            self.wheel
+                .file(slot, Class::Anonymous, e.expires_at(), e.last_activity);
         }
     }
 
-    /// Takes a session out of the expiry structure (it is being detached).
+    /// Takes a session out of the wheel (it is being detached); a no-op when a sweep has
+    /// already taken it out.
     pub(super) fn unfile(&mut self, slot: u32) {
-        self.idle.unlink(slot);
-        self.absolute.unlink(slot);
+        self.wheel.unlink(slot);
     }
 
-    /// A use: the session's last activity becomes `now`.
+    /// Files an attached session again by its current deadline and class. O(1).
+    fn refile(&mut self, slot: u32) {
+        if let Some(e) = self.table.slot(slot) {
+            self.wheel
+                .refile(slot, Class::of(e), e.expires_at(), e.last_activity);
+        }
+    }
+
+    /// A use: the session's last activity becomes `now`. Only that is written: the deadline
+    /// moves later and the wheel re-files the session when its old bucket comes due. A clock
+    /// that went back moves the deadline earlier: then it is re-filed at once.
     pub(super) fn renew(&mut self, slot: u32, now: f64) {
-        if let Some(e) = self.table.slot_mut(slot) {
-            e.last_activity = now;
-            self.idle.move_to_tail(slot);
+        let Some(e) = self.table.slot_mut(slot) else {
+            return;
+        };
+        let earlier = now < e.last_activity;
+        e.last_activity = now;
+        if earlier {
+            self.refile(slot);
         }
     }
 
-    /// The earliest list-head deadline and its slot: idle lists with a timeout first, then
-    /// absolute lists, each in registry order; the strictly smallest wins (first on ties).
-    fn earliest(&self) -> Option<(f64, u32)> {
-        let entries = &self.table.entries;
-        let idle = self
-            .idle
-            .heads()
-            .filter(|&(t, _)| t > 0.0)
-            .filter_map(|(t, s)| entries.get(s as usize).map(|e| (e.last_activity + t, s)));
-        let abs = self
-            .absolute
-            .heads()
-            .filter_map(|(t, s)| entries.get(s as usize).map(|e| (e.created_at + t, s)));
-        let mut best: Option<(f64, u32)> = None;
-        for (deadline, slot) in idle.chain(abs) {
-            if best.is_none_or(|(b, _)| deadline < b) {
-                best = Some((deadline, slot));
-            }
+    /// Re-files an attached session whose user was set or cleared into its class. O(1).
+    pub(super) fn reclass(&mut self, slot: u32) {
+        let Some(e) = self.table.slot(slot) else {
+            return;
+        };
+        if e.state == SlotState::Attached && self.wheel.class_of(slot) != Some(Class::of(e)) {
+            self.refile(slot);
         }
-        best
     }
 
-    fn due(&self, now: f64) -> Option<u32> {
-        self.earliest().filter(|&(d, _)| d <= now).map(|(_, s)| s)
-    }
-
-    /// Detaches up to `limit` sessions expired at `now`, earliest deadline first, passing
-    /// each handle to `emit`. Returns how many; fewer than `limit` means none is left due.
+    /// Detaches up to `limit` sessions expired at `now`, passing each handle to `emit`.
+    /// Returns how many. Fewer than `limit` means nothing more is due, unless
+    /// [`Engine::next_deadline`] is still `<= now`: the call stopped after its re-filing budget
+    /// (`max(1024, 4 * limit)` sessions whose deadline had moved), and another call continues.
+    ///
+    /// Order: wheel buckets by their lower bound (the anonymous class first on ties), each
+    /// in filing order. Cost: O(1) amortized per expired or re-filed session.
     pub fn sweep(&mut self, now: f64, limit: usize, mut emit: impl FnMut(Handle)) -> usize {
+        let budget = sweep_budget(limit);
+        let mut cursor = SweepCursor::default();
         let mut n = 0;
         while n < limit {
-            let Some(slot) = self.due(now) else { break };
-            let Some(h) = self.handle_of(slot) else { break };
+            let Some(slot) = self
+                .wheel
+                .pop_due(&self.table.entries, now, &mut cursor, budget)
+            else {
+                break;
+            };
+            let Some(h) = self.handle_of(slot) else {
+                debug_assert!(false, "swept slot {slot} has no entry");
+                break;
+            };
             self.detach_slot(slot);
             emit(h);
             n += 1;
@@ -74,81 +97,90 @@ impl Engine {
 
     /// Like [`Engine::sweep`] but also releases each session, for when nobody needs to see
     /// them. Returns how many were released.
+    ///
+    /// ```
+    /// # use sessionkeeper_core::*;
+    /// let mut e = Engine::new(Config { resolution: 10.0, ..Config::default() }).unwrap();
+    /// let a = e.create(0.0, 25.0, 0.0).unwrap();
+    /// let b = e.create(0.0, 0.0, 21.0).unwrap();
+    /// assert_eq!(e.sweep_release(20.0, 10), 0); // never early
+    /// assert_eq!(e.sweep_release(21.0, 10), 1);
+    /// assert_eq!((e.state(a), e.state(b)), (State::Attached, State::Stale));
+    /// ```
     pub fn sweep_release(&mut self, now: f64, limit: usize) -> usize {
+        let budget = sweep_budget(limit);
+        let mut cursor = SweepCursor::default();
         let mut n = 0;
         while n < limit {
-            let Some(slot) = self.due(now) else { break };
-            let Some(h) = self.handle_of(slot) else { break };
+            let Some(slot) = self
+                .wheel
+                .pop_due(&self.table.entries, now, &mut cursor, budget)
+            else {
+                break;
+            };
+            let Some(h) = self.handle_of(slot) else {
+                debug_assert!(false, "swept slot {slot} has no entry");
+                break;
+            };
             self.release(h);
             n += 1;
         }
         n
     }
 
-    /// The earliest deadline among attached sessions; `f64::INFINITY` when none has one.
+    /// A lower bound of the earliest deadline among attached sessions, `f64::INFINITY` when
+    /// none has one: the start of the earliest non-empty wheel bucket, exact once a sweep has
+    /// walked the current one. Never later than the true earliest deadline. O(1).
     pub fn next_deadline(&self) -> f64 {
-        self.earliest().map_or(f64::INFINITY, |(d, _)| d)
+        self.wheel.next_deadline()
     }
 
-    /// The attached session used least recently: among the heads of all idle lists
-    /// (timeout 0 included) in registry order, the strictly smallest last activity.
-    pub fn least_recently_used(&self) -> Option<Handle> {
-        let mut best: Option<(f64, u32)> = None;
-        for (_, slot) in self.idle.heads() {
-            let Some(e) = self.table.slot(slot) else {
-                continue;
-            };
-            if best.is_none_or(|(b, _)| e.last_activity < b) {
-                best = Some((e.last_activity, slot));
-            }
-        }
-        best.and_then(|(_, s)| self.handle_of(s))
+    /// The session to evict: the earliest deadline among sessions without a user (to within
+    /// one wheel tick; the current tick also holds every deadline before it), and only when
+    /// none is left, among sessions with one; sessions without a deadline come last in their
+    /// class, in filing order. Re-files what moved on the way; amortized O(1).
+    ///
+    /// ```
+    /// # use sessionkeeper_core::*;
+    /// let mut e = Engine::new(Config::default()).unwrap();
+    /// let alice = e.create(0.0, 60_000.0, 0.0).unwrap();
+    /// assert!(e.set_user(alice, Some("alice")));
+    /// let anonymous = e.create(5_000.0, 60_000.0, 0.0).unwrap();
+    /// assert_eq!(e.eviction_candidate(), Some(anonymous));
+    /// ```
+    pub fn eviction_candidate(&mut self) -> Option<Handle> {
+        let entries = &self.table.entries;
+        let slot = self
+            .wheel
+            .candidate(Class::Anonymous, entries)
+            .or_else(|| self.wheel.candidate(Class::User, entries))?;
+        self.handle_of(slot)
     }
 
-    /// Sets the idle timeout; an attached session is refiled at its place by last activity.
-    /// False when stale.
+    /// Sets the idle timeout; an attached session is re-filed by its new deadline. False when
+    /// stale. O(1).
     pub fn set_idle_timeout(&mut self, h: Handle, t: f64) -> bool {
         let Some(e) = self.table.get_mut(h) else {
             return false;
         };
-        if e.state == SlotState::Detached {
-            e.idle_timeout = t;
-            return true;
-        }
-        if e.idle_timeout == t {
-            return true;
-        }
+        let changed = e.idle_timeout != t;
         e.idle_timeout = t;
-        let slot = h.slot();
-        self.idle.unlink(slot);
-        let entries = &self.table.entries;
-        self.idle.insert_sorted(slot, t, |s| {
-            entries.get(s as usize).map_or(0.0, |e| e.last_activity)
-        });
+        if changed && e.state == SlotState::Attached {
+            self.refile(h.slot());
+        }
         true
     }
 
-    /// Sets the absolute timeout; an attached session is refiled at its place by creation
-    /// time (0 just unfiles it). False when stale.
+    /// Sets the absolute timeout (0 = none); an attached session is re-filed by its new
+    /// deadline. False when stale. O(1).
     pub fn set_absolute_timeout(&mut self, h: Handle, t: f64) -> bool {
         let Some(e) = self.table.get_mut(h) else {
             return false;
         };
-        if e.state == SlotState::Detached {
-            e.absolute_timeout = t;
-            return true;
-        }
-        if e.absolute_timeout == t {
-            return true;
-        }
+        let changed = e.absolute_timeout != t;
         e.absolute_timeout = t;
-        let slot = h.slot();
-        self.absolute.unlink(slot);
-        if t > 0.0 {
-            let entries = &self.table.entries;
-            self.absolute.insert_sorted(slot, t, |s| {
-                entries.get(s as usize).map_or(0.0, |e| e.created_at)
-            });
+        if changed && e.state == SlotState::Attached {
+            self.refile(h.slot());
         }
         true
     }

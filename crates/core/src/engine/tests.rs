@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::IdEncoding;
+use crate::data::SideRecord;
 use crate::error::SetDataError;
 fn random() -> Engine {
     Engine::new(Config::default()).unwrap()
@@ -156,14 +157,20 @@ fn a_table_of_retired_slots_is_full_and_empty() {
 
 #[test]
 fn expiry_rules() {
-    let mut e = caller();
+    let mut e = Engine::new(Config {
+        keys: KeyMode::Caller,
+        resolution: 1.0,
+        ..Config::default()
+    })
+    .unwrap();
     let a = e.create_with_key(b"a", 0.0, 10.0, 0.0).unwrap();
     let b = e.create_with_key(b"b", 1.0, 0.0, 5.0).unwrap();
     let c = e.create_with_key(b"c", 2.0, 0.0, 0.0).unwrap();
     assert_eq!(e.next_deadline(), 6.0);
-    assert_eq!(e.least_recently_used(), Some(a));
+    // Closest to expiry first: b (due at 6) before a (due at 10), whatever their recency.
+    assert_eq!(e.eviction_candidate(), Some(b));
     assert!(e.touch(a, 3.0));
-    assert_eq!(e.least_recently_used(), Some(b));
+    assert_eq!(e.eviction_candidate(), Some(b));
     assert_eq!(e.lookup(b"b", 6.0, false), None);
     assert_eq!(e.detach_if_expired(b"a", 6.0), None);
     assert_eq!(e.detach_if_expired(b"b", 6.0), Some(b));
@@ -179,7 +186,7 @@ fn expiry_rules() {
     assert_eq!(e.sweep_release(3.0, 0), 0);
     assert_eq!(e.sweep_release(3.0, 5), 1);
     assert!(e.is_empty());
-    assert_eq!(e.least_recently_used(), None);
+    assert_eq!(e.eviction_candidate(), None);
     assert!(e.release(b));
     assert!(e.memory_bytes() > 0);
 }
@@ -276,4 +283,177 @@ fn memory_bytes_follows_keys_and_side_records_and_returns_when_they_go() {
     assert!(c.memory_bytes() > settled);
     assert!(c.release(h));
     assert_eq!(c.memory_bytes(), settled);
+}
+
+fn wheel(resolution: f64) -> Engine {
+    Engine::new(Config {
+        keys: KeyMode::Caller,
+        resolution,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn resolution_is_checked() {
+    for resolution in [0.0, 0.5, f64::NAN, f64::INFINITY, -1.0] {
+        let c = Config {
+            resolution,
+            ..Config::default()
+        };
+        assert!(matches!(Engine::new(c), Err(Error::InvalidConfig(_))));
+    }
+}
+
+/// Deadlines on each side of every level boundary, up to the overflow: each expires exactly
+/// at its deadline, never a tick before, whatever the wheel cascades on the way.
+#[test]
+fn wheel_level_boundaries_expire_exactly() {
+    let mut e = wheel(1.0);
+    let mut deadlines = vec![1.0, 62.0, 63.0, 64.0, 65.0, 127.0, 128.0];
+    for level in 2..=7u32 {
+        let span = 64f64.powi(level as i32);
+        deadlines.extend([span - 1.0, span, span + 1.0, 3.0 * span + 17.0]);
+    }
+    deadlines.sort_by(f64::total_cmp);
+    let handles: Vec<_> = deadlines
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            e.create_with_key(format!("k{i}").as_bytes(), 0.0, d, 0.0)
+                .unwrap()
+        })
+        .collect();
+    let forever = e.create_with_key(b"forever", 0.0, 0.0, 0.0).unwrap();
+    e.check_invariants().unwrap();
+    for (&d, &h) in deadlines.iter().zip(&handles) {
+        assert!(e.next_deadline() <= d);
+        let mut out = vec![];
+        assert_eq!(e.sweep(d - 1.0, 10, |h| out.push(h)), 0, "early at {d}");
+        e.check_invariants().unwrap();
+        assert_eq!(e.sweep(d, 10, |h| out.push(h)), 1, "late at {d}");
+        assert_eq!(out, [h]);
+        assert!(e.next_deadline() > d);
+        e.check_invariants().unwrap();
+    }
+    assert_eq!(e.next_deadline(), f64::INFINITY);
+    assert_eq!(e.eviction_candidate(), Some(forever));
+}
+
+/// A renew writes the last activity only; the wheel re-files the session when its old slot
+/// comes due, and a clock that steps back re-files it at once.
+#[test]
+fn renewals_are_refiled_lazily_and_never_expire_early() {
+    let mut e = wheel(10.0);
+    let hs: Vec<_> = (0..1000)
+        .map(|i| {
+            e.create_with_key(format!("s{i}").as_bytes(), 0.0, 100.0, 0.0)
+                .unwrap()
+        })
+        .collect();
+    for &h in &hs {
+        assert!(e.touch(h, 50.0));
+    }
+    assert!(e.next_deadline() <= 100.0);
+    assert_eq!(e.sweep_release(149.0, usize::MAX), 0);
+    e.check_invariants().unwrap();
+    assert!(e.next_deadline() > 100.0 && e.next_deadline() <= 150.0);
+    assert!(e.touch(hs[7], 20.0)); // the clock went back: due at 120 now
+    e.check_invariants().unwrap();
+    assert_eq!(e.sweep_release(119.0, usize::MAX), 0);
+    assert_eq!(e.sweep_release(120.0, usize::MAX), 1);
+    assert_eq!(e.sweep_release(150.0, usize::MAX), 999);
+    e.check_invariants().unwrap();
+}
+
+/// A sweep stops after its re-filing budget with the next deadline still due, and the next
+/// call goes on where it stopped.
+#[test]
+fn a_sweep_over_many_moved_sessions_is_sliced() {
+    let mut e = wheel(1.0);
+    let hs: Vec<_> = (0..5000)
+        .map(|i| {
+            e.create_with_key(format!("s{i}").as_bytes(), 0.0, 10_000.0, 0.0)
+                .unwrap()
+        })
+        .collect();
+    for &h in &hs {
+        assert!(e.touch(h, 5_000.0));
+    }
+    let mut calls = 0;
+    while e.next_deadline() <= 10_000.0 {
+        assert_eq!(e.sweep_release(10_000.0, 1), 0);
+        e.check_invariants().unwrap();
+        calls += 1;
+        assert!(calls < 100);
+    }
+    assert!(calls > 1, "one call re-filed all 5000");
+    assert_eq!(e.sweep_release(15_000.0, usize::MAX), 5000);
+}
+
+/// Eviction takes sessions without a user first, closest to expiry first: a flood of
+/// anonymous creates at the limit never evicts a logged-in session.
+#[test]
+fn a_flood_of_anonymous_sessions_never_evicts_a_logged_in_one() {
+    const MAX: usize = 10_000;
+    let mut e = Engine::new(Config::default()).unwrap();
+    let mut now = 0.0;
+    let users: Vec<_> = (0..100)
+        .map(|i| {
+            let h = e.create(now, 1_800_000.0, 0.0).unwrap();
+            assert!(e.set_user(h, Some(&format!("user{i}"))));
+            h
+        })
+        .collect();
+    for i in 0..100_000 {
+        if i % 1000 == 0 {
+            now += 1.0; // a fake clock that barely moves
+        }
+        while e.len() >= MAX {
+            let victim = e.eviction_candidate().unwrap();
+            assert_eq!(e.user(victim), None);
+            assert!(e.release(victim));
+        }
+        e.create(now, 1_800_000.0, 0.0).unwrap();
+    }
+    e.check_invariants().unwrap();
+    assert!(users.iter().all(|&h| e.state(h) == State::Attached));
+    // With one shared timeout the victim is the least recently used to within one tick.
+    let oldest_anonymous = e.eviction_candidate().unwrap();
+    assert!(e.last_activity(oldest_anonymous).unwrap() >= now - 1000.0);
+    assert!(e.set_user(users[0], None));
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn the_invariant_checker_fails_when_an_invariant_is_broken() {
+    let setup = || {
+        let mut e = wheel(1.0);
+        let a = e.create_with_key(b"a", 0.0, 100.0, 0.0).unwrap();
+        let b = e.create_with_key(b"b", 0.0, 200.0, 0.0).unwrap();
+        e.check_invariants().unwrap();
+        (e, a, b)
+    };
+    // A deadline moved earlier behind the wheel's back: filed after its deadline.
+    let (mut e, a, _) = setup();
+    e.table.slot_mut(a.slot()).unwrap().idle_timeout = 5.0;
+    assert!(e
+        .check_invariants()
+        .unwrap_err()
+        .contains("after its deadline"));
+    // A user set behind the wheel's back: in the wrong class (and uncounted bytes).
+    let (mut e, a, _) = setup();
+    let mut record = Box::<SideRecord>::default();
+    record.set_user(Some("mallory"));
+    e.table.slot_mut(a.slot()).unwrap().side = Some(record);
+    assert!(e.check_invariants().is_err());
+    // Unindexed but still attached.
+    let (mut e, _, b) = setup();
+    e.index_remove(b.slot());
+    assert!(e.check_invariants().unwrap_err().contains("indexed"));
+    // Detached in the table but still filed.
+    let (mut e, a, _) = setup();
+    e.index_remove(a.slot());
+    e.table.mark_detached(a.slot());
+    assert!(e.check_invariants().unwrap_err().contains("is Detached"));
 }

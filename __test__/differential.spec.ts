@@ -1,6 +1,6 @@
 import test from 'ava'
 import fc from 'fast-check'
-import { Session, SessionManager, type SessionManagerOptions } from '../ts/index'
+import { type JsonValue, Session, SessionManager, type SessionManagerOptions } from '../ts/index'
 import { FakeClock } from './helpers'
 
 /**
@@ -9,10 +9,10 @@ import { FakeClock } from './helpers'
  * Sessions are named by creation order, since ids are random.
  */
 type Command =
-  | { op: 'create'; idle: number | undefined; absolute: number | undefined; key: number; user: boolean }
+  | { op: 'create'; idle: number | undefined; absolute: number | undefined; key: number; user: boolean; data?: Record<string, JsonValue> }
   | { op: 'get' | 'peek' | 'has' | 'destroy' | 'getOrCreate'; target: number }
   | { op: 'touch' | 'regenerate' | 'close' | 'read'; target: number }
-  | { op: 'set'; target: number; key: string; value: string }
+  | { op: 'set'; target: number; key: string; value: JsonValue }
   | { op: 'delete'; target: number; key: string }
   | { op: 'setIdle' | 'setAbsolute'; target: number; timeout: number }
   | { op: 'advance'; ms: number }
@@ -28,11 +28,20 @@ const badReading = fc.constantFrom<Reading>('NaN', 'Infinity', '2^53+1', 'string
 // Few distinct timeouts, so sessions share lists and setters refile into busy ones.
 const timeout = fc.constantFrom(0, 5, 20, 60)
 const dataKey = fc.constantFrom('a', 'b', 'é', 'long-key')
+/**
+ * Data values: plain strings (the fast path), strings that start with the sentinel U+0000 (stored
+ * escaped), and the other JSON values, small enough that some fit the data caps below.
+ */
+const dataValue: fc.Arbitrary<JsonValue> = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.string({ maxLength: 8 }).map((rest) => `\u0000${rest}`),
+  fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<JsonValue>,
+)
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('create' as const), idle: fc.option(timeout, { nil: undefined }), absolute: fc.option(timeout, { nil: undefined }), key: fc.nat(6), user: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('create' as const), idle: fc.option(timeout, { nil: undefined }), absolute: fc.option(timeout, { nil: undefined }), key: fc.nat(6), user: fc.boolean(), data: fc.option(fc.dictionary(dataKey, dataValue, { maxKeys: 3 }), { nil: undefined }) }) },
   { weight: 5, arbitrary: fc.record({ op: fc.constantFrom('get' as const, 'peek' as const, 'has' as const, 'destroy' as const, 'getOrCreate' as const), target: fc.nat(30) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constantFrom('touch' as const, 'regenerate' as const, 'close' as const, 'read' as const), target: fc.nat(30) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('set' as const), target: fc.nat(30), key: dataKey, value: fc.string({ maxLength: 12 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('set' as const), target: fc.nat(30), key: dataKey, value: dataValue }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), target: fc.nat(30), key: dataKey }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('setIdle' as const, 'setAbsolute' as const), target: fc.nat(30), timeout }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.nat(25) }) },
@@ -108,7 +117,7 @@ class Driver {
     switch (command.op) {
       case 'create': {
         const init = {
-          idleTimeout: command.idle, absoluteTimeout: command.absolute, user: command.user ? 'u' : undefined,
+          idleTimeout: command.idle, absoluteTimeout: command.absolute, user: command.user ? 'u' : undefined, data: command.data,
           ...(caller ? { key: `key-${command.key}` } : {}),
         }
         return this.adopt(manager.create(init))
@@ -136,7 +145,7 @@ class Driver {
           expiresAt: session.expiresAt, idle: session.idleTimeout, absolute: session.absoluteTimeout,
           user: session.user, keys: session.keys(), values: session.keys().map((key) => session.get(key)),
         }
-      case 'set': return session === undefined ? undefined : (session.set(command.key, command.value), session.keys())
+      case 'set': return session === undefined ? undefined : (session.set(command.key, command.value), [session.keys(), session.get(command.key)])
       case 'delete': return session?.delete(command.key)
       case 'setIdle': if (session !== undefined) session.idleTimeout = command.timeout; return session?.expiresAt
       case 'setAbsolute': if (session !== undefined) session.absoluteTimeout = command.timeout; return session?.expiresAt

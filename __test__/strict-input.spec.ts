@@ -27,7 +27,10 @@ forEachEngine(test, 'text with lone surrogates is refused, never converted, so d
   const lone = ['\uD800', '\uDC00', 'a\uD83D', '\uDE00b']
   for (const text of lone) {
     t.throws(() => manager.create({ data: { [text]: 'v' } }), { instanceOf: RangeError, message: /init\.data key must be well-formed/ })
-    t.throws(() => manager.create({ data: { k: text } }), { instanceOf: RangeError, message: /init\.data\.k must be well-formed/ })
+    t.throws(() => manager.create({ data: { k: text } }), { instanceOf: RangeError, message: /init\.data\["k"\] must be well-formed/ })
+    // One rule inside JSON values too: strings and object keys at any depth.
+    t.throws(() => manager.create({ data: { k: ['ok', { v: text }] } }), { instanceOf: RangeError, message: /init\.data\["k"\]\[1\]\.v must be well-formed/ })
+    t.throws(() => manager.create({ data: { k: { [text]: 1 } } }), { instanceOf: RangeError, message: /the key init\.data\["k"\]\[".*"\] must be well-formed/ })
     t.throws(() => manager.create({ user: text }), { instanceOf: RangeError, message: /init\.user must be well-formed/ })
     t.throws(() => manager.create({ roles: ['ok', text] }), { instanceOf: RangeError, message: /init\.roles\[1\] must be well-formed/ })
   }
@@ -35,7 +38,8 @@ forEachEngine(test, 'text with lone surrogates is refused, never converted, so d
   const session = manager.create({ roles: ['admin'] })
   t.throws(() => session.set('\uD800', 'first'), { instanceOf: RangeError, message: /key must be well-formed/ })
   t.throws(() => session.set('\uDC00', 'second'), { instanceOf: RangeError, message: /key must be well-formed/ })
-  t.throws(() => session.set('k', '\uD800'), { instanceOf: RangeError, message: /value must be well-formed/ })
+  t.throws(() => session.set('k', '\uD800'), { instanceOf: RangeError, message: /the value of "k" must be well-formed/ })
+  t.throws(() => session.set('k', { list: ['\uD800'] }), { instanceOf: RangeError, message: /the value of "k"\.list\[0\] must be well-formed/ })
   t.throws(() => { session.roles = ['\uD800'] }, { instanceOf: RangeError, message: /roles\[0\] must be well-formed/ })
   t.throws(() => { session.user = '\uDFFF' }, { instanceOf: RangeError, message: /user must be well-formed/ })
   t.deepEqual(session.keys(), [])

@@ -4,3 +4,4 @@ export { SessionLimitError, SessionClosedError, ManagerClosedError, SessionExist
 export type { SessionManagerOptions } from './options'
 export type { CloseReason, SessionManagerEvents, SessionStats } from './registry'
 export type { Disposer } from './owned-objects'
+export type { JsonCompatible, JsonFields, JsonValue } from './data-codec'

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf } from './engine'
 import { ManagerClosedError, SessionExistsError, SessionLimitError } from './errors'
+import { encodeValue, type JsonFields, type JsonValue } from './data-codec'
 import { recordRejectedCookie } from './internal'
 import { createEngine } from './load-engine'
 import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from './options'
@@ -10,14 +11,17 @@ import {
   checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, utf8Bytes,
 } from './validate'
 
-/** What `create(init)` and `getOrCreate(id, init)` accept. */
-export interface SessionInit {
+/** What `create(init)` and `getOrCreate(id, init)` accept; `Data` is the manager's data type. */
+export interface SessionInit<Data extends JsonFields<Data> = Record<string, JsonValue>> {
   /** With `keys: 'caller'`: the session's key (required for `create`). Never accepted with `keys: 'random'`. */
   key?: string
   user?: string
   roles?: string[]
-  /** Initial string data. */
-  data?: Record<string, string>
+  /**
+   * Initial data: JSON values by key, stored as copies (the rules of `Session.set`); its
+   * stored form counts against `maxDataBytes`.
+   */
+  data?: Partial<Data>
   /** Overrides the manager's idle timeout for this session (ms, 0 for none). */
   idleTimeout?: number
   /** Overrides the manager's absolute timeout for this session (ms, 0 for none). */
@@ -28,7 +32,7 @@ interface CheckedInit {
   key: string | undefined
   user: string | undefined
   roles: string[] | undefined
-  /** key, value, key, value... as the engine's setDataEntries takes them. */
+  /** key, stored value, key, stored value... as the engine's setDataEntries takes them. */
   data: string[]
   idleTimeout: number
   absoluteTimeout: number
@@ -40,13 +44,17 @@ const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeo
  * Creates, finds, renews and expires sessions. Session state lives in the engine (Rust through
  * N-API, or the pure JavaScript engine), not on the JS heap; this class validates input, keeps
  * listeners and owned objects, binds sessions to async contexts and runs background expiry.
+ *
+ * `Data` types the session data per key, for `get`, `set`, `init.data` and the integrations'
+ * `init.keep`: `new SessionManager<{ visits: number; cart: string[] }>()`. Every property must be
+ * a JSON value (interfaces are fine); by default any key holds any JSON value.
  */
-export class SessionManager implements Iterable<Session> {
+export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonValue>> implements Iterable<Session<Data>> {
   readonly #registry: Registry
   readonly #engine: Engine
   readonly #options: ResolvedOptions
   /** What `run` bound: a session, or a function `current()` asks each time (it follows the request). */
-  readonly #context = new AsyncLocalStorage<Session | (() => Session | undefined) | undefined>()
+  readonly #context = new AsyncLocalStorage<Session<Data> | (() => Session<Data> | undefined) | undefined>()
   /**
    * Set while a create makes room at maxSessions (closing expired sessions, evicting): the room
    * belongs to that create, so a create from a close listener meanwhile may not take it, nor
@@ -79,7 +87,7 @@ export class SessionManager implements Iterable<Session> {
   }
 
   /** Creates a session (a `'create'` event follows). */
-  create(init?: SessionInit): Session {
+  create(init?: SessionInit<Data>): Session<Data> {
     this.#assertOpen('create a session')
     const checked = this.#checkInit(init)
     if (this.#options.keys === 'caller' && checked.key === undefined) {
@@ -89,19 +97,19 @@ export class SessionManager implements Iterable<Session> {
   }
 
   /** The live session with this id, renewed; undefined when there is none (malformed ids included). */
-  get(id: string): Session | undefined {
+  get(id: string): Session<Data> | undefined {
     const registry = this.#registry
     if (registry.closed) throw new ManagerClosedError('get a session')
     if (typeof id !== 'string') return undefined
     if (this.#options.keys === 'caller' && !id.isWellFormed()) return undefined
     const handle = this.#engine.lookup(id, this.#registry.clock.now(), true)
-    return handle < 0 ? undefined : new Session(registry, handle, id)
+    return handle < 0 ? undefined : new Session<Data>(registry, handle, id)
   }
 
   /** Like `get`, without renewing. */
-  peek(id: string): Session | undefined {
+  peek(id: string): Session<Data> | undefined {
     const handle = this.#find(id, 'peek at a session')
-    return handle < 0 ? undefined : new Session(this.#registry, handle, id)
+    return handle < 0 ? undefined : new Session<Data>(this.#registry, handle, id)
   }
 
   /** True when a live session has this id. Does not renew. */
@@ -114,7 +122,7 @@ export class SessionManager implements Iterable<Session> {
    * gets a fresh id, never the given one (adopting a client's id would allow session fixation);
    * with `keys: 'caller'` the given id is the new session's key.
    */
-  getOrCreate(id: string, init?: Omit<SessionInit, 'key'>): Session {
+  getOrCreate(id: string, init?: Omit<SessionInit<Data>, 'key'>): Session<Data> {
     const found = this.get(id)
     if (found !== undefined) return found
     this.#assertOpen('create a session')
@@ -171,21 +179,21 @@ export class SessionManager implements Iterable<Session> {
   }
 
   /** Adds a listener. `'error'` receives failures of other listeners and of disposers. */
-  on<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents[E]) => unknown): this {
+  on<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents<Data>[E]) => unknown): this {
     this.#checkListener(event, listener)
     this.#registry.listeners.add(event, listener, false)
     return this
   }
 
   /** Adds a listener that runs once. */
-  once<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents[E]) => unknown): this {
+  once<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents<Data>[E]) => unknown): this {
     this.#checkListener(event, listener)
     this.#registry.listeners.add(event, listener, true)
     return this
   }
 
   /** Removes a listener added with `on` or `once`. */
-  off<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents[E]) => unknown): this {
+  off<E extends keyof SessionManagerEvents>(event: E, listener: (...args: SessionManagerEvents<Data>[E]) => unknown): this {
     this.#registry.listeners.remove(event, listener)
     return this
   }
@@ -196,7 +204,7 @@ export class SessionManager implements Iterable<Session> {
    * it on every call, so the binding follows a session started mid-request, in every callback
    * and after every await of `fn` (the HTTP integrations bind `() => req.session`).
    */
-  run<R>(session: Session | undefined | (() => Session | undefined), fn: () => R): R {
+  run<R>(session: Session<Data> | undefined | (() => Session<Data> | undefined), fn: () => R): R {
     if (session !== undefined && typeof session !== 'function' && !(session instanceof Session)) {
       throw new TypeError('run(session, fn): session must be a Session, a function returning one, or undefined')
     }
@@ -208,10 +216,10 @@ export class SessionManager implements Iterable<Session> {
    * The session bound by `run` to the current async context (what a bound function returns
    * now), unless it has been closed since; undefined outside `run`.
    */
-  current(): Session | undefined {
+  current(): Session<Data> | undefined {
     const bound = this.#context.getStore()
     const session = typeof bound === 'function' ? bound() : bound
-    return session instanceof Session && !session.closed ? session : undefined
+    return session instanceof Session && !session.closed ? session as Session<Data> : undefined
   }
 
   /** Counters since the manager was made. */
@@ -234,14 +242,14 @@ export class SessionManager implements Iterable<Session> {
   }
 
   /** Iterates live sessions (slot order; expired ones are skipped). */
-  *[Symbol.iterator](): Iterator<Session> {
+  *[Symbol.iterator](): Iterator<Session<Data>> {
     const buffer = new Float64Array(256)
     let from = 0
     while (!this.#registry.closed) {
       const count = this.#engine.scan(from, this.#registry.clock.now(), buffer)
       const handles = Array.from(buffer.subarray(0, count))
       for (const handle of handles) {
-        if (this.#engine.state(handle) === 1) yield this.#registry.makeSession(handle)
+        if (this.#engine.state(handle) === 1) yield this.#registry.makeSession(handle) as Session<Data>
       }
       if (count < buffer.length) return
       from = slotOf(buffer[count - 1]) + 1
@@ -255,7 +263,7 @@ export class SessionManager implements Iterable<Session> {
     return this.#engine.lookup(id, this.#registry.clock.now(), false)
   }
 
-  #create(init: CheckedInit): Session {
+  #create(init: CheckedInit): Session<Data> {
     const registry = this.#registry
     const engine = this.#engine
     const now = registry.clock.now()
@@ -301,7 +309,7 @@ export class SessionManager implements Iterable<Session> {
     if (init.roles !== undefined) engine.setRoles(handle, init.roles)
     if (init.data.length > 0) engine.setDataEntries(handle, init.data)
     registry.counts.created++
-    const session = new Session(registry, handle, init.key ?? (engine.id(handle) as string))
+    const session = new Session<Data>(registry, handle, init.key ?? (engine.id(handle) as string))
     registry.timer.note(deadlineOf(now, init.idleTimeout, init.absoluteTimeout))
     if (registry.listeners.count('create') > 0) registry.listeners.emit('create', [session], registry.reportError)
     return session
@@ -367,9 +375,9 @@ export class SessionManager implements Iterable<Session> {
       const data = checkPlainObject('init.data', given.data)
       for (const key in data) {
         if (!Object.hasOwn(data, key)) continue
-        checked.data.push(checkString('init.data key', key), checkString(`init.data.${key}`, data[key]))
+        checked.data.push(checkString('init.data key', key), encodeValue(`init.data[${JSON.stringify(key)}]`, data[key]))
       }
-      // Counting UTF-8 bytes costs a pass over every string; only a finite cap needs it.
+      // Counting UTF-8 bytes (of the stored forms) costs a pass over every string; only a finite cap needs it.
       const bytes = this.#options.maxDataBytes === Infinity ? 0 : checked.data.reduce((sum, text) => sum + utf8Bytes(text), 0)
       if (bytes > this.#options.maxDataBytes) {
         throw new RangeError(`init.data is ${bytes} bytes, over maxDataBytes (${this.#options.maxDataBytes})`)

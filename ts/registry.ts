@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { ManagerClock } from './clock'
+import type { JsonFields, JsonValue } from './data-codec'
 import type { Engine } from './engine'
 import { ExpiryTimer } from './expiry-timer'
 import { CloseRecords } from './internal'
@@ -11,11 +12,11 @@ import type { Session } from './session'
 /** Why a session was closed. */
 export type CloseReason = 'destroyed' | 'expired' | 'evicted' | 'shutdown'
 
-/** Listener signatures of `manager.on(event, listener)`. */
-export interface SessionManagerEvents {
-  create: [session: Session]
-  close: [session: Session, reason: CloseReason]
-  regenerate: [session: Session, oldId: string]
+/** Listener signatures of `manager.on(event, listener)`, for a manager of `Data`. */
+export interface SessionManagerEvents<Data extends JsonFields<Data> = Record<string, JsonValue>> {
+  create: [session: Session<Data>]
+  close: [session: Session<Data>, reason: CloseReason]
+  regenerate: [session: Session<Data>, oldId: string]
   error: [error: unknown]
 }
 
@@ -51,7 +52,8 @@ const SLICE_MS = 1
  * release the slot. Every close path goes through `finishClose`, so each session closes once.
  */
 export class Registry {
-  readonly listeners = new Listeners<SessionManagerEvents>()
+  // Sessions of any data type: `Data` types a manager's handles only, not what is stored.
+  readonly listeners = new Listeners<SessionManagerEvents<any>>()
   readonly objects = new OwnedObjects()
   /** Why each session closed, for Session handles that ask after the slot was released. */
   readonly closeRecords = new CloseRecords()

@@ -1,6 +1,7 @@
 import {
   REKEY_EXISTS, REKEY_NOT_ATTACHED, SET_OK, SET_TOO_LARGE, STATE_ATTACHED, STATE_DETACHED,
 } from './engine'
+import { decodeValue, encodeValue, type JsonFields, type JsonValue } from './data-codec'
 import { SessionExistsError } from './errors'
 import { type Disposer, OwnedObjects } from './owned-objects'
 import type { CloseReason, Registry } from './registry'
@@ -10,6 +11,10 @@ import { checkKey, checkRoles, checkString, checkTimeout } from './validate'
  * A handle on one session. Handles are light and made on demand (every `get` returns a new
  * one); all state lives in the engine, so any handle on a session sees the same data.
  *
+ * `Data` types the session's data per key (see `SessionManager<Data>`): `get('visits')` is
+ * `Data['visits'] | undefined`, and `set` takes only `Data['visits']`. Values are JSON values,
+ * stored as copies: an array or object `get` returns is the caller's own.
+ *
  * A closed session is inert: it never makes a caller fail for being closed, and nothing revives
  * it. Reads return what an empty session returns (`get` undefined, `user` undefined, `roles`
  * [], `keys()` [], `getObject` undefined); `set`, `delete`, `putObject`, `removeObject` and
@@ -18,7 +23,7 @@ import { checkKey, checkRoles, checkString, checkTimeout } from './validate'
  * say what happened. While the session's close listeners run it is still readable. Arguments
  * are still validated: a wrong type or value is a TypeError or RangeError, closed or not.
  */
-export class Session {
+export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> {
   readonly #registry: Registry
   readonly #handle: number
   #id: string
@@ -144,21 +149,29 @@ export class Session {
     return this.roles.includes(role)
   }
 
-  /** A string data value, or undefined (always undefined once closed). Does not renew the session. */
-  get(key: string): string | undefined {
+  /**
+   * The value stored under `key`, or undefined (always undefined once closed). A fresh copy on
+   * every call: changing an array or object it returns changes nothing stored until it is
+   * `set` again. Does not renew the session.
+   */
+  get<K extends keyof Data & string>(key: K): Data[K] | undefined {
     const safeKey = checkString('key', key)
-    return this.#readable() ? this.#registry.engine.getData(this.#handle, safeKey) : undefined
+    return this.#readable() ? decodeValue(this.#registry.engine.getData(this.#handle, safeKey)) as Data[K] | undefined : undefined
   }
 
   /**
-   * Stores a string value and returns true; false when the session is closed (nothing is
-   * stored). RangeError when the session's data would exceed `maxDataBytes` (nothing changes).
+   * Stores a copy of a JSON value (a string, finite number, boolean, null, or an array or plain
+   * object of those) and returns true; false when the session is closed (nothing is stored).
+   * Anything else is a TypeError naming the key and where in the value it is (undefined, a
+   * function, a Date, a Map, NaN, a cycle, a sparse array...); a string with a lone surrogate
+   * or nesting deeper than 128 levels is a RangeError. RangeError when the session's data would
+   * exceed `maxDataBytes` (counted on the stored form; nothing changes).
    */
-  set(key: string, value: string): boolean {
+  set<K extends keyof Data & string>(key: K, value: Data[K]): boolean {
     const safeKey = checkString('key', key)
-    const safeValue = checkString('value', value)
+    const stored = encodeValue(`the value of ${JSON.stringify(safeKey)}`, value)
     if (!this.#open()) return false
-    const result = this.#registry.engine.setData(this.#handle, safeKey, safeValue)
+    const result = this.#registry.engine.setData(this.#handle, safeKey, stored)
     if (result === SET_TOO_LARGE) {
       throw new RangeError(
         `setting ${JSON.stringify(safeKey)} would make the session's data exceed maxDataBytes (${this.#registry.options.maxDataBytes})`,
@@ -168,7 +181,7 @@ export class Session {
   }
 
   /** Removes a data value; true when it was present, false when absent or the session is closed. */
-  delete(key: string): boolean {
+  delete(key: keyof Data & string): boolean {
     const safeKey = checkString('key', key)
     return this.#open() && this.#registry.engine.deleteData(this.#handle, safeKey)
   }

@@ -94,7 +94,7 @@ export class SessionkeeperStore extends StoreBase {
   /** The session for `sid`, or null. Reading does not extend it: set and touch do. */
   get<Record extends StoredSession = StoredSession>(sid: string, callback: (error: any, session?: Record | null) => void): void {
     this.#answer(callback, () => {
-      const record = this.#peek(sid)?.get(RECORD)
+      const record = recordOf(this.#peek(sid))
       return record === undefined ? null : (JSON.parse(record) as Record)
     })
   }
@@ -124,7 +124,7 @@ export class SessionkeeperStore extends StoreBase {
   touch(sid: string, sess: StoredSession, callback?: Callback): void {
     this.#answer(callback, () => {
       const existing = this.#findOwn(sid)
-      const record = existing?.get(RECORD)
+      const record = recordOf(existing)
       if (existing === undefined || record === undefined) return
       const ttl = this.#ttlOf(sess)
       const stored = JSON.parse(record) as StoredSession
@@ -149,7 +149,7 @@ export class SessionkeeperStore extends StoreBase {
     this.#answer(callback, () => {
       const sessions: { [sid: string]: Stored } = {}
       for (const session of this.manager) {
-        const record = session.get(RECORD)
+        const record = recordOf(session)
         if (record !== undefined) sessions[session.id] = JSON.parse(record) as Stored
       }
       return sessions
@@ -225,6 +225,15 @@ export class SessionkeeperStore extends StoreBase {
     }
     if (callback !== undefined) setImmediate(callback, null, value)
   }
+}
+
+/**
+ * The store's record in `session`: express-session's JSON text, kept as a string value (stored
+ * as itself, since it starts with '{'). Undefined for a session without one.
+ */
+function recordOf(session: Session | undefined): string | undefined {
+  const record = session?.get(RECORD)
+  return typeof record === 'string' ? record : undefined
 }
 
 /** Sessions the store wrote hold its record; other code sharing the manager's do not. */

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { JsonFields, JsonValue } from '../data-codec'
 import type { SessionManager } from '../manager'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
 import { sessionFor, type SessionRequest, type StartSessionInit } from './http'
@@ -35,16 +36,17 @@ export type SessionMiddlewareOptions = SessionCookieOptions
  * client could name any key.
  *
  * Types: the middleware is typed for node:http so it fits connect and express alike; cast the
- * request (`req as unknown as SessionRequest`) to read `session` and `startSession`. No global
- * augmentation is made, so it does not clash with `@types/express-session`.
+ * request (`req as unknown as SessionRequest<Data>`, `Data` being the manager's data type) to
+ * read `session` and `startSession`. No global augmentation is made, so it does not clash with
+ * `@types/express-session`, and two managers with different data types can serve one app.
  */
-export function sessionMiddleware(
-  manager: SessionManager,
+export function sessionMiddleware<Data extends JsonFields<Data> = Record<string, JsonValue>>(
+  manager: SessionManager<Data>,
   options?: SessionMiddlewareOptions,
 ): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
   const sessions = sessionFor(manager, options)
   return function sessionkeeper(req, res, next) {
-    let request: SessionRequest
+    let request: SessionRequest<Data>
     try {
       request = sessions.attach(req, res)
     } catch (error) {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { encodeValue, type JsonFields, type JsonValue } from '../data-codec'
 import type { SessionInit, SessionManager } from '../manager'
 import { Session } from '../session'
 import { checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout } from '../validate'
@@ -6,21 +7,24 @@ import { appendSetCookie, SessionCookie, type SessionCookieAttributes, type Sess
 
 export type { SessionCookieAttributes, SessionCookieOptions }
 
-/** What `req.startSession(init)` accepts: a session's init, plus the data keys to carry over. */
-export interface StartSessionInit extends SessionInit {
+/**
+ * What `req.startSession(init)` accepts: a session's init, plus the data keys to carry over.
+ * `Data` is the manager's data type.
+ */
+export interface StartSessionInit<Data extends JsonFields<Data> = Record<string, JsonValue>> extends SessionInit<Data> {
   /**
    * Data keys copied from the request's current session into the new one (an anonymous cart
-   * that survives login); `init.data` wins over a kept key. User, roles and owned objects are
-   * never carried over. Kept values come from whatever session the browser presented (possibly
-   * one a third party planted): treat them as client input.
+   * that survives login), each value as it is stored; `init.data` wins over a kept key. User,
+   * roles and owned objects are never carried over. Kept values come from whatever session the
+   * browser presented (possibly one a third party planted): treat them as client input.
    */
-  keep?: string[]
+  keep?: (keyof Data & string)[]
 }
 
-/** A request after `attach` (or `sessionMiddleware`) has run on it. */
-export interface SessionRequest extends IncomingMessage {
+/** A request after `attach` (or `sessionMiddleware`) has run on it; `Data` is the manager's data type. */
+export interface SessionRequest<Data extends JsonFields<Data> = Record<string, JsonValue>> extends IncomingMessage {
   /** The request's live session, or undefined. Updated by `startSession`. */
-  session?: Session
+  session?: Session<Data>
   /**
    * A login: starts a fresh session from `init` alone and returns it. A session the request
    * already had is closed (reason `'destroyed'`); only the data keys listed in `init.keep` are
@@ -32,11 +36,11 @@ export interface SessionRequest extends IncomingMessage {
    * response's headers are out, it (and `regenerate()` on the request's session) throws an Error
    * with code `'ERR_HTTP_HEADERS_SENT'` and changes nothing: the new id could not reach the browser.
    */
-  startSession(init?: StartSessionInit): Session
+  startSession(init?: StartSessionInit<Data>): Session<Data>
 }
 
 /** Session cookies of one manager for servers without a framework; see {@link sessionFor}. */
-export interface HttpSessions {
+export interface HttpSessions<Data extends JsonFields<Data> = Record<string, JsonValue>> {
   /**
    * Reads the request's session (renewing it), sets `req.session` and `req.startSession`, and
    * makes the response write `Set-Cookie` when its headers go out, for this request's own doing
@@ -47,14 +51,14 @@ export interface HttpSessions {
    * cleared. Call it once per request, before anything is written; then run the handler under
    * `manager.run(() => req.session, …)` so `manager.current()` follows `startSession`.
    */
-  attach(req: IncomingMessage, res: ServerResponse): SessionRequest
+  attach(req: IncomingMessage, res: ServerResponse): SessionRequest<Data>
   /**
    * The live session the request's cookie names (renewed), or undefined. A malformed,
    * oversized, badly signed or unknown cookie counts in `stats().rejectedCookies`.
    */
-  read(req: IncomingMessage): Session | undefined
+  read(req: IncomingMessage): Session<Data> | undefined
   /** Sets the cookie to a live session's id, or clears it for undefined or a closed session. */
-  write(res: ServerResponse, session: Session | undefined): void
+  write(res: ServerResponse, session: Session<Data> | undefined): void
 }
 
 const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout', 'keep'] as const
@@ -87,12 +91,15 @@ interface RequestState {
  * ('auto'), sameSite ('lax'), path ('/'), domain, maxAge (ms, none), httpOnly (true) }`.
  * TypeError/RangeError name the option.
  */
-export function sessionFor(manager: SessionManager, options?: SessionCookieOptions): HttpSessions {
-  const cookie = cookieFor(manager, options)
+export function sessionFor<Data extends JsonFields<Data> = Record<string, JsonValue>>(
+  manager: SessionManager<Data>, options?: SessionCookieOptions,
+): HttpSessions<Data> {
+  const untyped = manager as unknown as SessionManager
+  const cookie = cookieFor(untyped, options)
   return {
-    attach: (req, res) => attach(manager, cookie, req, res),
-    read: (req) => cookie.read(manager, req).session,
-    write: (res, session) => writeCookie(cookie, res, session),
+    attach: (req, res) => attach(untyped, cookie, req, res) as unknown as SessionRequest<Data>,
+    read: (req) => cookie.read(untyped, req).session as Session<Data> | undefined,
+    write: (res, session) => writeCookie(cookie, res, session as Session | undefined),
   }
 }
 
@@ -100,16 +107,21 @@ export function sessionFor(manager: SessionManager, options?: SessionCookieOptio
  * One-off {@link HttpSessions.read}; options are validated on every call (prefer `sessionFor`),
  * and over a `keys: 'caller'` manager a `secret` is required (TypeError).
  */
-export function readSession(manager: SessionManager, req: IncomingMessage, options?: SessionCookieOptions): Session | undefined {
-  return cookieFor(manager, options).read(manager, req).session
+export function readSession<Data extends JsonFields<Data> = Record<string, JsonValue>>(
+  manager: SessionManager<Data>, req: IncomingMessage, options?: SessionCookieOptions,
+): Session<Data> | undefined {
+  const untyped = manager as unknown as SessionManager
+  return cookieFor(untyped, options).read(untyped, req).session as Session<Data> | undefined
 }
 
 /**
  * One-off {@link HttpSessions.write}: sets the cookie to a live session's id, or clears it for
  * undefined or a closed session. Call before the headers are sent; options as for `sessionFor`.
  */
-export function writeSessionCookie(res: ServerResponse, session: Session | undefined, options?: SessionCookieOptions): void {
-  writeCookie(new SessionCookie(options), res, session)
+export function writeSessionCookie<Data extends JsonFields<Data> = Record<string, JsonValue>>(
+  res: ServerResponse, session: Session<Data> | undefined, options?: SessionCookieOptions,
+): void {
+  writeCookie(new SessionCookie(options), res, session as Session | undefined)
 }
 
 function cookieFor(manager: SessionManager, options: SessionCookieOptions | undefined): SessionCookie {
@@ -140,7 +152,7 @@ function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMes
     const { init: checked, keep } = checkStartInit(cookie, init)
     const previous = request.session !== undefined && !request.session.closed ? request.session : undefined
     // No prototype, so a kept or given '__proto__' key is data like any other, not dropped.
-    const data: Record<string, string> = Object.create(null)
+    const data: Record<string, JsonValue> = Object.create(null)
     for (const key of previous === undefined ? [] : keep) {
       const value = previous?.get(key)
       if (value !== undefined) data[key] = value
@@ -226,7 +238,7 @@ function watch(session: Session, cookie: SessionCookie, state: RequestState, rea
 }
 
 /** Checks `init` whole before anything changes; returns it without `keep`, and `keep`. */
-function checkStartInit(cookie: SessionCookie, init: unknown): { init: SessionInit & { data: Record<string, string> }; keep: string[] } {
+function checkStartInit(cookie: SessionCookie, init: unknown): { init: SessionInit & { data: Record<string, JsonValue> }; keep: string[] } {
   const given = init === undefined ? {} : checkPlainObject('init', init)
   checkKnownKeys('init', given, INIT_KEYS)
   if (given.key !== undefined) cookie.checkStorable('init.key', checkString('init.key', given.key))
@@ -235,14 +247,14 @@ function checkStartInit(cookie: SessionCookie, init: unknown): { init: SessionIn
   if (given.idleTimeout !== undefined) checkTimeout('init.idleTimeout', given.idleTimeout)
   if (given.absoluteTimeout !== undefined) checkTimeout('init.absoluteTimeout', given.absoluteTimeout)
   const data = given.data === undefined ? {} : checkPlainObject('init.data', given.data)
-  for (const key of Object.keys(data)) checkString(`init.data.${key}`, data[key])
+  for (const key of Object.keys(data)) encodeValue(`init.data[${JSON.stringify(key)}]`, data[key])
   let keep: string[] = []
   if (given.keep !== undefined) {
     if (!Array.isArray(given.keep)) throw new TypeError(`init.keep must be an array of data keys, received ${typeof given.keep}`)
     keep = given.keep.map((key: unknown, index: number) => checkString(`init.keep[${index}]`, key))
   }
   const { keep: _keep, ...rest } = given
-  return { init: { ...(rest as SessionInit), data: data as Record<string, string> }, keep }
+  return { init: { ...(rest as SessionInit), data: data as Record<string, JsonValue> }, keep }
 }
 
 /** Thrown, before anything changes, by a login or regenerate once the response's headers are out. */

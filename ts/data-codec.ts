@@ -1,0 +1,169 @@
+import { describe } from './validate'
+
+// The stored form of a session data value: the one format the engines hold, and that a snapshot
+// file and a Redis hash will hold byte for byte. docs/data-format.md describes it; it is frozen:
+// a change must keep reading what was written before.
+//
+// - A string that does not start with U+0000 is stored as itself (the fast path: one
+//   charCodeAt on the way in and one on the way out).
+// - Anything else is U+0000, a one-character tag, then the payload:
+//     's': a string that starts with U+0000, stored whole after the tag;
+//     'j': any other JSON value (number, boolean, null, array, object) as JSON text.
+//   Every other tag is reserved; a stored value with one is refused, never guessed at.
+
+/** A JSON value as session data holds it: what `JSON.parse` can return, with finite numbers only. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/**
+ * `T` as session data may type it: strings, numbers, booleans, null, and arrays and objects of
+ * those (interfaces and type aliases alike; optional properties allowed). A property typed as a
+ * function, a Date, a Map, a bigint, undefined alone... maps to never, so a data type that holds
+ * one does not satisfy `Data extends JsonFields<Data>`.
+ */
+export type JsonCompatible<T> = T extends string | number | boolean | null
+  ? T
+  : T extends (...args: never[]) => unknown
+    ? never
+    : T extends readonly (infer Item)[]
+      ? readonly JsonCompatible<Item>[]
+      : T extends object
+        ? { [K in keyof T]: K extends string ? JsonCompatible<T[K]> : never }
+        : never
+
+/** The constraint on a manager's data type: every property a JSON value (see {@link JsonCompatible}). */
+export type JsonFields<Data> = { [K in keyof Data]: K extends string ? JsonCompatible<Data[K]> : never }
+
+/** The first UTF-16 unit of every value stored in tagged form. */
+export const SENTINEL = '\u0000'
+/** Tag of a string that starts with the sentinel. */
+export const TAG_STRING = 's'
+/** Tag of a non-string JSON value, stored as JSON text. */
+export const TAG_JSON = 'j'
+/**
+ * Deepest nesting of arrays and objects accepted (a value at the top is depth 0): deeper is a
+ * RangeError, so a hostile value cannot exhaust the stack here or in JSON.parse.
+ */
+export const MAX_DEPTH = 128
+
+/**
+ * The stored form of `value`, or a TypeError/RangeError naming `name` (and the path inside the
+ * value) when it is not a JSON value: undefined, a function, a symbol, a bigint, NaN or
+ * ±Infinity, a Date, Map, Set, typed array or other class instance, a sparse array, a cycle,
+ * nesting deeper than {@link MAX_DEPTH}, or a string or object key with a lone surrogate.
+ */
+export function encodeValue(name: string, value: unknown): string {
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) throw notWellFormed(name, value)
+    return value.charCodeAt(0) === 0 ? SENTINEL + TAG_STRING + value : value
+  }
+  return SENTINEL + TAG_JSON + new Serializer(name).value(value, 0)
+}
+
+/** The value stored as `stored` (undefined stays undefined): a fresh copy on every call. */
+export function decodeValue(stored: string | undefined): JsonValue | undefined {
+  if (stored === undefined || stored.charCodeAt(0) !== 0) return stored
+  const tag = stored.charAt(1)
+  if (tag === TAG_STRING) return stored.slice(2)
+  if (tag === TAG_JSON) return JSON.parse(stored.slice(2)) as JsonValue
+  throw new TypeError(`a stored session data value has an unknown format tag ${JSON.stringify(tag)}: written by a later version?`)
+}
+
+function notWellFormed(where: string, value: string): RangeError {
+  return new RangeError(`${where} must be well-formed text (no lone UTF-16 surrogates), received ${describe(value)}`)
+}
+
+/** Writes JSON text while checking it, reading each property once (a getter cannot answer twice). */
+class Serializer {
+  /** The arrays and objects being written, outermost first: a cycle is one seen again here. */
+  readonly #open: object[] = []
+  /** Where each of them is, for error messages: a key or an index per level. */
+  readonly #path: (string | number)[] = []
+
+  constructor(readonly name: string) {}
+
+  value(value: unknown, depth: number): string {
+    switch (typeof value) {
+      case 'string':
+        if (!value.isWellFormed()) throw notWellFormed(this.#where(), value)
+        return JSON.stringify(value)
+      case 'number':
+        if (!Number.isFinite(value)) throw this.#refuse(value)
+        // -0 is written as 0, as JSON.stringify does: JSON has one zero.
+        return `${value}`
+      case 'boolean':
+        return value ? 'true' : 'false'
+      case 'object':
+        if (value === null) return 'null'
+        if (Array.isArray(value)) return isOrdinary(value, true) ? this.#array(value, depth) : this.#refuse(value)
+        return isOrdinary(value, false) ? this.#object(value as Record<string, unknown>, depth) : this.#refuse(value)
+      default:
+        return this.#refuse(value)
+    }
+  }
+
+  #array(array: unknown[], depth: number): string {
+    this.#enter(array, depth)
+    let text = '['
+    for (let index = 0; index < array.length; index++) {
+      this.#path.push(index)
+      if (!(index in array)) throw new TypeError(`${this.#where()} is a hole in a sparse array; session data must be JSON values (fill it, e.g. with null)`)
+      text += (index === 0 ? '' : ',') + this.value(array[index], depth + 1)
+      this.#path.pop()
+    }
+    this.#leave()
+    return `${text}]`
+  }
+
+  #object(object: Record<string, unknown>, depth: number): string {
+    this.#enter(object, depth)
+    let text = '{'
+    let first = true
+    for (const key of Object.keys(object)) {
+      this.#path.push(key)
+      if (!key.isWellFormed()) throw notWellFormed(`the key ${this.#where()}`, key)
+      text += `${first ? '' : ','}${JSON.stringify(key)}:${this.value(object[key], depth + 1)}`
+      first = false
+      this.#path.pop()
+    }
+    this.#leave()
+    return `${text}}`
+  }
+
+  #enter(container: object, depth: number): void {
+    if (this.#open.includes(container)) throw new TypeError(`${this.#where()} refers to itself (a cycle); session data must be JSON values`)
+    // The name alone: the path to that depth would be a message of hundreds of steps.
+    if (depth >= MAX_DEPTH) throw new RangeError(`${this.name} nests arrays and objects deeper than ${MAX_DEPTH} levels`)
+    this.#open.push(container)
+  }
+
+  #leave(): void {
+    this.#open.pop()
+  }
+
+  #refuse(value: unknown): never {
+    throw new TypeError(`${this.#where()} must be a JSON value (a string, finite number, boolean, null, or an array or plain object of those), received ${describe(value)}`)
+  }
+
+  /** `name`, then the path inside the value: `value of "cart"[2].price`. */
+  #where(): string {
+    let where = this.name
+    for (const step of this.#path) {
+      where += typeof step === 'number' ? `[${step}]` : /^[A-Za-z_$][\w$]*$/.test(step) ? `.${step}` : `[${JSON.stringify(step)}]`
+    }
+    return where
+  }
+}
+
+/**
+ * An array (`Array.isArray`, not a subclass) or a plain object (an object literal or
+ * `Object.create(null)`), from this realm or another (vm contexts): not a Date, Map, Set, typed
+ * array, boxed primitive or class instance.
+ */
+function isOrdinary(value: object, array: boolean): boolean {
+  const prototype: object | null = Object.getPrototypeOf(value)
+  if (prototype === null) return !array
+  if (prototype === (array ? Array.prototype : Object.prototype)) return true
+  // Another realm's Array.prototype inherits from its Object.prototype, whose prototype is null.
+  const above: object | null = Object.getPrototypeOf(prototype)
+  return array ? above !== null && Object.getPrototypeOf(above) === null && Array.isArray(prototype) : above === null
+}

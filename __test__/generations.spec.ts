@@ -21,7 +21,7 @@ type Keys = 'random' | 'caller'
 const KEY_MODES: readonly Keys[] = ['random', 'caller']
 
 const engine = (keys: Keys, generationSpace?: number): JsEngine => {
-  const config: EngineConfig = { idBytes: 16, idEncoding: 'base64url', keys, maxDataBytes: Infinity }
+  const config: EngineConfig = { idBytes: 16, idEncoding: 'base64url', keys, maxDataBytes: Infinity, resolution: 1000 }
   return new JsEngine({ ...config, generationSpace })
 }
 

@@ -7,10 +7,11 @@ import {
 import { JsEngine } from '../ts/js-engine/engine'
 
 const T0 = 1_700_000_000_000
+// Resolution 1: one wheel slot per ms, so expiry and eviction order are exact to the ms here.
 const random = (over: Partial<EngineConfig> = {}): JsEngine =>
-  new JsEngine({ idBytes: 32, idEncoding: 'base64url', keys: 'random', maxDataBytes: Infinity, ...over })
+  new JsEngine({ idBytes: 32, idEncoding: 'base64url', keys: 'random', maxDataBytes: Infinity, resolution: 1, ...over })
 const caller = (over: Partial<EngineConfig> = {}): JsEngine =>
-  new JsEngine({ idBytes: 32, idEncoding: 'base64url', keys: 'caller', maxDataBytes: Infinity, ...over })
+  new JsEngine({ idBytes: 32, idEncoding: 'base64url', keys: 'caller', maxDataBytes: Infinity, resolution: 1, ...over })
 
 const sweepAll = (engine: JsEngine, now: number, room = 64): number[] => {
   const out = new Float64Array(room)
@@ -93,7 +94,7 @@ test('ids: random bytes come from the pool in order, never reused', (t) => {
     randomFillSync(buf)
     for (let i = 0; i < 32; i++) buf[i] = (i + calls * 7) & 255
   }
-  const e = new JsEngine({ idBytes: 16, idEncoding: 'hex', keys: 'random', maxDataBytes: Infinity }, fill)
+  const e = new JsEngine({ idBytes: 16, idEncoding: 'hex', keys: 'random', maxDataBytes: Infinity, resolution: 1000 }, fill)
   const first = e.id(e.create(T0, 0, 0))!
   t.is(first, Buffer.from(Array.from({ length: 16 }, (_, i) => (i + 7) & 255)).toString('hex'))
   const second = e.id(e.create(T0, 0, 0))!
@@ -109,7 +110,7 @@ test('ids: a colliding fresh id is drawn again', (t) => {
     buf.fill(0)
     if (n++ > 0) for (let i = 0; i < buf.length; i++) buf[i] = i & 255
   }
-  const e = new JsEngine({ idBytes: 16, idEncoding: 'hex', keys: 'random', maxDataBytes: Infinity }, fill)
+  const e = new JsEngine({ idBytes: 16, idEncoding: 'hex', keys: 'random', maxDataBytes: Infinity, resolution: 1000 }, fill)
   const a = e.id(e.create(T0, 0, 0))!
   const b = e.id(e.create(T0, 0, 0))!
   t.is(a, '0'.repeat(32))
@@ -179,28 +180,31 @@ test('idle timeout rolls with renew; absolute does not', (t) => {
   t.deepEqual(sweepAll(e, 1e300), [])
 })
 
-test('setters refile: an earlier deadline is honoured by sweep and nextDeadline', (t) => {
+test('setters re-file: an earlier deadline is honoured by sweep and nextDeadline', (t) => {
   const e = random()
   const a = e.create(T0, 1000, 0)
   const b = e.create(T0 + 10, 1000, 0)
   const c = e.create(T0 + 20, 1000, 0)
-  t.is(e.nextDeadline(), T0 + 1000)
+  // nextDeadline is the start of the earliest wheel slot: never after the earliest deadline.
+  t.true(e.nextDeadline() <= T0 + 1000)
   t.true(e.setIdleTimeout(c, 100))
-  t.is(e.nextDeadline(), T0 + 120)
+  t.true(e.nextDeadline() <= T0 + 120)
+  t.deepEqual(sweepAll(e, T0 + 119), [])
+  t.is(e.nextDeadline(), T0 + 120, 'the sweep cascaded c into a slot of one ms')
   t.deepEqual(sweepAll(e, T0 + 120), [c])
   t.true(e.setAbsoluteTimeout(b, 50))
-  t.is(e.nextDeadline(), T0 + 60)
+  t.true(e.nextDeadline() <= T0 + 60)
   t.is(e.expiresAt(b), T0 + 60)
   t.deepEqual(sweepAll(e, T0 + 59), [])
   t.deepEqual(sweepAll(e, T0 + 60), [b])
   t.true(e.setAbsoluteTimeout(a, 0))
-  t.is(e.nextDeadline(), T0 + 1000)
-  // sorted insertion by lastActivity into an existing list
+  t.true(e.nextDeadline() > T0 + 60 && e.nextDeadline() <= T0 + 1000)
+  // One wheel slot (T0 + 512 to T0 + 575 at level 1) is swept in filing order: a re-filed last.
   const x = e.create(T0 + 30, 500, 0)
   const y = e.create(T0 + 40, 500, 0)
   t.true(e.touch(a, T0 + 35))
-  t.true(e.setIdleTimeout(a, 500)) // lands between x (30) and y (40)
-  t.deepEqual(sweepAll(e, T0 + 10_000), [x, a, y])
+  t.true(e.setIdleTimeout(a, 500))
+  t.deepEqual(sweepAll(e, T0 + 10_000), [x, y, a])
   // detached: setter only stores
   const d = e.create(T0, 10, 0)
   t.true(e.detach(d))
@@ -264,23 +268,27 @@ test('sweepRelease releases and respects the limit', (t) => {
   t.is(slotOf(e.create(T0, 0, 0)), 2)
 })
 
-test('leastRecentlyUsed: smallest head lastActivity, ties to the list created first, t=0 included', (t) => {
+test('evictionCandidate: no user before a user, closest to expiry first, no deadline last', (t) => {
   const e = random()
-  t.is(e.leastRecentlyUsed(), -1)
-  const z = e.create(T0 + 5, 0, 0) // list 0
-  const a = e.create(T0 + 5, 100, 0) // list 100, same lastActivity
-  t.is(e.leastRecentlyUsed(), z)
-  t.true(e.touch(z, T0 + 6))
-  t.is(e.leastRecentlyUsed(), a)
-  const b = e.create(T0 + 1, 200, 0)
-  t.is(e.leastRecentlyUsed(), b)
+  t.is(e.evictionCandidate(), -1)
+  const forever = e.create(T0 + 5, 0, 0)
+  const a = e.create(T0 + 5, 100, 0) // due T0 + 105
+  t.is(e.evictionCandidate(), a)
+  const b = e.create(T0 + 6, 40, 0) // due T0 + 46
+  t.is(e.evictionCandidate(), b)
+  t.true(e.touch(b, T0 + 30)) // due T0 + 70: re-filed when its slot is looked at, behind a
+  t.is(e.evictionCandidate(), a)
+  t.true(e.setUser(a, 'alice'))
+  t.is(e.evictionCandidate(), b)
   t.true(e.detach(b))
-  t.is(e.leastRecentlyUsed(), a)
-  t.is(e.lookup(e.id(a)!, T0 + 7, true), a)
-  t.is(e.leastRecentlyUsed(), z)
-  e.release(z)
+  t.is(e.evictionCandidate(), forever)
+  e.release(forever)
+  t.is(e.evictionCandidate(), a, 'a logged-in session only when no anonymous one is left')
+  t.true(e.setUser(a, undefined))
+  t.is(e.evictionCandidate(), a)
+  e.checkInvariants()
   e.release(a)
-  t.is(e.leastRecentlyUsed(), -1)
+  t.is(e.evictionCandidate(), -1)
 })
 
 test('detach and release', (t) => {
@@ -472,7 +480,9 @@ test('differential against a naive model (random operations)', (t) => {
       }
       let min = Infinity
       for (const x of live.keys()) min = Math.min(min, e.expiresAt(x))
-      t.is(e.nextDeadline(), min)
+      // A lower bound (a wheel slot's start), and after a full sweep nothing left is due.
+      t.true(e.nextDeadline() <= min && e.nextDeadline() > now)
+      e.checkInvariants()
     } else {
       e.release(h)
       live.delete(h)
@@ -511,7 +521,7 @@ const placedId = (idBytes: number, lead: number, serial: number): Uint8Array => 
 }
 
 const placedEngine = (ids: Uint8Array[], over: Partial<EngineConfig> = {}): JsEngine => {
-  const config: EngineConfig = { idBytes: 16, idEncoding: 'base64url', keys: 'random', maxDataBytes: Infinity, ...over }
+  const config: EngineConfig = { idBytes: 16, idEncoding: 'base64url', keys: 'random', maxDataBytes: Infinity, resolution: 1000, ...over }
   return new JsEngine(config, scriptedIds(config.idBytes, ids), [1, 0])
 }
 

@@ -48,6 +48,7 @@ pub fn create_engine(
     id_encoding: String,
     keys: String,
     max_data_bytes: f64,
+    resolution: f64,
 ) -> Result<External<NativeEngine>> {
     let id_encoding = match id_encoding.as_str() {
         "base64url" => IdEncoding::Base64Url,
@@ -79,6 +80,7 @@ pub fn create_engine(
         id_encoding,
         keys,
         max_data_bytes,
+        resolution,
     };
     let engine = Engine::new(config).map_err(map_error)?;
     settle_released(&env);
@@ -213,16 +215,17 @@ pub fn sweep_release(env: Env, engine: &mut External<NativeEngine>, now: f64, li
     released as u32
 }
 
-/// The earliest deadline, Infinity when none.
+/// A lower bound of the earliest deadline (the start of the earliest wheel slot), Infinity
+/// when none.
 #[napi(catch_unwind)]
 pub fn next_deadline(engine: &External<NativeEngine>) -> f64 {
     engine.engine.next_deadline()
 }
 
-/// The least recently used attached session, or -1.
+/// The session to evict (earliest deadline, sessions without a user first), or -1.
 #[napi(catch_unwind)]
-pub fn least_recently_used(engine: &External<NativeEngine>) -> f64 {
-    to_handle_number(engine.engine.least_recently_used())
+pub fn eviction_candidate(engine: &mut External<NativeEngine>) -> f64 {
+    to_handle_number(engine.engine.eviction_candidate())
 }
 
 /// A new random id for a live session; undefined when it is not attached and alive.

@@ -15,7 +15,7 @@
  * docs/engine-algorithm.md describes the behaviour both implementations share exactly.
  *
  * A session is in one of three states:
- * - attached: indexed by id and filed in the expiry lists; lookups can find it (while alive);
+ * - attached: indexed by id and filed in the deadline wheel; lookups can find it (while alive);
  * - detached: unindexed and unfiled (being closed), still readable and writable by handle, so
  *   close listeners can read it;
  * - released: its slot is free; every call with its handle answers "stale".
@@ -74,24 +74,31 @@ export interface Engine {
 
   /**
    * Detaches up to `out.length` sessions expired at `now` and writes their handles into `out`.
-   * Returns how many were written; fewer than `out.length` means nothing more is due.
+   * Returns how many were written. Fewer than `out.length` means nothing more is due, unless
+   * `nextDeadline() <= now`: the call stopped after its re-filing budget and another continues.
    */
   sweep(now: number, out: Float64Array): number
 
   /**
    * Detaches and releases up to `limit` sessions expired at `now` in one go, for when no
-   * listener or owned object needs to see them. Returns how many were released.
+   * listener or owned object needs to see them. Returns how many were released; the same
+   * budget rule as `sweep`.
    */
   sweepRelease(now: number, limit: number): number
 
-  /** The earliest deadline among attached sessions (Infinity when none). */
+  /**
+   * A lower bound of the earliest deadline among attached sessions (Infinity when none): the
+   * start of the earliest non-empty wheel slot, exact once a sweep has walked the current one.
+   * Never later than the true earliest deadline.
+   */
   nextDeadline(): number
 
   /**
-   * The attached session used least recently, or -1 when none: the head of the idle list whose
-   * head has the smallest lastActivity (ties: the list created first); docs/engine-algorithm.md.
+   * The session to evict, or -1 when none: the earliest deadline (to within one wheel slot)
+   * among sessions without a user, and only when none is left, among sessions with one;
+   * docs/engine-algorithm.md gives the exact order. Re-files sessions whose deadline moved.
    */
-  leastRecentlyUsed(): number
+  evictionCandidate(): number
 
   /**
    * Gives an attached, alive session a new random id (keys: 'random') and renews it. Returns the
@@ -117,7 +124,7 @@ export interface Engine {
   idleTimeout(handle: number): number
   absoluteTimeout(handle: number): number
 
-  /** Per-session timeout setters; refile the session. False when stale. */
+  /** Per-session timeout setters; re-file the session by its new deadline. False when stale. */
   setIdleTimeout(handle: number, timeout: number): boolean
   setAbsoluteTimeout(handle: number, timeout: number): boolean
 
@@ -144,7 +151,7 @@ export interface Engine {
 
   /** User name; undefined when unset or stale. */
   user(handle: number): string | undefined
-  /** undefined clears it. False when stale. */
+  /** undefined clears it; moves the session between eviction classes in O(1). False when stale. */
   setUser(handle: number, user: string | undefined): boolean
   /** Roles in the order given; [] when unset or stale. */
   roles(handle: number): string[]
@@ -195,4 +202,6 @@ export interface EngineConfig {
   keys: 'random' | 'caller'
   /** Cap on one session's data bytes; Infinity for none. */
   maxDataBytes: number
+  /** Tick of the deadline wheel in ms, an integer >= 1: expiry is at most this late. */
+  resolution: number
 }

@@ -316,7 +316,8 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
   }
 
   /**
-   * At maxSessions: close what has expired, then evict the least recently used or refuse. Ends
+   * At maxSessions: close what has expired, then evict (the engine's candidate: sessions without
+   * a user first, closest to expiry first) or refuse. Ends
    * with the manager open and room for one session, or throws; listeners run meanwhile may
    * close the manager (ManagerClosedError) but cannot take the room.
    */
@@ -337,7 +338,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       if (this.#engine.size >= maxSessions && whenFull === 'evict') {
         // One victim per session over the limit; listeners that create more do not extend it.
         for (let victims = this.#engine.size - maxSessions + 1; victims > 0; victims--) {
-          const victim = this.#engine.leastRecentlyUsed()
+          const victim = this.#engine.evictionCandidate()
           if (victim < 0) break
           this.#registry.close(victim, 'evicted')
         }

@@ -121,12 +121,13 @@ export class Registry {
         // Nobody needs to see these sessions: the engine frees them without crossing back.
         batch = this.engine.sweepRelease(now, SWEEP_BATCH)
         this.counts.closed.expired += batch
-        full = batch === SWEEP_BATCH
+        full = batch === SWEEP_BATCH || this.engine.nextDeadline() <= now
       } else {
         buffer ??= new Float64Array(SWEEP_BATCH)
         batch = this.engine.sweep(now, buffer)
         for (let index = 0; index < batch; index++) this.finishClose(buffer[index], 'expired')
-        full = batch === buffer.length
+        // A call that stopped at its re-filing budget leaves the next deadline due.
+        full = batch === buffer.length || this.engine.nextDeadline() <= now
       }
       closed += batch
       if (!full) return { closed, done: true }

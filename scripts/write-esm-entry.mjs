@@ -59,9 +59,10 @@ sealSessionConstructor(new URL('dist/session.d.ts', root))
  */
 function sealSessionConstructor(file) {
   const text = readFileSync(file, 'utf8')
-  const head = 'export declare class Session {\n    #private;\n'
-  if (!text.includes(head) || /\bconstructor\(/.test(text)) {
+  // The class takes its data type as a type parameter: `Session<Data extends ... = ...>`.
+  const head = /^export declare class Session(<[^\n]*>)? \{\n {4}#private;\n/m
+  if (!head.test(text) || /\bconstructor\(/.test(text)) {
     throw new Error(`${file.pathname}: expected the Session class without a declared constructor (stripInternal)`)
   }
-  writeFileSync(file, text.replace(head, `${head}    private constructor();\n`))
+  writeFileSync(file, text.replace(head, (found) => `${found}    private constructor();\n`))
 }

@@ -1,7 +1,7 @@
 import test from 'ava'
 import fc from 'fast-check'
 import { runInNewContext } from 'node:vm'
-import { MAX_DEPTH, decodeValue, encodeValue } from '../ts/data-codec'
+import { MAX_DEPTH, decodeValue, encodeDataValue, encodeValue } from '../ts/data-codec'
 
 test('a string that does not start with U+0000 is stored as itself', (t) => {
   for (const text of ['', 'dark', '{"a":1}', 'x\u0000y', 'é😀']) t.is(encodeValue('v', text), text)
@@ -150,4 +150,12 @@ test('arrays and plain objects from another realm are JSON values', (t) => {
 test('a stored value with an unknown tag is refused, not guessed at', (t) => {
   t.throws(() => decodeValue('\u0000x1'), { instanceOf: TypeError, message: /unknown format tag "x"/ })
   t.throws(() => decodeValue('\u0000'), { instanceOf: TypeError, message: /unknown format tag ""/ })
+})
+
+test('encodeDataValue: the same stored form, errors naming the data key as set or init.data does', (t) => {
+  for (const value of ['dark', '', '\u0000x', 'x\u0000', 1, null, ['a'], { a: { b: true } }]) {
+    t.is(encodeDataValue('k', value), encodeValue('v', value))
+  }
+  t.throws(() => encodeDataValue('cart', [undefined]), { instanceOf: TypeError, message: /^the value of "cart"\[0\] must be a JSON value/ })
+  t.throws(() => encodeDataValue('cart', '\uD800', true), { instanceOf: RangeError, message: /^init\.data\["cart"\] must be well-formed/ })
 })

@@ -59,6 +59,16 @@ export function encodeValue(name: string, value: unknown): string {
   return SENTINEL + TAG_JSON + new Serializer(name).value(value, 0)
 }
 
+/**
+ * {@link encodeValue} for the value of the data key `key`, named in errors as `the value of
+ * "key"` (`init.data["key"]` for `init`). A string that needs no escape is returned at once,
+ * before any name is built: the fast path of `set` and `create`.
+ */
+export function encodeDataValue(key: string, value: unknown, init = false): string {
+  if (typeof value === 'string' && value.charCodeAt(0) !== 0 && value.isWellFormed()) return value
+  return encodeValue(init ? `init.data[${JSON.stringify(key)}]` : `the value of ${JSON.stringify(key)}`, value)
+}
+
 /** The value stored as `stored` (undefined stays undefined): a fresh copy on every call. */
 export function decodeValue(stored: string | undefined): JsonValue | undefined {
   if (stored === undefined || stored.charCodeAt(0) !== 0) return stored
@@ -66,6 +76,14 @@ export function decodeValue(stored: string | undefined): JsonValue | undefined {
   if (tag === TAG_STRING) return stored.slice(2)
   if (tag === TAG_JSON) return JSON.parse(stored.slice(2)) as JsonValue
   throw new TypeError(`a stored session data value has an unknown format tag ${JSON.stringify(tag)}: written by a later version?`)
+}
+
+/** Characters JSON text must escape; other strings are quoted as they are, without a call into JSON.stringify. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/
+
+/** A JSON string literal, exactly as JSON.stringify writes it (the string is well-formed). */
+function quote(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`
 }
 
 function notWellFormed(where: string, value: string): RangeError {
@@ -85,7 +103,7 @@ class Serializer {
     switch (typeof value) {
       case 'string':
         if (!value.isWellFormed()) throw notWellFormed(this.#where(), value)
-        return JSON.stringify(value)
+        return quote(value)
       case 'number':
         if (!Number.isFinite(value)) throw this.#refuse(value)
         // -0 is written as 0, as JSON.stringify does: JSON has one zero.
@@ -121,7 +139,7 @@ class Serializer {
     for (const key of Object.keys(object)) {
       this.#path.push(key)
       if (!key.isWellFormed()) throw notWellFormed(`the key ${this.#where()}`, key)
-      text += `${first ? '' : ','}${JSON.stringify(key)}:${this.value(object[key], depth + 1)}`
+      text += `${first ? '' : ','}${quote(key)}:${this.value(object[key], depth + 1)}`
       first = false
       this.#path.pop()
     }

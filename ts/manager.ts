@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf } from './engine'
 import { ManagerClosedError, SessionExistsError, SessionLimitError } from './errors'
-import { encodeValue, type JsonFields, type JsonValue } from './data-codec'
+import { encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
 import { recordRejectedCookie } from './internal'
 import { createEngine } from './load-engine'
 import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from './options'
@@ -376,7 +376,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       const data = checkPlainObject('init.data', given.data)
       for (const key in data) {
         if (!Object.hasOwn(data, key)) continue
-        checked.data.push(checkString('init.data key', key), encodeValue(`init.data[${JSON.stringify(key)}]`, data[key]))
+        checked.data.push(checkString('init.data key', key), encodeDataValue(key, data[key], true))
       }
       // Counting UTF-8 bytes (of the stored forms) costs a pass over every string; only a finite cap needs it.
       const bytes = this.#options.maxDataBytes === Infinity ? 0 : checked.data.reduce((sum, text) => sum + utf8Bytes(text), 0)

@@ -1,7 +1,7 @@
 import {
   REKEY_EXISTS, REKEY_NOT_ATTACHED, SET_OK, SET_TOO_LARGE, STATE_ATTACHED, STATE_DETACHED,
 } from './engine'
-import { decodeValue, encodeValue, type JsonFields, type JsonValue } from './data-codec'
+import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
 import { SessionExistsError } from './errors'
 import { type Disposer, OwnedObjects } from './owned-objects'
 import type { CloseReason, Registry } from './registry'
@@ -169,7 +169,7 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
    */
   set<K extends keyof Data & string>(key: K, value: Data[K]): boolean {
     const safeKey = checkString('key', key)
-    const stored = encodeValue(`the value of ${JSON.stringify(safeKey)}`, value)
+    const stored = encodeDataValue(safeKey, value)
     if (!this.#open()) return false
     const result = this.#registry.engine.setData(this.#handle, safeKey, stored)
     if (result === SET_TOO_LARGE) {

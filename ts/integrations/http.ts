@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { encodeValue, type JsonFields, type JsonValue } from '../data-codec'
+import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import type { SessionInit, SessionManager } from '../manager'
 import { Session } from '../session'
 import { checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout } from '../validate'
@@ -247,7 +247,7 @@ function checkStartInit(cookie: SessionCookie, init: unknown): { init: SessionIn
   if (given.idleTimeout !== undefined) checkTimeout('init.idleTimeout', given.idleTimeout)
   if (given.absoluteTimeout !== undefined) checkTimeout('init.absoluteTimeout', given.absoluteTimeout)
   const data = given.data === undefined ? {} : checkPlainObject('init.data', given.data)
-  for (const key of Object.keys(data)) encodeValue(`init.data[${JSON.stringify(key)}]`, data[key])
+  for (const key of Object.keys(data)) encodeDataValue(key, data[key], true)
   let keep: string[] = []
   if (given.keep !== undefined) {
     if (!Array.isArray(given.keep)) throw new TypeError(`init.keep must be an array of data keys, received ${typeof given.keep}`)

@@ -160,7 +160,9 @@ export interface Engine {
   /**
    * Writes handles of attached sessions alive at `now`, in slot order, starting at slot
    * `fromSlot`, into `out`. Returns how many were written; fewer than `out.length` means the
-   * scan reached the end. Continue from `slotOf(lastHandle) + 1`.
+   * scan reached the end. Continue from `slotOf(lastHandle) + 1`. With `now = -Infinity` every
+   * attached session qualifies, expired or not: `close()` uses that, so shutting down never
+   * depends on the order the expiry structure keeps.
    */
   scan(fromSlot: number, now: number, out: Float64Array): number
 

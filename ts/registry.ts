@@ -50,6 +50,8 @@ const SLICE_MS = 1
  * The state a manager and its sessions share, and the one place where sessions are closed:
  * detach (lookups stop finding it), count, tell the close listeners, dispose owned objects,
  * release the slot. Every close path goes through `finishClose`, so each session closes once.
+ *
+ * @internal Shared by the manager and its Session handles; not part of the public API.
  */
 export class Registry {
   // Sessions of any data type: `Data` types a manager's handles only, not what is stored.

@@ -181,3 +181,15 @@ test('the markdown names every store and marks each target', (t) => {
   t.is(markdown.match(/✅|❌/g)?.length, results.targets.length)
   t.true(markdown.includes('- synthetic node-cache note'))
 })
+
+test('the markdown shows the cost of JSON session data per get and set when measured, and nothing when not', (t) => {
+  const measured = syntheticResults()
+  t.false(renderMarkdown({ ...measured, targets: [] }).includes('## JSON session data'))
+  const jsonData = (['native', 'js'] as const).map((store) => ({
+    store, sessions: 100_000, calls: 1_000_000, valueBytes: 154, getStringNs: 400, getJsonNs: 1500, setStringNs: 600, setJsonNs: 2100,
+  }))
+  const markdown = renderMarkdown({ ...measured, jsonData, targets: [] })
+  t.true(markdown.includes('## JSON session data'))
+  t.true(markdown.includes('| sessionkeeper (native) | 400 | 1500 | +1100 | 600 | 2100 | +1500 |'))
+  t.true(markdown.includes('| sessionkeeper (JsEngine) | 400 | 1500 | +1100 | 600 | 2100 | +1500 |'))
+})

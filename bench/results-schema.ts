@@ -29,6 +29,25 @@ export const STORE_LABELS: Record<StoreKind, string> = {
 /** The two engines of this package: the only stores also measured at 10^7 sessions. */
 export const OWN_STORES: readonly StoreKind[] = ['native', 'js']
 
+/**
+ * The cost of JSON session data (issue 12) for one engine: median ns per `get` and `set` of a
+ * string value (stored as itself) and of an object of five fields (stored as JSON text) of about
+ * the same size, on sessions holding ~200 bytes of string data each.
+ */
+export interface JsonDataFigures {
+  store: 'native' | 'js'
+  /** Live sessions, each visited in a fixed random order. */
+  sessions: number
+  /** Calls per timed run (median of 5 runs). */
+  calls: number
+  /** Bytes of the object's JSON text; the string value has the same length. */
+  valueBytes: number
+  getStringNs: number
+  getJsonNs: number
+  setStringNs: number
+  setJsonNs: number
+}
+
 export interface MassExpiry {
   /** Sessions due at once. */
   sessions: number
@@ -119,5 +138,7 @@ export interface BenchResults {
   stores: StoreFigures[]
   floor: FloorFigures[]
   http: HttpFigures[]
+  /** Absent from results made before session data held JSON values. */
+  jsonData?: JsonDataFigures[]
   targets: Target[]
 }

@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { arch, cpus, release, totalmem, type as osType } from 'node:os'
 import { join } from 'node:path'
 import { runHttpBench } from './http/run-http'
+import type { JsonDataFigures } from './results-schema'
 import { PROFILES, type ProfileName, profileNamed } from './profiles'
 import { evaluateTargets, renderMarkdown, writeReport } from './report'
 import { type BenchResults, type FloorFigures, type HttpFigures, OWN_STORES, STORE_KINDS, type StoreFigures, type StoreKind } from './results-schema'
@@ -69,6 +70,25 @@ function runWorker({ kind, size }: Job, profile: ProfileName): Promise<{ store?:
   })
 }
 
+/** The cost of JSON session data (bench/json-data.ts) on one engine, in its own process. */
+function runJsonData(engine: 'native' | 'js', profile: ProfileName): Promise<JsonDataFigures> {
+  const args = ['--expose-gc', '--import', 'tsx', join(__dirname, 'json-data.ts'), engine, profile]
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: WORKER_TIMEOUT_MS }, (error, stdout) => {
+      if (error) {
+        reject(new Error(`JSON data on ${engine}: ${error.message}`))
+        return
+      }
+      try {
+        resolve((JSON.parse(stdout.trim().split('\n').pop() ?? '') as { jsonData: JsonDataFigures }).jsonData)
+      } catch {
+        reject(new Error(`JSON data on ${engine} printed no figures: ${JSON.stringify(stdout.slice(-500))}`))
+      }
+    })
+    child.stderr?.pipe(process.stderr)
+  })
+}
+
 function packageVersion(name: string): string {
   const path = name === 'sessionkeeper' ? join(ROOT, 'package.json') : join(ROOT, 'node_modules', name, 'package.json')
   return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version
@@ -110,6 +130,17 @@ async function main(): Promise<void> {
     }
   }
 
+  const jsonData: JsonDataFigures[] = []
+  for (const engine of OWN_STORES as readonly ('native' | 'js')[]) {
+    log(`JSON session data: get and set, string vs an object of five fields, on ${engine}`)
+    try {
+      jsonData.push(await runJsonData(engine, profileName))
+    } catch (error) {
+      failures.push((error as Error).message)
+      log(`FAILED: ${(error as Error).message}`)
+    }
+  }
+
   log(`HTTP: ${profile.http.sessions.toLocaleString('en')} sessions, ${profile.http.durationSeconds} s, ${profile.http.connections} connections per server`)
   const httpStarted = Date.now()
   let http: HttpFigures[] = []
@@ -131,6 +162,7 @@ async function main(): Promise<void> {
     stores,
     floor,
     http,
+    jsonData,
   }
   const results: BenchResults = { ...measured, targets: evaluateTargets(measured) }
   const json = `${JSON.stringify(results, null, 2)}\n`

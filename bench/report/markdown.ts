@@ -1,6 +1,7 @@
 /** One run's results as the Markdown page bench/results/latest.md. */
 import { STORE_KINDS, STORE_LABELS, type BenchResults, type MassExpiry, type StoreFigures } from '../results-schema'
 import { formatBytes, formatCount, formatInteger, formatMs, formatSize } from './format'
+import { jsonDataSection } from './json-data'
 import { REFERENCE_SIZE } from './sizes'
 
 export function renderMarkdown(results: BenchResults): string {
@@ -9,6 +10,7 @@ export function renderMarkdown(results: BenchResults): string {
     ...storeSizes(results).map((size) => sizeSection(results, size)),
     servingSection(results),
     massExpirySection(results),
+    jsonDataSection(results),
     httpSection(results),
     targetsSection(results),
     notesSection(results),

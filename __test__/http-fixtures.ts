@@ -50,7 +50,7 @@ function describeSession(manager: SessionManager, request: SessionRequest) {
 }
 
 /**
- * The routes: `GET /` describes the session; `POST /login?user=&keep=&key=` logs in (alice with
+ * The routes: `GET /` describes the session; `POST /login?user=&keep=&key=&big=` logs in (alice with
  * the `admin` role, anyone else with none) through an awaited helper and answers after another await; `/regenerate?key=`, `/logout`, `/count`,
  * `/cart?item=` (starting an anonymous session when needed). Every route reads the whole body
  * first, and emits `arrived` (with the path) on `hooks` before it does.
@@ -70,6 +70,7 @@ async function route(manager: SessionManager, hooks: EventEmitter, request: Sess
         if (init.user === 'alice') init.roles = ['admin']
         if (query.has('keep')) init.keep = query.getAll('keep')
         if (query.has('key')) init.key = query.get('key') as string
+        if (query.has('big')) init.data = { ...init.data, big: query.get('big') as string }
         const login = async () => {
           await tick()
           return request.startSession(init)

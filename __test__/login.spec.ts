@@ -119,3 +119,37 @@ test('manager.run takes a function: current() asks it on every call, after await
     })
   }
 })
+
+for (const stack of STACKS) {
+  for (const engine of ENGINES) {
+    for (const whenFull of ['reject', 'evict'] as const) {
+      test(`a login at maxSessions takes the room of the session it replaces (whenFull: '${whenFull}') [${stack}, ${engine}]`, async (t) => {
+        const server = await startServer(t, stack, engine, { secret: SECRET }, { maxSessions: 2, whenFull })
+        const closed: string[] = []
+        server.manager.on('close', (session, reason) => closed.push(`${session.user}:${reason}`))
+        const other = server.manager.create({ user: 'carol' })
+        const alice = await server.call('/login?user=alice', { method: 'POST' })
+        t.is(server.manager.size, 2)
+        const bob = await server.call('/login?user=bob', { method: 'POST', cookie: alice.cookie })
+        t.is(bob.status, 200, 'a login is never refused for the room its own old session holds')
+        t.is(bob.body.user, 'bob')
+        t.deepEqual(closed, ['alice:destroyed'], 'no other user is evicted for it')
+        t.false(other.closed)
+        t.is(server.manager.stats().rejected, 0)
+      })
+    }
+  }
+}
+
+for (const engine of ENGINES) {
+  test(`a caller-key login that reuses its key and is refused leaves the old session as it was [${engine}]`, async (t) => {
+    const server = await startServer(t, 'http', engine, { secret: SECRET }, { keys: 'caller', maxDataBytes: 64 })
+    const alice = await server.call('/login?user=alice&key=device-1', { method: 'POST' })
+    t.is(alice.body.user, 'alice')
+    const refused = await server.call(`/login?user=bob&key=device-1&big=${'x'.repeat(100)}`, { method: 'POST', cookie: alice.cookie })
+    t.is(refused.body.error, 'RangeError', 'the init is over maxDataBytes')
+    t.is(refused.cookie, undefined)
+    t.is(server.manager.get('device-1')?.user, 'alice', 'the refused login closed nothing')
+    t.is((await server.call('/', { cookie: alice.cookie })).body.user, 'alice')
+  })
+}

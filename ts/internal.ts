@@ -8,6 +8,12 @@ import type { CloseReason } from './registry'
 /** @internal For the HTTP integrations: the SessionManager method that counts a rejected cookie. */
 export const recordRejectedCookie = Symbol('sessionkeeper.recordRejectedCookie')
 
+/**
+ * @internal For the HTTP integrations' login: the SessionManager method that creates a session
+ * to replace another, closing the old one first only where the new one needs its room or key.
+ */
+export const replaceSession = Symbol('sessionkeeper.replaceSession')
+
 /** Reason codes; 0 is "no record". */
 const REASONS: readonly (CloseReason | undefined)[] = [undefined, 'destroyed', 'expired', 'evicted', 'shutdown']
 const CODES: Record<CloseReason, number> = { destroyed: 1, expired: 2, evicted: 3, shutdown: 4 }

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf } from './engine'
 import { ManagerClosedError, SessionExistsError, SessionLimitError } from './errors'
 import { encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
-import { recordRejectedCookie } from './internal'
+import { recordRejectedCookie, replaceSession } from './internal'
 import { createEngine } from './load-engine'
 import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from './options'
 import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
@@ -241,6 +241,22 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     this.#registry.counts.rejectedCookies++
   }
 
+  /**
+   * @internal For the HTTP integrations' login: `create(init)` where the new session replaces
+   * `previous`. `init` is checked whole first; `previous` is closed (reason `'destroyed'`) before
+   * the new session is made only when the new one needs what it holds: its caller key, or its
+   * place at `maxSessions` (a login must never be refused, or evict another user, for want of
+   * the room the user's own old session holds). Otherwise the caller closes it after.
+   */
+  [replaceSession](previous: Session<Data> | undefined, init: SessionInit<Data>): Session<Data> {
+    this.#assertOpen('create a session')
+    const checked = this.#checkInit(init)
+    if (this.#options.keys === 'caller' && checked.key === undefined) {
+      throw new TypeError("init.key is required with keys: 'caller'")
+    }
+    return this.#create(checked, previous)
+  }
+
   /** Iterates live sessions (slot order; expired ones are skipped). */
   *[Symbol.iterator](): Iterator<Session<Data>> {
     const buffer = new Float64Array(256)
@@ -263,7 +279,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     return this.#engine.lookup(id, this.#registry.clock.now(), false)
   }
 
-  #create(init: CheckedInit): Session<Data> {
+  #create(init: CheckedInit, replacing?: Session<Data>): Session<Data> {
     const registry = this.#registry
     const engine = this.#engine
     const now = registry.clock.now()
@@ -273,7 +289,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     const { key } = init
     let handle: number
     if (key === undefined) {
-      this.#makeRoom(now)
+      this.#makeRoom(now, replacing)
       handle = engine.create(now, init.idleTimeout, init.absoluteTimeout)
     } else {
       const { claimedKeys } = registry
@@ -293,8 +309,9 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
           }
           this.#assertOpen('create a session')
         }
+        if (replacing !== undefined && replacing.id === key) this.#closeReplaced(replacing)
         if (engine.lookup(key, now, false) >= 0) throw new SessionExistsError(key)
-        this.#makeRoom(now)
+        this.#makeRoom(now, replacing)
         handle = engine.createWithKey(key, now, init.idleTimeout, init.absoluteTimeout)
       } finally {
         claimedKeys.delete(key)
@@ -321,7 +338,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
    * with the manager open and room for one session, or throws; listeners run meanwhile may
    * close the manager (ManagerClosedError) but cannot take the room.
    */
-  #makeRoom(now: number): void {
+  #makeRoom(now: number, replacing?: Session<Data>): void {
     const { maxSessions, whenFull } = this.#options
     if (this.#makingRoom) {
       // A create from a close listener while an outer create makes room: one place is the
@@ -331,6 +348,10 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       throw new SessionLimitError(maxSessions, 'created by a close listener while another create was making room')
     }
     if (maxSessions === Infinity || this.#engine.size < maxSessions) return
+    if (replacing !== undefined && !replacing.closed) {
+      this.#closeReplaced(replacing)
+      if (this.#engine.size < maxSessions) return
+    }
     this.#makingRoom = true
     try {
       this.#registry.sweepExpired(now, Infinity)
@@ -350,6 +371,18 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     if (this.#engine.size < maxSessions) return
     this.#registry.counts.rejected++
     throw new SessionLimitError(maxSessions, whenFull === 'reject' ? "whenFull: 'reject'" : 'eviction made no room')
+  }
+
+  /** Closes the session a create replaces; the room or key it leaves is that create's. */
+  #closeReplaced(replaced: Session<Data>): void {
+    const wasMakingRoom = this.#makingRoom
+    this.#makingRoom = true
+    try {
+      replaced.close()
+    } finally {
+      this.#makingRoom = wasMakingRoom
+    }
+    this.#assertOpen('create a session')
   }
 
   #checkInit(init: unknown): CheckedInit {

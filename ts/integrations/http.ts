@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
+import { replaceSession } from '../internal'
 import type { SessionInit, SessionManager } from '../manager'
 import { Session } from '../session'
 import { checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout } from '../validate'
@@ -158,12 +159,11 @@ function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMes
       if (value !== undefined) data[key] = value
     }
     for (const key of Object.keys(checked.data)) data[key] = checked.data[key]
-    // The new session is made first, so a refused init or key leaves the old one as it was;
-    // only a caller key equal to the old one's needs the old one gone first.
-    const reusesKey = previous !== undefined && checked.key !== undefined && checked.key === previous.id
-    if (reusesKey) previous.close()
-    const created = manager.create({ ...checked, data })
-    if (!reusesKey) previous?.close()
+    // The manager checks the init whole before anything changes, then makes the new session
+    // first, so a refused init leaves the old one as it was; it closes the old one first only
+    // where the new one needs its caller key or its place at maxSessions.
+    const created = manager[replaceSession](previous, { ...checked, data })
+    previous?.close()
     watch(created, cookie, state, false, cookieSettled)
     state.issued = created
     state.issuedId = created.id

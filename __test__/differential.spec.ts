@@ -200,6 +200,8 @@ const managerOptions = fc.record({
   maxSessions: fc.constantFrom(3, 8, Infinity),
   whenFull: fc.constantFrom('evict' as const, 'reject' as const),
   maxDataBytes: fc.constantFrom(12, 40, Infinity),
+  // 1 ms wheel slots order sweeps and eviction by deadline; 1000 ms puts every session in one slot.
+  resolution: fc.constantFrom(1, 7, 1000),
 })
 
 test('both engines agree on random operation sequences (random ids)', (t) => {

@@ -15,6 +15,8 @@ export interface Profile {
   servingSize: number
   servingDurationMs: number
   http: { sessions: number; durationSeconds: number; connections: number }
+  /** The deadline wheel: sessions expired with distinct or shared timeouts, and live during the setter timing. */
+  wheel: { expirySessions: number; setterSessions: number }
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
@@ -24,6 +26,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     servingSize: 1_000_000,
     servingDurationMs: 5000,
     http: { sessions: 100_000, durationSeconds: 10, connections: 50 },
+    wheel: { expirySessions: 100_000, setterSessions: 1_000_000 },
   },
   quick: {
     sizes: [100_000],
@@ -31,6 +34,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     servingSize: 100_000,
     servingDurationMs: 2000,
     http: { sessions: 10_000, durationSeconds: 3, connections: 50 },
+    wheel: { expirySessions: 100_000, setterSessions: 100_000 },
   },
   smoke: {
     sizes: [2000],
@@ -38,6 +42,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     servingSize: 2000,
     servingDurationMs: 300,
     http: { sessions: 200, durationSeconds: 1, connections: 10 },
+    wheel: { expirySessions: 2000, setterSessions: 2000 },
   },
 }
 

@@ -126,6 +126,23 @@ export interface Target {
   met: boolean
 }
 
+/**
+ * The deadline wheel under per-session timeouts (issue 11), for one engine: every session with
+ * its own idle timeout against all with one, expired at once through the background timer; and
+ * the cost of a timeout setter among many sessions.
+ */
+export interface WheelFigures {
+  store: 'native' | 'js'
+  /** Sessions with distinct idle timeouts (SESSION_TTL_MS + 37 ms * index), all due at once. */
+  distinct: MassExpiry
+  /** The same number of sessions with one shared idle timeout, all due at once. */
+  shared: MassExpiry
+  /** Live sessions while the setter was timed. */
+  setterSessions: number
+  /** Median ns per `session.idleTimeout = value` (each call changes the value). */
+  setterNs: number
+}
+
 export interface BenchResults {
   schema: 1
   /** ISO timestamp of the start of the run. */
@@ -138,6 +155,8 @@ export interface BenchResults {
   stores: StoreFigures[]
   floor: FloorFigures[]
   http: HttpFigures[]
+  /** Absent from results made before the deadline wheel. */
+  wheel?: WheelFigures[]
   /** Absent from results made before session data held JSON values. */
   jsonData?: JsonDataFigures[]
   targets: Target[]

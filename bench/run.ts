@@ -12,7 +12,7 @@ import { runHttpBench } from './http/run-http'
 import type { JsonDataFigures } from './results-schema'
 import { PROFILES, type ProfileName, profileNamed } from './profiles'
 import { evaluateTargets, renderMarkdown, writeReport } from './report'
-import { type BenchResults, type FloorFigures, type HttpFigures, OWN_STORES, STORE_KINDS, type StoreFigures, type StoreKind } from './results-schema'
+import { type BenchResults, type FloorFigures, type HttpFigures, OWN_STORES, STORE_KINDS, type StoreFigures, type StoreKind, type WheelFigures } from './results-schema'
 
 const ROOT = join(__dirname, '..')
 const RESULTS_DIR = join(ROOT, 'bench', 'results')
@@ -27,7 +27,7 @@ function log(line: string): void {
 
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1)
 
-type Job = { kind: StoreKind | 'floor'; size: number }
+type Job = { kind: StoreKind | 'floor' | 'wheel-native' | 'wheel-js'; size: number }
 
 function jobs(profileName: ProfileName): Job[] {
   const profile = PROFILES[profileName]
@@ -40,6 +40,8 @@ function jobs(profileName: ProfileName): Job[] {
     for (const kind of OWN_STORES) list.push({ kind, size })
     list.push({ kind: 'floor', size })
   }
+  // The deadline wheel under per-session timeouts, sized by the profile's `wheel`.
+  list.push({ kind: 'wheel-native', size: profile.wheel.setterSessions }, { kind: 'wheel-js', size: profile.wheel.setterSessions })
   return list
 }
 
@@ -48,7 +50,7 @@ function maxOldSpaceMb(size: number): number {
   return size > 1_000_000 ? 16384 : 4096
 }
 
-function runWorker({ kind, size }: Job, profile: ProfileName): Promise<{ store?: StoreFigures; floor?: FloorFigures }> {
+function runWorker({ kind, size }: Job, profile: ProfileName): Promise<{ store?: StoreFigures; floor?: FloorFigures; wheel?: WheelFigures }> {
   const args = [
     '--expose-gc', `--max-old-space-size=${maxOldSpaceMb(size)}`, '--import', 'tsx',
     join(__dirname, 'store-worker.ts'), kind, String(size), profile,
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
 
   const stores: StoreFigures[] = []
   const floor: FloorFigures[] = []
+  const wheel: WheelFigures[] = []
   const failures: string[] = []
   for (const [index, job] of planned.entries()) {
     log(`[${index + 1}/${planned.length}] ${job.kind} at ${job.size.toLocaleString('en')} sessions`)
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
       const figures = await runWorker(job, profileName)
       if (figures.store) stores.push(figures.store)
       if (figures.floor) floor.push(figures.floor)
+      if (figures.wheel) wheel.push(figures.wheel)
       log(`  (${seconds(jobStarted)} s)`)
     } catch (error) {
       // One store failing (e.g. out of memory) must not lose every other store's figures.
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
     floor,
     http,
     jsonData,
+    wheel,
   }
   const results: BenchResults = { ...measured, targets: evaluateTargets(measured) }
   const json = `${JSON.stringify(results, null, 2)}\n`

@@ -1,8 +1,9 @@
 /**
  * One store at one size, in its own process so heaps never mix. Prints one JSON line,
  * `{ "store": StoreFigures }`, or `{ "floor": FloorFigures }` for the kind `floor` (a bare
- * binding call copying a fresh id: what no native lookup can beat). Progress goes to stderr.
- * Usage: node --expose-gc --import tsx bench/store-worker.ts <store kind|floor> <sessions> <profile>
+ * binding call copying a fresh id: what no native lookup can beat), or `{ "wheel": WheelFigures }`
+ * for the kinds `wheel-native` and `wheel-js` (bench/wheel.ts). Progress goes to stderr.
+ * Usage: node --expose-gc --import tsx bench/store-worker.ts <store kind|floor|wheel-*> <sessions> <profile>
  */
 // First: every store must read the jumpable clock, and some capture `performance` on load.
 import { jumpClock } from './stores/clock'
@@ -11,6 +12,7 @@ import { PROFILES, profileNamed } from './profiles'
 import { type FloorFigures, type MassExpiry, STORE_KINDS, type Serving, type StoreFigures, type StoreKind } from './results-schema'
 import { openStore } from './stores/index'
 import { SESSION_TTL_MS, type SessionStore } from './stores/store'
+import { wheelFigures } from './wheel'
 import { FreshIds, IdTable, type Operation, fullGc, median, runOperations, serve, shuffledOrder, timedOpsPerSec, watchUntilEmpty } from './workload'
 
 const RUNS = 5
@@ -166,6 +168,11 @@ async function main() {
   if (!Number.isInteger(size) || size < 1) throw new Error(`sessions must be a positive integer, got ${sizeArgument}`)
   if (kindArgument === 'floor') {
     console.log(JSON.stringify({ floor: await floorFigures() }))
+    return
+  }
+  if (kindArgument === 'wheel-native' || kindArgument === 'wheel-js') {
+    const engine = kindArgument === 'wheel-native' ? 'native' : 'js'
+    console.log(JSON.stringify({ wheel: await wheelFigures(engine, profile.wheel, progress) }))
     return
   }
   const kind = STORE_KINDS.find((known) => known === kindArgument)

@@ -10,6 +10,7 @@ export function renderMarkdown(results: BenchResults): string {
     ...storeSizes(results).map((size) => sizeSection(results, size)),
     servingSection(results),
     massExpirySection(results),
+    wheelSection(results),
     jsonDataSection(results),
     httpSection(results),
     targetsSection(results),
@@ -114,6 +115,31 @@ function massExpirySection(results: BenchResults): string {
         expiry.mechanism,
       ]),
       ['l', 'r', 'r', 'r', 'l'],
+    ),
+  ].join('\n')
+}
+
+function wheelSection(results: BenchResults): string {
+  const wheel = results.wheel ?? []
+  if (wheel.length === 0) return ''
+  return [
+    '## Per-session timeouts (the deadline wheel)',
+    '',
+    'Sessions that each have their own idle timeout against the same number sharing one, all due at once and expired by the manager\'s background timer; and `session.idleTimeout = value` among live sessions.',
+    '',
+    table(
+      ['engine', 'sessions', 'distinct: all gone ms', 'distinct: longest block ms', 'shared: all gone ms', 'shared: longest block ms', 'setter ns', 'setter at sessions'],
+      wheel.map((figures) => [
+        STORE_LABELS[figures.store],
+        formatSize(figures.distinct.sessions),
+        allGone(figures.distinct),
+        formatMs(figures.distinct.longestBlockMs),
+        allGone(figures.shared),
+        formatMs(figures.shared.longestBlockMs),
+        formatCount(figures.setterNs),
+        formatSize(figures.setterSessions),
+      ]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
   ].join('\n')
 }

@@ -3,7 +3,9 @@
  * at 10⁶ sessions; a profile that stopped short is read at its largest size below, and the
  * `measured` sentence says which.
  */
-import { STORE_KINDS, STORE_LABELS, type BenchResults, type StoreFigures, type StoreKind, type Target } from '../results-schema'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { STORE_KINDS, STORE_LABELS, type BenchResults, type StoreFigures, type StoreKind, type Target, type WheelFigures } from '../results-schema'
 import { formatBytes, formatCount, formatMs, formatRatio, formatSize } from './format'
 import { REFERENCE_SIZE, measuredSizes, sizesUpToReference } from './sizes'
 
@@ -27,6 +29,95 @@ export function evaluateTargets(results: Figures): Target[] {
     massExpiryBlock(results, 'native', 5),
     massExpiryBlock(results, 'js', 5),
     httpMiddlewareAgainstMemoryStore(results, 1.3),
+    ...(['native', 'js'] as const).flatMap((store) => [
+      distinctTimeoutsExpiry(results, store, 2),
+      distinctTimeoutsBlock(results, store, 5),
+      setterCost(results, store, 2000),
+      ...againstBaseline(results, store),
+    ]),
+  ]
+}
+
+/*
+ * Issue 11 (the deadline wheel): per-session timeouts must cost what one shared timeout costs,
+ * and nothing measured before the wheel may get worse. The baseline is the last full run before
+ * it, committed as bench/results/2026-11-23.json.
+ */
+export const BASELINE_FILE = join(__dirname, '..', 'results', '2026-11-23.json')
+/** The machine is noisy: "no worse" allows this much over the baseline's figure. */
+const NOISE = 1.1
+
+function wheelOf(results: Figures, store: OwnStore): WheelFigures | undefined {
+  return results.wheel?.find((figures) => figures.store === store)
+}
+
+function distinctTimeoutsExpiry(results: Figures, store: OwnStore, allowed: number): Target {
+  const name = `${SHORT_NAMES[store]}: expiring sessions with distinct timeouts ≤ ${allowed}x the time with one shared timeout`
+  const wheel = wheelOf(results, store)
+  if (!wheel || wheel.distinct.allGoneMs === null || wheel.shared.allGoneMs === null) return notMeasured(name)
+  const ratio = wheel.distinct.allGoneMs / wheel.shared.allGoneMs
+  return {
+    name,
+    measured: `${formatSize(wheel.distinct.sessions)} sessions: ${formatMs(wheel.distinct.allGoneMs)} ms distinct vs ${formatMs(wheel.shared.allGoneMs)} ms shared: ${formatRatio(ratio)} (needs ≤ ${allowed}x)`,
+    met: ratio <= allowed,
+  }
+}
+
+function distinctTimeoutsBlock(results: Figures, store: OwnStore, limit: number): Target {
+  const name = `${SHORT_NAMES[store]}: longest event-loop block while sessions with distinct timeouts expire ≤ ${limit} ms`
+  const wheel = wheelOf(results, store)
+  if (!wheel) return notMeasured(name)
+  return {
+    name,
+    measured: `${formatMs(wheel.distinct.longestBlockMs)} ms while ${formatSize(wheel.distinct.sessions)} expire (one shared timeout: ${formatMs(wheel.shared.longestBlockMs)} ms) (needs ≤ ${limit} ms)`,
+    met: wheel.distinct.longestBlockMs <= limit,
+  }
+}
+
+function setterCost(results: Figures, store: OwnStore, limitNs: number): Target {
+  const name = `${SHORT_NAMES[store]}: a timeout setter ≤ ${limitNs / 1000} µs at ${formatSize(REFERENCE_SIZE)} sessions`
+  const wheel = wheelOf(results, store)
+  if (!wheel) return notMeasured(name)
+  const short = wheel.setterSessions < REFERENCE_SIZE
+  return {
+    name,
+    measured: `${formatNs(wheel.setterNs)} ns per setter at ${formatSize(wheel.setterSessions)} sessions (needs ≤ ${limitNs} ns${short ? `; not read at ${formatSize(REFERENCE_SIZE)}` : ''})`,
+    met: !short && wheel.setterNs <= limitNs,
+  }
+}
+
+function readBaseline(): Figures | undefined {
+  if (!existsSync(BASELINE_FILE)) return undefined
+  return JSON.parse(readFileSync(BASELINE_FILE, 'utf8')) as Figures
+}
+
+/** Get-and-renew at least as fast, full GC, mass-expiry block and serving p99 no worse. */
+function againstBaseline(results: Figures, store: OwnStore): Target[] {
+  const baseline = readBaseline()
+  const prefix = `${SHORT_NAMES[store]} vs before the wheel (2026-11-23)`
+  const names = [`${prefix}: get-and-renew ≥ 1x`, `${prefix}: full GC, mass-expiry block and serving p99 ≤ ${NOISE}x`]
+  const found = baseline && atReferenceSize(results, (size) => {
+    const now = figuresOf(results, store, size)
+    const before = figuresOf(baseline, store, size)
+    return now && before ? { now, before } : undefined
+  })
+  if (!found) return names.map(notMeasured)
+  const { now, before } = found.inputs
+  const ratio = now.getOpsPerSec / before.getOpsPerSec
+  const pairs: [string, number, number][] = [['full GC', now.fullGcMs, before.fullGcMs]]
+  if (now.massExpiry && before.massExpiry) pairs.push(['mass-expiry block', now.massExpiry.longestBlockMs, before.massExpiry.longestBlockMs])
+  if (now.serving && before.serving) pairs.push(['serving p99', now.serving.eventLoopDelayP99Ms, before.serving.eventLoopDelayP99Ms])
+  return [
+    {
+      name: names[0],
+      measured: `${formatCount(now.getOpsPerSec)} ops/s vs ${formatCount(before.getOpsPerSec)} ops/s${sizeNote(found.size)}: ${formatRatio(ratio)}`,
+      met: ratio >= 1,
+    },
+    {
+      name: names[1],
+      measured: `${pairs.map(([what, value, was]) => `${what} ${formatMs(value)} ms (was ${formatMs(was)})`).join(', ')}${sizeNote(found.size)}`,
+      met: pairs.every(([, value, was]) => value <= was * NOISE),
+    },
   ]
 }
 

@@ -218,7 +218,7 @@ test("both engines agree on random operation sequences (keys: 'caller')", (t) =>
   t.pass()
 })
 
-/** Creates, renewals and reads between clock moves that go both ways: where unsorted expiry lists strand sessions. */
+/** Creates, renewals and reads between clock moves that go both ways: where a wheel filing a session after its deadline would strand it. */
 const clockCommand: fc.Arbitrary<Command> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('create' as const), idle: fc.constant(undefined), absolute: fc.constant(undefined), key: fc.nat(6), user: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('get' as const, 'touch' as const, 'read' as const), target: fc.nat(30) }) },

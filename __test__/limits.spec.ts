@@ -2,7 +2,7 @@ import test from 'ava'
 import { SessionLimitError } from '../ts/index'
 import { forEachEngine, makeManager } from './helpers'
 
-forEachEngine(test, "whenFull 'evict' closes expired sessions first, then the closest to expiry (with one timeout: least recently used, to within the resolution)", (t, engine) => {
+forEachEngine(test, "whenFull 'evict' closes expired sessions first, then the closest to expiry (with one timeout: least recently used, to within one wheel slot)", (t, engine) => {
   // resolution: 1 and uses 100 ms apart: deadlines 1,000 ms ahead sit in wheel slots of 64 ms
   // (docs/engine-algorithm.md), so the renewed a and c fall in different slots.
   const { manager, clock } = makeManager(engine, { maxSessions: 3, idleTimeout: 1000, resolution: 1 })

@@ -41,7 +41,7 @@ export interface JsEngineConfig extends EngineConfig {
 /**
  * The session engine in pure TypeScript, laid out as the Rust one is: per-slot records in a
  * growable typed array, an id index (random ids: a typed open-addressing table, RandomIdIndex;
- * caller keys: a Map), a typed free stack, and the same expiry lists.
+ * caller keys: a Map), a typed free stack, and the same deadline wheel (deadline-wheel.ts).
  * It is the fallback where no native binary fits, the oracle the native engine is tested
  * against, and the baseline of every benchmark.
  */

@@ -1,10 +1,12 @@
 //! The engine of sessionkeeper: a slot table of sessions addressed by generation-checked
-//! handles, an open-addressing id index keyed by a per-process randomly seeded hasher, and
-//! per-timeout expiry lists that make renew, expiry and least-recently-used O(1) per session.
+//! handles, an open-addressing id index keyed by a per-process randomly seeded hasher, and a
+//! hierarchical deadline wheel with lazy re-filing per eviction class, which makes renew,
+//! expiry, the timeout setters and eviction O(1) amortized whatever the number of distinct
+//! timeouts.
 //!
 //! The N-API binding maps [`Engine`] one to one onto the TypeScript `Engine` interface
 //! (`ts/engine.ts`); a pure TypeScript engine implements the same algorithm, so every rule
-//! here (list order, tie breaking, f64 arithmetic) is deliberate and shared: the repository's
+//! here (filing order, tie breaking, f64 arithmetic) is deliberate and shared: the repository's
 //! `docs/engine-algorithm.md` states it once for both.
 //!
 //! ```

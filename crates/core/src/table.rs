@@ -55,8 +55,8 @@ pub(crate) enum SlotState {
 }
 
 /// One session. 88 bytes on 64-bit targets (key 40, four f64 32, generation 4, state 1,
-/// side record 8, padding 3); its expiry links (12 bytes per list kind) live in the
-/// registries' parallel arrays, so a session costs about 112 bytes plus its index slot.
+/// side record 8, padding 3); its wheel link (12 bytes) lives in the wheel's parallel array,
+/// so a session costs about 100 bytes plus its index slot.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) key: Key,

@@ -418,7 +418,7 @@ fn a_flood_of_anonymous_sessions_never_evicts_a_logged_in_one() {
     }
     e.check_invariants().unwrap();
     assert!(users.iter().all(|&h| e.state(h) == State::Attached));
-    // With one shared timeout the victim is the least recently used to within one tick.
+    // With one shared timeout the victim is the least recently used to within one wheel slot.
     let oldest_anonymous = e.eviction_candidate().unwrap();
     assert!(e.last_activity(oldest_anonymous).unwrap() >= now - 1000.0);
     assert!(e.set_user(users[0], None));

@@ -167,10 +167,12 @@ impl Engine {
 
     fn index_remove(&mut self, slot: u32) {
         let Some(e) = self.table.slot(slot) else {
+            debug_assert!(false, "unindexing slot {slot}, which has no entry");
             return;
         };
         let hash = self.hash(e.key.as_bytes());
-        self.index.remove(hash, slot);
+        let removed = self.index.remove(hash, slot);
+        debug_assert!(removed, "slot {slot} was not indexed under its key");
     }
 
     /// The attached slot whose id is `id` (client text). Malformed ids are rejected before

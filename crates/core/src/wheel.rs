@@ -215,10 +215,9 @@ impl Wheel {
     }
 
     fn link(&self, slot: u32) -> Link {
-        self.links
-            .get(slot as usize)
-            .copied()
-            .unwrap_or(UNFILED_LINK)
+        let link = self.links.get(slot as usize).copied();
+        debug_assert!(link.is_some(), "slot {slot} has no link");
+        link.unwrap_or(UNFILED_LINK)
     }
 
     fn set_link(&mut self, slot: u32, link: Link) {

@@ -18,6 +18,7 @@ use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
 
 const CREATE_KEY_EXISTS: f64 = -1.0;
 const CREATE_TABLE_FULL: f64 = -2.0;
+const RESTORE_INVALID_ID: f64 = -3.0;
 const NOT_FOUND: f64 = -1.0;
 
 /// The Rust session engine behind a JS `External`. Made by the SessionManager, not by users.
@@ -142,6 +143,36 @@ pub fn create_with_key(
         Err(sessionkeeper_core::Error::KeyExists) => Ok(CREATE_KEY_EXISTS),
         Err(sessionkeeper_core::Error::TableFull) => Ok(CREATE_TABLE_FULL),
         Err(error) => Err(map_error(error)),
+    }
+}
+
+/// A saved session re-created with its own id, timestamps and timeouts (persistence on load);
+/// its handle, -1 when the id is taken, -2 when full, -3 when the id is not one of this engine.
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number"
+)]
+pub fn restore(
+    env: Env,
+    engine: &mut External<NativeEngine>,
+    id: IdArg,
+    created_at: f64,
+    last_activity: f64,
+    idle_timeout: f64,
+    absolute_timeout: f64,
+) -> f64 {
+    let Some(id) = id.bytes() else {
+        return RESTORE_INVALID_ID;
+    };
+    let restored = engine
+        .engine
+        .restore(id, created_at, last_activity, idle_timeout, absolute_timeout);
+    engine.count_op(&env, 1);
+    match restored {
+        Ok(found) => found.to_f64(),
+        Err(sessionkeeper_core::Error::KeyExists) => CREATE_KEY_EXISTS,
+        Err(sessionkeeper_core::Error::TableFull) => CREATE_TABLE_FULL,
+        Err(_) => RESTORE_INVALID_ID,
     }
 }
 

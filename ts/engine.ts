@@ -45,6 +45,17 @@ export interface Engine {
   createWithKey(key: string, now: number, idleTimeout: number, absoluteTimeout: number): number
 
   /**
+   * Re-creates a saved session (persistence, on load) with its own id, creation time, last
+   * activity and timeouts, attached, whether or not it is still alive; nothing is emitted or
+   * drawn from the random pool. Filed at its place by last activity (and creation time for the
+   * absolute deadline): restoring in ascending last activity is O(1) each. Returns its handle,
+   * CREATE_KEY_EXISTS when an attached session has this id, CREATE_TABLE_FULL, or
+   * RESTORE_INVALID_ID when `id` is not an id of this engine's configuration (random ids: length,
+   * alphabet, canonical spelling; caller keys: 1 to 255 UTF-8 bytes).
+   */
+  restore(id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number
+
+  /**
    * Finds the attached, alive session with this id. With `renew`, sets lastActivity to `now` and
    * refiles it (rolling idle deadline, recency). Returns the handle or -1. Malformed ids (wrong
    * length or alphabet for the mode) return -1 without touching the table.
@@ -183,6 +194,7 @@ export const slotOf = (handle: number): number => handle % SLOT_SPACE
 
 export const CREATE_KEY_EXISTS = -1
 export const CREATE_TABLE_FULL = -2
+export const RESTORE_INVALID_ID = -3
 
 export const REKEY_OK = 0
 export const REKEY_EXISTS = 1

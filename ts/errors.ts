@@ -41,3 +41,34 @@ export class SessionExistsError extends Error {
     this.name = 'SessionExistsError'
   }
 }
+
+/**
+ * Thrown by `new SessionManager({ persist })` when another manager, in this process or another,
+ * has the session file open: a file has one writer.
+ */
+export class SessionFileLockedError extends Error {
+  readonly code = 'ERR_SESSION_FILE_LOCKED'
+  constructor(readonly path: string, readonly pid: number | undefined, why: string) {
+    super(`the session file ${path} is locked: ${why} (lock file ${path}.lock)`)
+    this.name = 'SessionFileLockedError'
+  }
+}
+
+/**
+ * Thrown by `new SessionManager({ persist })` when the session file cannot be loaded: not a
+ * sessionkeeper file, an unknown version, a bad checksum before its final record (`offset` says
+ * where), or written by a manager with other `keys`, `idBytes` or `idEncoding` (code
+ * `ERR_SESSION_FILE_MISMATCH`). The file is left as it is (with `onCorrupt: 'rename'`, damaged
+ * files are moved aside instead).
+ */
+export class SessionFileError extends Error {
+  constructor(
+    readonly code: 'ERR_SESSION_FILE_CORRUPT' | 'ERR_SESSION_FILE_MISMATCH',
+    readonly path: string,
+    readonly offset: number | undefined,
+    why: string,
+  ) {
+    super(`cannot load the session file ${path}${offset === undefined ? '' : ` at offset ${offset}`}: ${why}`)
+    this.name = 'SessionFileError'
+  }
+}

@@ -1,7 +1,9 @@
 export { SessionManager, type SessionInit } from './manager'
 export { Session } from './session'
-export { SessionLimitError, SessionClosedError, ManagerClosedError, SessionExistsError } from './errors'
-export type { SessionManagerOptions } from './options'
+export {
+  SessionLimitError, SessionClosedError, ManagerClosedError, SessionExistsError, SessionFileLockedError, SessionFileError,
+} from './errors'
+export type { SessionManagerOptions, SessionPersistOptions } from './options'
 export type { CloseReason, SessionManagerEvents, SessionStats } from './registry'
 export type { Disposer } from './owned-objects'
 export type { JsonCompatible, JsonFields, JsonValue } from './data-codec'

@@ -5,6 +5,8 @@ import { encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
 import { recordRejectedCookie, replaceSession } from './internal'
 import { createEngine } from './load-engine'
 import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from './options'
+import { JournaledEngine } from './persist/journaled-engine'
+import { forEachAttached, Persistence } from './persist/persistence'
 import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
 import { Session } from './session'
 import {
@@ -61,14 +63,31 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
    * make room in turn (that could evict without end).
    */
   #makingRoom = false
+  /** With `persist`: the file, its lock and the journal. */
+  readonly #persistence: Persistence | undefined
 
   constructor(options?: SessionManagerOptions) {
     // Through checkPlainObject even when omitted: its copy has no prototype to inherit from.
     const resolved = resolveOptions(options === undefined ? {} : options)
     this.#options = resolved
-    this.#engine = createEngine(resolved.engine, resolved)
+    const inner = createEngine(resolved.engine, resolved)
+    const journaled = resolved.persist === undefined ? undefined : new JournaledEngine(inner, resolved.resolution)
+    this.#engine = journaled ?? inner
     const registry: Registry = new Registry(this.#engine, resolved, (handle) => new Session(registry, handle, this.#engine.id(handle) ?? ''))
     this.#registry = registry
+    if (resolved.persist !== undefined && journaled !== undefined) {
+      // Loaded before the constructor returns; sessions found expired close as 'expired' on the
+      // first background sweep, so listeners added right after construction see them.
+      this.#persistence = Persistence.open(
+        resolved.persist, resolved, journaled, registry.clock.now(),
+        (message, code) => process.emitWarning(message, { type: 'SessionkeeperPersistenceWarning', code }),
+        (error) => {
+          if (registry.listeners.count('error') > 0) registry.listeners.emit('error', [error], registry.reportError)
+          else process.emitWarning(error instanceof Error ? error : String(error), { type: 'SessionkeeperPersistenceWarning', code: 'SESSIONKEEPER_JOURNAL_ERROR' })
+        },
+      )
+      registry.timer.note(this.#engine.nextDeadline())
+    }
   }
 
   /** The engine in use: `'native'` or `'js'` (after `'auto'` chose). */
@@ -149,14 +168,29 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
   }
 
   /**
+   * Resolves once every change made before the call is durable (fdatasync'd), whatever the
+   * fsync policy; at once without `persist` or after `close()`. Rejects if the journal failed
+   * (a write or fsync error, also emitted as `'error'`).
+   */
+  flush(): Promise<void> {
+    return this.#persistence === undefined || this.#registry.closed ? Promise.resolve() : this.#persistence.flush()
+  }
+
+  /**
    * Stops background expiry and closes every session (expired ones with reason `'expired'`, the
-   * rest with `'shutdown'`). Idempotent.
+   * rest with `'shutdown'`). Idempotent. With `persist`, the sessions still alive are saved
+   * instead (written and fsync'd, the file unlocked) and suspended, not closed: no `'close'`
+   * event for them, their owned objects disposed, their handles closed with reason `'shutdown'`.
    */
   close(): void {
     const registry = this.#registry
     if (registry.closed) return
     registry.closed = true
     registry.timer.stop()
+    if (this.#persistence !== undefined) {
+      this.#suspend(this.#persistence)
+      return
+    }
     let now = registry.clock.now()
     const engine = this.#engine
     const buffer = new Float64Array(256)
@@ -272,6 +306,28 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     }
   }
 
+  #suspend(persistence: Persistence): void {
+    const registry = this.#registry
+    const engine = this.#engine
+    try {
+      // Sessions past their deadline are not saved: they close, as without persistence.
+      const now = registry.clock.now()
+      const expired: number[] = []
+      forEachAttached(engine, (handle) => {
+        if (engine.expiresAt(handle) <= now) expired.push(handle)
+      })
+      for (const handle of expired) registry.close(handle, 'expired')
+      persistence.save()
+      forEachAttached(engine, (handle) => {
+        registry.closeRecords.record(handle, 'shutdown')
+        registry.objects.disposeAll(handle, registry.reportError)
+        engine.release(handle)
+      })
+    } finally {
+      persistence.unlock()
+    }
+  }
+
   #find(id: string, action: string): number {
     if (this.#registry.closed) throw new ManagerClosedError(action)
     if (typeof id !== 'string') return -1
@@ -325,6 +381,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     if (init.user !== undefined) engine.setUser(handle, init.user)
     if (init.roles !== undefined) engine.setRoles(handle, init.roles)
     if (init.data.length > 0) engine.setDataEntries(handle, init.data)
+    this.#persistence?.commitCreate()
     registry.counts.created++
     const session = new Session<Data>(registry, handle, init.key ?? (engine.id(handle) as string))
     registry.timer.note(deadlineOf(now, init.idleTimeout, init.absoluteTimeout))

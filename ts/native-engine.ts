@@ -6,6 +6,7 @@ export interface NativeBinding {
   size(engine: object): number
   create(engine: object, now: number, idleTimeout: number, absoluteTimeout: number): number
   createWithKey(engine: object, key: string, now: number, idleTimeout: number, absoluteTimeout: number): number
+  restore(engine: object, id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number
   lookup(engine: object, id: string, now: number, renew: boolean): number
   detachIfExpired(engine: object, id: string, now: number): number
   isAlive(engine: object, handle: number, now: number): boolean
@@ -61,6 +62,9 @@ export class NativeEngine implements Engine {
   create(now: number, idle: number, absolute: number): number { return this.#binding.create(this.#engine, now, idle, absolute) }
   createWithKey(key: string, now: number, idle: number, absolute: number): number {
     return this.#binding.createWithKey(this.#engine, key, now, idle, absolute)
+  }
+  restore(id: string, createdAt: number, lastActivity: number, idle: number, absolute: number): number {
+    return this.#binding.restore(this.#engine, id, createdAt, lastActivity, idle, absolute)
   }
   lookup(id: string, now: number, renew: boolean): number { return this.#binding.lookup(this.#engine, id, now, renew) }
   detachIfExpired(id: string, now: number): number { return this.#binding.detachIfExpired(this.#engine, id, now) }

@@ -1,7 +1,27 @@
 import {
-  checkChoice, checkFunction, checkInteger, checkKnownKeys, checkPlainObject, checkTimeout,
+  checkChoice, checkFunction, checkInteger, checkKnownKeys, checkPlainObject, checkString, checkTimeout,
 } from './validate'
 import { SLOT_SPACE } from './engine'
+import type { PersistOptions } from './persist/persistence'
+
+/** `options.persist`: sessions saved to a file, so that they survive restarts and crashes. */
+export interface SessionPersistOptions {
+  /** The session file (created when missing). One manager at a time may open it. */
+  path: string
+  /**
+   * When a change is on disk. `'everysec'` (default): written off the JS thread and fsync'd
+   * about once a second (a crash loses at most the last second or so). `'always'`: fsync'd
+   * before the call that made it returns (slower: each change waits for the disk). `'never'`:
+   * written off the JS thread, fsync'd only by `flush()` and `close()`.
+   */
+  fsync?: 'always' | 'everysec' | 'never'
+  /**
+   * A file that cannot be loaded (not a session file, an unknown version, a bad checksum before
+   * its end): `'fail'` (default) throws SessionFileError; `'rename'` moves it aside (kept as
+   * `<path>.corrupt-<time>`) with a warning and starts with no sessions.
+   */
+  onCorrupt?: 'fail' | 'rename'
+}
 
 /** Options of `new SessionManager(options)`. Every field is optional. */
 export interface SessionManagerOptions {
@@ -27,6 +47,8 @@ export interface SessionManagerOptions {
   resolution?: number
   /** The time in ms, read on every operation. Default `Date.now`; tests pass a fake clock. */
   clock?: () => number
+  /** Save sessions to a file and load them on construction (default: none, sessions live in memory only). */
+  persist?: SessionPersistOptions
 }
 
 export interface ResolvedOptions {
@@ -41,12 +63,27 @@ export interface ResolvedOptions {
   engine: 'auto' | 'native' | 'js'
   resolution: number
   clock: () => number
+  persist: PersistOptions | undefined
 }
 
 const KNOWN = [
   'idleTimeout', 'absoluteTimeout', 'maxSessions', 'whenFull', 'maxDataBytes', 'idBytes',
-  'idEncoding', 'keys', 'engine', 'resolution', 'clock',
+  'idEncoding', 'keys', 'engine', 'resolution', 'clock', 'persist',
 ] as const
+
+const PERSIST_KNOWN = ['path', 'fsync', 'onCorrupt'] as const
+
+function checkPersist(name: string, value: unknown): PersistOptions {
+  const given = checkPlainObject(name, value)
+  checkKnownKeys(name, given, PERSIST_KNOWN)
+  const path = checkString(`${name}.path`, given.path)
+  if (path.length === 0 || path.includes('\0')) throw new RangeError(`${name}.path must be a non-empty file path without NUL, received ${JSON.stringify(path)}`)
+  return {
+    path,
+    fsync: given.fsync === undefined ? 'everysec' : checkChoice(`${name}.fsync`, given.fsync, ['always', 'everysec', 'never'] as const),
+    onCorrupt: given.onCorrupt === undefined ? 'fail' : checkChoice(`${name}.onCorrupt`, given.onCorrupt, ['fail', 'rename'] as const),
+  }
+}
 
 /** Longest timer delay Node accepts; longer waits are re-armed. */
 const MAX_RESOLUTION = 2 ** 31 - 1
@@ -68,5 +105,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     engine: pick('engine', 'auto' as const, (name, value) => checkChoice(name, value, ['auto', 'native', 'js'] as const)),
     resolution: pick('resolution', 1000, (name, value) => checkInteger(name, value, 1, MAX_RESOLUTION)),
     clock: pick('clock', Date.now, (name, value) => checkFunction(name, value) as () => number),
+    persist: pick('persist', undefined, checkPersist),
   }
 }

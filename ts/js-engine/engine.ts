@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer'
 import {
-  CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, type EngineConfig, GENERATION_SPACE, REKEY_EXISTS,
+  CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, type EngineConfig, GENERATION_SPACE, REKEY_EXISTS, RESTORE_INVALID_ID,
   REKEY_NOT_ATTACHED, REKEY_OK, SET_OK, SET_STALE, SET_TOO_LARGE, SLOT_SPACE, STATE_ATTACHED, STATE_DETACHED,
   STATE_STALE,
 } from '../engine'
@@ -112,6 +112,37 @@ export class JsEngine implements Engine {
     this.ids[slot] = key
     this.index.set(key, slot)
     return this.initialize(slot, now, idleTimeout, absoluteTimeout)
+  }
+
+  restore(id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number {
+    const randomIds = this.randomIds
+    if (randomIds !== undefined) {
+      if (!randomIds.loadText(id)) return RESTORE_INVALID_ID
+      if (randomIds.findScratch() >= 0) return CREATE_KEY_EXISTS
+    } else {
+      if (!this.acceptableKey(id)) return RESTORE_INVALID_ID
+      if (this.index.has(id)) return CREATE_KEY_EXISTS
+    }
+    if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL
+    const slot = this.claimSlot()
+    if (randomIds !== undefined) {
+      randomIds.insert(slot)
+    } else {
+      this.ids[slot] = id
+      this.index.set(id, slot)
+    }
+    const f64 = this.f64
+    const base = slot * F
+    f64[base + CREATED] = createdAt
+    f64[base + LAST] = lastActivity
+    f64[base + IDLE] = idleTimeout
+    f64[base + ABSOLUTE] = absoluteTimeout
+    this.i32[slot * I + STATE] = STATE_ATTACHED
+    this.attached++
+    this.idle.insertSorted(slot, idleTimeout, f64, F, LAST)
+    if (absoluteTimeout > 0) this.absolute.insertSorted(slot, absoluteTimeout, f64, F, CREATED)
+    else this.absolute.clear(slot)
+    return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
   lookup(id: string, now: number, renew: boolean): number {

@@ -130,6 +130,11 @@ export class RandomIdIndex {
     return this.decode(id) ? this.findScratch() : -1
   }
 
+  /** Loads `id` as the current id; false when it is not the canonical spelling of an id. */
+  loadText(id: string): boolean {
+    return this.decode(id)
+  }
+
   /** Loads `idBytes` bytes at `start` of `bytes` (a fresh random id) as the current id. */
   load(bytes: Uint8Array, start: number): void {
     const scratchBytes = this.scratchBytes

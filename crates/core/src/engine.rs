@@ -16,6 +16,7 @@ use crate::table::{Entry, Key, SlotState, Table};
 use crate::wheel::Wheel;
 
 mod access;
+mod restore;
 mod schedule;
 #[cfg(test)]
 mod tests;

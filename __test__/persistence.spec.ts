@@ -1,0 +1,265 @@
+import test from 'ava'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  SessionFileError, SessionFileLockedError, SessionManager, type SessionManagerOptions,
+} from '../ts/index'
+import { ENGINES, FakeClock, forEachEngine } from './helpers'
+
+const root = join(__dirname, '..')
+
+function tempFile(): { dir: string; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-persist-'))
+  return { dir, path: join(dir, 'sessions.skdb') }
+}
+
+function open(engine: string, path: string, clock: FakeClock, options: SessionManagerOptions = {}) {
+  return new SessionManager({ engine: engine as 'js', clock: clock.read, ...options, persist: { path, ...options.persist } })
+}
+
+function snapshot(manager: SessionManager) {
+  return [...manager].map((s) => ({
+    id: s.id, createdAt: s.createdAt, lastActivity: s.lastActivity, idleTimeout: s.idleTimeout,
+    absoluteTimeout: s.absoluteTimeout, user: s.user, roles: s.roles, data: s.keys().map((k) => [k, s.get(k)]),
+  })).sort((a, b) => (a.id < b.id ? -1 : 1))
+}
+
+// Every writer engine with every reader engine: one format.
+for (const writer of ENGINES) {
+  for (const reader of ENGINES) {
+    test(`sessions survive close() and a restart, with id, times, timeouts, user, roles and data [${writer} -> ${reader}]`, (t) => {
+      const { dir, path } = tempFile()
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+      const clock = new FakeClock()
+      const first = open(writer, path, clock, { resolution: 1000 })
+      const alice = first.create({ user: 'alice', roles: ['admin', 'ops'], data: { theme: 'dark', 'ключ': 'значение 😀', '__proto__': 'kept' } })
+      clock.advance(10)
+      alice.set('cart', '3 items')
+      alice.delete('theme')
+      alice.idleTimeout = 60_000
+      alice.absoluteTimeout = 3_600_000
+      const bob = first.create({ user: 'bob', data: { a: '1' } })
+      const oldBob = bob.id
+      clock.advance(10)
+      bob.regenerate()
+      bob.user = undefined
+      bob.roles = ['reader']
+      const carol = first.create()
+      carol.close()
+      const expected = snapshot(first)
+      first.close()
+      t.true(alice.closed)
+      t.is(alice.closeReason, 'shutdown')
+
+      const second = open(reader, path, clock, { resolution: 1000 })
+      t.teardown(() => second.close())
+      t.deepEqual(snapshot(second), expected)
+      t.false(second.has(oldBob))
+      t.false(second.has(carol.id))
+      t.is(second.size, 2)
+      t.is(second.stats().created, 0)
+    })
+
+    test(`every change is in the journal without close() (a crash after flush) [${writer} -> ${reader}]`, async (t) => {
+      const { dir, path } = tempFile()
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+      const clock = new FakeClock()
+      const first = open(writer, path, clock, { resolution: 1000, keys: 'caller' })
+      const s = first.create({ key: '192.0.2.7:5684', user: 'u', roles: ['r'], data: { k: 'v' } })
+      s.set('k2', 'v2')
+      s.regenerate('198.51.100.1:5684')
+      s.idleTimeout = 0
+      first.create({ key: 'doomed' }).close()
+      first.create({ key: 'later', data: { x: 'y' } })
+      const expected = snapshot(first)
+      await first.flush()
+      // What a crash leaves: the journal as written, and a lock whose holder is gone.
+      const bytes = readFileSync(path)
+      const lock = readFileSync(`${path}.lock`)
+      first.close()
+      writeFileSync(path, new Uint8Array(bytes))
+      writeFileSync(`${path}.lock`, lock.toString().replace(/^\d+ \d+/, '999999999 0'))
+      clock.advance(5000)
+      const second = open(reader, path, clock, { resolution: 1000, keys: 'caller' })
+      t.teardown(() => second.close())
+      // Renewals are coalesced, so loading moves each last activity on by the window (not past now).
+      clock.advance(5000)
+      const third = () => snapshot(second)
+      t.deepEqual(third(), expected.map((s) => ({ ...s, lastActivity: s.lastActivity + 1000 })))
+    })
+  }
+}
+
+forEachEngine(test, 'a loaded session expired meanwhile closes as expired on the first sweep; no create events', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const first = open(engine, path, clock, { idleTimeout: 1000, resolution: 1 })
+  const short = first.create({ data: { k: 'v' } })
+  const long = first.create({ idleTimeout: 60_000 })
+  first.close()
+  clock.advance(5000)
+  const second = open(engine, path, clock, { idleTimeout: 1000, resolution: 1 })
+  t.teardown(() => second.close())
+  const events: string[] = []
+  second.on('create', () => events.push('create'))
+  second.on('close', (closing, reason) => events.push(`${closing.id}:${reason}:${closing.get('k')}`))
+  t.false(second.has(short.id))
+  t.true(second.has(long.id))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.deepEqual(events, [`${short.id}:expired:v`])
+})
+
+forEachEngine(test, 'close() with persist suspends: no close events, owned objects disposed, later a restart has them', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const first = open(engine, path, clock, { idleTimeout: 1000 })
+  const events: string[] = []
+  first.on('close', (_session, reason) => events.push(reason))
+  const kept = first.create()
+  let disposed = 0
+  kept.putObject('socket', {}, () => { disposed++ })
+  const expired = first.create({ idleTimeout: 10 })
+  clock.advance(100)
+  first.close()
+  t.deepEqual(events, ['expired'])
+  t.is(disposed, 1)
+  t.is(kept.closeReason, 'shutdown')
+  t.is(expired.closeReason, 'expired')
+  t.false(existsSync(`${path}.lock`))
+  const second = open(engine, path, clock, { idleTimeout: 1000 })
+  t.teardown(() => second.close())
+  t.true(second.has(kept.id))
+  t.false(second.has(expired.id))
+  t.is(second.peek(kept.id)?.getObject('socket'), undefined)
+})
+
+forEachEngine(test, 'a second manager on the same file fails with ERR_SESSION_FILE_LOCKED, in this process and in another', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const first = open(engine, path, new FakeClock())
+  const error = t.throws(() => open(engine === 'js' ? 'native' : 'js', path, new FakeClock()), { instanceOf: SessionFileLockedError })
+  t.is(error?.code, 'ERR_SESSION_FILE_LOCKED')
+  t.true(error?.message.includes(path))
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+    const { SessionManager } = require('./ts/index')
+    try { new SessionManager({ engine: '${engine}', persist: { path: ${JSON.stringify(path)} } }); console.log('opened') }
+    catch (error) { console.log(error.code, error.pid) }
+  `], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  t.is(child.stdout.trim(), `ERR_SESSION_FILE_LOCKED ${process.pid}`, child.stderr)
+  first.close()
+  // Released by close(): the next one opens it.
+  open(engine, path, new FakeClock()).close()
+})
+
+forEachEngine(test, 'a lock left by a killed process is taken over', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+    const { SessionManager } = require('./ts/index')
+    const manager = new SessionManager({ engine: '${engine}', persist: { path: ${JSON.stringify(path)}, fsync: 'always' } })
+    console.log(manager.create({ data: { k: 'v' } }).id)
+    process.kill(process.pid, 'SIGKILL')
+  `], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  t.is(child.signal, 'SIGKILL', child.stderr)
+  t.true(existsSync(`${path}.lock`))
+  const manager = open(engine, path, new FakeClock(), { idleTimeout: 0 })
+  t.teardown(() => manager.close())
+  t.is(manager.peek(child.stdout.trim())?.get('k'), 'v')
+})
+
+forEachEngine(test, 'close(), then process.exit(), then a reload: nothing lost', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+    const { SessionManager } = require('./ts/index')
+    const manager = new SessionManager({ engine: '${engine}', idleTimeout: 0, persist: { path: ${JSON.stringify(path)}, fsync: 'never' } })
+    const ids = []
+    for (let i = 0; i < 500; i++) { const s = manager.create({ data: { i: String(i) } }); s.set('j', String(i * 2)); ids.push(s.id) }
+    manager.close()
+    console.log(JSON.stringify(ids))
+    process.exit(0)
+  `], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  t.is(child.status, 0, child.stderr)
+  const ids = JSON.parse(child.stdout) as string[]
+  const manager = open(engine, path, new FakeClock(), { idleTimeout: 0 })
+  t.teardown(() => manager.close())
+  t.is(manager.size, 500)
+  ids.forEach((id, i) => t.is(manager.peek(id)?.get('j'), String(i * 2)))
+})
+
+forEachEngine(test, 'a file written with other keys, idBytes or idEncoding is a clear error, and is kept', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  open(engine, path, clock).close()
+  const before = readFileSync(path)
+  for (const options of [{ idBytes: 32 }, { idEncoding: 'hex' as const }, { keys: 'caller' as const }]) {
+    const error = t.throws(() => open(engine, path, clock, { ...options, persist: { path, onCorrupt: 'rename' } }), { instanceOf: SessionFileError })
+    t.is(error?.code, 'ERR_SESSION_FILE_MISMATCH')
+    t.true(error?.message.includes(path))
+  }
+  t.deepEqual(readFileSync(path), before)
+  t.false(existsSync(`${path}.lock`))
+})
+
+forEachEngine(test, 'a file that is not ours fails construction naming the file, and is never overwritten; rename moves it aside', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(path, 'user,password\nalice,hunter2\n')
+  const error = t.throws(() => open(engine, path, new FakeClock()), { instanceOf: SessionFileError })
+  t.is(error?.code, 'ERR_SESSION_FILE_CORRUPT')
+  t.regex(error?.message ?? '', /sessions\.skdb at offset 0: not a sessionkeeper session file/)
+  t.is(readFileSync(path, 'utf8'), 'user,password\nalice,hunter2\n')
+  const manager = open(engine, path, new FakeClock(), { persist: { path, onCorrupt: 'rename' } })
+  manager.close()
+  const aside = readdirSync(dir).filter((name) => name.startsWith('sessions.skdb.corrupt-'))
+  t.is(aside.length, 1)
+  t.is(readFileSync(join(dir, aside[0]), 'utf8'), 'user,password\nalice,hunter2\n')
+})
+
+test('persist options are validated', (t) => {
+  t.throws(() => new SessionManager({ persist: 'x' as never }), { instanceOf: TypeError, message: /options\.persist/ })
+  t.throws(() => new SessionManager({ persist: { path: '' } }), { instanceOf: RangeError, message: /options\.persist\.path/ })
+  t.throws(() => new SessionManager({ persist: { path: 'x', fsync: 'sometimes' as never } }), { message: /options\.persist\.fsync/ })
+  t.throws(() => new SessionManager({ persist: { path: 'x', onCorrupt: 'delete' as never } }), { message: /options\.persist\.onCorrupt/ })
+  t.throws(() => new SessionManager({ persist: { path: 'x', key: 'k' } as never }), { instanceOf: TypeError, message: /key/ })
+})
+
+forEachEngine(test, 'flush() resolves under every policy, and at once without persist or after close', async (t, engine) => {
+  for (const fsync of ['always', 'everysec', 'never'] as const) {
+    const { dir, path } = tempFile()
+    const manager = open(engine, path, new FakeClock(), { persist: { path, fsync } })
+    manager.create({ data: { k: 'v' } })
+    await manager.flush()
+    t.true(readFileSync(path).length > 100)
+    manager.close()
+    await manager.flush()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  await new SessionManager({ engine }).flush()
+  t.pass()
+})
+
+forEachEngine(test, 'renewals are coalesced: many gets of one session write at most one record per resolution', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const manager = open(engine, path, clock, { resolution: 1000 })
+  t.teardown(() => manager.close())
+  const renewed = manager.create()
+  await manager.flush()
+  const before = readFileSync(path).length
+  for (let i = 0; i < 1000; i++) {
+    clock.advance(1)
+    manager.get(renewed.id)
+    renewed.touch()
+  }
+  await manager.flush()
+  const perRenew = readFileSync(path).length - before
+  // 1000 ms of renewals: one Renew record (12 + 1 + 4 + 22 + 8 bytes), not a thousand.
+  t.true(perRenew <= 2 * 47, `${perRenew} bytes`)
+})

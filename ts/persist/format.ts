@@ -1,0 +1,436 @@
+/**
+ * The session file, version 1 (docs/persistence-format.md is the specification): a 32-byte
+ * header, then framed records. Both engines write and read it through this module.
+ */
+import { Buffer } from 'node:buffer'
+import { crc32c } from './crc32c'
+
+export const MAGIC = Buffer.from([0x89, 0x53, 0x4b, 0x44, 0x42, 0x0d, 0x0a, 0x1a]) // \x89SKDB\r\n\x1a
+export const VERSION = 1
+export const HEADER_BYTES = 32
+/** len, ~len, crc32c(body). */
+export const FRAME_BYTES = 12
+/** A body longer than this is a corrupt length, not a record. */
+export const MAX_BODY_BYTES = 2 ** 30
+
+export const enum Kind {
+  Session = 1,
+  Remove = 2,
+  SetData = 3,
+  DeleteData = 4,
+  User = 5,
+  Roles = 6,
+  Rename = 7,
+  Timeouts = 8,
+  Renew = 9,
+}
+
+/** What the header pins: a file is only loaded by a manager configured the same way. */
+export interface FileConfig {
+  keys: 'random' | 'caller'
+  idEncoding: 'base64url' | 'hex'
+  idBytes: number
+}
+
+/** Header flag: a snapshot saved by close(), with exact last activities and no journal after it. */
+export const FLAG_CLEAN = 1
+
+export function encodeHeader(config: FileConfig, writtenAt: number, flags: number): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES)
+  header.set(MAGIC, 0)
+  header.writeUInt16LE(VERSION, 8)
+  header[10] = config.keys === 'random' ? 0 : 1
+  header[11] = config.idEncoding === 'base64url' ? 0 : 1
+  header[12] = config.idBytes
+  header[13] = flags
+  header.writeDoubleLE(Number.isFinite(writtenAt) ? writtenAt : 0, 16)
+  header.writeUInt32LE(crc32c(header, 0, 28), 28)
+  return header
+}
+
+/** A session as a Session record (and the loader) holds it. */
+export interface SavedSession {
+  id: string
+  createdAt: number
+  lastActivity: number
+  idleTimeout: number
+  absoluteTimeout: number
+  user: string | undefined
+  roles: string[]
+  /** key, value, key, value... in insertion order. */
+  data: string[]
+}
+
+/**
+ * Appends framed records to a growable buffer. `begin(kind)` opens a record, the field writers
+ * fill it, `end()` frames it.
+ */
+export class RecordWriter {
+  buffer: Buffer
+  length = 0
+  #recordStart = -1
+
+  constructor(capacity = 64 * 1024) {
+    this.buffer = Buffer.allocUnsafe(capacity)
+  }
+
+  begin(kind: Kind): this {
+    this.#recordStart = this.length
+    this.#reserve(FRAME_BYTES + 1)
+    this.length += FRAME_BYTES
+    this.buffer[this.length++] = kind
+    return this
+  }
+
+  end(): void {
+    const start = this.#recordStart
+    const bodyStart = start + FRAME_BYTES
+    const bodyLength = this.length - bodyStart
+    const buffer = this.buffer
+    buffer.writeUInt32LE(bodyLength, start)
+    buffer.writeUInt32LE(~bodyLength >>> 0, start + 4)
+    buffer.writeUInt32LE(crc32c(buffer, bodyStart, this.length), start + 8)
+    this.#recordStart = -1
+  }
+
+  u8(value: number): this {
+    this.#reserve(1)
+    this.buffer[this.length++] = value
+    return this
+  }
+
+  u32(value: number): this {
+    this.#reserve(4)
+    this.buffer.writeUInt32LE(value, this.length)
+    this.length += 4
+    return this
+  }
+
+  f64(value: number): this {
+    this.#reserve(8)
+    this.buffer.writeDoubleLE(value, this.length)
+    this.length += 8
+    return this
+  }
+
+  str(value: string): this {
+    this.#reserve(4 + value.length * 3)
+    const written = this.buffer.write(value, this.length + 4, 'utf8')
+    this.buffer.writeUInt32LE(written, this.length)
+    this.length += 4 + written
+    return this
+  }
+
+  strings(values: readonly string[]): this {
+    this.u32(values.length)
+    for (const value of values) this.str(value)
+    return this
+  }
+
+  session(s: SavedSession): void {
+    this.begin(Kind.Session).str(s.id).f64(s.createdAt).f64(s.lastActivity).f64(s.idleTimeout).f64(s.absoluteTimeout)
+    if (s.user === undefined) this.u8(0)
+    else this.u8(1).str(s.user)
+    this.strings(s.roles)
+    this.u32(s.data.length / 2)
+    for (const text of s.data) this.str(text)
+    this.end()
+  }
+
+  /** Takes the bytes written so far, leaving the writer empty (and ready to reuse `spare`). */
+  take(spare?: Buffer): Buffer {
+    const taken = this.buffer.subarray(0, this.length)
+    this.buffer = spare ?? Buffer.allocUnsafe(this.buffer.length)
+    this.length = 0
+    return taken
+  }
+
+  clear(): void {
+    this.length = 0
+  }
+
+  #reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes))
+    grown.set(this.buffer.subarray(0, this.length), 0)
+    this.buffer = grown
+  }
+}
+
+/** Why a file cannot be loaded as it is. */
+export type Damage =
+  | { kind: 'not-ours'; offset: number; why: string }
+  | { kind: 'mismatch'; why: string }
+  | { kind: 'corrupt'; offset: number; why: string }
+
+/** What parsing a whole file gives. */
+export interface Parsed {
+  sessions: Map<string, SavedSession>
+  /** Offset of a torn final record dropped (the file is good up to there), else undefined. */
+  tornAt: number | undefined
+  /** Bytes of intact records, header included. */
+  goodBytes: number
+  /** The time the header says the file was written. */
+  writtenAt: number
+  /** Saved by close() and not appended to since: last activities are exact. */
+  clean: boolean
+}
+
+export class ParseError extends Error {
+  constructor(readonly damage: Damage) {
+    super(damage.why)
+  }
+}
+
+/**
+ * Parses a whole file and replays its records into the sessions they leave. Throws ParseError
+ * for a file that is not ours, configured differently, or corrupt before its final record; a
+ * final record that is incomplete, or complete with a bad checksum, is a torn tail: dropped.
+ */
+export function parseFile(bytes: Buffer, config: FileConfig): Parsed {
+  checkHeader(bytes, config)
+  const sessions = new Map<string, SavedSession>()
+  let offset = HEADER_BYTES
+  const end = bytes.length
+  while (offset < end) {
+    if (end - offset < FRAME_BYTES) return torn(offset)
+    const length = bytes.readUInt32LE(offset)
+    const check = bytes.readUInt32LE(offset + 4)
+    if ((~length >>> 0) !== check || length === 0 || length > MAX_BODY_BYTES) {
+      if (allZero(bytes, offset, end)) return torn(offset)
+      throw new ParseError({ kind: 'corrupt', offset, why: 'bad record length' })
+    }
+    const bodyStart = offset + FRAME_BYTES
+    const bodyEnd = bodyStart + length
+    if (bodyEnd > end) return torn(offset)
+    if (crc32c(bytes, bodyStart, bodyEnd) !== bytes.readUInt32LE(offset + 8)) {
+      if (bodyEnd === end || allZero(bytes, bodyStart, end)) return torn(offset)
+      throw new ParseError({ kind: 'corrupt', offset, why: 'bad record checksum' })
+    }
+    try {
+      apply(sessions, new Reader(bytes, bodyStart, bodyEnd))
+    } catch (error) {
+      const why = error instanceof RangeError || error instanceof DecodeError ? error.message : String(error)
+      throw new ParseError({ kind: 'corrupt', offset, why: `bad record: ${why}` })
+    }
+    offset = bodyEnd
+  }
+  return { sessions, tornAt: undefined, goodBytes: offset, writtenAt: bytes.readDoubleLE(16), clean: bytes[13] === FLAG_CLEAN }
+
+  function torn(at: number): Parsed {
+    return { sessions, tornAt: at, goodBytes: at, writtenAt: bytes.readDoubleLE(16), clean: false }
+  }
+}
+
+function checkHeader(bytes: Buffer, config: FileConfig): void {
+  let magicMatches = true
+  for (let index = 0; index < Math.min(bytes.length, MAGIC.length); index++) if (bytes[index] !== MAGIC[index]) magicMatches = false
+  if (bytes.length < HEADER_BYTES || !magicMatches) {
+    const why = magicMatches
+      ? `truncated header (${bytes.length} of ${HEADER_BYTES} bytes)`
+      : 'not a sessionkeeper session file (wrong magic)'
+    throw new ParseError({ kind: 'not-ours', offset: 0, why })
+  }
+  const version = bytes.readUInt16LE(8)
+  if (crc32c(bytes, 0, 28) !== bytes.readUInt32LE(28)) {
+    throw new ParseError({ kind: 'corrupt', offset: 0, why: 'bad header checksum' })
+  }
+  if (version !== VERSION) {
+    throw new ParseError({ kind: 'not-ours', offset: 8, why: `unknown format version ${version} (this release reads ${VERSION})` })
+  }
+  if ((bytes[13] & ~FLAG_CLEAN) !== 0) throw new ParseError({ kind: 'not-ours', offset: 13, why: `unknown header flags ${bytes[13]}` })
+  const keys = bytes[10] === 0 ? 'random' : bytes[10] === 1 ? 'caller' : undefined
+  const idEncoding = bytes[11] === 0 ? 'base64url' : bytes[11] === 1 ? 'hex' : undefined
+  const idBytes = bytes[12]
+  if (keys === undefined || idEncoding === undefined) {
+    throw new ParseError({ kind: 'corrupt', offset: 10, why: 'bad keys or idEncoding in the header' })
+  }
+  const differences: string[] = []
+  if (keys !== config.keys) differences.push(`keys: '${keys}' (the manager has '${config.keys}')`)
+  if (keys === 'random' && config.keys === 'random') {
+    if (idEncoding !== config.idEncoding) differences.push(`idEncoding: '${idEncoding}' (the manager has '${config.idEncoding}')`)
+    if (idBytes !== config.idBytes) differences.push(`idBytes: ${idBytes} (the manager has ${config.idBytes})`)
+  }
+  if (differences.length > 0) {
+    throw new ParseError({ kind: 'mismatch', why: `the file was written with ${differences.join(', ')}` })
+  }
+}
+
+function allZero(bytes: Buffer, start: number, end: number): boolean {
+  for (let index = start; index < end; index++) if (bytes[index] !== 0) return false
+  return true
+}
+
+class DecodeError extends Error {}
+
+class Reader {
+  constructor(readonly bytes: Buffer, public offset: number, readonly end: number) {}
+
+  u8(): number {
+    if (this.offset + 1 > this.end) throw new DecodeError('record too short')
+    return this.bytes[this.offset++]
+  }
+
+  u32(): number {
+    if (this.offset + 4 > this.end) throw new DecodeError('record too short')
+    const value = this.bytes.readUInt32LE(this.offset)
+    this.offset += 4
+    return value
+  }
+
+  f64(): number {
+    if (this.offset + 8 > this.end) throw new DecodeError('record too short')
+    const value = this.bytes.readDoubleLE(this.offset)
+    this.offset += 8
+    return value
+  }
+
+  str(): string {
+    const length = this.u32()
+    if (this.offset + length > this.end) throw new DecodeError('record too short')
+    const value = this.bytes.toString('utf8', this.offset, this.offset + length)
+    this.offset += length
+    return value
+  }
+
+  strings(): string[] {
+    const count = this.u32()
+    if (count > this.end - this.offset) throw new DecodeError('bad count')
+    const values = new Array<string>(count)
+    for (let index = 0; index < count; index++) values[index] = this.str()
+    return values
+  }
+
+  timeout(): number {
+    const value = this.f64()
+    if (!(Number.isSafeInteger(value) && value >= 0)) throw new DecodeError(`bad timeout ${value}`)
+    return value
+  }
+
+  time(): number {
+    const value = this.f64()
+    if (!Number.isFinite(value)) throw new DecodeError(`bad time ${value}`)
+    return value
+  }
+
+  done(): void {
+    if (this.offset !== this.end) throw new DecodeError('trailing bytes in a record')
+  }
+}
+
+function apply(sessions: Map<string, SavedSession>, r: Reader): void {
+  const kind = r.u8()
+  switch (kind) {
+    case Kind.Session: {
+      const id = r.str()
+      const createdAt = r.time()
+      const lastActivity = r.time()
+      const idleTimeout = r.timeout()
+      const absoluteTimeout = r.timeout()
+      const hasUser = r.u8()
+      if (hasUser > 1) throw new DecodeError('bad user flag')
+      const user = hasUser === 1 ? r.str() : undefined
+      const roles = r.strings()
+      const pairs = r.u32()
+      if (pairs > r.end - r.offset) throw new DecodeError('bad count')
+      const data = new Array<string>(pairs * 2)
+      for (let index = 0; index < pairs * 2; index++) data[index] = r.str()
+      r.done()
+      sessions.delete(id) // a re-created key goes to the end, as a new session would
+      sessions.set(id, { id, createdAt, lastActivity, idleTimeout, absoluteTimeout, user, roles, data })
+      return
+    }
+    case Kind.Remove: {
+      const id = r.str()
+      r.done()
+      sessions.delete(id)
+      return
+    }
+    case Kind.SetData: {
+      const id = r.str()
+      const pairs = r.u32()
+      if (pairs > r.end - r.offset) throw new DecodeError('bad count')
+      const entries: string[] = []
+      for (let index = 0; index < pairs * 2; index++) entries.push(r.str())
+      r.done()
+      const s = sessions.get(id)
+      if (s !== undefined) for (let index = 0; index < entries.length; index += 2) setData(s.data, entries[index], entries[index + 1])
+      return
+    }
+    case Kind.DeleteData: {
+      const id = r.str()
+      const key = r.str()
+      r.done()
+      const s = sessions.get(id)
+      if (s === undefined) return
+      const at = keyIndex(s.data, key)
+      if (at >= 0) s.data.splice(at, 2)
+      return
+    }
+    case Kind.User: {
+      const id = r.str()
+      const hasUser = r.u8()
+      if (hasUser > 1) throw new DecodeError('bad user flag')
+      const user = hasUser === 1 ? r.str() : undefined
+      r.done()
+      const s = sessions.get(id)
+      if (s !== undefined) s.user = user
+      return
+    }
+    case Kind.Roles: {
+      const id = r.str()
+      const roles = r.strings()
+      r.done()
+      const s = sessions.get(id)
+      if (s !== undefined) s.roles = roles
+      return
+    }
+    case Kind.Rename: {
+      const oldId = r.str()
+      const newId = r.str()
+      const lastActivity = r.time()
+      r.done()
+      const s = sessions.get(oldId)
+      if (s === undefined) return
+      sessions.delete(oldId)
+      sessions.delete(newId)
+      s.id = newId
+      s.lastActivity = lastActivity
+      sessions.set(newId, s)
+      return
+    }
+    case Kind.Timeouts: {
+      const id = r.str()
+      const idleTimeout = r.timeout()
+      const absoluteTimeout = r.timeout()
+      r.done()
+      const s = sessions.get(id)
+      if (s === undefined) return
+      s.idleTimeout = idleTimeout
+      s.absoluteTimeout = absoluteTimeout
+      return
+    }
+    case Kind.Renew: {
+      const id = r.str()
+      const lastActivity = r.time()
+      r.done()
+      const s = sessions.get(id)
+      if (s !== undefined && lastActivity > s.lastActivity) s.lastActivity = lastActivity
+      return
+    }
+    default:
+      throw new DecodeError(`unknown record kind ${kind}`)
+  }
+}
+
+function keyIndex(data: string[], key: string): number {
+  for (let index = 0; index < data.length; index += 2) if (data[index] === key) return index
+  return -1
+}
+
+/** Replacing a key keeps its place; a new key goes to the end (the engines' insertion order). */
+function setData(data: string[], key: string, value: string): void {
+  const at = keyIndex(data, key)
+  if (at >= 0) data[at + 1] = value
+  else data.push(key, value)
+}

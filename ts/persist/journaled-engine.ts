@@ -1,0 +1,401 @@
+/**
+ * An Engine that journals every change it forwards to another engine, so that the facade and
+ * the Session handles need not know about persistence: whatever path a change takes (a setter,
+ * an eviction, a sweep, a caller-key regenerate), it reaches the engine through here.
+ *
+ * Renewals are coalesced: at most one Renew record per session per `window` ms (the manager's
+ * `resolution`); the loader adds the window to every session's last activity, so a session alive
+ * at a crash is never dropped for a renewal that was not written.
+ *
+ * A create is one Session record: the facade creates, then sets user, roles and data on the new
+ * handle, then calls `commitCreate()`; those writes are folded into the pending record.
+ */
+import {
+  type Engine, REKEY_OK, SET_OK, SLOT_SPACE,
+} from '../engine'
+import { Kind, type SavedSession } from './format'
+import type { Journal } from './journal'
+
+interface PendingCreate extends SavedSession {
+  handle: number
+}
+
+export class JournaledEngine implements Engine {
+  readonly kind: 'native' | 'js'
+  /** Set by the manager's close: from then on releases are suspensions, not removals. */
+  suspended = false
+  /** Per slot: 1 while its session is attached and journaled. */
+  #live = new Uint8Array(1024)
+  /** Per slot: the last activity the journal holds. */
+  #renewedAt = new Float64Array(1024)
+  #pending: PendingCreate | undefined
+  readonly #scratch = new Float64Array(256)
+
+  /** Set by Persistence.open once the file is loaded; nothing is journaled before. */
+  journal!: Journal
+
+  constructor(readonly inner: Engine, readonly window: number) {
+    this.kind = inner.kind
+  }
+
+  get size(): number {
+    return this.inner.size
+  }
+
+  /** The loader restored this session into the inner engine. */
+  adopt(handle: number, lastActivity: number): void {
+    const slot = this.#grow(handle)
+    this.#live[slot] = 1
+    this.#renewedAt[slot] = lastActivity
+  }
+
+  /** Ends the create in progress: its Session record goes to the journal. */
+  commitCreate(): void {
+    this.#endPending()
+    this.journal.commit()
+  }
+
+  create(now: number, idleTimeout: number, absoluteTimeout: number): number {
+    const handle = this.inner.create(now, idleTimeout, absoluteTimeout)
+    if (handle >= 0) this.#begin(handle, this.inner.id(handle) as string, now, idleTimeout, absoluteTimeout)
+    return handle
+  }
+
+  createWithKey(key: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
+    const handle = this.inner.createWithKey(key, now, idleTimeout, absoluteTimeout)
+    if (handle >= 0) this.#begin(handle, key, now, idleTimeout, absoluteTimeout)
+    return handle
+  }
+
+  restore(id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number {
+    const handle = this.inner.restore(id, createdAt, lastActivity, idleTimeout, absoluteTimeout)
+    if (handle >= 0) {
+      this.#begin(handle, id, createdAt, idleTimeout, absoluteTimeout)
+      this.#pending!.lastActivity = lastActivity
+      this.commitCreate()
+    }
+    return handle
+  }
+
+  lookup(id: string, now: number, renew: boolean): number {
+    const handle = this.inner.lookup(id, now, renew)
+    if (renew && handle >= 0) {
+      const slot = handle % SLOT_SPACE
+      if (!(now - this.#renewedAt[slot] < this.window) && this.#live[slot] === 1) this.#renew(slot, id, now)
+    }
+    return handle
+  }
+
+  detachIfExpired(id: string, now: number): number {
+    const handle = this.inner.detachIfExpired(id, now)
+    if (handle >= 0) this.#removed(handle, id)
+    return handle
+  }
+
+  isAlive(handle: number, now: number): boolean {
+    return this.inner.isAlive(handle, now)
+  }
+
+  touch(handle: number, now: number): boolean {
+    if (!this.inner.touch(handle, now)) return false
+    const slot = handle % SLOT_SPACE
+    if (!(now - this.#renewedAt[slot] < this.window) && this.#live[slot] === 1) {
+      this.#renew(slot, this.inner.id(handle) as string, now)
+    }
+    return true
+  }
+
+  detach(handle: number): boolean {
+    const id = this.#liveId(handle)
+    if (!this.inner.detach(handle)) return false
+    if (id !== undefined) this.#removed(handle, id)
+    return true
+  }
+
+  release(handle: number): boolean {
+    const id = this.#liveId(handle)
+    if (!this.inner.release(handle)) return false
+    if (id !== undefined) {
+      if (this.suspended) this.#live[handle % SLOT_SPACE] = 0
+      else this.#removed(handle, id)
+    }
+    return true
+  }
+
+  sweep(now: number, out: Float64Array): number {
+    const count = this.inner.sweep(now, out)
+    for (let index = 0; index < count; index++) {
+      const handle = out[index]
+      const id = this.#liveId(handle)
+      if (id !== undefined) this.#record(handle, id)
+    }
+    if (count > 0) this.journal.commit()
+    return count
+  }
+
+  sweepRelease(now: number, limit: number): number {
+    // Through sweep, so that each expired session's id reaches the journal.
+    const scratch = this.#scratch
+    let released = 0
+    while (released < limit) {
+      const wanted = Math.min(scratch.length, limit - released)
+      const batch = this.sweep(now, scratch.subarray(0, wanted))
+      for (let index = 0; index < batch; index++) this.inner.release(scratch[index])
+      released += batch
+      if (batch < wanted) break
+    }
+    return released
+  }
+
+  nextDeadline(): number {
+    return this.inner.nextDeadline()
+  }
+
+  leastRecentlyUsed(): number {
+    return this.inner.leastRecentlyUsed()
+  }
+
+  regenerate(handle: number, now: number): string | undefined {
+    const oldId = this.#liveId(handle)
+    const newId = this.inner.regenerate(handle, now)
+    if (newId !== undefined && oldId !== undefined) this.#rename(handle, oldId, newId, now)
+    return newId
+  }
+
+  rekey(handle: number, key: string, now: number): number {
+    const oldId = this.#liveId(handle)
+    const result = this.inner.rekey(handle, key, now)
+    if (result === REKEY_OK && oldId !== undefined) this.#rename(handle, oldId, key, now)
+    return result
+  }
+
+  state(handle: number): number {
+    return this.inner.state(handle)
+  }
+
+  id(handle: number): string | undefined {
+    return this.inner.id(handle)
+  }
+
+  createdAt(handle: number): number {
+    return this.inner.createdAt(handle)
+  }
+
+  lastActivity(handle: number): number {
+    return this.inner.lastActivity(handle)
+  }
+
+  expiresAt(handle: number): number {
+    return this.inner.expiresAt(handle)
+  }
+
+  idleTimeout(handle: number): number {
+    return this.inner.idleTimeout(handle)
+  }
+
+  absoluteTimeout(handle: number): number {
+    return this.inner.absoluteTimeout(handle)
+  }
+
+  setIdleTimeout(handle: number, timeout: number): boolean {
+    if (!this.inner.setIdleTimeout(handle, timeout)) return false
+    this.#timeouts(handle)
+    return true
+  }
+
+  setAbsoluteTimeout(handle: number, timeout: number): boolean {
+    if (!this.inner.setAbsoluteTimeout(handle, timeout)) return false
+    this.#timeouts(handle)
+    return true
+  }
+
+  getData(handle: number, key: string): string | undefined {
+    return this.inner.getData(handle, key)
+  }
+
+  setData(handle: number, key: string, value: string): number {
+    const result = this.inner.setData(handle, key, value)
+    if (result !== SET_OK) return result
+    const pending = this.#pending
+    if (pending !== undefined && pending.handle === handle) {
+      setEntry(pending.data, key, value)
+      return result
+    }
+    const id = this.#liveId(handle)
+    if (id !== undefined) this.#write(this.journal.writer.begin(Kind.SetData).str(id).u32(1).str(key).str(value))
+    return result
+  }
+
+  setDataEntries(handle: number, entries: string[]): number {
+    const result = this.inner.setDataEntries(handle, entries)
+    // Entries before the first that did not fit were stored: keep exactly what the engine holds.
+    const stored = result === SET_OK ? entries : entries.filter((_, index) =>
+      index % 2 === 0 ? this.inner.getData(handle, entries[index]) === entries[index + 1] : this.inner.getData(handle, entries[index - 1]) === entries[index])
+    if (stored.length === 0) return result
+    const pending = this.#pending
+    if (pending !== undefined && pending.handle === handle) {
+      for (let index = 0; index < stored.length; index += 2) setEntry(pending.data, stored[index], stored[index + 1])
+      return result
+    }
+    const id = this.#liveId(handle)
+    if (id !== undefined) {
+      const writer = this.journal.writer.begin(Kind.SetData).str(id).u32(stored.length / 2)
+      for (const text of stored) writer.str(text)
+      this.#write(writer)
+    }
+    return result
+  }
+
+  deleteData(handle: number, key: string): boolean {
+    if (!this.inner.deleteData(handle, key)) return false
+    const pending = this.#pending
+    if (pending !== undefined && pending.handle === handle) {
+      for (let index = 0; index < pending.data.length; index += 2) {
+        if (pending.data[index] === key) pending.data.splice(index, 2)
+      }
+      return true
+    }
+    const id = this.#liveId(handle)
+    if (id !== undefined) this.#write(this.journal.writer.begin(Kind.DeleteData).str(id).str(key))
+    return true
+  }
+
+  dataKeys(handle: number): string[] {
+    return this.inner.dataKeys(handle)
+  }
+
+  dataBytes(handle: number): number {
+    return this.inner.dataBytes(handle)
+  }
+
+  user(handle: number): string | undefined {
+    return this.inner.user(handle)
+  }
+
+  setUser(handle: number, user: string | undefined): boolean {
+    if (!this.inner.setUser(handle, user)) return false
+    const pending = this.#pending
+    if (pending !== undefined && pending.handle === handle) {
+      pending.user = user
+      return true
+    }
+    const id = this.#liveId(handle)
+    if (id !== undefined) {
+      const writer = this.journal.writer.begin(Kind.User).str(id)
+      if (user === undefined) writer.u8(0)
+      else writer.u8(1).str(user)
+      this.#write(writer)
+    }
+    return true
+  }
+
+  roles(handle: number): string[] {
+    return this.inner.roles(handle)
+  }
+
+  setRoles(handle: number, roles: string[]): boolean {
+    if (!this.inner.setRoles(handle, roles)) return false
+    const pending = this.#pending
+    if (pending !== undefined && pending.handle === handle) {
+      pending.roles = roles.slice()
+      return true
+    }
+    const id = this.#liveId(handle)
+    if (id !== undefined) this.#write(this.journal.writer.begin(Kind.Roles).str(id).strings(roles))
+    return true
+  }
+
+  scan(fromSlot: number, now: number, out: Float64Array): number {
+    return this.inner.scan(fromSlot, now, out)
+  }
+
+  memoryBytes(): number {
+    return this.inner.memoryBytes()
+  }
+
+  #begin(handle: number, id: string, now: number, idleTimeout: number, absoluteTimeout: number): void {
+    this.#endPending()
+    const slot = this.#grow(handle)
+    this.#live[slot] = 1
+    this.#renewedAt[slot] = now
+    this.#pending = {
+      handle, id, createdAt: now, lastActivity: now, idleTimeout, absoluteTimeout, user: undefined, roles: [], data: [],
+    }
+  }
+
+  /** Any change but the create's own ends the create: its record must come first. */
+  #endPending(): void {
+    const pending = this.#pending
+    if (pending === undefined) return
+    this.#pending = undefined
+    this.journal.writer.session(pending)
+  }
+
+  #write(writer: { end(): void }): void {
+    writer.end()
+    this.journal.commit()
+  }
+
+  #liveId(handle: number): string | undefined {
+    const slot = handle % SLOT_SPACE
+    if (!(slot < this.#live.length) || this.#live[slot] !== 1) return undefined
+    this.#endPending()
+    return this.inner.id(handle)
+  }
+
+  #renew(slot: number, id: string, now: number): void {
+    this.#endPending()
+    this.#renewedAt[slot] = now
+    this.#write(this.journal.writer.begin(Kind.Renew).str(id).f64(now))
+  }
+
+  #rename(handle: number, oldId: string, newId: string, now: number): void {
+    this.#renewedAt[handle % SLOT_SPACE] = now
+    this.#write(this.journal.writer.begin(Kind.Rename).str(oldId).str(newId).f64(now))
+  }
+
+  #timeouts(handle: number): void {
+    const id = this.#liveId(handle)
+    if (id === undefined) return
+    this.#write(this.journal.writer.begin(Kind.Timeouts).str(id)
+      .f64(this.inner.idleTimeout(handle)).f64(this.inner.absoluteTimeout(handle)))
+  }
+
+  /** A session left the table (destroyed, expired, evicted): a Remove record. */
+  #removed(handle: number, id: string): void {
+    this.#record(handle, id)
+    this.journal.commit()
+  }
+
+  #record(handle: number, id: string): void {
+    this.#endPending()
+    this.#live[handle % SLOT_SPACE] = 0
+    this.journal.writer.begin(Kind.Remove).str(id).end()
+  }
+
+  #grow(handle: number): number {
+    const slot = handle % SLOT_SPACE
+    if (slot >= this.#live.length) {
+      let capacity = this.#live.length
+      while (capacity <= slot) capacity *= 2
+      const live = new Uint8Array(capacity)
+      live.set(this.#live)
+      this.#live = live
+      const renewedAt = new Float64Array(capacity)
+      renewedAt.set(this.#renewedAt)
+      this.#renewedAt = renewedAt
+    }
+    return slot
+  }
+}
+
+/** Replacing a key keeps its place; a new key goes to the end. */
+function setEntry(data: string[], key: string, value: string): void {
+  for (let index = 0; index < data.length; index += 2) {
+    if (data[index] === key) {
+      data[index + 1] = value
+      return
+    }
+  }
+  data.push(key, value)
+}

@@ -1,0 +1,280 @@
+/**
+ * Persistence of one manager: the lock, loading on construction, the journal while it runs,
+ * and the snapshot that `close()` saves. docs/persistence-format.md describes the file.
+ */
+import { Buffer } from 'node:buffer'
+import {
+  closeSync, fdatasyncSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync,
+} from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { threadId } from 'node:worker_threads'
+import { type Engine, slotOf } from '../engine'
+import { SessionFileError } from '../errors'
+import { encodeHeader, type FileConfig, FLAG_CLEAN, ParseError, parseFile, RecordWriter, type SavedSession } from './format'
+import { type FsyncPolicy, Journal, view } from './journal'
+import { JournaledEngine } from './journaled-engine'
+import { FileLock } from './lock'
+
+/** `persist` as the manager resolved it. */
+export interface PersistOptions {
+  path: string
+  fsync: FsyncPolicy
+  onCorrupt: 'fail' | 'rename'
+}
+
+/** What the loader found, for the manager's statistics and the tests. */
+export interface LoadReport {
+  restored: number
+  tornAt: number | undefined
+  renamedTo: string | undefined
+}
+
+/** Writes above this many bytes go to the file as they fill, not all at the end. */
+const CHUNK = 1 << 20
+
+export class Persistence {
+  readonly engine: JournaledEngine
+  readonly path: string
+  readonly report: LoadReport
+  #lock: FileLock | undefined
+  readonly #config: FileConfig
+
+  private constructor(path: string, lock: FileLock, config: FileConfig, engine: JournaledEngine, report: LoadReport) {
+    this.path = path
+    this.#lock = lock
+    this.#config = config
+    this.engine = engine
+    this.report = report
+  }
+
+  /**
+   * Locks the file, loads it into `inner` (an empty engine), rewrites it compacted and opens
+   * the journal. `window` is the renewal coalescing window (ms), `now` the manager's time.
+   * Throws SessionFileLockedError or SessionFileError, leaving the file untouched.
+   */
+  static open(
+    options: PersistOptions, config: FileConfig, engine: JournaledEngine, now: number,
+    warn: (message: string, code: string) => void, onJournalError: (error: unknown) => void,
+  ): Persistence {
+    const { inner, window } = engine
+    const path = resolve(options.path)
+    const lock = FileLock.acquire(path)
+    try {
+      const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined }
+      const loaded = load(path, options, config, report, warn)
+      // After close() the file holds exact last activities; after a crash, a renewal may be
+      // missing: it came at most `window` after the last one written.
+      const handles = restoreAll(inner, loaded.sessions, loaded.clean ? 0 : window, now, path)
+      report.restored = handles.length
+      writeSnapshotFile(path, config, 0, (writer, spill) => {
+        for (const handle of handles) {
+          writer.session(exportSession(inner, handle))
+          spill()
+        }
+      })
+      const fd = openSync(path, 'a')
+      engine.journal = new Journal(fd, options.fsync, onJournalError)
+      for (const handle of handles) engine.adopt(handle, inner.lastActivity(handle))
+      return new Persistence(path, lock, config, engine, report)
+    } catch (error) {
+      lock.release()
+      throw error
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.engine.journal.flush()
+  }
+
+  /** Ends the create the facade just made (its record goes to the journal). */
+  commitCreate(): void {
+    this.engine.commitCreate()
+  }
+
+  /**
+   * Saves every attached session as a fresh, compacted file (written aside, fsync'd, renamed
+   * over the journal) and stops the journal. Afterwards releasing sessions records nothing.
+   */
+  save(): void {
+    const inner = this.engine.inner
+    this.engine.suspended = true
+    this.engine.journal.close()
+    writeSnapshotFile(this.path, this.#config, FLAG_CLEAN, (writer, spill) => {
+      forEachAttached(inner, (handle) => {
+        writer.session(exportSession(inner, handle))
+        spill()
+      })
+    })
+  }
+
+  /** Lets another manager open the file. */
+  unlock(): void {
+    this.#lock?.release()
+    this.#lock = undefined
+  }
+}
+
+/** Every attached session's handle, alive or not, in slot order. */
+export function forEachAttached(engine: Engine, visit: (handle: number) => void): void {
+  const buffer = new Float64Array(256)
+  let from = 0
+  for (;;) {
+    const count = engine.scan(from, -Infinity, buffer)
+    for (let index = 0; index < count; index++) visit(buffer[index])
+    if (count < buffer.length) return
+    from = slotOf(buffer[count - 1]) + 1
+  }
+}
+
+function exportSession(engine: Engine, handle: number): SavedSession {
+  const keys = engine.dataKeys(handle)
+  const data = new Array<string>(keys.length * 2)
+  for (let index = 0; index < keys.length; index++) {
+    data[index * 2] = keys[index]
+    data[index * 2 + 1] = engine.getData(handle, keys[index]) as string
+  }
+  return {
+    id: engine.id(handle) as string,
+    createdAt: engine.createdAt(handle),
+    lastActivity: engine.lastActivity(handle),
+    idleTimeout: engine.idleTimeout(handle),
+    absoluteTimeout: engine.absoluteTimeout(handle),
+    user: engine.user(handle),
+    roles: engine.roles(handle),
+    data,
+  }
+}
+
+function load(
+  path: string, options: PersistOptions, config: FileConfig, report: LoadReport, warn: (message: string, code: string) => void,
+): { sessions: Iterable<SavedSession>; clean: boolean } {
+  const none = { sessions: [], clean: true }
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return none
+    throw error
+  }
+  if (bytes.length === 0) return none
+  try {
+    const parsed = parseFile(bytes, config)
+    if (parsed.tornAt !== undefined) {
+      report.tornAt = parsed.tornAt
+      warn(
+        `the session file ${path} ends in a torn record at offset ${parsed.tornAt} (a crash while writing it): ` +
+        `loaded the ${parsed.sessions.size} sessions before it and dropped the last ${bytes.length - parsed.tornAt} bytes`,
+        'SESSIONKEEPER_SESSION_FILE_TORN',
+      )
+    }
+    return { sessions: parsed.sessions.values(), clean: parsed.clean }
+  } catch (error) {
+    if (!(error instanceof ParseError)) throw error
+    const { damage } = error
+    if (damage.kind === 'mismatch') throw new SessionFileError('ERR_SESSION_FILE_MISMATCH', path, undefined, damage.why)
+    if (options.onCorrupt !== 'rename') throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, damage.offset, damage.why)
+    const aside = moveAside(path)
+    report.renamedTo = aside
+    warn(
+      `the session file ${path} could not be loaded (offset ${damage.offset}: ${damage.why}); ` +
+      `it was moved to ${aside} and the manager starts with no sessions`,
+      'SESSIONKEEPER_SESSION_FILE_RENAMED',
+    )
+    return none
+  }
+}
+
+/** Moves the file to a name that did not exist (link never replaces), keeping every byte. */
+function moveAside(path: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  for (let attempt = 0; ; attempt++) {
+    const aside = `${path}.corrupt-${stamp}${attempt === 0 ? '' : `-${attempt}`}`
+    try {
+      linkSync(path, aside)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue
+      throw error
+    }
+    unlinkSync(path)
+    return aside
+  }
+}
+
+/**
+ * Restores the saved sessions into the engine: first in ascending last activity without their
+ * absolute timeouts (each files at its idle list's tail), then, in ascending creation time, the
+ * absolute timeouts (each files at its absolute list's tail): O(1) per session either way. A
+ * renewal not yet written when the file was left is at most `window` ms after the last one
+ * written, so each last activity is moved on by `window` (not beyond `now`).
+ */
+function restoreAll(engine: Engine, saved: Iterable<SavedSession>, window: number, now: number, path: string): number[] {
+  const sessions = Array.from(saved)
+  for (const s of sessions) s.lastActivity = Math.max(s.lastActivity, Math.min(s.lastActivity + window, now))
+  sessions.sort((a, b) => a.lastActivity - b.lastActivity)
+  const handles = new Array<number>(sessions.length)
+  for (let index = 0; index < sessions.length; index++) {
+    const s = sessions[index]
+    const handle = engine.restore(s.id, s.createdAt, s.lastActivity, s.idleTimeout, 0)
+    if (handle < 0) {
+      throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, undefined, `the saved id ${JSON.stringify(s.id)} is not an id of this manager`)
+    }
+    handles[index] = handle
+    if (s.user !== undefined) engine.setUser(handle, s.user)
+    if (s.roles.length > 0) engine.setRoles(handle, s.roles)
+    if (s.data.length > 0) engine.setDataEntries(handle, s.data)
+  }
+  const absolute = sessions.map((_, index) => index).filter((index) => sessions[index].absoluteTimeout > 0)
+  absolute.sort((a, b) => sessions[a].createdAt - sessions[b].createdAt)
+  for (const index of absolute) engine.setAbsoluteTimeout(handles[index], sessions[index].absoluteTimeout)
+  return handles
+}
+
+/**
+ * Writes a complete file beside `path`, fsyncs it, renames it over `path` and fsyncs the
+ * directory: a crash leaves either the old file or the new one, never a mix.
+ */
+export function writeSnapshotFile(
+  path: string, config: FileConfig, flags: number, fill: (writer: RecordWriter, spill: () => void) => void,
+): void {
+  const temporary = `${path}.tmp-${process.pid}-${threadId}`
+  const fd = openSync(temporary, 'w', 0o600)
+  try {
+    const writer = new RecordWriter(CHUNK * 2)
+    const out = (bytes: Buffer): void => {
+      let offset = 0
+      while (offset < bytes.length) offset += writeSync(fd, view(bytes), offset, bytes.length - offset)
+    }
+    out(encodeHeader(config, Date.now(), flags))
+    const spill = (): void => {
+      if (writer.length < CHUNK) return
+      out(writer.buffer.subarray(0, writer.length))
+      writer.clear()
+    }
+    fill(writer, spill)
+    out(writer.buffer.subarray(0, writer.length))
+    fdatasyncSync(fd)
+  } catch (error) {
+    closeSync(fd)
+    unlinkSync(temporary)
+    throw error
+  }
+  closeSync(fd)
+  renameSync(temporary, path)
+  syncDirectory(dirname(path))
+}
+
+function syncDirectory(directory: string): void {
+  let fd: number
+  try {
+    fd = openSync(directory, 'r')
+  } catch {
+    return // Windows cannot open a directory; its renames are durable by themselves.
+  }
+  try {
+    fsyncSync(fd)
+  } catch {
+    // Some file systems refuse fsync on a directory; nothing more can be done there.
+  } finally {
+    closeSync(fd)
+  }
+}

@@ -1,0 +1,21 @@
+import test from 'ava'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { crashRounds } from './crash-harness'
+
+// 20 SIGKILLs per policy at random moments, the writing and loading engines alternating. Bounded:
+// each round kills its writer within 300 ms of its start. `npm run soak:persist` runs longer.
+for (const fsync of ['always', 'everysec'] as const) {
+  test(`SIGKILL at random moments, 20 times: ${fsync === 'always' ? 'every acknowledged change is on disk and nothing else' : 'only a suffix of the acknowledged changes is ever lost'} [fsync: ${fsync}]`, async (t) => {
+    t.timeout(5 * 60_000)
+    const dir = mkdtempSync(join(tmpdir(), 'sk-crash-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const reports = await crashRounds({ path: join(dir, 'sessions.skdb'), fsync, kills: 20, seed: fsync === 'always' ? 1 : 2 })
+    const acknowledged = reports.reduce((sum, r) => sum + r.acknowledged, 0)
+    const lost = reports.reduce((sum, r) => sum + r.lost, 0)
+    t.log(`${acknowledged} acknowledged changes over 20 kills, ${lost} lost (a suffix each time)`)
+    if (fsync === 'always') t.is(lost, 0)
+    t.true(acknowledged > 0)
+  })
+}

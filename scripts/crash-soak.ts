@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
-}
+  }
 }
 
 main().catch((error) => {

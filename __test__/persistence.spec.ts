@@ -263,3 +263,20 @@ forEachEngine(test, 'renewals are coalesced: many gets of one session write at m
   // 1000 ms of renewals: one Renew record (12 + 1 + 4 + 22 + 8 bytes), not a thousand.
   t.true(perRenew <= 2 * 47, `${perRenew} bytes`)
 })
+
+forEachEngine(test, 'typed data comes back as the same values (the facade encodes them, engines store strings byte for byte)', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const first = open(engine, path, clock)
+  const value = { cart: [1, 2, { sku: 'ab-1', note: 'ünïcødé \u2028' }], flag: true, none: null, n: -0.5 }
+  const session = first.create({ data: { text: 'plain', typed: value } })
+  session.set('count', 3)
+  first.close()
+  const second = open(engine, path, clock)
+  t.teardown(() => second.close())
+  const loaded = second.peek(session.id)!
+  t.deepEqual(loaded.get('typed'), value)
+  t.is(loaded.get('count'), 3)
+  t.is(loaded.get('text'), 'plain')
+})

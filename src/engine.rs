@@ -164,9 +164,13 @@ pub fn restore(
     let Some(id) = id.bytes() else {
         return RESTORE_INVALID_ID;
     };
-    let restored = engine
-        .engine
-        .restore(id, created_at, last_activity, idle_timeout, absolute_timeout);
+    let restored = engine.engine.restore(
+        id,
+        created_at,
+        last_activity,
+        idle_timeout,
+        absolute_timeout,
+    );
     engine.count_op(&env, 1);
     match restored {
         Ok(found) => found.to_f64(),

@@ -131,18 +131,7 @@ export class JsEngine implements Engine {
       this.ids[slot] = id
       this.index.set(id, slot)
     }
-    const f64 = this.f64
-    const base = slot * F
-    f64[base + CREATED] = createdAt
-    f64[base + LAST] = lastActivity
-    f64[base + IDLE] = idleTimeout
-    f64[base + ABSOLUTE] = absoluteTimeout
-    this.i32[slot * I + STATE] = STATE_ATTACHED
-    this.attached++
-    this.idle.insertSorted(slot, idleTimeout, f64, F, LAST)
-    if (absoluteTimeout > 0) this.absolute.insertSorted(slot, absoluteTimeout, f64, F, CREATED)
-    else this.absolute.clear(slot)
-    return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
+    return this.initialize(slot, lastActivity, idleTimeout, absoluteTimeout, createdAt)
   }
 
   lookup(id: string, now: number, renew: boolean): number {
@@ -531,10 +520,10 @@ export class JsEngine implements Engine {
   }
 
   /** Fills the record of a just indexed session and files it. */
-  private initialize(slot: number, now: number, idleTimeout: number, absoluteTimeout: number): number {
+  private initialize(slot: number, now: number, idleTimeout: number, absoluteTimeout: number, createdAt = now): number {
     const f64 = this.f64
     const base = slot * F
-    f64[base + CREATED] = now
+    f64[base + CREATED] = createdAt
     f64[base + LAST] = now
     f64[base + IDLE] = idleTimeout
     f64[base + ABSOLUTE] = absoluteTimeout

@@ -151,8 +151,8 @@ export class JournaledEngine implements Engine {
     return this.inner.nextDeadline()
   }
 
-  leastRecentlyUsed(): number {
-    return this.inner.leastRecentlyUsed()
+  evictionCandidate(): number {
+    return this.inner.evictionCandidate()
   }
 
   regenerate(handle: number, now: number): string | undefined {

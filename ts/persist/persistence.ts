@@ -201,31 +201,23 @@ function moveAside(path: string): string {
 }
 
 /**
- * Restores the saved sessions into the engine: first in ascending last activity without their
- * absolute timeouts (each files at its idle list's tail), then, in ascending creation time, the
- * absolute timeouts (each files at its absolute list's tail): O(1) per session either way. A
- * renewal not yet written when the file was left is at most `window` ms after the last one
- * written, so each last activity is moved on by `window` (not beyond `now`).
+ * Restores the saved sessions into the engine (each filed by its deadline: O(1) amortized, in
+ * any order). A renewal not yet written when the file was left came at most `window` ms after
+ * the last one written, so each last activity is moved on by `window` (not beyond `now`).
  */
 function restoreAll(engine: Engine, saved: Iterable<SavedSession>, window: number, now: number, path: string): number[] {
-  const sessions = Array.from(saved)
-  for (const s of sessions) s.lastActivity = Math.max(s.lastActivity, Math.min(s.lastActivity + window, now))
-  sessions.sort((a, b) => a.lastActivity - b.lastActivity)
-  const handles = new Array<number>(sessions.length)
-  for (let index = 0; index < sessions.length; index++) {
-    const s = sessions[index]
-    const handle = engine.restore(s.id, s.createdAt, s.lastActivity, s.idleTimeout, 0)
+  const handles: number[] = []
+  for (const s of saved) {
+    const lastActivity = Math.max(s.lastActivity, Math.min(s.lastActivity + window, now))
+    const handle = engine.restore(s.id, s.createdAt, lastActivity, s.idleTimeout, s.absoluteTimeout)
     if (handle < 0) {
       throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, undefined, `the saved id ${JSON.stringify(s.id)} is not an id of this manager`)
     }
-    handles[index] = handle
+    handles.push(handle)
     if (s.user !== undefined) engine.setUser(handle, s.user)
     if (s.roles.length > 0) engine.setRoles(handle, s.roles)
     if (s.data.length > 0) engine.setDataEntries(handle, s.data)
   }
-  const absolute = sessions.map((_, index) => index).filter((index) => sessions[index].absoluteTimeout > 0)
-  absolute.sort((a, b) => sessions[a].createdAt - sessions[b].createdAt)
-  for (const index of absolute) engine.setAbsoluteTimeout(handles[index], sessions[index].absoluteTimeout)
   return handles
 }
 

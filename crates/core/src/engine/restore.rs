@@ -10,11 +10,9 @@ use crate::table::Key;
 
 impl Engine {
     /// Re-creates an attached session with the given id (its text form: an encoded random id,
-    /// or a caller key), creation time, last activity and timeouts. The session is filed at
-    /// its place by last activity (and creation time for its absolute deadline), so restoring
-    /// sessions in ascending last activity costs O(1) each; in any other order a restore walks
-    /// its idle list from the tail. A session already past its deadline is restored too (the
-    /// caller closes it as expired).
+    /// or a caller key), creation time, last activity and timeouts, filed in the wheel by its
+    /// deadline like a new session (O(1) amortized, in any order). A session already past its
+    /// deadline is restored too: the next sweep detaches it, so the caller closes it as expired.
     ///
     /// # Errors
     /// `Err(InvalidConfig)` when `id` is not a valid id of this engine's key mode (for random
@@ -38,8 +36,10 @@ impl Engine {
     ) -> Result<Handle, Error> {
         let mut buf = [0u8; MAX_ID_BYTES];
         let raw: &[u8] = match self.config.keys {
-            KeyMode::Random => ids::decode(self.config.id_encoding, id, self.config.id_bytes, &mut buf)
-                .ok_or(Error::InvalidConfig("not an id of this engine"))?,
+            KeyMode::Random => {
+                ids::decode(self.config.id_encoding, id, self.config.id_bytes, &mut buf)
+                    .ok_or(Error::InvalidConfig("not an id of this engine"))?
+            }
             KeyMode::Caller => {
                 if !valid_key(id) {
                     return Err(Error::InvalidConfig("key must be 1..=255 bytes of UTF-8"));
@@ -59,17 +59,55 @@ impl Engine {
             e.created_at = created_at;
         }
         self.index.insert(hash, slot);
-        if is_new {
-            self.idle.add_slot();
-            self.absolute.add_slot();
-        }
-        let entries = &self.table.entries;
-        let last_of = |s: u32| entries.get(s as usize).map_or(f64::NEG_INFINITY, |e| e.last_activity);
-        self.idle.insert_sorted(slot, idle_timeout, last_of);
-        if absolute_timeout > 0.0 {
-            let created_of = |s: u32| entries.get(s as usize).map_or(f64::NEG_INFINITY, |e| e.created_at);
-            self.absolute.insert_sorted(slot, absolute_timeout, created_of);
-        }
+        self.file_new(slot, is_new);
         self.handle_of(slot).ok_or(Error::TableFull)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Engine, Error, IdEncoding, State};
+
+    #[test]
+    fn a_restored_random_id_is_found_by_its_text_and_expires_from_its_saved_times() {
+        let config = Config {
+            id_encoding: IdEncoding::Hex,
+            resolution: 1.0,
+            ..Config::default()
+        };
+        let mut first = Engine::new(config.clone()).unwrap();
+        let h = first.create(0.0, 100.0, 1000.0).unwrap();
+        let id = first.id(h).unwrap();
+        let mut second = Engine::new(config).unwrap();
+        let r = second
+            .restore(id.as_bytes(), 5.0, 50.0, 100.0, 1000.0)
+            .unwrap();
+        assert_eq!(second.lookup(id.as_bytes(), 149.0, false), Some(r));
+        assert_eq!(second.expires_at(r), Some(150.0));
+        assert_eq!(second.sweep_release(149.0, 10), 0);
+        assert_eq!(second.sweep_release(150.0, 10), 1);
+        assert_eq!(second.state(r), State::Stale);
+    }
+
+    #[test]
+    fn restore_refuses_malformed_and_taken_ids() {
+        let mut e = Engine::new(Config::default()).unwrap();
+        assert!(matches!(
+            e.restore(b"not an id", 0.0, 0.0, 0.0, 0.0),
+            Err(Error::InvalidConfig(_))
+        ));
+        let h = e.create(0.0, 0.0, 0.0).unwrap();
+        let id = e.id(h).unwrap();
+        assert!(matches!(
+            e.restore(id.as_bytes(), 0.0, 0.0, 0.0, 0.0),
+            Err(Error::KeyExists)
+        ));
+        // An expired session is restored too: the next sweep detaches it.
+        let mut other = Engine::new(Config::default()).unwrap();
+        let r = other.restore(id.as_bytes(), 0.0, 0.0, 10.0, 0.0).unwrap();
+        assert!(!other.is_alive(r, 10.0));
+        let mut swept = Vec::new();
+        other.sweep(10.0, 10, |x| swept.push(x));
+        assert_eq!(swept, vec![r]);
     }
 }

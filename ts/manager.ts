@@ -267,6 +267,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       listenerErrors: counts.listenerErrors,
       rejectedCookies: counts.rejectedCookies,
       clockErrors: this.#registry.clock.failures,
+      ...(this.#persistence === undefined ? {} : { persistence: this.#persistence.stats() }),
     }
   }
 

@@ -40,6 +40,12 @@ export interface SessionStats {
    * duplicated, badly signed, or naming no live session.
    */
   rejectedCookies: number
+  /**
+   * With `persist` only: sessions restored from the file at construction, and the lag from a
+   * change to the fdatasync that made it durable, latest and longest (ms; with `fsync:
+   * 'always'` the change waits for it, so these stay 0).
+   */
+  persistence?: { restored: number; fsyncLagLastMs: number; fsyncLagMaxMs: number }
 }
 
 /** Expired sessions closed per engine call, and the longest a background slice may run. */

@@ -5,6 +5,12 @@
 import { Buffer } from 'node:buffer'
 import { crc32c } from './crc32c'
 
+/** Node's unchecked Buffer methods (the checked ones cost more than the copy for short strings). */
+interface RawBuffer extends Buffer {
+  utf8Write(text: string, offset: number): number
+  utf8Slice(start: number, end: number): string
+}
+
 export const MAGIC = Buffer.from([0x89, 0x53, 0x4b, 0x44, 0x42, 0x0d, 0x0a, 0x1a]) // \x89SKDB\r\n\x1a
 export const VERSION = 1
 export const HEADER_BYTES = 32
@@ -115,7 +121,7 @@ export class RecordWriter {
 
   str(value: string): this {
     this.#reserve(4 + value.length * 3)
-    const written = this.buffer.write(value, this.length + 4, 'utf8')
+    const written = (this.buffer as RawBuffer).utf8Write(value, this.length + 4)
     this.buffer.writeUInt32LE(written, this.length)
     this.length += 4 + written
     return this
@@ -170,6 +176,8 @@ export interface Parsed {
   tornAt: number | undefined
   /** Bytes of intact records, header included. */
   goodBytes: number
+  /** Intact records. */
+  records: number
   /** The time the header says the file was written. */
   writtenAt: number
   /** Saved by close() and not appended to since: last activities are exact. */
@@ -191,6 +199,7 @@ export function parseFile(bytes: Buffer, config: FileConfig): Parsed {
   checkHeader(bytes, config)
   const sessions = new Map<string, SavedSession>()
   let offset = HEADER_BYTES
+  let records = 0
   const end = bytes.length
   while (offset < end) {
     if (end - offset < FRAME_BYTES) return torn(offset)
@@ -214,11 +223,12 @@ export function parseFile(bytes: Buffer, config: FileConfig): Parsed {
       throw new ParseError({ kind: 'corrupt', offset, why: `bad record: ${why}` })
     }
     offset = bodyEnd
+    records++
   }
-  return { sessions, tornAt: undefined, goodBytes: offset, writtenAt: bytes.readDoubleLE(16), clean: bytes[13] === FLAG_CLEAN }
+  return { sessions, tornAt: undefined, goodBytes: offset, records, writtenAt: bytes.readDoubleLE(16), clean: bytes[13] === FLAG_CLEAN }
 
   function torn(at: number): Parsed {
-    return { sessions, tornAt: at, goodBytes: at, writtenAt: bytes.readDoubleLE(16), clean: false }
+    return { sessions, tornAt: at, goodBytes: at, records, writtenAt: bytes.readDoubleLE(16), clean: false }
   }
 }
 
@@ -288,7 +298,7 @@ class Reader {
   str(): string {
     const length = this.u32()
     if (this.offset + length > this.end) throw new DecodeError('record too short')
-    const value = this.bytes.toString('utf8', this.offset, this.offset + length)
+    const value = (this.bytes as RawBuffer).utf8Slice(this.offset, this.offset + length)
     this.offset += length
     return value
   }

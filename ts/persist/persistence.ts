@@ -4,13 +4,13 @@
  */
 import { Buffer } from 'node:buffer'
 import {
-  closeSync, fdatasyncSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync,
+  closeSync, fdatasyncSync, fsyncSync, ftruncateSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
 import { SessionFileError } from '../errors'
-import { encodeHeader, type FileConfig, FLAG_CLEAN, ParseError, parseFile, RecordWriter, type SavedSession } from './format'
+import { encodeHeader, type FileConfig, FLAG_CLEAN, HEADER_BYTES, ParseError, parseFile, RecordWriter, type SavedSession } from './format'
 import { type FsyncPolicy, Journal, view } from './journal'
 import { JournaledEngine } from './journaled-engine'
 import { FileLock } from './lock'
@@ -66,12 +66,26 @@ export class Persistence {
       // missing: it came at most `window` after the last one written.
       const handles = restoreAll(inner, loaded.sessions, loaded.clean ? 0 : window, now, path)
       report.restored = handles.length
-      writeSnapshotFile(path, config, 0, (writer, spill) => {
-        for (const handle of handles) {
-          writer.session(exportSession(inner, handle))
-          spill()
+      if (loaded.state === 'none' || loaded.records > 2 * handles.length + 1024) {
+        // New, renamed aside, or mostly dead records: start from a compacted file.
+        writeSnapshotFile(path, config, 0, (writer, spill) => {
+          for (const handle of handles) {
+            writer.session(exportSession(inner, handle))
+            spill()
+          }
+        })
+      } else {
+        // Appending to the file as it is: drop a torn tail, and clear the clean flag (records
+        // written from now on are a journal again), durably before the first append.
+        const fd = openSync(path, 'r+')
+        try {
+          if (loaded.tornAt !== undefined) ftruncateSync(fd, loaded.tornAt)
+          if (loaded.clean) writeSync(fd, view(encodeHeader(config, Date.now(), 0)), 0, HEADER_BYTES, 0)
+          if (loaded.clean || loaded.tornAt !== undefined) fdatasyncSync(fd)
+        } finally {
+          closeSync(fd)
         }
-      })
+      }
       const fd = openSync(path, 'a')
       engine.journal = new Journal(fd, options.fsync, onJournalError)
       for (const handle of handles) engine.adopt(handle, inner.lastActivity(handle))
@@ -84,6 +98,11 @@ export class Persistence {
 
   flush(): Promise<void> {
     return this.engine.journal.flush()
+  }
+
+  stats(): { restored: number; fsyncLagLastMs: number; fsyncLagMaxMs: number } {
+    const { lag } = this.engine.journal
+    return { restored: this.report.restored, fsyncLagLastMs: lag.last, fsyncLagMaxMs: lag.max }
   }
 
   /** Ends the create the facade just made (its record goes to the journal). */
@@ -145,10 +164,19 @@ function exportSession(engine: Engine, handle: number): SavedSession {
   }
 }
 
+interface Loaded {
+  /** 'none': no file, an empty one, or one renamed aside. */
+  state: 'none' | 'loaded'
+  sessions: Iterable<SavedSession>
+  clean: boolean
+  records: number
+  tornAt: number | undefined
+}
+
 function load(
   path: string, options: PersistOptions, config: FileConfig, report: LoadReport, warn: (message: string, code: string) => void,
-): { sessions: Iterable<SavedSession>; clean: boolean } {
-  const none = { sessions: [], clean: true }
+): Loaded {
+  const none: Loaded = { state: 'none', sessions: [], clean: true, records: 0, tornAt: undefined }
   let bytes: Buffer
   try {
     bytes = readFileSync(path)
@@ -167,7 +195,7 @@ function load(
         'SESSIONKEEPER_SESSION_FILE_TORN',
       )
     }
-    return { sessions: parsed.sessions.values(), clean: parsed.clean }
+    return { state: 'loaded', sessions: parsed.sessions.values(), clean: parsed.clean, records: parsed.records, tornAt: parsed.tornAt }
   } catch (error) {
     if (!(error instanceof ParseError)) throw error
     const { damage } = error

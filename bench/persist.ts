@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:persist [sessions]`: what persistence costs, per engine, at 10^6 sessions of
+ * ~200 bytes of data by default. Each figure in its own process (a fresh heap and page cache
+ * state), on a file in the system's temporary directory:
+ *
+ * - create/s and get-and-renew/s with `persist` (fsync 'everysec') against without;
+ * - the cost of one create with fsync 'always' (it waits for fdatasync);
+ * - close() (the snapshot), the file's bytes per session after it against the data's bytes;
+ * - load time of the whole file at construction;
+ * - the longest event-loop block while the journal is written, and the lag from a change to
+ *   the fdatasync that made it durable under 'everysec'.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { SessionManager } from '../ts/index'
+import { FreshIds, sessionData } from './workload'
+
+type Engine = 'native' | 'js'
+
+function dataBytes(index: number): number {
+  let bytes = 0
+  for (const [key, value] of Object.entries(sessionData(index))) bytes += Buffer.byteLength(key) + Buffer.byteLength(value)
+  return bytes
+}
+
+async function measure(engine: Engine, count: number, persist: boolean): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-bench-persist-'))
+  const path = join(dir, 'sessions.skdb')
+  try {
+    const options = { engine, idleTimeout: 3_600_000, ...(persist ? { persist: { path } } : {}) }
+    const manager = new SessionManager(options)
+    const delay = monitorEventLoopDelay({ resolution: 1 })
+    delay.enable()
+    const ids: string[] = new Array(count)
+    let start = performance.now()
+    for (let i = 0; i < count; i++) {
+      ids[i] = manager.create({ data: sessionData(i) }).id
+      // Let the journal's writes run, as a server's event loop would between requests.
+      if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const createMs = performance.now() - start
+    const fresh = new FreshIds(ids)
+    start = performance.now()
+    for (let i = 0; i < count; i++) {
+      manager.get(fresh.at((i * 7919) % count))
+      if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const getMs = performance.now() - start
+    await manager.flush()
+    delay.disable()
+    const result: Record<string, number> = {
+      createPerSec: count / (createMs / 1000),
+      getPerSec: count / (getMs / 1000),
+      maxBlockMs: delay.max / 1e6,
+    }
+    if (persist) {
+      result.journalBytes = statSync(path).size
+      const stats = manager.stats().persistence!
+      result.fsyncLagMaxMs = stats.fsyncLagMaxMs
+      start = performance.now()
+      manager.close()
+      result.closeMs = performance.now() - start
+      result.fileBytesPerSession = statSync(path).size / count
+      let data = 0
+      for (let i = 0; i < count; i += 97) data += dataBytes(i)
+      result.dataBytesPerSession = data / Math.ceil(count / 97)
+      start = performance.now()
+      const loaded = new SessionManager(options)
+      result.loadMs = performance.now() - start
+      result.loaded = loaded.size
+      loaded.close()
+      const always = new SessionManager({ engine, persist: { path: join(dir, 'always.skdb'), fsync: 'always' } })
+      const creates = 200
+      start = performance.now()
+      for (let i = 0; i < creates; i++) always.create({ data: sessionData(i) })
+      result.alwaysCreateMs = (performance.now() - start) / creates
+      always.close()
+    } else {
+      manager.close()
+    }
+    return result
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  const [engine, countText, mode] = process.argv.slice(2)
+  if (mode !== undefined) {
+    process.stdout.write(JSON.stringify(await measure(engine as Engine, Number(countText), mode === 'persist')))
+    return
+  }
+  const count = Number(process.argv[2] ?? 1_000_000)
+  for (const name of ['native', 'js'] as const) {
+    const run = (m: string) => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', __filename, name, String(count), m], {
+      encoding: 'utf8', maxBuffer: 1 << 20,
+    })) as Record<string, number>
+    const plain = run('plain')
+    const persisted = run('persist')
+    const f = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits })
+    console.log(`\n${name}, ${f(count)} sessions of ~${f(persisted.dataBytesPerSession)} B data`)
+    console.log(`  create/s: ${f(plain.createPerSec)} without, ${f(persisted.createPerSec)} with persist (everysec): ${f(100 * persisted.createPerSec / plain.createPerSec)}%`)
+    console.log(`  get-and-renew/s: ${f(plain.getPerSec)} without, ${f(persisted.getPerSec)} with: ${f(100 * persisted.getPerSec / plain.getPerSec)}%`)
+    console.log(`  fsync 'always': ${f(persisted.alwaysCreateMs, 2)} ms per create (it waits for fdatasync)`)
+    console.log(`  journal after the run: ${f(persisted.journalBytes / count)} B/session; close() (snapshot) ${f(persisted.closeMs)} ms`)
+    console.log(`  file after close: ${f(persisted.fileBytesPerSession, 1)} B/session (goal <= 1.5 x ${f(persisted.dataBytesPerSession)} + 64 = ${f(1.5 * persisted.dataBytesPerSession + 64)})`)
+    console.log(`  load at construction: ${f(persisted.loadMs)} ms for ${f(persisted.loaded)} sessions (goal <= 1000)`)
+    console.log(`  longest event-loop block while creating and renewing: ${f(plain.maxBlockMs, 1)} ms without, ${f(persisted.maxBlockMs, 1)} ms with`)
+    console.log(`  change -> fdatasync lag under everysec: longest ${f(persisted.fsyncLagMaxMs)} ms`)
+  }
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})

@@ -1,12 +1,14 @@
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 /** Starts an example as `npm start` would, on a free port, and returns its URL. */
-async function start(script: string) {
+async function start(script: string, sessionFile = join(mkdtempSync(join(tmpdir(), 'sk-demo-')), 'sessions.skdb')) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'examples', script)], {
-    cwd: join(__dirname, '..'), env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: join(__dirname, '..'), env: { ...process.env, PORT: '0', SESSION_FILE: sessionFile }, stdio: ['ignore', 'pipe', 'inherit'],
   })
   let output = ''
   for await (const chunk of child.stdout) {
@@ -73,5 +75,29 @@ test('the Fastify example serves a per-session counter', async (t) => {
   } finally {
     child.kill('SIGTERM')
     await once(child, 'exit')
+  }
+})
+
+test('the demo keeps a logged-in user logged in across SIGTERM and a restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-demo-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const sessionFile = join(dir, 'sessions.skdb')
+  const first = await start('server.ts', sessionFile)
+  let cookie: string
+  try {
+    const form = { method: 'POST', body: new URLSearchParams({ user: 'ann' }), headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+    cookie = (await call(`${first.url}/login`, '', form)).cookie
+    t.regex((await call(`${first.url}/`, cookie)).text, /Hello, ann[\s\S]*id="visits">1</)
+  } finally {
+    first.child.kill('SIGTERM')
+  }
+  const [code, signal] = await once(first.child, 'exit')
+  t.deepEqual([code, signal], [0, null], 'SIGTERM ends the demo gracefully')
+  const second = await start('server.ts', sessionFile)
+  try {
+    t.regex((await call(`${second.url}/`, cookie)).text, /Hello, ann[\s\S]*id="visits">2</)
+  } finally {
+    second.child.kill('SIGTERM')
+    await once(second.child, 'exit')
   }
 })

@@ -4,7 +4,9 @@
  * Run: npm start (PORT, default 3000; 0 picks a free port). It prints its URL.
  */
 import express from 'express'
+import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { dirname, join } from 'node:path'
 import { SessionManager } from '../ts/index'
 import { sessionMiddleware, type SessionRequest } from '../ts/integrations/express'
 
@@ -67,11 +69,20 @@ export function createDemoApp(manager: SessionManager) {
 }
 
 if (require.main === module) {
-  const manager = new SessionManager({ idleTimeout: 15 * 60_000 })
+  // Sessions survive restarts, deploys and crashes: they are kept in this file (SESSION_FILE).
+  const path = process.env.SESSION_FILE ?? join('var', 'sessions.skdb')
+  mkdirSync(dirname(path), { recursive: true })
+  const manager = new SessionManager({ idleTimeout: 15 * 60_000, persist: { path } })
   const server = createDemoApp(manager).listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
     console.log(`sessionkeeper demo on http://127.0.0.1:${(server.address() as AddressInfo).port}`)
   })
-  const stop = () => server.close(() => manager.close())
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  // A graceful shutdown: stop accepting requests, let those in flight finish, then save the
+  // sessions (close() writes and fsyncs them, and unlocks the file). With nothing left to do the
+  // process exits by itself; a SIGTERM listener alone would keep it up (the server still listens).
+  const stop = () => {
+    server.close(() => manager.close())
+    server.closeIdleConnections()
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
 }

@@ -30,6 +30,8 @@ mod index;
 mod table;
 mod wheel;
 
+pub mod persist;
+
 pub use config::{Config, IdEncoding, KeyMode};
 pub use engine::{Engine, State};
 pub use error::{Error, RekeyError, SetDataError};

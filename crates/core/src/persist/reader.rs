@@ -1,0 +1,455 @@
+//! Parsing a whole session file and replaying its records.
+
+use std::collections::HashMap;
+
+use super::{
+    crc32c, kind, FileConfig, FLAG_CLEAN, FRAME_BYTES, HEADER_BYTES, MAGIC, MAX_BODY_BYTES, VERSION,
+};
+use crate::config::{IdEncoding, KeyMode};
+
+/// A session as a Session record holds it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct SavedSession {
+    /// The id's text (encoded random id, or caller key).
+    pub id: String,
+    /// Creation time (ms).
+    pub created_at: f64,
+    /// Last use (ms).
+    pub last_activity: f64,
+    /// Idle timeout (ms, 0 for none).
+    pub idle_timeout: f64,
+    /// Absolute timeout (ms, 0 for none).
+    pub absolute_timeout: f64,
+    /// User name.
+    pub user: Option<String>,
+    /// Roles in order.
+    pub roles: Vec<String>,
+    /// Data in insertion order.
+    pub data: Vec<(String, String)>,
+}
+
+/// Why a file cannot be loaded as it is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Damage {
+    /// Not a session file of this version (wrong magic, truncated header, unknown version).
+    NotOurs {
+        /// Where the problem is.
+        offset: usize,
+        /// What it is.
+        why: String,
+    },
+    /// Written by an engine with other keys, id length or id encoding.
+    Mismatch {
+        /// What differs.
+        why: String,
+    },
+    /// A bad checksum, length or record before the final record.
+    Corrupt {
+        /// Where the damaged record (or header) starts.
+        offset: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// A parsed file: the sessions its records leave, in the order a JS `Map` keeps them (a
+/// re-created or renamed session goes to the end).
+#[derive(Debug)]
+pub struct Parsed {
+    /// The sessions, in order.
+    pub sessions: Vec<SavedSession>,
+    /// Offset of a torn final record that was dropped.
+    pub torn_at: Option<usize>,
+    /// Intact records.
+    pub records: usize,
+    /// The header's CLEAN flag (and no torn tail).
+    pub clean: bool,
+}
+
+/// Sessions by id in insertion order: a slot vector and an index into it.
+#[derive(Default)]
+struct Table {
+    slots: Vec<Option<SavedSession>>,
+    index: HashMap<String, usize>,
+}
+
+impl Table {
+    fn get_mut(&mut self, id: &str) -> Option<&mut SavedSession> {
+        let at = *self.index.get(id)?;
+        self.slots.get_mut(at)?.as_mut()
+    }
+
+    fn remove(&mut self, id: &str) -> Option<SavedSession> {
+        let at = self.index.remove(id)?;
+        self.slots.get_mut(at)?.take()
+    }
+
+    fn insert(&mut self, s: SavedSession) {
+        self.remove(&s.id);
+        self.index.insert(s.id.clone(), self.slots.len());
+        self.slots.push(Some(s));
+    }
+
+    fn into_sessions(self) -> Vec<SavedSession> {
+        self.slots.into_iter().flatten().collect()
+    }
+}
+
+/// Parses a whole file and replays its records. A final record that is incomplete, complete
+/// with a bad checksum, or followed only by zero bytes is a torn tail: dropped
+/// (`torn_at`). An empty input is not a file: check for it first.
+///
+/// # Errors
+/// [`Damage`]: not ours, configured differently, or corrupt before the final record.
+pub fn parse(bytes: &[u8], config: &FileConfig) -> Result<Parsed, Damage> {
+    let clean = check_header(bytes, config)?;
+    let mut table = Table::default();
+    let mut offset = HEADER_BYTES;
+    let mut records = 0;
+    let end = bytes.len();
+    let torn = |table: Table, at: usize, records: usize| Parsed {
+        sessions: table.into_sessions(),
+        torn_at: Some(at),
+        records,
+        clean: false,
+    };
+    while offset < end {
+        let Some(frame) = bytes.get(offset..offset + FRAME_BYTES) else {
+            return Ok(torn(table, offset, records));
+        };
+        let len = u32_at(frame, 0);
+        let check = u32_at(frame, 4);
+        let len_usize = len as usize;
+        if !len != check || len == 0 || len_usize > MAX_BODY_BYTES {
+            if all_zero(bytes.get(offset..).unwrap_or_default()) {
+                return Ok(torn(table, offset, records));
+            }
+            return Err(Damage::Corrupt {
+                offset,
+                why: "bad record length".into(),
+            });
+        }
+        let body_start = offset + FRAME_BYTES;
+        let body_end = body_start + len_usize;
+        let Some(body) = bytes.get(body_start..body_end) else {
+            return Ok(torn(table, offset, records));
+        };
+        if crc32c(body) != u32_at(frame, 8) {
+            if body_end == end || all_zero(bytes.get(body_start..).unwrap_or_default()) {
+                return Ok(torn(table, offset, records));
+            }
+            return Err(Damage::Corrupt {
+                offset,
+                why: "bad record checksum".into(),
+            });
+        }
+        apply(&mut table, &mut Reader { body, at: 0 }).map_err(|why| Damage::Corrupt {
+            offset,
+            why: format!("bad record: {why}"),
+        })?;
+        offset = body_end;
+        records += 1;
+    }
+    Ok(Parsed {
+        sessions: table.into_sessions(),
+        torn_at: None,
+        records,
+        clean,
+    })
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    if let Some(src) = bytes.get(at..at + 4) {
+        word.copy_from_slice(src);
+    }
+    u32::from_le_bytes(word)
+}
+
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+/// Checks the header; returns its CLEAN flag.
+fn check_header(bytes: &[u8], config: &FileConfig) -> Result<bool, Damage> {
+    let prefix = bytes.len().min(MAGIC.len());
+    let magic_matches = bytes.get(..prefix) == MAGIC.get(..prefix);
+    let Some(header) = bytes.get(..HEADER_BYTES).filter(|_| magic_matches) else {
+        let why = if magic_matches {
+            format!("truncated header ({} of {HEADER_BYTES} bytes)", bytes.len())
+        } else {
+            "not a sessionkeeper session file (wrong magic)".into()
+        };
+        return Err(Damage::NotOurs { offset: 0, why });
+    };
+    if crc32c(header.get(..28).unwrap_or_default()) != u32_at(header, 28) {
+        return Err(Damage::Corrupt {
+            offset: 0,
+            why: "bad header checksum".into(),
+        });
+    }
+    let version = u16::from_le_bytes([header[8], header[9]]);
+    if version != VERSION {
+        return Err(Damage::NotOurs {
+            offset: 8,
+            why: format!("unknown format version {version} (this release reads {VERSION})"),
+        });
+    }
+    let flags = header[13];
+    if flags & !FLAG_CLEAN != 0 {
+        return Err(Damage::NotOurs {
+            offset: 13,
+            why: format!("unknown header flags {flags}"),
+        });
+    }
+    let keys = match header[10] {
+        0 => KeyMode::Random,
+        1 => KeyMode::Caller,
+        _ => return Err(bad_config()),
+    };
+    let encoding = match header[11] {
+        0 => IdEncoding::Base64Url,
+        1 => IdEncoding::Hex,
+        _ => return Err(bad_config()),
+    };
+    let id_bytes = usize::from(header[12]);
+    let name = |k: KeyMode| {
+        if k == KeyMode::Random {
+            "random"
+        } else {
+            "caller"
+        }
+    };
+    let enc = |e: IdEncoding| {
+        if e == IdEncoding::Base64Url {
+            "base64url"
+        } else {
+            "hex"
+        }
+    };
+    let mut differences = Vec::new();
+    if keys != config.keys {
+        differences.push(format!(
+            "keys: '{}' (the manager has '{}')",
+            name(keys),
+            name(config.keys)
+        ));
+    }
+    if keys == KeyMode::Random && config.keys == KeyMode::Random {
+        if encoding != config.id_encoding {
+            differences.push(format!(
+                "idEncoding: '{}' (the manager has '{}')",
+                enc(encoding),
+                enc(config.id_encoding)
+            ));
+        }
+        if id_bytes != config.id_bytes {
+            differences.push(format!(
+                "idBytes: {id_bytes} (the manager has {})",
+                config.id_bytes
+            ));
+        }
+    }
+    if !differences.is_empty() {
+        return Err(Damage::Mismatch {
+            why: format!("the file was written with {}", differences.join(", ")),
+        });
+    }
+    Ok(flags == FLAG_CLEAN)
+}
+
+fn bad_config() -> Damage {
+    Damage::Corrupt {
+        offset: 10,
+        why: "bad keys or idEncoding in the header".into(),
+    }
+}
+
+struct Reader<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+type Decoded<T> = Result<T, String>;
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Decoded<&[u8]> {
+        let bytes = self
+            .body
+            .get(self.at..self.at.saturating_add(n))
+            .ok_or("record too short")?;
+        self.at += n;
+        Ok(bytes)
+    }
+
+    fn u8(&mut self) -> Decoded<u8> {
+        Ok(self.take(1)?.first().copied().unwrap_or(0))
+    }
+
+    fn u32(&mut self) -> Decoded<usize> {
+        Ok(u32_at(self.take(4)?, 0) as usize)
+    }
+
+    fn f64(&mut self) -> Decoded<f64> {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(self.take(8)?);
+        Ok(f64::from_le_bytes(word))
+    }
+
+    fn time(&mut self) -> Decoded<f64> {
+        let t = self.f64()?;
+        if t.is_finite() {
+            Ok(t)
+        } else {
+            Err(format!("bad time {t}"))
+        }
+    }
+
+    fn timeout(&mut self) -> Decoded<f64> {
+        let t = self.f64()?;
+        if (0.0..=9_007_199_254_740_991.0).contains(&t) && t.fract() == 0.0 {
+            Ok(t)
+        } else {
+            Err(format!("bad timeout {t}"))
+        }
+    }
+
+    fn str(&mut self) -> Decoded<String> {
+        let n = self.u32()?;
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "invalid UTF-8".to_string())
+    }
+
+    fn count(&mut self) -> Decoded<usize> {
+        let n = self.u32()?;
+        if n > self.body.len() - self.at {
+            return Err("bad count".into());
+        }
+        Ok(n)
+    }
+
+    fn strings(&mut self) -> Decoded<Vec<String>> {
+        let n = self.count()?;
+        (0..n).map(|_| self.str()).collect()
+    }
+
+    fn pairs(&mut self) -> Decoded<Vec<(String, String)>> {
+        let n = self.count()?;
+        (0..n).map(|_| Ok((self.str()?, self.str()?))).collect()
+    }
+
+    fn user(&mut self) -> Decoded<Option<String>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.str()?)),
+            _ => Err("bad user flag".into()),
+        }
+    }
+
+    fn done(&self) -> Decoded<()> {
+        if self.at == self.body.len() {
+            Ok(())
+        } else {
+            Err("trailing bytes in a record".into())
+        }
+    }
+}
+
+fn set_entry(data: &mut Vec<(String, String)>, key: String, value: String) {
+    match data.iter_mut().find(|(k, _)| *k == key) {
+        Some(entry) => entry.1 = value,
+        None => data.push((key, value)),
+    }
+}
+
+fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
+    match r.u8()? {
+        kind::SESSION => {
+            let s = SavedSession {
+                id: r.str()?,
+                created_at: r.time()?,
+                last_activity: r.time()?,
+                idle_timeout: r.timeout()?,
+                absolute_timeout: r.timeout()?,
+                user: r.user()?,
+                roles: r.strings()?,
+                data: r.pairs()?,
+            };
+            r.done()?;
+            table.insert(s);
+        }
+        kind::REMOVE => {
+            let id = r.str()?;
+            r.done()?;
+            table.remove(&id);
+        }
+        kind::SET_DATA => {
+            let id = r.str()?;
+            let entries = r.pairs()?;
+            r.done()?;
+            if let Some(s) = table.get_mut(&id) {
+                for (key, value) in entries {
+                    set_entry(&mut s.data, key, value);
+                }
+            }
+        }
+        kind::DELETE_DATA => {
+            let id = r.str()?;
+            let key = r.str()?;
+            r.done()?;
+            if let Some(s) = table.get_mut(&id) {
+                s.data.retain(|(k, _)| *k != key);
+            }
+        }
+        kind::USER => {
+            let id = r.str()?;
+            let user = r.user()?;
+            r.done()?;
+            if let Some(s) = table.get_mut(&id) {
+                s.user = user;
+            }
+        }
+        kind::ROLES => {
+            let id = r.str()?;
+            let roles = r.strings()?;
+            r.done()?;
+            if let Some(s) = table.get_mut(&id) {
+                s.roles = roles;
+            }
+        }
+        kind::RENAME => {
+            let old = r.str()?;
+            let new = r.str()?;
+            let last = r.time()?;
+            r.done()?;
+            if let Some(mut s) = table.remove(&old) {
+                table.remove(&new);
+                s.id = new;
+                s.last_activity = last;
+                table.insert(s);
+            }
+        }
+        kind::TIMEOUTS => {
+            let id = r.str()?;
+            let idle = r.timeout()?;
+            let abs = r.timeout()?;
+            r.done()?;
+            if let Some(s) = table.get_mut(&id) {
+                s.idle_timeout = idle;
+                s.absolute_timeout = abs;
+            }
+        }
+        kind::RENEW => {
+            let id = r.str()?;
+            let last = r.time()?;
+            r.done()?;
+            if let Some(s) = table.get_mut(&id) {
+                if last > s.last_activity {
+                    s.last_activity = last;
+                }
+            }
+        }
+        other => return Err(format!("unknown record kind {other}")),
+    }
+    Ok(())
+}

@@ -25,7 +25,7 @@ const NOT_FOUND: f64 = -1.0;
 /// It holds no `Env` (one is valid only during its call): the calls that grow or shrink the
 /// table take one to report memory to V8 (src/external_memory.rs).
 pub struct NativeEngine {
-    engine: Engine,
+    pub(crate) engine: Engine,
     memory: MemoryReport,
 }
 
@@ -535,7 +535,7 @@ pub fn memory_bytes(engine: &External<NativeEngine>) -> f64 {
 }
 
 impl NativeEngine {
-    fn count_op(&mut self, env: &Env, ops: u32) {
+    pub(crate) fn count_op(&mut self, env: &Env, ops: u32) {
         let engine = &self.engine;
         self.memory.count(env, ops, || engine.memory_bytes());
     }

@@ -17,9 +17,11 @@ mod errors;
 mod external_memory;
 mod handle_buffer;
 mod id_text;
+mod persist;
 mod probe;
 
 pub use engine::*;
+pub use persist::*;
 pub use probe::{
     floor_copy_id, floor_copy_string, floor_noop, floor_probe_state, FloorProbe, ProbeState,
 };

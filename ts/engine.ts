@@ -179,6 +179,29 @@ export interface Engine {
 
   /** Approximate bytes the engine holds outside the JS heap (native) or in typed arrays (js). */
   memoryBytes(): number
+
+  /**
+   * Optional fast path of persistence (the native engine): parses a whole session file
+   * (docs/persistence-format.md) and restores its sessions into this empty engine, moving each
+   * last activity on by `window` ms (not past `now`) unless the file is clean. On damage,
+   * restores nothing and says why. Without it, ts/persist parses and calls `restore`.
+   */
+  loadSessionFile?(bytes: Uint8Array, window: number, now: number): LoadSessionFileOutcome
+
+  /** Optional fast path of persistence: a Session record per attached session, in slot order. */
+  snapshotRecords?(): Uint8Array
+}
+
+/** What `loadSessionFile` did. */
+export interface LoadSessionFileOutcome {
+  restored: number
+  records: number
+  tornAt: number | undefined
+  clean: boolean
+  /** Set when nothing was restored: 'not-ours', 'mismatch', 'corrupt' or 'bad-id'. */
+  damage: string | undefined
+  offset: number | undefined
+  why: string | undefined
 }
 
 /** Handles pack a slot in the low 25 bits and a generation above them. */

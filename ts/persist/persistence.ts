@@ -10,7 +10,9 @@ import { dirname, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
 import { SessionFileError } from '../errors'
-import { encodeHeader, type FileConfig, FLAG_CLEAN, HEADER_BYTES, ParseError, parseFile, RecordWriter, type SavedSession } from './format'
+import {
+  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, HEADER_BYTES, ParseError, type Parsed, parseFile, RecordWriter, type SavedSession,
+} from './format'
 import { type FsyncPolicy, Journal, view } from './journal'
 import { JournaledEngine } from './journaled-engine'
 import { FileLock } from './lock'
@@ -61,19 +63,13 @@ export class Persistence {
     const lock = FileLock.acquire(path)
     try {
       const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined }
-      const loaded = load(path, options, config, report, warn)
       // After close() the file holds exact last activities; after a crash, a renewal may be
-      // missing: it came at most `window` after the last one written.
-      const handles = restoreAll(inner, loaded.sessions, loaded.clean ? 0 : window, now, path)
-      report.restored = handles.length
-      if (loaded.state === 'none' || loaded.records > 2 * handles.length + 1024) {
+      // missing: it came at most `window` after the last one written (load adds it).
+      const loaded = load(path, options, config, inner, window, now, report, warn)
+      report.restored = inner.size
+      if (loaded.state === 'none' || loaded.records > 2 * inner.size + 1024) {
         // New, renamed aside, or mostly dead records: start from a compacted file.
-        writeSnapshotFile(path, config, 0, (writer, spill) => {
-          for (const handle of handles) {
-            writer.session(exportSession(inner, handle))
-            spill()
-          }
-        })
+        writeSnapshotFile(path, config, 0, inner)
       } else {
         // Appending to the file as it is: drop a torn tail, and clear the clean flag (records
         // written from now on are a journal again), durably before the first append.
@@ -88,7 +84,7 @@ export class Persistence {
       }
       const fd = openSync(path, 'a')
       engine.journal = new Journal(fd, options.fsync, onJournalError)
-      for (const handle of handles) engine.adopt(handle, inner.lastActivity(handle))
+      forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle)))
       return new Persistence(path, lock, config, engine, report)
     } catch (error) {
       lock.release()
@@ -118,12 +114,7 @@ export class Persistence {
     const inner = this.engine.inner
     this.engine.suspended = true
     this.engine.journal.close()
-    writeSnapshotFile(this.path, this.#config, FLAG_CLEAN, (writer, spill) => {
-      forEachAttached(inner, (handle) => {
-        writer.session(exportSession(inner, handle))
-        spill()
-      })
-    })
+    writeSnapshotFile(this.path, this.#config, FLAG_CLEAN, inner)
   }
 
   /** Lets another manager open the file. */
@@ -167,16 +158,20 @@ function exportSession(engine: Engine, handle: number): SavedSession {
 interface Loaded {
   /** 'none': no file, an empty one, or one renamed aside. */
   state: 'none' | 'loaded'
-  sessions: Iterable<SavedSession>
   clean: boolean
   records: number
   tornAt: number | undefined
 }
 
+/**
+ * Reads the file and restores its sessions into `engine`: in Rust for the native engine (one
+ * call, sessionkeeper_core::persist), else here (format.ts). The same rules either way.
+ */
 function load(
-  path: string, options: PersistOptions, config: FileConfig, report: LoadReport, warn: (message: string, code: string) => void,
+  path: string, options: PersistOptions, config: FileConfig, engine: Engine, window: number, now: number,
+  report: LoadReport, warn: (message: string, code: string) => void,
 ): Loaded {
-  const none: Loaded = { state: 'none', sessions: [], clean: true, records: 0, tornAt: undefined }
+  const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined }
   let bytes: Buffer
   try {
     bytes = readFileSync(path)
@@ -185,26 +180,41 @@ function load(
     throw error
   }
   if (bytes.length === 0) return none
-  try {
-    const parsed = parseFile(bytes, config)
-    if (parsed.tornAt !== undefined) {
-      report.tornAt = parsed.tornAt
-      warn(
-        `the session file ${path} ends in a torn record at offset ${parsed.tornAt} (a crash while writing it): ` +
-        `loaded the ${parsed.sessions.size} sessions before it and dropped the last ${bytes.length - parsed.tornAt} bytes`,
-        'SESSIONKEEPER_SESSION_FILE_TORN',
-      )
+  let loaded: Loaded
+  if (engine.loadSessionFile !== undefined) {
+    const outcome = engine.loadSessionFile(view(bytes), window, now)
+    if (outcome.damage === 'bad-id') throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, undefined, outcome.why ?? '')
+    if (outcome.damage !== undefined) return damaged(outcome.damage as Damage['kind'], outcome.offset ?? 0, outcome.why ?? '')
+    loaded = { state: 'loaded', clean: outcome.clean, records: outcome.records, tornAt: outcome.tornAt }
+  } else {
+    let parsed: Parsed
+    try {
+      parsed = parseFile(bytes, config)
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error
+      const { damage } = error
+      return damaged(damage.kind, damage.kind === 'mismatch' ? 0 : damage.offset, damage.why)
     }
-    return { state: 'loaded', sessions: parsed.sessions.values(), clean: parsed.clean, records: parsed.records, tornAt: parsed.tornAt }
-  } catch (error) {
-    if (!(error instanceof ParseError)) throw error
-    const { damage } = error
-    if (damage.kind === 'mismatch') throw new SessionFileError('ERR_SESSION_FILE_MISMATCH', path, undefined, damage.why)
-    if (options.onCorrupt !== 'rename') throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, damage.offset, damage.why)
+    restoreAll(engine, parsed.sessions.values(), parsed.clean ? 0 : window, now, path)
+    loaded = { state: 'loaded', clean: parsed.clean, records: parsed.records, tornAt: parsed.tornAt }
+  }
+  if (loaded.tornAt !== undefined) {
+    report.tornAt = loaded.tornAt
+    warn(
+      `the session file ${path} ends in a torn record at offset ${loaded.tornAt} (a crash while writing it): ` +
+      `loaded the ${engine.size} sessions before it and dropped the last ${bytes.length - loaded.tornAt} bytes`,
+      'SESSIONKEEPER_SESSION_FILE_TORN',
+    )
+  }
+  return loaded
+
+  function damaged(kind: Damage['kind'], offset: number, why: string): Loaded {
+    if (kind === 'mismatch') throw new SessionFileError('ERR_SESSION_FILE_MISMATCH', path, undefined, why)
+    if (options.onCorrupt !== 'rename') throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, offset, why)
     const aside = moveAside(path)
     report.renamedTo = aside
     warn(
-      `the session file ${path} could not be loaded (offset ${damage.offset}: ${damage.why}); ` +
+      `the session file ${path} could not be loaded (offset ${offset}: ${why}); ` +
       `it was moved to ${aside} and the manager starts with no sessions`,
       'SESSIONKEEPER_SESSION_FILE_RENAMED',
     )
@@ -233,45 +243,45 @@ function moveAside(path: string): string {
  * any order). A renewal not yet written when the file was left came at most `window` ms after
  * the last one written, so each last activity is moved on by `window` (not beyond `now`).
  */
-function restoreAll(engine: Engine, saved: Iterable<SavedSession>, window: number, now: number, path: string): number[] {
-  const handles: number[] = []
+function restoreAll(engine: Engine, saved: Iterable<SavedSession>, window: number, now: number, path: string): void {
   for (const s of saved) {
     const lastActivity = Math.max(s.lastActivity, Math.min(s.lastActivity + window, now))
     const handle = engine.restore(s.id, s.createdAt, lastActivity, s.idleTimeout, s.absoluteTimeout)
     if (handle < 0) {
       throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, undefined, `the saved id ${JSON.stringify(s.id)} is not an id of this manager`)
     }
-    handles.push(handle)
     if (s.user !== undefined) engine.setUser(handle, s.user)
     if (s.roles.length > 0) engine.setRoles(handle, s.roles)
     if (s.data.length > 0) engine.setDataEntries(handle, s.data)
   }
-  return handles
 }
 
 /**
- * Writes a complete file beside `path`, fsyncs it, renames it over `path` and fsyncs the
- * directory: a crash leaves either the old file or the new one, never a mix.
+ * Writes every attached session of `engine` as a complete file beside `path`, fsyncs it,
+ * renames it over `path` and fsyncs the directory: a crash leaves either the old file or the
+ * new one, never a mix. The native engine encodes its records in Rust in one call.
  */
-export function writeSnapshotFile(
-  path: string, config: FileConfig, flags: number, fill: (writer: RecordWriter, spill: () => void) => void,
-): void {
+export function writeSnapshotFile(path: string, config: FileConfig, flags: number, engine: Engine): void {
   const temporary = `${path}.tmp-${process.pid}-${threadId}`
   const fd = openSync(temporary, 'w', 0o600)
   try {
-    const writer = new RecordWriter(CHUNK * 2)
-    const out = (bytes: Buffer): void => {
+    const out = (bytes: Uint8Array): void => {
       let offset = 0
-      while (offset < bytes.length) offset += writeSync(fd, view(bytes), offset, bytes.length - offset)
+      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset)
     }
-    out(encodeHeader(config, Date.now(), flags))
-    const spill = (): void => {
-      if (writer.length < CHUNK) return
-      out(writer.buffer.subarray(0, writer.length))
-      writer.clear()
+    out(view(encodeHeader(config, Date.now(), flags)))
+    if (engine.snapshotRecords !== undefined) {
+      out(engine.snapshotRecords())
+    } else {
+      const writer = new RecordWriter(CHUNK * 2)
+      forEachAttached(engine, (handle) => {
+        writer.session(exportSession(engine, handle))
+        if (writer.length < CHUNK) return
+        out(view(writer.buffer.subarray(0, writer.length)))
+        writer.clear()
+      })
+      out(view(writer.buffer.subarray(0, writer.length)))
     }
-    fill(writer, spill)
-    out(writer.buffer.subarray(0, writer.length))
     fdatasyncSync(fd)
   } catch (error) {
     closeSync(fd)

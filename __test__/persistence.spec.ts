@@ -1,6 +1,6 @@
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -279,4 +279,41 @@ forEachEngine(test, 'typed data comes back as the same values (the facade encode
   t.deepEqual(loaded.get('typed'), value)
   t.is(loaded.get('count'), 3)
   t.is(loaded.get('text'), 'plain')
+})
+
+forEachEngine(test, 'compaction in the background shrinks the file to the live sessions and keeps every change made meanwhile', async (t, engine) => {
+  t.timeout(2 * 60_000)
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const manager = open(engine, path, clock, { idleTimeout: 0 })
+  t.teardown(() => manager.close())
+  const padding = 'x'.repeat(200)
+  const ids: string[] = []
+  for (let i = 0; i < 6000; i++) ids.push(manager.create({ data: { i: String(i), padding } }).id)
+  await manager.flush()
+  const full = statSync(path).size
+  const live = ids.slice(5400)
+  // Destroying 90% makes the file mostly dead records; changes go on while it is rewritten.
+  for (let i = 0; i < 5400; i++) manager.destroy(ids[i])
+  let round = 0
+  const started = Date.now()
+  while (manager.stats().persistence!.compactions === 0 || round < 2000) {
+    const session = manager.peek(live[round % live.length])!
+    session.set('round', String(round))
+    if (round % 7 === 0) live[round % live.length] = session.regenerate()!
+    round++
+    if (round % 50 === 0) await new Promise((resolve) => setImmediate(resolve))
+    if (Date.now() - started > 60_000) t.fail('no compaction within 60 s')
+  }
+  await manager.flush()
+  const compacted = statSync(path).size
+  t.true(compacted < full / 3, `${compacted} bytes after compaction, ${full} before`)
+  // What a crash now leaves loads as the live table.
+  const expected = snapshot(manager)
+  const copy = join(dir, 'copy.skdb')
+  writeFileSync(copy, new Uint8Array(readFileSync(path)))
+  const reloaded = open(engine, copy, clock, { idleTimeout: 0 })
+  t.teardown(() => reloaded.close())
+  t.deepEqual(snapshot(reloaded).map(({ lastActivity: _, ...rest }) => rest), expected.map(({ lastActivity: _, ...rest }) => rest))
 })

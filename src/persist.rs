@@ -7,8 +7,10 @@ use napi::bindgen_prelude::{Buffer, External, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
 use sessionkeeper_core::persist::{self, Damage, FileConfig};
+use sessionkeeper_core::Handle;
 
 use crate::engine::NativeEngine;
+use crate::handle_buffer::HandleBuffer;
 
 /// What loading a file into the engine did, or why it could not.
 #[napi(object)]
@@ -91,5 +93,25 @@ pub fn load_sessions(
 pub fn snapshot_records(engine: &External<NativeEngine>) -> Buffer {
     let mut out = Vec::new();
     persist::write_sessions(&engine.engine, &mut out);
+    Buffer::from(out)
+}
+
+/// A Session record for each of the first `count` handles (stale ones are skipped): a slice of
+/// a compaction's snapshot.
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, handles: Float64Array, count: number"
+)]
+pub fn session_records(
+    engine: &External<NativeEngine>,
+    mut handles: HandleBuffer,
+    count: u32,
+) -> Buffer {
+    let mut out = Vec::new();
+    for value in handles.slots().take(count as usize) {
+        if let Some(h) = Handle::from_f64(*value) {
+            persist::write_session(&engine.engine, h, &mut out);
+        }
+    }
     Buffer::from(out)
 }

@@ -190,6 +190,9 @@ export interface Engine {
 
   /** Optional fast path of persistence: a Session record per attached session, in slot order. */
   snapshotRecords?(): Uint8Array
+
+  /** Optional fast path of persistence: a Session record for each of the first `count` handles. */
+  sessionRecords?(handles: Float64Array, count: number): Uint8Array
 }
 
 /** What `loadSessionFile` did. */

@@ -43,6 +43,7 @@ export interface NativeBinding {
     restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null
   }
   snapshotRecords(engine: object): Uint8Array
+  sessionRecords(engine: object, handles: Float64Array, count: number): Uint8Array
   memoryBytes(engine: object): number
 }
 
@@ -125,4 +126,5 @@ export class NativeEngine implements Engine {
     }
   }
   snapshotRecords(): Uint8Array { return this.#binding.snapshotRecords(this.#engine) }
+  sessionRecords(handles: Float64Array, count: number): Uint8Array { return this.#binding.sessionRecords(this.#engine, handles, count) }
 }

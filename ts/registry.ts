@@ -6,6 +6,7 @@ import { ExpiryTimer } from './expiry-timer'
 import { CloseRecords } from './internal'
 import { Listeners } from './listeners'
 import type { ResolvedOptions } from './options'
+import type { PersistenceStats } from './persist/persistence'
 import { OwnedObjects } from './owned-objects'
 import type { Session } from './session'
 
@@ -41,11 +42,11 @@ export interface SessionStats {
    */
   rejectedCookies: number
   /**
-   * With `persist` only: sessions restored from the file at construction, and the lag from a
-   * change to the fdatasync that made it durable, latest and longest (ms; with `fsync:
-   * 'always'` the change waits for it, so these stay 0).
+   * With `persist` only: sessions restored from the file at construction, the file's size,
+   * background compactions done, and the lag from a change to the fdatasync that made it
+   * durable, latest and longest (ms; with `fsync: 'always'` the change waits for it: 0).
    */
-  persistence?: { restored: number; fsyncLagLastMs: number; fsyncLagMaxMs: number }
+  persistence?: PersistenceStats
 }
 
 /** Expired sessions closed per engine call, and the longest a background slice may run. */

@@ -4,8 +4,12 @@
  * - `always`: `commit()` writes and fdatasyncs before it returns (blocking the calling thread).
  * - `everysec`: `commit()` only queues; the bytes are written by libuv's thread pool (fs.write,
  *   off the JS thread) as soon as the previous write is done, and fdatasync'd there about once a
- *   second. A crash loses at most the last second or so of changes, always a suffix.
+ *   second. One write at a time, so the file always holds a prefix of the records: a crash loses
+ *   at most a suffix, the last second or so.
  * - `never`: written the same way, never fsync'd but by `flush()`; the OS decides.
+ *
+ * While a compaction runs, every committed record is also kept (`tee`) for the new file, and
+ * `swap` moves the journal to it once it holds the snapshot and those records.
  */
 import { Buffer } from 'node:buffer'
 import { closeSync, fdatasync, fdatasyncSync, write, writeSync } from 'node:fs'
@@ -35,6 +39,11 @@ export class Journal {
   #waiters: Waiter[] = []
   #failure: unknown
   #closed = false
+  /** Operations in the thread pool per descriptor, and descriptors to close when they end. */
+  readonly #inFlight = new Map<number, number>()
+  readonly #retired = new Set<number>()
+  /** Records committed while a compaction runs, for its new file. */
+  #tee: Uint8Array[] | undefined
   /** When the oldest change not yet durable was committed (performance.now()), NaN when none. */
   #oldestUnsynced = NaN
   /** Longest and latest lag from a commit to the fdatasync that made it durable (ms). */
@@ -44,19 +53,26 @@ export class Journal {
     private fd: number,
     readonly policy: FsyncPolicy,
     private readonly onError: (error: unknown) => void,
+    /** Called after each commit (compaction's trigger). */
+    private readonly onCommit: () => void = () => {},
   ) {
     if (policy === 'everysec') this.#interval = setInterval(() => this.#sync(), 1000).unref()
   }
 
-  /** Bytes appended since the journal opened (for compaction's trigger). */
+  /** Bytes committed since the journal opened. */
   get committed(): number {
     return this.#committed
+  }
+
+  get failed(): boolean {
+    return this.#failure !== undefined
   }
 
   /** Makes what the writer holds part of the journal, durably before returning with `always`. */
   commit(): void {
     const length = this.writer.length
     if (length === this.#counted || this.#closed) return
+    if (this.#tee !== undefined) this.#tee.push(view(this.writer.buffer.subarray(this.#counted, length)).slice())
     this.#committed += length - this.#counted
     this.#counted = length
     if (this.policy === 'always') {
@@ -67,15 +83,16 @@ export class Journal {
       this.#counted = 0
       fdatasyncSync(this.fd)
       this.#written = this.#synced = this.#committed
-      return
+    } else {
+      if (Number.isNaN(this.#oldestUnsynced)) this.#oldestUnsynced = performance.now()
+      if (this.#failure !== undefined) {
+        this.writer.clear()
+        this.#counted = 0
+      } else if (!this.#writing && this.#scheduled === undefined) {
+        this.#scheduled = setImmediate(this.#startWrite)
+      }
     }
-    if (Number.isNaN(this.#oldestUnsynced)) this.#oldestUnsynced = performance.now()
-    if (this.#failure !== undefined) {
-      this.writer.clear()
-      this.#counted = 0
-      return
-    }
-    if (!this.#writing && this.#scheduled === undefined) this.#scheduled = setImmediate(this.#startWrite)
+    this.onCommit()
   }
 
   /** Resolves once every change committed before the call is durable (fdatasync'd). */
@@ -89,10 +106,51 @@ export class Journal {
     })
   }
 
+  /** From now on, keep a copy of each committed record (a compaction started). */
+  startTee(): void {
+    this.#tee = []
+  }
+
+  /** The records committed since `startTee` or the last call. */
+  takeTee(): Uint8Array[] {
+    const taken = this.#tee ?? []
+    if (this.#tee !== undefined) this.#tee = []
+    return taken
+  }
+
+  stopTee(): void {
+    this.#tee = undefined
+  }
+
+  /**
+   * Moves the journal to `fd`, a file that already holds every record committed so far (the
+   * compaction wrote the snapshot and the tee): bytes not yet written here are dropped, and
+   * `durable` says whether the new file is fdatasync'd up to now (else the next sync does it).
+   * The old descriptor is closed once the thread pool is done with it.
+   */
+  swap(fd: number, durable: boolean): void {
+    this.#retire(this.fd)
+    this.fd = fd
+    this.#writing = false
+    this.#syncing = false
+    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled)
+    this.#scheduled = undefined
+    this.writer.clear()
+    this.#counted = 0
+    this.#written = this.#committed
+    if (durable) {
+      this.#synced = this.#committed
+      this.#oldestUnsynced = NaN
+      for (const waiter of this.#waiters.splice(0)) waiter.resolve()
+    } else if (this.#waiters.length > 0) {
+      this.#sync()
+    }
+  }
+
   /**
    * Stops the journal (the caller has just saved everything elsewhere): drops what was not
-   * written, resolves waiting flushes, and closes the file, at once or, with a write still in
-   * the thread pool, when it ends (the descriptor must not be reused under it).
+   * written, resolves waiting flushes, and closes the file, at once or, with an operation still
+   * in the thread pool, when it ends (the descriptor must not be reused under it).
    */
   close(): void {
     if (this.#closed) return
@@ -100,20 +158,37 @@ export class Journal {
     clearInterval(this.#interval)
     if (this.#scheduled !== undefined) clearImmediate(this.#scheduled)
     this.#scheduled = undefined
+    this.#tee = undefined
     this.writer.clear()
     this.#counted = 0
     for (const waiter of this.#waiters.splice(0)) waiter.resolve()
-    if (!this.#writing && !this.#syncing) this.#closeFd()
+    this.#retire(this.fd)
   }
 
-  #closeFd(): void {
-    if (this.fd < 0) return
-    try {
-      closeSync(this.fd)
-    } catch {
-      // Closing a file we only appended to cannot lose anything the snapshot holds.
+  #retire(fd: number): void {
+    if ((this.#inFlight.get(fd) ?? 0) > 0) {
+      this.#retired.add(fd)
+      return
     }
-    this.fd = -1
+    try {
+      closeSync(fd)
+    } catch {
+      // Closing a file we only appended to cannot lose anything the new file holds.
+    }
+  }
+
+  /** An operation on `fd` ended; true when `fd` is still the journal's. */
+  #ended(fd: number): boolean {
+    const left = (this.#inFlight.get(fd) ?? 1) - 1
+    if (left > 0) this.#inFlight.set(fd, left)
+    else this.#inFlight.delete(fd)
+    if (fd === this.fd && !this.#closed) return true
+    if (left === 0 && this.#retired.delete(fd)) this.#retire(fd)
+    return false
+  }
+
+  #started(fd: number): void {
+    this.#inFlight.set(fd, (this.#inFlight.get(fd) ?? 0) + 1)
   }
 
   #startWrite = (): void => {
@@ -124,19 +199,17 @@ export class Journal {
     this.#counted = 0
     this.#spare = undefined
     this.#writing = true
-    this.#writeFrom(full, buffer, 0)
+    this.#writeFrom(this.fd, full, buffer, 0)
   }
 
-  #writeFrom(full: Buffer, buffer: Buffer, offset: number): void {
-    write(this.fd, view(buffer), offset, buffer.length - offset, null, (error, bytes) => {
+  #writeFrom(fd: number, full: Buffer, buffer: Buffer, offset: number): void {
+    this.#started(fd)
+    write(fd, view(buffer), offset, buffer.length - offset, null, (error, bytes) => {
+      if (!this.#ended(fd)) return
       if (error !== null) return this.#fail(error)
-      if (offset + bytes < buffer.length) return this.#writeFrom(full, buffer, offset + bytes)
+      if (offset + bytes < buffer.length) return this.#writeFrom(fd, full, buffer, offset + bytes)
       this.#writing = false
       this.#written += buffer.length
-      if (this.#closed) {
-        if (!this.#syncing) this.#closeFd()
-        return
-      }
       this.#spare = full
       if (this.writer.length > 0) this.#startWrite()
       if (this.#waiters.length > 0 && this.#waiters[0].target <= this.#written) this.#sync()
@@ -145,23 +218,22 @@ export class Journal {
 
   #sync(): void {
     if (this.#syncing || this.#closed || this.#failure !== undefined || this.#written <= this.#synced) return
+    const fd = this.fd
     const upTo = this.#written
     const since = this.#oldestUnsynced
     this.#oldestUnsynced = upTo < this.#committed ? performance.now() : NaN
     this.#syncing = true
-    fdatasync(this.fd, (error) => {
+    this.#started(fd)
+    fdatasync(fd, (error) => {
+      if (!this.#ended(fd)) return
       this.#syncing = false
       if (error !== null) return this.#fail(error)
-      this.#synced = upTo
+      this.#synced = Math.max(this.#synced, upTo)
       if (!Number.isNaN(since)) {
         const lag = performance.now() - since
         this.lag.last = lag
         this.lag.syncs++
         if (lag > this.lag.max) this.lag.max = lag
-      }
-      if (this.#closed) {
-        if (!this.#writing) this.#closeFd()
-        return
       }
       while (this.#waiters.length > 0 && this.#waiters[0].target <= upTo) this.#waiters.shift()!.resolve()
       if (this.#waiters.length > 0 && this.#waiters[0].target <= this.#written) this.#sync()
@@ -176,7 +248,6 @@ export class Journal {
     this.#counted = 0
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
     this.onError(error)
-    if (this.#closed) this.#closeFd()
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { Buffer } from 'node:buffer'
 import {
-  closeSync, fdatasyncSync, fsyncSync, ftruncateSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync,
+  closeSync, fdatasyncSync, fsyncSync, ftruncateSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
@@ -13,6 +13,7 @@ import { SessionFileError } from '../errors'
 import {
   type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, HEADER_BYTES, ParseError, type Parsed, parseFile, RecordWriter, type SavedSession,
 } from './format'
+import { Compactor } from './compaction'
 import { type FsyncPolicy, Journal, view } from './journal'
 import { JournaledEngine } from './journaled-engine'
 import { FileLock } from './lock'
@@ -22,6 +23,19 @@ export interface PersistOptions {
   path: string
   fsync: FsyncPolicy
   onCorrupt: 'fail' | 'rename'
+}
+
+/** `stats().persistence`. */
+export interface PersistenceStats {
+  /** Sessions loaded from the file at construction. */
+  restored: number
+  /** Bytes of the session file, as written so far. */
+  fileBytes: number
+  /** Background compactions completed. */
+  compactions: number
+  /** Lag from a change to the fdatasync that made it durable, latest and longest (ms). */
+  fsyncLagLastMs: number
+  fsyncLagMaxMs: number
 }
 
 /** What the loader found, for the manager's statistics and the tests. */
@@ -40,13 +54,18 @@ export class Persistence {
   readonly report: LoadReport
   #lock: FileLock | undefined
   readonly #config: FileConfig
+  /** Rewrites the file in the background when it holds more than about twice the live data. */
+  readonly compactor: Compactor
 
-  private constructor(path: string, lock: FileLock, config: FileConfig, engine: JournaledEngine, report: LoadReport) {
+  private constructor(path: string, lock: FileLock, config: FileConfig, engine: JournaledEngine, report: LoadReport, onError: (error: unknown) => void) {
     this.path = path
     this.#lock = lock
     this.#config = config
     this.engine = engine
     this.report = report
+    this.compactor = new Compactor({
+      path, config, engine: engine.inner, journal: engine.journal, encode: encodeRecords, onError,
+    }, statSync(path).size)
   }
 
   /**
@@ -83,9 +102,11 @@ export class Persistence {
         }
       }
       const fd = openSync(path, 'a')
-      engine.journal = new Journal(fd, options.fsync, onJournalError)
+      let persistence: Persistence | undefined
+      engine.journal = new Journal(fd, options.fsync, onJournalError, () => persistence?.compactor.check())
       forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle)))
-      return new Persistence(path, lock, config, engine, report)
+      persistence = new Persistence(path, lock, config, engine, report, onJournalError)
+      return persistence
     } catch (error) {
       lock.release()
       throw error
@@ -96,9 +117,15 @@ export class Persistence {
     return this.engine.journal.flush()
   }
 
-  stats(): { restored: number; fsyncLagLastMs: number; fsyncLagMaxMs: number } {
+  stats(): PersistenceStats {
     const { lag } = this.engine.journal
-    return { restored: this.report.restored, fsyncLagLastMs: lag.last, fsyncLagMaxMs: lag.max }
+    return {
+      restored: this.report.restored,
+      fileBytes: this.compactor.fileBytes,
+      compactions: this.compactor.completed,
+      fsyncLagLastMs: lag.last,
+      fsyncLagMaxMs: lag.max,
+    }
   }
 
   /** Ends the create the facade just made (its record goes to the journal). */
@@ -113,6 +140,7 @@ export class Persistence {
   save(): void {
     const inner = this.engine.inner
     this.engine.suspended = true
+    this.compactor.abort()
     this.engine.journal.close()
     writeSnapshotFile(this.path, this.#config, FLAG_CLEAN, inner)
   }
@@ -134,6 +162,14 @@ export function forEachAttached(engine: Engine, visit: (handle: number) => void)
     if (count < buffer.length) return
     from = slotOf(buffer[count - 1]) + 1
   }
+}
+
+/** Session records for the first `count` handles (in Rust for the native engine). */
+function encodeRecords(engine: Engine, handles: Float64Array, count: number, writer: RecordWriter): Uint8Array {
+  if (engine.sessionRecords !== undefined) return engine.sessionRecords(handles, count)
+  writer.clear()
+  for (let index = 0; index < count; index++) writer.session(exportSession(engine, handles[index]))
+  return view(writer.buffer.subarray(0, writer.length)).slice()
 }
 
 function exportSession(engine: Engine, handle: number): SavedSession {

@@ -1,0 +1,237 @@
+/**
+ * Compaction in the background: rewrites the session file from the live table when it holds
+ * more than about twice the live data, without blocking the event loop for more than a slice.
+ *
+ * 1. A new file beside the old one gets a header; from then on every committed record is also
+ *    kept for it (the journal's tee), while the journal goes on appending to the old file.
+ * 2. Slices of about 2 ms encode attached sessions as Session records (in Rust for the native
+ *    engine), each written by the thread pool before the next slice starts.
+ * 3. The kept records are written after the snapshot (replay is idempotent, so a session
+ *    changed after its slice simply has its later records replayed over it), until few remain;
+ *    the new file is fdatasync'd off the JS thread.
+ * 4. In one turn: the last few records are written, the new file is renamed over the old one
+ *    (with 'always', fdatasync'd first, so nothing acknowledged is ever missing), and the
+ *    journal moves to it.
+ * A crash at any step leaves the old file, complete, or the new one.
+ */
+import { closeSync, fdatasync, fdatasyncSync, fsync, openSync, renameSync, unlinkSync, write, writeSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { threadId } from 'node:worker_threads'
+import { type Engine, slotOf } from '../engine'
+import { encodeHeader, type FileConfig, RecordWriter } from './format'
+import { type Journal, view } from './journal'
+
+/** Longest a slice may encode, ms. */
+const SLICE_MS = 2
+/** Kept records below this many bytes are written in the final, synchronous step. */
+const FINAL_BYTES = 64 * 1024
+/** No compaction for a file smaller than this, whatever its share of dead records. */
+const MIN_FILE_BYTES = 1 << 20
+
+export interface CompactionTarget {
+  path: string
+  config: FileConfig
+  engine: Engine
+  journal: Journal
+  encode: (engine: Engine, handles: Float64Array, count: number, writer: RecordWriter) => Uint8Array
+  onError: (error: unknown) => void
+}
+
+export class Compactor {
+  #running: Run | undefined
+  /** File bytes after the last compaction or load, the journal's count then, the sessions then. */
+  #baseBytes: number
+  #baseCommitted: number
+  #baseSessions: number
+  /** Compactions completed (for tests and stats). */
+  completed = 0
+
+  constructor(private readonly target: CompactionTarget, fileBytes: number) {
+    this.#baseBytes = fileBytes
+    this.#baseCommitted = target.journal.committed
+    this.#baseSessions = target.engine.size
+  }
+
+  /** The file's size now, as the journal has grown it. */
+  get fileBytes(): number {
+    return this.#baseBytes + this.target.journal.committed - this.#baseCommitted
+  }
+
+  get running(): boolean {
+    return this.#running !== undefined
+  }
+
+  /** Starts a compaction when the file holds more than about twice the live data. Cheap. */
+  check(): void {
+    if (this.#running !== undefined || this.target.journal.failed) return
+    const bytes = this.fileBytes
+    if (bytes < MIN_FILE_BYTES) return
+    const perSession = this.#baseSessions > 0 ? this.#baseBytes / this.#baseSessions : 256
+    if (bytes > 2 * perSession * this.target.engine.size + MIN_FILE_BYTES / 2) this.start()
+  }
+
+  /** Starts a compaction now (tests; `check` decides otherwise). */
+  start(): void {
+    if (this.#running !== undefined) return
+    this.#running = new Run(this.target, (outcome) => {
+      this.#running = undefined
+      if (outcome.kind === 'done') {
+        this.completed++
+        this.#baseBytes = outcome.bytes
+        this.#baseCommitted = this.target.journal.committed
+        this.#baseSessions = this.target.engine.size
+      }
+    })
+  }
+
+  /** Stops a compaction in progress (close() saves a snapshot of its own); the old file stays. */
+  abort(): void {
+    this.#running?.abort()
+    this.#running = undefined
+  }
+}
+
+type Outcome = { kind: 'done'; bytes: number } | { kind: 'aborted' }
+
+class Run {
+  readonly #temporary: string
+  readonly #fd: number
+  readonly #writer = new RecordWriter(1 << 20)
+  readonly #handles = new Float64Array(256)
+  #from = 0
+  #bytes = 0
+  #aborted = false
+  #busy = false
+
+  constructor(private readonly target: CompactionTarget, private readonly done: (outcome: Outcome) => void) {
+    this.#temporary = `${target.path}.compact-${process.pid}-${threadId}`
+    this.#fd = openSync(this.#temporary, 'w', 0o600)
+    target.journal.startTee()
+    this.#write(view(encodeHeader(target.config, Date.now(), 0)), this.#slice)
+  }
+
+  abort(): void {
+    if (this.#aborted) return
+    this.#aborted = true
+    this.target.journal.stopTee()
+    if (!this.#busy) this.#discard()
+  }
+
+  #discard(): void {
+    try {
+      closeSync(this.#fd)
+      unlinkSync(this.#temporary)
+    } catch {
+      // Already gone: nothing to clean up.
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#aborted) return
+    this.abort()
+    this.target.onError(error)
+    this.done({ kind: 'aborted' })
+  }
+
+  /** Writes `bytes` through the thread pool, then continues with `next` (unless aborted). */
+  #write(bytes: Uint8Array, next: () => void): void {
+    if (bytes.length === 0) return void setImmediate(() => this.#continue(next))
+    this.#busy = true
+    write(this.#fd, bytes, 0, bytes.length, null, (error, written) => {
+      this.#busy = false
+      if (this.#aborted) return this.#discard()
+      if (error !== null) return this.#fail(error)
+      this.#bytes += written
+      if (written < bytes.length) return this.#write(bytes.subarray(written), next)
+      next()
+    })
+  }
+
+  #continue(next: () => void): void {
+    if (this.#aborted) return this.#discard()
+    next()
+  }
+
+  /** Encodes attached sessions for about SLICE_MS, then writes them. */
+  #slice = (): void => {
+    const { engine, encode } = this.target
+    const until = performance.now() + SLICE_MS
+    const chunks: Uint8Array[] = []
+    let finished = false
+    try {
+      do {
+        const count = engine.scan(this.#from, -Infinity, this.#handles)
+        chunks.push(encode(engine, this.#handles, count, this.#writer))
+        if (count < this.#handles.length) {
+          finished = true
+          break
+        }
+        this.#from = slotOf(this.#handles[count - 1]) + 1
+      } while (performance.now() < until)
+    } catch (error) {
+      return this.#fail(error)
+    }
+    this.#write(concat(chunks), finished ? this.#drain : this.#slice)
+  }
+
+  /** Writes the records kept meanwhile until few are left, then fdatasyncs off the JS thread. */
+  #drain = (): void => {
+    const kept = this.target.journal.takeTee()
+    const bytes = concat(kept)
+    if (bytes.length > FINAL_BYTES) return this.#write(bytes, this.#drain)
+    this.#write(bytes, () => {
+      this.#busy = true
+      fdatasync(this.#fd, (error) => {
+        this.#busy = false
+        if (this.#aborted) return this.#discard()
+        if (error !== null) return this.#fail(error)
+        this.#finish()
+      })
+    })
+  }
+
+  /** One turn: the last records, the rename, the journal moved to the new file. */
+  #finish(): void {
+    const { journal, path } = this.target
+    try {
+      const last = concat(journal.takeTee())
+      let offset = 0
+      while (offset < last.length) offset += writeSync(this.#fd, last, offset, last.length - offset)
+      this.#bytes += last.length
+      const always = journal.policy === 'always'
+      if (always && last.length > 0) fdatasyncSync(this.#fd)
+      renameSync(this.#temporary, path)
+    } catch (error) {
+      return this.#fail(error)
+    }
+    journal.stopTee()
+    journal.swap(this.#fd, this.target.journal.policy === 'always')
+    syncDirectory(dirname(path))
+    this.done({ kind: 'done', bytes: this.#bytes })
+  }
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]
+  let length = 0
+  for (const chunk of chunks) length += chunk.length
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const chunk of chunks) {
+    out.set(chunk, at)
+    at += chunk.length
+  }
+  return out
+}
+
+/** The rename durable, off the JS thread (a crash before it leaves the old file, complete). */
+function syncDirectory(directory: string): void {
+  let fd: number
+  try {
+    fd = openSync(directory, 'r')
+  } catch {
+    return
+  }
+  fsync(fd, () => closeSync(fd))
+}

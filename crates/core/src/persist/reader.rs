@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use super::{
     crc32c, kind, FileConfig, FLAG_CLEAN, FRAME_BYTES, HEADER_BYTES, MAGIC, MAX_BODY_BYTES, VERSION,
 };
@@ -70,7 +72,7 @@ pub struct Parsed {
 #[derive(Default)]
 struct Table {
     slots: Vec<Option<SavedSession>>,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, RandomState>,
 }
 
 impl Table {

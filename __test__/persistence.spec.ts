@@ -317,3 +317,26 @@ forEachEngine(test, 'compaction in the background shrinks the file to the live s
   t.teardown(() => reloaded.close())
   t.deepEqual(snapshot(reloaded).map(({ lastActivity: _, ...rest }) => rest), expected.map(({ lastActivity: _, ...rest }) => rest))
 })
+
+forEachEngine(test, 'a session that expired and was swept stays gone after a crash, though loading adds the renewal window', async (t, engine) => {
+  for (const withListener of [false, true]) {
+    const { dir, path } = tempFile()
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const clock = new FakeClock()
+    const manager = open(engine, path, clock, { resolution: 1000 })
+    if (withListener) manager.on('close', () => {})
+    const short = manager.create({ idleTimeout: 100 })
+    const kept = manager.create({ idleTimeout: 60_000 })
+    clock.advance(150)
+    t.is(manager.sweep(), 1)
+    await manager.flush()
+    const bytes = readFileSync(path)
+    manager.close()
+    writeFileSync(path, new Uint8Array(bytes))
+    // Loaded at once: the window (1000 ms) would make the short session alive again.
+    const reloaded = open(engine, path, clock, { resolution: 1000 })
+    t.false(reloaded.has(short.id), `withListener: ${withListener}`)
+    t.true(reloaded.has(kept.id))
+    reloaded.close()
+  }
+})

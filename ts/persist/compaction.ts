@@ -14,7 +14,7 @@
  *    journal moves to it.
  * A crash at any step leaves the old file, complete, or the new one.
  */
-import { closeSync, fdatasync, fdatasyncSync, fsync, openSync, renameSync, unlinkSync, write, writeSync } from 'node:fs'
+import { closeSync, fdatasync, fdatasyncSync, fsync, openSync, renameSync, unlinkSync, writeSync, writev } from 'node:fs'
 import { dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { threadId } from 'node:worker_threads'
@@ -23,7 +23,7 @@ import { encodeHeader, type FileConfig, RecordWriter } from './format'
 import { type Journal, view } from './journal'
 
 /** Longest a slice may encode, ms. */
-const SLICE_MS = 2
+const SLICE_MS = 1
 /** Kept records below this many bytes are written in the final, synchronous step. */
 const FINAL_BYTES = 64 * 1024
 /** No compaction for a file smaller than this, whatever its share of dead records. */
@@ -108,7 +108,7 @@ class Run {
     this.#temporary = `${target.path}.compact-${process.pid}-${threadId}`
     this.#fd = openSync(this.#temporary, 'w', 0o600)
     target.journal.startTee()
-    this.#write(view(encodeHeader(target.config, Date.now(), 0)), this.#slice)
+    this.#write([view(encodeHeader(target.config, Date.now(), 0))], this.#slice)
   }
 
   abort(): void {
@@ -134,16 +134,19 @@ class Run {
     this.done({ kind: 'aborted' })
   }
 
-  /** Writes `bytes` through the thread pool, then continues with `next` (unless aborted). */
-  #write(bytes: Uint8Array, next: () => void): void {
-    if (bytes.length === 0) return void setImmediate(() => this.#continue(next))
+  /** Writes `chunks` through the thread pool (one writev, no copy), then continues with `next`. */
+  #write(chunks: readonly Uint8Array[], next: () => void): void {
+    const pending = chunks.filter((chunk) => chunk.length > 0)
+    if (pending.length === 0) return void setImmediate(() => this.#continue(next))
     this.#busy = true
-    write(this.#fd, bytes, 0, bytes.length, null, (error, written) => {
+    writev(this.#fd, pending, (error, written) => {
       this.#busy = false
       if (this.#aborted) return this.#discard()
       if (error !== null) return this.#fail(error)
       this.#bytes += written
-      if (written < bytes.length) return this.#write(bytes.subarray(written), next)
+      let total = 0
+      for (const chunk of pending) total += chunk.length
+      if (written < total) return this.#write([concat(pending).subarray(written)], next)
       next()
     })
   }
@@ -172,15 +175,16 @@ class Run {
     } catch (error) {
       return this.#fail(error)
     }
-    this.#write(concat(chunks), finished ? this.#drain : this.#slice)
+    this.#write(chunks, finished ? this.#drain : this.#slice)
   }
 
   /** Writes the records kept meanwhile until few are left, then fdatasyncs off the JS thread. */
   #drain = (): void => {
     const kept = this.target.journal.takeTee()
-    const bytes = concat(kept)
-    if (bytes.length > FINAL_BYTES) return this.#write(bytes, this.#drain)
-    this.#write(bytes, () => {
+    let bytes = 0
+    for (const chunk of kept) bytes += chunk.length
+    if (bytes > FINAL_BYTES) return this.#write(kept, this.#drain)
+    this.#write(kept, () => {
       this.#busy = true
       fdatasync(this.#fd, (error) => {
         this.#busy = false

@@ -74,8 +74,36 @@ export function decodeValue(stored: string | undefined): JsonValue | undefined {
   if (stored === undefined || stored.charCodeAt(0) !== 0) return stored
   const tag = stored.charAt(1)
   if (tag === TAG_STRING) return stored.slice(2)
-  if (tag === TAG_JSON) return JSON.parse(stored.slice(2)) as JsonValue
+  if (tag === TAG_JSON) return parseJson(stored)
   throw new TypeError(`a stored session data value has an unknown format tag ${JSON.stringify(tag)}: written by a later version?`)
+}
+
+/**
+ * A surrogate written as a `\\uXXXX` escape (after an even run of backslashes, so `\\\\ud800`, an
+ * escaped backslash then the text `ud800`, is not one). JSON text as this codec writes it never
+ * holds one: it refuses lone surrogates, and JSON.stringify writes a pair as it is.
+ */
+const SURROGATE_ESCAPE = /(?<!\\)(?:\\\\)*\\u[dD][89abcdefABCDEF]/
+
+/**
+ * The value of a stored form tagged `j`, or a TypeError unless its payload is JSON text of a
+ * number, boolean, null, array or object without an escaped surrogate. A string under `j` would
+ * be a second stored form of a string, and an escaped surrogate a way to hand back a lone one;
+ * this codec never writes either, so a reader refuses both rather than guess.
+ */
+function parseJson(stored: string): JsonValue {
+  let value: unknown
+  try {
+    value = JSON.parse(stored.slice(2))
+  } catch {
+    throw notCanonical()
+  }
+  if (typeof value === 'string' || SURROGATE_ESCAPE.test(stored)) throw notCanonical()
+  return value as JsonValue
+}
+
+function notCanonical(): TypeError {
+  return new TypeError('a stored session data value tagged "j" is not JSON text this format writes (not JSON, a string, or an escaped surrogate): refused, never guessed at')
 }
 
 /** Characters JSON text must escape; other strings are quoted as they are, without a call into JSON.stringify. */
@@ -181,7 +209,17 @@ function isOrdinary(value: object, array: boolean): boolean {
   const prototype: object | null = Object.getPrototypeOf(value)
   if (prototype === null) return !array
   if (prototype === (array ? Array.prototype : Object.prototype)) return true
-  // Another realm's Array.prototype inherits from its Object.prototype, whose prototype is null.
+  // Another realm's Array.prototype inherits from its Object.prototype. A prototype-less object
+  // is not a realm's Object.prototype (Object.create(Object.create(null)) would lose what it
+  // inherits): that one is the prototype of its own realm's Object constructor.
+  if (!array) return isRealmPrototype(prototype, 'Object')
+  return Array.isArray(prototype) && isRealmPrototype(prototype, 'Array')
+}
+
+/** Whether `prototype` is some realm's `Object.prototype` or `Array.prototype` (`name`). */
+function isRealmPrototype(prototype: object, name: 'Object' | 'Array'): boolean {
   const above: object | null = Object.getPrototypeOf(prototype)
-  return array ? above !== null && Object.getPrototypeOf(above) === null && Array.isArray(prototype) : above === null
+  if (name === 'Object' ? above !== null : above === null || !isRealmPrototype(above, 'Object')) return false
+  const constructor: unknown = Object.getOwnPropertyDescriptor(prototype, 'constructor')?.value
+  return typeof constructor === 'function' && constructor.name === name && constructor.prototype === prototype
 }

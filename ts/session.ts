@@ -165,9 +165,11 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
    * Anything else is a TypeError naming the key and where in the value it is (undefined, a
    * function, a Date, a Map, NaN, a cycle, a sparse array...); a string with a lone surrogate
    * or nesting deeper than 128 levels is a RangeError. RangeError when the session's data would
-   * exceed `maxDataBytes` (counted on the stored form; nothing changes).
+   * exceed `maxDataBytes` (counted on the stored form; nothing changes). `value` is typed
+   * without `undefined`, which an optional key's type includes but no key may hold (`delete`
+   * removes a key).
    */
-  set<K extends keyof Data & string>(key: K, value: Data[K]): boolean {
+  set<K extends keyof Data & string>(key: K, value: Exclude<Data[K], undefined>): boolean {
     const safeKey = checkString('key', key)
     const stored = encodeDataValue(safeKey, value)
     if (!this.#open()) return false

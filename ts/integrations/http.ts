@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
+import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { replaceSession } from '../internal'
 import type { SessionInit, SessionManager } from '../manager'
 import { Session } from '../session'
@@ -246,8 +246,11 @@ function checkStartInit(cookie: SessionCookie, init: unknown): { init: SessionIn
   if (given.roles !== undefined) checkRoles('init.roles', given.roles)
   if (given.idleTimeout !== undefined) checkTimeout('init.idleTimeout', given.idleTimeout)
   if (given.absoluteTimeout !== undefined) checkTimeout('init.absoluteTimeout', given.absoluteTimeout)
-  const data = given.data === undefined ? {} : checkPlainObject('init.data', given.data)
-  for (const key of Object.keys(data)) encodeDataValue(key, data[key], true)
+  const givenData = given.data === undefined ? {} : checkPlainObject('init.data', given.data)
+  // Each value read and checked once, then kept as the copy it will be stored as: a getter in
+  // init.data (or inside a value) cannot answer the check one thing and the manager another.
+  const data: Record<string, JsonValue> = Object.create(null)
+  for (const key of Object.keys(givenData)) data[key] = decodeValue(encodeDataValue(key, givenData[key], true)) as JsonValue
   let keep: string[] = []
   if (given.keep !== undefined) {
     if (!Array.isArray(given.keep)) throw new TypeError(`init.keep must be an array of data keys, received ${typeof given.keep}`)

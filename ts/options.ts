@@ -31,7 +31,11 @@ export interface SessionManagerOptions {
   absoluteTimeout?: number
   /** Most live sessions at once, an integer from 1, or Infinity (default). */
   maxSessions?: number
-  /** At maxSessions: `'evict'` (default) closes expired sessions, then the least recently used; `'reject'` throws SessionLimitError. */
+  /**
+   * At maxSessions: `'evict'` (default) closes expired sessions, then evicts sessions without a user before any
+   * with one, the closest to expiry first (to within one wheel slot; with one shared idle timeout that is the
+   * least recently used); `'reject'` throws SessionLimitError.
+   */
   whenFull?: 'evict' | 'reject'
   /** Cap on one session's string data (UTF-8 bytes of keys and values); Infinity (default) for none. */
   maxDataBytes?: number

@@ -37,7 +37,7 @@ export interface SessionManagerOptions {
    * least recently used); `'reject'` throws SessionLimitError.
    */
   whenFull?: 'evict' | 'reject'
-  /** Cap on one session's string data (UTF-8 bytes of keys and values); Infinity (default) for none. */
+  /** Cap on one session's data: UTF-8 bytes of its keys and of its values' stored forms (docs/data-format.md); Infinity (default) for none. */
   maxDataBytes?: number
   /** Random bytes per id, 16 (default) to 64. */
   idBytes?: number

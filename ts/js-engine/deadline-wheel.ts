@@ -289,10 +289,12 @@ export class DeadlineWheel {
   }
 
   /**
-   * Moves to the next 64^6 block that holds an overflow deadline (at least the next one) and
-   * re-files the whole overflow against it: at most once per 64^6 ticks.
+   * Moves to the next 64^6 block that holds an overflow deadline (at least the next one), but
+   * never past `now`'s tick, and re-files the whole overflow against it: at most once per 64^6
+   * ticks. The Rust `Wheel::open_overflow`: a cursor ahead of `now` would take every deadline
+   * filed meanwhile into the current bucket.
    */
-  private openOverflow(cls: number): void {
+  private openOverflow(cls: number, now: number): void {
     const ring = this.rings[cls]
     const moved: number[] = []
     let first = Infinity
@@ -301,7 +303,7 @@ export class DeadlineWheel {
       first = Math.min(first, this.tick(this.deadline(slot)))
     }
     const block = SPAN[LEVELS]
-    ring.cur = Math.max(this.foundStart, Math.floor(first / block) * block)
+    ring.cur = Math.max(this.foundStart, Math.min(Math.floor(first / block) * block, this.tick(now)))
     for (const slot of moved) this.cascade(slot, cls, this.deadline(slot))
   }
 
@@ -371,7 +373,7 @@ export class DeadlineWheel {
       this.foundBucket = bestBucket
       this.foundStart = bestStart
       if (bestKind === OVERFLOWING) {
-        this.openOverflow(bestClass)
+        this.openOverflow(bestClass, now)
         continue
       }
       if (bestKind === LATER) this.jump(ring)

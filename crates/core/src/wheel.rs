@@ -362,9 +362,12 @@ impl Wheel {
     }
 
     /// Moves ring `c` to the next 64^6 block that holds an overflow deadline (at least
-    /// `start`, the next one) and re-files the whole overflow relative to it: at most once per
-    /// 64^6 ticks (two years at 1 ms).
-    fn open_overflow(&mut self, c: usize, start: i64, entries: &[Entry]) {
+    /// `start`, the next one), but never past `now`'s tick, and re-files the whole overflow
+    /// relative to it: at most once per 64^6 ticks (two years at 1 ms). A cursor ahead of
+    /// `now` would take every deadline filed meanwhile into the current bucket (one unordered
+    /// list walked in full by each sweep and by eviction), so it stops at `now`'s tick; the
+    /// overflow comes due (`start <= tick(now)`) only when `now` has reached `start`.
+    fn open_overflow(&mut self, c: usize, start: i64, now: f64, entries: &[Entry]) {
         let mut slot = self.rings[c].head[OVERFLOW];
         let mut moved = Vec::new();
         let mut first = i64::MAX;
@@ -374,7 +377,7 @@ impl Wheel {
             slot = self.link(slot).next;
         }
         let shift = BITS as usize * LEVELS;
-        self.rings[c].cur = start.max((first >> shift) << shift);
+        self.rings[c].cur = start.max(((first >> shift) << shift).min(self.tick(now)));
         for slot in moved {
             self.unlink(slot);
             self.place(slot, c, times_of(entries, slot).0);
@@ -437,7 +440,7 @@ impl Wheel {
             let next = match next {
                 Next::Later(bucket, start) => self.jump(c, bucket, start),
                 Next::Overflow(start) => {
-                    self.open_overflow(c, start, entries);
+                    self.open_overflow(c, start, now, entries);
                     continue;
                 }
                 other => other,

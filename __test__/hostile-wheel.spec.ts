@@ -306,3 +306,32 @@ test('work per sweep call, in slots looked at (JsEngine): the budget bounds re-f
   t.true(worst <= K + 1024 + 1)
   js.checkInvariants()
 })
+
+test('the JsEngine invariant checker catches a corrupted wheel: occupancy, tail, current floor, cursor, a loop', (t) => {
+  type Ring = { cur: number; curFloor: number; head: Int32Array; tail: Int32Array; occupied: Int32Array }
+  const make = (): [JsEngine, Ring, number[]] => {
+    const e = new JsEngine(config(1))
+    const slots = [e.createWithKey('current', 0, 0.5, 0), e.createWithKey('five', 0, 5, 0), e.createWithKey('five-b', 0, 5.5, 0), e.createWithKey('level1', 0, 100, 0)]
+    e.checkInvariants()
+    const ring = (e as unknown as { wheel: { rings: Ring[] } }).wheel.rings[0]
+    return [e, ring, slots]
+  }
+  let [e, ring] = make()
+  ring.occupied[0] &= ~(1 << 5)
+  t.throws(() => e.checkInvariants(), { message: /occupancy bit/ })
+  ;[e, ring] = make()
+  ring.tail[5] = ring.head[5]
+  t.throws(() => e.checkInvariants(), { message: /tail is not the last slot/ })
+  ;[e, ring] = make()
+  ring.curFloor = 1
+  t.throws(() => e.checkInvariants(), { message: /below the current floor/ })
+  ;[e, ring] = make()
+  ring.cur = 10
+  t.throws(() => e.checkInvariants(), { message: /behind the cursor|filed after its deadline/ })
+  ;[e, ring] = make()
+  const links = (e as unknown as { i32: Int32Array }).i32
+  // Point the tail of bucket 5 back at its head: the list loops (or a link disagrees).
+  const wheel = (e as unknown as { wheel: { next: number; stride: number } }).wheel
+  links[ring.tail[5] * wheel.stride + wheel.next] = ring.head[5]
+  t.throws(() => e.checkInvariants(), { message: /loops|wrong link/ })
+})

@@ -43,7 +43,7 @@ fn boundary_timeouts(resolution: f64) -> Vec<f64> {
             span + 1.0,
             span + resolution,
         ] {
-            if t >= 1.0 && t <= 9.0e15 {
+            if (1.0..=9.0e15).contains(&t) {
                 out.push(t);
             }
         }

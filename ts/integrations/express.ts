@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { JsonFields, JsonValue } from '../data-codec'
 import type { SessionManager } from '../manager'
+import type { Session } from '../session'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
 import { sessionFor, type SessionRequest, type StartSessionInit } from './http'
 
@@ -35,9 +36,11 @@ export type SessionMiddlewareOptions = SessionCookieOptions
  * Over a `keys: 'caller'` manager a `secret` is required (TypeError otherwise): unsigned, a
  * client could name any key.
  *
- * Types: the middleware is typed for node:http so it fits connect and express alike; cast the
- * request (`req as unknown as SessionRequest<Data>`, `Data` being the manager's data type) to
- * read `session` and `startSession`. No global augmentation is made, so it does not clash with
+ * Types: the middleware is typed for node:http so it fits connect and express alike. In a
+ * handler, `sessionOf<Data>(req)` and `startSession<Data>(req, init)` read and start the
+ * request's session with no cast; apps without `@types/express-session` may instead import
+ * `sessionkeeper/express/types` once, which declares `req.session` and `req.startSession` on
+ * express's `Request`. This module makes no global augmentation, so it does not clash with
  * `@types/express-session`, and two managers with different data types can serve one app.
  */
 export function sessionMiddleware<Data extends JsonFields<Data> = Record<string, JsonValue>>(
@@ -55,4 +58,43 @@ export function sessionMiddleware<Data extends JsonFields<Data> = Record<string,
     }
     manager.run(() => request.session, () => next())
   }
+}
+
+/**
+ * The session `sessionMiddleware` attached to `req` (renewed, or started by `startSession`), or
+ * undefined for an anonymous request: `req.session` typed with the manager's `Data`, with no
+ * cast and no global augmentation, so it works beside `@types/express-session` (whose
+ * `req.session` is another type) and in apps that use `sessionkeeper/express/types`.
+ *
+ * ```ts
+ * app.get('/', (req, res) => {
+ *   const session = sessionOf<ShopData>(req)   // Session<ShopData> | undefined
+ *   res.send(session ? `hello ${session.user}` : 'please log in')
+ * })
+ * ```
+ *
+ * Throws a TypeError when the middleware has not run on `req` (it was mounted after the route,
+ * or on another router): reading no session there would look like an anonymous request.
+ */
+export function sessionOf<Data extends JsonFields<Data> = Record<string, JsonValue>>(req: IncomingMessage): Session<Data> | undefined {
+  return attached<Data>(req, 'sessionOf').session
+}
+
+/**
+ * `req.startSession(init)`, typed: a login (the request's session, if any, is closed; a fresh one
+ * starts from `init` alone, `init.keep` naming the data keys to carry over), returned. Throws a
+ * TypeError when `sessionMiddleware` has not run on `req`.
+ */
+export function startSession<Data extends JsonFields<Data> = Record<string, JsonValue>>(
+  req: IncomingMessage, init?: StartSessionInit<Data>,
+): Session<Data> {
+  return attached<Data>(req, 'startSession').startSession(init)
+}
+
+function attached<Data extends JsonFields<Data>>(req: IncomingMessage, caller: string): SessionRequest<Data> {
+  const request = req as Partial<SessionRequest<Data>> | null
+  if (typeof request !== 'object' || request === null || typeof request.startSession !== 'function') {
+    throw new TypeError(`${caller}(req): sessionMiddleware has not run on this request (mount it with app.use before the routes that read sessions)`)
+  }
+  return request as SessionRequest<Data>
 }

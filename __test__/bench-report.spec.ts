@@ -154,10 +154,10 @@ test('every chart is well-formed SVG and escapes its text', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-report-'))
   try {
     const written = writeReport(withTargets(syntheticResults()), dir)
-    t.deepEqual(written.map((path) => path.slice(dir.length + 1)), ['latest.md', 'throughput.svg', 'heap-per-session.svg', 'expiry-block.svg', 'http.svg'])
+    t.deepEqual(written.map((path) => path.slice(dir.length + 1)), ['latest.md', 'throughput.svg', 'heap-per-session.svg', 'expiry-block.svg', 'http.svg', 'full-gc.svg', 'rss-per-session.svg', 'http-p99.svg'])
     for (const path of written.filter((file) => file.endsWith('.svg'))) assertWellFormed(t, readFileSync(path, 'utf8'))
     t.true(readFileSync(join(dir, 'http.svg'), 'utf8').includes('middleware &lt;native&gt; &amp; co'))
-    t.false(writeReport(withTargets({ ...syntheticResults(), http: [] }), dir).some((path) => path.endsWith('http.svg')))
+    t.false(writeReport(withTargets({ ...syntheticResults(), http: [] }), dir).some((path) => path.endsWith('http.svg') || path.endsWith('http-p99.svg')))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

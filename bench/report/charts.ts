@@ -99,3 +99,56 @@ export function httpChart(results: BenchResults): string | undefined {
     formatValue: (requests) => `${formatCount(requests)} req/s`,
   })
 }
+
+/** Log scale, as pauses run from a few ms (nothing on the JS heap) to seconds. */
+export function fullGcChart(results: BenchResults): string | undefined {
+  const size = chartSize(storeSizes(results))
+  if (size === undefined) return undefined
+  return renderBarChart({
+    title: `Full-GC pause with ${formatSize(size)} live sessions`,
+    subtitle: 'one forced full garbage collection, every session live; milliseconds, log scale · lower is better',
+    rows: storesAt(results, size).map((figures) => ({
+      label: STORE_LABELS[figures.store],
+      values: [figures.fullGcMs],
+      highlight: OWN_STORES.includes(figures.store),
+    })),
+    highlightName: OWN_NAME,
+    otherName: OTHER_NAME,
+    logScale: true,
+    formatValue: (ms) => `${formatMs(ms)} ms`,
+  })
+}
+
+export function rssChart(results: BenchResults): string | undefined {
+  const size = chartSize(storeSizes(results))
+  if (size === undefined) return undefined
+  return renderBarChart({
+    title: `Resident memory (RSS) per session at ${formatSize(size)} live sessions`,
+    subtitle: 'bytes: the whole process, JS heap and native memory · lower is better',
+    rows: storesAt(results, size).map((figures) => ({
+      label: STORE_LABELS[figures.store],
+      values: [figures.rssBytesPerSession],
+      highlight: OWN_STORES.includes(figures.store),
+    })),
+    highlightName: OWN_NAME,
+    otherName: OTHER_NAME,
+    formatValue: (bytes) => `${formatBytes(bytes)} B`,
+  })
+}
+
+export function httpP99Chart(results: BenchResults): string | undefined {
+  if (results.http.length === 0) return undefined
+  const sessions = [...new Set(results.http.map((figures: HttpFigures) => figures.sessions))]
+  return renderBarChart({
+    title: 'HTTP latency, 99th percentile',
+    subtitle: `${sessions.length === 1 ? `${formatSize(sessions[0])} sessions, ` : ''}${results.http[0].connections} connections; milliseconds · lower is better`,
+    rows: results.http.map((figures) => ({
+      label: figures.label,
+      values: [figures.latencyP99Ms],
+      highlight: OWN_SERVERS.includes(figures.server),
+    })),
+    highlightName: OWN_NAME,
+    otherName: 'others',
+    formatValue: (ms) => `${formatMs(ms)} ms`,
+  })
+}

@@ -30,9 +30,10 @@ export function formatMs(value: number): string {
 export function formatBytes(value: number): string {
   if (!Number.isFinite(value)) return String(value)
   if (Math.abs(value) >= 100) return formatInteger(value)
-  // Heap growth per session is a difference of two readings and can come out a hair below 0.
-  const shown = value.toFixed(1)
-  return shown === '-0.0' ? '0.0' : shown
+  // Heap growth per session is a difference of two readings and can come out a hair below 0:
+  // that is no growth measured, printed as such rather than as a negative size.
+  if (value < 0.05) return '~0'
+  return value.toFixed(1)
 }
 
 export function formatRatio(ratio: number): string {

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BenchResults } from '../results-schema'
-import { expiryBlockChart, heapChart, httpChart, throughputChart } from './charts'
+import { expiryBlockChart, fullGcChart, heapChart, httpChart, httpP99Chart, rssChart, throughputChart } from './charts'
 import { renderMarkdown } from './markdown'
 
 export { evaluateTargets } from './targets'
@@ -17,6 +17,9 @@ export function writeReport(results: BenchResults, dir: string): string[] {
     ['heap-per-session.svg', heapChart(results)],
     ['expiry-block.svg', expiryBlockChart(results)],
     ['http.svg', httpChart(results)],
+    ['full-gc.svg', fullGcChart(results)],
+    ['rss-per-session.svg', rssChart(results)],
+    ['http-p99.svg', httpP99Chart(results)],
   ]
   const written: string[] = []
   for (const [name, content] of files) {

@@ -40,9 +40,7 @@ const PADDING = 16
 const BAR_HEIGHT = 18
 const BAR_GAP = 3
 const ROW_GAP = 12
-/** An average glyph width at 12-13px, for sizing columns without measuring text. */
-const CHAR_WIDTH = 7
-const MAX_LABEL_CHARS = 40
+const MAX_LABEL_CHARS = 48
 
 export function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (char) => `&${{ '<': 'lt', '>': 'gt', '&': 'amp', '"': 'quot', "'": 'apos' }[char]};`)
@@ -56,9 +54,9 @@ export function renderBarChart(options: BarChartOptions): string {
   const scale = options.logScale ? logScale(values) ?? linearScale(values) : linearScale(values)
 
   const labels = options.rows.map((row) => truncate(row.label, MAX_LABEL_CHARS))
-  const labelWidth = Math.max(60, ...labels.map((label) => label.length * CHAR_WIDTH)) + 12
+  const labelWidth = Math.max(60, ...options.rows.map((row, index) => textWidth(labels[index], 13, row.highlight === true))) + 12
   const valueTexts = options.rows.map((row) => row.values.map((value) => value === null ? 'not measured' : formatValue(value)))
-  const valueWidth = Math.max(40, ...valueTexts.flat().map((text) => text.length * CHAR_WIDTH)) + 10
+  const valueWidth = Math.max(40, ...valueTexts.flat().map((text) => textWidth(text, 12, false))) + 10
   const plotLeft = PADDING + labelWidth
   const plotWidth = Math.max(120, width - plotLeft - valueWidth - PADDING)
 
@@ -106,6 +104,13 @@ export function renderBarChart(options: BarChartOptions): string {
   parts.push(`<line x1="${r(plotLeft)}" y1="${r(plotTop)}" x2="${r(plotLeft)}" y2="${r(plotTop + plotHeight)}" stroke="${MUTED}" stroke-width="1"/>`)
 
   const height = Math.ceil(plotTop + plotHeight + 22 + PADDING)
+  // A title, subtitle or legend longer than the width widens the chart rather than run off it.
+  const headWidth = Math.max(
+    textWidth(options.title, 16, true),
+    options.subtitle ? textWidth(options.subtitle, 12, false) : 0,
+    legendWidth(legend),
+  ) + 2 * PADDING
+  if (headWidth > width) return renderBarChart({ ...options, width: Math.ceil(headWidth) })
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" font-family="${FONT}">`,
@@ -198,9 +203,36 @@ function renderLegend(items: readonly LegendItem[], left: number, baseline: numb
     }
     x += item.colours.length > 0 ? 4 : 0
     parts.push(text(x, baseline, item.label, { size: 12 }))
-    x += item.label.length * CHAR_WIDTH + 18
+    x += textWidth(item.label, 12, false) + 18
   }
   return `<g>${parts.join('')}</g>`
+}
+
+function legendWidth(items: readonly LegendItem[]): number {
+  return items.reduce((sum, item) => sum + item.colours.length * 14 + (item.colours.length > 0 ? 4 : 0) + textWidth(item.label, 12, false) + 18, 0)
+}
+
+/**
+ * The width `content` takes at `size` px, estimated per character from DejaVu Sans, the widest
+ * of the fonts the chart's font-family falls back to (Linux's usual sans-serif): too wide a
+ * guess leaves some white space on other systems, too narrow a one cut labels at the edge.
+ * __test__/bench-charts.spec.ts renders every chart and measures its text.
+ */
+export function textWidth(content: string, size: number, bold: boolean): number {
+  let ems = 0
+  for (const char of content) ems += charEms(char)
+  return ems * size * (bold ? 1.13 : 1) * 1.04
+}
+
+function charEms(char: string): number {
+  if (/[ijl.,:;'!|\s]/.test(char)) return 0.33
+  if (/[ftr()[\]\-/]/.test(char)) return 0.42
+  if (/[mwMW%]/.test(char)) return 0.98
+  if (/[A-Z]/.test(char)) return 0.74
+  if (/[0-9]/.test(char)) return 0.64
+  if (/[a-z]/.test(char)) return 0.62
+  if (/[+=<>×~^]/.test(char)) return 0.84
+  return 0.75
 }
 
 interface TextStyle {

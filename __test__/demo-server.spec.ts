@@ -8,7 +8,7 @@ import { join } from 'node:path'
 /** Starts an example as `npm start` would, on a free port, and returns its URL. */
 async function start(script: string, sessionFile = join(mkdtempSync(join(tmpdir(), 'sk-demo-')), 'sessions.skdb')) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'examples', script)], {
-    cwd: join(__dirname, '..'), env: { ...process.env, PORT: '0', SESSION_FILE: sessionFile }, stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: join(__dirname, '..'), env: { ...process.env, PORT: '0', SESSION_FILE: sessionFile, NODE_ENV: 'test' }, stdio: ['ignore', 'pipe', 'inherit'],
   })
   let output = ''
   for await (const chunk of child.stdout) {
@@ -99,5 +99,64 @@ test('the demo keeps a logged-in user logged in across SIGTERM and a restart', a
   } finally {
     second.child.kill('SIGTERM')
     await once(second.child, 'exit')
+  }
+})
+
+test('the demo refuses to start with NODE_ENV=production and no SESSION_SECRET, and names the dev-only secret otherwise', async (t) => {
+  const run = async (env: Record<string, string>) => {
+    const { SESSION_SECRET: _secret, ...rest } = process.env
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'examples', 'server.ts')], {
+      cwd: join(__dirname, '..'), env: { ...rest, PORT: '0', SESSION_FILE: join(mkdtempSync(join(tmpdir(), 'sk-demo-')), 's.skdb'), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (chunk) => { output += String(chunk) })
+    child.stderr.on('data', (chunk) => { output += String(chunk) })
+    const started = new Promise<void>((resolve) => child.stdout.on('data', () => { if (/127\.0\.0\.1:\d+/.test(output)) resolve() }))
+    const exited = once(child, 'exit')
+    const first = await Promise.race([started.then(() => 'started'), exited.then(() => 'exited')])
+    if (first === 'started') {
+      child.kill('SIGTERM')
+      await exited
+    }
+    return { first, code: child.exitCode, output }
+  }
+  const production = await run({ NODE_ENV: 'production' })
+  t.is(production.first, 'exited')
+  t.is(production.code, 1)
+  t.regex(production.output, /NODE_ENV=production and no SESSION_SECRET/)
+  const development = await run({ NODE_ENV: 'development' })
+  t.is(development.first, 'started')
+  t.regex(development.output, /dev-only secret/)
+  const configured = await run({ NODE_ENV: 'production', SESSION_SECRET: 'a production secret of 32 characters or more' })
+  t.is(configured.first, 'started')
+  t.notRegex(configured.output, /dev-only/)
+})
+
+test('the demo serves stats() as JSON at /stats, shows the id change on login and regenerate, and admins see deadlines', async (t) => {
+  const { url, child } = await start('server.ts')
+  try {
+    const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+    const ann = await call(`${url}/login`, '', { ...form, body: new URLSearchParams({ user: 'ann', lifetime: '5s' }) })
+    const home = await call(`${url}/`, ann.cookie)
+    t.regex(home.text, /id="id-change">Your session id changed on login: <code>\(no session\)<\/code> → <code>[A-Za-z0-9_-]{6}…<\/code>/)
+    t.regex(home.text, /idle timeout 5 s/)
+    const again = await call(`${url}/regenerate`, ann.cookie, { method: 'POST' })
+    t.not(again.cookie, ann.cookie)
+    const moved = /changed on regenerate: <code>([^<]+)<\/code> → <code>([^<]+)<\/code>/.exec((await call(`${url}/`, again.cookie)).text)
+    t.truthy(moved)
+    t.not(moved?.[1], moved?.[2])
+    const stats = await (await fetch(`${url}/stats`)).json() as Record<string, any>
+    t.is(stats.live, 1)
+    t.is(stats.created, 1)
+    t.is(typeof stats.closed.expired, 'number')
+    t.is(stats.engine, 'native')
+    const admin = await call(`${url}/login`, '', { ...form, body: new URLSearchParams({ user: 'admin' }) })
+    const page = await call(`${url}/admin`, admin.cookie)
+    t.regex(page.text, /<td>ann<\/td><td>\d+ s<\/td><td>\d s<\/td>/, 'idle time and time to the deadline')
+    t.regex(page.text, /&#34;live&#34;: 2/, "stats() on the admin page")
+    t.is((await call(`${url}/admin/events`, ann.cookie)).response.status, 403)
+  } finally {
+    child.kill('SIGTERM')
+    await once(child, 'exit')
   }
 })

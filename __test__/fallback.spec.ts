@@ -73,10 +73,11 @@ test("engine 'native' throws a clear error when the binary cannot load", (t) => 
   const result = runChild(`
     const { SessionManager } = require('sessionkeeper')
     try { new SessionManager({ engine: 'native' }); console.log('no error') }
-    catch (e) { console.log(JSON.stringify({ message: e.message })) }
+    catch (e) { console.log(JSON.stringify({ message: e.message, code: e.code })) }
   `)
   t.is(result.status, 0, result.stderr)
-  const { message } = JSON.parse(result.stdout) as { message: string }
+  const { message, code } = JSON.parse(result.stdout) as { message: string; code: string }
+  t.is(code, 'ERR_NATIVE_ENGINE_UNAVAILABLE')
   t.regex(message, /engine 'native' was requested but the native binding could not be loaded/)
   t.regex(message, new RegExp(`${process.platform}-${process.arch}`))
   t.regex(message, /optional dependencies|npm run build|engine: 'js'/)

@@ -24,12 +24,12 @@ export function createEngine(choice: 'auto' | 'native' | 'js', config: EngineCon
   const native = loadNativeBinding()
   if (native instanceof Error) {
     if (choice === 'native') {
-      throw new Error(
+      throw Object.assign(new Error(
         `sessionkeeper: engine 'native' was requested but the native binding could not be loaded ` +
         `(${process.platform}-${process.arch}): ${native.message}. Install the package with its optional ` +
         `dependencies, build it from source with 'npm run build', or use engine: 'js'.`,
         { cause: native },
-      )
+      ), { code: 'ERR_NATIVE_ENGINE_UNAVAILABLE' })
     }
     if (!fallbackWarned) {
       fallbackWarned = true

@@ -226,7 +226,7 @@ test('persist options are validated', (t) => {
   t.throws(() => new SessionManager({ persist: { path: '' } }), { instanceOf: RangeError, message: /options\.persist\.path/ })
   t.throws(() => new SessionManager({ persist: { path: 'x', fsync: 'sometimes' as never } }), { message: /options\.persist\.fsync/ })
   t.throws(() => new SessionManager({ persist: { path: 'x', onCorrupt: 'delete' as never } }), { message: /options\.persist\.onCorrupt/ })
-  t.throws(() => new SessionManager({ persist: { path: 'x', key: 'k' } as never }), { instanceOf: TypeError, message: /key/ })
+  t.throws(() => new SessionManager({ persist: { path: 'x', secret: 'k' } as never }), { instanceOf: TypeError, message: /secret/ })
 })
 
 forEachEngine(test, 'flush() resolves under every policy, and at once without persist or after close', async (t, engine) => {
@@ -281,12 +281,13 @@ forEachEngine(test, 'typed data comes back as the same values (the facade encode
   t.is(loaded.get('text'), 'plain')
 })
 
-forEachEngine(test, 'compaction in the background shrinks the file to the live sessions and keeps every change made meanwhile', async (t, engine) => {
+for (const sealed of [false, true]) forEachEngine(test, `compaction in the background shrinks the file to the live sessions and keeps every change made meanwhile${sealed ? ', encrypted' : ''}`, async (t, engine) => {
   t.timeout(2 * 60_000)
   const { dir, path } = tempFile()
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const clock = new FakeClock()
-  const manager = open(engine, path, clock, { idleTimeout: 0 })
+  const key = sealed ? 'c'.repeat(64) : undefined
+  const manager = open(engine, path, clock, { idleTimeout: 0, persist: { path, key } })
   t.teardown(() => manager.close())
   const padding = 'x'.repeat(200)
   const ids: string[] = []
@@ -313,7 +314,7 @@ forEachEngine(test, 'compaction in the background shrinks the file to the live s
   const expected = snapshot(manager)
   const copy = join(dir, 'copy.skdb')
   writeFileSync(copy, new Uint8Array(readFileSync(path)))
-  const reloaded = open(engine, copy, clock, { idleTimeout: 0 })
+  const reloaded = open(engine, copy, clock, { idleTimeout: 0, persist: { path: copy, key } })
   t.teardown(() => reloaded.close())
   t.deepEqual(snapshot(reloaded).map(({ lastActivity: _, ...rest }) => rest), expected.map(({ lastActivity: _, ...rest }) => rest))
 })
@@ -339,4 +340,68 @@ forEachEngine(test, 'a session that expired and was swept stays gone after a cra
     t.true(reloaded.has(kept.id))
     reloaded.close()
   }
+})
+
+const KEY_A = 'a'.repeat(64)
+const KEY_B = Buffer.alloc(32, 7).toString('base64url')
+
+forEachEngine(test, 'persist.key encrypts every record: the file holds no data in the clear, and loads only with the key', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const first = open(engine, path, clock, { persist: { path, key: KEY_A } })
+  const session = first.create({ user: 'alice@example.com', data: { address: '1 Secret Lane' } })
+  session.set('card', '4111-1111')
+  await first.flush()
+  const journal = readFileSync(path)
+  t.false(journal.includes('Secret Lane') || journal.includes('alice@example') || journal.includes('4111'))
+  const expected = snapshot(first)
+  first.close()
+  const saved = readFileSync(path)
+  t.false(saved.includes('Secret Lane') || saved.includes('4111'))
+  // Without the key: a clear error, and the file is kept (never renamed aside).
+  const error = t.throws(() => open(engine, path, clock, { persist: { path, onCorrupt: 'rename' } }), { instanceOf: SessionFileError })
+  t.is(error?.code, 'ERR_SESSION_FILE_MISMATCH')
+  t.regex(error?.message ?? '', /encrypted/)
+  // With a wrong key: the record fails authentication.
+  const wrong = t.throws(() => open(engine, path, clock, { persist: { path, key: 'b'.repeat(64) } }), { instanceOf: SessionFileError })
+  t.regex(wrong?.message ?? '', /key/)
+  const second = open(engine, path, clock, { persist: { path, key: KEY_A } })
+  t.deepEqual(snapshot(second), expected)
+  second.close()
+  // A journal written after the crash-free close, then a crash: loads with the key.
+  writeFileSync(path, new Uint8Array(journal))
+  const third = open(engine, path, clock, { persist: { path, key: [KEY_A] } })
+  t.is(third.peek(session.id)?.get('card'), '4111-1111')
+  third.close()
+})
+
+forEachEngine(test, 'key rotation: old keys decrypt, the first encrypts, and the next rewrite leaves only the new key', (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const first = open(engine, path, clock, { persist: { path, key: KEY_A } })
+  const session = first.create({ data: { k: 'v' } })
+  first.close()
+  const rotated = open(engine, path, clock, { persist: { path, key: [KEY_B, KEY_A] } })
+  rotated.peek(session.id)!.set('k2', 'v2')
+  rotated.close()
+  // close() rewrote everything under the new key: the old one is no longer needed.
+  const onlyNew = open(engine, path, clock, { persist: { path, key: KEY_B } })
+  t.is(onlyNew.peek(session.id)?.get('k2'), 'v2')
+  onlyNew.close()
+  t.throws(() => open(engine, path, clock, { persist: { path, key: KEY_A } }), { instanceOf: SessionFileError })
+  // A plain file given a key is encrypted from then on; an encrypted one never goes back in the clear silently.
+  const { path: plainPath } = tempFile()
+  open(engine, plainPath, clock).close()
+  const upgraded = open(engine, plainPath, clock, { persist: { path: plainPath, key: KEY_A } })
+  upgraded.close()
+  t.throws(() => open(engine, plainPath, clock), { instanceOf: SessionFileError, message: /encrypted/ })
+})
+
+test('persist.key is validated', (t) => {
+  t.throws(() => new SessionManager({ persist: { path: 'x', key: 'short' } }), { instanceOf: RangeError, message: /options\.persist\.key/ })
+  t.throws(() => new SessionManager({ persist: { path: 'x', key: new Uint8Array(16) } }), { instanceOf: RangeError, message: /32 bytes/ })
+  t.throws(() => new SessionManager({ persist: { path: 'x', key: [] } }), { instanceOf: RangeError })
+  t.throws(() => new SessionManager({ persist: { path: 'x', key: [KEY_A, 42 as never] } }), { instanceOf: TypeError, message: /key\[1\]/ })
 })

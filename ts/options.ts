@@ -21,6 +21,12 @@ export interface SessionPersistOptions {
    * `<path>.corrupt-<time>`) with a warning and starts with no sessions.
    */
   onCorrupt?: 'fail' | 'rename'
+  /**
+   * Encrypts the file's records (AES-256-GCM): a key of 32 bytes (a Uint8Array, or a string of
+   * 64 hex digits or 43 base64url characters), or several: the first encrypts, every one
+   * decrypts, so a key rotates by putting the new one first. Default: none (records in the clear).
+   */
+  key?: string | Uint8Array | ReadonlyArray<string | Uint8Array>
 }
 
 /** Options of `new SessionManager(options)`. Every field is optional. */
@@ -75,7 +81,7 @@ const KNOWN = [
   'idEncoding', 'keys', 'engine', 'resolution', 'clock', 'persist',
 ] as const
 
-const PERSIST_KNOWN = ['path', 'fsync', 'onCorrupt'] as const
+const PERSIST_KNOWN = ['path', 'fsync', 'onCorrupt', 'key'] as const
 
 function checkPersist(name: string, value: unknown): PersistOptions {
   const given = checkPlainObject(name, value)
@@ -86,7 +92,25 @@ function checkPersist(name: string, value: unknown): PersistOptions {
     path,
     fsync: given.fsync === undefined ? 'everysec' : checkChoice(`${name}.fsync`, given.fsync, ['always', 'everysec', 'never'] as const),
     onCorrupt: given.onCorrupt === undefined ? 'fail' : checkChoice(`${name}.onCorrupt`, given.onCorrupt, ['fail', 'rename'] as const),
+    encryptionKeys: given.key === undefined ? undefined : checkKeys(`${name}.key`, given.key),
   }
+}
+
+function checkKeys(name: string, value: unknown): Uint8Array[] {
+  const list = Array.isArray(value) ? value : [value]
+  if (list.length === 0) throw new RangeError(`${name} must hold at least one key`)
+  return list.map((key: unknown, index) => {
+    const label = Array.isArray(value) ? `${name}[${index}]` : name
+    let bytes: Uint8Array | undefined
+    if (key instanceof Uint8Array) bytes = Uint8Array.from(key)
+    else if (typeof key === 'string' && /^[0-9a-fA-F]{64}$/.test(key)) bytes = Uint8Array.from(Buffer.from(key, 'hex'))
+    else if (typeof key === 'string' && /^[A-Za-z0-9_-]{43}$/.test(key)) bytes = Uint8Array.from(Buffer.from(key, 'base64url'))
+    else if (typeof key !== 'string') throw new TypeError(`${label} must be a Uint8Array or a string, received ${typeof key}`)
+    if (bytes === undefined || bytes.length !== 32) {
+      throw new RangeError(`${label} must be 32 bytes (a Uint8Array, 64 hex digits or 43 base64url characters)`)
+    }
+    return bytes
+  })
 }
 
 /** Longest timer delay Node accepts; longer waits are re-armed. */

@@ -19,6 +19,7 @@ import { dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
+import type { RecordCipher } from './cipher'
 import { encodeHeader, type FileConfig, RecordWriter } from './format'
 import { type Journal, view } from './journal'
 
@@ -32,6 +33,9 @@ const MIN_FILE_BYTES = 1 << 20
 export interface CompactionTarget {
   path: string
   config: FileConfig
+  /** Header flags of the new file (FLAG_ENCRYPTED or 0), and the cipher that seals its records. */
+  flags: number
+  cipher: RecordCipher | undefined
   engine: Engine
   journal: Journal
   encode: (engine: Engine, handles: Float64Array, count: number, writer: RecordWriter) => Uint8Array
@@ -97,7 +101,7 @@ type Outcome = { kind: 'done'; bytes: number } | { kind: 'aborted' }
 class Run {
   readonly #temporary: string
   readonly #fd: number
-  readonly #writer = new RecordWriter(1 << 20)
+  readonly #writer: RecordWriter
   readonly #handles = new Float64Array(256)
   #from = 0
   #bytes = 0
@@ -105,10 +109,11 @@ class Run {
   #busy = false
 
   constructor(private readonly target: CompactionTarget, private readonly done: (outcome: Outcome) => void) {
+    this.#writer = new RecordWriter(1 << 20, target.cipher)
     this.#temporary = `${target.path}.compact-${process.pid}-${threadId}`
     this.#fd = openSync(this.#temporary, 'w', 0o600)
     target.journal.startTee()
-    this.#write([view(encodeHeader(target.config, Date.now(), 0))], this.#slice)
+    this.#write([view(encodeHeader(target.config, Date.now(), target.flags))], this.#slice)
   }
 
   abort(): void {

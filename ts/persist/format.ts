@@ -3,6 +3,7 @@
  * header, then framed records. Both engines write and read it through this module.
  */
 import { Buffer } from 'node:buffer'
+import type { RecordCipher } from './cipher'
 import { crc32c } from './crc32c'
 
 /** Node's unchecked Buffer methods (the checked ones cost more than the copy for short strings). */
@@ -40,6 +41,8 @@ export interface FileConfig {
 
 /** Header flag: a snapshot saved by close(), with exact last activities and no journal after it. */
 export const FLAG_CLEAN = 1
+/** Header flag: every record body is sealed (AES-256-GCM, ts/persist/cipher.ts). */
+export const FLAG_ENCRYPTED = 2
 
 export function encodeHeader(config: FileConfig, writtenAt: number, flags: number): Buffer {
   const header = Buffer.alloc(HEADER_BYTES)
@@ -76,7 +79,7 @@ export class RecordWriter {
   length = 0
   #recordStart = -1
 
-  constructor(capacity = 64 * 1024) {
+  constructor(capacity = 64 * 1024, readonly cipher?: RecordCipher) {
     this.buffer = Buffer.allocUnsafe(capacity)
   }
 
@@ -91,6 +94,13 @@ export class RecordWriter {
   end(): void {
     const start = this.#recordStart
     const bodyStart = start + FRAME_BYTES
+    if (this.cipher !== undefined) {
+      const sealed = this.cipher.seal(new Uint8Array(this.buffer.buffer, this.buffer.byteOffset + bodyStart, this.length - bodyStart))
+      this.length = bodyStart
+      this.#reserve(sealed.length)
+      this.buffer.set(sealed, bodyStart)
+      this.length = bodyStart + sealed.length
+    }
     const bodyLength = this.length - bodyStart
     const buffer = this.buffer
     buffer.writeUInt32LE(bodyLength, start)
@@ -182,6 +192,8 @@ export interface Parsed {
   writtenAt: number
   /** Saved by close() and not appended to since: last activities are exact. */
   clean: boolean
+  /** Record bodies are sealed (FLAG_ENCRYPTED). */
+  encrypted: boolean
 }
 
 export class ParseError extends Error {
@@ -195,8 +207,8 @@ export class ParseError extends Error {
  * for a file that is not ours, configured differently, or corrupt before its final record; a
  * final record that is incomplete, or complete with a bad checksum, is a torn tail: dropped.
  */
-export function parseFile(bytes: Buffer, config: FileConfig): Parsed {
-  checkHeader(bytes, config)
+export function parseFile(bytes: Buffer, config: FileConfig, cipher?: RecordCipher): Parsed {
+  const encrypted = checkHeader(bytes, config, cipher !== undefined)
   const sessions = new Map<string, SavedSession>()
   let offset = HEADER_BYTES
   let records = 0
@@ -216,8 +228,15 @@ export function parseFile(bytes: Buffer, config: FileConfig): Parsed {
       if (bodyEnd === end || allZero(bytes, bodyStart, end)) return torn(offset)
       throw new ParseError({ kind: 'corrupt', offset, why: 'bad record checksum' })
     }
+    let reader = new Reader(bytes, bodyStart, bodyEnd)
+    if (encrypted) {
+      const plain = cipher!.open(new Uint8Array(bytes.buffer, bytes.byteOffset + bodyStart, length))
+      if (typeof plain === 'string') throw new ParseError({ kind: 'corrupt', offset, why: plain })
+      const body = Buffer.from(plain.buffer, plain.byteOffset, plain.length)
+      reader = new Reader(body, 0, body.length)
+    }
     try {
-      apply(sessions, new Reader(bytes, bodyStart, bodyEnd))
+      apply(sessions, reader)
     } catch (error) {
       const why = error instanceof RangeError || error instanceof DecodeError ? error.message : String(error)
       throw new ParseError({ kind: 'corrupt', offset, why: `bad record: ${why}` })
@@ -225,14 +244,15 @@ export function parseFile(bytes: Buffer, config: FileConfig): Parsed {
     offset = bodyEnd
     records++
   }
-  return { sessions, tornAt: undefined, goodBytes: offset, records, writtenAt: bytes.readDoubleLE(16), clean: bytes[13] === FLAG_CLEAN }
+  return { sessions, tornAt: undefined, goodBytes: offset, records, writtenAt: bytes.readDoubleLE(16), clean: (bytes[13] & FLAG_CLEAN) !== 0, encrypted }
 
   function torn(at: number): Parsed {
-    return { sessions, tornAt: at, goodBytes: at, records, writtenAt: bytes.readDoubleLE(16), clean: false }
+    return { sessions, tornAt: at, goodBytes: at, records, writtenAt: bytes.readDoubleLE(16), clean: false, encrypted }
   }
 }
 
-function checkHeader(bytes: Buffer, config: FileConfig): void {
+/** Checks the header; returns whether the file is encrypted. */
+function checkHeader(bytes: Buffer, config: FileConfig, haveKey: boolean): boolean {
   let magicMatches = true
   for (let index = 0; index < Math.min(bytes.length, MAGIC.length); index++) if (bytes[index] !== MAGIC[index]) magicMatches = false
   if (bytes.length < HEADER_BYTES || !magicMatches) {
@@ -248,7 +268,9 @@ function checkHeader(bytes: Buffer, config: FileConfig): void {
   if (version !== VERSION) {
     throw new ParseError({ kind: 'not-ours', offset: 8, why: `unknown format version ${version} (this release reads ${VERSION})` })
   }
-  if ((bytes[13] & ~FLAG_CLEAN) !== 0) throw new ParseError({ kind: 'not-ours', offset: 13, why: `unknown header flags ${bytes[13]}` })
+  if ((bytes[13] & ~(FLAG_CLEAN | FLAG_ENCRYPTED)) !== 0) throw new ParseError({ kind: 'not-ours', offset: 13, why: `unknown header flags ${bytes[13]}` })
+  const encrypted = (bytes[13] & FLAG_ENCRYPTED) !== 0
+  if (encrypted && !haveKey) throw new ParseError({ kind: 'mismatch', why: 'the file is encrypted: pass its key in persist.key' })
   const keys = bytes[10] === 0 ? 'random' : bytes[10] === 1 ? 'caller' : undefined
   const idEncoding = bytes[11] === 0 ? 'base64url' : bytes[11] === 1 ? 'hex' : undefined
   const idBytes = bytes[12]
@@ -264,6 +286,7 @@ function checkHeader(bytes: Buffer, config: FileConfig): void {
   if (differences.length > 0) {
     throw new ParseError({ kind: 'mismatch', why: `the file was written with ${differences.join(', ')}` })
   }
+  return encrypted
 }
 
 function allZero(bytes: Buffer, start: number, end: number): boolean {

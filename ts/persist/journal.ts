@@ -13,6 +13,7 @@
  */
 import { Buffer } from 'node:buffer'
 import { closeSync, fdatasync, fdatasyncSync, write, writeSync } from 'node:fs'
+import type { RecordCipher } from './cipher'
 import { RecordWriter } from './format'
 
 export type FsyncPolicy = 'always' | 'everysec' | 'never'
@@ -24,7 +25,7 @@ interface Waiter {
 }
 
 export class Journal {
-  readonly writer = new RecordWriter()
+  readonly writer: RecordWriter
   /** Bytes committed (handed to the journal), written to the file, and made durable. */
   #committed = 0
   /** Bytes at the start of the writer's buffer already counted in #committed. */
@@ -55,7 +56,9 @@ export class Journal {
     private readonly onError: (error: unknown) => void,
     /** Called after each commit (compaction's trigger). */
     private readonly onCommit: () => void = () => {},
+    cipher?: RecordCipher,
   ) {
+    this.writer = new RecordWriter(64 * 1024, cipher)
     if (policy === 'everysec') this.#interval = setInterval(() => this.#sync(), 1000).unref()
   }
 

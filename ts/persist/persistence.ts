@@ -11,8 +11,9 @@ import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
 import { SessionFileError } from '../errors'
 import {
-  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, HEADER_BYTES, ParseError, type Parsed, parseFile, RecordWriter, type SavedSession,
+  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, HEADER_BYTES, ParseError, type Parsed, parseFile, RecordWriter, type SavedSession,
 } from './format'
+import { RecordCipher } from './cipher'
 import { Compactor } from './compaction'
 import { type FsyncPolicy, Journal, view } from './journal'
 import { JournaledEngine } from './journaled-engine'
@@ -23,6 +24,8 @@ export interface PersistOptions {
   path: string
   fsync: FsyncPolicy
   onCorrupt: 'fail' | 'rename'
+  /** AES-256-GCM keys, 32 bytes each: the first encrypts, all decrypt. */
+  encryptionKeys: Uint8Array[] | undefined
 }
 
 /** `stats().persistence`. */
@@ -54,17 +57,29 @@ export class Persistence {
   readonly report: LoadReport
   #lock: FileLock | undefined
   readonly #config: FileConfig
+  readonly #cipher: RecordCipher | undefined
   /** Rewrites the file in the background when it holds more than about twice the live data. */
   readonly compactor: Compactor
 
-  private constructor(path: string, lock: FileLock, config: FileConfig, engine: JournaledEngine, report: LoadReport, onError: (error: unknown) => void) {
+  private constructor(
+    path: string, lock: FileLock, config: FileConfig, engine: JournaledEngine, report: LoadReport,
+    onError: (error: unknown) => void, cipher: RecordCipher | undefined,
+  ) {
     this.path = path
+    this.#cipher = cipher
     this.#lock = lock
     this.#config = config
     this.engine = engine
     this.report = report
     this.compactor = new Compactor({
-      path, config, engine: engine.inner, journal: engine.journal, encode: encodeRecords, onError,
+      path,
+      config,
+      flags: cipher === undefined ? 0 : FLAG_ENCRYPTED,
+      cipher,
+      engine: engine.inner,
+      journal: engine.journal,
+      encode: (inner, handles, count, writer) => encodeRecords(inner, handles, count, writer, cipher),
+      onError,
     }, statSync(path).size)
   }
 
@@ -78,24 +93,26 @@ export class Persistence {
     warn: (message: string, code: string) => void, onJournalError: (error: unknown) => void,
   ): Persistence {
     const { inner, window } = engine
+    const cipher = options.encryptionKeys === undefined ? undefined : new RecordCipher(options.encryptionKeys)
+    const encrypted = cipher === undefined ? 0 : FLAG_ENCRYPTED
     const path = resolve(options.path)
     const lock = FileLock.acquire(path)
     try {
       const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined }
       // After close() the file holds exact last activities; after a crash, a renewal may be
       // missing: it came at most `window` after the last one written (load adds it).
-      const loaded = load(path, options, config, inner, window, now, report, warn)
+      const loaded = load(path, options, config, inner, window, now, report, warn, cipher)
       report.restored = inner.size
-      if (loaded.state === 'none' || loaded.records > 2 * inner.size + 1024) {
-        // New, renamed aside, or mostly dead records: start from a compacted file.
-        writeSnapshotFile(path, config, 0, inner)
+      if (loaded.state === 'none' || loaded.records > 2 * inner.size + 1024 || loaded.encrypted !== (cipher !== undefined)) {
+        // New, renamed aside, mostly dead records, or to be encrypted: start from a new file.
+        writeSnapshotFile(path, config, encrypted, inner, cipher)
       } else {
         // Appending to the file as it is: drop a torn tail, and clear the clean flag (records
         // written from now on are a journal again), durably before the first append.
         const fd = openSync(path, 'r+')
         try {
           if (loaded.tornAt !== undefined) ftruncateSync(fd, loaded.tornAt)
-          if (loaded.clean) writeSync(fd, view(encodeHeader(config, Date.now(), 0)), 0, HEADER_BYTES, 0)
+          if (loaded.clean) writeSync(fd, view(encodeHeader(config, Date.now(), encrypted)), 0, HEADER_BYTES, 0)
           if (loaded.clean || loaded.tornAt !== undefined) fdatasyncSync(fd)
         } finally {
           closeSync(fd)
@@ -103,9 +120,9 @@ export class Persistence {
       }
       const fd = openSync(path, 'a')
       let persistence: Persistence | undefined
-      engine.journal = new Journal(fd, options.fsync, onJournalError, () => persistence?.compactor.check())
+      engine.journal = new Journal(fd, options.fsync, onJournalError, () => persistence?.compactor.check(), cipher)
       forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle)))
-      persistence = new Persistence(path, lock, config, engine, report, onJournalError)
+      persistence = new Persistence(path, lock, config, engine, report, onJournalError, cipher)
       return persistence
     } catch (error) {
       lock.release()
@@ -142,7 +159,7 @@ export class Persistence {
     this.engine.suspended = true
     this.compactor.abort()
     this.engine.journal.close()
-    writeSnapshotFile(this.path, this.#config, FLAG_CLEAN, inner)
+    writeSnapshotFile(this.path, this.#config, FLAG_CLEAN | (this.#cipher === undefined ? 0 : FLAG_ENCRYPTED), inner, this.#cipher)
   }
 
   /** Lets another manager open the file. */
@@ -165,8 +182,9 @@ export function forEachAttached(engine: Engine, visit: (handle: number) => void)
 }
 
 /** Session records for the first `count` handles (in Rust for the native engine). */
-function encodeRecords(engine: Engine, handles: Float64Array, count: number, writer: RecordWriter): Uint8Array {
-  if (engine.sessionRecords !== undefined) return engine.sessionRecords(handles, count)
+function encodeRecords(engine: Engine, handles: Float64Array, count: number, writer: RecordWriter, cipher: RecordCipher | undefined): Uint8Array {
+  if (engine.sessionRecords !== undefined && cipher === undefined) return engine.sessionRecords(handles, count)
+  if (writer.cipher !== cipher) throw new Error('the compaction writer must seal as the journal does')
   writer.clear()
   for (let index = 0; index < count; index++) writer.session(exportSession(engine, handles[index]))
   return view(writer.buffer.subarray(0, writer.length)).slice()
@@ -197,6 +215,8 @@ interface Loaded {
   clean: boolean
   records: number
   tornAt: number | undefined
+  /** The file's records are sealed. */
+  encrypted: boolean
 }
 
 /**
@@ -205,9 +225,9 @@ interface Loaded {
  */
 function load(
   path: string, options: PersistOptions, config: FileConfig, engine: Engine, window: number, now: number,
-  report: LoadReport, warn: (message: string, code: string) => void,
+  report: LoadReport, warn: (message: string, code: string) => void, cipher: RecordCipher | undefined,
 ): Loaded {
-  const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined }
+  const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined, encrypted: cipher !== undefined }
   let bytes: Buffer
   try {
     bytes = readFileSync(path)
@@ -217,22 +237,24 @@ function load(
   }
   if (bytes.length === 0) return none
   let loaded: Loaded
-  if (engine.loadSessionFile !== undefined) {
+  // Sealed files (or a key to seal with) go through the TypeScript reader, which has the cipher.
+  const sealed = bytes.length > 13 && bytes[0] === 0x89 && (bytes[13] & FLAG_ENCRYPTED) !== 0
+  if (engine.loadSessionFile !== undefined && cipher === undefined && !sealed) {
     const outcome = engine.loadSessionFile(view(bytes), window, now)
     if (outcome.damage === 'bad-id') throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, undefined, outcome.why ?? '')
     if (outcome.damage !== undefined) return damaged(outcome.damage as Damage['kind'], outcome.offset ?? 0, outcome.why ?? '')
-    loaded = { state: 'loaded', clean: outcome.clean, records: outcome.records, tornAt: outcome.tornAt }
+    loaded = { state: 'loaded', clean: outcome.clean, records: outcome.records, tornAt: outcome.tornAt, encrypted: false }
   } else {
     let parsed: Parsed
     try {
-      parsed = parseFile(bytes, config)
+      parsed = parseFile(bytes, config, cipher)
     } catch (error) {
       if (!(error instanceof ParseError)) throw error
       const { damage } = error
       return damaged(damage.kind, damage.kind === 'mismatch' ? 0 : damage.offset, damage.why)
     }
     restoreAll(engine, parsed.sessions.values(), parsed.clean ? 0 : window, now, path)
-    loaded = { state: 'loaded', clean: parsed.clean, records: parsed.records, tornAt: parsed.tornAt }
+    loaded = { state: 'loaded', clean: parsed.clean, records: parsed.records, tornAt: parsed.tornAt, encrypted: parsed.encrypted }
   }
   if (loaded.tornAt !== undefined) {
     report.tornAt = loaded.tornAt
@@ -297,7 +319,7 @@ function restoreAll(engine: Engine, saved: Iterable<SavedSession>, window: numbe
  * renames it over `path` and fsyncs the directory: a crash leaves either the old file or the
  * new one, never a mix. The native engine encodes its records in Rust in one call.
  */
-export function writeSnapshotFile(path: string, config: FileConfig, flags: number, engine: Engine): void {
+export function writeSnapshotFile(path: string, config: FileConfig, flags: number, engine: Engine, cipher?: RecordCipher): void {
   const temporary = `${path}.tmp-${process.pid}-${threadId}`
   const fd = openSync(temporary, 'w', 0o600)
   try {
@@ -306,10 +328,10 @@ export function writeSnapshotFile(path: string, config: FileConfig, flags: numbe
       while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset)
     }
     out(view(encodeHeader(config, Date.now(), flags)))
-    if (engine.snapshotRecords !== undefined) {
+    if (engine.snapshotRecords !== undefined && cipher === undefined) {
       out(engine.snapshotRecords())
     } else {
-      const writer = new RecordWriter(CHUNK * 2)
+      const writer = new RecordWriter(CHUNK * 2, cipher)
       forEachAttached(engine, (handle) => {
         writer.session(exportSession(engine, handle))
         if (writer.length < CHUNK) return

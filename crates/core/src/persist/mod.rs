@@ -28,6 +28,9 @@ pub const FRAME_BYTES: usize = 12;
 pub const MAX_BODY_BYTES: usize = 1 << 30;
 /// Header flag: saved by `close()`, last activities exact, no journal after it.
 pub const FLAG_CLEAN: u8 = 1;
+/// Header flag: record bodies are sealed with AES-256-GCM (`persist.key`); only the
+/// TypeScript reader opens them, so [`parse`] reports such a file as a mismatch.
+pub const FLAG_ENCRYPTED: u8 = 2;
 
 /// Record kinds.
 pub(crate) mod kind {

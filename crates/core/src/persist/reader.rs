@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 
 use super::{
-    crc32c, kind, FileConfig, FLAG_CLEAN, FRAME_BYTES, HEADER_BYTES, MAGIC, MAX_BODY_BYTES, VERSION,
+    crc32c, kind, FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, FRAME_BYTES, HEADER_BYTES, MAGIC,
+    MAX_BODY_BYTES, VERSION,
 };
 use crate::config::{IdEncoding, KeyMode};
 
@@ -198,6 +199,11 @@ fn check_header(bytes: &[u8], config: &FileConfig) -> Result<bool, Damage> {
         });
     }
     let flags = header[13];
+    if flags & FLAG_ENCRYPTED != 0 && flags & !(FLAG_CLEAN | FLAG_ENCRYPTED) == 0 {
+        return Err(Damage::Mismatch {
+            why: "the file is encrypted: its records are opened by the TypeScript reader with persist.key".into(),
+        });
+    }
     if flags & !FLAG_CLEAN != 0 {
         return Err(Damage::NotOurs {
             offset: 13,

@@ -30,12 +30,16 @@ for (const engine of ['native', 'js']) {
   test(`close() closes every session with reason shutdown and stops the timers [${engine}]`, (t) => {
     const result = runScript(`
       const { SessionManager } = require('sessionkeeper')
-      const manager = new SessionManager({ engine: '${engine}', idleTimeout: 100, resolution: 1 })
+      // The clock stands still until close(), so a slow, loaded machine cannot expire a
+      // session before it; then it jumps past every deadline, for a stray timer to act on.
+      let now = Date.now()
+      const manager = new SessionManager({ engine: '${engine}', idleTimeout: 100, resolution: 1, clock: () => now })
       const reasons = {}
       manager.on('close', (_s, reason) => { reasons[reason] = (reasons[reason] ?? 0) + 1 })
       for (let i = 0; i < 500; i++) manager.create()
       manager.close()
       manager.close()
+      now += 1000
       // A ref'd timer keeps the process up long enough for a stray expiry timer to fire.
       setTimeout(() => console.log(JSON.stringify({ reasons, size: manager.size, stats: manager.stats() })), 300)
     `, 'commonjs')

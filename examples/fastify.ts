@@ -7,6 +7,7 @@ import Fastify from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
+import { demoSecret } from './server'
 
 declare module 'fastify' {
   interface Session {
@@ -15,11 +16,15 @@ declare module 'fastify' {
 }
 
 async function main() {
+  // SESSION_SECRET, or outside production the demo's named dev-only secret, with a warning.
+  const chosen = demoSecret(process.env)
+  if ('refusal' in chosen) throw new Error(chosen.refusal)
+  if (chosen.warning !== undefined) console.warn(chosen.warning)
   const store = new SessionkeeperStore()
   const app = Fastify()
   await app.register(fastifyCookie)
   await app.register(fastifySession, {
-    secret: process.env.SESSION_SECRET ?? 'a demo secret of at least 32 characters!!',
+    secret: chosen.secret,
     store,
     cookie: { secure: 'auto', maxAge: 30 * 60_000 },
   })

@@ -21,7 +21,7 @@ fi
 cargo afl build --release --manifest-path fuzz/Cargo.toml
 
 export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1
-export AFL_SKIP_CRASHES=0 AFL_QUIET=1
+export AFL_QUIET=1
 failed=0
 for target in $targets; do
   out=fuzz/target/afl/$target

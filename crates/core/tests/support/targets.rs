@@ -341,6 +341,14 @@ pub(crate) fn session_file(bytes: &[u8]) {
         assert_eq!(cut.records, parsed.records);
         assert_eq!(cut.sessions, parsed.sessions);
     }
+    if parsed.torn_at.is_none() {
+        // A crash leaves a prefix of the file: every prefix loads (up to 16 cuts tried).
+        let step = (file.len() - HEADER_BYTES).div_ceil(16).max(1);
+        for cut in (HEADER_BYTES..file.len()).step_by(step) {
+            let prefix = persist::parse(&file[..cut], &config).expect("a prefix of a good file");
+            assert!(prefix.records <= parsed.records);
+        }
+    }
     let ids: std::collections::HashSet<&str> =
         parsed.sessions.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids.len(), parsed.sessions.len(), "one session per id");
@@ -354,13 +362,20 @@ pub(crate) fn session_file(bytes: &[u8]) {
     assert_eq!(reparsed.records, parsed.sessions.len());
     assert!(reparsed.clean);
 
-    restore(&config, &parsed.sessions);
+    // Bit 6: a file that was not closed cleanly, loaded at a time after it was written.
+    let (window, now) = if c & 64 == 0 {
+        (0.0, 0.0)
+    } else {
+        (1000.0, 1e12)
+    };
+    restore(&config, &parsed.sessions, window, now);
 }
 
 /// Restores parsed sessions into an engine: all of them, or up to the first id the engine
-/// refuses (an id that is no id of its key mode); the engine holds exactly what was restored,
-/// writes it back as the same records, and sweeps exactly the due sessions.
-fn restore(config: &FileConfig, sessions: &[SavedSession]) {
+/// refuses (an id that is no id of its key mode); the engine holds exactly what was restored
+/// (each last activity moved on by `window`, not past `now`), writes it back as the same
+/// records, and sweeps exactly the due sessions.
+fn restore(config: &FileConfig, sessions: &[SavedSession], window: f64, now: f64) {
     let mut engine = Engine::new(Config {
         keys: config.keys,
         id_encoding: config.id_encoding,
@@ -368,7 +383,7 @@ fn restore(config: &FileConfig, sessions: &[SavedSession]) {
         ..Config::default()
     })
     .unwrap();
-    let restored = match persist::restore(&mut engine, sessions, 0.0, 0.0) {
+    let restored = match persist::restore(&mut engine, sessions, window, now) {
         Ok(handles) => handles.len(),
         Err((at, Error::InvalidConfig(_))) => {
             let id = sessions[at].id.as_bytes();
@@ -382,7 +397,13 @@ fn restore(config: &FileConfig, sessions: &[SavedSession]) {
         Err((at, e)) => panic!("session {at}: {e:?}"),
     };
     engine.check_invariants().unwrap();
-    let sessions = &sessions[..restored];
+    let sessions: Vec<SavedSession> = sessions[..restored]
+        .iter()
+        .map(|s| SavedSession {
+            last_activity: s.last_activity.max((s.last_activity + window).min(now)),
+            ..s.clone()
+        })
+        .collect();
     assert_eq!(engine.len(), sessions.len());
 
     let mut file = encode_header(config, 0.0, FLAG_CLEAN).to_vec();

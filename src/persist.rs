@@ -57,18 +57,18 @@ pub fn load_sessions(
     now: f64,
 ) -> LoadOutcome {
     let config = FileConfig::of(&engine.engine);
-    let parsed = match persist::parse(&bytes, &config) {
+    let parsed = match persist::parse_borrowed(&bytes, &config) {
         Ok(parsed) => parsed,
         Err(Damage::NotOurs { offset, why }) => return failed("not-ours", Some(offset), why),
         Err(Damage::Mismatch { why }) => return failed("mismatch", None, why),
         Err(Damage::Corrupt { offset, why }) => return failed("corrupt", Some(offset), why),
     };
     let window = if parsed.clean { 0.0 } else { window };
-    let restored = persist::restore(&mut engine.engine, &parsed.sessions, window, now);
+    let restored = persist::restore_borrowed(&mut engine.engine, &parsed.sessions, window, now);
     let count = match restored {
-        Ok(handles) => handles.len(),
+        Ok(count) => count,
         Err((index, _)) => {
-            let id = parsed.sessions.get(index).map_or("", |s| s.id.as_str());
+            let id = parsed.sessions.get(index).map_or("", |s| s.id);
             return failed(
                 "bad-id",
                 None,

@@ -93,6 +93,30 @@ impl SideRecord {
         self.roles = roles.iter().map(|r| r.as_ref().into()).collect();
     }
 
+    /// A record built in one go, as restoring a saved session does: each data entry in order
+    /// as [`SideRecord::plan`] and [`SideRecord::apply`] would set it, skipping an entry that
+    /// would take the data over `max` bytes (a cap lowered since it was saved).
+    pub(crate) fn restored<'s, S: AsRef<str>>(
+        user: Option<&str>,
+        roles: &[S],
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+        max: usize,
+    ) -> SideRecord {
+        let mut record = SideRecord {
+            data: Vec::with_capacity(data.len()),
+            data_bytes: 0,
+            user: user.map(Into::into),
+            roles: roles.iter().map(|r| r.as_ref().into()).collect(),
+        };
+        for (key, value) in data {
+            let pending = SideRecord::plan(Some(&record), key, value);
+            if pending.total <= max {
+                record.apply(pending, key, value);
+            }
+        }
+        record
+    }
+
     /// True when the record holds nothing, so it can be freed.
     pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty() && self.user.is_none() && self.roles.is_empty()

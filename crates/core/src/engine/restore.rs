@@ -3,6 +3,7 @@
 
 use super::{valid_key, Engine};
 use crate::config::KeyMode;
+use crate::data::SideRecord;
 use crate::error::Error;
 use crate::handle::Handle;
 use crate::ids::{self, MAX_ID_BYTES};
@@ -61,6 +62,28 @@ impl Engine {
         self.index.insert(hash, slot);
         self.file_new(slot, is_new);
         self.handle_of(slot).ok_or(Error::TableFull)
+    }
+
+    /// Gives a just-restored session its user, roles and data in one step (one allocation per
+    /// string, none per key for the record), as `set_user`, `set_roles` and `set_data` per
+    /// entry in order would: an entry that would take the data over `max_data_bytes` is
+    /// skipped. Replaces whatever the session held. False when `h` is stale.
+    pub fn restore_side<'s, S: AsRef<str>>(
+        &mut self,
+        h: Handle,
+        user: Option<&str>,
+        roles: &[S],
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+    ) -> bool {
+        let record = SideRecord::restored(user, roles, data, self.config.max_data_bytes);
+        let stored = self
+            .table
+            .change_side(h, |side| *side = Some(Box::new(record)))
+            .is_some();
+        if stored && user.is_some() {
+            self.reclass(h.slot());
+        }
+        stored
     }
 }
 

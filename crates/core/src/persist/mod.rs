@@ -9,7 +9,7 @@ mod crc32c;
 mod reader;
 
 pub use crc32c::crc32c;
-pub use reader::{parse, Damage, Parsed, SavedSession};
+pub use reader::{parse, parse_borrowed, Damage, Parsed, ParsedRef, SavedSession, SessionRef};
 
 use crate::config::{IdEncoding, KeyMode};
 use crate::engine::Engine;
@@ -215,29 +215,74 @@ pub fn restore(
 ) -> Result<Vec<Handle>, (usize, Error)> {
     let mut handles = Vec::with_capacity(sessions.len());
     for (index, s) in sessions.iter().enumerate() {
-        let last = s.last_activity.max((s.last_activity + window).min(now));
-        let h = engine
-            .restore(
-                s.id.as_bytes(),
-                s.created_at,
-                last,
-                s.idle_timeout,
-                s.absolute_timeout,
-            )
-            .map_err(|e| (index, e))?;
-        if s.user.is_some() {
-            engine.set_user(h, s.user.as_deref());
-        }
-        if !s.roles.is_empty() {
-            engine.set_roles(h, &s.roles);
-        }
-        for (key, value) in &s.data {
-            // A cap lowered since the file was written: what does not fit is not restored.
-            let _ = engine.set_data(h, key, value);
-        }
+        let h = restore_one(
+            engine,
+            (s.id.as_str(), s.created_at, s.last_activity),
+            (s.idle_timeout, s.absolute_timeout),
+            window,
+            now,
+        )
+        .map_err(|e| (index, e))?;
+        let data = s.data.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        restore_side(engine, h, s.user.as_deref(), &s.roles, data);
         handles.push(h);
     }
     Ok(handles)
+}
+
+/// [`restore`] from borrowed sessions ([`parse_borrowed`]): each string is copied once, into
+/// the engine. Returns how many were restored.
+///
+/// # Errors
+/// As [`restore`].
+pub fn restore_borrowed(
+    engine: &mut Engine,
+    sessions: &[SessionRef<'_>],
+    window: f64,
+    now: f64,
+) -> Result<usize, (usize, Error)> {
+    for (index, s) in sessions.iter().enumerate() {
+        let h = restore_one(
+            engine,
+            (s.id, s.created_at, s.last_activity),
+            (s.idle_timeout, s.absolute_timeout),
+            window,
+            now,
+        )
+        .map_err(|e| (index, e))?;
+        restore_side(engine, h, s.user, &s.roles, s.data.iter().copied());
+    }
+    Ok(sessions.len())
+}
+
+fn restore_one(
+    engine: &mut Engine,
+    (id, created_at, last_activity): (&str, f64, f64),
+    (idle_timeout, absolute_timeout): (f64, f64),
+    window: f64,
+    now: f64,
+) -> Result<Handle, Error> {
+    let last = last_activity.max((last_activity + window).min(now));
+    engine.restore(
+        id.as_bytes(),
+        created_at,
+        last,
+        idle_timeout,
+        absolute_timeout,
+    )
+}
+
+fn restore_side<'s, S: AsRef<str>>(
+    engine: &mut Engine,
+    h: Handle,
+    user: Option<&str>,
+    roles: &[S],
+    data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+) {
+    if user.is_some() || !roles.is_empty() || data.len() > 0 {
+        // A cap lowered since the file was written: what does not fit is not restored.
+        engine.restore_side(h, user, roles, data);
+    }
 }
 
 #[cfg(test)]

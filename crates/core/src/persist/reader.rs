@@ -31,6 +31,48 @@ pub struct SavedSession {
     pub data: Vec<(String, String)>,
 }
 
+/// A session as a Session record holds it, its strings borrowed from the file's bytes: what
+/// [`parse_borrowed`] gives, with no string copied (the engine copies each once, on restore).
+#[derive(Clone, PartialEq, Debug)]
+pub struct SessionRef<'a> {
+    /// The id's text (encoded random id, or caller key).
+    pub id: &'a str,
+    /// Creation time (ms).
+    pub created_at: f64,
+    /// Last use (ms).
+    pub last_activity: f64,
+    /// Idle timeout (ms, 0 for none).
+    pub idle_timeout: f64,
+    /// Absolute timeout (ms, 0 for none).
+    pub absolute_timeout: f64,
+    /// User name.
+    pub user: Option<&'a str>,
+    /// Roles in order.
+    pub roles: Vec<&'a str>,
+    /// Data in insertion order.
+    pub data: Vec<(&'a str, &'a str)>,
+}
+
+impl SessionRef<'_> {
+    /// The owned form.
+    pub fn to_owned(&self) -> SavedSession {
+        SavedSession {
+            id: self.id.to_owned(),
+            created_at: self.created_at,
+            last_activity: self.last_activity,
+            idle_timeout: self.idle_timeout,
+            absolute_timeout: self.absolute_timeout,
+            user: self.user.map(str::to_owned),
+            roles: self.roles.iter().map(|r| (*r).to_owned()).collect(),
+            data: self
+                .data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+}
+
 /// Why a file cannot be loaded as it is.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Damage {
@@ -69,31 +111,48 @@ pub struct Parsed {
     pub clean: bool,
 }
 
-/// Sessions by id in insertion order: a slot vector and an index into it.
-#[derive(Default)]
-struct Table {
-    slots: Vec<Option<SavedSession>>,
-    index: HashMap<String, usize, RandomState>,
+/// A parsed file whose sessions borrow their strings from the file's bytes.
+#[derive(Debug)]
+pub struct ParsedRef<'a> {
+    /// The sessions, in order (as [`Parsed::sessions`]).
+    pub sessions: Vec<SessionRef<'a>>,
+    /// Offset of a torn final record that was dropped.
+    pub torn_at: Option<usize>,
+    /// Intact records.
+    pub records: usize,
+    /// The header's CLEAN flag (and no torn tail).
+    pub clean: bool,
 }
 
-impl Table {
-    fn get_mut(&mut self, id: &str) -> Option<&mut SavedSession> {
+/// Sessions by id in insertion order: a slot vector and an index into it.
+#[derive(Default)]
+struct Table<'a> {
+    slots: Vec<Option<SessionRef<'a>>>,
+    index: HashMap<&'a str, usize, RandomState>,
+}
+
+impl<'a> Table<'a> {
+    fn get_mut(&mut self, id: &str) -> Option<&mut SessionRef<'a>> {
         let at = *self.index.get(id)?;
         self.slots.get_mut(at)?.as_mut()
     }
 
-    fn remove(&mut self, id: &str) -> Option<SavedSession> {
+    fn remove(&mut self, id: &str) -> Option<SessionRef<'a>> {
         let at = self.index.remove(id)?;
         self.slots.get_mut(at)?.take()
     }
 
-    fn insert(&mut self, s: SavedSession) {
-        self.remove(&s.id);
-        self.index.insert(s.id.clone(), self.slots.len());
+    fn insert(&mut self, s: SessionRef<'a>) {
+        let at = self.slots.len();
+        if let Some(old) = self.index.insert(s.id, at) {
+            if let Some(slot) = self.slots.get_mut(old) {
+                *slot = None;
+            }
+        }
         self.slots.push(Some(s));
     }
 
-    fn into_sessions(self) -> Vec<SavedSession> {
+    fn into_sessions(self) -> Vec<SessionRef<'a>> {
         self.slots.into_iter().flatten().collect()
     }
 }
@@ -105,12 +164,29 @@ impl Table {
 /// # Errors
 /// [`Damage`]: not ours, configured differently, or corrupt before the final record.
 pub fn parse(bytes: &[u8], config: &FileConfig) -> Result<Parsed, Damage> {
+    let parsed = parse_borrowed(bytes, config)?;
+    Ok(Parsed {
+        sessions: parsed.sessions.iter().map(SessionRef::to_owned).collect(),
+        torn_at: parsed.torn_at,
+        records: parsed.records,
+        clean: parsed.clean,
+    })
+}
+
+/// [`parse`] without copying a string: the sessions borrow from `bytes`.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_borrowed<'a>(bytes: &'a [u8], config: &FileConfig) -> Result<ParsedRef<'a>, Damage> {
     let clean = check_header(bytes, config)?;
     let mut table = Table::default();
+    // A snapshot holds about one record per session: size the table for that at once.
+    table.slots.reserve(bytes.len() / 256);
+    table.index.reserve(bytes.len() / 256);
     let mut offset = HEADER_BYTES;
     let mut records = 0;
     let end = bytes.len();
-    let torn = |table: Table, at: usize, records: usize| Parsed {
+    let torn = |table: Table<'a>, at: usize, records: usize| ParsedRef {
         sessions: table.into_sessions(),
         torn_at: Some(at),
         records,
@@ -153,7 +229,7 @@ pub fn parse(bytes: &[u8], config: &FileConfig) -> Result<Parsed, Damage> {
         offset = body_end;
         records += 1;
     }
-    Ok(Parsed {
+    Ok(ParsedRef {
         sessions: table.into_sessions(),
         torn_at: None,
         records,
@@ -280,10 +356,10 @@ struct Reader<'a> {
 
 type Decoded<T> = Result<T, String>;
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Decoded<&[u8]> {
-        let bytes = self
-            .body
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Decoded<&'a [u8]> {
+        let body: &'a [u8] = self.body;
+        let bytes = body
             .get(self.at..self.at.saturating_add(n))
             .ok_or("record too short")?;
         self.at += n;
@@ -322,10 +398,10 @@ impl Reader<'_> {
         }
     }
 
-    fn str(&mut self) -> Decoded<String> {
+    fn str(&mut self) -> Decoded<&'a str> {
         let n = self.u32()?;
         let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| "invalid UTF-8".to_string())
+        std::str::from_utf8(bytes).map_err(|_| "invalid UTF-8".to_string())
     }
 
     fn count(&mut self) -> Decoded<usize> {
@@ -336,17 +412,17 @@ impl Reader<'_> {
         Ok(n)
     }
 
-    fn strings(&mut self) -> Decoded<Vec<String>> {
+    fn strings(&mut self) -> Decoded<Vec<&'a str>> {
         let n = self.count()?;
         (0..n).map(|_| self.str()).collect()
     }
 
-    fn pairs(&mut self) -> Decoded<Vec<(String, String)>> {
+    fn pairs(&mut self) -> Decoded<Vec<(&'a str, &'a str)>> {
         let n = self.count()?;
         (0..n).map(|_| Ok((self.str()?, self.str()?))).collect()
     }
 
-    fn user(&mut self) -> Decoded<Option<String>> {
+    fn user(&mut self) -> Decoded<Option<&'a str>> {
         match self.u8()? {
             0 => Ok(None),
             1 => Ok(Some(self.str()?)),
@@ -363,17 +439,17 @@ impl Reader<'_> {
     }
 }
 
-fn set_entry(data: &mut Vec<(String, String)>, key: String, value: String) {
+fn set_entry<'a>(data: &mut Vec<(&'a str, &'a str)>, key: &'a str, value: &'a str) {
     match data.iter_mut().find(|(k, _)| *k == key) {
         Some(entry) => entry.1 = value,
         None => data.push((key, value)),
     }
 }
 
-fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
+fn apply<'a>(table: &mut Table<'a>, r: &mut Reader<'a>) -> Decoded<()> {
     match r.u8()? {
         kind::SESSION => {
-            let s = SavedSession {
+            let s = SessionRef {
                 id: r.str()?,
                 created_at: r.time()?,
                 last_activity: r.time()?,
@@ -389,13 +465,13 @@ fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
         kind::REMOVE => {
             let id = r.str()?;
             r.done()?;
-            table.remove(&id);
+            table.remove(id);
         }
         kind::SET_DATA => {
             let id = r.str()?;
             let entries = r.pairs()?;
             r.done()?;
-            if let Some(s) = table.get_mut(&id) {
+            if let Some(s) = table.get_mut(id) {
                 for (key, value) in entries {
                     set_entry(&mut s.data, key, value);
                 }
@@ -405,7 +481,7 @@ fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
             let id = r.str()?;
             let key = r.str()?;
             r.done()?;
-            if let Some(s) = table.get_mut(&id) {
+            if let Some(s) = table.get_mut(id) {
                 s.data.retain(|(k, _)| *k != key);
             }
         }
@@ -413,7 +489,7 @@ fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
             let id = r.str()?;
             let user = r.user()?;
             r.done()?;
-            if let Some(s) = table.get_mut(&id) {
+            if let Some(s) = table.get_mut(id) {
                 s.user = user;
             }
         }
@@ -421,7 +497,7 @@ fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
             let id = r.str()?;
             let roles = r.strings()?;
             r.done()?;
-            if let Some(s) = table.get_mut(&id) {
+            if let Some(s) = table.get_mut(id) {
                 s.roles = roles;
             }
         }
@@ -430,8 +506,8 @@ fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
             let new = r.str()?;
             let last = r.time()?;
             r.done()?;
-            if let Some(mut s) = table.remove(&old) {
-                table.remove(&new);
+            if let Some(mut s) = table.remove(old) {
+                table.remove(new);
                 s.id = new;
                 s.last_activity = last;
                 table.insert(s);
@@ -442,7 +518,7 @@ fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
             let idle = r.timeout()?;
             let abs = r.timeout()?;
             r.done()?;
-            if let Some(s) = table.get_mut(&id) {
+            if let Some(s) = table.get_mut(id) {
                 s.idle_timeout = idle;
                 s.absolute_timeout = abs;
             }
@@ -451,7 +527,7 @@ fn apply(table: &mut Table, r: &mut Reader<'_>) -> Decoded<()> {
             let id = r.str()?;
             let last = r.time()?;
             r.done()?;
-            if let Some(s) = table.get_mut(&id) {
+            if let Some(s) = table.get_mut(id) {
                 if last > s.last_activity {
                     s.last_activity = last;
                 }

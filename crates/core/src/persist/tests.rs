@@ -175,3 +175,82 @@ fn zero_bytes_after_the_last_record_are_a_torn_tail() {
     assert_eq!(parsed.torn_at, Some(FIXTURE.len()));
     assert_eq!(parsed.sessions.len(), 2);
 }
+
+#[test]
+fn a_borrowed_parse_restores_as_the_owned_one_and_as_setters_would() {
+    // Data over a lowered cap: each entry is set in order as `set_data` would, one that does
+    // not fit is skipped and the later ones still go in.
+    let config = Config {
+        keys: KeyMode::Caller,
+        max_data_bytes: 8,
+        ..Config::default()
+    };
+    let mut file = encode_header(&caller(), 0.0, 0).to_vec();
+    let session = |id: &str, data: &[(&str, &str)], out: &mut Vec<u8>| {
+        let mut w = RecordWriter::begin(out, kind::SESSION);
+        w.str(id);
+        for t in [1.0, 2.0, 100.0, 0.0] {
+            w.f64(t);
+        }
+        w.u8(1);
+        w.str("alice");
+        w.u32(1);
+        w.str("admin");
+        w.u32(data.len());
+        for (k, v) in data {
+            w.str(k);
+            w.str(v);
+        }
+        w.end();
+    };
+    session(
+        "a",
+        &[("k", "v"), ("big", "too large"), ("k2", "v2"), ("k", "vv")],
+        &mut file,
+    );
+    session("b", &[], &mut file);
+    let owned = parse(&file, &caller()).unwrap();
+    let borrowed = parse_borrowed(&file, &caller()).unwrap();
+    let again: Vec<SavedSession> = borrowed.sessions.iter().map(SessionRef::to_owned).collect();
+    assert_eq!(again, owned.sessions);
+
+    let mut by_setters = Engine::new(config.clone()).unwrap();
+    let mut by_restore = Engine::new(config.clone()).unwrap();
+    let mut by_borrowed = Engine::new(config).unwrap();
+    let handles = restore(&mut by_restore, &owned.sessions, 5.0, 50.0).unwrap();
+    assert_eq!(
+        restore_borrowed(&mut by_borrowed, &borrowed.sessions, 5.0, 50.0).ok(),
+        Some(2)
+    );
+    for (index, s) in owned.sessions.iter().enumerate() {
+        let h = by_setters
+            .restore(
+                s.id.as_bytes(),
+                s.created_at,
+                7.0,
+                s.idle_timeout,
+                s.absolute_timeout,
+            )
+            .unwrap();
+        by_setters.set_user(h, s.user.as_deref());
+        by_setters.set_roles(h, &s.roles);
+        for (k, v) in &s.data {
+            let _ = by_setters.set_data(h, k, v);
+        }
+        let r = handles[index];
+        let b = by_borrowed.lookup(s.id.as_bytes(), 0.0, false).unwrap();
+        for e in [&by_restore, &by_borrowed] {
+            let x = if std::ptr::eq(e, &by_restore) { r } else { b };
+            assert_eq!(e.last_activity(x), Some(7.0));
+            assert_eq!(e.user(x), by_setters.user(h));
+            assert_eq!(e.roles(x), by_setters.roles(h));
+            assert_eq!(e.data_keys(x), by_setters.data_keys(h));
+            assert_eq!(e.data_bytes(x), by_setters.data_bytes(h));
+            for key in by_setters.data_keys(h).unwrap() {
+                assert_eq!(e.get_data(x, key), by_setters.get_data(h, key));
+            }
+        }
+    }
+    assert_eq!(by_restore.data_keys(handles[0]), Some(vec!["k", "k2"]));
+    assert_eq!(by_restore.get_data(handles[0], "k"), Some("vv"));
+}

@@ -25,6 +25,8 @@ import { type Journal, view } from './journal'
 
 /** Longest a slice may encode, ms. */
 const SLICE_MS = 1
+/** Fewest sessions encoded per batch. */
+const MIN_BATCH = 8
 /** Kept records below this many bytes are written in the final, synchronous step. */
 const FINAL_BYTES = 64 * 1024
 /** No compaction for a file smaller than this, whatever its share of dead records. */
@@ -103,6 +105,8 @@ class Run {
   readonly #fd: number
   readonly #writer: RecordWriter
   readonly #handles = new Float64Array(256)
+  /** Sessions encoded per batch: adapts to keep a batch within about a quarter of a slice. */
+  #batch = MIN_BATCH
   #from = 0
   #bytes = 0
   #aborted = false
@@ -164,19 +168,27 @@ class Run {
   /** Encodes attached sessions for about SLICE_MS, then writes them. */
   #slice = (): void => {
     const { engine, encode } = this.target
-    const until = performance.now() + SLICE_MS
+    let now = performance.now()
+    const until = now + SLICE_MS
     const chunks: Uint8Array[] = []
     let finished = false
     try {
       do {
-        const count = engine.scan(this.#from, -Infinity, this.#handles)
-        chunks.push(encode(engine, this.#handles, count, this.#writer))
-        if (count < this.#handles.length) {
+        // Batches sized by the time the last ones took (a slow or loaded machine encodes fewer
+        // sessions per batch), so that a slice overruns SLICE_MS by at most a small batch.
+        const handles = this.#handles.subarray(0, this.#batch)
+        const count = engine.scan(this.#from, -Infinity, handles)
+        chunks.push(encode(engine, handles, count, this.#writer))
+        if (count < handles.length) {
           finished = true
           break
         }
-        this.#from = slotOf(this.#handles[count - 1]) + 1
-      } while (performance.now() < until)
+        this.#from = slotOf(handles[count - 1]) + 1
+        const started = now
+        now = performance.now()
+        if (now - started > SLICE_MS / 4) this.#batch = Math.max(MIN_BATCH, this.#batch >> 1)
+        else if (now - started < SLICE_MS / 8) this.#batch = Math.min(this.#handles.length, this.#batch * 2)
+      } while (now < until)
     } catch (error) {
       return this.#fail(error)
     }

@@ -12,7 +12,7 @@
  * `swap` moves the journal to it once it holds the snapshot and those records.
  */
 import { Buffer } from 'node:buffer'
-import { closeSync, fdatasync, fdatasyncSync, write, writeSync } from 'node:fs'
+import { close, closeSync, fdatasync, fdatasyncSync, write, writeSync } from 'node:fs'
 import type { RecordCipher } from './cipher'
 import { RecordWriter } from './format'
 
@@ -165,18 +165,28 @@ export class Journal {
     this.writer.clear()
     this.#counted = 0
     for (const waiter of this.#waiters.splice(0)) waiter.resolve()
-    this.#retire(this.fd)
+    this.#retire(this.fd, true)
   }
 
-  #retire(fd: number): void {
+  /**
+   * Closes `fd` once no operation uses it. After a swap the old file is already renamed over,
+   * so its last close frees all its blocks, which takes milliseconds for a big file: that
+   * close runs in the thread pool (`now` only for the journal's own close()).
+   */
+  #retire(fd: number, now = false): void {
     if ((this.#inFlight.get(fd) ?? 0) > 0) {
       this.#retired.add(fd)
+      return
+    }
+    if (!now) {
+      // Closing a file we only appended to cannot lose anything the new file holds.
+      close(fd, () => {})
       return
     }
     try {
       closeSync(fd)
     } catch {
-      // Closing a file we only appended to cannot lose anything the new file holds.
+      // As above.
     }
   }
 

@@ -180,6 +180,9 @@ export interface Engine {
   /** Approximate bytes the engine holds outside the JS heap (native) or in typed arrays (js). */
   memoryBytes(): number
 
+  /** Room for `sessions` more sessions without growing (the loader knows how many it restores). */
+  reserve?(sessions: number): void
+
   /**
    * Optional fast path of persistence (the native engine): parses a whole session file
    * (docs/persistence-format.md) and restores its sessions into this empty engine, moving each

@@ -114,6 +114,16 @@ export class JsEngine implements Engine {
     return this.initialize(slot, now, idleTimeout, absoluteTimeout)
   }
 
+  reserve(sessions: number): void {
+    const target = Math.min(SLOT_SPACE, this.used + sessions)
+    if (target > this.capacity) {
+      let capacity = Math.max(this.capacity, 1024)
+      while (capacity < target) capacity *= 2
+      this.grow(Math.min(capacity, SLOT_SPACE))
+    }
+    this.randomIds?.reserve(this.randomIds.size + sessions)
+  }
+
   restore(id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number {
     const randomIds = this.randomIds
     if (randomIds !== undefined) {

@@ -114,6 +114,13 @@ export class RandomIdIndex {
     return this.table.byteLength + this.slotWords.byteLength
   }
 
+  /** Sizes the table for `count` ids at once (a load), instead of doubling as they come. */
+  reserve(count: number): void {
+    let entries = this.mask + 1
+    while (count * (1 << MAX_LOAD_SHIFT) > entries) entries *= 2
+    if (entries > this.mask + 1) this.resize(entries)
+  }
+
   /** Makes room for the words of `slots` slots (the engine grows its records in step). */
   growSlots(slots: number): void {
     const slotWords = new Int32Array(slots * this.words)

@@ -253,6 +253,7 @@ function load(
       const { damage } = error
       return damaged(damage.kind, damage.kind === 'mismatch' ? 0 : damage.offset, damage.why)
     }
+    engine.reserve?.(parsed.sessions.size)
     restoreAll(engine, parsed.sessions.values(), parsed.clean ? 0 : window, now, path)
     loaded = { state: 'loaded', clean: parsed.clean, records: parsed.records, tornAt: parsed.tornAt, encrypted: parsed.encrypted }
   }

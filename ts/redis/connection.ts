@@ -1,0 +1,66 @@
+import { RedisUnavailableError } from './errors'
+import type { Script } from './scripts'
+
+/**
+ * What a RedisSessionManager needs of a node-redis v5 client (`createClient()` from `redis`):
+ * the user's own client, connected by the manager if it is not yet. A duplicate of it carries
+ * the invalidation subscription.
+ */
+export interface RedisClientLike {
+  readonly isOpen: boolean
+  readonly isReady: boolean
+  connect(): Promise<unknown>
+  sendCommand(args: readonly string[]): Promise<unknown>
+  duplicate(): RedisClientLike
+  subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<unknown>
+  unsubscribe(channel?: string): Promise<unknown>
+  on(event: string, listener: (...args: any[]) => unknown): unknown
+  off(event: string, listener: (...args: any[]) => unknown): unknown
+  close?(): Promise<unknown>
+  quit?(): Promise<unknown>
+  destroy?(): unknown
+}
+
+/**
+ * Runs scripts on the user's client with a deadline: a call that Redis does not answer in
+ * `timeout` ms (the client offline, reconnecting, or Redis stalled) rejects with
+ * RedisUnavailableError, as does any failure of the client. Scripts go by EVALSHA, and by EVAL
+ * when Redis does not know them (after a restart).
+ */
+export class Connection {
+  readonly client: RedisClientLike
+  readonly #timeout: number
+
+  constructor(client: RedisClientLike, timeout: number) {
+    this.client = client
+    this.#timeout = timeout
+  }
+
+  async run(action: string, script: Script, argv: readonly string[]): Promise<unknown> {
+    if (!this.client.isReady) throw new RedisUnavailableError(action)
+    try {
+      return await this.#deadline(action, this.#evaluate(script, argv))
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) throw error
+      throw new RedisUnavailableError(action, { cause: error })
+    }
+  }
+
+  async #evaluate(script: Script, argv: readonly string[]): Promise<unknown> {
+    try {
+      return await this.client.sendCommand(['EVALSHA', script.sha, '0', ...argv])
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+      return this.client.sendCommand(['EVAL', script.source, '0', ...argv])
+    }
+  }
+
+  #deadline<T>(action: string, promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new RedisUnavailableError(action, { cause: new Error(`no reply within ${this.#timeout} ms`) })), this.#timeout)
+      timer.unref()
+    })
+    return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+  }
+}

@@ -1,0 +1,396 @@
+import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { SessionExistsError } from '../errors'
+import { Listeners } from '../listeners'
+import { type Disposer, OwnedObjects } from '../owned-objects'
+import type { CloseReason } from '../registry'
+import { Connection, type RedisClientLike } from './connection'
+import { RedisUnavailableError } from './errors'
+import { NearCache } from './near-cache'
+import type { ResolvedRedisOptions } from './options'
+import { expiresAtOf, parseRecord, type SessionRecord } from './record'
+import { SCRIPTS, type Script } from './scripts'
+import { RedisSession } from './session'
+
+/** Events of a RedisSessionManager: fired in the process that did the deed (see README). */
+export interface RedisSessionManagerEvents<S = RedisSession> {
+  create: [session: S]
+  close: [session: S, reason: CloseReason]
+  regenerate: [session: S, oldId: string]
+  error: [error: unknown]
+}
+
+/** Counters of one process; see `RedisSessionManager.stats()`. */
+export interface RedisSessionStats {
+  created: number
+  closed: Record<CloseReason, number>
+  listenerErrors: number
+  rejectedCookies: number
+  /** Lookups answered from the near cache, and those that went to Redis. */
+  nearCache: { hits: number; misses: number; size: number; flushes: number }
+  /** Calls that rejected with RedisUnavailableError. */
+  unavailable: number
+  /** Background sweeps that failed (Redis unreachable); the next one retries. */
+  sweepErrors: number
+}
+
+type Flat = string[]
+/** A sweep's own slice: sessions closed per script call, and calls per timer tick. */
+const SWEEP_BATCH = 256
+const SWEEP_CALLS_PER_TICK = 16
+
+/**
+ * Everything a RedisSessionManager and its sessions share: the connection, the near cache and
+ * its subscription, the Redis clock estimate, listeners, owned objects and the sweeper.
+ */
+export class RedisCore {
+  readonly options: ResolvedRedisOptions
+  readonly connection: Connection
+  readonly cache: NearCache
+  readonly listeners = new Listeners<RedisSessionManagerEvents<any>>()
+  readonly objects = new OwnedObjects()
+  /** Process-local handles of sessions holding owned objects, by id. */
+  readonly #objectHandles = new Map<string, number>()
+  #nextHandle = 1
+  /** A random token: this process's name in invalidations and on the sweep lease. */
+  readonly origin = randomBytes(12).toString('base64url')
+  readonly counts = {
+    created: 0,
+    closed: { destroyed: 0, expired: 0, evicted: 0, shutdown: 0 } as Record<CloseReason, number>,
+    listenerErrors: 0,
+    rejectedCookies: 0,
+    hits: 0,
+    misses: 0,
+    unavailable: 0,
+    sweepErrors: 0,
+  }
+  /** Redis time minus performance.now(), from the latest reply. */
+  #offset = NaN
+  #subscriber: RedisClientLike | undefined
+  #ready: Promise<void> | undefined
+  #timer: NodeJS.Timeout | undefined
+  #sweeping = false
+  closed = false
+
+  constructor(options: ResolvedRedisOptions) {
+    this.options = options
+    this.connection = new Connection(options.client, options.commandTimeout)
+    this.cache = new NearCache(options.nearCache)
+  }
+
+  get channel(): string {
+    return `${this.options.prefix}channel`
+  }
+
+  /** Connects the client (when the caller has not) and the subscription, and starts the sweeper. Once. */
+  ready(): Promise<void> {
+    this.#ready ??= this.#start()
+    return this.#ready
+  }
+
+  async #start(): Promise<void> {
+    const { client } = this.options
+    client.on('error', this.#clientError)
+    if (!client.isOpen) await client.connect()
+    const subscriber = client.duplicate()
+    this.#subscriber = subscriber
+    subscriber.on('error', this.#subscriptionLost)
+    subscriber.on('reconnecting', this.#subscriptionLost)
+    subscriber.on('end', this.#subscriptionLost)
+    await subscriber.connect()
+    await subscriber.subscribe(this.channel, this.#onMessage)
+    // node-redis restores subscriptions before it reports 'ready' again after a reconnect.
+    subscriber.on('ready', this.#subscriptionRestored)
+    this.#subscriptionRestored()
+    if (this.closed) return
+    this.#timer = setInterval(() => void this.sweepInBackground(), this.options.resolution)
+    this.#timer.unref()
+  }
+
+  /** Errors of the user's client (each failed reconnect emits one): never thrown, never fatal. */
+  #clientError = (): void => {}
+
+  #subscriptionLost = (): void => {
+    if (!this.cache.subscribed && this.cache.size === 0) return
+    this.cache.subscribed = false
+    this.cache.flush()
+  }
+
+  #subscriptionRestored = (): void => {
+    this.cache.flush()
+    this.cache.subscribed = !this.closed
+  }
+
+  #onMessage = (text: string): void => {
+    let message: unknown
+    try {
+      message = JSON.parse(text)
+    } catch {
+      return
+    }
+    if (!Array.isArray(message) || typeof message[0] !== 'number') return
+    const [seq, kind, origin, id, newId] = message as [number, string, string, string, string | undefined]
+    const foreign = origin !== this.origin
+    this.cache.invalidate(seq, newId === undefined ? [id] : [id, newId], foreign)
+    if (!foreign) return
+    // Another process closed or moved a session: its objects here go (closed) or follow (moved).
+    if (kind === 'c') this.disposeObjects(id)
+    else if (kind === 'r' && newId !== undefined) this.#moveObjects(id, newId)
+  }
+
+  /** Redis's time now, as estimated from the latest reply (off by at most one round trip). */
+  now(): number {
+    return performance.now() + this.#offset
+  }
+
+  #clock(redisNow: unknown): void {
+    const now = Number(redisNow)
+    if (Number.isSafeInteger(now) && now > 0) this.#offset = now - performance.now()
+  }
+
+  async run(action: string, script: Script, argv: string[]): Promise<unknown[]> {
+    if (this.#ready === undefined) void this.ready().catch(() => {})
+    try {
+      if (!this.cache.subscribed) await this.#readyWithin(action)
+      const reply = await this.connection.run(action, script, [this.options.prefix, ...argv]) as unknown[]
+      this.#clock(reply[0] === 0 || reply[0] === 1 ? reply[1] : reply[0])
+      return reply
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) this.counts.unavailable++
+      throw error
+    }
+  }
+
+  /** Waits for the first connection, as long as a command would. */
+  async #readyWithin(action: string): Promise<void> {
+    const ready = this.ready()
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new RedisUnavailableError(action, { cause: new Error('not connected') })), this.options.commandTimeout)
+      timer.unref()
+    })
+    try {
+      await Promise.race([ready, late])
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) throw error
+      throw new RedisUnavailableError(action, { cause: error })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** The live record of `id` (near cache first), renewed when `renew` and due. */
+  async read(id: string, renew: boolean): Promise<SessionRecord | undefined> {
+    const cached = this.cache.get(id)
+    if (cached !== undefined) {
+      // Let every I/O event already received this loop turn (an invalidation among them) be
+      // handled before the copy is trusted.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      const fresh = this.cache.get(id)
+      const now = this.now()
+      if (fresh !== undefined && now < expiresAtOf(fresh.record) && now - fresh.record.lastActivity < this.options.touchInterval) {
+        this.counts.hits++
+        return fresh.record
+      }
+    }
+    this.counts.misses++
+    const epoch = this.cache.epoch
+    const reply = await this.run('read a session', SCRIPTS.read, [id, renew ? '1' : '0', String(this.options.touchInterval), String(this.options.grace)])
+    const flat = reply[2] as Flat | null
+    if (flat === null || flat === undefined) {
+      this.cache.delete(id)
+      return undefined
+    }
+    const record = parseRecord(id, flat)
+    this.cache.offer(id, record, Number(reply[1]), epoch, performance.now())
+    return record
+  }
+
+  /**
+   * Creates `id` with `fields`; SessionExistsError when a live session holds it. An expired
+   * holder the sweep had not reached is closed here ('expired').
+   */
+  async create(id: string, fields: string[]): Promise<SessionRecord> {
+    const epoch = this.cache.epoch
+    const reply = await this.run('create a session', SCRIPTS.create, [id, String(this.options.grace), this.origin, ...fields])
+    if (reply[0] === 0) throw new SessionExistsError(id)
+    if (Array.isArray(reply[4])) this.emitClose(id, reply[4] as Flat, 'expired')
+    const record = parseRecord(id, reply[3] as Flat)
+    this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
+    this.counts.created++
+    return record
+  }
+
+  /** Sets and deletes fields of a live record: the record after, and how many deleted fields existed; undefined when not live. */
+  async write(id: string, set: readonly string[], remove: readonly string[]): Promise<SessionRecord | undefined> {
+    const epoch = this.cache.epoch
+    const reply = await this.run('write to a session', SCRIPTS.write, [id, String(this.options.grace), this.origin, String(set.length / 2), ...set, ...remove])
+    if (reply[0] === 0) {
+      this.cache.delete(id)
+      return undefined
+    }
+    const record = parseRecord(id, reply[3] as Flat)
+    this.cache.delete(id)
+    this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
+    return record
+  }
+
+  /** Renews a live record now, whatever touchInterval says. */
+  async touch(id: string): Promise<SessionRecord | undefined> {
+    const epoch = this.cache.epoch
+    const reply = await this.run('touch a session', SCRIPTS.read, [id, '1', '0', String(this.options.grace)])
+    const flat = reply[2] as Flat | null
+    if (flat === null || flat === undefined) {
+      this.cache.delete(id)
+      return undefined
+    }
+    const record = parseRecord(id, flat)
+    this.cache.delete(id)
+    this.cache.offer(id, record, Number(reply[1]), epoch, performance.now())
+    return record
+  }
+
+  /** Closes `id` (destroy): 'destroyed', 'expired' (it was past its deadline), or undefined (nothing to close). */
+  async destroy(id: string): Promise<CloseReason | undefined> {
+    const reply = await this.run('destroy a session', SCRIPTS.destroy, [id, this.origin])
+    this.cache.delete(id)
+    if (reply[0] === 0) return undefined
+    const reason: CloseReason = reply[0] === 1 ? 'destroyed' : 'expired'
+    this.emitClose(id, reply[3] as Flat, reason)
+    return reason
+  }
+
+  /** Moves a live record to `newId`: its record, or undefined when it is not live; SessionExistsError when a live session holds `newId`. */
+  async regenerate(oldId: string, newId: string): Promise<SessionRecord | undefined> {
+    const epoch = this.cache.epoch
+    const reply = await this.run('regenerate a session', SCRIPTS.regenerate, [oldId, newId, String(this.options.grace), this.origin])
+    this.cache.delete(oldId)
+    if (reply[0] === 0) return undefined
+    if (reply[0] === 3) throw new SessionExistsError(newId)
+    if (Array.isArray(reply[4])) this.emitClose(newId, reply[4] as Flat, 'expired')
+    this.#moveObjects(oldId, newId)
+    const record = parseRecord(newId, reply[3] as Flat)
+    this.cache.offer(newId, record, Number(reply[2]), epoch, performance.now())
+    return record
+  }
+
+  /** One sweep: closes (as 'expired') what is due, if this process holds the lease. Returns how many. */
+  async sweep(): Promise<number> {
+    let closed = 0
+    for (let call = 0; call < SWEEP_CALLS_PER_TICK; call++) {
+      const reply = await this.run('sweep expired sessions', SCRIPTS.sweep, [
+        this.origin, String(this.options.lease), String(SWEEP_BATCH), this.origin, String(this.options.grace),
+      ])
+      if (reply[0] !== 1) return closed
+      for (let index = 3; index + 1 < reply.length; index += 2) {
+        this.emitClose(reply[index] as string, reply[index + 1] as Flat, 'expired')
+        closed++
+      }
+      if (reply[2] !== 1) return closed
+    }
+    return closed
+  }
+
+  async sweepInBackground(): Promise<void> {
+    if (this.#sweeping || this.closed) return
+    this.#sweeping = true
+    try {
+      await this.sweep()
+    } catch {
+      this.counts.sweepErrors++
+    } finally {
+      this.#sweeping = false
+    }
+  }
+
+  /** Emits 'close' for a record this process removed, then disposes the session's objects here. */
+  emitClose(id: string, flat: Flat, reason: CloseReason): void {
+    this.cache.delete(id)
+    this.counts.closed[reason]++
+    if (this.listeners.count('close') > 0) {
+      let record: SessionRecord
+      try {
+        record = parseRecord(id, flat)
+      } catch (error) {
+        this.reportError(error)
+        record = parseRecord(id, [])
+      }
+      this.listeners.emit('close', [new RedisSession(this, id, record, reason), reason], this.reportError)
+    }
+    this.disposeObjects(id)
+  }
+
+  randomId(): string {
+    return randomBytes(this.options.idBytes).toString(this.options.idEncoding)
+  }
+
+  objectHandle(id: string, create: boolean): number | undefined {
+    let handle = this.#objectHandles.get(id)
+    if (handle === undefined && create) {
+      handle = this.#nextHandle++
+      this.#objectHandles.set(id, handle)
+    }
+    return handle
+  }
+
+  putObject(id: string, key: string, value: unknown, dispose: Disposer | undefined): void {
+    this.objects.put(this.objectHandle(id, true) as number, key, value, dispose, this.reportError)
+  }
+
+  removeObject(id: string, key: string): boolean {
+    const handle = this.#objectHandles.get(id)
+    if (handle === undefined) return false
+    const removed = this.objects.remove(handle, key, this.reportError)
+    if (this.objects.keys(handle).length === 0) this.#objectHandles.delete(id)
+    return removed
+  }
+
+  disposeObjects(id: string): void {
+    const handle = this.#objectHandles.get(id)
+    if (handle === undefined) return
+    this.#objectHandles.delete(id)
+    this.objects.disposeAll(handle, this.reportError)
+  }
+
+  #moveObjects(oldId: string, newId: string): void {
+    const handle = this.#objectHandles.get(oldId)
+    if (handle === undefined) return
+    this.#objectHandles.delete(oldId)
+    this.#objectHandles.set(newId, handle)
+  }
+
+  reportError = (error: unknown): void => {
+    this.counts.listenerErrors++
+    if (this.listeners.count('error') > 0) {
+      this.listeners.emit('error', [error], (failure) => process.emitWarning(String(failure), 'SessionkeeperListenerError'))
+    } else {
+      process.emitWarning(error instanceof Error ? error.message : String(error), 'SessionkeeperListenerError')
+    }
+  }
+
+  /** Stops the sweeper, gives up the lease and the subscription; the client stays the caller's. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.#timer)
+    this.cache.subscribed = false
+    this.cache.flush()
+    const subscriber = this.#subscriber
+    if (subscriber !== undefined) {
+      subscriber.off('error', this.#subscriptionLost)
+      subscriber.off('reconnecting', this.#subscriptionLost)
+      subscriber.off('end', this.#subscriptionLost)
+      subscriber.off('ready', this.#subscriptionRestored)
+      subscriber.on('error', () => {})
+      if (subscriber.isReady) {
+        await Promise.resolve(subscriber.close?.() ?? subscriber.quit?.()).catch(() => subscriber.destroy?.())
+      } else {
+        subscriber.destroy?.()
+      }
+    }
+    if (this.options.client.isReady) {
+      await this.connection.run('release the sweep lease', SCRIPTS.release, [this.options.prefix, this.origin]).catch(() => {})
+    }
+    this.options.client.off('error', this.#clientError)
+  }
+}

@@ -1,0 +1,7 @@
+export { RedisSessionManager } from './manager'
+export { RedisSession } from './session'
+export { RedisUnavailableError, RedisSchemaError } from './errors'
+export { RECORD_VERSION } from './record'
+export type { RedisSessionManagerOptions } from './options'
+export type { RedisSessionManagerEvents, RedisSessionStats } from './core'
+export type { RedisClientLike } from './connection'

@@ -1,0 +1,291 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
+import { ManagerClosedError, SessionExistsError } from '../errors'
+import { recordRejectedCookie, replaceSession } from '../internal'
+import type { SessionInit } from '../manager'
+import { checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, isUsableKey } from '../validate'
+import { RedisCore, type RedisSessionManagerEvents, type RedisSessionStats } from './core'
+import { type RedisSessionManagerOptions, resolveRedisOptions } from './options'
+import { newRecordFields } from './record'
+import { SCRIPTS } from './scripts'
+import { RedisSession } from './session'
+
+const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout'] as const
+/** Fresh random ids tried when one is taken (2^-128 odds each) before giving up. */
+const ID_ATTEMPTS = 3
+const BASE64URL = /^[A-Za-z0-9_-]+$/
+const HEX = /^[0-9a-f]+$/
+
+/**
+ * Sessions shared by many processes and machines through Redis: the SessionManager's API with
+ * Promises. Redis holds the truth; each process keeps a near cache of records it read recently
+ * (answered without a round trip, invalidated by every change elsewhere) and sweeps expired
+ * sessions under a lease, so `'close'` fires once across all processes. See README "Many
+ * processes: Redis" for the consistency bounds.
+ *
+ * ```ts
+ * const manager = new RedisSessionManager({ client: createClient({ url }), idleTimeout: 30 * 60_000 })
+ * const session = await manager.create({ user: 'alice' })
+ * const same = await manager.get(session.id)   // any process
+ * ```
+ */
+export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, JsonValue>> implements AsyncIterable<RedisSession<Data>> {
+  readonly #core: RedisCore
+  readonly #context = new AsyncLocalStorage<RedisSession<Data> | (() => RedisSession<Data> | undefined) | undefined>()
+  readonly #idLength: number
+  readonly #idAlphabet: RegExp
+
+  constructor(options: RedisSessionManagerOptions) {
+    const resolved = resolveRedisOptions(options)
+    this.#core = new RedisCore(resolved)
+    this.#idLength = resolved.idEncoding === 'hex' ? resolved.idBytes * 2 : Math.ceil((resolved.idBytes * 4) / 3)
+    this.#idAlphabet = resolved.idEncoding === 'hex' ? HEX : BASE64URL
+  }
+
+  /**
+   * Resolves once the client and the invalidation subscription are connected and the sweeper
+   * runs. Every call waits for it on its own; await it to learn of a bad URL at start-up.
+   */
+  ready(): Promise<void> {
+    return this.#core.ready()
+  }
+
+  /** `'random'` or `'caller'`. */
+  get keys(): 'random' | 'caller' {
+    return this.#core.options.keys
+  }
+
+  /** The key prefix in use, with the layout version (`'sk:1:'` by default). */
+  get prefix(): string {
+    return this.#core.options.prefix
+  }
+
+  /** Refused: no process knows the count without asking Redis. Use `await manager.count()`. */
+  get size(): never {
+    throw new TypeError('RedisSessionManager has no size: the sessions live in Redis; use await manager.count()')
+  }
+
+  /** Live sessions in Redis (from the deadline index: sessions past their deadline are not counted). */
+  async count(): Promise<number> {
+    this.#assertOpen('count sessions')
+    const reply = await this.#core.run('count sessions', SCRIPTS.sequence, [])
+    const now = Number(reply[0])
+    const count = await this.#core.connection.client.sendCommand(['ZCOUNT', `${this.prefix}deadlines`, `(${now}`, '+inf'])
+    return Number(count)
+  }
+
+  /** The live session with this id, renewed (at most once per touchInterval); undefined when there is none. */
+  async get(id: string): Promise<RedisSession<Data> | undefined> {
+    return this.#lookup(id, true, 'get a session')
+  }
+
+  /** Like `get`, without renewing. */
+  async peek(id: string): Promise<RedisSession<Data> | undefined> {
+    return this.#lookup(id, false, 'peek at a session')
+  }
+
+  /** True when a live session has this id. Does not renew. */
+  async has(id: string): Promise<boolean> {
+    return (await this.#lookup(id, false, 'look up a session')) !== undefined
+  }
+
+  /**
+   * Creates a session (`'create'` fires here). With `keys: 'caller'`, `init.key` is required and
+   * is taken only if no live session holds it (SessionExistsError), in one atomic step.
+   */
+  async create(init?: SessionInit<Data>): Promise<RedisSession<Data>> {
+    this.#assertOpen('create a session')
+    const checked = this.#checkInit(init)
+    if (this.keys === 'caller' && checked.key === undefined) throw new TypeError("init.key is required with keys: 'caller'")
+    return this.#create(checked.key, checked.fields)
+  }
+
+  /**
+   * The live session with this id (renewed), or a new one: with `keys: 'random'` a fresh id
+   * (a client's id is never adopted), with `keys: 'caller'` the given key.
+   */
+  async getOrCreate(id: string, init?: Omit<SessionInit<Data>, 'key'>): Promise<RedisSession<Data>> {
+    for (let attempt = 0; attempt < ID_ATTEMPTS; attempt++) {
+      const found = await this.get(id)
+      if (found !== undefined) return found
+      this.#assertOpen('create a session')
+      const checked = this.#checkInit(init)
+      if (checked.key !== undefined) throw new TypeError('getOrCreate takes the key as its first argument, not in init.key')
+      if (this.keys === 'random') return this.#create(undefined, checked.fields)
+      try {
+        return await this.#create(checkKey('id', id), checked.fields)
+      } catch (error) {
+        // Another process created it meanwhile: take that one.
+        if (!(error instanceof SessionExistsError)) throw error
+      }
+    }
+    throw new SessionExistsError(id)
+  }
+
+  /** Closes the session everywhere (`'close'` fires here, once); false when there was none live. */
+  async destroy(id: string): Promise<boolean> {
+    this.#assertOpen('destroy a session')
+    if (!this.#plausible(id)) return false
+    return (await this.#core.destroy(id)) === 'destroyed'
+  }
+
+  /**
+   * Closes what is due now, if this process holds (or takes) the sweep lease; resolves how many
+   * it closed. The background sweeper does this every `resolution` ms on its own.
+   */
+  async sweep(): Promise<number> {
+    this.#assertOpen('sweep')
+    return this.#core.sweep()
+  }
+
+  /**
+   * Stops the sweeper, gives up its lease and the invalidation subscription. Sessions stay in
+   * Redis for the other processes (no `'close'` events); the client stays open (it is yours).
+   * Idempotent.
+   */
+  async close(): Promise<void> {
+    await this.#core.close()
+  }
+
+  on<E extends keyof RedisSessionManagerEvents>(event: E, listener: (...args: RedisSessionManagerEvents<RedisSession<Data>>[E]) => unknown): this {
+    this.#checkListener(event, listener)
+    this.#core.listeners.add(event, listener, false)
+    return this
+  }
+
+  once<E extends keyof RedisSessionManagerEvents>(event: E, listener: (...args: RedisSessionManagerEvents<RedisSession<Data>>[E]) => unknown): this {
+    this.#checkListener(event, listener)
+    this.#core.listeners.add(event, listener, true)
+    return this
+  }
+
+  off<E extends keyof RedisSessionManagerEvents>(event: E, listener: (...args: RedisSessionManagerEvents<RedisSession<Data>>[E]) => unknown): this {
+    this.#core.listeners.remove(event, listener)
+    return this
+  }
+
+  /** As `SessionManager.run`: binds a session (or a function returning one) to the async context of `fn`. */
+  run<R>(session: RedisSession<Data> | undefined | (() => RedisSession<Data> | undefined), fn: () => R): R {
+    if (session !== undefined && typeof session !== 'function' && !(session instanceof RedisSession)) {
+      throw new TypeError('run(session, fn): session must be a RedisSession, a function returning one, or undefined')
+    }
+    if (typeof fn !== 'function') throw new TypeError('run(session, fn): fn must be a function')
+    return this.#context.run(session, fn)
+  }
+
+  /** The session bound by `run`, unless closed since; undefined outside `run`. */
+  current(): RedisSession<Data> | undefined {
+    const bound = this.#context.getStore()
+    const session = typeof bound === 'function' ? bound() : bound
+    return session instanceof RedisSession && !session.closed ? session as RedisSession<Data> : undefined
+  }
+
+  /** This process's counters since the manager was made. */
+  stats(): RedisSessionStats {
+    const { counts, cache } = this.#core
+    return {
+      created: counts.created,
+      closed: { ...counts.closed },
+      listenerErrors: counts.listenerErrors,
+      rejectedCookies: counts.rejectedCookies,
+      nearCache: { hits: counts.hits, misses: counts.misses, size: cache.size, flushes: cache.flushes },
+      unavailable: counts.unavailable,
+      sweepErrors: counts.sweepErrors,
+    }
+  }
+
+  /** Refused: iteration must ask Redis. Use `for await (const s of manager)`. */
+  [Symbol.iterator](): never {
+    throw new TypeError('RedisSessionManager is not iterable synchronously: use for await (const session of manager)')
+  }
+
+  /** Live sessions, in no defined order (a scan of the deadline index; sessions made meanwhile may or may not appear). */
+  async *[Symbol.asyncIterator](): AsyncIterator<RedisSession<Data>> {
+    const client = this.#core.connection.client
+    let cursor = '0'
+    do {
+      this.#assertOpen('iterate sessions')
+      const reply = await client.sendCommand(['ZSCAN', `${this.prefix}deadlines`, cursor, 'COUNT', '256']) as [string, string[]]
+      cursor = String(reply[0])
+      for (let index = 0; index < reply[1].length; index += 2) {
+        const session = await this.peek(reply[1][index])
+        if (session !== undefined) yield session
+      }
+    } while (cursor !== '0')
+  }
+
+  /** @internal For the HTTP integrations: counts a cookie treated as "no session". */
+  [recordRejectedCookie](): void {
+    this.#core.counts.rejectedCookies++
+  }
+
+  /** @internal For the HTTP integrations' login: a create; the caller closes `previous` after. */
+  async [replaceSession](previous: RedisSession<Data> | undefined, init: SessionInit<Data>): Promise<RedisSession<Data>> {
+    this.#assertOpen('create a session')
+    const checked = this.#checkInit(init)
+    if (this.keys === 'caller' && checked.key === undefined) throw new TypeError("init.key is required with keys: 'caller'")
+    if (previous !== undefined && checked.key !== undefined && previous.id === checked.key) await previous.close()
+    return this.#create(checked.key, checked.fields)
+  }
+
+  async #lookup(id: string, renew: boolean, action: string): Promise<RedisSession<Data> | undefined> {
+    this.#assertOpen(action)
+    if (!this.#plausible(id)) return undefined
+    const record = await this.#core.read(id, renew)
+    return record === undefined ? undefined : new RedisSession<Data>(this.#core, id, record)
+  }
+
+  /** False for what cannot be one of this manager's ids: it never reaches Redis. */
+  #plausible(id: unknown): id is string {
+    if (typeof id !== 'string') return false
+    if (this.keys === 'caller') return isUsableKey(id)
+    return id.length === this.#idLength && this.#idAlphabet.test(id)
+  }
+
+  async #create(key: string | undefined, fields: string[]): Promise<RedisSession<Data>> {
+    const core = this.#core
+    for (let attempt = 0; ; attempt++) {
+      const id = key ?? core.randomId()
+      try {
+        const record = await core.create(id, fields)
+        const session = new RedisSession<Data>(core, id, record)
+        if (core.listeners.count('create') > 0) core.listeners.emit('create', [session], core.reportError)
+        return session
+      } catch (error) {
+        if (key !== undefined || !(error instanceof SessionExistsError) || attempt + 1 >= ID_ATTEMPTS) throw error
+      }
+    }
+  }
+
+  #checkInit(init: unknown): { key: string | undefined; fields: string[] } {
+    const given = init === undefined ? {} : checkPlainObject('init', init)
+    checkKnownKeys('init', given, INIT_KEYS)
+    const options = this.#core.options
+    let key: string | undefined
+    if (given.key !== undefined) {
+      if (this.keys !== 'caller') throw new TypeError("init.key is only accepted with keys: 'caller'; with keys: 'random' the manager issues ids")
+      key = checkKey('init.key', given.key)
+    }
+    const user = given.user === undefined ? undefined : checkString('init.user', given.user)
+    const roles = given.roles === undefined ? undefined : checkRoles('init.roles', given.roles)
+    const idleTimeout = given.idleTimeout === undefined ? options.idleTimeout : checkTimeout('init.idleTimeout', given.idleTimeout)
+    const absoluteTimeout = given.absoluteTimeout === undefined ? options.absoluteTimeout : checkTimeout('init.absoluteTimeout', given.absoluteTimeout)
+    const data: string[] = []
+    if (given.data !== undefined) {
+      const values = checkPlainObject('init.data', given.data)
+      for (const name of Object.keys(values)) data.push(checkString('init.data key', name), encodeDataValue(name, values[name], true))
+    }
+    return { key, fields: newRecordFields(idleTimeout, absoluteTimeout, user, roles, data) }
+  }
+
+  #checkListener(event: unknown, listener: unknown): void {
+    if (event !== 'create' && event !== 'close' && event !== 'regenerate' && event !== 'error') {
+      throw new RangeError(`event must be 'create', 'close', 'regenerate' or 'error', received ${describe(event)}`)
+    }
+    if (typeof listener !== 'function') throw new TypeError(`listener must be a function, received ${typeof listener}`)
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#core.closed) throw new ManagerClosedError(action)
+  }
+}

@@ -67,6 +67,14 @@ export interface CookieRead {
   outdated: boolean
 }
 
+/** What `readAsync` needs of a manager whose lookups are Promises. */
+export interface AsyncLookups<S> {
+  readonly keys: 'random' | 'caller'
+  get(id: string): Promise<S | undefined>
+  has(id: string): Promise<boolean>
+  [recordRejectedCookie](): void
+}
+
 /** Longest session cookie value read (characters); a longer one names no session. */
 export const MAX_COOKIE_VALUE = 4096
 /**
@@ -191,6 +199,38 @@ export class SessionCookie {
     }
     manager[recordRejectedCookie]()
     return NO_SESSION
+  }
+
+  /**
+   * {@link read} over a manager whose lookups are Promises (RedisSessionManager): the same
+   * rules, the same counting of rejected cookies.
+   */
+  async readAsync<S extends { id: string }>(manager: AsyncLookups<S>, req: IncomingMessage): Promise<{ session: S | undefined; id: string | undefined; outdated: boolean }> {
+    const values = findCookies(req.headers.cookie, this.name)
+    if (values.length === 0) return NO_SESSION as { session: undefined; id: undefined; outdated: false }
+    if (values.length === 1) {
+      const verified = this.#verify(values[0], manager.keys === 'random')
+      const session = verified < 0 ? undefined : await manager.get(this.#idOf(values[0]))
+      if (session !== undefined) return { session, id: session.id, outdated: verified > 0 }
+    } else if (values.length <= MAX_SESSION_COOKIES) {
+      let chosen: { value: string; secret: number; id: string } | undefined
+      let ambiguous = false
+      for (const value of values) {
+        const secret = this.#verify(value, manager.keys === 'random')
+        if (secret < 0) continue
+        const id = this.#idOf(value)
+        if (chosen?.id === id || !(await manager.has(id))) continue
+        if (chosen !== undefined) {
+          ambiguous = true
+          break
+        }
+        chosen = { value, secret, id }
+      }
+      const session = chosen === undefined || ambiguous ? undefined : await manager.get(chosen.id)
+      if (chosen !== undefined && session !== undefined) return { session, id: session.id, outdated: chosen.secret > 0 }
+    }
+    manager[recordRejectedCookie]()
+    return NO_SESSION as { session: undefined; id: undefined; outdated: false }
   }
 
   /**

@@ -3,9 +3,10 @@ import type { JsonFields, JsonValue } from '../data-codec'
 import type { SessionManager } from '../manager'
 import type { Session } from '../session'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
-import { sessionFor, type SessionRequest, type StartSessionInit } from './http'
+import { RedisSessionManager } from '../redis/manager'
+import { type RedisSessionRequest, sessionFor, type SessionRequest, type StartSessionInit } from './http'
 
-export type { SessionCookieAttributes, SessionCookieOptions, SessionRequest, StartSessionInit }
+export type { RedisSessionRequest, SessionCookieAttributes, SessionCookieOptions, SessionRequest, StartSessionInit }
 
 /** Options of `sessionMiddleware`; see {@link SessionCookieOptions}. */
 export type SessionMiddlewareOptions = SessionCookieOptions
@@ -44,9 +45,10 @@ export type SessionMiddlewareOptions = SessionCookieOptions
  * `@types/express-session`, and two managers with different data types can serve one app.
  */
 export function sessionMiddleware<Data extends JsonFields<Data> = Record<string, JsonValue>>(
-  manager: SessionManager<Data>,
+  manager: SessionManager<Data> | RedisSessionManager<Data>,
   options?: SessionMiddlewareOptions,
 ): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
+  if (manager instanceof RedisSessionManager) return redisMiddleware(manager, options)
   const sessions = sessionFor(manager, options)
   return function sessionkeeper(req, res, next) {
     let request: SessionRequest<Data>
@@ -97,4 +99,22 @@ function attached<Data extends JsonFields<Data>>(req: IncomingMessage, caller: s
     throw new TypeError(`${caller}(req): sessionMiddleware has not run on this request (mount it with app.use before the routes that read sessions)`)
   }
   return request as SessionRequest<Data>
+}
+
+/**
+ * The middleware over a RedisSessionManager: the session is loaded (near cache, else one round
+ * trip) before `next()` runs; `req.startSession()` and the session's changes return Promises. When
+ * Redis is unavailable the request goes to `next(err)` with the RedisUnavailableError (`code`
+ * `'ERR_REDIS_UNAVAILABLE'`): express answers 500 unless an error handler says otherwise.
+ */
+function redisMiddleware<Data extends JsonFields<Data>>(
+  manager: RedisSessionManager<Data>, options: SessionMiddlewareOptions | undefined,
+): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
+  const sessions = sessionFor(manager, options)
+  return function sessionkeeper(req, res, next) {
+    sessions.attach(req, res).then(
+      (request: RedisSessionRequest<Data>) => manager.run(() => request.session, () => next()),
+      next,
+    )
+  }
 }

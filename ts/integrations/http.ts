@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { replaceSession } from '../internal'
 import type { SessionInit, SessionManager } from '../manager'
+import { RedisSessionManager } from '../redis/manager'
+import { RedisSession } from '../redis/session'
 import { Session } from '../session'
 import { checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout } from '../validate'
 import { appendSetCookie, SessionCookie, type SessionCookieAttributes, type SessionCookieOptions } from './cookies'
@@ -62,12 +64,31 @@ export interface HttpSessions<Data extends JsonFields<Data> = Record<string, Jso
   write(res: ServerResponse, session: Session<Data> | undefined): void
 }
 
+/** A request after `attach` of a RedisSessionManager's {@link RedisHttpSessions}. */
+export interface RedisSessionRequest<Data extends JsonFields<Data> = Record<string, JsonValue>> extends IncomingMessage {
+  /** The request's live session (loaded before the handler runs), or undefined. Updated by `startSession`. */
+  session?: RedisSession<Data>
+  /**
+   * A login, as {@link SessionRequest.startSession}: resolves the new session once Redis holds
+   * it, after the request's previous session (if any) is closed everywhere.
+   */
+  startSession(init?: StartSessionInit<Data>): Promise<RedisSession<Data>>
+}
+
+/** {@link HttpSessions} over a RedisSessionManager: the lookup is awaited. */
+export interface RedisHttpSessions<Data extends JsonFields<Data> = Record<string, JsonValue>> {
+  /** As {@link HttpSessions.attach}; resolves once the session is loaded. Rejects with RedisUnavailableError when Redis is. */
+  attach(req: IncomingMessage, res: ServerResponse): Promise<RedisSessionRequest<Data>>
+  read(req: IncomingMessage): Promise<RedisSession<Data> | undefined>
+  write(res: ServerResponse, session: RedisSession<Data> | undefined): void
+}
+
 const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout', 'keep'] as const
 
 /** What one request did to sessions, which alone decides its `Set-Cookie`. */
 interface RequestState {
   /** The session this request last created or regenerated, and the id it gave it. */
-  issued: Session | undefined
+  issued: { readonly closed: boolean; readonly id: string } | undefined
   issuedId: string | undefined
   /** True once this request closed the session its cookie named. */
   closedRead: boolean
@@ -93,15 +114,24 @@ interface RequestState {
  * TypeError/RangeError name the option.
  */
 export function sessionFor<Data extends JsonFields<Data> = Record<string, JsonValue>>(
+  manager: RedisSessionManager<Data>, options?: SessionCookieOptions,
+): RedisHttpSessions<Data>
+// The in-process signature last: `ReturnType<typeof sessionFor>` reads the last overload.
+export function sessionFor<Data extends JsonFields<Data> = Record<string, JsonValue>>(
   manager: SessionManager<Data>, options?: SessionCookieOptions,
-): HttpSessions<Data> {
+): HttpSessions<Data>
+export function sessionFor<Data extends JsonFields<Data> = Record<string, JsonValue>>(
+  manager: SessionManager<Data> | RedisSessionManager<Data>, options?: SessionCookieOptions,
+): HttpSessions<Data> | RedisHttpSessions<Data> {
+  if (manager instanceof RedisSessionManager) return redisSessionsFor(manager as unknown as RedisSessionManager, options) as unknown as RedisHttpSessions<Data>
   const untyped = manager as unknown as SessionManager
   const cookie = cookieFor(untyped, options)
-  return {
+  const sessions: HttpSessions<Data> = {
     attach: (req, res) => attach(untyped, cookie, req, res) as unknown as SessionRequest<Data>,
     read: (req) => cookie.read(untyped, req).session as Session<Data> | undefined,
     write: (res, session) => writeCookie(cookie, res, session as Session | undefined),
   }
+  return sessions
 }
 
 /**
@@ -131,6 +161,89 @@ function cookieFor(manager: SessionManager, options: SessionCookieOptions | unde
     throw new TypeError("options.secret is required over a keys: 'caller' manager: an unsigned cookie would let a client name any session key (Cookie: sid=user-alice)")
   }
   return cookie
+}
+
+function redisSessionsFor(manager: RedisSessionManager, options: SessionCookieOptions | undefined): RedisHttpSessions {
+  const cookie = new SessionCookie(options)
+  if (manager.keys === 'caller' && !cookie.signed) {
+    throw new TypeError("options.secret is required over a keys: 'caller' manager: an unsigned cookie would let a client name any session key (Cookie: sid=user-alice)")
+  }
+  return {
+    attach: (req, res) => attachRedis(manager, cookie, req, res),
+    read: async (req) => (await cookie.readAsync(manager, req)).session,
+    write: (res, session) => {
+      const value = session === undefined || session.closed ? cookie.serializeClear(res.req) : cookie.serialize(res.req, session.id)
+      appendSetCookie(res, value)
+    },
+  }
+}
+
+/** {@link attach} over a RedisSessionManager: the same cookie rules, with the lookup, login, regenerate and close awaited. */
+async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, req: IncomingMessage, res: ServerResponse): Promise<RedisSessionRequest> {
+  const read = await cookie.readAsync(manager, req)
+  const request = req as RedisSessionRequest
+  const state: RequestState = { issued: undefined, issuedId: undefined, closedRead: false }
+  let written = false
+  const cookieSettled = (): boolean => written || res.headersSent
+  if (read.session !== undefined) watchRedis(read.session, cookie, state, true, cookieSettled)
+  request.session = read.session
+  request.startSession = async (init?: StartSessionInit): Promise<RedisSession> => {
+    if (cookieSettled()) throw headersSentError('req.startSession()')
+    const { init: checked, keep } = checkStartInit(cookie, init)
+    const previous = request.session !== undefined && !request.session.closed ? request.session : undefined
+    const data: Record<string, JsonValue> = Object.create(null)
+    for (const key of previous === undefined ? [] : keep) {
+      const value = previous?.get(key)
+      if (value !== undefined) data[key] = value
+    }
+    for (const key of Object.keys(checked.data)) data[key] = checked.data[key]
+    const created = await manager[replaceSession](previous, { ...checked, data })
+    if (previous !== undefined && !previous.closed) await RedisSession.prototype.close.call(previous)
+    watchRedis(created, cookie, state, false, cookieSettled)
+    state.issued = created
+    state.issuedId = created.id
+    request.session = created
+    return created
+  }
+  const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+    if (!written) {
+      written = true
+      const value = decideCookie(cookie, req, read.session, read.id, read.outdated, state)
+      if (value !== undefined) addSetCookie(this, args, value)
+    }
+    return writeHead.apply(this, args)
+  } as ServerResponse['writeHead']
+  return request
+}
+
+/** {@link watch} for a RedisSession: its regenerate and close are Promises. */
+function watchRedis(session: RedisSession, cookie: SessionCookie, state: RequestState, read: boolean, settled: () => boolean): void {
+  const { close, regenerate } = RedisSession.prototype
+  Object.defineProperty(session, 'regenerate', {
+    configurable: true,
+    writable: true,
+    value: async function (this: RedisSession, newKey?: string): Promise<string | undefined> {
+      if (typeof newKey === 'string') cookie.checkStorable('newKey', newKey)
+      if (settled() && !this.closed) throw headersSentError('session.regenerate()')
+      const id = await regenerate.call(this, newKey)
+      if (typeof id === 'string') {
+        state.issued = this
+        state.issuedId = id
+      }
+      return id
+    },
+  })
+  if (!read) return
+  Object.defineProperty(session, 'close', {
+    configurable: true,
+    writable: true,
+    value: async function (this: RedisSession): Promise<boolean> {
+      const closed = await close.call(this)
+      if (closed) state.closedRead = true
+      return closed
+    },
+  })
 }
 
 function writeCookie(cookie: SessionCookie, res: ServerResponse, session: Session | undefined): void {
@@ -191,7 +304,7 @@ function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMes
  * regenerate or close never shows here: its own response carries it.
  */
 function decideCookie(
-  cookie: SessionCookie, req: IncomingMessage, readSession: Session | undefined, readId: string | undefined,
+  cookie: SessionCookie, req: IncomingMessage, readSession: { readonly closed: boolean; readonly id: string } | undefined, readId: string | undefined,
   outdated: boolean, state: RequestState,
 ): string | undefined {
   const { issued, issuedId } = state

@@ -2,8 +2,8 @@
  * One app over a RedisSessionManager, served through express + `sessionMiddleware` or plain
  * node:http + `sessionFor`: the routes the Redis HTTP specs and the cluster workers call.
  * `GET /` describes the session; `POST /login?user=` starts one; `POST /logout` closes it;
- * `POST /set?key=&value=` writes; `POST /regenerate` moves it. Redis failures answer 503 with
- * the error's code.
+ * `POST /set?key=&value=` writes; `POST /regenerate` moves it; `POST /hang` writes and never
+ * answers. Redis failures answer 503 with the error's code.
  */
 import express from 'express'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -30,6 +30,11 @@ async function route(manager: RedisSessionManager, request: RedisSessionRequest,
     case '/regenerate':
       await session?.regenerate()
       break
+    case '/hang':
+      // Writes, then never answers: the cluster spec kills the worker here, mid-request.
+      if (session !== undefined) await session.set('pending', 'written before the kill')
+      process.send?.({ hanging: process.pid })
+      return
     default:
       break
   }

@@ -14,6 +14,15 @@ export const recordRejectedCookie = Symbol('sessionkeeper.recordRejectedCookie')
  */
 export const replaceSession = Symbol('sessionkeeper.replaceSession')
 
+/**
+ * @internal For SessionkeeperStore's Redis mode: the RedisSession method that writes fields
+ * (data fields by their record names) and renews the session to a new idle timeout, in one step.
+ */
+export const writeAndRenew = Symbol('sessionkeeper.writeAndRenew')
+
+/** @internal For SessionkeeperStore's Redis mode: the RedisSessionManager's estimate of Redis's clock (ms). */
+export const redisNow = Symbol('sessionkeeper.redisNow')
+
 /** Reason codes; 0 is "no record". */
 const REASONS: readonly (CloseReason | undefined)[] = [undefined, 'destroyed', 'expired', 'evicted', 'shutdown']
 const CODES: Record<CloseReason, number> = { destroyed: 1, expired: 2, evicted: 3, shutdown: 4 }

@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { SessionManager } from '../manager'
 import type { SessionManagerOptions } from '../options'
+import type { RedisClientLike } from '../redis/connection'
+import type { RedisSessionManager } from '../redis/manager'
+import { CONNECT_REDIS_PREFIX, RedisStoreBackend } from '../redis/store-backend'
 import type { Session } from '../session'
 import { checkInteger, checkKnownKeys, checkPlainObject, isUsableKey } from '../validate'
 
@@ -23,6 +26,23 @@ export interface SessionkeeperStoreOptions {
   ttl?: number
   /** Options for the manager the store makes (ignored with `manager`); `keys` is always `'caller'`. */
   managerOptions?: Omit<SessionManagerOptions, 'keys'>
+  /**
+   * Redis mode: a node-redis v5 client (`createClient({ url })`). Sessions then live in Redis,
+   * shared by every process, through a RedisSessionManager (`keys: 'caller'`): reads are served
+   * from the near cache, touches renew in Redis at most once per touchInterval. Not combinable
+   * with `manager` or `managerOptions`.
+   */
+  redis?: unknown
+  /** Redis mode: the key prefix (default `'sk:'`; see RedisSessionManager's `prefix`). */
+  prefix?: string
+  /** Redis mode: the longest a renewal waits (ms); default a tenth of `ttl`, at most one minute. */
+  touchInterval?: number
+  /**
+   * Redis mode, switching from connect-redis: `true` (its default prefix `'sess:'`) or the prefix
+   * its store used. A session not found is looked up there (its JSON serializer) and moved over on
+   * first read, keeping what is left of its TTL; no one is logged out.
+   */
+  migrateConnectRedis?: boolean | string
 }
 
 /** The data key under which the serialized session lives in the engine. */
@@ -59,16 +79,38 @@ export class SessionkeeperStore extends StoreBase {
   declare load: (sid: string, callback: (error: any, session?: any) => any) => void
   declare createSession: (req: any, session: any) => any
 
-  /** The manager holding the sessions (`keys: 'caller'`). */
-  readonly manager: SessionManager
+  readonly #manager: SessionManager | undefined
+  readonly #redis: RedisStoreBackend | undefined
   readonly #ttl: number
   readonly #ownsManager: boolean
 
   constructor(options?: SessionkeeperStoreOptions) {
     super()
     const given = options === undefined ? {} : checkPlainObject('options', options)
-    checkKnownKeys('options', given, ['manager', 'ttl', 'managerOptions'])
+    checkKnownKeys('options', given, ['manager', 'ttl', 'managerOptions', 'redis', 'prefix', 'touchInterval', 'migrateConnectRedis'])
     this.#ttl = given.ttl === undefined ? DAY : checkInteger('options.ttl', given.ttl, 1, Number.MAX_SAFE_INTEGER)
+    if (given.redis !== undefined) {
+      if (given.manager !== undefined || given.managerOptions !== undefined) {
+        throw new TypeError('options.redis cannot be combined with options.manager or options.managerOptions')
+      }
+      const migrate = given.migrateConnectRedis
+      if (migrate !== undefined && typeof migrate !== 'boolean' && (typeof migrate !== 'string' || migrate.length === 0)) {
+        throw new TypeError('options.migrateConnectRedis must be true, false or the key prefix connect-redis used')
+      }
+      this.#redis = new RedisStoreBackend({
+        client: given.redis as RedisClientLike,
+        prefix: given.prefix as string | undefined,
+        touchInterval: given.touchInterval === undefined ? undefined : checkInteger('options.touchInterval', given.touchInterval, 0, 2 ** 31 - 1),
+        migrateFrom: migrate === true ? CONNECT_REDIS_PREFIX : typeof migrate === 'string' ? migrate : undefined,
+      }, this.#ttl)
+      this.#manager = undefined
+      this.#ownsManager = true
+      return
+    }
+    for (const name of ['prefix', 'touchInterval', 'migrateConnectRedis']) {
+      if (given[name] !== undefined) throw new TypeError(`options.${name} needs options.redis`)
+    }
+    this.#redis = undefined
     if (given.manager !== undefined) {
       if (!(given.manager instanceof SessionManager)) {
         throw new TypeError('options.manager must be a SessionManager')
@@ -76,23 +118,43 @@ export class SessionkeeperStore extends StoreBase {
       if (given.managerOptions !== undefined) {
         throw new TypeError('options.managerOptions cannot be combined with options.manager')
       }
-      this.manager = given.manager
+      this.#manager = given.manager
       this.#ownsManager = false
     } else {
       const managerOptions = given.managerOptions === undefined ? {} : checkPlainObject('options.managerOptions', given.managerOptions)
       if ('keys' in managerOptions) throw new TypeError("options.managerOptions.keys is always 'caller' for a store")
-      this.manager = new SessionManager({ idleTimeout: this.#ttl, ...managerOptions, keys: 'caller' })
+      this.#manager = new SessionManager({ idleTimeout: this.#ttl, ...managerOptions, keys: 'caller' })
       this.#ownsManager = true
     }
     // Sessions are keyed by the framework's id, so the manager must take the caller's keys;
     // a 'random' manager would refuse them at the first set().
-    if (this.manager.keys !== 'caller') {
+    if (this.#manager.keys !== 'caller') {
       throw new TypeError("options.manager must be created with keys: 'caller' to key sessions by the framework's session id")
     }
   }
 
+  /** The in-process manager holding the sessions (`keys: 'caller'`); a TypeError in Redis mode (see `redisManager`). */
+  get manager(): SessionManager {
+    if (this.#manager === undefined) throw new TypeError('this SessionkeeperStore keeps its sessions in Redis: see store.redisManager')
+    return this.#manager
+  }
+
+  /** Redis mode: the RedisSessionManager holding the sessions (`keys: 'caller'`); else undefined. */
+  get redisManager(): RedisSessionManager | undefined {
+    return this.#redis?.manager
+  }
+
   /** The session for `sid`, or null. Reading does not extend it: set and touch do. */
   get<Record extends StoredSession = StoredSession>(sid: string, callback: (error: any, session?: Record | null) => void): void {
+    const redis = this.#redis
+    if (redis !== undefined) {
+      this.#answerAsync(callback, async () => {
+        if (typeof sid !== 'string') return null
+        const record = await redis.get(sid)
+        return record === undefined ? null : (JSON.parse(record) as Record)
+      })
+      return
+    }
     this.#answer(callback, () => {
       const record = recordOf(this.#peek(sid))
       return record === undefined ? null : (JSON.parse(record) as Record)
@@ -106,6 +168,11 @@ export class SessionkeeperStore extends StoreBase {
    * the key (a shared manager) is left alone and the callback gets a SessionExistsError.
    */
   set(sid: string, sess: StoredSession, callback?: Callback): void {
+    const redis = this.#redis
+    if (redis !== undefined) {
+      this.#answerAsync(callback, () => redis.set(sid, JSON.stringify(sess), this.#ttlOf(sess)))
+      return
+    }
     this.#answer(callback, () => {
       const ttl = this.#ttlOf(sess)
       const record = JSON.stringify(sess)
@@ -122,6 +189,11 @@ export class SessionkeeperStore extends StoreBase {
    * gone.
    */
   touch(sid: string, sess: StoredSession, callback?: Callback): void {
+    const redis = this.#redis
+    if (redis !== undefined) {
+      this.#answerAsync(callback, () => redis.touch(sid, this.#ttlOf(sess)))
+      return
+    }
     this.#answer(callback, () => {
       const existing = this.#findOwn(sid)
       const record = recordOf(existing)
@@ -135,6 +207,11 @@ export class SessionkeeperStore extends StoreBase {
 
   /** Destroys the store's session `sid`, if it has one. */
   destroy(sid: string, callback?: Callback): void {
+    const redis = this.#redis
+    if (redis !== undefined) {
+      this.#answerAsync(callback, () => redis.destroy(sid))
+      return
+    }
     this.#answer(callback, () => {
       this.#findOwn(sid)?.close()
     })
@@ -146,6 +223,15 @@ export class SessionkeeperStore extends StoreBase {
    * other code sharing its manager.
    */
   all<Stored extends StoredSession = StoredSession>(callback: (error: any, sessions?: { [sid: string]: Stored } | null) => void): void {
+    const redis = this.#redis
+    if (redis !== undefined) {
+      this.#answerAsync(callback, async () => {
+        const sessions: { [sid: string]: Stored } = {}
+        for (const session of await redis.own()) sessions[session.id] = JSON.parse(session.get('express-session') as string) as Stored
+        return sessions
+      })
+      return
+    }
     this.#answer(callback, () => {
       const sessions: { [sid: string]: Stored } = {}
       for (const session of this.manager) {
@@ -158,23 +244,38 @@ export class SessionkeeperStore extends StoreBase {
 
   /** The ids of the store's live sessions. */
   ids(callback: Callback<string[]>): void {
-    this.#answer(callback, () => this.#own().map((session) => session.id))
+    const redis = this.#redis
+    if (redis !== undefined) this.#answerAsync(callback, async () => (await redis.own()).map((session) => session.id))
+    else this.#answer(callback, () => this.#own().map((session) => session.id))
   }
 
   /** How many of the store's sessions are live. */
   length(callback: Callback<number>): void {
-    this.#answer(callback, () => this.#own().length)
+    const redis = this.#redis
+    if (redis !== undefined) this.#answerAsync(callback, async () => (await redis.own()).length)
+    else this.#answer(callback, () => this.#own().length)
   }
 
   /** Destroys every session of the store (other code's sessions in a shared manager stay). */
   clear(callback?: Callback): void {
+    const redis = this.#redis
+    if (redis !== undefined) {
+      this.#answerAsync(callback, async () => {
+        for (const session of await redis.own()) await session.close()
+      })
+      return
+    }
     this.#answer(callback, () => {
       for (const session of this.#own()) session.close()
     })
   }
 
-  /** Closes the manager the store made (a manager given to it stays open). */
-  close(): void {
+  /**
+   * Closes the manager the store made (a manager given to it stays open). In Redis mode it
+   * stops the store's sweeper and subscription (resolving when done); the client stays yours.
+   */
+  close(): Promise<void> | void {
+    if (this.#redis !== undefined) return this.#redis.close()
     if (this.#ownsManager) this.manager.close()
   }
 
@@ -209,6 +310,22 @@ export class SessionkeeperStore extends StoreBase {
     const maxAge = cookie?.maxAge ?? cookie?.originalMaxAge
     if (typeof maxAge === 'number' && Number.isFinite(maxAge)) return Math.min(MAX_TTL, Math.max(1, Math.ceil(maxAge)))
     return this.#ttl
+  }
+
+  /** Redis mode: the callback gets the result or the error (a RedisUnavailableError when Redis is). */
+  #answerAsync<T>(callback: Callback<T> | undefined, work: () => Promise<T>): void {
+    let promise: Promise<T>
+    try {
+      promise = work()
+    } catch (error) {
+      promise = Promise.reject(error)
+    }
+    // Through nextTick, so that a callback that throws throws as an uncaught exception (as with
+    // the in-process mode), not as a rejection of this promise.
+    promise.then(
+      (value) => { if (callback !== undefined) process.nextTick(callback, null, value) },
+      (error: unknown) => { if (callback !== undefined) process.nextTick(callback, error) },
+    )
   }
 
   /**

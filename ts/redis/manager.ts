@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { ManagerClosedError, SessionExistsError } from '../errors'
-import { recordRejectedCookie, replaceSession } from '../internal'
+import { recordRejectedCookie, redisNow, replaceSession } from '../internal'
 import type { SessionInit } from '../manager'
 import { checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, isUsableKey } from '../validate'
 import { RedisCore, type RedisSessionManagerEvents, type RedisSessionStats } from './core'
@@ -212,6 +212,11 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
         if (session !== undefined) yield session
       }
     } while (cursor !== '0')
+  }
+
+  /** @internal Redis's time now, as this process estimates it (ms). */
+  [redisNow](): number {
+    return this.#core.now()
   }
 
   /** @internal For the HTTP integrations: counts a cookie treated as "no session". */

@@ -142,7 +142,8 @@ return {1, now, seq, redis.call('HGETALL', key), replaced}
 
 /**
  * Changes fields of a live record: the pairs to set, then the names to delete. A change of
- * user moves the id between user sets; a change of timeout moves the deadline.
+ * user moves the id between user sets; a change of timeout moves the deadline; the field 'a'
+ * (whatever value is given) renews the session now.
  * ARGV: prefix, id, grace, origin, count of pairs, pairs..., names to delete...
  * Returns {0, now} when the record is absent or expired, else {1, now, seq, record}.
  */
@@ -156,7 +157,10 @@ local before = fields(h)
 if not alive(before, now) then return {0, now} end
 if pairs > 0 then
   local args = {'HSET', key}
-  for n = 6, 5 + pairs * 2 do args[#args + 1] = ARGV[n] end
+  for n = 6, 5 + pairs * 2, 2 do
+    args[#args + 1] = ARGV[n]
+    if ARGV[n] == 'a' then args[#args + 1] = now else args[#args + 1] = ARGV[n + 1] end
+  end
   redis.call(unpack(args))
 end
 for n = 6 + pairs * 2, #ARGV do redis.call('HDEL', key, ARGV[n]) end
@@ -165,7 +169,7 @@ if before['u'] ~= f['u'] then
   if before['u'] ~= nil then redis.call('SREM', P .. 'u:' .. before['u'], id) end
   if f['u'] ~= nil then add_user(id, f['u'], deadline(f), now, grace) end
 end
-if before['i'] ~= f['i'] or before['x'] ~= f['x'] then index(id, f, now, grace) end
+if before['i'] ~= f['i'] or before['x'] ~= f['x'] or before['a'] ~= f['a'] then index(id, f, now, grace) end
 local seq = publish('w', origin, id)
 return {1, now, seq, redis.call('HGETALL', key)}
 `

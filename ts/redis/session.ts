@@ -3,6 +3,7 @@ import { OwnedObjects, type Disposer } from '../owned-objects'
 import type { CloseReason } from '../registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from '../validate'
 import type { RedisCore } from './core'
+import { writeAndRenew } from '../internal'
 import { DATA_PREFIX, expiresAtOf, type SessionRecord } from './record'
 
 /**
@@ -207,6 +208,13 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   removeObject(key: string): boolean {
     checkString('key', key)
     return !this.closed && this.#core.removeObject(this.#id, key)
+  }
+
+  /** @internal Sets data values (stored forms) and makes the deadline `idleTimeout` from now, in one step. */
+  async [writeAndRenew](data: readonly string[], idleTimeout: number): Promise<boolean> {
+    const set = ['a', '', 'i', String(idleTimeout)]
+    for (let index = 0; index + 1 < data.length; index += 2) set.push(DATA_PREFIX + data[index], data[index + 1])
+    return this.#write(set, [])
   }
 
   async #write(set: string[], remove: string[]): Promise<boolean> {

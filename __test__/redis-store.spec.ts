@@ -1,0 +1,135 @@
+import anyTest, { type TestFn } from 'ava'
+import { RedisStore } from 'connect-redis'
+import express from 'express'
+import session from 'express-session'
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import { SessionkeeperStore } from '../ts/integrations/express-session'
+import { RedisServer } from './redis-fixtures'
+
+const test = anyTest as TestFn<{ server: RedisServer }>
+const SECRET = 'a secret of at least thirty-two characters'
+const cleanups: (() => Promise<unknown> | unknown)[] = []
+
+test.before(async (t) => {
+  t.context.server = await RedisServer.start()
+})
+
+test.after.always(async (t) => {
+  await Promise.allSettled(cleanups.map((cleanup) => cleanup()))
+  await t.context.server?.stop()
+})
+
+async function serve(store: session.Store): Promise<string> {
+  const app = express()
+  app.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false, cookie: { maxAge: 60_000 } }))
+  app.post('/login', (req, res) => {
+    ;(req.session as unknown as Record<string, unknown>).user = 'ann'
+    res.json({ ok: true })
+  })
+  app.get('/count', (req, res) => {
+    const data = req.session as unknown as Record<string, number | string | undefined>
+    data.count = Number(data.count ?? 0) + 1
+    res.json({ count: data.count, user: data.user ?? null })
+  })
+  app.get('/whoami', (req, res) => {
+    res.json({ user: (req.session as unknown as Record<string, unknown>).user ?? null })
+  })
+  app.post('/logout', (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })))
+  })
+  app.use((error: { code?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(503).json({ code: error.code ?? null })
+  })
+  const server: Server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  cleanups.push(() => {
+    server.closeAllConnections()
+    return new Promise((resolve) => server.close(resolve))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+async function call(base: string, method: string, path: string, cookie: string) {
+  const response = await fetch(base + path, { method, headers: cookie === '' ? {} : { cookie } })
+  const setCookie = response.headers.get('set-cookie')
+  return { status: response.status, body: (await response.json()) as Record<string, any>, cookie: setCookie === null ? cookie : setCookie.split(';')[0] }
+}
+
+function redisStore(server: RedisServer, prefix: string, extra: Record<string, unknown> = {}): SessionkeeperStore {
+  const store = new SessionkeeperStore({ redis: server.client(), prefix, ...extra })
+  cleanups.push(() => store.close())
+  return store
+}
+
+test('Redis mode: express-session sessions are shared by two processes, logout included', async (t) => {
+  const prefix = `s-${randomUUID()}:`
+  const a = await serve(redisStore(t.context.server, prefix))
+  const b = await serve(redisStore(t.context.server, prefix))
+  const login = await call(a, 'POST', '/login', '')
+  let cookie = login.cookie
+  t.truthy(cookie)
+  for (let round = 1; round <= 6; round++) {
+    const reply = await call(round % 2 === 0 ? a : b, 'GET', '/count', cookie)
+    t.is(reply.body.count, round)
+    t.is(reply.body.user, 'ann')
+    cookie = reply.cookie
+  }
+  await call(b, 'POST', '/logout', cookie)
+  t.is((await call(a, 'GET', '/whoami', cookie)).body.user, null)
+})
+
+test('Redis mode: reads come from the near cache and touches are coalesced', async (t) => {
+  const prefix = `s-${randomUUID()}:`
+  const store = redisStore(t.context.server, prefix)
+  const base = await serve(store)
+  const { cookie } = await call(base, 'POST', '/login', '')
+  for (let round = 0; round < 20; round++) t.is((await call(base, 'GET', '/whoami', cookie)).body.user, 'ann')
+  const stats = store.redisManager?.stats()
+  t.true((stats?.nearCache.hits ?? 0) >= 19)
+  t.true((stats?.nearCache.misses ?? 99) <= 2)
+})
+
+test('switching from connect-redis logs no one out: its record moves over on first read', async (t) => {
+  const client = t.context.server.client()
+  await client.connect()
+  const old = await serve(new RedisStore({ client }))
+  const { cookie } = await call(old, 'POST', '/login', '')
+  const sid = decodeURIComponent(cookie.split('=')[1]).slice(2).split('.')[0]
+  t.truthy(await client.get(`sess:${sid}`))
+  const prefix = `s-${randomUUID()}:`
+  const store = redisStore(t.context.server, prefix, { migrateConnectRedis: true })
+  const next = await serve(store)
+  t.is((await call(next, 'GET', '/whoami', cookie)).body.user, 'ann')
+  t.is(await client.get(`sess:${sid}`), null)
+  const moved = await client.hGet(`${prefix}1:s:${sid}`, 'd:express-session')
+  t.is(JSON.parse(moved as string).user, 'ann')
+  const ttl = await client.pTTL(`${prefix}1:s:${sid}`)
+  t.true(ttl > 0)
+  t.is((await call(next, 'GET', '/count', cookie)).body.count, 1)
+  t.is((await call(next, 'GET', '/count', cookie)).body.user, 'ann')
+})
+
+test('Redis mode: when Redis is unreachable the store reports a named error, and it recovers', async (t) => {
+  const server = await RedisServer.start()
+  cleanups.push(() => server.stop())
+  const store = new SessionkeeperStore({ redis: server.client(), prefix: `s-${randomUUID()}:` })
+  cleanups.push(() => store.close())
+  const base = await serve(store)
+  const { cookie } = await call(base, 'POST', '/login', '')
+  await server.kill()
+  const down = await call(base, 'GET', '/whoami', cookie)
+  t.is(down.status, 503)
+  t.is(down.body.code, 'ERR_REDIS_UNAVAILABLE')
+  await server.restart()
+  // The server kept nothing (no AOF here): once Redis answers, the cookie names no session.
+  let status = 0
+  for (let attempt = 0; attempt < 200 && status !== 200; attempt++) {
+    status = (await call(base, 'GET', '/whoami', cookie)).status
+    if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.is(status, 200)
+  const again = await call(base, 'POST', '/login', '')
+  t.is((await call(base, 'GET', '/whoami', again.cookie)).body.user, 'ann')
+})

@@ -1,0 +1,127 @@
+import { SessionExistsError } from '../errors'
+import { redisNow, writeAndRenew } from '../internal'
+import type { RedisClientLike } from './connection'
+import { RedisSessionManager } from './manager'
+import type { RedisSession } from './session'
+
+/** The data key under which express-session's serialized session lives (as in the in-process store). */
+export const STORE_RECORD = 'express-session'
+
+/** connect-redis's defaults: the key prefix, and JSON as the serializer. */
+export const CONNECT_REDIS_PREFIX = 'sess:'
+
+export interface RedisStoreOptions {
+  client: RedisClientLike
+  prefix: string | undefined
+  /** The connect-redis prefix to migrate from, or undefined for no migration. */
+  migrateFrom: string | undefined
+  touchInterval: number | undefined
+}
+
+/**
+ * SessionkeeperStore's Redis mode: express-session records kept as one data value of a
+ * RedisSessionManager session keyed by the framework's sid. Reads go through the near cache,
+ * touches renew in Redis at most once per touchInterval, and a connect-redis record found under
+ * `migrateFrom` is moved over on its first read.
+ */
+export class RedisStoreBackend {
+  readonly manager: RedisSessionManager
+  readonly #client: RedisClientLike
+  readonly #migrateFrom: string | undefined
+  readonly #touchInterval: number
+
+  constructor(options: RedisStoreOptions, ttl: number) {
+    this.#client = options.client
+    this.#migrateFrom = options.migrateFrom
+    this.manager = new RedisSessionManager({
+      client: options.client,
+      keys: 'caller',
+      idleTimeout: ttl,
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+      ...(options.touchInterval === undefined ? {} : { touchInterval: options.touchInterval }),
+    })
+    this.#touchInterval = Math.min(Math.max(1, Math.floor(ttl / 10)), options.touchInterval ?? 60_000)
+  }
+
+  /** The stored record of `sid` (JSON text), or undefined; migrates a connect-redis record on first read. */
+  async get(sid: string): Promise<string | undefined> {
+    const session = await this.manager.peek(sid)
+    const record = recordOf(session)
+    if (record !== undefined || this.#migrateFrom === undefined || session !== undefined) return record
+    return this.#migrate(sid)
+  }
+
+  async set(sid: string, record: string, ttl: number): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = await this.manager.peek(sid)
+      if (existing !== undefined && await existing[writeAndRenew]([STORE_RECORD, record], ttl)) return
+      try {
+        await this.manager.create({ key: sid, idleTimeout: ttl, data: { [STORE_RECORD]: record } })
+        return
+      } catch (error) {
+        // Another process created it meanwhile: write over it.
+        if (!(error instanceof SessionExistsError)) throw error
+      }
+    }
+  }
+
+  /**
+   * Extends a live session to `ttl` from now: a no-op (no round trip with a near-cache copy)
+   * while its deadline is within touchInterval of that, so Redis sees at most one renewal per
+   * touchInterval. The record itself is not rewritten (as connect-redis's touch).
+   */
+  async touch(sid: string, ttl: number): Promise<void> {
+    const existing = await this.manager.peek(sid)
+    if (existing === undefined || recordOf(existing) === undefined) return
+    if (existing.expiresAt >= this.manager[redisNow]() + ttl - this.#touchInterval) return
+    await existing[writeAndRenew]([], ttl)
+  }
+
+  async destroy(sid: string): Promise<void> {
+    await this.manager.destroy(sid)
+    if (this.#migrateFrom !== undefined) await this.#client.sendCommand(['DEL', this.#migrateFrom + sid])
+  }
+
+  async own(): Promise<RedisSession[]> {
+    const sessions: RedisSession[] = []
+    for await (const session of this.manager) if (recordOf(session) !== undefined) sessions.push(session)
+    return sessions
+  }
+
+  async close(): Promise<void> {
+    await this.manager.close()
+  }
+
+  /**
+   * Moves connect-redis's `<prefix><sid>` (JSON, with a TTL) into a session of its own, keeping
+   * what is left of its TTL; the old key goes once the new session holds the record. A
+   * concurrent migration in another process finds the session made by the first.
+   */
+  async #migrate(sid: string): Promise<string | undefined> {
+    const key = (this.#migrateFrom as string) + sid
+    const [text, ttl] = await Promise.all([
+      this.#client.sendCommand(['GET', key]) as Promise<string | null>,
+      this.#client.sendCommand(['PTTL', key]) as Promise<number>,
+    ])
+    if (typeof text !== 'string') return undefined
+    try {
+      JSON.parse(text)
+    } catch {
+      return undefined
+    }
+    const idleTimeout = typeof ttl === 'number' && ttl > 0 ? ttl : 0
+    try {
+      await this.manager.create({ key: sid, idleTimeout, data: { [STORE_RECORD]: text } })
+    } catch (error) {
+      if (!(error instanceof SessionExistsError)) throw error
+      return recordOf(await this.manager.peek(sid))
+    }
+    await this.#client.sendCommand(['DEL', key])
+    return text
+  }
+}
+
+function recordOf(session: RedisSession | undefined): string | undefined {
+  const record = session?.get(STORE_RECORD)
+  return typeof record === 'string' ? record : undefined
+}

@@ -49,20 +49,22 @@ for (const [entry, conditions] of Object.entries(exports)) {
   writeFileSync(new URL(cjs.types, root), `export * from '${commonjs}'\n${ES_MODULE_MARKER}`)
 }
 
-sealSessionConstructor(new URL('dist/session.d.ts', root))
+sealSessionConstructor(new URL('dist/session.d.ts', root), 'Session')
+sealSessionConstructor(new URL('dist/redis/session.d.ts', root), 'RedisSession')
 
 /**
  * stripInternal removes Session's constructor from the declarations (its parameters are the
  * internal Registry and engine handle), which would leave TypeScript's implicit public one:
  * `new Session()` and `class X extends Session` would type-check and then fail. A private
- * constructor says what is true: sessions come only from a SessionManager.
+ * constructor says what is true: sessions come only from a SessionManager (RedisSession: a
+ * RedisSessionManager).
  */
-function sealSessionConstructor(file) {
+function sealSessionConstructor(file, name) {
   const text = readFileSync(file, 'utf8')
   // The class takes its data type as a type parameter: `Session<Data extends ... = ...>`.
-  const head = /^export declare class Session(<[^\n]*>)? \{\n {4}#private;\n/m
+  const head = new RegExp(`^export declare class ${name}(<[^\\n]*>)? \\{\\n {4}#private;\\n`, 'm')
   if (!head.test(text) || /\bconstructor\(/.test(text)) {
-    throw new Error(`${file.pathname}: expected the Session class without a declared constructor (stripInternal)`)
+    throw new Error(`${file.pathname}: expected the ${name} class without a declared constructor (stripInternal)`)
   }
   writeFileSync(file, text.replace(head, (found) => `${found}    private constructor();\n`))
 }

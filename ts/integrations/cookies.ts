@@ -67,7 +67,7 @@ export interface CookieRead {
   outdated: boolean
 }
 
-/** What `readAsync` needs of a manager whose lookups are Promises. */
+/** @internal What `readAsync` needs of a manager whose lookups are Promises. */
 export interface AsyncLookups<S> {
   readonly keys: 'random' | 'caller'
   get(id: string): Promise<S | undefined>
@@ -202,8 +202,8 @@ export class SessionCookie {
   }
 
   /**
-   * {@link read} over a manager whose lookups are Promises (RedisSessionManager): the same
-   * rules, the same counting of rejected cookies.
+   * @internal {@link read} over a manager whose lookups are Promises (RedisSessionManager): the
+   * same rules, the same counting of rejected cookies.
    */
   async readAsync<S extends { id: string }>(manager: AsyncLookups<S>, req: IncomingMessage): Promise<{ session: S | undefined; id: string | undefined; outdated: boolean }> {
     const values = findCookies(req.headers.cookie, this.name)

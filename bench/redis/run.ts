@@ -1,0 +1,221 @@
+/**
+ * The Redis benchmark: express over HTTP, two server processes sharing one redis-server (the
+ * Debian package, started here on a free port in a temp dir), for each kind of
+ * bench/redis/server.ts: sessionMiddleware + RedisSessionManager, express-session +
+ * connect-redis, and express-session + SessionkeeperStore in Redis mode.
+ *
+ * Per kind: `sessions` logins spread over both servers, then
+ *   1. reads only (`GET /` with a live session's cookie) on both servers: Redis commands per
+ *      request, from `INFO commandstats` (every command Redis ran meanwhile, sweeps included);
+ *   2. the mix of the in-process HTTP benchmark, 80% reads / 10% writes (`POST /cart`) / 10%
+ *      anonymous (`GET /public`), autocannon on both servers at once: req/s (sum) and latency
+ *      (the worse p99 of the two);
+ *   3. logout-to-invisible: log out through server A, then ask server B until it no longer
+ *      serves the session; the time from A's response to B's first anonymous answer.
+ *
+ *   BENCH_PROFILE=full|quick|smoke node --import tsx bench/redis/run.ts
+ *
+ * Prints a Markdown table and writes it, with the JSON figures, to bench/results/redis-latest.{md,json}.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { performance } from 'node:perf_hooks'
+import autocannon from 'autocannon'
+import { RedisServer } from '../../__test__/redis-fixtures'
+import { REDIS_BENCH_KINDS, type RedisBenchKind } from './server'
+
+const PROFILES = {
+  full: { sessions: 2000, readSeconds: 5, mixSeconds: 10, connections: 32, logouts: 200 },
+  quick: { sessions: 500, readSeconds: 2, mixSeconds: 4, connections: 16, logouts: 50 },
+  smoke: { sessions: 50, readSeconds: 1, mixSeconds: 1, connections: 4, logouts: 5 },
+} as const
+const LABELS: Record<RedisBenchKind, string> = {
+  'redis-middleware': 'sessionMiddleware + RedisSessionManager',
+  'connect-redis': 'express-session + connect-redis',
+  'redis-store': 'express-session + SessionkeeperStore (Redis mode)',
+}
+const SERVER_ENTRY = join(__dirname, 'server.ts')
+const REPO_ROOT = join(__dirname, '..', '..')
+
+interface Figures {
+  kind: RedisBenchKind
+  label: string
+  readRequests: number
+  commandsPerRead: number
+  mixRequestsPerSecond: number
+  mixLatencyP50: number
+  mixLatencyP99: number
+  mixErrors: number
+  mixNon2xx: number
+  sessionMisses: number
+  logoutToInvisibleP50: number
+  logoutToInvisibleP99: number
+  logoutToInvisibleMax: number
+  /** Requests to server B after the logout that still served the session (must be 0 where ordering holds). */
+  staleAfterLogout: number
+}
+
+async function startServer(kind: RedisBenchKind, url: string, prefix: string): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY, kind, url, prefix], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${kind} server did not start`)), 60_000)
+    child.once('exit', (code) => reject(new Error(`${kind} server exited (${code})`)))
+    createInterface({ input: child.stdout! }).once('line', (text) => {
+      clearTimeout(timer)
+      resolve(text)
+    })
+  })
+  return { child, base: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}` }
+}
+
+async function request(base: string, method: string, path: string, cookie?: string): Promise<{ text: string; cookie: string | undefined }> {
+  const response = await fetch(base + path, { method, headers: cookie === undefined ? {} : { cookie } })
+  return { text: await response.text(), cookie: response.headers.getSetCookie()[0]?.split(';')[0] }
+}
+
+async function commandCalls(admin: ReturnType<RedisServer['client']>): Promise<number> {
+  const info = await admin.info('commandstats')
+  let calls = 0
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (match[1] !== 'info' && match[1] !== 'config|resetstat') calls += Number(match[2])
+  }
+  return calls
+}
+
+function cannon(base: string, connections: number, seconds: number, pick: () => { method: string; path: string; cookie?: string }) {
+  return autocannon({
+    url: base,
+    connections,
+    duration: seconds,
+    requests: [{
+      setupRequest: (req: any) => {
+        const next = pick()
+        req.method = next.method
+        req.path = next.path
+        req.headers = next.cookie === undefined ? {} : { cookie: next.cookie }
+        return req
+      },
+    }],
+  })
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+
+async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeof PROFILES)[keyof typeof PROFILES]): Promise<Figures> {
+  const admin = redis.client()
+  await admin.connect()
+  await admin.flushAll()
+  const prefix = 'bench:'
+  const servers = [await startServer(kind, redis.url, prefix), await startServer(kind, redis.url, prefix)]
+  try {
+    const [a, b] = servers.map((server) => server.base)
+    const cookies: string[] = []
+    for (let index = 0; index < profile.sessions; index++) {
+      const login = await request(index % 2 === 0 ? a : b, 'POST', '/login')
+      if (login.cookie === undefined) throw new Error(`${kind}: login set no cookie`)
+      cookies.push(login.cookie)
+    }
+    const anyCookie = () => cookies[Math.floor(Math.random() * cookies.length)]
+    // Warm-up: each server reads each session once (what a long-running server has done already).
+    await Promise.all(servers.map((server) => cannon(server.base, profile.connections / 2, 1, () => ({ method: 'GET', path: '/', cookie: anyCookie() }))))
+
+    await admin.configResetStat()
+    const reads = await Promise.all(servers.map((server) => cannon(server.base, profile.connections / 2, profile.readSeconds, () => ({ method: 'GET', path: '/', cookie: anyCookie() }))))
+    const readRequests = reads.reduce((sum, result) => sum + result.requests.total, 0)
+    const commandsPerRead = (await commandCalls(admin)) / readRequests
+
+    const mix = await Promise.all(servers.map((server) => cannon(server.base, profile.connections / 2, profile.mixSeconds, () => {
+      const roll = Math.random()
+      if (roll < 0.8) return { method: 'GET', path: '/', cookie: anyCookie() }
+      if (roll < 0.9) return { method: 'POST', path: '/cart', cookie: anyCookie() }
+      return { method: 'GET', path: '/public' }
+    })))
+    let sessionMisses = 0
+    for (const server of servers) sessionMisses += (JSON.parse((await request(server.base, 'GET', '/bench-counts')).text) as { misses: number }).misses
+
+    const latencies: number[] = []
+    let staleAfterLogout = 0
+    for (let round = 0; round < profile.logouts; round++) {
+      const login = await request(a, 'POST', '/login')
+      const cookie = login.cookie as string
+      await request(b, 'GET', '/', cookie)
+      await request(b, 'GET', '/', cookie)
+      await request(a, 'POST', '/logout', cookie)
+      const loggedOut = performance.now()
+      for (let attempt = 0; attempt < 10_000; attempt++) {
+        if ((await request(b, 'GET', '/', cookie)).text === 'hello anonymous') break
+        staleAfterLogout++
+      }
+      latencies.push(performance.now() - loggedOut)
+    }
+    return {
+      kind,
+      label: LABELS[kind],
+      readRequests,
+      commandsPerRead,
+      mixRequestsPerSecond: mix.reduce((sum, result) => sum + result.requests.total, 0) / profile.mixSeconds,
+      mixLatencyP50: Math.max(...mix.map((result) => result.latency.p50)),
+      mixLatencyP99: Math.max(...mix.map((result) => result.latency.p99)),
+      mixErrors: mix.reduce((sum, result) => sum + result.errors + result.timeouts, 0),
+      mixNon2xx: mix.reduce((sum, result) => sum + result.non2xx, 0),
+      sessionMisses,
+      logoutToInvisibleP50: percentile(latencies, 50),
+      logoutToInvisibleP99: percentile(latencies, 99),
+      logoutToInvisibleMax: Math.max(...latencies),
+      staleAfterLogout,
+    }
+  } finally {
+    for (const server of servers) server.child.stdin?.end()
+    await admin.close().catch(() => {})
+  }
+}
+
+function markdown(figures: Figures[], profileName: string): string {
+  const baseline = figures.find((row) => row.kind === 'connect-redis')
+  const lines = [
+    `# Redis: two express processes sharing one redis-server (${profileName} profile)`,
+    '',
+    `${new Date().toISOString()}; ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}); Node ${process.version}; redis-server from the Debian package.`,
+    '',
+    '| server | req/s (80/10/10 mix) | vs connect-redis | p50 ms | p99 ms | Redis commands per read request | logout to invisible p50 / p99 / max ms | served after logout | errors / non-2xx / session misses |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...figures.map((row) => `| ${row.label} | ${Math.round(row.mixRequestsPerSecond)} | ${baseline === undefined ? '' : `${(row.mixRequestsPerSecond / baseline.mixRequestsPerSecond).toFixed(2)}x`} | ${row.mixLatencyP50} | ${row.mixLatencyP99} | ${row.commandsPerRead.toFixed(3)} | ${row.logoutToInvisibleP50.toFixed(2)} / ${row.logoutToInvisibleP99.toFixed(2)} / ${row.logoutToInvisibleMax.toFixed(2)} | ${row.staleAfterLogout} | ${row.mixErrors} / ${row.mixNon2xx} / ${row.sessionMisses} |`),
+    '',
+    'Commands per read request: every command Redis ran during the read-only phase (INFO commandstats, sweeps and renewals included) divided by the read requests both servers answered. Logout to invisible: from server A\'s logout response to server B\'s first answer without the session (B had read the session just before).',
+    '',
+  ]
+  return lines.join('\n')
+}
+
+async function main(): Promise<void> {
+  const profileName = (process.env.BENCH_PROFILE ?? 'quick') as keyof typeof PROFILES
+  const profile = PROFILES[profileName]
+  if (profile === undefined) throw new Error(`BENCH_PROFILE must be one of ${Object.keys(PROFILES).join(', ')}`)
+  const redis = await RedisServer.start()
+  const figures: Figures[] = []
+  try {
+    for (const kind of REDIS_BENCH_KINDS) {
+      process.stderr.write(`redis bench: ${kind}...\n`)
+      figures.push(await runKind(kind, redis, profile))
+    }
+  } finally {
+    await redis.stop()
+  }
+  const report = markdown(figures, profileName)
+  process.stdout.write(report)
+  if (profileName !== 'smoke') {
+    writeFileSync(join(REPO_ROOT, 'bench', 'results', 'redis-latest.md'), report)
+    writeFileSync(join(REPO_ROOT, 'bench', 'results', 'redis-latest.json'), `${JSON.stringify({ profile: profileName, figures }, null, 2)}\n`)
+  }
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

@@ -1,0 +1,141 @@
+/**
+ * One server process of the Redis benchmark (bench/redis/run.ts starts two per kind, sharing
+ * one redis-server):
+ *
+ *   node --import tsx bench/redis/server.ts <kind> <redis url> <prefix>
+ *
+ * Kinds: `redis-middleware` (sessionMiddleware + RedisSessionManager), `connect-redis`
+ * (express-session + connect-redis), `redis-store` (express-session + SessionkeeperStore in Redis
+ * mode). Routes: `POST /login` (a session with a user and ~200 bytes of data), `GET /` (reads the
+ * user), `POST /cart` (writes one value), `GET /public` (no session), `POST /logout`,
+ * `GET /bench-counts` (requests that found their session, and that did not). Prints one JSON
+ * line `{ port }` when listening; exits when its stdin closes.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { RedisStore } from 'connect-redis'
+import express, { type RequestHandler } from 'express'
+import session, { type Store } from 'express-session'
+import { createClient } from 'redis'
+import { sessionMiddleware, type RedisSessionRequest } from '../../ts/integrations/express'
+import { SessionkeeperStore } from '../../ts/integrations/express-session'
+import { RedisSessionManager } from '../../ts/redis/index'
+import { sessionData } from '../workload'
+
+export const REDIS_BENCH_KINDS = ['redis-middleware', 'connect-redis', 'redis-store'] as const
+export type RedisBenchKind = (typeof REDIS_BENCH_KINDS)[number]
+
+const SECRET = 'sessionkeeper redis benchmark secret, 32+ chars'
+const IDLE_TIMEOUT_MS = 30 * 60_000
+
+interface Access {
+  middleware: RequestHandler
+  login(req: express.Request, index: number): Promise<void>
+  user(req: express.Request): string | undefined
+  writeCart(req: express.Request, value: string): Promise<boolean>
+  logout(req: express.Request): Promise<void>
+}
+
+function middlewareAccess(client: ReturnType<typeof createClient>, prefix: string): Access {
+  const manager = new RedisSessionManager({ client, prefix, idleTimeout: IDLE_TIMEOUT_MS })
+  const sessionOf = (req: express.Request) => (req as unknown as RedisSessionRequest).session
+  return {
+    middleware: sessionMiddleware(manager, { secret: SECRET, cookie: { maxAge: IDLE_TIMEOUT_MS } }) as unknown as RequestHandler,
+    login: async (req, index) => {
+      const { user, ...data } = sessionData(index)
+      await (req as unknown as RedisSessionRequest).startSession({ user, data })
+    },
+    user: (req) => sessionOf(req)?.user,
+    writeCart: async (req, value) => (await sessionOf(req)?.set('cart', value)) === true,
+    logout: async (req) => {
+      await sessionOf(req)?.close()
+    },
+  }
+}
+
+function expressSessionAccess(store: Store): Access {
+  const fieldsOf = (req: express.Request) => req.session as unknown as Record<string, unknown> | undefined
+  return {
+    middleware: session({
+      store, secret: SECRET, resave: false, saveUninitialized: false, rolling: true,
+      cookie: { maxAge: IDLE_TIMEOUT_MS, httpOnly: true, path: '/', sameSite: 'lax' },
+    }),
+    login: async (req, index) => {
+      Object.assign(req.session, sessionData(index))
+    },
+    user: (req) => {
+      const user = fieldsOf(req)?.user
+      return typeof user === 'string' ? user : undefined
+    },
+    writeCart: async (req, value) => {
+      const fields = fieldsOf(req)
+      if (typeof fields?.user !== 'string') return false
+      fields.cart = value
+      return true
+    },
+    logout: (req) => new Promise<void>((resolve, reject) => req.session.destroy((error) => (error ? reject(error) : resolve()))),
+  }
+}
+
+function accessFor(kind: RedisBenchKind, client: ReturnType<typeof createClient>, prefix: string): Access {
+  switch (kind) {
+    case 'redis-middleware':
+      return middlewareAccess(client, prefix)
+    case 'connect-redis':
+      return expressSessionAccess(new RedisStore({ client, prefix: `${prefix}sess:` }))
+    case 'redis-store':
+      return expressSessionAccess(new SessionkeeperStore({ redis: client, prefix }) as unknown as Store)
+  }
+}
+
+async function main(): Promise<void> {
+  const [kind, url, prefix] = process.argv.slice(2)
+  if (!REDIS_BENCH_KINDS.includes(kind as RedisBenchKind)) throw new Error(`usage: server.ts <${REDIS_BENCH_KINDS.join('|')}> <redis url> <prefix>`)
+  const client = createClient({ url })
+  client.on('error', () => {})
+  await client.connect()
+  const access = accessFor(kind as RedisBenchKind, client, prefix)
+  const counts = { hits: 0, misses: 0 }
+  let written = 0
+  let logins = 0
+  const app = express()
+  app.use(access.middleware)
+  app.post('/login', (req, res, next) => {
+    access.login(req, logins++).then(() => res.send('in'), next)
+  })
+  app.get('/', (req, res) => {
+    const user = access.user(req)
+    if (user === undefined) counts.misses++
+    else counts.hits++
+    res.send(`hello ${user ?? 'anonymous'}`)
+  })
+  app.post('/cart', (req, res, next) => {
+    written++
+    access.writeCart(req, `sku-${written % 9973}:3,sku-${written % 7919}:1;updated=${Date.now()}`).then((ok) => {
+      if (ok) counts.hits++
+      else counts.misses++
+      res.send(ok ? 'saved' : 'no session')
+    }, next)
+  })
+  app.get('/public', (_req, res) => {
+    res.send('public')
+  })
+  app.post('/logout', (req, res, next) => {
+    access.logout(req).then(() => res.send('out'), next)
+  })
+  app.get('/bench-counts', (_req, res) => {
+    res.json(counts)
+  })
+  const server = createServer(app)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
+  process.stdin.on('end', () => process.exit(0))
+  process.stdin.resume()
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error)
+    process.exit(1)
+  })
+}

@@ -70,6 +70,10 @@ export class RedisCore {
   #ready: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   #sweeping = false
+  /** Highest invalidation sequence number received since the subscription was (re)confirmed. */
+  #seqSeen = 0
+  /** Changes of this process waiting for their own invalidation to come back (see #settle). */
+  #waiters: { seq: number; resolve: () => void }[] = []
   closed = false
 
   constructor(options: ResolvedRedisOptions) {
@@ -111,12 +115,15 @@ export class RedisCore {
   #clientError = (): void => {}
 
   #subscriptionLost = (): void => {
+    this.#releaseWaiters(Infinity)
     if (!this.cache.subscribed && this.cache.size === 0) return
     this.cache.subscribed = false
     this.cache.flush()
   }
 
   #subscriptionRestored = (): void => {
+    this.#releaseWaiters(Infinity)
+    this.#seqSeen = 0
     this.cache.flush()
     this.cache.subscribed = !this.closed
   }
@@ -132,10 +139,35 @@ export class RedisCore {
     const [seq, kind, origin, id, newId] = message as [number, string, string, string, string | undefined]
     const foreign = origin !== this.origin
     this.cache.invalidate(seq, newId === undefined ? [id] : [id, newId], foreign)
+    if (seq > this.#seqSeen) {
+      this.#seqSeen = seq
+      if (this.#waiters.length > 0) this.#releaseWaiters(seq)
+    }
     if (!foreign) return
     // Another process closed or moved a session: its objects here go (closed) or follow (moved).
     if (kind === 'c') this.disposeObjects(id)
     else if (kind === 'r' && newId !== undefined) this.#moveObjects(id, newId)
+  }
+
+  /**
+   * Resolves once this process's subscription has received invalidation `seq` (or every later
+   * one), so that a change resolves only after Redis has sent its invalidation to every
+   * subscriber: a request that follows the change's response, anywhere, finds it delivered.
+   * Does not wait without a subscription, nor longer than commandTimeout (at most 1 s).
+   */
+  async settle(seq: number): Promise<void> {
+    if (!this.cache.subscribed || !(seq > this.#seqSeen)) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(this.options.commandTimeout, 1000))
+      timer.unref()
+      this.#waiters.push({ seq, resolve: () => { clearTimeout(timer); resolve() } })
+    })
+  }
+
+  #releaseWaiters(upTo: number): void {
+    const waiting = this.#waiters
+    this.#waiters = waiting.filter((waiter) => waiter.seq > upTo)
+    for (const waiter of waiting) if (waiter.seq <= upTo) waiter.resolve()
   }
 
   /** Redis's time now, as estimated from the latest reply (off by at most one round trip). */
@@ -214,7 +246,10 @@ export class RedisCore {
     const epoch = this.cache.epoch
     const reply = await this.run('create a session', SCRIPTS.create, [id, String(this.options.grace), this.origin, ...fields])
     if (reply[0] === 0) throw new SessionExistsError(id)
-    if (Array.isArray(reply[4])) this.emitClose(id, reply[4] as Flat, 'expired')
+    if (Array.isArray(reply[4])) {
+      await this.settle(Number(reply[2]))
+      this.emitClose(id, reply[4] as Flat, 'expired')
+    }
     const record = parseRecord(id, reply[3] as Flat)
     this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
     this.counts.created++
@@ -232,6 +267,7 @@ export class RedisCore {
     const record = parseRecord(id, reply[3] as Flat)
     this.cache.delete(id)
     this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
+    await this.settle(Number(reply[2]))
     return record
   }
 
@@ -256,6 +292,7 @@ export class RedisCore {
     this.cache.delete(id)
     if (reply[0] === 0) return undefined
     const reason: CloseReason = reply[0] === 1 ? 'destroyed' : 'expired'
+    await this.settle(Number(reply[2]))
     this.emitClose(id, reply[3] as Flat, reason)
     return reason
   }
@@ -267,6 +304,7 @@ export class RedisCore {
     this.cache.delete(oldId)
     if (reply[0] === 0) return undefined
     if (reply[0] === 3) throw new SessionExistsError(newId)
+    await this.settle(Number(reply[2]))
     if (Array.isArray(reply[4])) this.emitClose(newId, reply[4] as Flat, 'expired')
     this.#moveObjects(oldId, newId)
     const record = parseRecord(newId, reply[3] as Flat)

@@ -4,7 +4,8 @@
  * bench/redis/server.ts: sessionMiddleware + RedisSessionManager, express-session +
  * connect-redis, and express-session + SessionkeeperStore in Redis mode.
  *
- * Per kind: `sessions` logins spread over both servers, then
+ * Per kind: `sessions` logins spread over both servers, each session read once on each server
+ * (what a long-running server has done already) and a second of reads, then
  *   1. reads only (`GET /` with a live session's cookie) on both servers: Redis commands per
  *      request, from `INFO commandstats` (every command Redis ran meanwhile, sweeps included);
  *   2. the mix of the in-process HTTP benchmark, 80% reads / 10% writes (`POST /cart`) / 10%
@@ -122,7 +123,13 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeo
       cookies.push(login.cookie)
     }
     const anyCookie = () => cookies[Math.floor(Math.random() * cookies.length)]
-    // Warm-up: each server reads each session once (what a long-running server has done already).
+    // Warm-up: each server reads each session once (what a long-running server has done
+    // already), then a second of the read load.
+    for (const server of servers) {
+      for (let from = 0; from < cookies.length; from += 16) {
+        await Promise.all(cookies.slice(from, from + 16).map((cookie) => request(server.base, 'GET', '/', cookie)))
+      }
+    }
     await Promise.all(servers.map((server) => cannon(server.base, profile.connections / 2, 1, () => ({ method: 'GET', path: '/', cookie: anyCookie() }))))
 
     await admin.configResetStat()

@@ -20,6 +20,9 @@ export const replaceSession = Symbol('sessionkeeper.replaceSession')
  */
 export const writeAndRenew = Symbol('sessionkeeper.writeAndRenew')
 
+/** @internal For SessionkeeperStore's Redis mode: a plain command on the RedisSessionManager's connection (its deadline, its errors). */
+export const redisCommand = Symbol('sessionkeeper.redisCommand')
+
 /** @internal For SessionkeeperStore's Redis mode: the RedisSessionManager's estimate of Redis's clock (ms). */
 export const redisNow = Symbol('sessionkeeper.redisNow')
 

@@ -46,6 +46,17 @@ export class Connection {
     }
   }
 
+  /** One plain command, with the same deadline and errors as a script. */
+  async command(action: string, args: readonly string[]): Promise<unknown> {
+    if (!this.client.isReady) throw new RedisUnavailableError(action)
+    try {
+      return await this.#deadline(action, this.client.sendCommand(args))
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) throw error
+      throw new RedisUnavailableError(action, { cause: error })
+    }
+  }
+
   async #evaluate(script: Script, argv: readonly string[]): Promise<unknown> {
     try {
       return await this.client.sendCommand(['EVALSHA', script.sha, '0', ...argv])

@@ -193,6 +193,18 @@ export class RedisCore {
     }
   }
 
+  /** A plain command, with run's waiting, deadline and errors. */
+  async command(action: string, args: readonly string[]): Promise<unknown> {
+    if (this.#ready === undefined) void this.ready().catch(() => {})
+    try {
+      if (!this.cache.subscribed) await this.#readyWithin(action)
+      return await this.connection.command(action, args)
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) this.counts.unavailable++
+      throw error
+    }
+  }
+
   /** Waits for the first connection, as long as a command would. */
   async #readyWithin(action: string): Promise<void> {
     const ready = this.ready()

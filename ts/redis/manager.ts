@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { ManagerClosedError, SessionExistsError } from '../errors'
-import { recordRejectedCookie, redisNow, replaceSession } from '../internal'
+import { recordRejectedCookie, redisCommand, redisNow, replaceSession } from '../internal'
 import type { SessionInit } from '../manager'
 import { checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, isUsableKey } from '../validate'
 import { RedisCore, type RedisSessionManagerEvents, type RedisSessionStats } from './core'
@@ -70,7 +70,7 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     this.#assertOpen('count sessions')
     const reply = await this.#core.run('count sessions', SCRIPTS.sequence, [])
     const now = Number(reply[0])
-    const count = await this.#core.connection.client.sendCommand(['ZCOUNT', `${this.prefix}deadlines`, `(${now}`, '+inf'])
+    const count = await this.#core.command('count sessions', ['ZCOUNT', `${this.prefix}deadlines`, `(${now}`, '+inf'])
     return Number(count)
   }
 
@@ -201,17 +201,21 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
 
   /** Live sessions, in no defined order (a scan of the deadline index; sessions made meanwhile may or may not appear). */
   async *[Symbol.asyncIterator](): AsyncIterator<RedisSession<Data>> {
-    const client = this.#core.connection.client
     let cursor = '0'
     do {
       this.#assertOpen('iterate sessions')
-      const reply = await client.sendCommand(['ZSCAN', `${this.prefix}deadlines`, cursor, 'COUNT', '256']) as [string, string[]]
+      const reply = await this.#core.command('iterate sessions', ['ZSCAN', `${this.prefix}deadlines`, cursor, 'COUNT', '256']) as [string, string[]]
       cursor = String(reply[0])
       for (let index = 0; index < reply[1].length; index += 2) {
         const session = await this.peek(reply[1][index])
         if (session !== undefined) yield session
       }
     } while (cursor !== '0')
+  }
+
+  /** @internal A plain command on this manager's connection, once ready (its deadline, its errors). */
+  async [redisCommand](action: string, args: readonly string[]): Promise<unknown> {
+    return this.#core.command(action, args)
   }
 
   /** @internal Redis's time now, as this process estimates it (ms). */

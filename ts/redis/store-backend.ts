@@ -1,5 +1,5 @@
 import { SessionExistsError } from '../errors'
-import { redisNow, writeAndRenew } from '../internal'
+import { redisCommand, redisNow, writeAndRenew } from '../internal'
 import type { RedisClientLike } from './connection'
 import { RedisSessionManager } from './manager'
 import type { RedisSession } from './session'
@@ -26,12 +26,10 @@ export interface RedisStoreOptions {
  */
 export class RedisStoreBackend {
   readonly manager: RedisSessionManager
-  readonly #client: RedisClientLike
   readonly #migrateFrom: string | undefined
   readonly #touchInterval: number
 
   constructor(options: RedisStoreOptions, ttl: number) {
-    this.#client = options.client
     this.#migrateFrom = options.migrateFrom
     this.manager = new RedisSessionManager({
       client: options.client,
@@ -79,7 +77,7 @@ export class RedisStoreBackend {
 
   async destroy(sid: string): Promise<void> {
     await this.manager.destroy(sid)
-    if (this.#migrateFrom !== undefined) await this.#client.sendCommand(['DEL', this.#migrateFrom + sid])
+    if (this.#migrateFrom !== undefined) await this.manager[redisCommand]('destroy a session', ['DEL', this.#migrateFrom + sid])
   }
 
   async own(): Promise<RedisSession[]> {
@@ -100,8 +98,8 @@ export class RedisStoreBackend {
   async #migrate(sid: string): Promise<string | undefined> {
     const key = (this.#migrateFrom as string) + sid
     const [text, ttl] = await Promise.all([
-      this.#client.sendCommand(['GET', key]) as Promise<string | null>,
-      this.#client.sendCommand(['PTTL', key]) as Promise<number>,
+      this.manager[redisCommand]('read a connect-redis session', ['GET', key]) as Promise<string | null>,
+      this.manager[redisCommand]('read a connect-redis session', ['PTTL', key]) as Promise<number>,
     ])
     if (typeof text !== 'string') return undefined
     try {
@@ -116,7 +114,7 @@ export class RedisStoreBackend {
       if (!(error instanceof SessionExistsError)) throw error
       return recordOf(await this.manager.peek(sid))
     }
-    await this.#client.sendCommand(['DEL', key])
+    await this.manager[redisCommand]('read a connect-redis session', ['DEL', key])
     return text
   }
 }

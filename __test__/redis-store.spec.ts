@@ -2,11 +2,20 @@ import anyTest, { type TestFn } from 'ava'
 import { RedisStore } from 'connect-redis'
 import express from 'express'
 import session from 'express-session'
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
+import Fastify from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
 import { RedisServer } from './redis-fixtures'
+
+declare module 'fastify' {
+  interface Session {
+    user?: string
+  }
+}
 
 const test = anyTest as TestFn<{ server: RedisServer }>
 const SECRET = 'a secret of at least thirty-two characters'
@@ -132,4 +141,41 @@ test('Redis mode: when Redis is unreachable the store reports a named error, and
   t.is(status, 200)
   const again = await call(base, 'POST', '/login', '')
   t.is((await call(base, 'GET', '/whoami', again.cookie)).body.user, 'ann')
+})
+
+test('Redis mode under @fastify/session: two apps share sessions; regenerate and logout reach both', async (t) => {
+  const prefix = `s-${randomUUID()}:`
+  const bases: string[] = []
+  for (let index = 0; index < 2; index++) {
+    const app = Fastify()
+    await app.register(fastifyCookie)
+    await app.register(fastifySession, { secret: SECRET, store: redisStore(t.context.server, prefix), saveUninitialized: false, cookie: { secure: false, maxAge: 60_000 } })
+    app.post('/login', async (request) => {
+      request.session.set('user', 'ann')
+      return { ok: true }
+    })
+    app.get('/whoami', async (request) => ({ user: request.session.get('user') ?? null }))
+    app.post('/regenerate', async (request) => {
+      await request.session.regenerate()
+      request.session.set('user', 'ann')
+      return { ok: true }
+    })
+    app.post('/logout', async (request) => {
+      await request.session.destroy()
+      return { ok: true }
+    })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    cleanups.push(() => app.close())
+    bases.push(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+  }
+  const [a, b] = bases
+  const login = await call(a, 'POST', '/login', '')
+  t.regex(login.cookie, /^sessionId=/)
+  t.is((await call(b, 'GET', '/whoami', login.cookie)).body.user, 'ann')
+  const moved = await call(b, 'POST', '/regenerate', login.cookie)
+  t.not(moved.cookie, login.cookie)
+  t.is((await call(a, 'GET', '/whoami', login.cookie)).body.user, null)
+  t.is((await call(a, 'GET', '/whoami', moved.cookie)).body.user, 'ann')
+  await call(a, 'POST', '/logout', moved.cookie)
+  t.is((await call(b, 'GET', '/whoami', moved.cookie)).body.user, null)
 })

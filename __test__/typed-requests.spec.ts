@@ -28,6 +28,7 @@ const programs: { name: string; options: object; files: string[] }[] = [
   { name: 'sessionOf beside @types/express-session, node10', options: node10, files: ['session-of-node10.ts'] },
   { name: 'fastify plugin and TestClock, nodenext (ESM and CJS)', options: nodenext, files: ['fastify.mts', 'fastify.cts'] },
   { name: 'fastify plugin and TestClock, node10', options: node10, files: ['fastify-node10.ts'] },
+  { name: 'fastify plugin over RedisSessionManager, nodenext', options: nodenext, files: ['fastify-redis.mts'] },
 ]
 
 let app: string

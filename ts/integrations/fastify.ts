@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyReque
 import type { IncomingMessage } from 'node:http'
 import type { JsonValue } from '../data-codec'
 import type { SessionManager } from '../manager'
+import type { RedisSessionManager } from '../redis/manager'
+import type { RedisSession } from '../redis/session'
 import type { Session as SessionkeeperSession } from '../session'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
 import { sessionFor, type SessionRequest, type StartSessionInit } from './http'
@@ -24,21 +26,37 @@ export interface FastifySessionData {}
 /** `FastifySessionData`, or any JSON by key while it is empty. */
 export type FastifyData = keyof FastifySessionData extends never ? Record<string, JsonValue> : FastifySessionData
 
+/**
+ * Which manager the app registers, by declaration merging: empty for a `SessionManager`;
+ * `{ manager: 'redis' }` for a `RedisSessionManager`, whose sessions are `RedisSession`s and
+ * whose `startSession` resolves once Redis holds the new session:
+ *
+ * ```ts
+ * declare module 'sessionkeeper/fastify' {
+ *   interface FastifySessionBackend { manager: 'redis' }
+ * }
+ * ```
+ */
+export interface FastifySessionBackend {}
+
+/** The type of `request.session` (when there is one), as `FastifySessionBackend` says. */
+export type FastifySession = FastifySessionBackend extends { manager: 'redis' } ? RedisSession<FastifyData> : SessionkeeperSession<FastifyData>
+
 /** Options of {@link sessionPlugin}: the manager, and the cookie options of `sessionMiddleware`. */
 export interface SessionPluginOptions extends Omit<SessionCookieOptions, 'trustProxy'> {
   /** The SessionManager that keeps the sessions (it stays open when Fastify closes). */
-  manager: SessionManager<any>
+  manager: SessionManager<any> | RedisSessionManager<any>
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request's live session (renewed), or undefined. Updated by `startSession`. */
-    session: SessionkeeperSession<FastifyData> | undefined
+    session: FastifySession | undefined
     /**
      * A login: closes the request's session, if any, and starts a fresh one from `init` alone
      * (`init.keep`: data keys to carry over); the response's `Set-Cookie` carries its id.
      */
-    startSession(init?: StartSessionInit<FastifyData>): SessionkeeperSession<FastifyData>
+    startSession(init?: StartSessionInit<FastifyData>): FastifySessionBackend extends { manager: 'redis' } ? Promise<RedisSession<FastifyData>> : SessionkeeperSession<FastifyData>
   }
 }
 
@@ -92,7 +110,8 @@ export const sessionPlugin: FastifyPluginCallback<SessionPluginOptions> = Object
       done(new TypeError("sessionkeeper/fastify: options.trustProxy is not used: set Fastify's own trustProxy, which request.protocol (and so cookie.secure: 'auto') follows"))
       return
     }
-    let sessions: ReturnType<typeof sessionFor>
+    // The in-process manager attaches at once, the Redis one resolves a Promise (awaited below).
+    let sessions: { attach(req: IncomingMessage, res: FastifyReply['raw']): unknown }
     try {
       sessions = sessionFor(manager as SessionManager, cookieOptions)
     } catch (error) {
@@ -140,7 +159,7 @@ export const sessionPlugin: FastifyPluginCallback<SessionPluginOptions> = Object
     // before (stream events) runs in the socket's context, which is why this is not onRequest.
     fastify.addHook('preHandler', (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
       const raw = request.raw as RawRequest
-      manager.run(() => raw[attachedKey]?.session, () => next())
+      ;(manager as SessionManager).run(() => raw[attachedKey]?.session, () => next())
     })
     done()
   },

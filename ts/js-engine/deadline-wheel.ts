@@ -20,8 +20,15 @@ export const USER = 1
 class Ring {
   /** The tick every bucket is relative to; only moves forward. */
   cur = 0
-  /** A lower bound of the deadlines in the current bucket while it is not empty. */
+  /**
+   * A lower bound of the deadlines in the current bucket while it is not empty (when `sorted`:
+   * of the deadlines not held back by a session renewed inside the tick).
+   */
   curFloor = Infinity
+  /** The current bucket is in order of deadline (the Rust `Ring::sorted`). */
+  sorted = false
+  /** While `sorted`: the deadline of its last session, which a filing in order must reach. */
+  sortedMax = -Infinity
   readonly head = new Int32Array(BUCKETS).fill(NIL)
   readonly tail = new Int32Array(BUCKETS).fill(NIL)
   /** Two words per level: bit i of bucket i (0..31 in the first, 32..63 in the second). */
@@ -67,6 +74,10 @@ export class DeadlineWheel {
   private walkNext = NIL
   private walkCurrent = false
   private walkKept = Infinity
+  private walkSorted = false
+  /** Slots a full walk of the current bucket left there, in list order (the Rust `kept`). */
+  private keptSlots: number[] = []
+  private keptDeadlines: number[] = []
   private work = 0
 
   constructor(
@@ -148,7 +159,17 @@ export class DeadlineWheel {
     const cur = ring.cur
     if (t <= cur) {
       const own = indexOf(cur, 0)
-      ring.curFloor = ring.head[own] === NIL ? deadline : Math.min(ring.curFloor, deadline)
+      if (ring.head[own] === NIL) {
+        ring.curFloor = deadline
+        ring.sorted = true
+        ring.sortedMax = deadline
+      } else {
+        ring.curFloor = Math.min(ring.curFloor, deadline)
+        if (ring.sorted) {
+          if (deadline < ring.sortedMax) ring.sorted = false
+          else ring.sortedMax = deadline
+        }
+      }
       this.push(slot, cls, own)
       return
     }
@@ -282,6 +303,7 @@ export class DeadlineWheel {
     ring.cur = this.foundStart
     if (this.foundBucket < SLOTS) {
       ring.curFloor = this.foundStart * this.resolution
+      ring.sorted = false
       this.foundKind = CURRENT
     } else {
       this.foundKind = PENDING
@@ -326,7 +348,10 @@ export class DeadlineWheel {
         const cls = this.walkClass
         if (slot === NIL) {
           this.walking = false
-          if (this.walkCurrent) this.rings[cls].curFloor = this.walkKept
+          if (this.walkCurrent) {
+            this.rings[cls].curFloor = this.walkKept
+            if (!this.walkSorted) this.sortCurrent(cls)
+          }
           continue
         }
         this.walkNext = links[slot * stride + this.next]
@@ -336,7 +361,15 @@ export class DeadlineWheel {
           return slot
         }
         if (this.walkCurrent && this.tick(deadline) <= this.rings[cls].cur) {
+          if (this.walkSorted) {
+            // The sessions behind it are due no earlier.
+            this.rings[cls].curFloor = deadline
+            this.walking = false
+            continue
+          }
           if (deadline < this.walkKept) this.walkKept = deadline
+          this.keptSlots.push(slot)
+          this.keptDeadlines.push(deadline)
           continue
         }
         if (this.work >= budget) {
@@ -377,12 +410,41 @@ export class DeadlineWheel {
         continue
       }
       if (bestKind === LATER) this.jump(ring)
+      this.keptSlots.length = 0
+      this.keptDeadlines.length = 0
       this.walking = true
       this.walkClass = bestClass
       this.walkCurrent = this.foundKind === CURRENT
+      this.walkSorted = this.walkCurrent && ring.sorted
       this.walkNext = ring.head[this.foundBucket]
       this.walkKept = Infinity
     }
+  }
+
+  /**
+   * Relinks the current bucket of ring `cls`, which holds exactly the kept slots after a full
+   * walk, in order of deadline (stable: filing order on ties). The Rust `Wheel::sort_current`.
+   */
+  private sortCurrent(cls: number): void {
+    const slots = this.keptSlots
+    const deadlines = this.keptDeadlines
+    const order = Array.from(slots.keys()).sort((a, b) => deadlines[a] - deadlines[b])
+    const ring = this.rings[cls]
+    const own = indexOf(ring.cur, 0)
+    const links = this.links
+    const stride = this.stride
+    const n = order.length
+    ring.sorted = true
+    ring.sortedMax = n === 0 ? -Infinity : deadlines[order[n - 1]]
+    ring.head[own] = n === 0 ? NIL : slots[order[0]]
+    ring.tail[own] = n === 0 ? NIL : slots[order[n - 1]]
+    for (let i = 0; i < n; i++) {
+      const base = slots[order[i]] * stride
+      links[base + this.prev] = i === 0 ? NIL : slots[order[i - 1]]
+      links[base + this.next] = i + 1 < n ? slots[order[i + 1]] : NIL
+    }
+    slots.length = 0
+    deadlines.length = 0
   }
 
   /**
@@ -491,7 +553,9 @@ export class DeadlineWheel {
     }
     if (deadline === Infinity) fail('has no deadline')
     if (bucket === indexOf(ring.cur, 0)) {
-      if (deadline < ring.curFloor) fail('below the current floor')
+      // A sorted bucket may hold back sessions of this tick behind one renewed inside it.
+      const heldBack = ring.sorted && this.tick(deadline) === ring.cur && ring.curFloor < (ring.cur + 1) * this.resolution
+      if (deadline < ring.curFloor && !heldBack) fail('below the current floor')
       return
     }
     let start: number

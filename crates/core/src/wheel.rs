@@ -18,6 +18,14 @@
 //! The cursor's own bucket on level 0 (the *current* bucket) also takes every deadline at or
 //! before the cursor; `cur_floor` is a lower bound of their deadlines, exact after a full
 //! walk, so `next_deadline` is exact once the current tick has been swept.
+//!
+//! A walk of the current bucket that leaves sessions in it (due later in this tick) sorts
+//! them by deadline, once: the walks that follow in the same tick stop at the first session
+//! not yet due, so K sessions due within one tick cost O(K log K) per tick rather than O(K)
+//! per sweep call (a create at `maxSessions` sweeps each time). Filings in order keep the
+//! bucket sorted; one out of order unsorts it until the next full walk. A session renewed to a
+//! deadline still inside the tick keeps its place, so it can hold back the ones behind it until
+//! its own deadline: they are still closed by the tick's end, less than a tick late.
 
 use crate::table::Entry;
 
@@ -70,8 +78,13 @@ struct Ring {
     /// The tick every bucket is relative to; only moves forward, to the start of the earliest
     /// non-empty bucket.
     cur: i64,
-    /// A lower bound of the deadlines in the current bucket while it is not empty.
+    /// A lower bound of the deadlines in the current bucket while it is not empty (when
+    /// `sorted`: of the deadlines not held back by a session renewed inside the tick).
     cur_floor: f64,
+    /// The current bucket is in order of deadline (as of each session's filing or sort).
+    sorted: bool,
+    /// While `sorted`: the deadline of its last session, which a filing in order must reach.
+    sorted_max: f64,
     head: [u32; BUCKETS],
     tail: [u32; BUCKETS],
     /// Bit `i` of word `L`: bucket `i` of level `L` is not empty.
@@ -83,6 +96,8 @@ impl Default for Ring {
         Ring {
             cur: 0,
             cur_floor: f64::INFINITY,
+            sorted: false,
+            sorted_max: f64::NEG_INFINITY,
             head: [NIL; BUCKETS],
             tail: [NIL; BUCKETS],
             occupied: [0; LEVELS],
@@ -184,6 +199,8 @@ struct Walk {
     class: usize,
     next: u32,
     current: bool,
+    /// The current bucket was sorted when the walk began: it stops at the first kept session.
+    sorted: bool,
     /// Smallest deadline left in the current bucket by this walk.
     kept: f64,
 }
@@ -194,6 +211,9 @@ pub(crate) struct Wheel {
     resolution: f64,
     links: Vec<Link>,
     rings: [Ring; 2],
+    /// The sessions (deadline, slot) a full walk of the current bucket left there, in list
+    /// order, sorted at the walk's end.
+    kept: Vec<(f64, u32)>,
 }
 
 impl Wheel {
@@ -202,6 +222,7 @@ impl Wheel {
             resolution,
             links: Vec::new(),
             rings: [Ring::default(), Ring::default()],
+            kept: Vec::new(),
         }
     }
 
@@ -283,11 +304,20 @@ impl Wheel {
         let cur = ring.cur;
         if t <= cur {
             let own = own_index(cur, 0);
-            ring.cur_floor = if ring.head[own] == NIL {
-                deadline
+            if ring.head[own] == NIL {
+                ring.cur_floor = deadline;
+                ring.sorted = true;
+                ring.sorted_max = deadline;
             } else {
-                ring.cur_floor.min(deadline)
-            };
+                ring.cur_floor = ring.cur_floor.min(deadline);
+                if ring.sorted {
+                    if deadline < ring.sorted_max {
+                        ring.sorted = false;
+                    } else {
+                        ring.sorted_max = deadline;
+                    }
+                }
+            }
             self.push(slot, c, own);
             return;
         }
@@ -355,6 +385,7 @@ impl Wheel {
         ring.cur = start;
         if bucket < SLOTS {
             ring.cur_floor = start as f64 * resolution;
+            ring.sorted = false;
             Next::Current(bucket)
         } else {
             Next::Pending(bucket)
@@ -398,10 +429,14 @@ impl Wheel {
             if let Some(walk) = cursor.walk.as_mut() {
                 let slot = walk.next;
                 if slot == NIL {
-                    let (c, kept, current) = (walk.class, walk.kept, walk.current);
+                    let (c, kept, current, sorted) =
+                        (walk.class, walk.kept, walk.current, walk.sorted);
                     cursor.walk = None;
                     if current {
                         self.rings[c].cur_floor = kept;
+                        if !sorted {
+                            self.sort_current(c);
+                        }
                     }
                     continue;
                 }
@@ -413,7 +448,14 @@ impl Wheel {
                 }
                 let c = walk.class;
                 if walk.current && self.tick(d) <= self.rings[c].cur {
+                    if walk.sorted {
+                        // The sessions behind it are due no earlier.
+                        self.rings[c].cur_floor = d;
+                        cursor.walk = None;
+                        continue;
+                    }
                     walk.kept = walk.kept.min(d);
+                    self.kept.push((d, slot));
                     continue;
                 }
                 if cursor.work >= budget {
@@ -450,13 +492,44 @@ impl Wheel {
                 Next::Pending(b) => (b, false),
                 Next::Later(..) | Next::Overflow(_) => continue,
             };
+            self.kept.clear();
             cursor.walk = Some(Walk {
                 class: c,
                 next: self.rings[c].head[bucket],
                 current,
+                sorted: current && self.rings[c].sorted,
                 kept: f64::INFINITY,
             });
         }
+    }
+
+    /// Relinks the current bucket of ring `c`, which holds exactly the sessions of `kept` after
+    /// a full walk, in order of deadline (stable: filing order on ties, as the JsEngine's sort).
+    fn sort_current(&mut self, c: usize) {
+        let mut kept = std::mem::take(&mut self.kept);
+        kept.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+        let ring = &mut self.rings[c];
+        let own = own_index(ring.cur, 0);
+        ring.sorted = true;
+        ring.sorted_max = kept.last().map_or(f64::NEG_INFINITY, |k| k.0);
+        let bucket = (c * BUCKETS + own) as u16;
+        debug_assert!(
+            if kept.is_empty() {
+                ring.head[own] == NIL
+            } else {
+                kept.iter().any(|k| k.1 == ring.head[own])
+            },
+            "the current bucket holds sessions the walk did not keep"
+        );
+        ring.head[own] = kept.first().map_or(NIL, |k| k.1);
+        ring.tail[own] = kept.last().map_or(NIL, |k| k.1);
+        for (i, &(_, slot)) in kept.iter().enumerate() {
+            let prev = if i == 0 { NIL } else { kept[i - 1].1 };
+            let next = kept.get(i + 1).map_or(NIL, |k| k.1);
+            self.set_link(slot, Link { prev, next, bucket });
+        }
+        kept.clear();
+        self.kept = kept;
     }
 
     /// Nothing is due at `now`: each ring whose earliest bucket starts after `now` (or that
@@ -528,6 +601,7 @@ impl Wheel {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.links.capacity() * std::mem::size_of::<Link>()
+            + self.kept.capacity() * std::mem::size_of::<(f64, u32)>()
     }
 
     /// Checks every structural invariant against the entries (debug and test builds only).
@@ -613,7 +687,12 @@ impl Wheel {
         }
         let t = self.tick(d);
         if bucket == own_index(ring.cur, 0) {
-            return if d >= ring.cur_floor {
+            // A sorted bucket may hold back sessions of this tick behind one renewed inside it
+            // (the module note); never past the tick's end.
+            let held_back = ring.sorted
+                && t == ring.cur
+                && ring.cur_floor < (ring.cur as f64 + 1.0) * self.resolution;
+            return if d >= ring.cur_floor || held_back {
                 Ok(())
             } else {
                 fail("below the current floor")

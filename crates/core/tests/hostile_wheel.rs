@@ -361,7 +361,10 @@ fn a_renewal_inside_the_tick_holds_back_a_sorted_bucket_at_most_to_the_ticks_end
     assert!(e.lookup(b"a", 61_099.0, true).is_some());
     e.check_invariants().unwrap();
     assert_eq!(e.sweep_release(61_250.0, 10), 0, "b is held back behind a");
-    assert!(e.lookup(b"b", 61_250.0, false).is_none(), "but never served");
+    assert!(
+        e.lookup(b"b", 61_250.0, false).is_none(),
+        "but never served"
+    );
     assert_eq!(e.next_deadline(), 61_299.0);
     e.check_invariants().unwrap();
     assert_eq!(e.sweep_release(61_299.0, 10), 2);

@@ -1,8 +1,9 @@
 /**
  * The Redis benchmark: express over HTTP, two server processes sharing one redis-server (the
  * Debian package, started here on a free port in a temp dir), for each kind of
- * bench/redis/server.ts: sessionMiddleware + RedisSessionManager, express-session +
- * connect-redis, and express-session + SessionkeeperStore in Redis mode.
+ * bench/redis/server.ts: express with no session middleware (the ceiling, measured in the same
+ * run), sessionMiddleware + RedisSessionManager, express-session + connect-redis, and
+ * express-session + SessionkeeperStore in Redis mode.
  *
  * Per kind: `sessions` logins spread over both servers, each session read once on each server
  * (what a long-running server has done already) and a second of reads, then
@@ -14,11 +15,15 @@
  *   3. logout-to-invisible: log out through server A, then ask server B until it no longer
  *      serves the session; the time from A's response to B's first anonymous answer.
  *
- *   BENCH_PROFILE=full|quick|smoke node --import tsx bench/redis/run.ts
+ *   BENCH_PROFILE=full|quick|smoke [BENCH_KINDS=bare-express,redis-middleware] [BENCH_CPU_PROF=dir] node --import tsx bench/redis/run.ts
+ *
+ * BENCH_KINDS runs only those kinds (and writes no results file); BENCH_CPU_PROF writes each
+ * server process's CPU profile (node --cpu-prof) into that directory.
  *
  * Prints a Markdown table and writes it, with the JSON figures, to bench/results/redis-latest.{md,json}.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -34,6 +39,7 @@ const PROFILES = {
   smoke: { sessions: 50, readSeconds: 1, mixSeconds: 1, connections: 4, logouts: 5 },
 } as const
 const LABELS: Record<RedisBenchKind, string> = {
+  'bare-express': 'express without sessions (ceiling)',
   'redis-middleware': 'sessionMiddleware + RedisSessionManager',
   'connect-redis': 'express-session + connect-redis',
   'redis-store': 'express-session + SessionkeeperStore (Redis mode)',
@@ -60,7 +66,8 @@ interface Figures {
 }
 
 async function startServer(kind: RedisBenchKind, url: string, prefix: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY, kind, url, prefix], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF]
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SERVER_ENTRY, kind, url, prefix], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} server did not start`)), 60_000)
     child.once('exit', (code) => reject(new Error(`${kind} server exited (${code})`)))
@@ -119,8 +126,11 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeo
     const cookies: string[] = []
     for (let index = 0; index < profile.sessions; index++) {
       const login = await request(index % 2 === 0 ? a : b, 'POST', '/login')
-      if (login.cookie === undefined) throw new Error(`${kind}: login set no cookie`)
-      cookies.push(login.cookie)
+      // Bare express sets no cookie: its requests carry one of the same length as a signed
+      // session cookie, so every kind parses the same headers.
+      if (kind === 'bare-express') cookies.push(`sid=${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`)
+      else if (login.cookie === undefined) throw new Error(`${kind}: login set no cookie`)
+      else cookies.push(login.cookie)
     }
     const anyCookie = () => cookies[Math.floor(Math.random() * cookies.length)]
     // Warm-up: each server reads each session once (what a long-running server has done
@@ -148,7 +158,7 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeo
 
     const latencies: number[] = []
     let staleAfterLogout = 0
-    for (let round = 0; round < profile.logouts; round++) {
+    for (let round = 0; round < (kind === 'bare-express' ? 0 : profile.logouts); round++) {
       const login = await request(a, 'POST', '/login')
       const cookie = login.cookie as string
       await request(b, 'GET', '/', cookie)
@@ -174,7 +184,7 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeo
       sessionMisses,
       logoutToInvisibleP50: percentile(latencies, 50),
       logoutToInvisibleP99: percentile(latencies, 99),
-      logoutToInvisibleMax: Math.max(...latencies),
+      logoutToInvisibleMax: latencies.length === 0 ? NaN : Math.max(...latencies),
       staleAfterLogout,
     }
   } finally {
@@ -185,16 +195,19 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeo
 
 function markdown(figures: Figures[], profileName: string): string {
   const baseline = figures.find((row) => row.kind === 'connect-redis')
+  const ceiling = figures.find((row) => row.kind === 'bare-express')
+  const ratio = (row: Figures, of: Figures | undefined) => (of === undefined ? '' : `${(row.mixRequestsPerSecond / of.mixRequestsPerSecond).toFixed(2)}x`)
+  const ms = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(2))
   const lines = [
     `# Redis: two express processes sharing one redis-server (${profileName} profile)`,
     '',
     `${new Date().toISOString()}; ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}); Node ${process.version}; redis-server from the Debian package.`,
     '',
-    '| server | req/s (80/10/10 mix) | vs connect-redis | p50 ms | p99 ms | Redis commands per read request | logout to invisible p50 / p99 / max ms | served after logout | errors / non-2xx / session misses |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...figures.map((row) => `| ${row.label} | ${Math.round(row.mixRequestsPerSecond)} | ${baseline === undefined ? '' : `${(row.mixRequestsPerSecond / baseline.mixRequestsPerSecond).toFixed(2)}x`} | ${row.mixLatencyP50} | ${row.mixLatencyP99} | ${row.commandsPerRead.toFixed(3)} | ${row.logoutToInvisibleP50.toFixed(2)} / ${row.logoutToInvisibleP99.toFixed(2)} / ${row.logoutToInvisibleMax.toFixed(2)} | ${row.staleAfterLogout} | ${row.mixErrors} / ${row.mixNon2xx} / ${row.sessionMisses} |`),
+    '| server | req/s (80/10/10 mix) | vs connect-redis | of the ceiling | p50 ms | p99 ms | Redis commands per read request | logout to invisible p50 / p99 / max ms | served after logout | errors / non-2xx / session misses |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...figures.map((row) => `| ${row.label} | ${Math.round(row.mixRequestsPerSecond)} | ${ratio(row, baseline)} | ${ratio(row, ceiling)} | ${row.mixLatencyP50} | ${row.mixLatencyP99} | ${row.commandsPerRead.toFixed(3)} | ${ms(row.logoutToInvisibleP50)} / ${ms(row.logoutToInvisibleP99)} / ${ms(row.logoutToInvisibleMax)} | ${row.staleAfterLogout} | ${row.mixErrors} / ${row.mixNon2xx} / ${row.sessionMisses} |`),
     '',
-    'Commands per read request: every command Redis ran during the read-only phase (INFO commandstats, sweeps and renewals included) divided by the read requests both servers answered. Logout to invisible: from server A\'s logout response to server B\'s first answer without the session (B had read the session just before).',
+    'The ceiling: the same express app, servers and load with no session middleware at all (its requests carry a cookie of the same length), measured in the same run. Commands per read request: every command Redis ran during the read-only phase (INFO commandstats, sweeps and renewals included) divided by the read requests both servers answered. Logout to invisible: from server A\'s logout response to server B\'s first answer without the session (B had read the session just before).',
     '',
   ]
   return lines.join('\n')
@@ -207,7 +220,9 @@ async function main(): Promise<void> {
   const redis = await RedisServer.start()
   const figures: Figures[] = []
   try {
+    const only = process.env.BENCH_KINDS?.split(',')
     for (const kind of REDIS_BENCH_KINDS) {
+      if (only !== undefined && !only.includes(kind)) continue
       process.stderr.write(`redis bench: ${kind}...\n`)
       figures.push(await runKind(kind, redis, profile))
     }
@@ -216,7 +231,7 @@ async function main(): Promise<void> {
   }
   const report = markdown(figures, profileName)
   process.stdout.write(report)
-  if (profileName !== 'smoke') {
+  if (profileName !== 'smoke' && process.env.BENCH_KINDS === undefined) {
     writeFileSync(join(REPO_ROOT, 'bench', 'results', 'redis-latest.md'), report)
     writeFileSync(join(REPO_ROOT, 'bench', 'results', 'redis-latest.json'), `${JSON.stringify({ profile: profileName, figures }, null, 2)}\n`)
   }

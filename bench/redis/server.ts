@@ -4,7 +4,9 @@
  *
  *   node --import tsx bench/redis/server.ts <kind> <redis url> <prefix>
  *
- * Kinds: `redis-middleware` (sessionMiddleware + RedisSessionManager), `connect-redis`
+ * Kinds: `bare-express` (no session middleware at all: the ceiling of the same express app on
+ * the same machine in the same run; a request with a Cookie header counts as a hit),
+ * `redis-middleware` (sessionMiddleware + RedisSessionManager), `connect-redis`
  * (express-session + connect-redis), `redis-store` (express-session + SessionkeeperStore in Redis
  * mode). Routes: `POST /login` (a session with a user and ~200 bytes of data), `GET /` (reads the
  * user), `POST /cart` (writes one value), `GET /public` (no session), `POST /logout`,
@@ -22,7 +24,7 @@ import { SessionkeeperStore } from '../../ts/integrations/express-session'
 import { RedisSessionManager } from '../../ts/redis/index'
 import { sessionData } from '../workload'
 
-export const REDIS_BENCH_KINDS = ['redis-middleware', 'connect-redis', 'redis-store'] as const
+export const REDIS_BENCH_KINDS = ['bare-express', 'redis-middleware', 'connect-redis', 'redis-store'] as const
 export type RedisBenchKind = (typeof REDIS_BENCH_KINDS)[number]
 
 const SECRET = 'sessionkeeper redis benchmark secret, 32+ chars'
@@ -77,8 +79,21 @@ function expressSessionAccess(store: Store): Access {
   }
 }
 
+/** No sessions: what express alone serves, so the others' figures have a ceiling measured beside them. */
+function bareAccess(): Access {
+  return {
+    middleware: (_req, _res, next) => next(),
+    login: async () => {},
+    user: (req) => (req.headers.cookie === undefined ? undefined : 'cookie'),
+    writeCart: async (req) => req.headers.cookie !== undefined,
+    logout: async () => {},
+  }
+}
+
 function accessFor(kind: RedisBenchKind, client: ReturnType<typeof createClient>, prefix: string): Access {
   switch (kind) {
+    case 'bare-express':
+      return bareAccess()
     case 'redis-middleware':
       return middlewareAccess(client, prefix)
     case 'connect-redis':

@@ -96,7 +96,8 @@ function checkPersist(name: string, value: unknown): PersistOptions {
   }
 }
 
-function checkKeys(name: string, value: unknown): Uint8Array[] {
+/** Encryption keys as `persist.key` (and RedisSessionManager's `key`) take them: one or a list, 32 bytes each. */
+export function checkKeys(name: string, value: unknown): Uint8Array[] {
   const list = Array.isArray(value) ? value : [value]
   if (list.length === 0) throw new RangeError(`${name} must hold at least one key`)
   return list.map((key: unknown, index) => {

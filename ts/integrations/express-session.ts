@@ -43,6 +43,11 @@ export interface SessionkeeperStoreOptions {
    * first read, keeping what is left of its TTL; no one is logged out.
    */
   migrateConnectRedis?: boolean | string
+  /**
+   * Redis mode: encrypts the stored sessions in Redis, as RedisSessionManager's `key` (one key of
+   * 32 bytes, or a list to rotate: the first seals, every one opens).
+   */
+  key?: Uint8Array | string | readonly (Uint8Array | string)[]
 }
 
 /** The data key under which the serialized session lives in the engine. */
@@ -87,7 +92,7 @@ export class SessionkeeperStore extends StoreBase {
   constructor(options?: SessionkeeperStoreOptions) {
     super()
     const given = options === undefined ? {} : checkPlainObject('options', options)
-    checkKnownKeys('options', given, ['manager', 'ttl', 'managerOptions', 'redis', 'prefix', 'touchInterval', 'migrateConnectRedis'])
+    checkKnownKeys('options', given, ['manager', 'ttl', 'managerOptions', 'redis', 'prefix', 'touchInterval', 'migrateConnectRedis', 'key'])
     this.#ttl = given.ttl === undefined ? DAY : checkInteger('options.ttl', given.ttl, 1, Number.MAX_SAFE_INTEGER)
     if (given.redis !== undefined) {
       if (given.manager !== undefined || given.managerOptions !== undefined) {
@@ -102,12 +107,13 @@ export class SessionkeeperStore extends StoreBase {
         prefix: given.prefix as string | undefined,
         touchInterval: given.touchInterval === undefined ? undefined : checkInteger('options.touchInterval', given.touchInterval, 0, 2 ** 31 - 1),
         migrateFrom: migrate === true ? CONNECT_REDIS_PREFIX : typeof migrate === 'string' ? migrate : undefined,
+        key: given.key,
       }, this.#ttl)
       this.#manager = undefined
       this.#ownsManager = true
       return
     }
-    for (const name of ['prefix', 'touchInterval', 'migrateConnectRedis']) {
+    for (const name of ['prefix', 'touchInterval', 'migrateConnectRedis', 'key']) {
       if (given[name] !== undefined) throw new TypeError(`options.${name} needs options.redis`)
     }
     this.#redis = undefined

@@ -5,11 +5,12 @@ import { Listeners } from '../listeners'
 import { type Disposer, OwnedObjects } from '../owned-objects'
 import type { CloseReason } from '../registry'
 import { Connection, type RedisClientLike } from './connection'
-import { RedisUnavailableError } from './errors'
+import { RedisKeyError, RedisUnavailableError } from './errors'
 import { NearCache } from './near-cache'
 import type { ResolvedRedisOptions } from './options'
-import { expiresAtOf, parseRecord, type SessionRecord } from './record'
+import { expiresAtOf, parseRecord, type Reseal, SEALED_DATA_PREFIX, type SessionRecord } from './record'
 import { SCRIPTS, type Script } from './scripts'
+import { RecordSeal } from './seal'
 import { RedisSession } from './session'
 
 /** Events of a RedisSessionManager: fired in the process that did the deed (see README). */
@@ -38,6 +39,8 @@ type Flat = string[]
 /** A sweep's own slice: sessions closed per script call, and calls per timer tick. */
 const SWEEP_BATCH = 256
 const SWEEP_CALLS_PER_TICK = 16
+/** Tries of a regenerate (or a write) whose values another writer keeps changing, before it gives up. */
+const REGENERATE_ATTEMPTS = 5
 
 /**
  * Everything a RedisSessionManager and its sessions share: the connection, the near cache and
@@ -47,6 +50,8 @@ export class RedisCore {
   readonly options: ResolvedRedisOptions
   readonly connection: Connection
   readonly cache: NearCache
+  /** Seals and opens values when the manager was given `key`. */
+  readonly seal: RecordSeal | undefined
   readonly listeners = new Listeners<RedisSessionManagerEvents<any>>()
   readonly objects = new OwnedObjects()
   /** Process-local handles of sessions holding owned objects, by id. */
@@ -80,6 +85,24 @@ export class RedisCore {
     this.options = options
     this.connection = new Connection(options.client, options.commandTimeout)
     this.cache = new NearCache(options.nearCache)
+    this.seal = options.key === undefined ? undefined : new RecordSeal(options.key)
+  }
+
+  /** Parses a record as Redis returned it, opening sealed values (RedisKeyError when one cannot be). */
+  parse(id: string, flat: Flat, reseal?: Reseal): SessionRecord {
+    return parseRecord(id, flat, this.seal, reseal)
+  }
+
+  /**
+   * Seals again what `parse` found sealed under an older key or not sealed at all, unless it
+   * changed meanwhile (then the next read from Redis tries again). Its failure fails no read.
+   */
+  async #reseal(id: string, reseal: Reseal): Promise<void> {
+    try {
+      await this.run('seal a session again', SCRIPTS.reseal, [id, String(this.options.grace), ...reseal])
+    } catch {
+      // Redis unavailable: the values stay readable as they are.
+    }
   }
 
   get channel(): string {
@@ -245,8 +268,10 @@ export class RedisCore {
       this.cache.delete(id)
       return undefined
     }
-    const record = parseRecord(id, flat)
+    const reseal: Reseal | undefined = this.seal === undefined ? undefined : []
+    const record = this.parse(id, flat, reseal)
     this.cache.offer(id, record, Number(reply[1]), epoch, performance.now())
+    if (reseal !== undefined && reseal.length > 0) await this.#reseal(id, reseal)
     return record
   }
 
@@ -262,7 +287,7 @@ export class RedisCore {
       await this.settle(Number(reply[2]))
       this.emitClose(id, reply[4] as Flat, 'expired')
     }
-    const record = parseRecord(id, reply[3] as Flat)
+    const record = this.parse(id, reply[3] as Flat)
     this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
     this.counts.created++
     return record
@@ -271,15 +296,28 @@ export class RedisCore {
   /** Sets and deletes fields of a live record: the record after, and how many deleted fields existed; undefined when not live. */
   async write(id: string, set: readonly string[], remove: readonly string[]): Promise<SessionRecord | undefined> {
     const epoch = this.cache.epoch
-    const reply = await this.run('write to a session', SCRIPTS.write, [id, String(this.options.grace), this.origin, String(set.length / 2), ...set, ...remove])
+    let reply: unknown[]
+    for (let attempt = 1; ; attempt++) {
+      reply = await this.run('write to a session', SCRIPTS.write, [id, String(this.options.grace), this.origin, String(set.length / 2), ...set, ...remove])
+      // A plain value into a record sealed since this process loaded it.
+      if (reply[0] === 5) throw new RedisKeyError(id, String(reply[2]), 'no-key')
+      if (reply[0] !== 6) break
+      // A record written without a key, not yet sealed (its sealing on read lost a race): a
+      // read from Redis seals it, then the write goes in.
+      if (attempt === REGENERATE_ATTEMPTS) {
+        throw new RedisUnavailableError('write to a session', { cause: new Error(`its plain values changed during each of ${attempt} attempts to seal them`) })
+      }
+      this.cache.delete(id)
+      if (await this.read(id, false) === undefined) return undefined
+    }
     if (reply[0] === 0) {
       this.cache.delete(id)
       return undefined
     }
-    const record = parseRecord(id, reply[3] as Flat)
     this.cache.delete(id)
-    this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
     await this.settle(Number(reply[2]))
+    const record = this.parse(id, reply[3] as Flat)
+    this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
     return record
   }
 
@@ -292,8 +330,8 @@ export class RedisCore {
       this.cache.delete(id)
       return undefined
     }
-    const record = parseRecord(id, flat)
     this.cache.delete(id)
+    const record = this.parse(id, flat)
     this.cache.offer(id, record, Number(reply[1]), epoch, performance.now())
     return record
   }
@@ -312,16 +350,40 @@ export class RedisCore {
   /** Moves a live record to `newId`: its record, or undefined when it is not live; SessionExistsError when a live session holds `newId`. */
   async regenerate(oldId: string, newId: string): Promise<SessionRecord | undefined> {
     const epoch = this.cache.epoch
-    const reply = await this.run('regenerate a session', SCRIPTS.regenerate, [oldId, newId, String(this.options.grace), this.origin])
+    // Without a key the first try passes no sealed fields, and succeeds unless the record holds some.
+    let resealed = this.seal === undefined ? [] : await this.#sealedFor(oldId, newId)
+    let reply: unknown[]
+    for (let attempt = 1; ; attempt++) {
+      reply = await this.run('regenerate a session', SCRIPTS.regenerate, [oldId, newId, String(this.options.grace), this.origin, ...resealed])
+      if (reply[0] !== 4) break
+      if (attempt === REGENERATE_ATTEMPTS) {
+        throw new RedisUnavailableError('regenerate a session', { cause: new Error(`its sealed values changed during each of ${attempt} attempts`) })
+      }
+      resealed = await this.#sealedFor(oldId, newId)
+    }
     this.cache.delete(oldId)
     if (reply[0] === 0) return undefined
     if (reply[0] === 3) throw new SessionExistsError(newId)
     await this.settle(Number(reply[2]))
     if (Array.isArray(reply[4])) this.emitClose(newId, reply[4] as Flat, 'expired')
     this.#moveObjects(oldId, newId)
-    const record = parseRecord(newId, reply[3] as Flat)
+    const record = this.parse(newId, reply[3] as Flat)
     this.cache.offer(newId, record, Number(reply[2]), epoch, performance.now())
     return record
+  }
+
+  /** The sealed fields of `oldId` as they are now, each with its value sealed again for `newId`. */
+  async #sealedFor(oldId: string, newId: string): Promise<string[]> {
+    const flat = await this.command('regenerate a session', ['HGETALL', `${this.options.prefix}s:${oldId}`]) as Flat
+    const triples: string[] = []
+    for (let at = 0; at + 1 < flat.length; at += 2) {
+      const field = flat[at]
+      if (field !== 'U' && field !== 'R' && !field.startsWith(SEALED_DATA_PREFIX)) continue
+      // Without a key, a record sealed since this process loaded it cannot be moved.
+      if (this.seal === undefined) throw new RedisKeyError(oldId, field, 'no-key')
+      triples.push(field, flat[at + 1], this.seal.seal(newId, field, this.seal.open(oldId, field, flat[at + 1])))
+    }
+    return triples
   }
 
   /** One sweep: closes (as 'expired') what is due, if this process holds the lease. Returns how many. */
@@ -360,7 +422,7 @@ export class RedisCore {
     if (this.listeners.count('close') > 0) {
       let record: SessionRecord
       try {
-        record = parseRecord(id, flat)
+        record = this.parse(id, flat)
       } catch (error) {
         this.reportError(error)
         record = parseRecord(id, [])

@@ -24,6 +24,28 @@ export class RedisSchemaError extends Error {
   }
 }
 
+/**
+ * A sealed value of a session record (see `key` of RedisSessionManager) cannot be opened:
+ * `reason` `'no-key'` (the manager was given no `key`), `'unknown-key'` (sealed under a key not
+ * in `key`; `keyId` names it, as the persistence file does), or `'not-authentic'` (a wrong key,
+ * an altered value, or a value moved from another session or field). The record is left
+ * untouched.
+ */
+export class RedisKeyError extends Error {
+  readonly code = 'ERR_SESSION_KEY'
+  /** The sealing key's id (8 hex digits), when the value names one. */
+  readonly keyId: string | undefined
+  constructor(readonly sessionId: string, readonly field: string, readonly reason: 'no-key' | 'unknown-key' | 'not-authentic', keyId?: number) {
+    const kid = keyId === undefined ? undefined : keyId.toString(16).padStart(8, '0')
+    const why = reason === 'no-key' ? 'is sealed, and no options.key was given'
+      : reason === 'unknown-key' ? `is sealed under a key not given in options.key (key id ${kid})`
+        : 'fails authentication (a wrong key, an altered value, or a value moved from another session or field)'
+    super(`field ${JSON.stringify(field)} of session ${JSON.stringify(sessionId)} ${why}`)
+    this.name = 'RedisKeyError'
+    this.keyId = kid
+  }
+}
+
 function describeCause(cause: unknown): string {
   if (cause === undefined) return ''
   return ` (${cause instanceof Error ? cause.message : String(cause)})`

@@ -1,6 +1,6 @@
 export { RedisSessionManager } from './manager'
 export { RedisSession } from './session'
-export { RedisUnavailableError, RedisSchemaError } from './errors'
+export { RedisUnavailableError, RedisSchemaError, RedisKeyError } from './errors'
 export { RECORD_VERSION } from './record'
 export type { RedisSessionManagerOptions } from './options'
 export type { RedisSessionManagerEvents, RedisSessionStats } from './core'

@@ -10,6 +10,16 @@ import { newRecordFields } from './record'
 import { SCRIPTS } from './scripts'
 import { RedisSession } from './session'
 
+/** A checked init: what a new record holds, before it is given an id. */
+interface RecordInit {
+  idleTimeout: number
+  absoluteTimeout: number
+  user: string | undefined
+  roles: string[] | undefined
+  /** Data key, stored form, ... */
+  data: string[]
+}
+
 const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout'] as const
 /** Fresh random ids tried when one is taken (2^-128 odds each) before giving up. */
 const ID_ATTEMPTS = 3
@@ -97,7 +107,7 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     this.#assertOpen('create a session')
     const checked = this.#checkInit(init)
     if (this.keys === 'caller' && checked.key === undefined) throw new TypeError("init.key is required with keys: 'caller'")
-    return this.#create(checked.key, checked.fields)
+    return this.#create(checked.key, checked.record)
   }
 
   /**
@@ -111,9 +121,9 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
       this.#assertOpen('create a session')
       const checked = this.#checkInit(init)
       if (checked.key !== undefined) throw new TypeError('getOrCreate takes the key as its first argument, not in init.key')
-      if (this.keys === 'random') return this.#create(undefined, checked.fields)
+      if (this.keys === 'random') return this.#create(undefined, checked.record)
       try {
-        return await this.#create(checkKey('id', id), checked.fields)
+        return await this.#create(checkKey('id', id), checked.record)
       } catch (error) {
         // Another process created it meanwhile: take that one.
         if (!(error instanceof SessionExistsError)) throw error
@@ -234,7 +244,7 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     const checked = this.#checkInit(init)
     if (this.keys === 'caller' && checked.key === undefined) throw new TypeError("init.key is required with keys: 'caller'")
     if (previous !== undefined && checked.key !== undefined && previous.id === checked.key) await previous.close()
-    return this.#create(checked.key, checked.fields)
+    return this.#create(checked.key, checked.record)
   }
 
   async #lookup(id: string, renew: boolean, action: string): Promise<RedisSession<Data> | undefined> {
@@ -251,11 +261,13 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     return id.length === this.#idLength && this.#idAlphabet.test(id)
   }
 
-  async #create(key: string | undefined, fields: string[]): Promise<RedisSession<Data>> {
+  async #create(key: string | undefined, init: RecordInit): Promise<RedisSession<Data>> {
     const core = this.#core
     for (let attempt = 0; ; attempt++) {
       const id = key ?? core.randomId()
       try {
+        // Sealed values are bound to the id, so each id tried gets its own.
+        const fields = newRecordFields(id, core.seal, init.idleTimeout, init.absoluteTimeout, init.user, init.roles, init.data)
         const record = await core.create(id, fields)
         const session = new RedisSession<Data>(core, id, record)
         if (core.listeners.count('create') > 0) core.listeners.emit('create', [session], core.reportError)
@@ -266,7 +278,7 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     }
   }
 
-  #checkInit(init: unknown): { key: string | undefined; fields: string[] } {
+  #checkInit(init: unknown): { key: string | undefined; record: RecordInit } {
     const given = init === undefined ? {} : checkPlainObject('init', init)
     checkKnownKeys('init', given, INIT_KEYS)
     const options = this.#core.options
@@ -284,7 +296,7 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
       const values = checkPlainObject('init.data', given.data)
       for (const name of Object.keys(values)) data.push(checkString('init.data key', name), encodeDataValue(name, values[name], true))
     }
-    return { key, fields: newRecordFields(idleTimeout, absoluteTimeout, user, roles, data) }
+    return { key, record: { idleTimeout, absoluteTimeout, user, roles, data } }
   }
 
   #checkListener(event: unknown, listener: unknown): void {

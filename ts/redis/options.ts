@@ -1,4 +1,5 @@
 import type { RedisClientLike } from './connection'
+import { checkKeys } from '../options'
 import { checkChoice, checkInteger, checkKnownKeys, checkPlainObject, checkString, checkTimeout } from '../validate'
 
 /** Options of `new RedisSessionManager(options)`; only `client` is required. */
@@ -33,6 +34,13 @@ export interface RedisSessionManagerOptions {
   nearCache?: number
   /** A call rejects with RedisUnavailableError when Redis has not answered within this many ms; default 2000. */
   commandTimeout?: number
+  /**
+   * Encrypts users, roles and data values in Redis (AES-256-GCM, each bound to its session id
+   * and field): a key of 32 bytes (a Uint8Array, 64 hex digits or 43 base64url characters), as
+   * `persist.key`, or a list of them to rotate: the first seals, every one opens, and a record
+   * read from Redis is sealed again under the first. Without it values are stored in the clear.
+   */
+  key?: Uint8Array | string | readonly (Uint8Array | string)[]
 }
 
 export interface ResolvedRedisOptions {
@@ -47,6 +55,8 @@ export interface ResolvedRedisOptions {
   resolution: number
   nearCache: number
   commandTimeout: number
+  /** Encryption keys, the first seals; undefined: values in the clear. */
+  key: Uint8Array[] | undefined
   /** How long the sweep lease lasts without renewal (ms). */
   lease: number
   /** How long a key outlives its deadline in Redis (ms): time for the sweep to close it first. */
@@ -55,7 +65,7 @@ export interface ResolvedRedisOptions {
 
 const KNOWN = [
   'client', 'prefix', 'idleTimeout', 'absoluteTimeout', 'touchInterval', 'idBytes', 'idEncoding', 'keys',
-  'resolution', 'nearCache', 'commandTimeout',
+  'resolution', 'nearCache', 'commandTimeout', 'key',
 ] as const
 
 export function resolveRedisOptions(input: unknown): ResolvedRedisOptions {
@@ -88,6 +98,7 @@ export function resolveRedisOptions(input: unknown): ResolvedRedisOptions {
     resolution,
     nearCache: pick('nearCache', 10_000, (name, value) => checkInteger(name, value, 0, 2 ** 24)),
     commandTimeout: pick('commandTimeout', 2000, (name, value) => checkInteger(name, value, 1, 2 ** 31 - 1)),
+    key: pick('key', undefined as Uint8Array[] | undefined, checkKeys),
     lease,
     grace: 60_000 + lease,
   }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 // Keys (docs in README "Many processes: Redis"), under `prefix` + layout version `1:`:
 //   s:<id>      hash: the session record (see record.ts)
 //   deadlines   sorted set: id scored by its deadline (ms, Redis clock; +inf for none)
-//   u:<user>    set: the ids of one user's sessions
+//   u:<user>    set: the ids of one user's sessions (uh:<blind index> when the user is sealed)
 //   seq         counter of published invalidations
 //   lease       the sweeper's lease (the owner's token)
 //   channel     pub/sub channel of invalidations: JSON [seq, kind, origin, id, newId?]
@@ -36,6 +36,22 @@ local function deadline(f)
   if x ~= nil and x > 0 and (d == nil or c + x < d) then d = c + x end
   return d
 end
+-- The key of the per-user set of a record's user: its blind index when sealed, else its name.
+local function user_key(f)
+  if f['h'] ~= nil then return P .. 'uh:' .. f['h'] end
+  if f['u'] ~= nil then return P .. 'u:' .. f['u'] end
+  return nil
+end
+local function is_sealed(name)
+  return name == 'U' or name == 'R' or string.sub(name, 1, 2) == 'e:'
+end
+local function is_plain(name)
+  return name == 'u' or name == 'r' or string.sub(name, 1, 2) == 'd:'
+end
+-- A record holding a sealed field is refused by readers of version 1 (record.ts).
+local function raise_reader(key)
+  if tonumber(redis.call('HGET', key, 'm') or '1') < 2 then redis.call('HSET', key, 'm', 2) end
+end
 local function alive(f, now)
   local d = deadline(f)
   return d == nil or now < d
@@ -52,9 +68,8 @@ local function index(id, f, now, grace)
     redis.call('ZADD', P .. 'deadlines', d, id)
     redis.call('PEXPIRE', key, math.max(d - now, 0) + grace)
   end
-  local u = f['u']
-  if u ~= nil then
-    local ukey = P .. 'u:' .. u
+  local ukey = user_key(f)
+  if ukey ~= nil then
     if d == nil then
       redis.call('PERSIST', ukey)
     else
@@ -66,10 +81,10 @@ end
 local function unindex(id, f)
   redis.call('DEL', P .. 's:' .. id)
   redis.call('ZREM', P .. 'deadlines', id)
-  if f['u'] ~= nil then redis.call('SREM', P .. 'u:' .. f['u'], id) end
+  local ukey = user_key(f)
+  if ukey ~= nil then redis.call('SREM', ukey, id) end
 end
-local function add_user(id, u, d, now, grace)
-  local ukey = P .. 'u:' .. u
+local function add_user(id, ukey, d, now, grace)
   local fresh = redis.call('EXISTS', ukey) == 0
   redis.call('SADD', ukey, id)
   if fresh and d ~= nil then redis.call('PEXPIRE', ukey, math.max(d - now, 0) + grace) end
@@ -134,7 +149,7 @@ for n = 5, #ARGV do args[#args + 1] = ARGV[n] end
 redis.call(unpack(args))
 local f = fields(redis.call('HGETALL', key))
 index(id, f, now, grace)
-if f['u'] ~= nil then add_user(id, f['u'], deadline(f), now, grace) end
+if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
 local seq = seq_now()
 if replaced then seq = publish('c', origin, id) end
 return {1, now, seq, redis.call('HGETALL', key), replaced}
@@ -145,7 +160,9 @@ return {1, now, seq, redis.call('HGETALL', key), replaced}
  * user moves the id between user sets; a change of timeout moves the deadline; the field 'a'
  * (whatever value is given) renews the session now.
  * ARGV: prefix, id, grace, origin, count of pairs, pairs..., names to delete...
- * Returns {0, now} when the record is absent or expired, else {1, now, seq, record}.
+ * Returns {0, now} when the record is absent or expired, {5, now, field} for a plain user,
+ * roles or value into a sealed record, {6, now} for a sealed one into a record still holding
+ * plain ones (seal it first: RESEAL), else {1, now, seq, record}.
  */
 const WRITE = `
 local id, grace, origin, pairs = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
@@ -155,19 +172,37 @@ local h = redis.call('HGETALL', key)
 if #h == 0 then return {0, now} end
 local before = fields(h)
 if not alive(before, now) then return {0, now} end
+-- Readers with the key refuse plain values in a sealed record (m 2), so none goes in, and a
+-- sealed value goes into a plain record only once no plain value would be left beside it.
+local sealed_record = tonumber(before['m'] or '1') >= 2
+local seals = false
+for n = 6, 5 + pairs * 2, 2 do
+  if is_sealed(ARGV[n]) then seals = true end
+  if is_plain(ARGV[n]) and sealed_record then return {5, now, ARGV[n]} end
+end
+if seals and not sealed_record then
+  local removed = {}
+  for n = 6 + pairs * 2, #ARGV do removed[ARGV[n]] = true end
+  for n = 1, #h, 2 do
+    if is_plain(h[n]) and not removed[h[n]] then return {6, now} end
+  end
+end
 if pairs > 0 then
   local args = {'HSET', key}
+  local sealed = false
   for n = 6, 5 + pairs * 2, 2 do
     args[#args + 1] = ARGV[n]
     if ARGV[n] == 'a' then args[#args + 1] = now else args[#args + 1] = ARGV[n + 1] end
+    if is_sealed(ARGV[n]) then sealed = true end
   end
   redis.call(unpack(args))
+  if sealed then raise_reader(key) end
 end
 for n = 6 + pairs * 2, #ARGV do redis.call('HDEL', key, ARGV[n]) end
 local f = fields(redis.call('HGETALL', key))
-if before['u'] ~= f['u'] then
-  if before['u'] ~= nil then redis.call('SREM', P .. 'u:' .. before['u'], id) end
-  if f['u'] ~= nil then add_user(id, f['u'], deadline(f), now, grace) end
+if user_key(before) ~= user_key(f) then
+  if user_key(before) ~= nil then redis.call('SREM', user_key(before), id) end
+  if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
 end
 if before['i'] ~= f['i'] or before['x'] ~= f['x'] or before['a'] ~= f['a'] then index(id, f, now, grace) end
 local seq = publish('w', origin, id)
@@ -196,9 +231,13 @@ return {status, now, publish('c', origin, id), h}
 
 /**
  * Moves a live record to a new id: the old id is dead and the new one live in one step, data
- * kept, renewed. ARGV: prefix, old id, new id, grace, origin. Returns {0, now} when the old
- * record is not live, {3, now} when a live session holds the new id, else {1, now, seq, record,
- * replaced record or false} (an expired holder of the new id, closed here).
+ * kept, renewed. Sealed values are bound to their session id, so the caller gives each sealed
+ * field as it read it and sealed again for the new id: the move happens only if the record's
+ * sealed fields are exactly those (else {4, now}: read again and retry).
+ * ARGV: prefix, old id, new id, grace, origin, then field, value as read, value for the new id...
+ * Returns {0, now} when the old record is not live, {3, now} when a live session holds the new
+ * id, else {1, now, seq, record, replaced record or false} (an expired holder of the new id,
+ * closed here).
  */
 const REGENERATE = `
 local old_id, new_id, grace, origin = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
@@ -208,6 +247,15 @@ local h = redis.call('HGETALL', old_key)
 if #h == 0 then return {0, now} end
 local f = fields(h)
 if not alive(f, now) then return {0, now} end
+local resealed = 0
+for n = 6, #ARGV, 3 do
+  if f[ARGV[n]] ~= ARGV[n + 1] then return {4, now} end
+  resealed = resealed + 1
+end
+for n = 1, #h, 2 do
+  if is_sealed(h[n]) then resealed = resealed - 1 end
+end
+if resealed ~= 0 then return {4, now} end
 local replaced = false
 local held = redis.call('HGETALL', new_key)
 if #held > 0 then
@@ -220,12 +268,13 @@ elseif redis.call('ZREM', P .. 'deadlines', new_id) == 1 then
 end
 if replaced then publish('c', origin, new_id) end
 redis.call('ZREM', P .. 'deadlines', old_id)
-if f['u'] ~= nil then redis.call('SREM', P .. 'u:' .. f['u'], old_id) end
+if user_key(f) ~= nil then redis.call('SREM', user_key(f), old_id) end
 redis.call('RENAME', old_key, new_key)
 redis.call('HSET', new_key, 'a', now)
+for n = 6, #ARGV, 3 do redis.call('HSET', new_key, ARGV[n], ARGV[n + 2]) end
 f['a'] = tostring(now)
 index(new_id, f, now, grace)
-if f['u'] ~= nil then add_user(new_id, f['u'], deadline(f), now, grace) end
+if user_key(f) ~= nil then add_user(new_id, user_key(f), deadline(f), now, grace) end
 local seq = publish('r', origin, old_id, new_id)
 return {1, now, seq, redis.call('HGETALL', new_key), replaced}
 `
@@ -261,6 +310,36 @@ end
 return result
 `
 
+/**
+ * Seals fields again (a key rotation, or a record written before the key was given), only if
+ * none of them changed since they were read: all or nothing. The values mean the same, so no
+ * near cache needs invalidating. ARGV: prefix, id, grace, then groups of field as read, value
+ * as read ('' for absent), field to write, value to write. Returns 1 when applied, else 0.
+ */
+const RESEAL = `
+local id, grace = ARGV[2], tonumber(ARGV[3])
+local key = P .. 's:' .. id
+local h = redis.call('HGETALL', key)
+if #h == 0 then return 0 end
+local before = fields(h)
+for n = 4, #ARGV, 4 do
+  if (before[ARGV[n]] or '') ~= ARGV[n + 1] then return 0 end
+end
+local sealed = false
+for n = 4, #ARGV, 4 do
+  redis.call('HSET', key, ARGV[n + 2], ARGV[n + 3])
+  if ARGV[n] ~= ARGV[n + 2] then redis.call('HDEL', key, ARGV[n]) end
+  if is_sealed(ARGV[n + 2]) then sealed = true end
+end
+if sealed then raise_reader(key) end
+local f = fields(redis.call('HGETALL', key))
+if user_key(before) ~= user_key(f) then
+  if user_key(before) ~= nil then redis.call('SREM', user_key(before), id) end
+  if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now_ms(), grace) end
+end
+return 1
+`
+
 /** Gives up the sweep lease if this process holds it. ARGV: prefix, owner token. */
 const RELEASE = `
 if redis.call('GET', P .. 'lease') == ARGV[2] then redis.call('DEL', P .. 'lease') end
@@ -288,6 +367,7 @@ export const SCRIPTS = {
   write: script(WRITE),
   destroy: script(DESTROY),
   regenerate: script(REGENERATE),
+  reseal: script(RESEAL),
   sweep: script(SWEEP),
   release: script(RELEASE),
   sequence: script(SEQUENCE),

@@ -4,7 +4,7 @@ import type { CloseReason } from '../registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from '../validate'
 import type { RedisCore } from './core'
 import { writeAndRenew } from '../internal'
-import { DATA_PREFIX, expiresAtOf, type SessionRecord } from './record'
+import { DATA_PREFIX, dataFields, expiresAtOf, rolesFields, SEALED_DATA_PREFIX, type SessionRecord, twinsOf, userFields } from './record'
 
 /**
  * A session of a RedisSessionManager: a copy of its record as `get`, `peek` or `create` loaded
@@ -109,33 +109,33 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   async set<K extends keyof Data & string>(key: K, value: Data[K]): Promise<boolean> {
     const safeKey = checkString('key', key)
     const stored = encodeDataValue(safeKey, value)
-    return this.#write([DATA_PREFIX + safeKey, stored], [])
+    return this.#write(dataFields(this.#id, this.#core.seal, safeKey, stored))
   }
 
   /** Removes a data value; resolves true when the session is live (whether or not the key was there). */
   async delete(key: keyof Data & string): Promise<boolean> {
     const safeKey = checkString('key', key)
-    return this.#write([], [DATA_PREFIX + safeKey])
+    return this.#write([], [DATA_PREFIX + safeKey, SEALED_DATA_PREFIX + safeKey])
   }
 
   /** Sets (or, with undefined, removes) the user; the per-user index follows in the same step. */
   async setUser(user: string | undefined): Promise<boolean> {
-    if (user === undefined) return this.#write([], ['u'])
-    return this.#write(['u', checkString('user', user)], [])
+    if (user === undefined) return this.#write([], ['u', 'U', 'h'])
+    return this.#write(userFields(this.#id, this.#core.seal, checkString('user', user)))
   }
 
   async setRoles(roles: string[]): Promise<boolean> {
     const checked = checkRoles('roles', roles)
-    return checked.length === 0 ? this.#write([], ['r']) : this.#write(['r', JSON.stringify(checked)], [])
+    return checked.length === 0 ? this.#write([], ['r', 'R']) : this.#write(rolesFields(this.#id, this.#core.seal, checked))
   }
 
   /** Changes this session's idle timeout (ms, 0: none); its deadline moves in Redis at once. */
   async setIdleTimeout(timeout: number): Promise<boolean> {
-    return this.#write(['i', String(checkTimeout('idleTimeout', timeout))], [])
+    return this.#write(['i', String(checkTimeout('idleTimeout', timeout))])
   }
 
   async setAbsoluteTimeout(timeout: number): Promise<boolean> {
-    return this.#write(['x', String(checkTimeout('absoluteTimeout', timeout))], [])
+    return this.#write(['x', String(checkTimeout('absoluteTimeout', timeout))])
   }
 
   /** Renews now in Redis (whatever `touchInterval` says); false when closed. */
@@ -213,11 +213,12 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   /** @internal Sets data values (stored forms) and makes the deadline `idleTimeout` from now, in one step. */
   async [writeAndRenew](data: readonly string[], idleTimeout: number): Promise<boolean> {
     const set = ['a', '', 'i', String(idleTimeout)]
-    for (let index = 0; index + 1 < data.length; index += 2) set.push(DATA_PREFIX + data[index], data[index + 1])
-    return this.#write(set, [])
+    for (let index = 0; index + 1 < data.length; index += 2) set.push(...dataFields(this.#id, this.#core.seal, data[index], data[index + 1]))
+    return this.#write(set)
   }
 
-  async #write(set: string[], remove: string[]): Promise<boolean> {
+  /** Sets `set`'s pairs (deleting their plain or sealed twins) and deletes `remove`. */
+  async #write(set: string[], remove: string[] = twinsOf(set)): Promise<boolean> {
     if (this.closed) return false
     const record = await this.#core.write(this.#id, set, remove)
     if (record === undefined) return this.#lost()

@@ -2,6 +2,7 @@ import { SessionExistsError } from '../errors'
 import { redisCommand, redisNow, writeAndRenew } from '../internal'
 import type { RedisClientLike } from './connection'
 import { RedisSessionManager } from './manager'
+import type { RedisSessionManagerOptions } from './options'
 import type { RedisSession } from './session'
 
 /** The data key under which express-session's serialized session lives (as in the in-process store). */
@@ -16,6 +17,8 @@ export interface RedisStoreOptions {
   /** The connect-redis prefix to migrate from, or undefined for no migration. */
   migrateFrom: string | undefined
   touchInterval: number | undefined
+  /** Encryption keys as RedisSessionManager's `key` takes them (checked there), or undefined. */
+  key: unknown
 }
 
 /**
@@ -37,6 +40,7 @@ export class RedisStoreBackend {
       idleTimeout: ttl,
       ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
       ...(options.touchInterval === undefined ? {} : { touchInterval: options.touchInterval }),
+      ...(options.key === undefined ? {} : { key: options.key as RedisSessionManagerOptions['key'] }),
     })
     this.#touchInterval = Math.min(Math.max(1, Math.floor(ttl / 10)), options.touchInterval ?? 60_000)
   }

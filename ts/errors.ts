@@ -12,6 +12,20 @@ export class SessionLimitError extends Error {
 }
 
 /**
+ * Thrown when `maxSessionsPerUser` is reached and no room is made for one more session of
+ * `user`: with `whenUserFull: 'reject'`, by `create` (and a login) for that user and by an
+ * assignment `session.user = user`; with `'evict-oldest'` only when a close listener of the
+ * eviction adds sessions of the same user.
+ */
+export class UserSessionLimitError extends Error {
+  readonly code = 'ERR_USER_SESSION_LIMIT'
+  constructor(readonly user: string, readonly maxSessionsPerUser: number, why: string) {
+    super(`the user ${JSON.stringify(user)} has reached maxSessionsPerUser (${maxSessionsPerUser}, ${why})`)
+    this.name = 'UserSessionLimitError'
+  }
+}
+
+/**
  * @deprecated Never thrown: closed sessions are inert (reads are empty, writes return false),
  * so a logout in one request cannot fail the concurrent requests of the same session. Still
  * exported so that code testing for it keeps compiling; it goes in the next major version.

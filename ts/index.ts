@@ -1,7 +1,7 @@
-export { SessionManager, type SessionInit } from './manager'
+export { SessionManager, type CloseUserOptions, type PageOptions, type SessionInit, type SessionPage } from './manager'
 export { Session } from './session'
 export {
-  SessionLimitError, SessionClosedError, ManagerClosedError, SessionExistsError, SessionFileLockedError, SessionFileError,
+  SessionLimitError, UserSessionLimitError, SessionClosedError, ManagerClosedError, SessionExistsError, SessionFileLockedError, SessionFileError,
 } from './errors'
 export type { SessionManagerOptions, SessionPersistOptions } from './options'
 export type { CloseReason, SessionManagerEvents, SessionStats } from './registry'

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf } from './engine'
-import { ManagerClosedError, SessionExistsError, SessionLimitError } from './errors'
+import { ManagerClosedError, SessionExistsError, SessionLimitError, UserSessionLimitError } from './errors'
 import { encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
 import { recordRejectedCookie, replaceSession } from './internal'
 import { createEngine } from './load-engine'
@@ -10,7 +10,7 @@ import { forEachAttached, Persistence } from './persist/persistence'
 import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
 import { Session } from './session'
 import {
-  checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, utf8Bytes,
+  checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, utf8Bytes,
 } from './validate'
 
 /** What `create(init)` and `getOrCreate(id, init)` accept; `Data` is the manager's data type. */
@@ -28,6 +28,47 @@ export interface SessionInit<Data extends JsonFields<Data> = Record<string, Json
   idleTimeout?: number
   /** Overrides the manager's absolute timeout for this session (ms, 0 for none). */
   absoluteTimeout?: number
+}
+
+/** What `closeUser(user, options)` accepts. */
+export interface CloseUserOptions<Data extends JsonFields<Data> = Record<string, JsonValue>> {
+  /** A session of this manager to leave open ("log out my other devices"); ignored when it is not the user's. */
+  except?: Session<Data>
+  /** The reason the `'close'` events carry: `'destroyed'` (default) or `'evicted'`. */
+  reason?: 'destroyed' | 'evicted'
+}
+
+/** What `page(options)` accepts. */
+export interface PageOptions {
+  /** Where to go on: the `cursor` of the previous page; omitted for the first page. */
+  cursor?: string
+  /** Most sessions in the page, 1 to 10,000; default 100. */
+  limit?: number
+}
+
+/** One page of live sessions: `cursor` continues after it, and is undefined after the last page. */
+export interface SessionPage<Data extends JsonFields<Data> = Record<string, JsonValue>> {
+  sessions: Session<Data>[]
+  cursor: string | undefined
+}
+
+const PAGE_LIMIT = 10_000
+/**
+ * A cursor is the slot to scan from, in base 36 after a 'p'. Slots never move: a session keeps
+ * its slot from create to close, and pages scan slots in ascending order, so a session live
+ * throughout the paging is in exactly one page, whatever else is created or closed meanwhile.
+ */
+const CURSOR = /^p[0-9a-z]{1,5}$/
+
+function encodeCursor(slot: number): string {
+  return `p${slot.toString(36)}`
+}
+
+function decodeCursor(cursor: unknown): number {
+  if (typeof cursor !== 'string') throw new TypeError(`options.cursor must be a string from page(), received ${describe(cursor)}`)
+  const slot = CURSOR.test(cursor) ? Number.parseInt(cursor.slice(1), 36) : NaN
+  if (!(slot <= SLOT_SPACE)) throw new RangeError(`options.cursor is not a cursor of page(), received ${describe(cursor)}`)
+  return slot
 }
 
 interface CheckedInit {
@@ -86,6 +127,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
           else process.emitWarning(error instanceof Error ? error : String(error), { type: 'SessionkeeperPersistenceWarning', code: 'SESSIONKEEPER_JOURNAL_ERROR' })
         },
       )
+      this.#indexRestored()
       registry.timer.note(this.#engine.nextDeadline())
     }
   }
@@ -165,6 +207,84 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     const { closed } = this.#registry.sweepExpired(this.#registry.clock.now(), Infinity)
     this.#registry.timer.rearm()
     return closed
+  }
+
+  /**
+   * The live sessions of `user` (`session.user`), oldest first (by `createdAt`), not renewed.
+   * O(the user's sessions): a per-user index follows creates, `session.user` assignments,
+   * logins, regenerates, closes and loads. `[]` after `close()`.
+   */
+  sessionsOf(user: string): Session<Data>[] {
+    checkString('user', user)
+    const registry = this.#registry
+    if (registry.closed) return []
+    const engine = this.#engine
+    const now = registry.clock.now()
+    const live: { handle: number; createdAt: number }[] = []
+    for (const handle of registry.users.handles(user)) {
+      if (engine.isAlive(handle, now)) live.push({ handle, createdAt: engine.createdAt(handle) })
+    }
+    // Stable: sessions created in the same ms keep the order they became the user's.
+    live.sort((a, b) => a.createdAt - b.createdAt)
+    return live.map(({ handle }) => registry.makeSession(handle) as Session<Data>)
+  }
+
+  /**
+   * Closes every live session of `user` ("log out everywhere"), but `options.except` ("log out
+   * my other devices"), with reason `options.reason` (`'destroyed'` by default), and returns how
+   * many it closed. Each close emits `'close'` as `destroy` does. Sessions of the user already
+   * past their deadline close as `'expired'` and are not counted. What the user's sessions are
+   * is read when the call starts: a session a close listener gives the user meanwhile stays open,
+   * one it takes from the user (or closes) is skipped. O(the user's sessions).
+   */
+  closeUser(user: string, options?: CloseUserOptions<Data>): number {
+    this.#assertOpen('close the sessions of a user')
+    checkString('user', user)
+    const given = checkPlainObject('options', options === undefined ? {} : options)
+    checkKnownKeys('options', given, ['except', 'reason'])
+    const registry = this.#registry
+    let except = -1
+    if (given.except !== undefined) {
+      if (!(given.except instanceof Session)) throw new TypeError(`options.except must be a Session, received ${describe(given.except)}`)
+      if (!given.except.belongsTo(registry)) throw new RangeError('options.except must be a session of this manager')
+      except = given.except.handle
+    }
+    const reason = given.reason === undefined ? 'destroyed' : checkChoice('options.reason', given.reason, ['destroyed', 'evicted'] as const)
+    const engine = this.#engine
+    let closed = 0
+    for (const handle of registry.users.handles(user)) {
+      if (handle === except || registry.users.userOf(handle) !== user) continue
+      if (engine.isAlive(handle, registry.clock.now())) {
+        registry.close(handle, reason)
+        closed++
+      } else {
+        registry.close(handle, 'expired')
+      }
+    }
+    return closed
+  }
+
+  /**
+   * A page of live sessions (slot order, not renewed) and the cursor of the next one: paging
+   * through 10^6 sessions for an admin page without making them all at once. A session alive
+   * from the first page to the last is in exactly one page; one created or closed meanwhile
+   * may or may not be. A page may be shorter than `limit`, even empty, before the last; the
+   * last has `cursor` undefined. Cursors are opaque strings, valid on this manager only (a
+   * forged one is a RangeError or starts the scan at some slot, never reads outside the
+   * table). After `close()`: an empty last page.
+   */
+  page(options?: PageOptions): SessionPage<Data> {
+    const given = checkPlainObject('options', options === undefined ? {} : options)
+    checkKnownKeys('options', given, ['cursor', 'limit'])
+    const limit = given.limit === undefined ? 100 : checkInteger('options.limit', given.limit, 1, PAGE_LIMIT)
+    const from = given.cursor === undefined ? 0 : decodeCursor(given.cursor)
+    const registry = this.#registry
+    if (registry.closed) return { sessions: [], cursor: undefined }
+    const buffer = new Float64Array(limit)
+    const count = this.#engine.scan(from, registry.clock.now(), buffer)
+    const sessions: Session<Data>[] = []
+    for (let index = 0; index < count; index++) sessions.push(registry.makeSession(buffer[index]) as Session<Data>)
+    return { sessions, cursor: count < limit ? undefined : encodeCursor(slotOf(buffer[count - 1]) + 1) }
   }
 
   /**
@@ -266,6 +386,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       rejected: counts.rejected,
       listenerErrors: counts.listenerErrors,
       rejectedCookies: counts.rejectedCookies,
+      userLimit: { ...counts.userLimit },
       clockErrors: this.#registry.clock.failures,
       ...(this.#persistence === undefined ? {} : { persistence: this.#persistence.stats() }),
     }
@@ -319,6 +440,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       })
       for (const handle of expired) registry.close(handle, 'expired')
       persistence.save()
+      registry.users.clear()
       forEachAttached(engine, (handle) => {
         registry.closeRecords.record(handle, 'shutdown')
         registry.objects.disposeAll(handle, registry.reportError)
@@ -343,10 +465,12 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     // Checked again after everything that can run the caller's code: getters of `init` (read
     // by #checkInit) and an 'error' listener told of a bad clock reading may close the manager.
     this.#assertOpen('create a session')
-    const { key } = init
+    const { key, user } = init
+    if (user !== undefined && this.#options.maxSessionsPerUser !== Infinity) this.#admitUser(user, replacing)
     let handle: number
     if (key === undefined) {
       this.#makeRoom(now, replacing)
+      this.#recheckUserRoom(user)
       handle = engine.create(now, init.idleTimeout, init.absoluteTimeout)
     } else {
       const { claimedKeys } = registry
@@ -369,17 +493,22 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
         if (replacing !== undefined && replacing.id === key) this.#closeReplaced(replacing)
         if (engine.lookup(key, now, false) >= 0) throw new SessionExistsError(key)
         this.#makeRoom(now, replacing)
+        this.#recheckUserRoom(user)
         handle = engine.createWithKey(key, now, init.idleTimeout, init.absoluteTimeout)
       } finally {
         claimedKeys.delete(key)
       }
     }
     if (handle === CREATE_KEY_EXISTS) throw new SessionExistsError(init.key as string)
+
     if (handle === CREATE_TABLE_FULL) {
       registry.counts.rejected++
       throw new SessionLimitError(SLOT_SPACE, 'the engine holds at most 2^25 sessions')
     }
-    if (init.user !== undefined) engine.setUser(handle, init.user)
+    if (user !== undefined) {
+      engine.setUser(handle, user)
+      registry.users.set(handle, user)
+    }
     if (init.roles !== undefined) engine.setRoles(handle, init.roles)
     if (init.data.length > 0) engine.setDataEntries(handle, init.data)
     this.#persistence?.commitCreate()
@@ -388,6 +517,65 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     registry.timer.note(deadlineOf(now, init.idleTimeout, init.absoluteTimeout))
     if (registry.listeners.count('create') > 0) registry.listeners.emit('create', [session], registry.reportError)
     return session
+  }
+
+  /**
+   * maxSessionsPerUser for a create of `user`. A login's old session of the same user is closed
+   * first when the user is at the cap: it is leaving anyway, and must not cost the user another
+   * session (or the login its place, with 'reject').
+   */
+  #admitUser(user: string, replacing: Session<Data> | undefined): void {
+    const registry = this.#registry
+    if (registry.users.count(user) < this.#options.maxSessionsPerUser) return
+    if (replacing !== undefined && !replacing.closed && registry.users.userOf(replacing.handle) === user) this.#closeReplaced(replacing)
+    registry.admitUser(user, -1)
+    this.#assertOpen('create a session')
+  }
+
+  /**
+   * Close listeners that ran while room was made for a create (expired sessions, evictions) may
+   * have added sessions of its user: the create gets no place beyond the cap, as at maxSessions.
+   */
+  #recheckUserRoom(user: string | undefined): void {
+    const cap = this.#options.maxSessionsPerUser
+    if (user === undefined || this.#registry.users.count(user) < cap) return
+    this.#registry.counts.userLimit.rejected++
+    throw new UserSessionLimitError(user, cap, 'taken by close listeners while room was made')
+  }
+
+  /**
+   * Files the sessions loaded from the persistence file under their users, then applies
+   * maxSessionsPerUser to them (the cap may have been lowered since they were saved): of a user's
+   * live sessions, the policy keeps the ones it would have kept as they came, the newest with
+   * 'evict-oldest', the oldest with 'reject', and closes the rest as 'evicted'. Sessions past
+   * their deadline are left to the first sweep, which closes them as 'expired'.
+   */
+  #indexRestored(): void {
+    const registry = this.#registry
+    const engine = this.#engine
+    const { users } = registry
+    forEachAttached(engine, (handle) => {
+      const user = engine.user(handle)
+      if (user !== undefined) users.set(handle, user)
+    })
+    const { maxSessionsPerUser: cap, whenUserFull } = this.#options
+    if (cap === Infinity || users.size <= cap) return
+    const now = registry.clock.now()
+    const over: string[] = []
+    users.forEachUser((user, count) => {
+      if (count > cap) over.push(user)
+    })
+    for (const user of over) {
+      const live = users.handles(user).filter((handle) => engine.isAlive(handle, now))
+      if (live.length <= cap) continue
+      // Stable: sessions created in the same ms keep the order they joined the user.
+      live.sort((a, b) => engine.createdAt(a) - engine.createdAt(b))
+      const closing = whenUserFull === 'evict-oldest' ? live.slice(0, live.length - cap) : live.slice(cap)
+      for (const handle of closing) {
+        registry.counts.userLimit.evicted++
+        registry.close(handle, 'evicted')
+      }
+    }
   }
 
   /**

@@ -43,6 +43,17 @@ export interface SessionManagerOptions {
    * least recently used); `'reject'` throws SessionLimitError.
    */
   whenFull?: 'evict' | 'reject'
+  /**
+   * Most live sessions of one user (`session.user`) at once, an integer from 1, or Infinity
+   * (default). Applied on create, on login (`startSession`), on `session.user = ...` and on load
+   * from the persistence file; see `whenUserFull`.
+   */
+  maxSessionsPerUser?: number
+  /**
+   * At maxSessionsPerUser: `'evict-oldest'` (default) closes the user's session created first
+   * (reason `'evicted'`) to make room; `'reject'` throws UserSessionLimitError and changes nothing.
+   */
+  whenUserFull?: 'evict-oldest' | 'reject'
   /** Cap on one session's data: UTF-8 bytes of its keys and of its values' stored forms (docs/data-format.md); Infinity (default) for none. */
   maxDataBytes?: number
   /** Random bytes per id, 16 (default) to 64. */
@@ -66,6 +77,8 @@ export interface ResolvedOptions {
   absoluteTimeout: number
   maxSessions: number
   whenFull: 'evict' | 'reject'
+  maxSessionsPerUser: number
+  whenUserFull: 'evict-oldest' | 'reject'
   maxDataBytes: number
   idBytes: number
   idEncoding: 'base64url' | 'hex'
@@ -77,7 +90,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = [
-  'idleTimeout', 'absoluteTimeout', 'maxSessions', 'whenFull', 'maxDataBytes', 'idBytes',
+  'idleTimeout', 'absoluteTimeout', 'maxSessions', 'whenFull', 'maxSessionsPerUser', 'whenUserFull', 'maxDataBytes', 'idBytes',
   'idEncoding', 'keys', 'engine', 'resolution', 'clock', 'persist',
 ] as const
 
@@ -127,6 +140,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     absoluteTimeout: pick('absoluteTimeout', 0, checkTimeout),
     maxSessions: pick('maxSessions', Infinity, (name, value) => checkInteger(name, value, 1, SLOT_SPACE, true)),
     whenFull: pick('whenFull', 'evict' as const, (name, value) => checkChoice(name, value, ['evict', 'reject'] as const)),
+    maxSessionsPerUser: pick('maxSessionsPerUser', Infinity, (name, value) => checkInteger(name, value, 1, SLOT_SPACE, true)),
+    whenUserFull: pick('whenUserFull', 'evict-oldest' as const, (name, value) => checkChoice(name, value, ['evict-oldest', 'reject'] as const)),
     maxDataBytes: pick('maxDataBytes', Infinity, (name, value) => checkInteger(name, value, 0, Number.MAX_SAFE_INTEGER, true)),
     idBytes: pick('idBytes', 16, (name, value) => checkInteger(name, value, 16, 64)),
     idEncoding: pick('idEncoding', 'base64url' as const, (name, value) => checkChoice(name, value, ['base64url', 'hex'] as const)),

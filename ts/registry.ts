@@ -9,6 +9,8 @@ import type { ResolvedOptions } from './options'
 import type { PersistenceStats } from './persist/persistence'
 import { OwnedObjects } from './owned-objects'
 import type { Session } from './session'
+import { UserSessionLimitError } from './errors'
+import { UserIndex } from './user-index'
 
 /** Why a session was closed. */
 export type CloseReason = 'destroyed' | 'expired' | 'evicted' | 'shutdown'
@@ -42,6 +44,11 @@ export interface SessionStats {
    */
   rejectedCookies: number
   /**
+   * `maxSessionsPerUser` at work: sessions it evicted (also counted in `closed.evicted`; at
+   * load too) and creates or `session.user` assignments it refused with UserSessionLimitError.
+   */
+  userLimit: { evicted: number; rejected: number }
+  /**
    * With `persist` only: sessions restored from the file at construction, the file's size,
    * background compactions done, and the lag from a change to the fdatasync that made it
    * durable, latest and longest (ms; with `fsync: 'always'` the change waits for it: 0).
@@ -72,7 +79,16 @@ export class Registry {
     rejected: 0,
     listenerErrors: 0,
     rejectedCookies: 0,
+    userLimit: { evicted: 0, rejected: 0 },
   }
+  /** The sessions of each user (`sessionsOf`, `closeUser`, `maxSessionsPerUser`). */
+  readonly users = new UserIndex()
+  /**
+   * Users whose sessions are being evicted for maxSessionsPerUser: a create or assignment for
+   * one of them from a close listener meanwhile gets only room beyond the one being made, and
+   * evicts nothing itself (that could go on without end).
+   */
+  readonly fillingUsers = new Set<string>()
   /** Bumped by every id change, so Session handles can cache their id until one happens. */
   idEpoch = 0
   closed = false
@@ -108,6 +124,8 @@ export class Registry {
 
   /** Closes a session already detached from the engine. */
   finishClose(handle: number, reason: CloseReason): void {
+    // Out of the index before the listeners run: a closing session is no user's live session.
+    if (this.users.size !== 0) this.users.remove(handle)
     this.closeRecords.record(handle, reason)
     this.counts.closed[reason]++
     if (this.listeners.count('close') > 0) {
@@ -127,8 +145,18 @@ export class Registry {
       let batch: number
       let full: boolean
       if (this.listeners.count('close') === 0 && this.objects.sessionsHoldingObjects === 0) {
-        // Nobody needs to see these sessions: the engine frees them without crossing back.
-        batch = this.engine.sweepRelease(now, SWEEP_BATCH)
+        if (this.users.size === 0) {
+          // Nobody needs to see these sessions: the engine frees them without crossing back.
+          batch = this.engine.sweepRelease(now, SWEEP_BATCH)
+        } else {
+          // The index must learn which sessions went; still no close record, as sweepRelease.
+          buffer ??= new Float64Array(SWEEP_BATCH)
+          batch = this.engine.sweep(now, buffer)
+          for (let index = 0; index < batch; index++) {
+            this.users.remove(buffer[index])
+            this.engine.release(buffer[index])
+          }
+        }
         this.counts.closed.expired += batch
         full = batch === SWEEP_BATCH || this.engine.nextDeadline() <= now
       } else {
@@ -142,6 +170,61 @@ export class Registry {
       if (!full) return { closed, done: true }
       if (performance.now() >= until) return { closed, done: false }
     }
+  }
+
+  /**
+   * Makes room for one more session of `user` under maxSessionsPerUser, before a create
+   * (`joining` -1) or before session `joining` takes that user: closes the user's sessions past
+   * their deadline, then evicts the user's oldest other sessions (earliest createdAt; reason
+   * 'evicted') or, with whenUserFull 'reject', throws UserSessionLimitError. Close listeners run
+   * meanwhile and may close anything, the manager and `joining` included: callers check after.
+   */
+  admitUser(user: string, joining: number): void {
+    const { maxSessionsPerUser: cap, whenUserFull } = this.options
+    if (this.fillingUsers.has(user)) {
+      // The place being made is the outer call's: this one gets only room beyond it.
+      if (this.users.count(user) + 1 < cap) return
+      this.counts.userLimit.rejected++
+      throw new UserSessionLimitError(user, cap, 'added by a close listener while older sessions of this user were being evicted')
+    }
+    if (this.users.count(user) < cap) return
+    const now = this.now()
+    for (const handle of this.users.handles(user)) {
+      if (handle !== joining && !this.engine.isAlive(handle, now)) this.close(handle, 'expired')
+    }
+    if (this.users.count(user) < cap) return
+    if (whenUserFull === 'evict-oldest') {
+      this.fillingUsers.add(user)
+      try {
+        // One victim per session over the cap; listeners that add more do not extend it.
+        for (let victims = this.users.count(user) - cap + 1; victims > 0; victims--) {
+          const victim = this.#oldest(user, joining)
+          if (victim < 0) break
+          this.counts.userLimit.evicted++
+          this.close(victim, 'evicted')
+        }
+      } finally {
+        this.fillingUsers.delete(user)
+      }
+      if (this.users.count(user) < cap) return
+    }
+    this.counts.userLimit.rejected++
+    throw new UserSessionLimitError(user, cap, whenUserFull === 'reject' ? "whenUserFull: 'reject'" : 'eviction made no room')
+  }
+
+  /** The user's session created first, other than `except`; -1 when none. O(the user's sessions). */
+  #oldest(user: string, except: number): number {
+    let oldest = -1
+    let oldestAt = Infinity
+    for (const handle of this.users.handles(user)) {
+      if (handle === except) continue
+      const createdAt = this.engine.createdAt(handle)
+      if (createdAt < oldestAt) {
+        oldest = handle
+        oldestAt = createdAt
+      }
+    }
+    return oldest
   }
 
   sweepSlice(): 'done' | 'more' {

@@ -126,9 +126,22 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
     return this.#readable() ? this.#registry.engine.user(this.#handle) : undefined
   }
 
+  /**
+   * Assigning a user another than the session's own counts against `maxSessionsPerUser`: that
+   * user's oldest other session is evicted to make room, or (`whenUserFull: 'reject'`)
+   * UserSessionLimitError is thrown and nothing changes.
+   */
   set user(user: string | undefined) {
     const value = user === undefined ? undefined : checkString('user', user)
-    if (this.#open()) this.#registry.engine.setUser(this.#handle, value)
+    if (!this.#open()) return
+    const registry = this.#registry
+    const handle = this.#handle
+    if (value !== undefined && registry.users.userOf(handle) !== value) {
+      registry.admitUser(value, handle)
+      // An eviction's close listener may have closed this session, or given it a user meanwhile.
+      if (!this.#open()) return
+    }
+    if (registry.engine.setUser(handle, value)) registry.users.set(handle, value)
   }
 
   /**
@@ -292,6 +305,11 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
     }
     if (registry.engine.state(this.#handle) === STATE_ATTACHED) registry.close(this.#handle, 'expired')
     return false
+  }
+
+  /** @internal Whether this is a session of the manager that shares `registry`. */
+  belongsTo(registry: Registry): boolean {
+    return this.#registry === registry
   }
 
   /** @internal The engine handle (slot and generation). */

@@ -526,8 +526,8 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
    */
   #admitUser(user: string, replacing: Session<Data> | undefined): void {
     const registry = this.#registry
-    if (registry.users.count(user) < this.#options.maxSessionsPerUser) return
-    if (replacing !== undefined && !replacing.closed && registry.users.userOf(replacing.handle) === user) this.#closeReplaced(replacing)
+    if (replacing !== undefined && registry.users.count(user) >= this.#options.maxSessionsPerUser && !replacing.closed &&
+      registry.users.userOf(replacing.handle) === user) this.#closeReplaced(replacing)
     registry.admitUser(user, -1)
     this.#assertOpen('create a session')
   }

@@ -124,7 +124,7 @@ forEachEngine(test, 'stats count creates and closes by reason', (t, engine) => {
   manager.close()
   t.deepEqual(manager.stats(), {
     live: 0, created: 4, closed: { destroyed: 0, expired: 2, evicted: 1, shutdown: 1 }, rejected: 0, listenerErrors: 0,
-    rejectedCookies: 0, clockErrors: 0,
+    rejectedCookies: 0, userLimit: { evicted: 0, rejected: 0 }, clockErrors: 0,
   })
 })
 

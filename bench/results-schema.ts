@@ -34,6 +34,24 @@ export const OWN_STORES: readonly StoreKind[] = ['native', 'js']
  * string value (stored as itself) and of an object of five fields (stored as JSON text) of about
  * the same size, on sessions holding ~200 bytes of string data each.
  */
+/**
+ * The per-user index (issue 18) for one engine, among `sessions` live sessions (a tenth of them
+ * users' sessions, `perUser` each): `closeUser` of one user (median and p99 µs per call), a
+ * `create({ user })` + `close()` against the index's own work per session (median ns), and
+ * renewing `get`s of users' sessions against anonymous ones (median ns).
+ */
+export interface UserIndexFigures {
+  store: 'native' | 'js'
+  sessions: number
+  perUser: number
+  closeUserUs: number
+  closeUserP99Us: number
+  createWithUserNs: number
+  indexNs: number
+  getWithUserNs: number
+  getAnonymousNs: number
+}
+
 export interface JsonDataFigures {
   store: 'native' | 'js'
   /** Live sessions, each visited in a fixed random order. */
@@ -159,5 +177,7 @@ export interface BenchResults {
   wheel?: WheelFigures[]
   /** Absent from results made before session data held JSON values. */
   jsonData?: JsonDataFigures[]
+  /** Absent from results made before the per-user index. */
+  users?: UserIndexFigures[]
   targets: Target[]
 }

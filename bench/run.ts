@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { arch, cpus, release, totalmem, type as osType } from 'node:os'
 import { join } from 'node:path'
 import { runHttpBench } from './http/run-http'
-import type { JsonDataFigures } from './results-schema'
+import type { JsonDataFigures, UserIndexFigures } from './results-schema'
 import { PROFILES, type ProfileName, profileNamed } from './profiles'
 import { evaluateTargets, renderMarkdown, writeReport } from './report'
 import { type BenchResults, type FloorFigures, type HttpFigures, OWN_STORES, STORE_KINDS, type StoreFigures, type StoreKind, type WheelFigures } from './results-schema'
@@ -72,23 +72,28 @@ function runWorker({ kind, size }: Job, profile: ProfileName): Promise<{ store?:
   })
 }
 
-/** The cost of JSON session data (bench/json-data.ts) on one engine, in its own process. */
-function runJsonData(engine: 'native' | 'js', profile: ProfileName): Promise<JsonDataFigures> {
-  const args = ['--expose-gc', '--import', 'tsx', join(__dirname, 'json-data.ts'), engine, profile]
+/** One engine's figures from a bench script that prints `{ [key]: figures }` last, in its own process. */
+function runEngineScript<T>(script: string, key: string, engine: 'native' | 'js', profile: ProfileName): Promise<T> {
+  const args = ['--expose-gc', '--import', 'tsx', join(__dirname, script), engine, profile]
   return new Promise((resolve, reject) => {
     const child = execFile(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: WORKER_TIMEOUT_MS }, (error, stdout) => {
       if (error) {
-        reject(new Error(`JSON data on ${engine}: ${error.message}`))
+        reject(new Error(`${script} on ${engine}: ${error.message}`))
         return
       }
       try {
-        resolve((JSON.parse(stdout.trim().split('\n').pop() ?? '') as { jsonData: JsonDataFigures }).jsonData)
+        resolve((JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, T>)[key])
       } catch {
-        reject(new Error(`JSON data on ${engine} printed no figures: ${JSON.stringify(stdout.slice(-500))}`))
+        reject(new Error(`${script} on ${engine} printed no figures: ${JSON.stringify(stdout.slice(-500))}`))
       }
     })
     child.stderr?.pipe(process.stderr)
   })
+}
+
+/** The cost of JSON session data (bench/json-data.ts) on one engine, in its own process. */
+function runJsonData(engine: 'native' | 'js', profile: ProfileName): Promise<JsonDataFigures> {
+  return runEngineScript<JsonDataFigures>('json-data.ts', 'jsonData', engine, profile)
 }
 
 function packageVersion(name: string): string {
@@ -145,6 +150,17 @@ async function main(): Promise<void> {
     }
   }
 
+  const users: UserIndexFigures[] = []
+  for (const engine of OWN_STORES as readonly ('native' | 'js')[]) {
+    log(`Per-user index: closeUser, and its cost on create and get, on ${engine}`)
+    try {
+      users.push(await runEngineScript<UserIndexFigures>('users.ts', 'users', engine, profileName))
+    } catch (error) {
+      failures.push((error as Error).message)
+      log(`FAILED: ${(error as Error).message}`)
+    }
+  }
+
   log(`HTTP: ${profile.http.sessions.toLocaleString('en')} sessions, ${profile.http.durationSeconds} s, ${profile.http.connections} connections per server`)
   const httpStarted = Date.now()
   let http: HttpFigures[] = []
@@ -167,6 +183,7 @@ async function main(): Promise<void> {
     floor,
     http,
     jsonData,
+    users,
     wheel,
   }
   const results: BenchResults = { ...measured, targets: evaluateTargets(measured) }

@@ -25,6 +25,33 @@ export function jsonDataSection(results: BenchResults): string {
   ].join('\n')
 }
 
+/** The report's section on the per-user index (bench/users.ts). */
+export function usersSection(results: BenchResults): string {
+  const figures = results.users ?? []
+  if (figures.length === 0) return ''
+  const first = figures[0]
+  const head = ['engine', 'closeUser median µs', 'p99 µs', 'create({ user }) + close ns', 'index ns', 'index share', 'get, user ns', 'get, anonymous ns']
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
+  return [
+    '## Per-user index',
+    '',
+    `${formatSize(first.sessions)} live sessions, a tenth of them users' sessions (${first.perUser} per user). \`closeUser\` of a user with ${first.perUser} sessions, each call timed alone (goal ≤ 50 µs); what the index adds to a create with a user (its own work per session against the whole create and close, alternating runs; goal ≤ 5%); renewing \`get\` of users' sessions against anonymous ones, alternating runs (the index is not on the get path).`,
+    '',
+    line(head),
+    `|---|${head.slice(1).map(() => '---:').join('|')}|`,
+    ...figures.map((entry) => line([
+      STORE_LABELS[entry.store],
+      entry.closeUserUs.toFixed(1),
+      entry.closeUserP99Us.toFixed(1),
+      ns(entry.createWithUserNs),
+      ns(entry.indexNs),
+      `${((entry.indexNs / entry.createWithUserNs) * 100).toFixed(1)}%`,
+      ns(entry.getWithUserNs),
+      ns(entry.getAnonymousNs),
+    ])),
+  ].join('\n')
+}
+
 function table(rows: string[][]): string {
   const head = ['engine', 'get string', 'get object', 'JSON per get', 'set string', 'set object', 'JSON per set']
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`

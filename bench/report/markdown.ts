@@ -1,7 +1,7 @@
 /** One run's results as the Markdown page bench/results/latest.md. */
 import { STORE_KINDS, STORE_LABELS, type BenchResults, type MassExpiry, type StoreFigures } from '../results-schema'
 import { formatBytes, formatCount, formatInteger, formatMs, formatSize } from './format'
-import { jsonDataSection } from './json-data'
+import { jsonDataSection, usersSection } from './json-data'
 import { REFERENCE_SIZE } from './sizes'
 
 export function renderMarkdown(results: BenchResults): string {
@@ -12,6 +12,7 @@ export function renderMarkdown(results: BenchResults): string {
     massExpirySection(results),
     wheelSection(results),
     jsonDataSection(results),
+    usersSection(results),
     httpSection(results),
     targetsSection(results),
     notesSection(results),

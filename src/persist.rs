@@ -3,11 +3,11 @@
 //! that neither crosses the boundary once per session. The TypeScript side (ts/persist) keeps
 //! the file, the lock and the journal.
 
-use napi::bindgen_prelude::{Buffer, External, Uint8Array};
+use napi::bindgen_prelude::{Buffer, External, Float64Array, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
-use sessionkeeper_core::persist::{self, Damage, FileConfig};
-use sessionkeeper_core::Handle;
+use sessionkeeper_core::persist::{self, Damage};
+use sessionkeeper_core::{Engine, Handle};
 
 use crate::engine::NativeEngine;
 use crate::handle_buffer::HandleBuffer;
@@ -23,7 +23,7 @@ pub struct LoadOutcome {
     pub torn_at: Option<f64>,
     /// The header's CLEAN flag.
     pub clean: bool,
-    /// `'not-ours'`, `'mismatch'`, `'corrupt'` or `'bad-id'` when nothing was restored.
+    /// `'not-ours'`, `'mismatch'` or `'corrupt'` when nothing was restored.
     pub damage: Option<String>,
     /// Where the damage is.
     pub offset: Option<f64>,
@@ -43,8 +43,9 @@ fn failed(damage: &str, offset: Option<usize>, why: String) -> LoadOutcome {
     }
 }
 
-/// Parses a whole session file and restores its sessions into the (empty) engine; unless the
-/// file is clean, each last activity moves on by `window` ms, not past `now`.
+/// Replays a whole session file into the (empty) engine (`sessionkeeper_core::persist::load`);
+/// unless the file is clean, each last activity moves on by `window` ms, not past `now`. On
+/// damage the engine is emptied again and nothing is restored.
 #[napi(
     catch_unwind,
     ts_args_type = "engine: ExternalObject<'NativeEngine'>, bytes: Uint8Array, window: number, now: number"
@@ -56,36 +57,44 @@ pub fn load_sessions(
     window: f64,
     now: f64,
 ) -> LoadOutcome {
-    let config = FileConfig::of(&engine.engine);
-    let parsed = match persist::parse_borrowed(&bytes, &config) {
-        Ok(parsed) => parsed,
-        Err(Damage::NotOurs { offset, why }) => return failed("not-ours", Some(offset), why),
-        Err(Damage::Mismatch { why }) => return failed("mismatch", None, why),
-        Err(Damage::Corrupt { offset, why }) => return failed("corrupt", Some(offset), why),
-    };
-    let window = if parsed.clean { 0.0 } else { window };
-    let restored = persist::restore_borrowed(&mut engine.engine, &parsed.sessions, window, now);
-    let count = match restored {
-        Ok(count) => count,
-        Err((index, _)) => {
-            let id = parsed.sessions.get(index).map_or("", |s| s.id);
-            return failed(
-                "bad-id",
-                None,
-                format!("the saved id {id:?} is not an id of this manager"),
-            );
+    let loaded = persist::load(&mut engine.engine, &bytes, window, now);
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(damage) => {
+            // A fresh engine is the cheap way to drop whatever the file's first records made.
+            if let Ok(empty) = Engine::new(engine.engine.config().clone()) {
+                engine.engine = empty;
+            }
+            return match damage {
+                Damage::NotOurs { offset, why } => failed("not-ours", Some(offset), why),
+                Damage::Mismatch { why } => failed("mismatch", None, why),
+                Damage::Corrupt { offset, why } => failed("corrupt", Some(offset), why),
+            };
         }
     };
-    engine.count_op(&env, count as u32);
+    engine.count_op(&env, loaded.restored as u32);
     LoadOutcome {
-        restored: count as u32,
-        records: parsed.records as u32,
-        torn_at: parsed.torn_at.map(|o| o as f64),
-        clean: parsed.clean,
+        restored: loaded.restored as u32,
+        records: loaded.records as u32,
+        torn_at: loaded.torn_at.map(|o| o as f64),
+        clean: loaded.clean,
         damage: None,
         offset: None,
         why: None,
     }
+}
+
+/// Every attached session's handle and last activity, as pairs: what the journal holds of
+/// each right after a load, in one call instead of two per session.
+#[napi(catch_unwind, ts_args_type = "engine: ExternalObject<'NativeEngine'>")]
+pub fn attached_activity(engine: &External<NativeEngine>) -> Float64Array {
+    let e = &engine.engine;
+    let mut pairs = Vec::with_capacity(e.len() * 2);
+    e.scan(0, f64::NEG_INFINITY, usize::MAX, |h| {
+        pairs.push(h.to_f64());
+        pairs.push(e.last_activity(h).unwrap_or(f64::NAN));
+    });
+    Float64Array::new(pairs)
 }
 
 /// A Session record for every attached session, in slot order: a snapshot's body.

@@ -184,12 +184,15 @@ export interface Engine {
   reserve?(sessions: number): void
 
   /**
-   * Optional fast path of persistence (the native engine): parses a whole session file
-   * (docs/persistence-format.md) and restores its sessions into this empty engine, moving each
-   * last activity on by `window` ms (not past `now`) unless the file is clean. On damage,
-   * restores nothing and says why. Without it, ts/persist parses and calls `restore`.
+   * Persistence in the native engine: replays a whole plain session file
+   * (docs/persistence-format.md) into this empty engine, moving each last activity on by
+   * `window` ms (not past `now`) unless the file is clean. On damage, the engine is left empty
+   * and the outcome says why. Without it, ts/persist replays the file (ts/persist/replay.ts).
    */
   loadSessionFile?(bytes: Uint8Array, window: number, now: number): LoadSessionFileOutcome
+
+  /** Every attached session's handle and last activity, as pairs (handle, time, handle, ...). */
+  attachedActivity?(): Float64Array
 
   /** Optional fast path of persistence: a Session record per attached session, in slot order. */
   snapshotRecords?(): Uint8Array
@@ -204,7 +207,7 @@ export interface LoadSessionFileOutcome {
   records: number
   tornAt: number | undefined
   clean: boolean
-  /** Set when nothing was restored: 'not-ours', 'mismatch', 'corrupt' or 'bad-id'. */
+  /** Set when nothing was restored: 'not-ours', 'mismatch' or 'corrupt'. */
   damage: string | undefined
   offset: number | undefined
   why: string | undefined

@@ -126,6 +126,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
           if (registry.listeners.count('error') > 0) registry.listeners.emit('error', [error], registry.reportError)
           else process.emitWarning(error instanceof Error ? error : String(error), { type: 'SessionkeeperPersistenceWarning', code: 'SESSIONKEEPER_JOURNAL_ERROR' })
         },
+        () => createEngine(resolved.engine, resolved),
       )
       this.#indexRestored()
       registry.timer.note(this.#engine.nextDeadline())

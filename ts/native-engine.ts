@@ -42,6 +42,7 @@ export interface NativeBinding {
   loadSessions(engine: object, bytes: Uint8Array, window: number, now: number): {
     restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null
   }
+  attachedActivity(engine: object): Float64Array
   snapshotRecords(engine: object): Uint8Array
   sessionRecords(engine: object, handles: Float64Array, count: number): Uint8Array
   memoryBytes(engine: object): number
@@ -125,6 +126,7 @@ export class NativeEngine implements Engine {
       why: outcome.why ?? undefined,
     }
   }
+  attachedActivity(): Float64Array { return this.#binding.attachedActivity(this.#engine) }
   snapshotRecords(): Uint8Array { return this.#binding.snapshotRecords(this.#engine) }
   sessionRecords(handles: Float64Array, count: number): Uint8Array { return this.#binding.sessionRecords(this.#engine, handles, count) }
 }

@@ -144,6 +144,106 @@ export class JsEngine implements Engine {
     return this.initialize(slot, lastActivity, idleTimeout, absoluteTimeout, createdAt)
   }
 
+  /**
+   * Loading (ts/persist/replay.ts): gives a just-restored session its user, roles and data
+   * (`data` holds `dataBytes` UTF-8 bytes, key, value, key...) with no data cap; the load cuts
+   * what is over the cap at its end (capLoadedData). Returns whether the data is over the cap.
+   */
+  loadSide(handle: number, user: string | undefined, roles: string[], data: string[], dataBytes: number): boolean {
+    const slot = this.slotOf(handle)
+    if (slot < 0) return false
+    const record = new SessionData()
+    record.user = user
+    record.roles = roles
+    const map = record.data
+    for (let index = 0; index < data.length; index += 2) map.set(data[index], data[index + 1])
+    // A key given twice keeps its place and its last value: count what the map holds.
+    record.dataBytes = map.size * 2 === data.length ? dataBytes : countBytes(map)
+    this.data[slot] = record
+    if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.wheel.classOf(slot) !== this.classOf(slot)) this.refile(slot)
+    return record.dataBytes > this.maxDataBytes
+  }
+
+  /** Loading: sets each entry (key, value, key...) as setData would, with no data cap. */
+  loadData(handle: number, entries: string[]): boolean {
+    const slot = this.slotOf(handle)
+    if (slot < 0 || entries.length === 0) return false
+    const record = this.data[slot] ?? (this.data[slot] = new SessionData())
+    for (let index = 0; index < entries.length; index += 2) {
+      record.set(entries[index], entries[index + 1], record.bytesAfterSet(entries[index], entries[index + 1]))
+    }
+    return record.dataBytes > this.maxDataBytes
+  }
+
+  /**
+   * Loading: cuts the data of every session over the cap, entries in order, one that would go
+   * over dropped (as setData per entry, going on after a failure, would leave it).
+   */
+  capLoadedData(): void {
+    for (let slot = 0; slot < this.used; slot++) {
+      const record = this.data[slot]
+      if (record === undefined || !(record.dataBytes > this.maxDataBytes)) continue
+      const entries = Array.from(record.data)
+      record.data.clear()
+      record.dataBytes = 0
+      for (const [key, value] of entries) {
+        const after = record.bytesAfterSet(key, value)
+        if (after <= this.maxDataBytes) record.set(key, value, after)
+      }
+    }
+  }
+
+  /**
+   * Loading: a Rename record. The session keeps its slot and takes `newId` (a session holding
+   * it is released first); its last activity becomes `lastActivity`. False, changing nothing,
+   * when `newId` is not an id of this engine.
+   */
+  loadRename(handle: number, newId: string, lastActivity: number): boolean {
+    const slot = this.slotOf(handle)
+    if (slot < 0) return false
+    const randomIds = this.randomIds
+    if (randomIds !== undefined) {
+      if (!randomIds.loadText(newId)) return false
+      const holder = randomIds.findScratch()
+      if (holder !== slot) {
+        if (holder >= 0) {
+          this.releaseSlot(holder)
+          randomIds.loadText(newId)
+        }
+        randomIds.remove(slot)
+        randomIds.insert(slot)
+      }
+    } else {
+      if (!this.acceptableKey(newId)) return false
+      const holder = this.index.get(newId)
+      if (holder !== slot) {
+        if (holder !== undefined) this.releaseSlot(holder)
+        this.index.delete(this.ids[slot])
+        this.ids[slot] = newId
+        this.index.set(newId, slot)
+      }
+    }
+    this.renew(slot, lastActivity)
+    return true
+  }
+
+  /** Loading: a Renew record; a later last activity replaces the session's. */
+  loadRenew(handle: number, lastActivity: number): void {
+    const slot = this.slotOf(handle)
+    if (slot >= 0 && lastActivity > this.f64[slot * F + LAST]) this.renew(slot, lastActivity)
+  }
+
+  attachedActivity(): Float64Array {
+    const out = new Float64Array(this.attached * 2)
+    let at = 0
+    for (let slot = 0; slot < this.used; slot++) {
+      if (this.i32[slot * I + STATE] !== STATE_ATTACHED) continue
+      out[at++] = slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
+      out[at++] = this.f64[slot * F + LAST]
+    }
+    return out
+  }
+
   lookup(id: string, now: number, renew: boolean): number {
     const slot = this.slotById(id)
     if (slot < 0 || !(now < this.deadline(slot))) return -1
@@ -577,6 +677,12 @@ export class JsEngine implements Engine {
     this.randomIds?.growSlots(capacity)
     this.capacity = capacity
   }
+}
+
+function countBytes(data: Map<string, string>): number {
+  let bytes = 0
+  for (const [key, value] of data) bytes += SessionData.entryBytes(key, value)
+  return bytes
 }
 
 /**

@@ -208,35 +208,55 @@ export class ParseError extends Error {
  * final record that is incomplete, or complete with a bad checksum, is a torn tail: dropped.
  */
 export function parseFile(bytes: Buffer, config: FileConfig, cipher?: RecordCipher): Parsed {
-  const encrypted = checkHeader(bytes, config, cipher !== undefined)
   const sessions = new Map<string, SavedSession>()
+  const walked = walkRecords(bytes, config, cipher, (reader) => apply(sessions, reader))
+  return { sessions, ...walked, clean: walked.clean && walked.tornAt === undefined }
+}
+
+/** What walking a whole file gives (`Parsed` without the sessions). */
+export type Walked = Omit<Parsed, 'sessions'>
+
+/**
+ * Checks the header, then passes each intact record, opened when sealed, to `apply` in file
+ * order with its offset. `clean` is the header's flag. Throws ParseError as parseFile does, and for whatever
+ * `apply` throws (a DecodeError or RangeError: corrupt at the record's offset).
+ */
+export function walkRecords(bytes: Buffer, config: FileConfig, cipher: RecordCipher | undefined, apply: (reader: Reader, offset: number) => void): Walked {
+  const encrypted = checkHeader(bytes, config, cipher !== undefined)
   let offset = HEADER_BYTES
   let records = 0
   const end = bytes.length
+  const walked = (tornAt: number | undefined): Walked => ({
+    tornAt, goodBytes: tornAt ?? offset, records, writtenAt: bytes.readDoubleLE(16), clean: (bytes[13] & FLAG_CLEAN) !== 0, encrypted,
+  })
+  const reader = new Reader(bytes, 0, 0)
   while (offset < end) {
-    if (end - offset < FRAME_BYTES) return torn(offset)
+    if (end - offset < FRAME_BYTES) return walked(offset)
     const length = bytes.readUInt32LE(offset)
     const check = bytes.readUInt32LE(offset + 4)
     if ((~length >>> 0) !== check || length === 0 || length > MAX_BODY_BYTES) {
-      if (allZero(bytes, offset, end)) return torn(offset)
+      if (allZero(bytes, offset, end)) return walked(offset)
       throw new ParseError({ kind: 'corrupt', offset, why: 'bad record length' })
     }
     const bodyStart = offset + FRAME_BYTES
     const bodyEnd = bodyStart + length
-    if (bodyEnd > end) return torn(offset)
+    if (bodyEnd > end) return walked(offset)
     if (crc32c(bytes, bodyStart, bodyEnd) !== bytes.readUInt32LE(offset + 8)) {
-      if (bodyEnd === end || allZero(bytes, bodyStart, end)) return torn(offset)
+      if (bodyEnd === end || allZero(bytes, bodyStart, end)) return walked(offset)
       throw new ParseError({ kind: 'corrupt', offset, why: 'bad record checksum' })
     }
-    let reader = new Reader(bytes, bodyStart, bodyEnd)
+    let body = reader
     if (encrypted) {
       const plain = cipher!.open(new Uint8Array(bytes.buffer, bytes.byteOffset + bodyStart, length))
       if (typeof plain === 'string') throw new ParseError({ kind: 'corrupt', offset, why: plain })
-      const body = Buffer.from(plain.buffer, plain.byteOffset, plain.length)
-      reader = new Reader(body, 0, body.length)
+      const opened = Buffer.from(plain.buffer, plain.byteOffset, plain.length)
+      body = new Reader(opened, 0, opened.length)
+    } else {
+      reader.offset = bodyStart
+      reader.end = bodyEnd
     }
     try {
-      apply(sessions, reader)
+      apply(body, offset)
     } catch (error) {
       const why = error instanceof RangeError || error instanceof DecodeError ? error.message : String(error)
       throw new ParseError({ kind: 'corrupt', offset, why: `bad record: ${why}` })
@@ -244,11 +264,24 @@ export function parseFile(bytes: Buffer, config: FileConfig, cipher?: RecordCiph
     offset = bodyEnd
     records++
   }
-  return { sessions, tornAt: undefined, goodBytes: offset, records, writtenAt: bytes.readDoubleLE(16), clean: (bytes[13] & FLAG_CLEAN) !== 0, encrypted }
+  return walked(undefined)
+}
 
-  function torn(at: number): Parsed {
-    return { sessions, tornAt: at, goodBytes: at, records, writtenAt: bytes.readDoubleLE(16), clean: false, encrypted }
+/**
+ * Records in the file, counted from the frames alone (no checksum), Session records only when
+ * the kinds are in the clear: an upper bound of the sessions a load restores, to size the
+ * tables once. Stops at the first bad frame.
+ */
+export function countSessions(bytes: Buffer): number {
+  const sealed = bytes.length >= HEADER_BYTES && (bytes[13] & FLAG_ENCRYPTED) !== 0
+  let count = 0
+  for (let offset = HEADER_BYTES; offset + FRAME_BYTES < bytes.length;) {
+    const length = bytes.readUInt32LE(offset)
+    if ((~length >>> 0) !== bytes.readUInt32LE(offset + 4) || length === 0) break
+    if (sealed || bytes[offset + FRAME_BYTES] === Kind.Session) count++
+    offset += FRAME_BYTES + length
   }
+  return count
 }
 
 /** Checks the header; returns whether the file is encrypted. */
@@ -294,10 +327,12 @@ function allZero(bytes: Buffer, start: number, end: number): boolean {
   return true
 }
 
-class DecodeError extends Error {}
+/** A record that does not decode: corruption at its offset. */
+export class DecodeError extends Error {}
 
-class Reader {
-  constructor(readonly bytes: Buffer, public offset: number, readonly end: number) {}
+/** Reads one record body's fields; each read checks the bounds (a short body is corruption). */
+export class Reader {
+  constructor(readonly bytes: Buffer, public offset: number, public end: number) {}
 
   u8(): number {
     if (this.offset + 1 > this.end) throw new DecodeError('record too short')
@@ -324,6 +359,20 @@ class Reader {
     const value = (this.bytes as RawBuffer).utf8Slice(this.offset, this.offset + length)
     this.offset += length
     return value
+  }
+
+  /** A count of items that follow, each at least a byte. */
+  count(): number {
+    const count = this.u32()
+    if (count > this.end - this.offset) throw new DecodeError('bad count')
+    return count
+  }
+
+  /** A user flag (0 or 1) and, with 1, the user. */
+  user(): string | undefined {
+    const hasUser = this.u8()
+    if (hasUser > 1) throw new DecodeError('bad user flag')
+    return hasUser === 1 ? this.str() : undefined
   }
 
   strings(): string[] {

@@ -34,7 +34,11 @@ export class JournaledEngine implements Engine {
   /** Set by Persistence.open once the file is loaded; nothing is journaled before. */
   journal!: Journal
 
-  constructor(readonly inner: Engine, readonly window: number) {
+  /** The engine changes are forwarded to; a load that fails replaces it with an empty one. */
+  inner: Engine
+
+  constructor(inner: Engine, readonly window: number) {
+    this.inner = inner
     this.kind = inner.kind
   }
 

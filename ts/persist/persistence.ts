@@ -11,8 +11,11 @@ import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
 import { SessionFileError } from '../errors'
 import {
-  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, HEADER_BYTES, ParseError, type Parsed, parseFile, RecordWriter, type SavedSession,
+  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, FRAME_BYTES, HEADER_BYTES, MAGIC, ParseError, RecordWriter, type SavedSession,
+  walkRecords, type Walked,
 } from './format'
+import { crc32c } from './crc32c'
+import { canReplay, replayFile } from './replay'
 import { RecordCipher } from './cipher'
 import { Compactor } from './compaction'
 import { type FsyncPolicy, Journal, view } from './journal'
@@ -91,8 +94,9 @@ export class Persistence {
   static open(
     options: PersistOptions, config: FileConfig, engine: JournaledEngine, now: number,
     warn: (message: string, code: string) => void, onJournalError: (error: unknown) => void,
+    fresh: () => Engine,
   ): Persistence {
-    const { inner, window } = engine
+    const { window } = engine
     const cipher = options.encryptionKeys === undefined ? undefined : new RecordCipher(options.encryptionKeys)
     const encrypted = cipher === undefined ? 0 : FLAG_ENCRYPTED
     const path = resolve(options.path)
@@ -101,7 +105,8 @@ export class Persistence {
       const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined }
       // After close() the file holds exact last activities; after a crash, a renewal may be
       // missing: it came at most `window` after the last one written (load adds it).
-      const loaded = load(path, options, config, inner, window, now, report, warn, cipher)
+      const loaded = load(path, options, config, engine, fresh, now, report, warn, cipher)
+      const inner = engine.inner
       report.restored = inner.size
       if (loaded.state === 'none' || loaded.records > 2 * inner.size + 1024 || loaded.encrypted !== (cipher !== undefined)) {
         // New, renamed aside, mostly dead records, or to be encrypted: start from a new file.
@@ -121,7 +126,15 @@ export class Persistence {
       const fd = openSync(path, 'a')
       let persistence: Persistence | undefined
       engine.journal = new Journal(fd, options.fsync, onJournalError, () => persistence?.compactor.check(), cipher)
-      forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle)))
+      // The journal holds each last activity as the file had it: for a file that was not
+      // clean, up to `window` before the one loaded (which had the window added).
+      const behind = loaded.clean ? 0 : window
+      const activity = inner.attachedActivity?.()
+      if (activity !== undefined) {
+        for (let index = 0; index < activity.length; index += 2) engine.adopt(activity[index], activity[index + 1] - behind)
+      } else {
+        forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle) - behind))
+      }
       persistence = new Persistence(path, lock, config, engine, report, onJournalError, cipher)
       return persistence
     } catch (error) {
@@ -212,6 +225,7 @@ function exportSession(engine: Engine, handle: number): SavedSession {
 interface Loaded {
   /** 'none': no file, an empty one, or one renamed aside. */
   state: 'none' | 'loaded'
+  /** The header's CLEAN flag: last activities are exact. */
   clean: boolean
   records: number
   tornAt: number | undefined
@@ -220,11 +234,13 @@ interface Loaded {
 }
 
 /**
- * Reads the file and restores its sessions into `engine`: in Rust for the native engine (one
- * call, sessionkeeper_core::persist), else here (format.ts). The same rules either way.
+ * Reads the file and replays it into the engine: in Rust for the native engine (one call,
+ * sessionkeeper_core::persist::load; a sealed file is opened here first), in replay.ts for the
+ * JsEngine. The same rules either way. On damage the engine is left empty (the JsEngine is
+ * replaced by a fresh one: the cheap way to empty it).
  */
 function load(
-  path: string, options: PersistOptions, config: FileConfig, engine: Engine, window: number, now: number,
+  path: string, options: PersistOptions, config: FileConfig, engine: JournaledEngine, fresh: () => Engine, now: number,
   report: LoadReport, warn: (message: string, code: string) => void, cipher: RecordCipher | undefined,
 ): Loaded {
   const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined, encrypted: cipher !== undefined }
@@ -236,32 +252,28 @@ function load(
     throw error
   }
   if (bytes.length === 0) return none
-  let loaded: Loaded
-  // Sealed files (or a key to seal with) go through the TypeScript reader, which has the cipher.
-  const sealed = bytes.length > 13 && bytes[0] === 0x89 && (bytes[13] & FLAG_ENCRYPTED) !== 0
-  if (engine.loadSessionFile !== undefined && cipher === undefined && !sealed) {
-    const outcome = engine.loadSessionFile(view(bytes), window, now)
-    if (outcome.damage === 'bad-id') throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, undefined, outcome.why ?? '')
-    if (outcome.damage !== undefined) return damaged(outcome.damage as Damage['kind'], outcome.offset ?? 0, outcome.why ?? '')
-    loaded = { state: 'loaded', clean: outcome.clean, records: outcome.records, tornAt: outcome.tornAt, encrypted: false }
-  } else {
-    let parsed: Parsed
-    try {
-      parsed = parseFile(bytes, config, cipher)
-    } catch (error) {
-      if (!(error instanceof ParseError)) throw error
-      const { damage } = error
-      return damaged(damage.kind, damage.kind === 'mismatch' ? 0 : damage.offset, damage.why)
+  const inner = engine.inner
+  let walked: Walked
+  try {
+    if (inner.loadSessionFile !== undefined) {
+      walked = loadNative(inner, bytes, config, cipher, engine.window, now)
+    } else if (canReplay(inner)) {
+      walked = replayFile(bytes, config, cipher, inner, engine.window, now)
+    } else {
+      throw new Error(`the ${inner.kind} engine cannot load a session file`)
     }
-    engine.reserve?.(parsed.sessions.size)
-    restoreAll(engine, parsed.sessions.values(), parsed.clean ? 0 : window, now, path)
-    loaded = { state: 'loaded', clean: parsed.clean, records: parsed.records, tornAt: parsed.tornAt, encrypted: parsed.encrypted }
+  } catch (error) {
+    if (!(error instanceof ParseError)) throw error
+    if (inner.loadSessionFile === undefined) engine.inner = fresh()
+    const { damage } = error
+    return damaged(damage.kind, damage.kind === 'mismatch' ? 0 : damage.offset, damage.why)
   }
+  const loaded: Loaded = { state: 'loaded', clean: walked.clean, records: walked.records, tornAt: walked.tornAt, encrypted: walked.encrypted }
   if (loaded.tornAt !== undefined) {
     report.tornAt = loaded.tornAt
     warn(
       `the session file ${path} ends in a torn record at offset ${loaded.tornAt} (a crash while writing it): ` +
-      `loaded the ${engine.size} sessions before it and dropped the last ${bytes.length - loaded.tornAt} bytes`,
+      `loaded the ${engine.inner.size} sessions before it and dropped the last ${bytes.length - loaded.tornAt} bytes`,
       'SESSIONKEEPER_SESSION_FILE_TORN',
     )
   }
@@ -281,6 +293,52 @@ function load(
   }
 }
 
+/**
+ * The native engine's load. A sealed file is opened here (the cipher is node:crypto's) into a
+ * plain one, the same records framed again, which Rust then replays (its offsets are mapped
+ * back to the sealed file's). Throws ParseError on damage.
+ */
+function loadNative(
+  engine: Engine, bytes: Buffer, config: FileConfig, cipher: RecordCipher | undefined, window: number, now: number,
+): Walked {
+  let plain = bytes
+  let walked: Walked | undefined
+  const plainStarts: number[] = []
+  const sealedStarts: number[] = []
+  if (bytes.length > 13 && bytes[0] === MAGIC[0] && (bytes[13] & FLAG_ENCRYPTED) !== 0) {
+    const bodies: Uint8Array[] = []
+    let length = HEADER_BYTES
+    walked = walkRecords(bytes, config, cipher, (reader, offset) => {
+      plainStarts.push(length)
+      sealedStarts.push(offset)
+      const body = view(reader.bytes.subarray(reader.offset, reader.end))
+      bodies.push(body)
+      length += FRAME_BYTES + body.length
+    })
+    plain = Buffer.allocUnsafe(length)
+    plain.set(view(encodeHeader(config, bytes.readDoubleLE(16), bytes[13] & FLAG_CLEAN)), 0)
+    let at = HEADER_BYTES
+    for (const body of bodies) {
+      plain.writeUInt32LE(body.length, at)
+      plain.writeUInt32LE(~body.length >>> 0, at + 4)
+      plain.writeUInt32LE(crc32c(body), at + 8)
+      plain.set(body, at + FRAME_BYTES)
+      at += FRAME_BYTES + body.length
+    }
+  }
+  const outcome = engine.loadSessionFile!(view(plain), window, now)
+  if (outcome.damage !== undefined) {
+    let offset = outcome.offset ?? 0
+    // A record of the plain copy: the sealed record it came from.
+    if (walked !== undefined && offset >= HEADER_BYTES) offset = sealedStarts[Math.max(0, plainStarts.findLastIndex((start) => start <= offset))]
+    const why = outcome.why ?? ''
+    throw new ParseError(outcome.damage === 'mismatch' ? { kind: 'mismatch', why } : { kind: outcome.damage === 'not-ours' ? 'not-ours' : 'corrupt', offset, why })
+  }
+  return walked ?? {
+    tornAt: outcome.tornAt, goodBytes: outcome.tornAt ?? bytes.length, records: outcome.records, writtenAt: bytes.readDoubleLE(16), clean: outcome.clean, encrypted: false,
+  }
+}
+
 /** Moves the file to a name that did not exist (link never replaces), keeping every byte. */
 function moveAside(path: string): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
@@ -294,24 +352,6 @@ function moveAside(path: string): string {
     }
     unlinkSync(path)
     return aside
-  }
-}
-
-/**
- * Restores the saved sessions into the engine (each filed by its deadline: O(1) amortized, in
- * any order). A renewal not yet written when the file was left came at most `window` ms after
- * the last one written, so each last activity is moved on by `window` (not beyond `now`).
- */
-function restoreAll(engine: Engine, saved: Iterable<SavedSession>, window: number, now: number, path: string): void {
-  for (const s of saved) {
-    const lastActivity = Math.max(s.lastActivity, Math.min(s.lastActivity + window, now))
-    const handle = engine.restore(s.id, s.createdAt, lastActivity, s.idleTimeout, s.absoluteTimeout)
-    if (handle < 0) {
-      throw new SessionFileError('ERR_SESSION_FILE_CORRUPT', path, undefined, `the saved id ${JSON.stringify(s.id)} is not an id of this manager`)
-    }
-    if (s.user !== undefined) engine.setUser(handle, s.user)
-    if (s.roles.length > 0) engine.setRoles(handle, s.roles)
-    if (s.data.length > 0) engine.setDataEntries(handle, s.data)
   }
 }
 

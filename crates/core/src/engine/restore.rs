@@ -85,6 +85,135 @@ impl Engine {
         }
         stored
     }
+
+    /// Loading ([`crate::persist::load`]): room for `sessions` more sessions in the table and
+    /// the id index, so that a load grows neither while it restores.
+    pub(crate) fn reserve_loaded(&mut self, sessions: usize) {
+        self.table.entries.reserve(sessions);
+        self.index.reserve(sessions);
+    }
+
+    /// Loading: [`Engine::restore_side`] with no data cap (a load replays later records over
+    /// this one, then cuts what is over the cap once: [`Engine::cap_loaded_data`]). Returns
+    /// whether the data is over the cap.
+    pub(crate) fn load_side<'s>(
+        &mut self,
+        h: Handle,
+        user: Option<&str>,
+        roles: &[&str],
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+    ) -> bool {
+        let record = SideRecord::restored(user, roles, data, usize::MAX);
+        let over = record.data_bytes() > self.config.max_data_bytes;
+        let stored = self
+            .table
+            .change_side(h, |side| *side = Some(Box::new(record)))
+            .is_some();
+        if stored && user.is_some() {
+            self.reclass(h.slot());
+        }
+        over
+    }
+
+    /// Loading: sets each entry as [`Engine::set_data`] would, with no data cap. Returns
+    /// whether the data is over the cap.
+    pub(crate) fn load_data<'s>(
+        &mut self,
+        h: Handle,
+        entries: impl Iterator<Item = (&'s str, &'s str)>,
+    ) -> bool {
+        let max = self.config.max_data_bytes;
+        self.table
+            .change_side(h, |side| {
+                let record = side.get_or_insert_with(Box::default);
+                for (key, value) in entries {
+                    let pending = SideRecord::plan(Some(record), key, value);
+                    record.apply(pending, key, value);
+                }
+                record.data_bytes() > max
+            })
+            .unwrap_or(false)
+    }
+
+    /// Loading: cuts the data of every session over `max_data_bytes` as [`Engine::restore_side`]
+    /// would have (entries in order, one that would go over the cap is dropped). O(slots).
+    pub(crate) fn cap_loaded_data(&mut self) {
+        let max = self.config.max_data_bytes;
+        for slot in 0..self.table.entries.len() {
+            let Some(h) = u32::try_from(slot).ok().and_then(|s| self.handle_of(s)) else {
+                continue;
+            };
+            self.table.change_side(h, |side| {
+                let cut = side
+                    .as_deref()
+                    .filter(|r| r.data_bytes() > max)
+                    .map(|record| {
+                        let keys = record.keys();
+                        let data = keys.iter().map(|k| (*k, record.get(k).unwrap_or_default()));
+                        SideRecord::restored(record.user(), &record.roles(), data, max)
+                    });
+                if let Some(record) = cut {
+                    *side = Some(Box::new(record));
+                }
+            });
+        }
+    }
+
+    /// Loading: a Rename record. The session keeps its slot and takes `new_id` (an attached
+    /// session holding `new_id` is released first), and its last activity becomes
+    /// `last_activity`, as `regenerate` and `rekey` leave a live session.
+    ///
+    /// # Errors
+    /// `Err(InvalidConfig)` when `new_id` is not an id of this engine; nothing changes then.
+    pub(crate) fn load_rename(
+        &mut self,
+        h: Handle,
+        new_id: &[u8],
+        last_activity: f64,
+    ) -> Result<(), Error> {
+        let mut buf = [0u8; MAX_ID_BYTES];
+        let raw: &[u8] = match self.config.keys {
+            KeyMode::Random => ids::decode(
+                self.config.id_encoding,
+                new_id,
+                self.config.id_bytes,
+                &mut buf,
+            )
+            .ok_or(Error::InvalidConfig("not an id of this engine"))?,
+            KeyMode::Caller if valid_key(new_id) => new_id,
+            KeyMode::Caller => {
+                return Err(Error::InvalidConfig("key must be 1..=255 bytes of UTF-8"))
+            }
+        };
+        let slot = h.slot();
+        let hash = self.hash(raw);
+        match self.index_find(raw, hash) {
+            Some(same) if same == slot => {}
+            found => {
+                if let Some(other) = found.and_then(|s| self.handle_of(s)) {
+                    self.release(other);
+                }
+                self.index_remove(slot);
+                self.table.replace_key(slot, Key::new(raw));
+                self.index.insert(hash, slot);
+            }
+        }
+        // A Rename sets the last activity whatever it was (an earlier one re-files).
+        self.renew(slot, last_activity);
+        Ok(())
+    }
+
+    /// Loading: a Renew record. A later last activity replaces the session's (the wheel
+    /// re-files lazily, as after any renewal); an earlier one is ignored.
+    pub(crate) fn load_renew(&mut self, h: Handle, last_activity: f64) {
+        if self
+            .table
+            .get(h)
+            .is_some_and(|e| last_activity > e.last_activity)
+        {
+            self.renew(h.slot(), last_activity);
+        }
+    }
 }
 
 #[cfg(test)]

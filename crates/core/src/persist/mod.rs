@@ -2,13 +2,17 @@
 //! `docs/persistence-format.md` is the specification; `ts/persist/format.ts` is the other
 //! implementation, and each reads the other's files): a 32-byte header, then framed records
 //! (`len`, `!len`, CRC-32C of the body, body) that a loader replays into the sessions they
-//! leave. [`parse`] reads a whole file, [`restore`] puts its sessions into an [`Engine`], and
+//! leave. [`load`] replays a whole file into an [`Engine`] (what a manager does on
+//! construction); [`parse`] gives the sessions a file leaves and [`restore`] puts them into an
+//! engine (the same sessions, by another way: the tests hold one against the other); and
 //! [`write_sessions`] encodes an engine's attached sessions as records (a snapshot's body).
 
 mod crc32c;
+mod loader;
 mod reader;
 
 pub use crc32c::crc32c;
+pub use loader::{load, Loaded};
 pub use reader::{parse, parse_borrowed, Damage, Parsed, ParsedRef, SavedSession, SessionRef};
 
 use crate::config::{IdEncoding, KeyMode};

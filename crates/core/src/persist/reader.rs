@@ -183,25 +183,45 @@ pub fn parse_borrowed<'a>(bytes: &'a [u8], config: &FileConfig) -> Result<Parsed
     // A snapshot holds about one record per session: size the table for that at once.
     table.slots.reserve(bytes.len() / 256);
     table.index.reserve(bytes.len() / 256);
+    let (records, torn_at) = walk(bytes, |offset, body| {
+        apply(&mut table, &mut Reader { body, at: 0 }).map_err(|why| Damage::Corrupt {
+            offset,
+            why: format!("bad record: {why}"),
+        })
+    })?;
+    Ok(ParsedRef {
+        sessions: table.into_sessions(),
+        torn_at,
+        records,
+        clean: clean && torn_at.is_none(),
+    })
+}
+
+/// Walks the records after the header, passing each intact one's offset and body to `apply`
+/// in order. Returns how many were applied and the offset of a torn final record (not
+/// applied): one that is incomplete, complete with a bad checksum at the end of the file, or
+/// followed only by zero bytes.
+///
+/// # Errors
+/// [`Damage::Corrupt`] for a bad length or checksum before the final record, or whatever
+/// `apply` returns.
+pub(super) fn walk<'a>(
+    bytes: &'a [u8],
+    mut apply: impl FnMut(usize, &'a [u8]) -> Result<(), Damage>,
+) -> Result<(usize, Option<usize>), Damage> {
     let mut offset = HEADER_BYTES;
     let mut records = 0;
     let end = bytes.len();
-    let torn = |table: Table<'a>, at: usize, records: usize| ParsedRef {
-        sessions: table.into_sessions(),
-        torn_at: Some(at),
-        records,
-        clean: false,
-    };
     while offset < end {
         let Some(frame) = bytes.get(offset..offset + FRAME_BYTES) else {
-            return Ok(torn(table, offset, records));
+            return Ok((records, Some(offset)));
         };
         let len = u32_at(frame, 0);
         let check = u32_at(frame, 4);
         let len_usize = len as usize;
         if !len != check || len == 0 || len_usize > MAX_BODY_BYTES {
             if all_zero(bytes.get(offset..).unwrap_or_default()) {
-                return Ok(torn(table, offset, records));
+                return Ok((records, Some(offset)));
             }
             return Err(Damage::Corrupt {
                 offset,
@@ -211,30 +231,40 @@ pub fn parse_borrowed<'a>(bytes: &'a [u8], config: &FileConfig) -> Result<Parsed
         let body_start = offset + FRAME_BYTES;
         let body_end = body_start + len_usize;
         let Some(body) = bytes.get(body_start..body_end) else {
-            return Ok(torn(table, offset, records));
+            return Ok((records, Some(offset)));
         };
         if crc32c(body) != u32_at(frame, 8) {
             if body_end == end || all_zero(bytes.get(body_start..).unwrap_or_default()) {
-                return Ok(torn(table, offset, records));
+                return Ok((records, Some(offset)));
             }
             return Err(Damage::Corrupt {
                 offset,
                 why: "bad record checksum".into(),
             });
         }
-        apply(&mut table, &mut Reader { body, at: 0 }).map_err(|why| Damage::Corrupt {
-            offset,
-            why: format!("bad record: {why}"),
-        })?;
+        apply(offset, body)?;
         offset = body_end;
         records += 1;
     }
-    Ok(ParsedRef {
-        sessions: table.into_sessions(),
-        torn_at: None,
-        records,
-        clean,
-    })
+    Ok((records, None))
+}
+
+/// Session records in the file, counted from the frames alone (no checksum): an upper bound
+/// of the sessions a load restores, to size the tables once. Stops at the first bad frame.
+pub(super) fn count_sessions(bytes: &[u8]) -> usize {
+    let mut offset = HEADER_BYTES;
+    let mut count = 0;
+    while let Some(frame) = bytes.get(offset..offset + FRAME_BYTES + 1) {
+        let len = u32_at(frame, 0);
+        if !len != u32_at(frame, 4) || len == 0 {
+            break;
+        }
+        if frame[FRAME_BYTES] == kind::SESSION {
+            count += 1;
+        }
+        offset += FRAME_BYTES + len as usize;
+    }
+    count
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -250,7 +280,7 @@ fn all_zero(bytes: &[u8]) -> bool {
 }
 
 /// Checks the header; returns its CLEAN flag.
-fn check_header(bytes: &[u8], config: &FileConfig) -> Result<bool, Damage> {
+pub(super) fn check_header(bytes: &[u8], config: &FileConfig) -> Result<bool, Damage> {
     let prefix = bytes.len().min(MAGIC.len());
     let magic_matches = bytes.get(..prefix) == MAGIC.get(..prefix);
     let Some(header) = bytes.get(..HEADER_BYTES).filter(|_| magic_matches) else {
@@ -349,12 +379,12 @@ fn bad_config() -> Damage {
     }
 }
 
-struct Reader<'a> {
-    body: &'a [u8],
-    at: usize,
+pub(super) struct Reader<'a> {
+    pub(super) body: &'a [u8],
+    pub(super) at: usize,
 }
 
-type Decoded<T> = Result<T, String>;
+pub(super) type Decoded<T> = Result<T, String>;
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Decoded<&'a [u8]> {
@@ -366,7 +396,7 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn u8(&mut self) -> Decoded<u8> {
+    pub(super) fn u8(&mut self) -> Decoded<u8> {
         Ok(self.take(1)?.first().copied().unwrap_or(0))
     }
 
@@ -380,7 +410,7 @@ impl<'a> Reader<'a> {
         Ok(f64::from_le_bytes(word))
     }
 
-    fn time(&mut self) -> Decoded<f64> {
+    pub(super) fn time(&mut self) -> Decoded<f64> {
         let t = self.f64()?;
         if t.is_finite() {
             Ok(t)
@@ -389,7 +419,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn timeout(&mut self) -> Decoded<f64> {
+    pub(super) fn timeout(&mut self) -> Decoded<f64> {
         let t = self.f64()?;
         if (0.0..=9_007_199_254_740_991.0).contains(&t) && t.fract() == 0.0 {
             Ok(t)
@@ -398,13 +428,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn str(&mut self) -> Decoded<&'a str> {
+    pub(super) fn str(&mut self) -> Decoded<&'a str> {
         let n = self.u32()?;
         let bytes = self.take(n)?;
         std::str::from_utf8(bytes).map_err(|_| "invalid UTF-8".to_string())
     }
 
-    fn count(&mut self) -> Decoded<usize> {
+    pub(super) fn count(&mut self) -> Decoded<usize> {
         let n = self.u32()?;
         if n > self.body.len() - self.at {
             return Err("bad count".into());
@@ -422,7 +452,7 @@ impl<'a> Reader<'a> {
         (0..n).map(|_| Ok((self.str()?, self.str()?))).collect()
     }
 
-    fn user(&mut self) -> Decoded<Option<&'a str>> {
+    pub(super) fn user(&mut self) -> Decoded<Option<&'a str>> {
         match self.u8()? {
             0 => Ok(None),
             1 => Ok(Some(self.str()?)),
@@ -430,7 +460,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn done(&self) -> Decoded<()> {
+    pub(super) fn done(&self) -> Decoded<()> {
         if self.at == self.body.len() {
             Ok(())
         } else {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{Config, State};
+use crate::{Config, Handle, State};
 
 fn caller() -> FileConfig {
     FileConfig {
@@ -253,4 +253,258 @@ fn a_borrowed_parse_restores_as_the_owned_one_and_as_setters_would() {
     }
     assert_eq!(by_restore.data_keys(handles[0]), Some(vec!["k", "k2"]));
     assert_eq!(by_restore.get_data(handles[0], "k"), Some("vv"));
+}
+
+/// Every field of every session `parse` and `restore` leave, against what `load` left.
+fn assert_loaded_as_parsed(
+    loaded: &Engine,
+    parsed: &[SavedSession],
+    config: &Config,
+    window: f64,
+    now: f64,
+) {
+    let mut restored = Engine::new(config.clone()).unwrap();
+    let handles = restore(&mut restored, parsed, window, now).unwrap();
+    assert_eq!(loaded.len(), restored.len());
+    loaded.check_invariants().unwrap();
+    for (s, &r) in parsed.iter().zip(&handles) {
+        let h = loaded
+            .clone_lookup(s.id.as_bytes())
+            .unwrap_or_else(|| panic!("{} was not loaded", s.id));
+        assert_eq!(loaded.created_at(h), restored.created_at(r));
+        assert_eq!(loaded.last_activity(h), restored.last_activity(r));
+        assert_eq!(loaded.expires_at(h), restored.expires_at(r));
+        assert_eq!(loaded.user(h), restored.user(r));
+        assert_eq!(loaded.roles(h), restored.roles(r));
+        assert_eq!(loaded.data_keys(h), restored.data_keys(r));
+        assert_eq!(loaded.data_bytes(h), restored.data_bytes(r));
+        for key in restored.data_keys(r).unwrap() {
+            assert_eq!(loaded.get_data(h, key), restored.get_data(r, key));
+        }
+    }
+}
+
+trait CloneLookup {
+    fn clone_lookup(&self, id: &[u8]) -> Option<Handle>;
+}
+
+impl CloneLookup for Engine {
+    /// A lookup that needs no `&mut` (scan for the id): the test compares, it does not renew.
+    fn clone_lookup(&self, id: &[u8]) -> Option<Handle> {
+        let mut found = None;
+        self.scan(0, f64::NEG_INFINITY, usize::MAX, |h| {
+            if self.id(h).as_deref().map(str::as_bytes) == Some(id) {
+                found = Some(h);
+            }
+        });
+        found
+    }
+}
+
+fn record(out: &mut Vec<u8>, k: u8, fill: impl FnOnce(&mut RecordWriter<'_>)) {
+    let mut w = RecordWriter::begin(out, k);
+    fill(&mut w);
+    w.end();
+}
+
+fn session(out: &mut Vec<u8>, id: &str, last: f64, user: Option<&str>, data: &[(&str, &str)]) {
+    record(out, kind::SESSION, |w| {
+        w.str(id);
+        for t in [1.0, last, 100.0, 0.0] {
+            w.f64(t);
+        }
+        match user {
+            Some(u) => {
+                w.u8(1);
+                w.str(u);
+            }
+            None => w.u8(0),
+        }
+        w.u32(1);
+        w.str("role");
+        w.u32(data.len());
+        for (k, v) in data {
+            w.str(k);
+            w.str(v);
+        }
+    });
+}
+
+/// A journal with every record kind, a session re-created, one renamed over another, a
+/// renewal older than the last activity, and data that a lowered cap cuts.
+fn every_kind() -> Vec<u8> {
+    let mut file = encode_header(&caller(), 0.0, 0).to_vec();
+    session(
+        &mut file,
+        "a",
+        10.0,
+        Some("alice"),
+        &[("k", "v"), ("big", "too large")],
+    );
+    session(&mut file, "b", 20.0, None, &[("n", "1")]);
+    session(&mut file, "c", 30.0, None, &[]);
+    record(&mut file, kind::SET_DATA, |w| {
+        w.str("a");
+        w.u32(2);
+        for s in ["k2", "v2", "big", "x"] {
+            w.str(s);
+        }
+    });
+    record(&mut file, kind::DELETE_DATA, |w| {
+        w.str("b");
+        w.str("n");
+    });
+    record(&mut file, kind::USER, |w| {
+        w.str("b");
+        w.u8(1);
+        w.str("bob");
+    });
+    record(&mut file, kind::ROLES, |w| {
+        w.str("c");
+        w.u32(2);
+        w.str("x");
+        w.str("y");
+    });
+    record(&mut file, kind::RENAME, |w| {
+        w.str("b");
+        w.str("c");
+        w.f64(25.0);
+    });
+    record(&mut file, kind::TIMEOUTS, |w| {
+        w.str("a");
+        w.f64(500.0);
+        w.f64(9000.0);
+    });
+    record(&mut file, kind::RENEW, |w| {
+        w.str("a");
+        w.f64(40.0);
+    });
+    record(&mut file, kind::RENEW, |w| {
+        w.str("a");
+        w.f64(35.0);
+    });
+    record(&mut file, kind::REMOVE, |w| w.str("zzz"));
+    session(&mut file, "d", 50.0, None, &[("big", "too large too")]);
+    record(&mut file, kind::REMOVE, |w| w.str("d"));
+    session(&mut file, "d", 60.0, Some("dora"), &[("k", "vv")]);
+    session(
+        &mut file,
+        "a",
+        70.0,
+        Some("alice"),
+        &[("big", "too large"), ("k", "v")],
+    );
+    record(&mut file, kind::SET_DATA, |w| {
+        w.str("a");
+        w.u32(1);
+        w.str("big");
+        w.str("ok");
+    });
+    file
+}
+
+#[test]
+fn load_leaves_the_sessions_parse_and_restore_leave() {
+    for max_data_bytes in [usize::MAX, 8] {
+        let config = Config {
+            keys: KeyMode::Caller,
+            max_data_bytes,
+            ..Config::default()
+        };
+        for (file, window, now) in [
+            (FIXTURE.to_vec(), 0.0, 0.0),
+            (FIXTURE.to_vec(), 1000.0, 1_000_500.0),
+            (every_kind(), 0.0, 0.0),
+            (every_kind(), 7.0, 65.0),
+        ] {
+            let parsed = parse(&file, &caller()).unwrap();
+            let mut engine = Engine::new(config.clone()).unwrap();
+            let loaded = load(&mut engine, &file, window, now).unwrap();
+            assert_eq!((loaded.records, loaded.torn_at), (parsed.records, None));
+            assert_eq!(loaded.restored, parsed.sessions.len());
+            assert_loaded_as_parsed(&engine, &parsed.sessions, &config, window, now);
+        }
+    }
+}
+
+#[test]
+fn load_keeps_the_slot_of_a_replaced_or_renamed_session() {
+    let mut engine = Engine::new(Config {
+        keys: KeyMode::Caller,
+        ..Config::default()
+    })
+    .unwrap();
+    load(&mut engine, &every_kind(), 0.0, 0.0).unwrap();
+    let slot = |e: &Engine, id: &str| e.clone_lookup(id.as_bytes()).map(|h| h.slot());
+    // a kept slot 0 though re-created; c (slot 2) was released for b's rename, b kept slot 1;
+    // d took the top of the free stack each time.
+    assert_eq!(slot(&engine, "a"), Some(0));
+    assert_eq!(slot(&engine, "c"), Some(1));
+    assert_eq!(slot(&engine, "d"), Some(2));
+    assert_eq!(engine.len(), 3);
+}
+
+#[test]
+fn a_torn_tail_is_dropped_and_a_clean_header_adds_no_window() {
+    let mut file = encode_header(&caller(), 0.0, FLAG_CLEAN).to_vec();
+    session(&mut file, "a", 10.0, None, &[]);
+    let whole = file.len();
+    session(&mut file, "b", 10.0, None, &[]);
+    file.truncate(file.len() - 3);
+    let mut engine = Engine::new(Config {
+        keys: KeyMode::Caller,
+        ..Config::default()
+    })
+    .unwrap();
+    let loaded = load(&mut engine, &file, 1000.0, 5000.0).unwrap();
+    assert_eq!(loaded.torn_at, Some(whole));
+    assert!(loaded.clean, "the header's flag");
+    let h = engine.clone_lookup(b"a").unwrap();
+    assert_eq!(engine.last_activity(h), Some(10.0));
+    assert_eq!(engine.len(), 1);
+}
+
+#[test]
+fn a_damaged_record_or_a_foreign_id_fails_the_load_at_its_offset() {
+    let file = every_kind();
+    let starts = {
+        let mut starts = vec![];
+        let mut at = HEADER_BYTES;
+        while at < file.len() {
+            starts.push(at);
+            at += FRAME_BYTES + u32_le(&file[at..at + 4]) as usize;
+        }
+        starts
+    };
+    let mut bad = file.clone();
+    bad[starts[3] + FRAME_BYTES + 2] ^= 1;
+    let mut engine = Engine::new(Config {
+        keys: KeyMode::Caller,
+        ..Config::default()
+    })
+    .unwrap();
+    assert!(matches!(
+        load(&mut engine, &bad, 0.0, 0.0),
+        Err(Damage::Corrupt { offset, .. }) if offset == starts[3]
+    ));
+    // A caller key where random ids of 16 bytes are expected.
+    let random = FileConfig {
+        keys: KeyMode::Random,
+        ..caller()
+    };
+    let mut file = encode_header(&random, 0.0, 0).to_vec();
+    session(&mut file, "AAAAAAAAAAAAAAAAAAAAAA", 1.0, None, &[]);
+    let second = file.len();
+    session(&mut file, "alice", 1.0, None, &[]);
+    let mut engine = Engine::new(Config::default()).unwrap();
+    match load(&mut engine, &file, 0.0, 0.0) {
+        Err(Damage::Corrupt { offset, why }) => {
+            assert_eq!(offset, second);
+            assert!(
+                why.contains("\"alice\" is not an id of this manager"),
+                "{why}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,0 +1,256 @@
+//! Loading a session file straight into an engine: each record is replayed on the engine as it
+//! is read, with no table of parsed sessions in between and no string copied but into the
+//! engine. [`parse`](super::parse) keeps the other way (the sessions a file leaves, in a table
+//! of its own): the tests check that both give the same sessions.
+
+use super::reader::{check_header, count_sessions, walk, Decoded, Reader};
+use super::{kind, Damage, FileConfig};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::handle::Handle;
+
+/// What [`load`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Loaded {
+    /// Attached sessions afterwards.
+    pub restored: usize,
+    /// Intact records replayed.
+    pub records: usize,
+    /// Offset of a torn final record that was dropped.
+    pub torn_at: Option<usize>,
+    /// The header's CLEAN flag: last activities are exact (no window was added).
+    pub clean: bool,
+}
+
+/// Replays a whole session file into `engine` (empty: a load starts from nothing), in file
+/// order, as the live engine made the changes:
+///
+/// - Session: restores the session (one that holds the id is released first, so it comes
+///   back in the same slot); Remove releases it; Rename moves it to the new id in its slot;
+///   the other kinds change it in place. A record naming no attached session is ignored.
+/// - Unless the header is CLEAN, every last activity read is moved on by `window` ms (not
+///   past `now`): renewals are coalesced, so the last one written may be up to `window` old.
+/// - Data is restored whatever `max_data_bytes` says, and once every record is replayed each
+///   session over the cap is cut as [`Engine::restore_side`] cuts (a cap lowered since).
+///
+/// The sessions are those [`parse`](super::parse) gives, each filed by its deadline; a torn
+/// final record is dropped. Cost: O(file), one allocation per string kept.
+///
+/// ```
+/// # use sessionkeeper_core::{*, persist::*};
+/// let mut first = Engine::new(Config::default()).unwrap();
+/// let h = first.create(5.0, 100.0, 0.0).unwrap();
+/// first.set_user(h, Some("alice"));
+/// let mut file = encode_header(&FileConfig::of(&first), 0.0, FLAG_CLEAN).to_vec();
+/// write_sessions(&first, &mut file);
+/// let mut second = Engine::new(Config::default()).unwrap();
+/// let loaded = load(&mut second, &file, 1000.0, 50.0).unwrap();
+/// assert_eq!((loaded.restored, loaded.records, loaded.clean), (1, 1, true));
+/// let id = first.id(h).unwrap();
+/// let r = second.lookup(id.as_bytes(), 5.0, false).unwrap();
+/// assert_eq!(second.user(r), Some("alice"));
+/// ```
+///
+/// # Errors
+/// [`Damage`] as [`parse`](super::parse) gives it, and `Damage::Corrupt` at a Session or
+/// Rename record whose id is not an id of this engine, or when the table is full. The engine
+/// then holds part of the file: discard it.
+pub fn load(engine: &mut Engine, bytes: &[u8], window: f64, now: f64) -> Result<Loaded, Damage> {
+    let clean = check_header(bytes, &FileConfig::of(engine))?;
+    engine.reserve_loaded(count_sessions(bytes));
+    let mut replay = Replay {
+        engine,
+        window: if clean { 0.0 } else { window },
+        now,
+        roles: Vec::new(),
+        data: Vec::new(),
+        over_cap: false,
+    };
+    let (records, torn_at) = walk(bytes, |offset, body| {
+        replay
+            .apply(&mut Reader { body, at: 0 })
+            .map_err(|why| Damage::Corrupt {
+                offset,
+                why: format!("bad record: {why}"),
+            })
+    })?;
+    if replay.over_cap {
+        replay.engine.cap_loaded_data();
+    }
+    Ok(Loaded {
+        restored: replay.engine.len(),
+        records,
+        torn_at,
+        clean,
+    })
+}
+
+struct Replay<'e, 'a> {
+    engine: &'e mut Engine,
+    window: f64,
+    now: f64,
+    /// Scratch for a Session record's roles and data, reused from record to record.
+    roles: Vec<&'a str>,
+    data: Vec<(&'a str, &'a str)>,
+    /// Some session's data went over `max_data_bytes`.
+    over_cap: bool,
+}
+
+impl<'a> Replay<'_, 'a> {
+    /// The attached session with this id, expired or not.
+    fn find(&mut self, id: &str) -> Option<Handle> {
+        self.engine.lookup(id.as_bytes(), f64::NEG_INFINITY, false)
+    }
+
+    fn shifted(&self, last_activity: f64) -> f64 {
+        last_activity.max((last_activity + self.window).min(self.now))
+    }
+
+    fn apply(&mut self, r: &mut Reader<'a>) -> Decoded<()> {
+        match r.u8()? {
+            kind::SESSION => self.session(r),
+            kind::REMOVE => {
+                let id = r.str()?;
+                r.done()?;
+                if let Some(h) = self.find(id) {
+                    self.engine.release(h);
+                }
+                Ok(())
+            }
+            kind::SET_DATA => {
+                let id = r.str()?;
+                self.data.clear();
+                for _ in 0..r.count()? {
+                    let key = r.str()?;
+                    self.data.push((key, r.str()?));
+                }
+                r.done()?;
+                if let Some(h) = self.find(id) {
+                    self.over_cap |= self.engine.load_data(h, self.data.iter().copied());
+                }
+                Ok(())
+            }
+            kind::DELETE_DATA => {
+                let id = r.str()?;
+                let key = r.str()?;
+                r.done()?;
+                if let Some(h) = self.find(id) {
+                    self.engine.delete_data(h, key);
+                }
+                Ok(())
+            }
+            kind::USER => {
+                let id = r.str()?;
+                let user = r.user()?;
+                r.done()?;
+                if let Some(h) = self.find(id) {
+                    self.engine.set_user(h, user);
+                }
+                Ok(())
+            }
+            kind::ROLES => {
+                let id = r.str()?;
+                self.roles.clear();
+                for _ in 0..r.count()? {
+                    self.roles.push(r.str()?);
+                }
+                r.done()?;
+                if let Some(h) = self.find(id) {
+                    self.engine.set_roles(h, &self.roles);
+                }
+                Ok(())
+            }
+            kind::RENAME => {
+                let old = r.str()?;
+                let new = r.str()?;
+                let last = r.time()?;
+                r.done()?;
+                let last = self.shifted(last);
+                match self.find(old) {
+                    Some(h) => self
+                        .engine
+                        .load_rename(h, new.as_bytes(), last)
+                        .map_err(|_| not_an_id(new)),
+                    None => Ok(()),
+                }
+            }
+            kind::TIMEOUTS => {
+                let id = r.str()?;
+                let idle = r.timeout()?;
+                let absolute = r.timeout()?;
+                r.done()?;
+                if let Some(h) = self.find(id) {
+                    self.engine.set_idle_timeout(h, idle);
+                    self.engine.set_absolute_timeout(h, absolute);
+                }
+                Ok(())
+            }
+            kind::RENEW => {
+                let id = r.str()?;
+                let last = r.time()?;
+                r.done()?;
+                let last = self.shifted(last);
+                if let Some(h) = self.find(id) {
+                    self.engine.load_renew(h, last);
+                }
+                Ok(())
+            }
+            other => Err(format!("unknown record kind {other}")),
+        }
+    }
+
+    fn session(&mut self, r: &mut Reader<'a>) -> Decoded<()> {
+        let id = r.str()?;
+        let created_at = r.time()?;
+        let last_activity = r.time()?;
+        let idle_timeout = r.timeout()?;
+        let absolute_timeout = r.timeout()?;
+        let user = r.user()?;
+        self.roles.clear();
+        for _ in 0..r.count()? {
+            self.roles.push(r.str()?);
+        }
+        self.data.clear();
+        for _ in 0..r.count()? {
+            let key = r.str()?;
+            self.data.push((key, r.str()?));
+        }
+        r.done()?;
+        let last_activity = self.shifted(last_activity);
+        let restore = |engine: &mut Engine| {
+            engine.restore(
+                id.as_bytes(),
+                created_at,
+                last_activity,
+                idle_timeout,
+                absolute_timeout,
+            )
+        };
+        let h = match restore(self.engine) {
+            Err(Error::KeyExists) => {
+                // The same session again (a compaction's snapshot and the records written
+                // meanwhile overlap): it is replaced, in the slot it frees.
+                if let Some(old) = self.find(id) {
+                    self.engine.release(old);
+                }
+                restore(self.engine)
+            }
+            other => other,
+        };
+        let h = match h {
+            Ok(h) => h,
+            Err(Error::InvalidConfig(_)) => return Err(not_an_id(id)),
+            Err(e) => return Err(e.to_string()),
+        };
+        if user.is_some() || !self.roles.is_empty() || !self.data.is_empty() {
+            self.over_cap |= self
+                .engine
+                .load_side(h, user, &self.roles, self.data.iter().copied());
+        }
+        Ok(())
+    }
+}
+
+fn not_an_id(id: &str) -> String {
+    format!("the saved id {id:?} is not an id of this manager")
+}

@@ -1,0 +1,156 @@
+/**
+ * Loading a session file straight into a JsEngine: each record is replayed on the engine as it
+ * is read, with no table of parsed sessions in between (crates/core/src/persist/loader.rs does
+ * the same for the native engine, step for step). format.ts `parseFile` keeps the other way,
+ * the sessions a file leaves in a Map of their own: the tests hold one against the other.
+ */
+import type { Buffer } from 'node:buffer'
+import { CREATE_KEY_EXISTS, type Engine, RESTORE_INVALID_ID } from '../engine'
+import type { RecordCipher } from './cipher'
+import { countSessions, DecodeError, FLAG_CLEAN, type FileConfig, Kind, type Reader, walkRecords, type Walked } from './format'
+
+/** What an engine offers the loader besides the Engine interface (the JsEngine has it). */
+export interface ReplayEngine extends Engine {
+  loadSide(handle: number, user: string | undefined, roles: string[], data: string[], dataBytes: number): boolean
+  loadData(handle: number, entries: string[]): boolean
+  capLoadedData(): void
+  loadRename(handle: number, newId: string, lastActivity: number): boolean
+  loadRenew(handle: number, lastActivity: number): void
+}
+
+export function canReplay(engine: Engine): engine is ReplayEngine {
+  return typeof (engine as Partial<ReplayEngine>).loadSide === 'function'
+}
+
+/**
+ * Replays the file into `engine` (empty), in file order, as the live engine made the changes:
+ * a Session record restores the session (one holding the id is released first, so it comes
+ * back in the slot it frees), Remove releases it, Rename moves it to the new id in its slot,
+ * the other kinds change it in place; a record naming no attached session is ignored. Unless
+ * the header is CLEAN, each last activity read moves on by `window` ms (not past `now`). Data
+ * goes in whatever the cap says; the sessions over it are cut once at the end. Throws
+ * ParseError as parseFile does, and corrupt at a record whose id is not an id of the engine;
+ * the engine then holds part of the file: discard it.
+ */
+export function replayFile(
+  bytes: Buffer, config: FileConfig, cipher: RecordCipher | undefined, engine: ReplayEngine, window: number, now: number,
+): Walked {
+  const clean = bytes.length > 13 && (bytes[13] & FLAG_CLEAN) !== 0
+  const shift = clean ? 0 : window
+  const shifted = (last: number): number => Math.max(last, Math.min(last + shift, now))
+  let overCap = false
+  engine.reserve?.(countSessions(bytes))
+  const find = (id: string): number => engine.lookup(id, -Infinity, false)
+  const walked = walkRecords(bytes, config, cipher, (r: Reader) => {
+    const kind = r.u8()
+    switch (kind) {
+      case Kind.Session: {
+        const id = r.str()
+        const createdAt = r.time()
+        const lastActivity = shifted(r.time())
+        const idleTimeout = r.timeout()
+        const absoluteTimeout = r.timeout()
+        const user = r.user()
+        const roles = r.strings()
+        const pairs = r.count()
+        const data = new Array<string>(pairs * 2)
+        const before = r.offset
+        for (let index = 0; index < pairs * 2; index++) data[index] = r.str()
+        // Each string is its u32 length and its UTF-8 bytes: the data's bytes, known already.
+        const dataBytes = r.offset - before - pairs * 8
+        r.done()
+        let handle = engine.restore(id, createdAt, lastActivity, idleTimeout, absoluteTimeout)
+        if (handle === CREATE_KEY_EXISTS) {
+          // The same session again (a compaction's snapshot and the records written meanwhile
+          // overlap): it is replaced, in the slot it frees.
+          engine.release(find(id))
+          handle = engine.restore(id, createdAt, lastActivity, idleTimeout, absoluteTimeout)
+        }
+        if (handle === RESTORE_INVALID_ID) throw notAnId(id)
+        if (handle < 0) throw new DecodeError('the session table is full')
+        if (user !== undefined || roles.length > 0 || pairs > 0) {
+          if (engine.loadSide(handle, user, roles, data, dataBytes)) overCap = true
+        }
+        return
+      }
+      case Kind.Remove: {
+        const id = r.str()
+        r.done()
+        const handle = find(id)
+        if (handle >= 0) engine.release(handle)
+        return
+      }
+      case Kind.SetData: {
+        const id = r.str()
+        const pairs = r.count()
+        const entries = new Array<string>(pairs * 2)
+        for (let index = 0; index < pairs * 2; index++) entries[index] = r.str()
+        r.done()
+        const handle = find(id)
+        if (handle >= 0 && engine.loadData(handle, entries)) overCap = true
+        return
+      }
+      case Kind.DeleteData: {
+        const id = r.str()
+        const key = r.str()
+        r.done()
+        const handle = find(id)
+        if (handle >= 0) engine.deleteData(handle, key)
+        return
+      }
+      case Kind.User: {
+        const id = r.str()
+        const user = r.user()
+        r.done()
+        const handle = find(id)
+        if (handle >= 0) engine.setUser(handle, user)
+        return
+      }
+      case Kind.Roles: {
+        const id = r.str()
+        const roles = r.strings()
+        r.done()
+        const handle = find(id)
+        if (handle >= 0) engine.setRoles(handle, roles)
+        return
+      }
+      case Kind.Rename: {
+        const oldId = r.str()
+        const newId = r.str()
+        const lastActivity = shifted(r.time())
+        r.done()
+        const handle = find(oldId)
+        if (handle >= 0 && !engine.loadRename(handle, newId, lastActivity)) throw notAnId(newId)
+        return
+      }
+      case Kind.Timeouts: {
+        const id = r.str()
+        const idleTimeout = r.timeout()
+        const absoluteTimeout = r.timeout()
+        r.done()
+        const handle = find(id)
+        if (handle >= 0) {
+          engine.setIdleTimeout(handle, idleTimeout)
+          engine.setAbsoluteTimeout(handle, absoluteTimeout)
+        }
+        return
+      }
+      case Kind.Renew: {
+        const id = r.str()
+        const lastActivity = shifted(r.time())
+        r.done()
+        const handle = find(id)
+        if (handle >= 0) engine.loadRenew(handle, lastActivity)
+        return
+      }
+      default:
+        throw new DecodeError(`unknown record kind ${kind}`)
+    }
+  })
+  if (overCap) engine.capLoadedData()
+  return walked
+}
+
+function notAnId(id: string): DecodeError {
+  return new DecodeError(`the saved id ${JSON.stringify(id)} is not an id of this manager`)
+}

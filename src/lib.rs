@@ -12,6 +12,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cookie;
 mod engine;
 mod errors;
 mod external_memory;
@@ -20,6 +21,7 @@ mod id_text;
 mod persist;
 mod probe;
 
+pub use cookie::*;
 pub use engine::*;
 pub use persist::*;
 pub use probe::{

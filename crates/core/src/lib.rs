@@ -21,6 +21,7 @@
 //! ```
 
 mod config;
+pub mod cookie;
 mod data;
 mod engine;
 mod error;

@@ -1,0 +1,152 @@
+//! The request path of the HTTP integrations: one call per request reads the Cookie header,
+//! verifies the session cookie and looks the session up and renews it
+//! (`sessionkeeper_core::cookie`). The header crosses as UTF-16, so the positions written
+//! back are JS string indices the caller can slice the id with.
+#![allow(unsafe_code)]
+
+use napi::bindgen_prelude::{External, FromNapiValue, TypeName, ValidateNapiValue};
+use napi::{sys, Error, Result, Status, ValueType};
+use napi_derive::napi;
+use sessionkeeper_core::cookie::{CookieRead, CookieVerifier};
+
+use crate::engine::NativeEngine;
+use crate::handle_buffer::HandleBuffer;
+
+/// The header had no value of the session cookie.
+const COOKIE_NONE: f64 = -1.0;
+/// Values were refused (format, size, signature, too many, ambiguous).
+const COOKIE_REJECTED: f64 = -2.0;
+/// A value verified but names no live session.
+const COOKIE_NOT_FOUND: f64 = -3.0;
+
+/// Headers shorter than this many UTF-16 units are copied to the stack; longer ones to the heap.
+const STACK_UNITS: usize = 4096;
+
+/// A JS string read as UTF-16 code units.
+pub struct HeaderText {
+    stack: [u16; STACK_UNITS],
+    heap: Vec<u16>,
+    len: usize,
+}
+
+impl HeaderText {
+    fn units(&self) -> &[u16] {
+        if self.len < STACK_UNITS {
+            self.stack.get(..self.len).unwrap_or_default()
+        } else {
+            self.heap.get(..self.len).unwrap_or_default()
+        }
+    }
+}
+
+impl TypeName for HeaderText {
+    fn type_name() -> &'static str {
+        "String"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::String
+    }
+}
+
+impl ValidateNapiValue for HeaderText {}
+
+impl FromNapiValue for HeaderText {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        let mut text = HeaderText {
+            stack: [0; STACK_UNITS],
+            heap: Vec::new(),
+            len: 0,
+        };
+        let mut len = 0usize;
+        // SAFETY: a null buffer asks for the length only (in units, without the terminator).
+        let status = unsafe {
+            sys::napi_get_value_string_utf16(env, value, std::ptr::null_mut(), 0, &mut len)
+        };
+        if status != sys::Status::napi_ok {
+            return Err(Error::new(
+                Status::StringExpected,
+                "expected a header string",
+            ));
+        }
+        let buffer: &mut [u16] = if len < STACK_UNITS {
+            &mut text.stack
+        } else {
+            text.heap = vec![0; len + 1];
+            &mut text.heap
+        };
+        let mut copied = 0usize;
+        // SAFETY: the buffer holds `len + 1` units at least (the stack one when `len` fits
+        // below its size); V8 writes at most the given size including the terminator.
+        let status = unsafe {
+            sys::napi_get_value_string_utf16(
+                env,
+                value,
+                buffer.as_mut_ptr(),
+                buffer.len().min(len + 1),
+                &mut copied,
+            )
+        };
+        if status != sys::Status::napi_ok || copied != len {
+            return Err(Error::new(
+                Status::StringExpected,
+                "could not read the header string",
+            ));
+        }
+        text.len = len;
+        Ok(text)
+    }
+}
+
+/// Session cookies of one name and list of secrets, each secret's HMAC keys prepared once.
+/// Made once per middleware.
+pub struct NativeCookieVerifier(CookieVerifier);
+
+/// A verifier of session cookies named `name`, signed with `secrets` (none: unsigned). The
+/// facade has validated both.
+#[napi(catch_unwind, ts_return_type = "ExternalObject<'CookieVerifier'>")]
+pub fn create_cookie_verifier(
+    name: String,
+    secrets: Vec<String>,
+) -> External<NativeCookieVerifier> {
+    External::new(NativeCookieVerifier(CookieVerifier::new(&name, &secrets)))
+}
+
+/// Reads a request's Cookie header: the handle of the live session its session cookie names
+/// (renewed), or -1 (no session cookie), -2 (refused), -3 (verified, no live session). When a
+/// session is found, `out` gets [value start, id end, value end, secret index, 1 if the 0.1.0
+/// signature matched], positions as JS string indices.
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, verifier: ExternalObject<'CookieVerifier'>, header: string, now: number, out: Float64Array"
+)]
+pub fn read_session_cookie(
+    engine: &mut External<NativeEngine>,
+    verifier: &External<NativeCookieVerifier>,
+    header: HeaderText,
+    now: f64,
+    mut out: HandleBuffer,
+) -> f64 {
+    match verifier.0.read(&mut engine.engine, header.units(), now) {
+        CookieRead::NoCookie => COOKIE_NONE,
+        CookieRead::Rejected => COOKIE_REJECTED,
+        CookieRead::NotFound => COOKIE_NOT_FOUND,
+        CookieRead::Found {
+            handle,
+            value,
+            verified,
+        } => {
+            let details = [
+                value.start as f64,
+                (value.start + verified.id_len) as f64,
+                value.end as f64,
+                verified.secret as f64,
+                if verified.legacy { 1.0 } else { 0.0 },
+            ];
+            for (slot, detail) in out.slots().zip(details) {
+                *slot = detail;
+            }
+            handle.to_f64()
+        }
+    }
+}

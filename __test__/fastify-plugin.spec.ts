@@ -141,3 +141,24 @@ test('options are checked: a manager is required, trustProxy belongs to Fastify,
   await t.throwsAsync(async () => { await Fastify().register(sessionPlugin, { manager, trustProxy: 1 } as never) }, { instanceOf: TypeError, message: /trustProxy/ })
   await t.throwsAsync(async () => { await Fastify().register(sessionPlugin, { manager, secret: 'short' }) }, { instanceOf: RangeError })
 })
+
+// Issue 16: the plugin's asyncContext option, as sessionMiddleware's.
+for (const engine of ['native', 'js'] as const) {
+  test(`asyncContext: false in the Fastify plugin leaves current() unbound [${engine}]`, async (t) => {
+    const manager = new SessionManager({ engine })
+    t.teardown(() => manager.close())
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(sessionPlugin, { manager, secret: SECRET, asyncContext: false })
+    app.post('/login', async (request) => {
+      request.startSession({ user: 'bo' })
+      return { current: manager.current()?.user ?? null }
+    })
+    app.get('/', async (request) => ({ user: request.session?.user ?? null, current: manager.current()?.user ?? null }))
+    const login = await app.inject({ method: 'POST', url: '/login' })
+    t.deepEqual(login.json(), { current: null })
+    const cookie = String(login.headers['set-cookie']).split(';')[0]
+    t.deepEqual((await app.inject({ url: '/', headers: { cookie } })).json(), { user: 'bo', current: null })
+  })
+
+}

@@ -199,6 +199,23 @@ export interface Engine {
 
   /** Optional fast path of persistence: a Session record for each of the first `count` handles. */
   sessionRecords?(handles: Float64Array, count: number): Uint8Array
+
+  /**
+   * Optional fast path of the HTTP integrations (the native engine): a verifier of session
+   * cookies named `name` signed with `secrets` (none: unsigned), each secret's HMAC keys
+   * prepared once, for {@link readCookie}.
+   */
+  createCookieVerifier?(name: string, secrets: readonly string[]): object
+
+  /**
+   * Optional fast path of the HTTP integrations: reads a request's Cookie header in one call,
+   * by the rules of ts/integrations/cookies.ts (find the session cookie's values, verify them,
+   * look the session up): the handle of the live session it names, renewed at `now`, or
+   * COOKIE_NONE, COOKIE_REJECTED or COOKIE_NOT_FOUND. With a handle, `out` holds the COOKIE_*
+   * positions (JS string indices into `header`), the index of the secret that verified it and
+   * whether that was the 0.1.0 signature. Over random ids the 0.1.0 signature verifies too.
+   */
+  readCookie?(verifier: object, header: string, now: number, out: Float64Array): number
 }
 
 /** What `loadSessionFile` did. */
@@ -235,6 +252,23 @@ export const REKEY_NOT_ATTACHED = 2
 export const SET_OK = 0
 export const SET_TOO_LARGE = 1
 export const SET_STALE = 2
+
+/** `readCookie`: the header holds no value of the session cookie. */
+export const COOKIE_NONE = -1
+/** `readCookie`: values were refused (format, size, signature, more than 8, two live sessions). */
+export const COOKIE_REJECTED = -2
+/** `readCookie`: a value verified but names no live session. */
+export const COOKIE_NOT_FOUND = -3
+/** `readCookie`'s `out`: where the chosen value starts, where its id ends, where it ends. */
+export const COOKIE_VALUE_START = 0
+export const COOKIE_ID_END = 1
+export const COOKIE_VALUE_END = 2
+/** `readCookie`'s `out`: index of the secret that verified the value (0 when unsigned). */
+export const COOKIE_SECRET = 3
+/** `readCookie`'s `out`: 1 when the 0.1.0 signature verified it, else 0. */
+export const COOKIE_LEGACY = 4
+/** Length of `readCookie`'s `out`. */
+export const COOKIE_OUT_LENGTH = 5
 
 export const STATE_STALE = 0
 export const STATE_ATTACHED = 1

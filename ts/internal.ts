@@ -9,6 +9,41 @@ import type { CloseReason } from './registry'
 export const recordRejectedCookie = Symbol('sessionkeeper.recordRejectedCookie')
 
 /**
+ * @internal For the HTTP integrations: the SessionManager method that makes its engine's native
+ * cookie verifier (undefined when the engine reads no cookies itself: the JsEngine).
+ */
+export const cookieVerifier = Symbol('sessionkeeper.cookieVerifier')
+
+/**
+ * @internal For the HTTP integrations: the SessionManager method that reads a Cookie header in
+ * one engine call (the native request path), counting a rejected cookie.
+ */
+export const readCookieHeader = Symbol('sessionkeeper.readCookieHeader')
+
+/**
+ * @internal For the HTTP integrations: the SessionManager method that runs a request's handler
+ * with the request bound as the async context; `current()` reads its `session` each time.
+ */
+export const runRequest = Symbol('sessionkeeper.runRequest')
+
+/** @internal For the HTTP integrations: the Session method that sets its observer (see SessionObserver). */
+export const observeSession = Symbol('sessionkeeper.observeSession')
+
+/**
+ * @internal What the HTTP integrations learn from the one handle a request holds on a session:
+ * a `regenerate()` (checked first, told after) and a `close()` that closed it. Handles other
+ * requests hold have no observer, so their changes go unseen here.
+ */
+export interface SessionObserver {
+  /** Before anything changes: throws to refuse (a key that cannot be a cookie, headers already sent). */
+  beforeRegenerate(session: object, newKey: unknown): void
+  /** The handle's session now has `id`. */
+  regenerated(session: object, id: string): void
+  /** The handle's `close()` closed it. */
+  closed(session: object): void
+}
+
+/**
  * @internal For the HTTP integrations' login: the SessionManager method that creates a session
  * to replace another, closing the old one first only where the new one needs its room or key.
  */

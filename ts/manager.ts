@@ -1,8 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf } from './engine'
+import {
+  COOKIE_ID_END, COOKIE_NONE, COOKIE_VALUE_START, CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf,
+} from './engine'
 import { ManagerClosedError, SessionExistsError, SessionLimitError, UserSessionLimitError } from './errors'
 import { encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
-import { recordRejectedCookie, replaceSession } from './internal'
+import { cookieVerifier, readCookieHeader, recordRejectedCookie, replaceSession, runRequest } from './internal'
 import { createEngine } from './load-engine'
 import { type ResolvedOptions, type SessionManagerOptions, resolveOptions } from './options'
 import { JournaledEngine } from './persist/journaled-engine'
@@ -96,8 +98,11 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
   readonly #registry: Registry
   readonly #engine: Engine
   readonly #options: ResolvedOptions
-  /** What `run` bound: a session, or a function `current()` asks each time (it follows the request). */
-  readonly #context = new AsyncLocalStorage<Session<Data> | (() => Session<Data> | undefined) | undefined>()
+  /**
+   * What `run` bound: a session, or a function `current()` asks each time (it follows the
+   * request), or (the integrations' `runRequest`) a request whose `session` it reads each time.
+   */
+  readonly #context = new AsyncLocalStorage<Session<Data> | (() => Session<Data> | undefined) | BoundRequest | undefined>()
   /**
    * Set while a create makes room at maxSessions (closing expired sessions, evicting): the room
    * belongs to that create, so a create from a close listener meanwhile may not take it, nor
@@ -373,7 +378,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
    */
   current(): Session<Data> | undefined {
     const bound = this.#context.getStore()
-    const session = typeof bound === 'function' ? bound() : bound
+    const session = typeof bound === 'function' ? bound() : bound instanceof Session || bound === undefined ? bound : bound.session
     return session instanceof Session && !session.closed ? session as Session<Data> : undefined
   }
 
@@ -391,6 +396,39 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       clockErrors: this.#registry.clock.failures,
       ...(this.#persistence === undefined ? {} : { persistence: this.#persistence.stats() }),
     }
+  }
+
+  /**
+   * @internal For the HTTP integrations: `fn` (called with no arguments) bound to `request` as
+   * `run(() => request.session, fn)` binds it, without a function made per request.
+   */
+  [runRequest]<R>(request: BoundRequest, fn: () => R): R {
+    return this.#context.run(request, fn)
+  }
+
+  /**
+   * @internal For the HTTP integrations: a native verifier of cookies named `name` signed with
+   * `secrets`, or undefined when the engine reads no cookies itself (the JsEngine).
+   */
+  [cookieVerifier](name: string, secrets: readonly string[]): object | undefined {
+    const engine = this.#engine
+    return engine.createCookieVerifier === undefined || engine.readCookie === undefined ? undefined : engine.createCookieVerifier(name, secrets)
+  }
+
+  /**
+   * @internal For the HTTP integrations: the live session a Cookie header names (renewed), read
+   * by the engine in one call; a header whose session cookie names none counts in
+   * `stats().rejectedCookies`. COOKIE_NONE when there is no session cookie; `out` as the
+   * engine's `readCookie` fills it. On a closed manager, undefined without reading (the
+   * caller's JS path then throws ManagerClosedError where a lookup would).
+   */
+  [readCookieHeader](verifier: object, header: string, out: Float64Array): Session<Data> | number | undefined {
+    const registry = this.#registry
+    if (registry.closed) return undefined
+    const found = this.#engine.readCookie!(verifier, header, registry.clock.now(), out)
+    if (found >= 0) return new Session<Data>(registry, found, header.slice(out[COOKIE_VALUE_START], out[COOKIE_ID_END]))
+    if (found !== COOKIE_NONE) registry.counts.rejectedCookies++
+    return found
   }
 
   /** @internal For the HTTP integrations: counts a cookie treated as "no session". */
@@ -683,6 +721,11 @@ function deadlineOf(now: number, idleTimeout: number, absoluteTimeout: number): 
   const idle = idleTimeout > 0 ? now + idleTimeout : Infinity
   const absolute = absoluteTimeout > 0 ? now + absoluteTimeout : Infinity
   return Math.min(idle, absolute)
+}
+
+/** A request bound by `runRequest`: `current()` reads its `session`. */
+interface BoundRequest {
+  readonly session?: unknown
 }
 
 export type { CloseReason, SessionManagerEvents, SessionStats }

@@ -46,6 +46,8 @@ export interface NativeBinding {
   snapshotRecords(engine: object): Uint8Array
   sessionRecords(engine: object, handles: Float64Array, count: number): Uint8Array
   memoryBytes(engine: object): number
+  createCookieVerifier(name: string, secrets: string[]): object
+  readSessionCookie(engine: object, verifier: object, header: string, now: number, out: Float64Array): number
 }
 
 /**
@@ -129,4 +131,8 @@ export class NativeEngine implements Engine {
   attachedActivity(): Float64Array { return this.#binding.attachedActivity(this.#engine) }
   snapshotRecords(): Uint8Array { return this.#binding.snapshotRecords(this.#engine) }
   sessionRecords(handles: Float64Array, count: number): Uint8Array { return this.#binding.sessionRecords(this.#engine, handles, count) }
+  createCookieVerifier(name: string, secrets: readonly string[]): object { return this.#binding.createCookieVerifier(name, [...secrets]) }
+  readCookie(verifier: object, header: string, now: number, out: Float64Array): number {
+    return this.#binding.readSessionCookie(this.#engine, verifier, header, now, out)
+  }
 }

@@ -3,6 +3,7 @@ import {
 } from './engine'
 import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
 import { SessionExistsError } from './errors'
+import { observeSession, type SessionObserver } from './internal'
 import { type Disposer, OwnedObjects } from './owned-objects'
 import type { CloseReason, Registry } from './registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from './validate'
@@ -30,6 +31,8 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
   #idEpoch: number
   /** Cached once known: a closed session stays closed, and its slot may be reused later. */
   #closeReason: CloseReason | undefined
+  /** The HTTP request that holds this handle, told of its regenerate and close. */
+  #observer: SessionObserver | undefined
 
   /** @internal Sessions come from a SessionManager; do not construct them. */
   constructor(registry: Registry, handle: number, id: string) {
@@ -257,6 +260,7 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
    */
   regenerate(newKey?: string): string | undefined {
     const registry = this.#registry
+    this.#observer?.beforeRegenerate(this, newKey)
     const oldId = this.id
     let newId: string | undefined
     if (registry.options.keys === 'caller') {
@@ -290,6 +294,7 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
     this.#id = newId
     this.#idEpoch = registry.idEpoch
     registry.listeners.emit('regenerate', [this, oldId], registry.reportError)
+    this.#observer?.regenerated(this, newId)
     return newId
   }
 
@@ -301,6 +306,7 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
     const registry = this.#registry
     if (registry.engine.isAlive(this.#handle, registry.now())) {
       registry.close(this.#handle, 'destroyed')
+      this.#observer?.closed(this)
       return true
     }
     if (registry.engine.state(this.#handle) === STATE_ATTACHED) registry.close(this.#handle, 'expired')
@@ -310,6 +316,11 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
   /** @internal Whether this is a session of the manager that shares `registry`. */
   belongsTo(registry: Registry): boolean {
     return this.#registry === registry
+  }
+
+  /** @internal For the HTTP integrations: the request holding this handle, told of its regenerate and close. */
+  [observeSession](observer: SessionObserver): void {
+    this.#observer = observer
   }
 
   /** @internal The engine handle (slot and generation). */

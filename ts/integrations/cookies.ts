@@ -1,9 +1,10 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import { recordRejectedCookie } from '../internal'
+import { COOKIE_LEGACY, COOKIE_OUT_LENGTH, COOKIE_SECRET, COOKIE_VALUE_END, COOKIE_VALUE_START } from '../engine'
+import { cookieVerifier, readCookieHeader, recordRejectedCookie } from '../internal'
 import type { SessionManager } from '../manager'
-import type { Session } from '../session'
+import { Session } from '../session'
 import { checkChoice, checkInteger, checkKnownKeys, checkPlainObject } from '../validate'
 
 /** Attributes of the session cookie. Every field is optional. */
@@ -57,16 +58,6 @@ export interface SessionCookieOptions {
   cookie?: SessionCookieAttributes
 }
 
-/** What a request's Cookie header says about the session. */
-export interface CookieRead {
-  /** The live session it names (renewed), or undefined. */
-  session: Session | undefined
-  /** That session's id as the cookie carried it, or undefined. */
-  id: string | undefined
-  /** True when the cookie verified under a secret other than the first: it should be signed again. */
-  outdated: boolean
-}
-
 /** @internal What `readAsync` needs of a manager whose lookups are Promises. */
 export interface AsyncLookups<S> {
   readonly keys: 'random' | 'caller'
@@ -96,10 +87,14 @@ const PATH = /^\/[\x20-\x3A\x3C-\x7E]*$/
 const DOMAIN = /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/
 /** Length of a base64url HMAC-SHA256 without padding. */
 const SIGNATURE_LENGTH = 43
+/**
+ * An unpadded base64url HMAC-SHA256 in its one canonical spelling: the last character's two
+ * spare bits are zero, so decoding and comparing bytes accepts exactly the text the signer
+ * writes (Buffer's decoder alone would skip stray characters and ignore the spare bits).
+ */
+const SIGNATURE = /[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/y
 const EXPIRED = 'Thu, 01 Jan 1970 00:00:00 GMT'
-/** Encodes signatures for the timing-safe compare (they are ASCII: base64url). */
-const ascii = new TextEncoder()
-const NO_SESSION: CookieRead = Object.freeze({ session: undefined, id: undefined, outdated: false })
+const NO_SESSION = Object.freeze({ session: undefined, id: undefined, outdated: false })
 
 let shortSecretWarned = false
 
@@ -126,6 +121,9 @@ export class SessionCookie {
   readonly #secure: 'auto' | boolean
   readonly #attributes: string
   readonly #maxAge: number | undefined
+  /** `; Max-Age=…; Expires=…` of a rolling cookie, made at most once a second: `Expires` has whole seconds. */
+  #expiry = ''
+  #expirySecond = Number.NaN
 
   constructor(options: SessionCookieOptions | undefined, label = 'options') {
     const given = options === undefined ? {} : checkPlainObject(label, options)
@@ -173,52 +171,29 @@ export class SessionCookie {
     return this.#secrets.length > 0
   }
 
-  /**
-   * Reads the session cookie of `req` and looks its id up with `manager.get` (which renews).
-   * Only pairs named like the session cookie are judged: other cookies, however many or large,
-   * change nothing. A value that is malformed, over {@link MAX_COOKIE_VALUE}, badly signed or
-   * names no live session is ignored. When the name occurs more than once (a cookie of a parent
-   * domain or another path beside ours), the one value naming a live session is used; two live
-   * sessions, or more than {@link MAX_SESSION_COOKIES} values, give none. A request that carried
-   * the cookie and got no session is counted in `manager.stats().rejectedCookies`.
-   */
-  read(manager: SessionManager, req: IncomingMessage): CookieRead {
-    const values = findCookies(req.headers.cookie, this.name)
-    if (values.length === 0) return NO_SESSION
-    // Cookies signed by 0.1.0 (the bare id's HMAC under the secret itself) still verify where a
-    // signature guards nothing an unguessable random id does not; never over caller keys.
-    const legacy = manager.keys === 'random'
-    if (values.length === 1) {
-      const verified = this.#verify(values[0], legacy)
-      const session = verified < 0 ? undefined : manager.get(this.#idOf(values[0]))
-      if (session !== undefined) return { session, id: session.id, outdated: verified > 0 }
-    } else if (values.length <= MAX_SESSION_COOKIES) {
-      const chosen = this.#choose(manager, values, legacy)
-      const session = chosen === undefined ? undefined : manager.get(this.#idOf(chosen.value))
-      if (chosen !== undefined && session !== undefined) return { session, id: session.id, outdated: chosen.secret > 0 }
-    }
-    manager[recordRejectedCookie]()
-    return NO_SESSION
+  /** @internal The secrets, the signing one first, for a native verifier. */
+  get secrets(): readonly string[] {
+    return this.#secrets
   }
 
   /**
-   * @internal {@link read} over a manager whose lookups are Promises (RedisSessionManager): the
-   * same rules, the same counting of rejected cookies.
+   * @internal {@link CookieReader.read} over a manager whose lookups are Promises
+   * (RedisSessionManager): the same rules, the same counting of rejected cookies.
    */
   async readAsync<S extends { id: string }>(manager: AsyncLookups<S>, req: IncomingMessage): Promise<{ session: S | undefined; id: string | undefined; outdated: boolean }> {
     const values = findCookies(req.headers.cookie, this.name)
     if (values.length === 0) return NO_SESSION as { session: undefined; id: undefined; outdated: false }
     if (values.length === 1) {
-      const verified = this.#verify(values[0], manager.keys === 'random')
-      const session = verified < 0 ? undefined : await manager.get(this.#idOf(values[0]))
-      if (session !== undefined) return { session, id: session.id, outdated: verified > 0 }
+      const verified = this.verify(values[0], manager.keys === 'random')
+      const session = verified < 0 ? undefined : await manager.get(this.idOf(values[0]))
+      if (session !== undefined) return { session, id: session.id, outdated: verified >= 2 }
     } else if (values.length <= MAX_SESSION_COOKIES) {
       let chosen: { value: string; secret: number; id: string } | undefined
       let ambiguous = false
       for (const value of values) {
-        const secret = this.#verify(value, manager.keys === 'random')
+        const secret = this.verify(value, manager.keys === 'random')
         if (secret < 0) continue
-        const id = this.#idOf(value)
+        const id = this.idOf(value)
         if (chosen?.id === id || !(await manager.has(id))) continue
         if (chosen !== undefined) {
           ambiguous = true
@@ -227,7 +202,7 @@ export class SessionCookie {
         chosen = { value, secret, id }
       }
       const session = chosen === undefined || ambiguous ? undefined : await manager.get(chosen.id)
-      if (chosen !== undefined && session !== undefined) return { session, id: session.id, outdated: chosen.secret > 0 }
+      if (chosen !== undefined && session !== undefined) return { session, id: session.id, outdated: chosen.secret >= 2 }
     }
     manager[recordRejectedCookie]()
     return NO_SESSION as { session: undefined; id: undefined; outdated: false }
@@ -246,10 +221,25 @@ export class SessionCookie {
   /** A `Set-Cookie` value that stores `id` (signed when secrets are configured). */
   serialize(req: IncomingMessage, id: string): string {
     this.checkStorable('session id', id)
-    const value = this.#secrets.length === 0 ? id : `${id}.${this.#sign(0, id)}`
-    const expiry = this.#maxAge === undefined ? ''
-      : `; Max-Age=${Math.floor(this.#maxAge / 1000)}; Expires=${new Date(Date.now() + this.#maxAge).toUTCString()}`
-    return `${this.name}=${value}${expiry}${this.#attributes}${this.#isSecure(req) ? '; Secure' : ''}`
+    return this.serializeValue(req, this.#secrets.length === 0 ? id : `${id}.${this.#sign(0, id)}`)
+  }
+
+  /**
+   * A `Set-Cookie` value that stores `value`, already what {@link serialize} would write (a
+   * value as received that verified under the first secret's current signature).
+   */
+  serializeValue(req: IncomingMessage, value: string): string {
+    return `${this.name}=${value}${this.#maxAge === undefined ? '' : this.#expiryAttributes(this.#maxAge)}${this.#attributes}${this.#isSecure(req) ? '; Secure' : ''}`
+  }
+
+  #expiryAttributes(maxAge: number): string {
+    const expires = Date.now() + maxAge
+    const second = Math.floor(expires / 1000)
+    if (second !== this.#expirySecond) {
+      this.#expirySecond = second
+      this.#expiry = `; Max-Age=${Math.floor(maxAge / 1000)}; Expires=${new Date(expires).toUTCString()}`
+    }
+    return this.#expiry
   }
 
   /** A `Set-Cookie` value that removes the cookie. */
@@ -257,21 +247,8 @@ export class SessionCookie {
     return `${this.name}=; Max-Age=0; Expires=${EXPIRED}${this.#attributes}${this.#isSecure(req) ? '; Secure' : ''}`
   }
 
-  /** Of several values, the one naming a live session (peeked: nothing is renewed), if exactly one does. */
-  #choose(manager: SessionManager, values: string[], legacy: boolean): { value: string; secret: number } | undefined {
-    let chosen: { value: string; secret: number; id: string } | undefined
-    for (const value of values) {
-      const secret = this.#verify(value, legacy)
-      if (secret < 0) continue
-      const id = this.#idOf(value)
-      if (chosen?.id === id || !manager.has(id)) continue
-      if (chosen !== undefined) return undefined
-      chosen = { value, secret, id }
-    }
-    return chosen
-  }
-
-  #idOf(value: string): string {
+  /** @internal The id a verified value carries: before its last '.' when signed. */
+  idOf(value: string): string {
     return this.#secrets.length === 0 ? value : value.slice(0, value.lastIndexOf('.'))
   }
 
@@ -281,24 +258,28 @@ export class SessionCookie {
   }
 
   /**
-   * Index of the secret whose signature `value` carries (0 when unsigned cookies are used), or -1.
-   * With `legacy`, a 0.1.0 signature (the id's HMAC under the secret itself) counts too.
+   * @internal How `value` verifies: -1 when it does not; else twice the index of the first
+   * secret whose signature it carries (0 when unsigned cookies are used), plus 1 when that was
+   * the 0.1.0 signature (the id's HMAC under the secret itself), which counts only with
+   * `legacy`. Secrets are tried in order and the first that verifies ends the search; each
+   * comparison is of the 32 raw digest bytes, in constant time.
    */
-  #verify(value: string, legacy: boolean): number {
+  verify(value: string, legacy: boolean): number {
     if (value.length > MAX_COOKIE_VALUE || !COOKIE_VALUE.test(value)) return -1
-    if (this.#secrets.length === 0) return 0
+    const secrets = this.#secrets
+    if (secrets.length === 0) return 0
     const dot = value.lastIndexOf('.')
     if (dot <= 0 || value.length - dot - 1 !== SIGNATURE_LENGTH) return -1
+    SIGNATURE.lastIndex = dot + 1
+    if (!SIGNATURE.test(value)) return -1
+    const given = Buffer.from(value.slice(dot + 1), 'base64url') as unknown as Uint8Array
     const id = value.slice(0, dot)
-    const given = ascii.encode(value.slice(dot + 1))
-    let matched = -1
-    // Every secret is tried (no early exit), so timing does not tell which one matched.
-    this.#secrets.forEach((secret, index) => {
-      let ok = timingSafeEqual(given, ascii.encode(this.#sign(index, id)))
-      if (legacy) ok = timingSafeEqual(given, ascii.encode(legacySign(secret, id))) || ok
-      if (ok && matched < 0) matched = index
-    })
-    return matched
+    const message = `${this.name}=${id}`
+    for (let index = 0; index < secrets.length; index++) {
+      if (timingSafeEqual(given, createHmac('sha256', this.#keys[index]).update(message, 'utf8').digest() as unknown as Uint8Array)) return 2 * index
+      if (legacy && timingSafeEqual(given, createHmac('sha256', secrets[index]).update(id, 'utf8').digest() as unknown as Uint8Array)) return 2 * index + 1
+    }
+    return -1
   }
 
   #isSecure(req: IncomingMessage): boolean {
@@ -313,6 +294,110 @@ export class SessionCookie {
     // Each proxy that appends adds its value on the right; values further left are the client's.
     const values = (Array.isArray(header) ? header.join(',') : header).split(',')
     return trimSpaceAndTab(values[Math.max(0, values.length - this.#proxyHops)]).toLowerCase() === 'https'
+  }
+}
+
+/** Where {@link CookieReader} puts what a request's cookie says: the integrations' per-request state. */
+export interface CookieReadTarget {
+  /** The live session the cookie names (renewed), else left undefined. */
+  read: Session | undefined
+  /** Its id as the cookie carried it. */
+  readId: string | undefined
+  /** True when the cookie verified under a secret other than the first: it should be signed again. */
+  outdated: boolean
+  /**
+   * With a rolling cookie, the value as received when it is what `serialize` would write (the
+   * first secret's current signature), so sending it again needs no signing.
+   */
+  readValue: string | undefined
+}
+
+/**
+ * Reads the session cookie of one manager's requests. Over the native engine the whole read
+ * (parse, verify, look up, renew) is one engine call with each secret's HMAC keys prepared
+ * once; over the JsEngine it is {@link SessionCookie.read}'s JS path. Both follow the same rules.
+ */
+export class CookieReader {
+  readonly cookie: SessionCookie
+  readonly #manager: SessionManager
+  /** The engine's verifier when it reads cookies itself. */
+  readonly #native: object | undefined
+  readonly #out = new Float64Array(COOKIE_OUT_LENGTH)
+
+  /** `native: false` keeps to the JS path whatever the engine (the differential test compares both). */
+  constructor(manager: SessionManager, cookie: SessionCookie, native = true) {
+    this.#manager = manager
+    this.cookie = cookie
+    this.#native = native ? manager[cookieVerifier](cookie.name, cookie.secrets) : undefined
+  }
+
+  /** True when the engine reads the cookies (the native request path). */
+  get native(): boolean {
+    return this.#native !== undefined
+  }
+
+  /**
+   * Reads `header` (a request's Cookie header) into `into`, looking the id up as `manager.get`
+   * does (which renews). Only pairs named like the session cookie are judged: other cookies,
+   * however many or large, change nothing. A value that is malformed, over
+   * {@link MAX_COOKIE_VALUE}, badly signed or names no live session is ignored. When the name
+   * occurs more than once (a cookie of a parent domain or another path beside ours), the one
+   * value naming a live session is used (looked up without renewing first); two live sessions,
+   * or more than {@link MAX_SESSION_COOKIES} values, give none. A header that carried the
+   * cookie and got no session is counted in `manager.stats().rejectedCookies`. Cookies signed
+   * by 0.1.0 (the bare id's HMAC under the secret itself) still verify where a signature
+   * guards nothing an unguessable random id does not; never over caller keys.
+   */
+  read(header: string | undefined, into: CookieReadTarget): void {
+    if (header === undefined) return
+    const native = this.#native
+    if (native !== undefined) {
+      const out = this.#out
+      const found = this.#manager[readCookieHeader](native, header, out)
+      if (found instanceof Session) {
+        into.read = found
+        into.readId = found.id
+        into.outdated = out[COOKIE_SECRET] > 0
+        if (this.cookie.rolling && out[COOKIE_SECRET] === 0 && out[COOKIE_LEGACY] === 0) {
+          into.readValue = header.slice(out[COOKIE_VALUE_START], out[COOKIE_VALUE_END])
+        }
+        return
+      }
+      // A number: nothing found (and counted). Undefined: the manager is closed, and the JS
+      // path below throws ManagerClosedError where it would look a cookie up.
+      if (found !== undefined) return
+    }
+    const manager = this.#manager
+    const cookie = this.cookie
+    const values = findCookies(header, cookie.name)
+    if (values.length === 0) return
+    const legacy = manager.keys === 'random'
+    let value: string | undefined
+    let verified = -1
+    if (values.length === 1) {
+      value = values[0]
+      verified = cookie.verify(value, legacy)
+    } else if (values.length <= MAX_SESSION_COOKIES) {
+      for (const candidate of values) {
+        const secret = cookie.verify(candidate, legacy)
+        if (secret < 0 || (value !== undefined && cookie.idOf(value) === cookie.idOf(candidate)) || !manager.has(cookie.idOf(candidate))) continue
+        if (value !== undefined) {
+          verified = -1
+          break
+        }
+        value = candidate
+        verified = secret
+      }
+    }
+    const session = verified < 0 || value === undefined ? undefined : manager.get(cookie.idOf(value))
+    if (session === undefined || value === undefined) {
+      manager[recordRejectedCookie]()
+      return
+    }
+    into.read = session
+    into.readId = session.id
+    into.outdated = verified >= 2
+    if (cookie.rolling && verified === 0) into.readValue = value
   }
 }
 
@@ -374,11 +459,6 @@ const SIGNING_CONTEXT = 'sessionkeeper session cookie signature v1'
  */
 function signingKey(secret: string): KeyObject {
   return createSecretKey(createHmac('sha256', secret).update(SIGNING_CONTEXT, 'utf8').digest('base64url'), 'base64url')
-}
-
-/** 0.1.0's signature: the bare id's HMAC under the secret itself. Verified over random ids only. */
-function legacySign(secret: string, id: string): string {
-  return createHmac('sha256', secret).update(id, 'utf8').digest('base64url')
 }
 
 function checkToken(name: string, value: unknown): string {

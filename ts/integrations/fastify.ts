@@ -7,7 +7,9 @@ import type { RedisSessionManager } from '../redis/manager'
 import type { RedisSession } from '../redis/session'
 import type { Session as SessionkeeperSession } from '../session'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
-import { sessionFor, type SessionRequest, type StartSessionInit } from './http'
+import { runRequest } from '../internal'
+import { RedisSessionManager as RedisManagerClass } from '../redis/manager'
+import { httpCookiesFor, sessionFor, type SessionRequest, type StartSessionInit } from './http'
 
 export type { SessionCookieAttributes, SessionCookieOptions, StartSessionInit }
 
@@ -46,6 +48,13 @@ export type FastifySession = FastifySessionBackend extends { manager: 'redis' } 
 export interface SessionPluginOptions extends Omit<SessionCookieOptions, 'trustProxy'> {
   /** The SessionManager that keeps the sessions (it stays open when Fastify closes). */
   manager: SessionManager<any> | RedisSessionManager<any>
+  /**
+   * `true` (default): the handler and its async code run inside `manager.run`, so
+   * `manager.current()` is the request's session. `false`: no preHandler hook and no binding
+   * (`current()` is undefined in handlers), for apps that read `request.session` only; see
+   * `sessionMiddleware`'s `asyncContext` for what it saves.
+   */
+  asyncContext?: boolean
 }
 
 declare module 'fastify' {
@@ -101,7 +110,11 @@ export const sessionPlugin: FastifyPluginCallback<SessionPluginOptions> = Object
       done(new TypeError('sessionkeeper/fastify: options must be an object with a manager'))
       return
     }
-    const { manager, ...cookieOptions } = options
+    const { manager, asyncContext, ...cookieOptions } = options
+    if (asyncContext !== undefined && typeof asyncContext !== 'boolean') {
+      done(new TypeError(`sessionkeeper/fastify: options.asyncContext must be a boolean, received ${asyncContext === null ? 'null' : typeof asyncContext}`))
+      return
+    }
     if (typeof manager !== 'object' || manager === null || typeof manager.run !== 'function') {
       done(new TypeError(`sessionkeeper/fastify: options.manager must be a SessionManager, received ${manager === null ? 'null' : typeof manager}`))
       return
@@ -113,7 +126,7 @@ export const sessionPlugin: FastifyPluginCallback<SessionPluginOptions> = Object
     // The in-process manager attaches at once, the Redis one resolves a Promise (awaited below).
     let sessions: { attach(req: IncomingMessage, res: FastifyReply['raw']): unknown }
     try {
-      sessions = sessionFor(manager as SessionManager, cookieOptions)
+      sessions = manager instanceof RedisManagerClass ? sessionFor(manager, cookieOptions) : httpCookiesFor(manager as SessionManager, cookieOptions)
     } catch (error) {
       done(error as Error)
       return
@@ -157,10 +170,22 @@ export const sessionPlugin: FastifyPluginCallback<SessionPluginOptions> = Object
     // The handler runs synchronously from the last preHandler's callback, so binding here makes
     // current() follow the request through the handler and everything it awaits; a body parsed
     // before (stream events) runs in the socket's context, which is why this is not onRequest.
-    fastify.addHook('preHandler', (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
-      const raw = request.raw as RawRequest
-      ;(manager as SessionManager).run(() => raw[attachedKey]?.session, () => next())
-    })
+    if (asyncContext === false) {
+      done()
+      return
+    }
+    if (manager instanceof RedisManagerClass) {
+      fastify.addHook('preHandler', (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
+        const raw = request.raw as RawRequest
+        manager.run(() => raw[attachedKey]?.session as never, () => next())
+      })
+    } else {
+      const inProcess = manager as SessionManager
+      fastify.addHook('preHandler', (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
+        // The raw request is what attach returned: current() reads its session each time.
+        inProcess[runRequest](request.raw as SessionRequest, next as () => void)
+      })
+    }
     done()
   },
   {

@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
-import { replaceSession } from '../internal'
+import { observeSession, replaceSession, type SessionObserver } from '../internal'
 import type { SessionInit, SessionManager } from '../manager'
 import { RedisSessionManager } from '../redis/manager'
 import { RedisSession } from '../redis/session'
 import { Session } from '../session'
 import { checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout } from '../validate'
-import { appendSetCookie, SessionCookie, type SessionCookieAttributes, type SessionCookieOptions } from './cookies'
+import {
+  appendSetCookie, CookieReader, type CookieReadTarget, SessionCookie, type SessionCookieAttributes, type SessionCookieOptions,
+} from './cookies'
 
 export type { SessionCookieAttributes, SessionCookieOptions }
 
@@ -85,8 +87,8 @@ export interface RedisHttpSessions<Data extends JsonFields<Data> = Record<string
 
 const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout', 'keep'] as const
 
-/** What one request did to sessions, which alone decides its `Set-Cookie`. */
-interface RequestState {
+/** What one request over a RedisSessionManager did to sessions, which alone decides its `Set-Cookie`. */
+interface RedisRequestState {
   /** The session this request last created or regenerated, and the id it gave it. */
   issued: { readonly closed: boolean; readonly id: string } | undefined
   issuedId: string | undefined
@@ -124,14 +126,18 @@ export function sessionFor<Data extends JsonFields<Data> = Record<string, JsonVa
   manager: SessionManager<Data> | RedisSessionManager<Data>, options?: SessionCookieOptions,
 ): HttpSessions<Data> | RedisHttpSessions<Data> {
   if (manager instanceof RedisSessionManager) return redisSessionsFor(manager as unknown as RedisSessionManager, options) as unknown as RedisHttpSessions<Data>
-  const untyped = manager as unknown as SessionManager
-  const cookie = cookieFor(untyped, options)
+  const http = httpCookiesFor(manager as unknown as SessionManager, options)
   const sessions: HttpSessions<Data> = {
-    attach: (req, res) => attach(untyped, cookie, req, res) as unknown as SessionRequest<Data>,
-    read: (req) => cookie.read(untyped, req).session as Session<Data> | undefined,
-    write: (res, session) => writeCookie(cookie, res, session as Session | undefined),
+    attach: (req, res) => http.attach(req, res) as unknown as SessionRequest<Data>,
+    read: (req) => http.read(req) as Session<Data> | undefined,
+    write: (res, session) => writeCookie(http.reader.cookie, res, session as Session | undefined),
   }
   return sessions
+}
+
+/** @internal For sessionMiddleware and sessionPlugin: {@link sessionFor}'s in-process machinery, validated once. */
+export function httpCookiesFor(manager: SessionManager, options: SessionCookieOptions | undefined): HttpCookies {
+  return new HttpCookies(manager, new CookieReader(manager, cookieFor(manager, options)))
 }
 
 /**
@@ -141,8 +147,7 @@ export function sessionFor<Data extends JsonFields<Data> = Record<string, JsonVa
 export function readSession<Data extends JsonFields<Data> = Record<string, JsonValue>>(
   manager: SessionManager<Data>, req: IncomingMessage, options?: SessionCookieOptions,
 ): Session<Data> | undefined {
-  const untyped = manager as unknown as SessionManager
-  return cookieFor(untyped, options).read(untyped, req).session as Session<Data> | undefined
+  return httpCookiesFor(manager as unknown as SessionManager, options).read(req) as Session<Data> | undefined
 }
 
 /**
@@ -178,11 +183,11 @@ function redisSessionsFor(manager: RedisSessionManager, options: SessionCookieOp
   }
 }
 
-/** {@link attach} over a RedisSessionManager: the same cookie rules, with the lookup, login, regenerate and close awaited. */
+/** {@link HttpCookies.attach} over a RedisSessionManager: the same cookie rules, with the lookup, login, regenerate and close awaited. */
 async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, req: IncomingMessage, res: ServerResponse): Promise<RedisSessionRequest> {
   const read = await cookie.readAsync(manager, req)
   const request = req as RedisSessionRequest
-  const state: RequestState = { issued: undefined, issuedId: undefined, closedRead: false }
+  const state: RedisRequestState = { issued: undefined, issuedId: undefined, closedRead: false }
   let written = false
   const cookieSettled = (): boolean => written || res.headersSent
   if (read.session !== undefined) watchRedis(read.session, cookie, state, true, cookieSettled)
@@ -217,8 +222,27 @@ async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, 
   return request
 }
 
-/** {@link watch} for a RedisSession: its regenerate and close are Promises. */
-function watchRedis(session: RedisSession, cookie: SessionCookie, state: RequestState, read: boolean, settled: () => boolean): void {
+/** {@link RequestState.decide} for a request over a RedisSessionManager. */
+function decideCookie(
+  cookie: SessionCookie, req: IncomingMessage, readSession: RedisSession | undefined, readId: string | undefined,
+  outdated: boolean, state: RedisRequestState,
+): string | undefined {
+  const { issued, issuedId } = state
+  if (issued !== undefined && issuedId !== undefined && !issued.closed && issued.id === issuedId) return cookie.serialize(req, issuedId)
+  if (state.closedRead) return cookie.serializeClear(req)
+  if (readSession !== undefined && readId !== undefined && (outdated || cookie.rolling) && !readSession.closed && readSession.id === readId) {
+    return cookie.serialize(req, readId)
+  }
+  return undefined
+}
+
+/**
+ * Makes this request's own handle on a RedisSession report what the request does with it, as
+ * {@link RequestState} observes a Session: a `regenerate()` gives the response the new id (a
+ * key is checked as a cookie value before anything changes), and, for the session the cookie
+ * named, a `close()` that closed it clears the cookie. Its regenerate and close are Promises.
+ */
+function watchRedis(session: RedisSession, cookie: SessionCookie, state: RedisRequestState, read: boolean, settled: () => boolean): void {
   const { close, regenerate } = RedisSession.prototype
   Object.defineProperty(session, 'regenerate', {
     configurable: true,
@@ -251,19 +275,139 @@ function writeCookie(cookie: SessionCookie, res: ServerResponse, session: Sessio
   appendSetCookie(res, value)
 }
 
-function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMessage, res: ServerResponse): SessionRequest {
-  const read = cookie.read(manager, req)
-  const request = req as SessionRequest
-  const state: RequestState = { issued: undefined, issuedId: undefined, closedRead: false }
-  let written = false
-  // Once the headers are out, a new id can no longer reach the browser: a login or regenerate
-  // then would close or move the session the browser holds and log it out without a word.
-  const cookieSettled = (): boolean => written || res.headersSent
-  if (read.session !== undefined) watch(read.session, cookie, state, true, cookieSettled)
-  request.session = read.session
-  request.startSession = (init?: StartSessionInit): Session => {
-    if (cookieSettled()) throw headersSentError('req.startSession()')
+/**
+ * The session cookies of one manager's requests, made once by `sessionFor` (or the middleware):
+ * the reader and the functions every request shares. A request gets one {@link RequestState},
+ * reached from its request and response under this instance's own key, so two middlewares
+ * over one response keep apart; nothing else is made per request.
+ */
+export class HttpCookies {
+  readonly manager: SessionManager
+  readonly reader: CookieReader
+  /** Where a request and its response hold their RequestState. */
+  readonly key: symbol = Symbol('sessionkeeper.request')
+  /** `res.writeHead` of every attached response: sets the cookie at the last moment headers can change. */
+  readonly writeHead: (this: ServerResponse, ...args: unknown[]) => ServerResponse
+  /** `req.startSession` of every attached request. */
+  readonly startSession: (this: IncomingMessage, init?: StartSessionInit) => Session
+
+  constructor(manager: SessionManager, reader: CookieReader) {
+    this.manager = manager
+    this.reader = reader
+    const key = this.key
+    // Node sends implicit headers (write, end, flushHeaders) through res.writeHead, so this one
+    // hook sees every response.
+    this.writeHead = function writeHead(this: ServerResponse): ServerResponse {
+      const state = (this as unknown as Record<symbol, RequestState>)[key]
+      if (!state.written) {
+        state.written = true
+        const value = state.decide()
+        if (value !== undefined) {
+          const headers: unknown = arguments[arguments.length - 1]
+          if (typeof headers === 'object' && headers !== null) {
+            const args: unknown[] = Array.prototype.slice.call(arguments)
+            addSetCookie(this, args, value)
+            return state.writeHead.apply(this, args)
+          }
+          appendSetCookie(this, value)
+        }
+      }
+      return state.writeHead.apply(this, arguments as unknown as unknown[])
+    }
+    this.startSession = function startSession(this: IncomingMessage, init?: StartSessionInit): Session {
+      const state = (this as unknown as Record<symbol, RequestState | undefined> | undefined)?.[key]
+      if (state === undefined) throw new TypeError('req.startSession(init) must be called on the request (as req.startSession(...)), not detached from it')
+      return state.startSession(init)
+    }
+  }
+
+  /** Reads `req`'s session and hooks `req` and `res`; see {@link HttpSessions.attach}. */
+  attach(req: IncomingMessage, res: ServerResponse): SessionRequest {
+    const state = new RequestState(this, req, res)
+    this.reader.read(req.headers.cookie, state)
+    state.read?.[observeSession](state)
+    const request = req as SessionRequest & Record<symbol, RequestState>
+    const response = res as ServerResponse & Record<symbol, RequestState | undefined>
+    const attached = response[this.key]
+    if (attached === undefined) {
+      state.writeHead = res.writeHead as RequestState['writeHead']
+      res.writeHead = this.writeHead as ServerResponse['writeHead']
+    } else {
+      // Attached again: the hook already on the response finds this state from now on.
+      state.writeHead = attached.writeHead
+      state.written = attached.written
+    }
+    request[this.key] = state
+    response[this.key] = state
+    request.session = state.read
+    request.startSession = this.startSession
+    return request
+  }
+
+  /** The live session `req`'s cookie names (renewed), or undefined; see {@link HttpSessions.read}. */
+  read(req: IncomingMessage): Session | undefined {
+    const target: CookieReadTarget = { read: undefined, readId: undefined, outdated: false, readValue: undefined }
+    this.reader.read(req.headers.cookie, target)
+    return target.read
+  }
+}
+
+/**
+ * One request's session state, which alone decides its `Set-Cookie`: what its cookie named and
+ * what the request itself did (a login, a regenerate, a close of the session it read). It
+ * observes only this request's own handles, so what other requests do never shows here.
+ */
+class RequestState implements CookieReadTarget, SessionObserver {
+  read: Session | undefined = undefined
+  readId: string | undefined = undefined
+  outdated = false
+  readValue: string | undefined = undefined
+  /** The session this request last created or regenerated, and the id it gave it. */
+  issued: Session | undefined = undefined
+  issuedId: string | undefined = undefined
+  /** True once this request closed the session its cookie named. */
+  closedRead = false
+  /** True once the headers went out through the hook. */
+  written = false
+  /** The response's writeHead before the hook. */
+  writeHead: (this: ServerResponse, ...args: unknown[]) => ServerResponse = noWriteHead
+  readonly #http: HttpCookies
+  readonly #req: IncomingMessage
+  readonly #res: ServerResponse
+
+  constructor(http: HttpCookies, req: IncomingMessage, res: ServerResponse) {
+    this.#http = http
+    this.#req = req
+    this.#res = res
+  }
+
+  /**
+   * Once the headers are out, a new id can no longer reach the browser: a login or regenerate
+   * then would close or move the session the browser holds and log it out without a word.
+   */
+  settled(): boolean {
+    return this.written || this.#res.headersSent
+  }
+
+  beforeRegenerate(session: object, newKey: unknown): void {
+    if (typeof newKey === 'string') this.#http.reader.cookie.checkStorable('newKey', newKey)
+    if (this.settled() && !(session as Session).closed) throw headersSentError('session.regenerate()')
+  }
+
+  regenerated(session: object, id: string): void {
+    this.issued = session as Session
+    this.issuedId = id
+  }
+
+  closed(session: object): void {
+    if (session === this.read) this.closedRead = true
+  }
+
+  startSession(init: StartSessionInit | undefined): Session {
+    if (this.settled()) throw headersSentError('req.startSession()')
+    const cookie = this.#http.reader.cookie
     const { init: checked, keep } = checkStartInit(cookie, init)
+    const request = this.#req as SessionRequest
     const previous = request.session !== undefined && !request.session.closed ? request.session : undefined
     // No prototype, so a kept or given '__proto__' key is data like any other, not dropped.
     const data: Record<string, JsonValue> = Object.create(null)
@@ -275,79 +419,36 @@ function attach(manager: SessionManager, cookie: SessionCookie, req: IncomingMes
     // The manager checks the init whole before anything changes, then makes the new session
     // first, so a refused init leaves the old one as it was; it closes the old one first only
     // where the new one needs its caller key or its place at maxSessions.
-    const created = manager[replaceSession](previous, { ...checked, data })
+    const created = this.#http.manager[replaceSession](previous, { ...checked, data })
     previous?.close()
-    watch(created, cookie, state, false, cookieSettled)
-    state.issued = created
-    state.issuedId = created.id
+    created[observeSession](this)
+    this.issued = created
+    this.issuedId = created.id
     request.session = created
     return created
   }
-  const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse
-  // Node sends implicit headers (write, end, flushHeaders) through res.writeHead, so this one
-  // hook sees every response, at the last moment the headers can change.
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
-    if (!written) {
-      written = true
-      const value = decideCookie(cookie, req, read.session, read.id, read.outdated, state)
-      if (value !== undefined) addSetCookie(this, args, value)
+
+  /**
+   * The response's `Set-Cookie`, from what this request did alone: an id it issued that is still
+   * its session's id; else a clearing cookie if it closed the session it read; else the id it
+   * read again (rolling expiry, rotated secret) if that is still the session's id. Another
+   * request's regenerate or close never shows here: its own response carries it. A request that
+   * did nothing, with a cookie neither rolling nor outdated, asks the engine nothing.
+   */
+  decide(): string | undefined {
+    const cookie = this.#http.reader.cookie
+    const { issued, issuedId, read, readId } = this
+    if (issued !== undefined && issuedId !== undefined && !issued.closed && issued.id === issuedId) return cookie.serialize(this.#req, issuedId)
+    if (this.closedRead) return cookie.serializeClear(this.#req)
+    if (read !== undefined && readId !== undefined && (this.outdated || cookie.rolling) && !read.closed && read.id === readId) {
+      return this.readValue === undefined ? cookie.serialize(this.#req, readId) : cookie.serializeValue(this.#req, this.readValue)
     }
-    return writeHead.apply(this, args)
-  } as ServerResponse['writeHead']
-  return request
-}
-
-/**
- * The response's `Set-Cookie`, from what this request did alone: an id it issued that is still
- * its session's id; else a clearing cookie if it closed the session it read; else the id it read
- * again (rolling expiry, rotated secret) if that is still the session's id. Another request's
- * regenerate or close never shows here: its own response carries it.
- */
-function decideCookie(
-  cookie: SessionCookie, req: IncomingMessage, readSession: { readonly closed: boolean; readonly id: string } | undefined, readId: string | undefined,
-  outdated: boolean, state: RequestState,
-): string | undefined {
-  const { issued, issuedId } = state
-  if (issued !== undefined && issuedId !== undefined && !issued.closed && issued.id === issuedId) return cookie.serialize(req, issuedId)
-  if (state.closedRead) return cookie.serializeClear(req)
-  if (readSession !== undefined && readId !== undefined && (outdated || cookie.rolling) && !readSession.closed && readSession.id === readId) {
-    return cookie.serialize(req, readId)
+    return undefined
   }
-  return undefined
 }
 
-/**
- * Makes this request's own handle on `session` report what the request does with it: a
- * `regenerate()` gives the response the new id (a key is checked as a cookie value before
- * anything changes), and, for the session the cookie named, a `close()` that closed it clears
- * the cookie. Other requests hold other handles, so their regenerate and close go unseen here.
- */
-function watch(session: Session, cookie: SessionCookie, state: RequestState, read: boolean, settled: () => boolean): void {
-  const { close, regenerate } = Session.prototype
-  Object.defineProperty(session, 'regenerate', {
-    configurable: true,
-    writable: true,
-    value: function (this: Session, newKey?: string): ReturnType<Session['regenerate']> {
-      if (typeof newKey === 'string') cookie.checkStorable('newKey', newKey)
-      if (settled() && !this.closed) throw headersSentError('session.regenerate()')
-      const id = regenerate.call(this, newKey)
-      if (typeof id === 'string') {
-        state.issued = this
-        state.issuedId = id
-      }
-      return id
-    },
-  })
-  if (!read) return
-  Object.defineProperty(session, 'close', {
-    configurable: true,
-    writable: true,
-    value: function (this: Session): boolean {
-      const closed = close.call(this)
-      if (closed) state.closedRead = true
-      return closed
-    },
-  })
+function noWriteHead(this: ServerResponse): ServerResponse {
+  return this
 }
 
 /** Checks `init` whole before anything changes; returns it without `keep`, and `keep`. */

@@ -11,7 +11,7 @@
  * handle, then calls `commitCreate()`; those writes are folded into the pending record.
  */
 import {
-  type Engine, REKEY_OK, SET_OK, SLOT_SPACE,
+  COOKIE_ID_END, COOKIE_VALUE_START, type Engine, REKEY_OK, SET_OK, SLOT_SPACE,
 } from '../engine'
 import { Kind, type SavedSession } from './format'
 import type { Journal } from './journal'
@@ -86,6 +86,24 @@ export class JournaledEngine implements Engine {
     if (renew && handle >= 0) {
       const slot = handle % SLOT_SPACE
       if (!(now - this.#renewedAt[slot] < this.window) && this.#live[slot] === 1) this.#renew(slot, id, now)
+    }
+    return handle
+  }
+
+  /** Set when the inner engine reads cookies natively; the facade then calls {@link readCookie}. */
+  get createCookieVerifier(): ((name: string, secrets: readonly string[]) => object) | undefined {
+    const inner = this.inner
+    return inner.createCookieVerifier === undefined ? undefined : (name, secrets) => inner.createCookieVerifier!(name, secrets)
+  }
+
+  /** The inner engine's one-call read, its renewal journaled as `lookup` journals one. */
+  readCookie(verifier: object, header: string, now: number, out: Float64Array): number {
+    const handle = this.inner.readCookie!(verifier, header, now, out)
+    if (handle >= 0) {
+      const slot = handle % SLOT_SPACE
+      if (!(now - this.#renewedAt[slot] < this.window) && this.#live[slot] === 1) {
+        this.#renew(slot, header.slice(out[COOKIE_VALUE_START], out[COOKIE_ID_END]), now)
+      }
     }
     return handle
   }

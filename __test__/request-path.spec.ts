@@ -1,0 +1,100 @@
+/**
+ * Issue 16: the lean request path. `asyncContext: false` skips the per-request binding; the
+ * per-request state lives in one object reached under each middleware's own key, so two
+ * middlewares over one response (two managers, or one mounted twice) keep apart.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import test from 'ava'
+import express from 'express'
+import { SessionManager } from '../ts/index'
+import { sessionMiddleware, sessionOf, type SessionRequest, startSession } from '../ts/integrations/express'
+import { ENGINES } from './helpers'
+import { listen, SECRET } from './http-fixtures'
+
+const cookieOf = (response: Response): string | undefined => response.headers.getSetCookie()[0]?.split(';')[0]
+
+for (const engine of ENGINES) {
+  test(`asyncContext: false serves sessions from req without binding current() [${engine}]`, async (t) => {
+    const manager = new SessionManager({ engine })
+    t.teardown(() => manager.close())
+    const app = express()
+    app.use(sessionMiddleware(manager, { secret: SECRET, asyncContext: false }))
+    app.post('/login', (req, res) => {
+      startSession(req, { user: 'ann' })
+      res.json({ current: manager.current()?.user ?? null })
+    })
+    app.get('/', (req, res) => { res.json({ user: sessionOf(req)?.user ?? null, current: manager.current()?.user ?? null }) })
+    const base = await listen(t, createServer(app))
+    const login = await fetch(`${base}/login`, { method: 'POST' })
+    t.deepEqual(await login.json(), { current: null })
+    const cookie = cookieOf(login) as string
+    t.regex(cookie, /^sid=/)
+    t.deepEqual(await (await fetch(base, { headers: { cookie } })).json(), { user: 'ann', current: null })
+    // The default binds it.
+    const bound = express()
+    bound.use(sessionMiddleware(manager, { secret: SECRET }))
+    bound.get('/', (_req, res) => { res.json({ current: manager.current()?.user ?? null }) })
+    const boundBase = await listen(t, createServer(bound))
+    t.deepEqual(await (await fetch(boundBase, { headers: { cookie } })).json(), { current: 'ann' })
+  })
+
+  test(`two middlewares over one response each set their own cookie, and one mounted twice sets it once [${engine}]`, async (t) => {
+    const shop = new SessionManager({ engine })
+    const admin = new SessionManager({ engine })
+    t.teardown(() => { shop.close(); admin.close() })
+    const shopMiddleware = sessionMiddleware(shop, { secret: SECRET, cookieName: 'shop' })
+    const adminMiddleware = sessionMiddleware(admin, { secret: SECRET, cookieName: 'admin' })
+    const twice = express()
+    twice.use(shopMiddleware, shopMiddleware)
+    twice.post('/login', (req, res) => {
+      startSession(req, { user: 'ann' })
+      res.setHeader('x-done', '1')
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end('ok')
+    })
+    const base = await listen(t, createServer(twice))
+    const login = await fetch(`${base}/login`, { method: 'POST' })
+    t.is(await login.text(), 'ok')
+    t.is(login.headers.getSetCookie().length, 1)
+    const cookie = cookieOf(login) as string
+    t.is(shop.peek(cookie.slice('shop='.length, cookie.lastIndexOf('.')))?.user, 'ann')
+    // Both middlewares' logins on one request: one cookie each.
+    const both = express()
+    both.use(shopMiddleware, (req: IncomingMessage, _res: ServerResponse, next: () => void) => {
+      startSession(req, { user: 'shopper' })
+      next()
+    }, adminMiddleware, (req: IncomingMessage, res: ServerResponse) => {
+      startSession(req, { user: 'admin' })
+      res.end()
+    })
+    const bothBase = await listen(t, createServer(both))
+    const reply = await fetch(bothBase, { method: 'POST' })
+    const names = reply.headers.getSetCookie().map((value) => value.split('=')[0]).sort()
+    t.deepEqual(names, ['admin', 'shop'])
+  })
+}
+
+test('req.startSession called detached from its request is a TypeError saying how to call it', async (t) => {
+  const manager = new SessionManager({ engine: 'js' })
+  t.teardown(() => manager.close())
+  const app = express()
+  app.use(sessionMiddleware(manager, { secret: SECRET }))
+  app.post('/', (req, res) => {
+    const detached = (req as unknown as SessionRequest).startSession
+    try {
+      detached({ user: 'x' })
+      res.end('no error')
+    } catch (error) {
+      res.end(`${(error as Error).name}: ${(error as Error).message}`)
+    }
+  })
+  const base = await listen(t, createServer(app))
+  t.regex(await (await fetch(base, { method: 'POST' })).text(), /^TypeError: req\.startSession\(init\) must be called on the request/)
+})
+
+test('options.asyncContext must be a boolean', (t) => {
+  const manager = new SessionManager({ engine: 'js' })
+  t.teardown(() => manager.close())
+  t.throws(() => sessionMiddleware(manager, { asyncContext: 'no' as unknown as boolean }), { instanceOf: TypeError, message: /options\.asyncContext must be a boolean, received string/ })
+  t.throws(() => sessionMiddleware(manager, { asyncContext: true, unknown: 1 } as never), { instanceOf: TypeError, message: /unknown/ })
+})

@@ -28,7 +28,7 @@ export interface SessionMiddlewareOptions extends SessionCookieOptions {
  * (`cookieName`, default `'sid'`; signed `<id>.<base64url HMAC-SHA256 of <name>=<id>>` when `secret` is given:
  * the first secret signs and must be at least 32 characters, all verify), renews the live
  * session it names, sets `req.session` (Session or undefined) and `req.startSession(init?)`,
- * and runs the rest of the request inside `manager.run(() => req.session, next)`, so
+ * and (unless `asyncContext: false`) runs the rest of the request inside `manager.run(() => req.session, next)`, so
  * `manager.current()` is the request's session in all its async code, including after
  * `req.startSession()` (a login: the old session is closed, a fresh one starts from `init`
  * alone, `init.keep` naming the data keys to carry over).

@@ -202,6 +202,25 @@ test('the near cache answers repeated reads without a round trip and drops a cop
   await until('the change seen in b', async () => (await b.get(session.id))?.get('v') === 2)
 })
 
+test("another process's write replaces the copy it changed: the next read is served from the near cache with the new value", async (t) => {
+  const { managers: [a, b] } = await group(t.context.server, 2)
+  const session = await a.create({ user: 'alice', data: { v: 1, w: 'kept' } })
+  await b.get(session.id)
+  const before = b.stats().nearCache
+  const copyInA = await a.get(session.id)
+  t.true(await copyInA!.set('v', 2))
+  t.true(await copyInA!.setUser('bob'))
+  let seen: RedisSession | undefined
+  await until('the writes seen in b', async () => {
+    seen = await b.get(session.id)
+    return seen?.user === 'bob'
+  })
+  t.deepEqual([seen?.user, seen?.get('v'), seen?.get('w')], ['bob', 2, 'kept'])
+  t.is(b.stats().nearCache.misses - before.misses, 0, 'every read of b was served from its copy, none asked Redis')
+  t.true(await copyInA!.close())
+  t.is(await b.get(session.id), undefined)
+})
+
 test.serial('a lost subscription drops the whole near cache, and it is used again once restored', async (t) => {
   const { managers: [a, b] } = await group(t.context.server, 2)
   const session = await a.create({ data: { v: 1 } })

@@ -75,6 +75,8 @@ export class RedisCore {
   #ready: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   #sweeping = false
+  /** The pending end of this loop turn that near-cache hits wait for (see #endOfTurn). */
+  #turn: Promise<void> | undefined
   /** Highest invalidation sequence number received since the subscription was (re)confirmed. */
   #seqSeen = 0
   /** Changes of this process waiting for their own invalidation to come back (see #settle). */
@@ -159,9 +161,20 @@ export class RedisCore {
       return
     }
     if (!Array.isArray(message) || typeof message[0] !== 'number') return
-    const [seq, kind, origin, id, newId] = message as [number, string, string, string, string | undefined]
+    const [seq, kind, origin, id, moved, after] = message as [number, string, string, string, unknown, unknown]
+    const newId = typeof moved === 'string' ? moved : undefined
     const foreign = origin !== this.origin
-    this.cache.invalidate(seq, newId === undefined ? [id] : [id, newId], foreign)
+    const held = foreign && kind === 'w' && Array.isArray(after) && this.cache.get(id) !== undefined
+    const coherent = this.cache.invalidate(seq, newId === undefined ? [id] : [id, newId], foreign)
+    // Another process's write: a copy held here becomes the record after it (the message is
+    // in sequence, so nothing newer of this id has been applied), unless it cannot be read.
+    if (held && coherent) {
+      try {
+        this.cache.replace(id, this.parse(id, after as Flat), seq, performance.now())
+      } catch {
+        // Unreadable here (a key missing): the next read asks Redis and reports it.
+      }
+    }
     if (seq > this.#seqSeen) {
       this.#seqSeen = seq
       if (this.#waiters.length > 0) this.#releaseWaiters(seq)
@@ -252,7 +265,7 @@ export class RedisCore {
     if (cached !== undefined) {
       // Let every I/O event already received this loop turn (an invalidation among them) be
       // handled before the copy is trusted.
-      await new Promise<void>((resolve) => setImmediate(resolve))
+      await this.#endOfTurn()
       const fresh = this.cache.get(id)
       const now = this.now()
       if (fresh !== undefined && now < expiresAtOf(fresh.record) && now - fresh.record.lastActivity < this.options.touchInterval) {
@@ -273,6 +286,20 @@ export class RedisCore {
     this.cache.offer(id, record, Number(reply[1]), epoch, performance.now())
     if (reseal !== undefined && reseal.length > 0) await this.#reseal(id, reseal)
     return record
+  }
+
+  /**
+   * Resolves in this loop turn's check phase, after every I/O event of its poll phase: one
+   * setImmediate shared by all the lookups of a turn rather than one each.
+   */
+  #endOfTurn(): Promise<void> {
+    this.#turn ??= new Promise<void>((resolve) => {
+      setImmediate(() => {
+        this.#turn = undefined
+        resolve()
+      })
+    })
+    return this.#turn
   }
 
   /**

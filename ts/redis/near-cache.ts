@@ -59,6 +59,17 @@ export class NearCache {
     }
   }
 
+  /**
+   * Keeps `record` of `id` as of invalidation `seq`, which has just been applied in order (the
+   * record a write left, carried by its message): no read of this id can be newer.
+   */
+  replace(id: string, record: SessionRecord, seq: number, readAt: number): void {
+    if (this.#max === 0 || !this.subscribed) return
+    this.#entries.delete(id)
+    this.#entries.set(id, { record, seq, readAt })
+    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as string)
+  }
+
   delete(id: string): void {
     this.#entries.delete(id)
   }

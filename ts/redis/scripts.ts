@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto'
 //   u:<user>    set: the ids of one user's sessions (uh:<blind index> when the user is sealed)
 //   seq         counter of published invalidations
 //   lease       the sweeper's lease (the owner's token)
-//   channel     pub/sub channel of invalidations: JSON [seq, kind, origin, id, newId?]
+//   channel     pub/sub channel of invalidations: JSON [seq, kind, origin, id, newId?], and for
+//               a write [seq, 'w', origin, id, false, record as HGETALL returns it]
 // Scripts build their key names from ARGV[1] (the prefix): in Redis Cluster the prefix must
 // carry a hash tag (`{sk}:`) so that every key lives in one slot.
 
@@ -89,10 +90,16 @@ local function add_user(id, ukey, d, now, grace)
   redis.call('SADD', ukey, id)
   if fresh and d ~= nil then redis.call('PEXPIRE', ukey, math.max(d - now, 0) + grace) end
 end
-local function publish(kind, origin, id, new_id)
+-- A write's message carries the record after it, so that a process holding a copy replaces it
+-- instead of dropping it and asking Redis on its next read.
+local function publish(kind, origin, id, new_id, record)
   local seq = redis.call('INCR', P .. 'seq')
   local message = {seq, kind, origin, id}
   if new_id ~= nil then message[5] = new_id end
+  if record ~= nil then
+    message[5] = new_id or false
+    message[6] = record
+  end
   redis.call('PUBLISH', P .. 'channel', cjson.encode(message))
   return seq
 end
@@ -205,8 +212,9 @@ if user_key(before) ~= user_key(f) then
   if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
 end
 if before['i'] ~= f['i'] or before['x'] ~= f['x'] or before['a'] ~= f['a'] then index(id, f, now, grace) end
-local seq = publish('w', origin, id)
-return {1, now, seq, redis.call('HGETALL', key)}
+local record = redis.call('HGETALL', key)
+local seq = publish('w', origin, id, nil, record)
+return {1, now, seq, record}
 `
 
 /**

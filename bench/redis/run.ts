@@ -18,7 +18,7 @@
  *   BENCH_PROFILE=full|quick|smoke [BENCH_KINDS=bare-express,redis-middleware] [BENCH_CPU_PROF=dir] node --import tsx bench/redis/run.ts
  *
  * BENCH_KINDS runs only those kinds (and writes no results file); BENCH_CPU_PROF writes each
- * server process's CPU profile (node --cpu-prof) into that directory.
+ * server process's CPU profile of the mix into that directory (<kind>-<pid>.cpuprofile).
  *
  * Prints a Markdown table and writes it, with the JSON figures, to bench/results/redis-latest.{md,json}.
  */
@@ -58,6 +58,9 @@ interface Figures {
   mixErrors: number
   mixNon2xx: number
   sessionMisses: number
+  /** CPU time (user + system) per request of the mix: both server processes, and redis-server (µs). */
+  serverCpuPerRequest: number
+  redisCpuPerRequest: number
   logoutToInvisibleP50: number
   logoutToInvisibleP99: number
   logoutToInvisibleMax: number
@@ -66,8 +69,7 @@ interface Figures {
 }
 
 async function startServer(kind: RedisBenchKind, url: string, prefix: string): Promise<{ child: ChildProcess; base: string }> {
-  const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF]
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SERVER_ENTRY, kind, url, prefix], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY, kind, url, prefix], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} server did not start`)), 60_000)
     child.once('exit', (code) => reject(new Error(`${kind} server exited (${code})`)))
@@ -82,6 +84,20 @@ async function startServer(kind: RedisBenchKind, url: string, prefix: string): P
 async function request(base: string, method: string, path: string, cookie?: string): Promise<{ text: string; cookie: string | undefined }> {
   const response = await fetch(base + path, { method, headers: cookie === undefined ? {} : { cookie } })
   return { text: await response.text(), cookie: response.headers.getSetCookie()[0]?.split(';')[0] }
+}
+
+/** Requests served and CPU µs so far: both servers (their own count) and redis-server (INFO cpu). */
+async function cpuCounts(bases: string[], admin: ReturnType<RedisServer['client']>): Promise<{ requests: number; serverMicros: number; redisMicros: number }> {
+  let requests = 0
+  let serverMicros = 0
+  for (const base of bases) {
+    const counts = JSON.parse((await request(base, 'GET', '/bench-counts')).text) as { requests: number; cpuMicros: number }
+    requests += counts.requests
+    serverMicros += counts.cpuMicros
+  }
+  const info = await admin.info('cpu')
+  const seconds = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN)
+  return { requests, serverMicros, redisMicros: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6 }
 }
 
 async function commandCalls(admin: ReturnType<RedisServer['client']>): Promise<number> {
@@ -147,12 +163,18 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeo
     const readRequests = reads.reduce((sum, result) => sum + result.requests.total, 0)
     const commandsPerRead = (await commandCalls(admin)) / readRequests
 
+    const profiling = process.env.BENCH_CPU_PROF !== undefined
+    if (profiling) for (const server of servers) await request(server.base, 'POST', '/bench-profile/start')
+    const before = await cpuCounts(servers.map((server) => server.base), admin)
     const mix = await Promise.all(servers.map((server) => cannon(server.base, profile.connections / 2, profile.mixSeconds, () => {
       const roll = Math.random()
       if (roll < 0.8) return { method: 'GET', path: '/', cookie: anyCookie() }
       if (roll < 0.9) return { method: 'POST', path: '/cart', cookie: anyCookie() }
       return { method: 'GET', path: '/public' }
     })))
+    const after = await cpuCounts(servers.map((server) => server.base), admin)
+    if (profiling) for (const server of servers) await request(server.base, 'POST', '/bench-profile/stop')
+    const mixServed = after.requests - before.requests
     let sessionMisses = 0
     for (const server of servers) sessionMisses += (JSON.parse((await request(server.base, 'GET', '/bench-counts')).text) as { misses: number }).misses
 
@@ -182,6 +204,8 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, profile: (typeo
       mixErrors: mix.reduce((sum, result) => sum + result.errors + result.timeouts, 0),
       mixNon2xx: mix.reduce((sum, result) => sum + result.non2xx, 0),
       sessionMisses,
+      serverCpuPerRequest: (after.serverMicros - before.serverMicros) / mixServed,
+      redisCpuPerRequest: (after.redisMicros - before.redisMicros) / mixServed,
       logoutToInvisibleP50: percentile(latencies, 50),
       logoutToInvisibleP99: percentile(latencies, 99),
       logoutToInvisibleMax: latencies.length === 0 ? NaN : Math.max(...latencies),
@@ -203,11 +227,11 @@ function markdown(figures: Figures[], profileName: string): string {
     '',
     `${new Date().toISOString()}; ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}); Node ${process.version}; redis-server from the Debian package.`,
     '',
-    '| server | req/s (80/10/10 mix) | vs connect-redis | of the ceiling | p50 ms | p99 ms | Redis commands per read request | logout to invisible p50 / p99 / max ms | served after logout | errors / non-2xx / session misses |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...figures.map((row) => `| ${row.label} | ${Math.round(row.mixRequestsPerSecond)} | ${ratio(row, baseline)} | ${ratio(row, ceiling)} | ${row.mixLatencyP50} | ${row.mixLatencyP99} | ${row.commandsPerRead.toFixed(3)} | ${ms(row.logoutToInvisibleP50)} / ${ms(row.logoutToInvisibleP99)} / ${ms(row.logoutToInvisibleMax)} | ${row.staleAfterLogout} | ${row.mixErrors} / ${row.mixNon2xx} / ${row.sessionMisses} |`),
+    '| server | req/s (80/10/10 mix) | vs connect-redis | of the ceiling | p50 ms | p99 ms | CPU µs per request: servers / redis-server | Redis commands per read request | logout to invisible p50 / p99 / max ms | served after logout | errors / non-2xx / session misses |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...figures.map((row) => `| ${row.label} | ${Math.round(row.mixRequestsPerSecond)} | ${ratio(row, baseline)} | ${ratio(row, ceiling)} | ${row.mixLatencyP50} | ${row.mixLatencyP99} | ${Math.round(row.serverCpuPerRequest)} / ${Math.round(row.redisCpuPerRequest)} | ${row.commandsPerRead.toFixed(3)} | ${ms(row.logoutToInvisibleP50)} / ${ms(row.logoutToInvisibleP99)} / ${ms(row.logoutToInvisibleMax)} | ${row.staleAfterLogout} | ${row.mixErrors} / ${row.mixNon2xx} / ${row.sessionMisses} |`),
     '',
-    'The ceiling: the same express app, servers and load with no session middleware at all (its requests carry a cookie of the same length), measured in the same run. Commands per read request: every command Redis ran during the read-only phase (INFO commandstats, sweeps and renewals included) divided by the read requests both servers answered. Logout to invisible: from server A\'s logout response to server B\'s first answer without the session (B had read the session just before).',
+    'CPU per request: CPU time (user + system) the two server processes and redis-server spent during the mix, divided by the requests served; unlike req/s it hardly depends on what else the machine runs. The ceiling: the same express app, servers and load with no session middleware at all (its requests carry a cookie of the same length), measured in the same run. Commands per read request: every command Redis ran during the read-only phase (INFO commandstats, sweeps and renewals included) divided by the read requests both servers answered. Logout to invisible: from server A\'s logout response to server B\'s first answer without the session (B had read the session just before).',
     '',
   ]
   return lines.join('\n')

@@ -10,10 +10,15 @@
  * (express-session + connect-redis), `redis-store` (express-session + SessionkeeperStore in Redis
  * mode). Routes: `POST /login` (a session with a user and ~200 bytes of data), `GET /` (reads the
  * user), `POST /cart` (writes one value), `GET /public` (no session), `POST /logout`,
- * `GET /bench-counts` (requests that found their session, and that did not). Prints one JSON
+ * `GET /bench-counts` (requests that found their session, and that did not; requests served and
+ * the process's CPU time in µs, for CPU per request, which a loaded machine distorts far less
+ * than req/s). Prints one JSON
  * line `{ port }` when listening; exits when its stdin closes.
  */
+import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import inspector from 'node:inspector'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { RedisStore } from 'connect-redis'
 import express, { type RequestHandler } from 'express'
@@ -110,10 +115,14 @@ async function main(): Promise<void> {
   client.on('error', () => {})
   await client.connect()
   const access = accessFor(kind as RedisBenchKind, client, prefix)
-  const counts = { hits: 0, misses: 0 }
+  const counts = { hits: 0, misses: 0, requests: 0 }
   let written = 0
   let logins = 0
   const app = express()
+  app.use((_req, _res, next) => {
+    counts.requests++
+    next()
+  })
   app.use(access.middleware)
   app.post('/login', (req, res, next) => {
     access.login(req, logins++).then(() => res.send('in'), next)
@@ -138,8 +147,24 @@ async function main(): Promise<void> {
   app.post('/logout', (req, res, next) => {
     access.logout(req).then(() => res.send('out'), next)
   })
+  // BENCH_CPU_PROF: the runner profiles the mix alone (start before it, stop after it).
+  const profileDir = process.env.BENCH_CPU_PROF
+  if (profileDir !== undefined) {
+    const profiler = new inspector.Session()
+    profiler.connect()
+    app.post('/bench-profile/start', (_req, res) => {
+      profiler.post('Profiler.enable', () => profiler.post('Profiler.start', () => res.send('started')))
+    })
+    app.post('/bench-profile/stop', (_req, res) => {
+      profiler.post('Profiler.stop', (error, result) => {
+        if (error === null) writeFileSync(join(profileDir, `${kind}-${process.pid}.cpuprofile`), JSON.stringify(result.profile))
+        res.send('stopped')
+      })
+    })
+  }
   app.get('/bench-counts', (_req, res) => {
-    res.json(counts)
+    const cpu = process.cpuUsage()
+    res.json({ ...counts, cpuMicros: cpu.user + cpu.system })
   })
   const server = createServer(app)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -8,7 +8,7 @@
  *    engine), each written by the thread pool before the next slice starts.
  * 3. The kept records are written after the snapshot (replay is idempotent, so a session
  *    changed after its slice simply has its later records replayed over it), until few remain;
- *    the new file is fdatasync'd off the JS thread.
+ *    the new file is fdatasync'd off the JS thread, and what came in meanwhile written too.
  * 4. In one turn: the last few records are written, the new file is renamed over the old one
  *    (with 'always', fdatasync'd first, so nothing acknowledged is ever missing), and the
  *    journal moves to it.
@@ -207,9 +207,18 @@ class Run {
         this.#busy = false
         if (this.#aborted) return this.#discard()
         if (error !== null) return this.#fail(error)
-        this.#finish()
+        this.#catchUp()
       })
     })
+  }
+
+  /**
+   * Writes what came in during the fdatasync (a slow disk can take long enough for megabytes)
+   * until the rest is small enough for the synchronous last step, which it then takes.
+   */
+  #catchUp = (): void => {
+    if (this.target.journal.teeBytes > FINAL_BYTES) return this.#write(this.target.journal.takeTee(), this.#catchUp)
+    this.#finish()
   }
 
   /** One turn: the last records, the rename, the journal moved to the new file. */

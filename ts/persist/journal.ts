@@ -44,7 +44,7 @@ export class Journal {
   readonly #inFlight = new Map<number, number>()
   readonly #retired = new Set<number>()
   /** Records committed while a compaction runs, for its new file. */
-  #tee: Uint8Array[] | undefined
+  #tee: Tee | undefined
   /** When the oldest change not yet durable was committed (performance.now()), NaN when none. */
   #oldestUnsynced = NaN
   /** Longest and latest lag from a commit to the fdatasync that made it durable (ms). */
@@ -75,7 +75,7 @@ export class Journal {
   commit(): void {
     const length = this.writer.length
     if (length === this.#counted || this.#closed) return
-    if (this.#tee !== undefined) this.#tee.push(view(this.writer.buffer.subarray(this.#counted, length)).slice())
+    this.#tee?.append(view(this.writer.buffer), this.#counted, length)
     this.#committed += length - this.#counted
     this.#counted = length
     if (this.policy === 'always') {
@@ -111,14 +111,17 @@ export class Journal {
 
   /** From now on, keep a copy of each committed record (a compaction started). */
   startTee(): void {
-    this.#tee = []
+    this.#tee = new Tee()
   }
 
-  /** The records committed since `startTee` or the last call. */
+  /** The records committed since `startTee` or the last call, in chunks of up to 256 KiB. */
   takeTee(): Uint8Array[] {
-    const taken = this.#tee ?? []
-    if (this.#tee !== undefined) this.#tee = []
-    return taken
+    return this.#tee?.take() ?? []
+  }
+
+  /** Bytes the tee holds, not yet taken. */
+  get teeBytes(): number {
+    return this.#tee?.bytes ?? 0
   }
 
   stopTee(): void {
@@ -261,6 +264,46 @@ export class Journal {
     this.#counted = 0
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
     this.onError(error)
+  }
+}
+
+/** Chunks of the tee: a few large buffers for one writev, not one small one per commit. */
+const TEE_CHUNK = 256 * 1024
+
+/**
+ * Committed records kept for a compaction's new file, copied into fixed chunks: a commit costs
+ * a copy of its bytes, never an allocation of its own, and nothing is copied twice (a growing
+ * buffer would copy megabytes on the JS thread as it doubles).
+ */
+class Tee {
+  #full: Uint8Array[] = []
+  #chunk = new Uint8Array(TEE_CHUNK)
+  #length = 0
+  bytes = 0
+
+  append(source: Uint8Array, start: number, end: number): void {
+    this.bytes += end - start
+    while (start < end) {
+      if (this.#length === this.#chunk.length) {
+        this.#full.push(this.#chunk)
+        this.#chunk = new Uint8Array(Math.max(TEE_CHUNK, end - start))
+        this.#length = 0
+      }
+      const count = Math.min(end - start, this.#chunk.length - this.#length)
+      this.#chunk.set(source.subarray(start, start + count), this.#length)
+      this.#length += count
+      start += count
+    }
+  }
+
+  take(): Uint8Array[] {
+    const taken = this.#full
+    if (this.#length > 0) taken.push(this.#chunk.subarray(0, this.#length))
+    this.#full = []
+    this.#chunk = new Uint8Array(TEE_CHUNK)
+    this.#length = 0
+    this.bytes = 0
+    return taken
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { SessionExistsError } from '../errors'
+import { SessionExistsError, UserSessionLimitError } from '../errors'
 import { Listeners } from '../listeners'
 import { type Disposer, OwnedObjects } from '../owned-objects'
 import type { CloseReason } from '../registry'
@@ -33,6 +33,11 @@ export interface RedisSessionStats {
   unavailable: number
   /** Background sweeps that failed (Redis unreachable); the next one retries. */
   sweepErrors: number
+  /**
+   * `maxSessionsPerUser` at work in this process's calls: sessions evicted (also in
+   * `closed.evicted`) and creates or `setUser` calls refused with UserSessionLimitError.
+   */
+  userLimit: { evicted: number; rejected: number }
 }
 
 type Flat = string[]
@@ -68,6 +73,7 @@ export class RedisCore {
     misses: 0,
     unavailable: 0,
     sweepErrors: 0,
+    userLimit: { evicted: 0, rejected: 0 },
   }
   /** Redis time minus performance.now(), from the latest reply. */
   #offset = NaN
@@ -306,14 +312,15 @@ export class RedisCore {
    * Creates `id` with `fields`; SessionExistsError when a live session holds it. An expired
    * holder the sweep had not reached is closed here ('expired').
    */
-  async create(id: string, fields: string[]): Promise<SessionRecord> {
+  async create(id: string, fields: string[], user: string | undefined): Promise<SessionRecord> {
     const epoch = this.cache.epoch
-    const reply = await this.run('create a session', SCRIPTS.create, [id, String(this.options.grace), this.origin, ...fields])
+    const reply = await this.run('create a session', SCRIPTS.create, [id, String(this.options.grace), this.origin, ...this.#userCap(user), ...fields])
     if (reply[0] === 0) throw new SessionExistsError(id)
-    if (Array.isArray(reply[4])) {
-      await this.settle(Number(reply[2]))
-      this.emitClose(id, reply[4] as Flat, 'expired')
-    }
+    if (reply[0] === 4) throw this.#userFull(user as string)
+    const evicted = reply[5] as Flat
+    if (Array.isArray(reply[4]) || evicted.length > 0) await this.settle(Number(reply[2]))
+    if (Array.isArray(reply[4])) this.emitClose(id, reply[4] as Flat, 'expired')
+    this.#emitEvicted(evicted)
     const record = this.parse(id, reply[3] as Flat)
     this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
     this.counts.created++
@@ -321,11 +328,14 @@ export class RedisCore {
   }
 
   /** Sets and deletes fields of a live record: the record after, and how many deleted fields existed; undefined when not live. */
-  async write(id: string, set: readonly string[], remove: readonly string[]): Promise<SessionRecord | undefined> {
+  async write(id: string, set: readonly string[], remove: readonly string[], user?: string): Promise<SessionRecord | undefined> {
     const epoch = this.cache.epoch
     let reply: unknown[]
     for (let attempt = 1; ; attempt++) {
-      reply = await this.run('write to a session', SCRIPTS.write, [id, String(this.options.grace), this.origin, String(set.length / 2), ...set, ...remove])
+      reply = await this.run('write to a session', SCRIPTS.write, [
+        id, String(this.options.grace), this.origin, ...this.#userCap(user), String(set.length / 2), ...set, ...remove,
+      ])
+      if (reply[0] === 4) throw this.#userFull(user as string)
       // A plain value into a record sealed since this process loaded it.
       if (reply[0] === 5) throw new RedisKeyError(id, String(reply[2]), 'no-key')
       if (reply[0] !== 6) break
@@ -345,7 +355,76 @@ export class RedisCore {
     await this.settle(Number(reply[2]))
     const record = this.parse(id, reply[3] as Flat)
     this.cache.offer(id, record, Number(reply[2]), epoch, performance.now())
+    this.#emitEvicted(reply[4] as Flat)
     return record
+  }
+
+  /**
+   * The names (under the prefix) of `user`'s per-user sets: u:<user>, and with a key uh:<blind
+   * index> under each key, since a record sealed under an older key stays filed under that key's
+   * index until it is sealed again.
+   */
+  userSets(user: string): string[] {
+    const plain = `u:${user}`
+    return this.seal === undefined ? [plain] : [...this.seal.userIndexes(user).map((index) => `uh:${index}`), plain]
+  }
+
+  /** maxSessionsPerUser, whenUserFull and the sets of `user` (none without one), as CREATE and WRITE take them. */
+  #userCap(user: string | undefined): string[] {
+    const { maxSessionsPerUser, whenUserFull } = this.options
+    const sets = user === undefined ? [] : this.userSets(user)
+    return [maxSessionsPerUser === Infinity ? '0' : String(maxSessionsPerUser), whenUserFull, String(sets.length), ...sets]
+  }
+
+  #userFull(user: string): UserSessionLimitError {
+    this.counts.userLimit.rejected++
+    return new UserSessionLimitError(user, this.options.maxSessionsPerUser, "whenUserFull: 'reject'")
+  }
+
+  /** 'close' ('evicted') for the sessions a script evicted for maxSessionsPerUser: id, record, id, record... */
+  #emitEvicted(evicted: Flat | undefined): void {
+    if (!Array.isArray(evicted)) return
+    for (let index = 0; index + 1 < evicted.length; index += 2) {
+      this.counts.userLimit.evicted++
+      this.emitClose(evicted[index], evicted[index + 1] as unknown as Flat, 'evicted')
+    }
+  }
+
+  /** The live records of `user`'s sessions, each with its id. */
+  async sessionsOf(user: string): Promise<[string, SessionRecord][]> {
+    return this.#records(await this.run('list the sessions of a user', SCRIPTS.sessionsOf, this.userSets(user)))
+  }
+
+  /** The live records among `ids`, each with its id. */
+  async records(ids: readonly string[]): Promise<[string, SessionRecord][]> {
+    if (ids.length === 0) return []
+    return this.#records(await this.run('page through sessions', SCRIPTS.records, [...ids]))
+  }
+
+  #records(reply: unknown[]): [string, SessionRecord][] {
+    const found: [string, SessionRecord][] = []
+    for (let index = 2; index + 1 < reply.length; index += 2) {
+      const id = reply[index] as string
+      found.push([id, this.parse(id, reply[index + 1] as Flat)])
+    }
+    return found
+  }
+
+  /**
+   * Closes every session of `user` but `except` in one script; 'close' fires here for each, with
+   * `reason` for the live ones and 'expired' for those past their deadline. Resolves once the
+   * invalidations have reached every process (as destroy). Returns how many live ones it closed.
+   */
+  async closeUser(user: string, except: string, reason: CloseReason): Promise<number> {
+    const reply = await this.run('close the sessions of a user', SCRIPTS.closeUser, [this.origin, except, ...this.userSets(user)])
+    if (reply.length > 2) await this.settle(Number(reply[1]))
+    let closed = 0
+    for (let index = 2; index + 2 < reply.length; index += 3) {
+      const live = reply[index] === 1
+      if (live) closed++
+      this.emitClose(reply[index + 1] as string, reply[index + 2] as Flat, live ? reason : 'expired')
+    }
+    return closed
   }
 
   /** Renews a live record now, whatever touchInterval says. */

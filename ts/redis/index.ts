@@ -1,4 +1,4 @@
-export { RedisSessionManager } from './manager'
+export { RedisSessionManager, type RedisCloseUserOptions, type RedisSessionPage } from './manager'
 export { RedisSession } from './session'
 export { RedisUnavailableError, RedisSchemaError, RedisKeyError } from './errors'
 export { RECORD_VERSION } from './record'

@@ -2,8 +2,10 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { ManagerClosedError, SessionExistsError } from '../errors'
 import { recordRejectedCookie, redisCommand, redisNow, replaceSession } from '../internal'
-import type { SessionInit } from '../manager'
-import { checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, isUsableKey } from '../validate'
+import type { PageOptions, SessionInit } from '../manager'
+import {
+  checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, isUsableKey,
+} from '../validate'
 import { RedisCore, type RedisSessionManagerEvents, type RedisSessionStats } from './core'
 import { type RedisSessionManagerOptions, resolveRedisOptions } from './options'
 import { newRecordFields } from './record'
@@ -25,6 +27,24 @@ const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeo
 const ID_ATTEMPTS = 3
 const BASE64URL = /^[A-Za-z0-9_-]+$/
 const HEX = /^[0-9a-f]+$/
+
+/** What `closeUser(user, options)` of a RedisSessionManager accepts. */
+export interface RedisCloseUserOptions<Data extends JsonFields<Data> = Record<string, JsonValue>> {
+  /** A session to leave open ("log out my other devices"); ignored when it is not the user's. */
+  except?: RedisSession<Data>
+  /** The reason the `'close'` events carry: `'destroyed'` (default) or `'evicted'`. */
+  reason?: 'destroyed' | 'evicted'
+}
+
+/** One page of `RedisSessionManager.page()`: `cursor` continues after it, undefined after the last page. */
+export interface RedisSessionPage<Data extends JsonFields<Data> = Record<string, JsonValue>> {
+  sessions: RedisSession<Data>[]
+  cursor: string | undefined
+}
+
+/** A Redis page cursor: 'r' and ZSCAN's cursor, an unsigned 64-bit integer in decimal. */
+const REDIS_CURSOR = /^r[0-9]{1,20}$/
+const PAGE_LIMIT = 10_000
 
 /**
  * Sessions shared by many processes and machines through Redis: the SessionManager's API with
@@ -140,6 +160,71 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
   }
 
   /**
+   * The live sessions of `user` across every process, oldest first (by `createdAt`), read in one
+   * round trip from the per-user sets the scripts keep with each session; not renewed.
+   */
+  async sessionsOf(user: string): Promise<RedisSession<Data>[]> {
+    this.#assertOpen('list the sessions of a user')
+    checkString('user', user)
+    const found = await this.#core.sessionsOf(user)
+    found.sort((a, b) => a[1].createdAt - b[1].createdAt || (a[0] < b[0] ? -1 : 1))
+    return found.map(([id, record]) => new RedisSession<Data>(this.#core, id, record))
+  }
+
+  /**
+   * Closes every live session of `user`, in every process, but `options.except`, with reason
+   * `options.reason` (`'destroyed'` by default); resolves how many. One atomic script: once it
+   * resolves, no process serves any of them (each invalidation has reached every process, as
+   * after `destroy`). `'close'` fires here, once per session; sessions past their deadline close
+   * as `'expired'` and are not counted.
+   */
+  async closeUser(user: string, options?: RedisCloseUserOptions<Data>): Promise<number> {
+    this.#assertOpen('close the sessions of a user')
+    checkString('user', user)
+    const given = checkPlainObject('options', options === undefined ? {} : options)
+    checkKnownKeys('options', given, ['except', 'reason'])
+    let except = ''
+    if (given.except !== undefined) {
+      if (!(given.except instanceof RedisSession)) throw new TypeError(`options.except must be a RedisSession, received ${describe(given.except)}`)
+      if (!given.except.belongsTo(this.#core)) throw new RangeError('options.except must be a session of this manager')
+      except = given.except.id
+    }
+    const reason = given.reason === undefined ? 'destroyed' : checkChoice('options.reason', given.reason, ['destroyed', 'evicted'] as const)
+    return this.#core.closeUser(user, except, reason)
+  }
+
+  /**
+   * A page of live sessions and the cursor of the next one, from a SCAN of the deadline index
+   * (Redis's guarantee: a session live from the first page to the last is in at least one page;
+   * a rehash of the index between pages may show it twice, never within one page). `limit` is a
+   * hint, as SCAN's COUNT: Redis may return more (a small index comes whole) or fewer, even none,
+   * before the last page. Cursors are opaque strings.
+   */
+  async page(options?: PageOptions): Promise<RedisSessionPage<Data>> {
+    const given = checkPlainObject('options', options === undefined ? {} : options)
+    checkKnownKeys('options', given, ['cursor', 'limit'])
+    const limit = given.limit === undefined ? 100 : checkInteger('options.limit', given.limit, 1, PAGE_LIMIT)
+    let cursor = '0'
+    if (given.cursor !== undefined) {
+      if (typeof given.cursor !== 'string') throw new TypeError(`options.cursor must be a string from page(), received ${describe(given.cursor)}`)
+      if (!REDIS_CURSOR.test(given.cursor) || BigInt(given.cursor.slice(1)) >= 2n ** 64n) {
+        throw new RangeError(`options.cursor is not a cursor of page(), received ${describe(given.cursor)}`)
+      }
+      cursor = given.cursor.slice(1)
+    }
+    this.#assertOpen('page through sessions')
+    const reply = await this.#core.command('page through sessions', ['ZSCAN', `${this.prefix}deadlines`, cursor, 'COUNT', String(limit)]) as [string, string[]]
+    const ids = new Set<string>()
+    for (let index = 0; index < reply[1].length; index += 2) ids.add(String(reply[1][index]))
+    const found = await this.#core.records([...ids])
+    const next = String(reply[0])
+    return {
+      sessions: found.map(([id, record]) => new RedisSession<Data>(this.#core, id, record)),
+      cursor: next === '0' ? undefined : `r${next}`,
+    }
+  }
+
+  /**
    * Closes what is due now, if this process holds (or takes) the sweep lease; resolves how many
    * it closed. The background sweeper does this every `resolution` ms on its own.
    */
@@ -201,6 +286,7 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
       nearCache: { hits: counts.hits, misses: counts.misses, size: cache.size, flushes: cache.flushes },
       unavailable: counts.unavailable,
       sweepErrors: counts.sweepErrors,
+      userLimit: { ...counts.userLimit },
     }
   }
 
@@ -244,6 +330,11 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     const checked = this.#checkInit(init)
     if (this.keys === 'caller' && checked.key === undefined) throw new TypeError("init.key is required with keys: 'caller'")
     if (previous !== undefined && checked.key !== undefined && previous.id === checked.key) await previous.close()
+    // A re-login of the same user at maxSessionsPerUser: the old session is leaving anyway, and
+    // must not cost the user another session (or, with 'reject', the login).
+    const { user } = checked.record
+    if (previous !== undefined && !previous.closed && user !== undefined && previous.user === user &&
+      this.#core.options.maxSessionsPerUser !== Infinity) await previous.close()
     return this.#create(checked.key, checked.record)
   }
 
@@ -268,7 +359,7 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
       try {
         // Sealed values are bound to the id, so each id tried gets its own.
         const fields = newRecordFields(id, core.seal, init.idleTimeout, init.absoluteTimeout, init.user, init.roles, init.data)
-        const record = await core.create(id, fields)
+        const record = await core.create(id, fields, init.user)
         const session = new RedisSession<Data>(core, id, record)
         if (core.listeners.count('create') > 0) core.listeners.emit('create', [session], core.reportError)
         return session

@@ -41,6 +41,13 @@ export interface RedisSessionManagerOptions {
    * read from Redis is sealed again under the first. Without it values are stored in the clear.
    */
   key?: Uint8Array | string | readonly (Uint8Array | string)[]
+  /**
+   * Most live sessions of one user at once, across every process, an integer from 1, or Infinity
+   * (default). Checked in the same atomic step as the create or `setUser` it applies to.
+   */
+  maxSessionsPerUser?: number
+  /** At maxSessionsPerUser: `'evict-oldest'` (default) closes the user's session created first; `'reject'` throws UserSessionLimitError. */
+  whenUserFull?: 'evict-oldest' | 'reject'
 }
 
 export interface ResolvedRedisOptions {
@@ -57,6 +64,8 @@ export interface ResolvedRedisOptions {
   commandTimeout: number
   /** Encryption keys, the first seals; undefined: values in the clear. */
   key: Uint8Array[] | undefined
+  maxSessionsPerUser: number
+  whenUserFull: 'evict-oldest' | 'reject'
   /** How long the sweep lease lasts without renewal (ms). */
   lease: number
   /** How long a key outlives its deadline in Redis (ms): time for the sweep to close it first. */
@@ -65,7 +74,7 @@ export interface ResolvedRedisOptions {
 
 const KNOWN = [
   'client', 'prefix', 'idleTimeout', 'absoluteTimeout', 'touchInterval', 'idBytes', 'idEncoding', 'keys',
-  'resolution', 'nearCache', 'commandTimeout', 'key',
+  'resolution', 'nearCache', 'commandTimeout', 'key', 'maxSessionsPerUser', 'whenUserFull',
 ] as const
 
 export function resolveRedisOptions(input: unknown): ResolvedRedisOptions {
@@ -99,6 +108,8 @@ export function resolveRedisOptions(input: unknown): ResolvedRedisOptions {
     nearCache: pick('nearCache', 10_000, (name, value) => checkInteger(name, value, 0, 2 ** 24)),
     commandTimeout: pick('commandTimeout', 2000, (name, value) => checkInteger(name, value, 1, 2 ** 31 - 1)),
     key: pick('key', undefined as Uint8Array[] | undefined, checkKeys),
+    maxSessionsPerUser: pick('maxSessionsPerUser', Infinity, (name, value) => checkInteger(name, value, 1, 2 ** 31 - 1, true)),
+    whenUserFull: pick('whenUserFull', 'evict-oldest' as const, (name, value) => checkChoice(name, value, ['evict-oldest', 'reject'] as const)),
     lease,
     grace: 60_000 + lease,
   }

@@ -106,6 +106,52 @@ end
 local function seq_now()
   return tonumber(redis.call('GET', P .. 'seq') or '0')
 end
+-- The per-user sets of one user, named in ARGV from \`from\` on (\`count\` of them, without the
+-- prefix): u:<user>, and with a key uh:<blind index> under each key (a record sealed under an
+-- older key is filed under that key's index until sealed again). Returns {id, record, fields}
+-- of each member whose record is live and still filed under the set it was found in; members
+-- whose record is gone or names another user leave the set.
+local function members(from, count, now)
+  local found, seen = {}, {}
+  for n = from, from + count - 1 do
+    local ukey = P .. ARGV[n]
+    for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
+      local mh = redis.call('HGETALL', P .. 's:' .. m)
+      local mf = fields(mh)
+      if #mh == 0 or user_key(mf) ~= ukey then
+        redis.call('SREM', ukey, m)
+      elseif not seen[m] and alive(mf, now) then
+        seen[m] = true
+        found[#found + 1] = {m, mh, mf}
+      end
+    end
+  end
+  return found
+end
+-- Room for one more live session of a user (its sets named as for members) under cap (0:
+-- none) for session id: false when the user has cap live sessions besides id and policy is
+-- 'reject'; with 'evict-oldest', closes the user's sessions created first until there is room,
+-- returning them as {id, record, ...}. Expired ones are left to the sweep and not counted.
+local function make_room(from, count, id, cap, policy, origin, now)
+  local evicted = {}
+  if cap <= 0 or count == 0 then return true, evicted end
+  local live = {}
+  for _, m in ipairs(members(from, count, now)) do
+    if m[1] ~= id then live[#live + 1] = m end
+  end
+  if #live < cap then return true, evicted end
+  if policy ~= 'evict-oldest' then return false, evicted end
+  local function created(m) return tonumber(m[3]['c']) or 0 end
+  table.sort(live, function(a, b) return created(a) < created(b) or (created(a) == created(b) and a[1] < b[1]) end)
+  for n = 1, #live - cap + 1 do
+    local m = live[n]
+    unindex(m[1], m[3])
+    publish('c', origin, m[1])
+    evicted[#evicted + 1] = m[1]
+    evicted[#evicted + 1] = m[2]
+  end
+  return true, evicted
+end
 `
 
 /**
@@ -132,64 +178,92 @@ return {now, seq, h}
 `
 
 /**
- * Creates a record unless a live one holds the id (then {0, now}). An expired holder the sweep
- * has not reached is closed here: its record comes back for this process's 'close' event.
- * ARGV: prefix, id, grace, origin, then field, value pairs (c and a are set to now).
- * Returns {1, now, seq, record, replaced record or false}.
+ * Creates a record unless a live one holds the id (then {0, now}), or its user is at
+ * maxSessionsPerUser with whenUserFull 'reject' (then {4, now}; nothing changed). An expired
+ * holder the sweep has not reached is closed here: its record comes back for this process's
+ * 'close' event, and so do the user's sessions evicted for the cap.
+ * ARGV: prefix, id, grace, origin, maxSessionsPerUser (0: none), whenUserFull, count of the
+ * user's set names, the names (see members; none without a user), then field, value pairs (c
+ * and a are set to now).
+ * Returns {1, now, seq, record, replaced record or false, {evicted id, record, ...}}.
  */
 const CREATE = `
-local id, grace, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local id, grace, origin, cap, policy, sets = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local B = 8 + sets
 local now = now_ms()
 local key = P .. 's:' .. id
 local old = redis.call('HGETALL', key)
-local replaced = false
+local of = nil
 if #old > 0 then
-  local of = fields(old)
+  of = fields(old)
   if alive(of, now) then return {0, now} end
+end
+local room, evicted = make_room(8, sets, id, cap, policy, origin, now)
+if not room then return {4, now} end
+local replaced = false
+if of ~= nil then
   unindex(id, of)
   replaced = old
 elseif redis.call('ZREM', P .. 'deadlines', id) == 1 then
   replaced = {}
 end
 local args = {'HSET', key, 'c', now, 'a', now}
-for n = 5, #ARGV do args[#args + 1] = ARGV[n] end
+for n = B, #ARGV do args[#args + 1] = ARGV[n] end
 redis.call(unpack(args))
 local f = fields(redis.call('HGETALL', key))
 index(id, f, now, grace)
 if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
-local seq = seq_now()
-if replaced then seq = publish('c', origin, id) end
-return {1, now, seq, redis.call('HGETALL', key), replaced}
+if replaced then publish('c', origin, id) end
+return {1, now, seq_now(), redis.call('HGETALL', key), replaced, evicted}
 `
 
 /**
  * Changes fields of a live record: the pairs to set, then the names to delete. A change of
  * user moves the id between user sets; a change of timeout moves the deadline; the field 'a'
  * (whatever value is given) renews the session now.
- * ARGV: prefix, id, grace, origin, count of pairs, pairs..., names to delete...
- * Returns {0, now} when the record is absent or expired, {5, now, field} for a plain user,
- * roles or value into a sealed record, {6, now} for a sealed one into a record still holding
- * plain ones (seal it first: RESEAL), else {1, now, seq, record}.
+ * A write that sets a user first makes room for the session under maxSessionsPerUser, as CREATE.
+ * ARGV: prefix, id, grace, origin, maxSessionsPerUser (0: none), whenUserFull, count of the new
+ * user's set names, the names, count of pairs, pairs..., names to delete...
+ * Returns {0, now} when the record is absent or expired, {4, now} when the new user is at the
+ * cap with 'reject' (nothing changed), {5, now, field} for a plain user, roles or value into a
+ * sealed record, {6, now} for a sealed one into a record still holding plain ones (seal it
+ * first: RESEAL), else {1, now, seq, record, {evicted id, record, ...}}.
  */
 const WRITE = `
-local id, grace, origin, pairs = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local id, grace, origin, cap, policy, sets = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local pairs = tonumber(ARGV[8 + sets])
+local B = 9 + sets
 local now = now_ms()
 local key = P .. 's:' .. id
 local h = redis.call('HGETALL', key)
 if #h == 0 then return {0, now} end
 local before = fields(h)
 if not alive(before, now) then return {0, now} end
+-- A new user: room for the session under maxSessionsPerUser first (its sets are named only
+-- when the write sets a user; one the session is already filed under needs no room).
+local evicted = {}
+if sets > 0 then
+  local filed = false
+  for n = 8, 7 + sets do
+    if user_key(before) == P .. ARGV[n] then filed = true end
+  end
+  if not filed then
+    local room
+    room, evicted = make_room(8, sets, id, cap, policy, origin, now)
+    if not room then return {4, now} end
+  end
+end
 -- Readers with the key refuse plain values in a sealed record (m 2), so none goes in, and a
 -- sealed value goes into a plain record only once no plain value would be left beside it.
 local sealed_record = tonumber(before['m'] or '1') >= 2
 local seals = false
-for n = 6, 5 + pairs * 2, 2 do
+for n = B, B - 1 + pairs * 2, 2 do
   if is_sealed(ARGV[n]) then seals = true end
   if is_plain(ARGV[n]) and sealed_record then return {5, now, ARGV[n]} end
 end
 if seals and not sealed_record then
   local removed = {}
-  for n = 6 + pairs * 2, #ARGV do removed[ARGV[n]] = true end
+  for n = B + pairs * 2, #ARGV do removed[ARGV[n]] = true end
   for n = 1, #h, 2 do
     if is_plain(h[n]) and not removed[h[n]] then return {6, now} end
   end
@@ -197,7 +271,7 @@ end
 if pairs > 0 then
   local args = {'HSET', key}
   local sealed = false
-  for n = 6, 5 + pairs * 2, 2 do
+  for n = B, B - 1 + pairs * 2, 2 do
     args[#args + 1] = ARGV[n]
     if ARGV[n] == 'a' then args[#args + 1] = now else args[#args + 1] = ARGV[n + 1] end
     if is_sealed(ARGV[n]) then sealed = true end
@@ -205,7 +279,7 @@ if pairs > 0 then
   redis.call(unpack(args))
   if sealed then raise_reader(key) end
 end
-for n = 6 + pairs * 2, #ARGV do redis.call('HDEL', key, ARGV[n]) end
+for n = B + pairs * 2, #ARGV do redis.call('HDEL', key, ARGV[n]) end
 local f = fields(redis.call('HGETALL', key))
 if user_key(before) ~= user_key(f) then
   if user_key(before) ~= nil then redis.call('SREM', user_key(before), id) end
@@ -214,7 +288,7 @@ end
 if before['i'] ~= f['i'] or before['x'] ~= f['x'] or before['a'] ~= f['a'] then index(id, f, now, grace) end
 local record = redis.call('HGETALL', key)
 local seq = publish('w', origin, id, nil, record)
-return {1, now, seq, record}
+return {1, now, seq, record, evicted}
 `
 
 /**
@@ -348,6 +422,64 @@ end
 return 1
 `
 
+/**
+ * Closes every session of a user but one, in one atomic step ("log out everywhere"): each is
+ * unindexed and its invalidation published, as DESTROY does. ARGV: prefix, origin, the id to
+ * leave open ('' for none), then the user's set names (see members). Returns {now, seq, status,
+ * id, record, ...}: status 1 for a live session, 2 for one past its deadline.
+ */
+const CLOSE_USER = `
+local origin, except = ARGV[2], ARGV[3]
+local now = now_ms()
+local result = {now, seq_now()}
+local seen = {}
+for n = 4, #ARGV do
+  local ukey = P .. ARGV[n]
+  for _, id in ipairs(redis.call('SMEMBERS', ukey)) do
+    local h = redis.call('HGETALL', P .. 's:' .. id)
+    local f = fields(h)
+    if #h == 0 or user_key(f) ~= ukey then
+      redis.call('SREM', ukey, id)
+    elseif id ~= except and not seen[id] then
+      seen[id] = true
+      local status = 1
+      if not alive(f, now) then status = 2 end
+      unindex(id, f)
+      result[2] = publish('c', origin, id)
+      result[#result + 1] = status
+      result[#result + 1] = id
+      result[#result + 1] = h
+    end
+  end
+end
+return result
+`
+
+/** A user's live sessions. ARGV: prefix, the user's set names (see members). Returns {now, seq, id, record, ...}. */
+const SESSIONS_OF = `
+local now = now_ms()
+local result = {now, seq_now()}
+for _, m in ipairs(members(2, #ARGV - 1, now)) do
+  result[#result + 1] = m[1]
+  result[#result + 1] = m[2]
+end
+return result
+`
+
+/** The live records among some ids (a page). ARGV: prefix, ids... Returns {now, seq, id, record, ...}. */
+const RECORDS = `
+local now = now_ms()
+local result = {now, seq_now()}
+for n = 2, #ARGV do
+  local h = redis.call('HGETALL', P .. 's:' .. ARGV[n])
+  if #h > 0 and alive(fields(h), now) then
+    result[#result + 1] = ARGV[n]
+    result[#result + 1] = h
+  end
+end
+return result
+`
+
 /** Gives up the sweep lease if this process holds it. ARGV: prefix, owner token. */
 const RELEASE = `
 if redis.call('GET', P .. 'lease') == ARGV[2] then redis.call('DEL', P .. 'lease') end
@@ -377,6 +509,9 @@ export const SCRIPTS = {
   regenerate: script(REGENERATE),
   reseal: script(RESEAL),
   sweep: script(SWEEP),
+  closeUser: script(CLOSE_USER),
+  sessionsOf: script(SESSIONS_OF),
+  records: script(RECORDS),
   release: script(RELEASE),
   sequence: script(SEQUENCE),
 } as const

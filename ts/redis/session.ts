@@ -118,10 +118,20 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
     return this.#write([], [DATA_PREFIX + safeKey, SEALED_DATA_PREFIX + safeKey])
   }
 
-  /** Sets (or, with undefined, removes) the user; the per-user index follows in the same step. */
+  /** @internal Whether this is a session of the manager that shares `core`. */
+  belongsTo(core: RedisCore): boolean {
+    return this.#core === core
+  }
+
+  /**
+   * Sets (or, with undefined, removes) the user; the per-user index follows in the same step,
+   * and so does `maxSessionsPerUser` (the user's oldest other session is evicted, or, with
+   * `whenUserFull: 'reject'`, UserSessionLimitError rejects and nothing changes).
+   */
   async setUser(user: string | undefined): Promise<boolean> {
     if (user === undefined) return this.#write([], ['u', 'U', 'h'])
-    return this.#write(userFields(this.#id, this.#core.seal, checkString('user', user)))
+    const checked = checkString('user', user)
+    return this.#write(userFields(this.#id, this.#core.seal, checked), undefined, checked)
   }
 
   async setRoles(roles: string[]): Promise<boolean> {
@@ -218,9 +228,9 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   }
 
   /** Sets `set`'s pairs (deleting their plain or sealed twins) and deletes `remove`. */
-  async #write(set: string[], remove: string[] = twinsOf(set)): Promise<boolean> {
+  async #write(set: string[], remove: string[] = twinsOf(set), user?: string): Promise<boolean> {
     if (this.closed) return false
-    const record = await this.#core.write(this.#id, set, remove)
+    const record = await this.#core.write(this.#id, set, remove, user)
     if (record === undefined) return this.#lost()
     this.#record = record
     return true

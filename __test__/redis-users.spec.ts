@@ -1,0 +1,215 @@
+/**
+ * Issue 18 on the Redis backend, against a real redis-server with several managers standing for
+ * processes: `sessionsOf`, `closeUser` (after it resolves, no process serves any of those
+ * sessions, near caches included), `maxSessionsPerUser` kept in the same atomic step as the
+ * create or `setUser`, and `page` with SCAN's guarantee.
+ */
+import anyTest, { type TestFn } from 'ava'
+import { randomUUID } from 'node:crypto'
+import { type CloseReason, UserSessionLimitError } from '../ts/index'
+import { type RedisSession, RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
+import { type Client, RedisServer } from './redis-fixtures'
+
+const test = anyTest as TestFn<{ server: RedisServer; admin: Client }>
+const managers: RedisSessionManager<any>[] = []
+
+test.before(async (t) => {
+  const server = await RedisServer.start()
+  const admin = server.client()
+  await admin.connect()
+  t.context.server = server
+  t.context.admin = admin
+})
+
+test.after.always(async (t) => {
+  await Promise.allSettled(managers.map((manager) => manager.close()))
+  await t.context.server?.stop()
+})
+
+async function group(server: RedisServer, count: number, options: Omit<RedisSessionManagerOptions, 'client'> = {}) {
+  const prefix = `t-${randomUUID()}:`
+  const made: RedisSessionManager[] = []
+  for (let index = 0; index < count; index++) {
+    const manager = new RedisSessionManager({ client: server.client(), prefix, resolution: 50, ...options })
+    managers.push(manager)
+    made.push(manager)
+  }
+  await Promise.all(made.map((manager) => manager.ready()))
+  return { managers: made, prefix: `${prefix}1:` }
+}
+
+const ids = (sessions: readonly RedisSession<any>[]) => sessions.map((session) => session.id)
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+test('sessionsOf lists a user\'s live sessions from any process, oldest first; the set follows setUser and regenerate', async (t) => {
+  const { managers: [a, b] } = await group(t.context.server, 2)
+  const first = await a.create({ user: 'ada' })
+  await pause(2)
+  const second = await b.create({ user: 'ada' })
+  const other = await a.create()
+  await a.create({ user: 'bob' })
+  t.deepEqual(ids(await b.sessionsOf('ada')), [first.id, second.id])
+  t.true(await other.setUser('ada'))
+  t.is((await a.sessionsOf('ada')).length, 3)
+  t.true(await other.setUser(undefined))
+  const newId = await second.regenerate()
+  t.deepEqual(ids(await a.sessionsOf('ada')), [first.id, newId])
+  await first.close()
+  t.deepEqual(ids(await b.sessionsOf('ada')), [newId])
+  t.deepEqual(await a.sessionsOf('nobody'), [])
+  await t.throwsAsync(() => a.sessionsOf(1 as never), { instanceOf: TypeError, message: /user/ })
+})
+
+test('closeUser in one process: once it resolves no process serves any of those sessions, near caches included', async (t) => {
+  const { managers: [a, b, c] } = await group(t.context.server, 3)
+  const closes: string[] = []
+  for (const manager of [a, b, c]) manager.on('close', (session, reason) => closes.push(`${session.user}:${reason}`))
+  const sessions = [await a.create({ user: 'ada' }), await b.create({ user: 'ada' }), await c.create({ user: 'ada' })]
+  const kept = await a.create({ user: 'ada' })
+  const bob = await b.create({ user: 'bob' })
+  // Every process reads every session first, so each holds them in its near cache.
+  for (const manager of [a, b, c]) for (const session of [...sessions, kept, bob]) t.truthy(await manager.get(session.id))
+  t.is(await c.closeUser('ada', { except: await c.peek(kept.id) }), 3)
+  for (const manager of [a, b, c]) {
+    for (const session of sessions) t.is(await manager.get(session.id), undefined, `${session.id} is served nowhere`)
+    t.truthy(await manager.get(kept.id))
+    t.truthy(await manager.get(bob.id))
+  }
+  t.deepEqual(closes, ['ada:destroyed', 'ada:destroyed', 'ada:destroyed'], "'close' once, in the process that closed them")
+  t.is(await a.closeUser('ada', { reason: 'evicted' }), 1)
+  t.deepEqual(closes.slice(3), ['ada:evicted'])
+  t.deepEqual(await b.sessionsOf('ada'), [])
+  t.is(await a.closeUser('ada'), 0)
+})
+
+test('closeUser options are checked; except from another manager, another user\'s or a closed session', async (t) => {
+  const { managers: [a] } = await group(t.context.server, 1)
+  const { managers: [elsewhere] } = await group(t.context.server, 1)
+  const ada = await a.create({ user: 'ada' })
+  const bob = await a.create({ user: 'bob' })
+  await t.throwsAsync(() => a.closeUser('ada', { except: ada.id } as never), { instanceOf: TypeError, message: /options\.except/ })
+  const foreign = await elsewhere.create({ user: 'ada' })
+  await t.throwsAsync(() => a.closeUser('ada', { except: foreign }), { instanceOf: RangeError, message: /options\.except/ })
+  await t.throwsAsync(() => a.closeUser('ada', { reason: 'shutdown' } as never), { instanceOf: RangeError, message: /options\.reason/ })
+  await t.throwsAsync(() => a.closeUser('ada', { other: 1 } as never), { instanceOf: TypeError, message: /other/ })
+  t.is(await a.closeUser('ada', { except: bob }), 1)
+  t.false(bob.closed)
+  const again = await a.create({ user: 'ada' })
+  t.is(await a.closeUser('ada', { except: ada }), 1, 'a closed session excepts nothing')
+  t.true((await a.peek(again.id)) === undefined)
+})
+
+test('closeUser of a user with 10^4 sessions, and a close listener that calls closeUser again', async (t) => {
+  const { managers: [a, b] } = await group(t.context.server, 2)
+  const made: Promise<unknown>[] = []
+  for (let index = 0; index < 10_000; index++) made.push(a.create({ user: 'many' }))
+  await Promise.all(made)
+  t.is((await b.sessionsOf('many')).length, 10_000)
+  let inner: Promise<number> | undefined
+  const seen = new Set<string>()
+  let twice = 0
+  b.on('close', (session) => {
+    if (seen.has(session.id)) twice++
+    seen.add(session.id)
+    inner ??= b.closeUser('many')
+  })
+  t.is(await b.closeUser('many'), 10_000)
+  t.is(await inner, 0, 'nothing left for the re-entrant call')
+  t.is(seen.size, 10_000)
+  t.is(twice, 0)
+  t.is(await a.count(), 0)
+})
+
+test("maxSessionsPerUser 'evict-oldest' across processes: the user's oldest session goes, in the create's atomic step", async (t) => {
+  const { managers: [a, b] } = await group(t.context.server, 2, { maxSessionsPerUser: 2 })
+  const reasons: CloseReason[] = []
+  b.on('close', (_session, reason) => reasons.push(reason))
+  const first = await a.create({ user: 'ada' })
+  await pause(2)
+  const second = await a.create({ user: 'ada' })
+  await pause(2)
+  const third = await b.create({ user: 'ada' })
+  t.deepEqual(ids(await a.sessionsOf('ada')), [second.id, third.id])
+  t.is(await a.get(first.id), undefined)
+  t.deepEqual(reasons, ['evicted'], "'close' in the process whose create evicted it")
+  t.deepEqual(b.stats().userLimit, { evicted: 1, rejected: 0 })
+  const mover = await a.create({ user: 'bob' })
+  t.true(await mover.setUser('ada'))
+  t.deepEqual(ids(await b.sessionsOf('ada')), [third.id, mover.id])
+  t.deepEqual(a.stats().userLimit, { evicted: 1, rejected: 0 })
+})
+
+test("maxSessionsPerUser 'reject': concurrent creates from many processes never exceed the cap", async (t) => {
+  const { managers } = await group(t.context.server, 3, { maxSessionsPerUser: 3, whenUserFull: 'reject' })
+  const attempts = await Promise.allSettled(Array.from({ length: 30 }, (_, index) => managers[index % 3].create({ user: 'ada' })))
+  const made = attempts.filter((attempt) => attempt.status === 'fulfilled')
+  const refused = attempts.filter((attempt): attempt is PromiseRejectedResult => attempt.status === 'rejected')
+  t.is(made.length, 3)
+  t.is(refused.length, 27)
+  t.true(refused.every((attempt) => attempt.reason instanceof UserSessionLimitError && attempt.reason.code === 'ERR_USER_SESSION_LIMIT'))
+  t.is((await managers[0].sessionsOf('ada')).length, 3)
+  const bob = await managers[1].create({ user: 'bob' })
+  await t.throwsAsync(() => bob.setUser('ada'), { instanceOf: UserSessionLimitError })
+  t.is((await managers[2].get(bob.id))?.user, 'bob', 'unchanged')
+  t.is(managers.reduce((sum, manager) => sum + manager.stats().userLimit.rejected, 0), 28)
+})
+
+test('maxSessionsPerUser options are checked, naming the option', (t) => {
+  const client = t.context.server.client()
+  t.throws(() => new RedisSessionManager({ client, maxSessionsPerUser: 0 }), { instanceOf: RangeError, message: /options\.maxSessionsPerUser/ })
+  t.throws(() => new RedisSessionManager({ client, whenUserFull: 'evict' as never }), { instanceOf: RangeError, message: /options\.whenUserFull/ })
+})
+
+test('page: every session live throughout is seen, within one page never twice; forged cursors are refused', async (t) => {
+  const { managers: [a, b] } = await group(t.context.server, 2)
+  const stay = new Set<string>()
+  for (let index = 0; index < 600; index++) stay.add((await a.create()).id)
+  const seen = new Map<string, number>()
+  let cursor: string | undefined
+  let pages = 0
+  do {
+    const page = await b.page({ cursor, limit: 50 })
+    const inPage = new Set(ids(page.sessions))
+    t.is(inPage.size, page.sessions.length, 'no session twice within a page')
+    for (const id of inPage) seen.set(id, (seen.get(id) ?? 0) + 1)
+    // Churn between pages: new sessions and closed ones.
+    for (let index = 0; index < 20; index++) await a.create()
+    const [victim] = (await a.page({ limit: 5 })).sessions.filter((session) => !stay.has(session.id))
+    await victim?.close()
+    cursor = page.cursor
+    pages++
+  } while (cursor !== undefined)
+  t.true(pages > 1)
+  t.true([...stay].every((id) => (seen.get(id) ?? 0) >= 1), 'every stayer at least once')
+  for (const bad of ['', 'r', 'p12', 'r-1', 'r18446744073709551616', 'r1x']) {
+    await t.throwsAsync(() => b.page({ cursor: bad }), { instanceOf: RangeError, message: /options\.cursor/ }, bad)
+  }
+  await t.throwsAsync(() => b.page({ cursor: 1 as never }), { instanceOf: TypeError, message: /options\.cursor/ })
+  await t.throwsAsync(() => b.page({ limit: 0 }), { instanceOf: RangeError, message: /options\.limit/ })
+  const last = await b.page({ cursor: 'r18446744073709551615' })
+  t.true(Array.isArray(last.sessions), 'a well-formed cursor Redis never gave is a scan from somewhere, not an error')
+})
+
+test('with a key (users sealed, sets named by blind index), across a key rotation: sessionsOf, closeUser and the cap see every session', async (t) => {
+  const oldKey = 'a'.repeat(64)
+  const newKey = 'b'.repeat(64)
+  const { managers: [before], prefix } = await group(t.context.server, 1, { key: oldKey })
+  const first = await before.create({ user: 'ada' })
+  await pause(2)
+  const second = await before.create({ user: 'ada' })
+  t.deepEqual(await t.context.admin.keys(`${prefix}u:*`), [], 'no user name in a key')
+  // Another process after the rotation: the first two stay filed under the old key's index.
+  const after = new RedisSessionManager({ client: t.context.server.client(), prefix: prefix.slice(0, -2), resolution: 50, key: [newKey, oldKey], maxSessionsPerUser: 3 })
+  managers.push(after)
+  await pause(2)
+  const third = await after.create({ user: 'ada' })
+  t.deepEqual(ids(await after.sessionsOf('ada')), [first.id, second.id, third.id])
+  await pause(2)
+  const fourth = await after.create({ user: 'ada' })
+  t.is(await after.get(first.id), undefined, 'the oldest, filed under the old index, evicted for the cap')
+  t.deepEqual(ids(await after.sessionsOf('ada')), [second.id, third.id, fourth.id])
+  // A process without the new key cannot name the new key's sets (nor open their records).
+  t.deepEqual(ids(await before.sessionsOf('ada')), [second.id])
+  t.is(await after.closeUser('ada', { except: third }), 2)
+  t.deepEqual(ids(await after.sessionsOf('ada')), [third.id])
+})

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the engine crate with AFL++ through cargo-afl, on stable Rust.
 # Targets (code in crates/core/tests/support/targets.rs, seeds in fuzz/corpus/<target>/):
-# ops, ids, session_file. Each runs FUZZ_SECONDS (default 600) from its committed corpus; the
+# ops, ids, session_file, cookie. Each runs FUZZ_SECONDS (default 600) from its committed corpus; the
 # findings go to fuzz/target/afl/<target>/. Exits 1 when any target crashed (a panic: a
 # difference from the model, a broken invariant, an undocumented outcome), naming the inputs.
 #   npm run fuzz                              # 10 minutes per target
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-600}
-targets=${FUZZ_TARGETS:-ops ids session_file}
+targets=${FUZZ_TARGETS:-ops ids session_file cookie}
 # The version fuzz/Cargo.toml pins for the afl crate; its install also builds AFL++.
 afl_version=0.18.2
 

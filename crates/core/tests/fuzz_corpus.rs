@@ -40,3 +40,8 @@ fn ids_corpus_decodes_like_the_reference() {
 fn session_file_corpus_parses_as_documented() {
     replay("session_file", support::targets::session_file);
 }
+
+#[test]
+fn cookie_corpus_reads_like_the_reference() {
+    replay("cookie", support::targets::cookie);
+}

@@ -6,6 +6,9 @@
 //!   linear-scan model (`model.rs`) with the invariant checker after every step.
 //! - [`ids`]: id text against a reference decoder written for clarity (a list of bits), both
 //!   encodings, every id length; caller keys against their rule.
+//! - [`cookie`]: a Cookie header built from tokens (separators, names, blanks, values signed
+//!   under each secret, 0.1.0 signatures, tampered ones, raw bytes) through the engine's cookie
+//!   reader, as UTF-16 and as UTF-8, against the reference reader of `cookie_model.rs`.
 //! - [`session_file`]: a session file (checksums optionally fixed up so that mutations reach
 //!   the records) through the parser; the outcome must be one of those
 //!   `docs/persistence-format.md` documents, a parsed file re-encoded must parse the same, and
@@ -480,5 +483,114 @@ fn restore(config: &FileConfig, sessions: &[SavedSession], window: f64, now: f64
         assert!(engine.len() <= left);
         left = engine.len();
         engine.check_invariants().unwrap();
+    }
+}
+
+const COOKIE_SECRETS: [&str; 3] = [
+    "a signing secret of 32+ characters, for the fuzzer",
+    "an older secret",
+    "x",
+];
+/// The clock of the cookie target: fixed, so renewals change nothing a later check reads.
+const COOKIE_NOW: f64 = 1_000_000.0;
+
+/// Byte 0: key mode and how many secrets; then one token per byte (and its argument bytes),
+/// appended to the header.
+pub(crate) fn cookie(bytes: &[u8]) {
+    use sessionkeeper_core::cookie::CookieVerifier;
+
+    use super::cookie_model::{self, legacy_signed, signed, Expected};
+
+    let mut input = Input { bytes, at: 0 };
+    let c = input.byte();
+    let keys = if c & 1 == 0 {
+        KeyMode::Random
+    } else {
+        KeyMode::Caller
+    };
+    let secrets: Vec<String> = COOKIE_SECRETS[..usize::from(c >> 1) % 4]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut engine = Engine::new(Config {
+        keys,
+        ..Config::default()
+    })
+    .unwrap();
+    let mut ids: Vec<String> = vec![];
+    for key in ["user-alice", "a.b.c", "bob", "gone"] {
+        let handle = match keys {
+            KeyMode::Random => engine.create(0.0, 0.0, 0.0).unwrap(),
+            KeyMode::Caller => engine
+                .create_with_key(key.as_bytes(), 0.0, 0.0, 0.0)
+                .unwrap(),
+        };
+        ids.push(engine.id(handle).unwrap());
+        if key == "gone" {
+            engine.detach(handle);
+            engine.release(handle);
+        }
+    }
+    let name = "sid";
+    let secret = |input: &mut Input<'_>| COOKIE_SECRETS[input.index(COOKIE_SECRETS.len())];
+    let mut header = String::new();
+    while input.more() && header.len() < 6000 {
+        match input.byte() % 13 {
+            0 => header.push(';'),
+            1 => header.push_str("; "),
+            2 => header.push_str("sid="),
+            3 => header.push('='),
+            4 => header.push(' '),
+            5 => header.push('\t'),
+            6 => {
+                let s = secret(&mut input);
+                header.push_str(&signed(name, s, &ids[input.index(ids.len())]));
+            }
+            7 => {
+                let s = secret(&mut input);
+                header.push_str(&legacy_signed(s, &ids[input.index(ids.len())]));
+            }
+            8 => header.push_str(&ids[input.index(ids.len())]),
+            9 => header.push(char::from(input.byte())),
+            10 => {
+                let s = secret(&mut input);
+                let mut value: Vec<char> = signed(name, s, &ids[input.index(ids.len())])
+                    .chars()
+                    .collect();
+                let at = input.index(value.len());
+                value[at] = char::from(input.byte());
+                header.extend(value);
+            }
+            11 => {
+                let run = usize::from(input.byte()) * 32;
+                header.extend(std::iter::repeat_n('a', run));
+            }
+            _ => header
+                .push(['\u{a0}', '\u{feff}', '\u{1f600}', '\u{13b}', 'x', '.'][input.index(6)]),
+        }
+    }
+    let verifier = CookieVerifier::new(name, &secrets);
+    let units: Vec<u16> = header.encode_utf16().collect();
+    let expected = cookie_model::read(&mut engine, name, &secrets, &units, COOKIE_NOW);
+    let utf16 = Expected::of(verifier.read(&mut engine, &units, COOKIE_NOW));
+    assert_eq!(utf16, expected, "header {header:?}");
+    // As UTF-8 bytes the positions differ past non-ASCII text; the session and the verdict do not.
+    let utf8 = Expected::of(verifier.read(&mut engine, header.as_bytes(), COOKIE_NOW));
+    match (utf8, expected) {
+        (
+            Expected::Found {
+                handle,
+                secret,
+                legacy,
+                ..
+            },
+            Expected::Found {
+                handle: h,
+                secret: s,
+                legacy: l,
+                ..
+            },
+        ) => assert_eq!((handle, secret, legacy), (h, s, l), "header {header:?}"),
+        (utf8, expected) => assert_eq!(utf8, expected, "header {header:?}"),
     }
 }

@@ -117,6 +117,7 @@ export interface FloorFigures {
 }
 
 export type HttpServerKind =
+  | 'express-bare'
   | 'middleware-native'
   | 'middleware-js'
   | 'express-session-memory'

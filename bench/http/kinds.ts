@@ -6,6 +6,7 @@ import type { HttpServerKind } from '../results-schema'
 
 /** Every server kind, in the order the runner measures them and tables list them. */
 export const HTTP_SERVER_KINDS: readonly HttpServerKind[] = [
+  'express-bare',
   'middleware-native',
   'middleware-js',
   'express-session-memory',

@@ -18,7 +18,7 @@
  * The process exits when its stdin closes, so it never outlives the runner that spawned it.
  */
 import { createHmac, randomBytes } from 'node:crypto'
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express, { type RequestHandler } from 'express'
 import session, { type CookieOptions, type Store } from 'express-session'
@@ -29,6 +29,7 @@ import { HTTP_SERVER_KINDS, type ServerReady } from './kinds'
 import { SessionManager } from '../../ts/index'
 import { sessionMiddleware, type SessionRequest } from '../../ts/integrations/express'
 import { SessionkeeperStore } from '../../ts/integrations/express-session'
+import { SessionCookie } from '../../ts/integrations/cookies'
 
 /** Most cookies handed to the load generator: enough to spread the load over many sessions. */
 const COOKIE_SAMPLE = 2000
@@ -93,12 +94,13 @@ function middlewareSetup(engine: 'native' | 'js'): SessionSetup {
   }
 }
 
-/**
- * The value sessionMiddleware reads with a `secret`: `<id>.<base64url HMAC-SHA256 of the id>`.
- * cookies.ts does not export its signer (it is internal), so the same HMAC is computed here.
- */
+/** The middleware's own signer (its current signature, not 0.1.0's), for the cookies handed out. */
+const middlewareSigner = new SessionCookie({ cookieName: MIDDLEWARE_COOKIE, secret: SECRET })
+const plainRequest = { secure: false, headers: {}, socket: null } as unknown as IncomingMessage
+
+/** The value sessionMiddleware writes for `id`: `<id>.<base64url HMAC-SHA256 of sid=<id>>` under its derived key. */
 function signMiddlewareCookie(id: string): string {
-  return `${id}.${createHmac('sha256', SECRET).update(id, 'utf8').digest('base64url')}`
+  return middlewareSigner.serialize(plainRequest, id).split(';')[0].slice(MIDDLEWARE_COOKIE.length + 1)
 }
 
 /**
@@ -158,6 +160,12 @@ function expressSessionSetup(store: Store): SessionSetup {
 
 function setupFor(kind: HttpServerKind): SessionSetup {
   switch (kind) {
+    case 'express-bare':
+      return {
+        middleware: (_req, _res, next) => next(),
+        access: { user: () => undefined, writeCart: () => false },
+        fill: async (_count, sample) => Array.from({ length: Math.min(sample, 100) }, (_, index) => `sid=bare-${index}`),
+      }
     case 'middleware-native':
       return middlewareSetup('native')
     case 'middleware-js':

@@ -12,7 +12,7 @@ use sessionkeeper_core::{
 };
 
 use crate::errors::map_error;
-use crate::external_memory::{settle_released, MemoryReport};
+use crate::external_memory::{EngineExternal, MemoryReport};
 use crate::handle_buffer::HandleBuffer;
 use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
 
@@ -44,13 +44,12 @@ fn id_bytes(id: &IdArg) -> &[u8] {
 /// Builds an engine; the facade has validated every argument.
 #[napi(catch_unwind, ts_return_type = "ExternalObject<'NativeEngine'>")]
 pub fn create_engine(
-    env: Env,
     id_bytes: u32,
     id_encoding: String,
     keys: String,
     max_data_bytes: f64,
     resolution: f64,
-) -> Result<External<NativeEngine>> {
+) -> Result<EngineExternal> {
     let id_encoding = match id_encoding.as_str() {
         "base64url" => IdEncoding::Base64Url,
         "hex" => IdEncoding::Hex,
@@ -84,11 +83,10 @@ pub fn create_engine(
         resolution,
     };
     let engine = Engine::new(config).map_err(map_error)?;
-    settle_released(&env);
-    Ok(External::new(NativeEngine {
+    Ok(EngineExternal(External::new(NativeEngine {
         engine,
         memory: MemoryReport::default(),
-    }))
+    })))
 }
 
 /// Attached sessions.
@@ -107,7 +105,7 @@ pub fn create(
     absolute_timeout: f64,
 ) -> Result<f64> {
     let created = engine.engine.create(now, idle_timeout, absolute_timeout);
-    engine.count_op(&env, 1);
+    engine.report_memory(&env);
     match created {
         Ok(found) => Ok(found.to_f64()),
         Err(sessionkeeper_core::Error::TableFull) => Ok(CREATE_TABLE_FULL),
@@ -137,7 +135,7 @@ pub fn create_with_key(
     let created = engine
         .engine
         .create_with_key(key, now, idle_timeout, absolute_timeout);
-    engine.count_op(&env, 1);
+    engine.report_memory(&env);
     match created {
         Ok(found) => Ok(found.to_f64()),
         Err(sessionkeeper_core::Error::KeyExists) => Ok(CREATE_KEY_EXISTS),
@@ -171,7 +169,7 @@ pub fn restore(
         idle_timeout,
         absolute_timeout,
     );
-    engine.count_op(&env, 1);
+    engine.report_memory(&env);
     match restored {
         Ok(found) => found.to_f64(),
         Err(sessionkeeper_core::Error::KeyExists) => CREATE_KEY_EXISTS,
@@ -223,7 +221,7 @@ pub fn detach(engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
 #[napi(catch_unwind)]
 pub fn release(env: Env, engine: &mut External<NativeEngine>, handle_number: f64) -> bool {
     let released = handle(handle_number).is_some_and(|found| engine.engine.release(found));
-    engine.count_op(&env, 1);
+    engine.report_memory(&env);
     released
 }
 
@@ -246,7 +244,7 @@ pub fn sweep(engine: &mut External<NativeEngine>, now: f64, mut out: HandleBuffe
 #[napi(catch_unwind)]
 pub fn sweep_release(env: Env, engine: &mut External<NativeEngine>, now: f64, limit: u32) -> u32 {
     let released = engine.engine.sweep_release(now, limit as usize);
-    engine.count_op(&env, released as u32);
+    engine.report_memory(&env);
     released as u32
 }
 
@@ -388,6 +386,7 @@ pub fn get_data(
 /// Stores a data value: 0 done, 1 over maxDataBytes, 2 stale.
 #[napi(catch_unwind)]
 pub fn set_data(
+    env: Env,
     engine: &mut External<NativeEngine>,
     handle_number: f64,
     key: String,
@@ -396,7 +395,9 @@ pub fn set_data(
     let Some(found) = handle(handle_number) else {
         return 2;
     };
-    match engine.engine.set_data(found, &key, &value) {
+    let stored = engine.engine.set_data(found, &key, &value);
+    engine.report_memory(&env);
+    match stored {
         Ok(()) => 0,
         Err(SetDataError::TooLarge) => 1,
         Err(SetDataError::Stale) => 2,
@@ -409,6 +410,7 @@ pub fn set_data(
 /// 2 stale, 3 malformed (nothing after the fault is stored).
 #[napi(catch_unwind)]
 pub fn set_data_packed(
+    env: Env,
     engine: &mut External<NativeEngine>,
     handle_number: f64,
     packed: String,
@@ -416,7 +418,13 @@ pub fn set_data_packed(
     let Some(found) = handle(handle_number) else {
         return 2;
     };
-    let mut rest = packed.as_str();
+    let result = store_packed(&mut engine.engine, found, &packed);
+    engine.report_memory(&env);
+    result
+}
+
+fn store_packed(engine: &mut Engine, found: Handle, packed: &str) -> u32 {
+    let mut rest = packed;
     while !rest.is_empty() {
         let Some((key, after_key)) = take_packed(rest) else {
             return 3;
@@ -424,7 +432,7 @@ pub fn set_data_packed(
         let Some((value, after_value)) = take_packed(after_key) else {
             return 3;
         };
-        match engine.engine.set_data(found, key, value) {
+        match engine.set_data(found, key, value) {
             Ok(()) => rest = after_value,
             Err(SetDataError::TooLarge) => return 1,
             Err(SetDataError::Stale) => return 2,
@@ -453,8 +461,15 @@ fn take_packed(packed: &str) -> Option<(&str, &str)> {
 
 /// Removes a data value; whether it was there.
 #[napi(catch_unwind)]
-pub fn delete_data(engine: &mut External<NativeEngine>, handle_number: f64, key: String) -> bool {
-    handle(handle_number).is_some_and(|found| engine.engine.delete_data(found, &key))
+pub fn delete_data(
+    env: Env,
+    engine: &mut External<NativeEngine>,
+    handle_number: f64,
+    key: String,
+) -> bool {
+    let deleted = handle(handle_number).is_some_and(|found| engine.engine.delete_data(found, &key));
+    engine.report_memory(&env);
+    deleted
 }
 
 /// Data keys in insertion order.
@@ -482,11 +497,15 @@ pub fn user(engine: &External<NativeEngine>, handle_number: f64) -> Option<&str>
 /// Sets or clears the user name.
 #[napi(catch_unwind)]
 pub fn set_user(
+    env: Env,
     engine: &mut External<NativeEngine>,
     handle_number: f64,
     user: Option<String>,
 ) -> bool {
-    handle(handle_number).is_some_and(|found| engine.engine.set_user(found, user.as_deref()))
+    let set =
+        handle(handle_number).is_some_and(|found| engine.engine.set_user(found, user.as_deref()));
+    engine.report_memory(&env);
+    set
 }
 
 /// The roles.
@@ -500,12 +519,15 @@ pub fn roles(engine: &External<NativeEngine>, handle_number: f64) -> Vec<&str> {
 /// Replaces the roles.
 #[napi(catch_unwind)]
 pub fn set_roles(
+    env: Env,
     engine: &mut External<NativeEngine>,
     handle_number: f64,
     roles: Vec<String>,
 ) -> bool {
     let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-    handle(handle_number).is_some_and(|found| engine.engine.set_roles(found, &roles))
+    let set = handle(handle_number).is_some_and(|found| engine.engine.set_roles(found, &roles));
+    engine.report_memory(&env);
+    set
 }
 
 /// Live attached sessions from `fromSlot` on, into `out`; how many were written.
@@ -535,8 +557,13 @@ pub fn memory_bytes(engine: &External<NativeEngine>) -> f64 {
 }
 
 impl NativeEngine {
-    pub(crate) fn count_op(&mut self, env: &Env, ops: u32) {
-        let engine = &self.engine;
-        self.memory.count(env, ops, || engine.memory_bytes());
+    /// Called after every change that can grow or shrink the engine: O(1), and a napi call
+    /// only when the holding moved by a report step (src/external_memory.rs).
+    pub(crate) fn report_memory(&mut self, env: &Env) {
+        self.memory.update(env, self.engine.memory_bytes());
+    }
+
+    pub(crate) fn memory_reported(&self) -> i64 {
+        self.memory.reported()
     }
 }

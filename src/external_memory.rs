@@ -1,88 +1,127 @@
 //! Telling V8 how much memory the engines hold off its heap, so that its garbage collector
 //! weighs a `SessionManager` by the sessions it keeps alive, not by its few JS objects.
 //!
-//! No engine keeps an `Env`: napi-rs documents that an `Env` is valid only during the call
-//! that received it, and a Worker's `Env` is gone once the Worker exits. The calls that grow or
-//! shrink a table take one as an argument and report through it.
+//! Two rules pull against each other. Early: a manager dropped without `close()` is freed only
+//! when V8 collects its engine's `External`, and V8 runs a full GC for external memory only
+//! when the reported total has grown 64 MiB since the last one; so every engine reports from
+//! its first 64 KiB on (3,000 dropped managers of 1,000 sessions, ~300 KiB each, then get a
+//! full GC every ~200 managers instead of none). Coarse: each such GC is a mark-compact that
+//! cannot free a live engine, so one engine's report is capped at `REPORT_CAP_BYTES`, under
+//! that 64 MiB: an engine growing to millions of sessions triggers no mark-compact of its own
+//! (before the cap, 4M sessions caused 4). The cost of the cap: a dropped engine of more than
+//! 32 MiB weighs only 32 MiB, and waits for a full GC that something else starts (or is freed
+//! at once by `close()`, which the README asks for).
 //!
-//! The finalizer of an `External` gets no `Env` on napi-rs 3.11: `External<T>` drops `T` in its
-//! own finalize callback and only undoes the fixed size hint it was created with. The ways to get
-//! one there cost more than they save: `ObjectFinalize` is for `#[napi]` classes (a class
-//! crossing costs about twice a free-function call, bench/call-shape.ts), and
-//! `napi_add_finalizer` needs N-API 5 and raw `unsafe` FFI. So a dropped engine leaves what it
-//! had reported in a per-thread ledger, and the next report on that thread, from any engine or
-//! from `createEngine`, hands it back to V8 with its own change. Per thread because V8 counts
-//! external memory per isolate, and each isolate (the main thread, each Worker) runs its JS and
-//! its finalizers on its own thread; a Worker's ledger ends with it, as does its isolate's count.
+//! The `External` is made here with a finalizer of our own, because napi-rs's `External` hands
+//! its finalizer no `Env` for a size that changed after creation: ours takes back exactly what
+//! the engine had reported, at the moment V8 finalizes it, through the `Env` it is called with
+//! (the one of the isolate that was told, a Worker's included). napi-rs reads the `External<T>`
+//! it made from the same pointer, so every binding function still takes `&External<_>`.
+#![allow(unsafe_code)]
 
-use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr;
 
-use napi::bindgen_prelude::Env;
+use napi::bindgen_prelude::{Env, External, ToNapiValue, TypeName};
+use napi::{sys, Error, Result, Status, ValueType};
 
-/// V8 is told about the table's memory in steps of this size, and only every
-/// `REPORT_EVERY_OPS` growing or shrinking operations, so the hot path pays nothing for it.
-const REPORT_STEP_BYTES: i64 = 1 << 20;
-const REPORT_EVERY_OPS: u32 = 1024;
+use crate::engine::NativeEngine;
 
-thread_local! {
-    /// Bytes reported by engines dropped on this thread and not yet handed back to V8.
-    static RELEASED: Cell<i64> = const { Cell::new(0) };
-}
+/// Changes smaller than this are not reported: a napi call per session would cost more than
+/// the steering is worth, and V8 only acts on tens of MiB.
+const REPORT_STEP_BYTES: i64 = 64 << 10;
+/// At most this much of one engine is reported (see the module comment).
+const REPORT_CAP_BYTES: i64 = 32 << 20;
 
 /// What one engine has told V8 it holds.
 #[derive(Debug, Default)]
 pub struct MemoryReport {
     reported: i64,
-    ops_since_report: u32,
 }
 
 impl MemoryReport {
-    /// Counts `ops` growing or shrinking operations. Every `REPORT_EVERY_OPS` of them, tells
-    /// V8 about `held()` (bytes) when it moved by a step since the last report, together with
-    /// what dropped engines released on this thread. A failed report changes nothing and is
-    /// tried again later: it only steers the garbage collector.
-    pub fn count(&mut self, env: &Env, ops: u32, held: impl FnOnce() -> usize) {
-        self.ops_since_report = self.ops_since_report.saturating_add(ops);
-        if self.ops_since_report < REPORT_EVERY_OPS {
-            return;
+    /// Bytes V8 has been told of.
+    pub(crate) fn reported(&self) -> i64 {
+        self.reported
+    }
+
+    /// Tells V8 about `held` bytes (capped) when that moved by a step since the last report. A
+    /// failed report changes nothing and is tried again on the next change: it only steers the
+    /// garbage collector.
+    pub fn update(&mut self, env: &Env, held: usize) {
+        if let Some(change) = report_change(self.reported, held) {
+            if env.adjust_external_memory(change).is_ok() {
+                self.reported += change;
+            }
         }
-        self.ops_since_report = 0;
-        let held = i64::try_from(held()).unwrap_or(i64::MAX);
-        let released = RELEASED.get();
-        let Some(change) = report_change(self.reported, held, released) else {
-            return;
+    }
+}
+
+/// The adjustment to send, or `None` when the capped holding moved by less than a step.
+fn report_change(reported: i64, held: usize) -> Option<i64> {
+    let target = i64::try_from(held)
+        .unwrap_or(i64::MAX)
+        .min(REPORT_CAP_BYTES);
+    let change = target - reported;
+    // The cap itself is reported even when the step to it is short, so a full engine is
+    // counted as the cap says.
+    let reaches_cap = target == REPORT_CAP_BYTES && change != 0;
+    (change.abs() >= REPORT_STEP_BYTES || reaches_cap || (target == 0 && change != 0))
+        .then_some(change)
+}
+
+/// A new engine on its way to JS as an `External` whose finalizer takes its report back.
+pub struct EngineExternal(pub External<NativeEngine>);
+
+impl TypeName for EngineExternal {
+    fn type_name() -> &'static str {
+        "External"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::External
+    }
+}
+
+impl ToNapiValue for EngineExternal {
+    unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> Result<sys::napi_value> {
+        let data = Box::into_raw(Box::new(value.0));
+        let mut result = ptr::null_mut();
+        // SAFETY: `data` is a live, uniquely owned `External<NativeEngine>`; V8 owns it from here
+        // and passes it back once, to `finalize_engine`, which frees it.
+        let status = unsafe {
+            sys::napi_create_external(
+                env,
+                data.cast(),
+                Some(finalize_engine),
+                ptr::null_mut(),
+                &mut result,
+            )
         };
-        if env.adjust_external_memory(change).is_ok() {
-            self.reported = held;
-            RELEASED.set(0);
+        if status != sys::Status::napi_ok {
+            // SAFETY: V8 did not take `data`; it is still ours alone.
+            drop(unsafe { Box::from_raw(data) });
+            return Err(Error::new(
+                Status::GenericFailure,
+                "could not create the engine object",
+            ));
         }
+        Ok(result)
     }
 }
 
-impl Drop for MemoryReport {
-    /// Runs in the External's finalizer, on the thread of the isolate that was told.
-    fn drop(&mut self) {
-        RELEASED.set(RELEASED.get().saturating_add(self.reported));
+/// Frees an engine and hands what it had reported back to V8.
+unsafe extern "C" fn finalize_engine(env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the pointer `to_napi_value` gave V8, finalized exactly once.
+    let engine = unsafe { Box::from_raw(data.cast::<External<NativeEngine>>()) };
+    let reported = engine.memory_reported();
+    drop(engine);
+    if reported != 0 {
+        let mut total = 0i64;
+        // SAFETY: `env` is the finalizer's own, valid for this call. A failure leaves V8's count
+        // high, which only makes its GC a little more eager.
+        unsafe { sys::napi_adjust_external_memory(env, -reported, &mut total) };
     }
-}
-
-/// Hands back to V8 what engines dropped on this thread had reported (`createEngine` calls it,
-/// so a process that replaces its managers never lets the count drift).
-pub fn settle_released(env: &Env) {
-    let released = RELEASED.get();
-    if released != 0 && env.adjust_external_memory(-released).is_ok() {
-        RELEASED.set(0);
-    }
-}
-
-/// The adjustment to send, or `None` when neither this engine's holding nor the ledger moved
-/// by a step.
-fn report_change(reported: i64, held: i64, released: i64) -> Option<i64> {
-    let own = held.saturating_sub(reported);
-    if own.abs() < REPORT_STEP_BYTES && released < REPORT_STEP_BYTES {
-        return None;
-    }
-    Some(own.saturating_sub(released))
 }
 
 #[cfg(test)]
@@ -91,44 +130,46 @@ mod tests {
 
     #[test]
     fn a_change_under_a_step_is_not_reported() {
-        assert_eq!(report_change(0, REPORT_STEP_BYTES - 1, 0), None);
-        assert_eq!(report_change(REPORT_STEP_BYTES, 1, 0), None);
+        assert_eq!(report_change(0, (REPORT_STEP_BYTES - 1) as usize), None);
+        assert_eq!(
+            report_change(REPORT_STEP_BYTES, (2 * REPORT_STEP_BYTES - 1) as usize),
+            None
+        );
     }
 
     #[test]
     fn growth_and_shrinkage_of_a_step_are_reported() {
         assert_eq!(
-            report_change(0, REPORT_STEP_BYTES, 0),
+            report_change(0, REPORT_STEP_BYTES as usize),
             Some(REPORT_STEP_BYTES)
         );
         assert_eq!(
-            report_change(3 * REPORT_STEP_BYTES, REPORT_STEP_BYTES, 0),
+            report_change(3 * REPORT_STEP_BYTES, REPORT_STEP_BYTES as usize),
             Some(-2 * REPORT_STEP_BYTES)
         );
     }
 
     #[test]
-    fn what_dropped_engines_released_goes_back_with_the_next_report() {
-        assert_eq!(
-            report_change(0, REPORT_STEP_BYTES, 5 * REPORT_STEP_BYTES),
-            Some(-4 * REPORT_STEP_BYTES)
-        );
-        assert_eq!(
-            report_change(0, 0, 2 * REPORT_STEP_BYTES),
-            Some(-2 * REPORT_STEP_BYTES)
-        );
+    fn an_emptied_engine_reports_zero() {
+        assert_eq!(report_change(1000, 0), Some(-1000));
+        assert_eq!(report_change(0, 0), None);
     }
 
     #[test]
-    fn a_dropped_report_lands_in_this_threads_ledger_only() {
-        RELEASED.set(0);
-        drop(MemoryReport {
-            reported: 7,
-            ops_since_report: 0,
-        });
-        assert_eq!(RELEASED.get(), 7);
-        let other = std::thread::spawn(|| RELEASED.get()).join().ok();
-        assert_eq!(other, Some(0));
-        RELEASED.set(0);
+    fn no_engine_reports_more_than_the_cap() {
+        let huge = usize::MAX;
+        assert_eq!(report_change(0, huge), Some(REPORT_CAP_BYTES));
+        assert_eq!(report_change(REPORT_CAP_BYTES, huge), None);
+        assert_eq!(
+            report_change(REPORT_CAP_BYTES - 1, (REPORT_CAP_BYTES + 5) as usize),
+            Some(1)
+        );
+        assert_eq!(
+            report_change(
+                REPORT_CAP_BYTES,
+                (REPORT_CAP_BYTES - REPORT_STEP_BYTES) as usize
+            ),
+            Some(-REPORT_STEP_BYTES)
+        );
     }
 }

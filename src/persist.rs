@@ -72,7 +72,7 @@ pub fn load_sessions(
             };
         }
     };
-    engine.count_op(&env, loaded.restored as u32);
+    engine.report_memory(&env);
     LoadOutcome {
         restored: loaded.restored as u32,
         records: loaded.records as u32,

@@ -15,6 +15,7 @@ use crate::errors::map_error;
 use crate::external_memory::{EngineExternal, MemoryReport};
 use crate::handle_buffer::HandleBuffer;
 use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
+use crate::packed::parse_entries;
 
 const CREATE_KEY_EXISTS: f64 = -1.0;
 const CREATE_TABLE_FULL: f64 = -2.0;
@@ -111,6 +112,64 @@ pub fn create(
         Err(sessionkeeper_core::Error::TableFull) => Ok(CREATE_TABLE_FULL),
         Err(error) => Err(map_error(error)),
     }
+}
+
+/// A session with a fresh random id holding its initial data (`pairs` entries in the packed
+/// form of src/packed.rs), in one crossing: the handle goes to `out[0]` (-2 when the table is
+/// full) and the id is returned (undefined when full). Data that would exceed maxDataBytes is
+/// stored up to the first entry that does not fit (the facade checks the total first). A
+/// malformed packing is refused before anything is created.
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, out: Float64Array",
+    ts_return_type = "string | undefined"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn create_session(
+    env: Env,
+    engine: &mut External<NativeEngine>,
+    now: f64,
+    idle_timeout: f64,
+    absolute_timeout: f64,
+    pairs: u32,
+    packed: String,
+    mut out: HandleBuffer,
+) -> Result<Option<IdText>> {
+    let Some(entries) = parse_entries(&packed, pairs) else {
+        return Err(Error::new(
+            Status::InvalidArg,
+            "malformed packed data entries",
+        ));
+    };
+    let Some(slot) = out.slots().next() else {
+        return Err(Error::new(
+            Status::InvalidArg,
+            "out must have room for the handle",
+        ));
+    };
+    let created =
+        engine
+            .engine
+            .create_with_data(now, idle_timeout, absolute_timeout, entries.into_iter());
+    engine.report_memory(&env);
+    let found = match created {
+        Ok((found, _)) => found,
+        Err(sessionkeeper_core::Error::TableFull) => {
+            *slot = CREATE_TABLE_FULL;
+            return Ok(None);
+        }
+        Err(error) => return Err(map_error(error)),
+    };
+    *slot = found.to_f64();
+    let mut text = IdText {
+        buffer: [0; MAX_KEY_BYTES + 1],
+        len: 0,
+    };
+    text.len = engine
+        .engine
+        .write_id(found, &mut text.buffer)
+        .ok_or_else(|| Error::new(Status::GenericFailure, "a new session has no id"))?;
+    Ok(Some(text))
 }
 
 /// A session under a caller's key; its handle, -1 when the key is taken, -2 when full.
@@ -404,10 +463,8 @@ pub fn set_data(
     }
 }
 
-/// Stores entries packed by the facade's adapter as `<len>:<text>` for key, value, key, value...
-/// (`len` in UTF-16 code units, as JavaScript counts): one string conversion for a session's
-/// whole initial data instead of two per entry. 0 done, 1 over maxDataBytes (stops there),
-/// 2 stale, 3 malformed (nothing after the fault is stored).
+/// Stores entries in the facade's packed form (src/packed.rs): 0 done, 1 over maxDataBytes
+/// (stops there), 2 stale, 3 malformed (nothing is stored).
 #[napi(catch_unwind)]
 pub fn set_data_packed(
     env: Env,
@@ -418,45 +475,25 @@ pub fn set_data_packed(
     let Some(found) = handle(handle_number) else {
         return 2;
     };
-    let result = store_packed(&mut engine.engine, found, &packed);
+    let Some(entries) = parse_entries(&packed, 0) else {
+        return 3;
+    };
+    let mut result = 0;
+    for (key, value) in entries {
+        match engine.engine.set_data(found, key, value) {
+            Ok(()) => {}
+            Err(SetDataError::TooLarge) => {
+                result = 1;
+                break;
+            }
+            Err(SetDataError::Stale) => {
+                result = 2;
+                break;
+            }
+        }
+    }
     engine.report_memory(&env);
     result
-}
-
-fn store_packed(engine: &mut Engine, found: Handle, packed: &str) -> u32 {
-    let mut rest = packed;
-    while !rest.is_empty() {
-        let Some((key, after_key)) = take_packed(rest) else {
-            return 3;
-        };
-        let Some((value, after_value)) = take_packed(after_key) else {
-            return 3;
-        };
-        match engine.set_data(found, key, value) {
-            Ok(()) => rest = after_value,
-            Err(SetDataError::TooLarge) => return 1,
-            Err(SetDataError::Stale) => return 2,
-        }
-    }
-    0
-}
-
-/// Splits `<len>:<text>` off the front of `packed`, `len` counting UTF-16 code units.
-fn take_packed(packed: &str) -> Option<(&str, &str)> {
-    let (digits, body) = packed.split_once(':')?;
-    let mut units: usize = digits.parse().ok()?;
-    let mut end = 0;
-    for c in body.chars() {
-        if units == 0 {
-            break;
-        }
-        units = units.checked_sub(c.len_utf16())?;
-        end += c.len_utf8();
-    }
-    if units != 0 {
-        return None;
-    }
-    Some((body.get(..end)?, body.get(end..)?))
 }
 
 /// Removes a data value; whether it was there.

@@ -18,6 +18,7 @@ mod errors;
 mod external_memory;
 mod handle_buffer;
 mod id_text;
+mod packed;
 mod persist;
 mod probe;
 

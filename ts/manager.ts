@@ -510,7 +510,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     if (key === undefined) {
       this.#makeRoom(now, replacing)
       this.#recheckUserRoom(user)
-      handle = engine.create(now, init.idleTimeout, init.absoluteTimeout)
+      handle = engine.createSession(now, init.idleTimeout, init.absoluteTimeout, init.data)
     } else {
       const { claimedKeys } = registry
       if (claimedKeys.has(key)) throw new SessionExistsError(key)
@@ -549,10 +549,10 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       registry.users.set(handle, user)
     }
     if (init.roles !== undefined) engine.setRoles(handle, init.roles)
-    if (init.data.length > 0) engine.setDataEntries(handle, init.data)
+    if (key !== undefined && init.data.length > 0) engine.setDataEntries(handle, init.data)
     this.#persistence?.commitCreate()
     registry.counts.created++
-    const session = new Session<Data>(registry, handle, init.key ?? (engine.id(handle) as string))
+    const session = new Session<Data>(registry, handle, key ?? engine.createdId)
     registry.timer.note(deadlineOf(now, init.idleTimeout, init.absoluteTimeout))
     if (registry.listeners.count('create') > 0) registry.listeners.emit('create', [session], registry.reportError)
     return session

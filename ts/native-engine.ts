@@ -5,6 +5,9 @@ export interface NativeBinding {
   createEngine(idBytes: number, idEncoding: string, keys: string, maxDataBytes: number, resolution: number): object
   size(engine: object): number
   create(engine: object, now: number, idleTimeout: number, absoluteTimeout: number): number
+  createSession(
+    engine: object, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, out: Float64Array,
+  ): string | undefined
   createWithKey(engine: object, key: string, now: number, idleTimeout: number, absoluteTimeout: number): number
   restore(engine: object, id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number
   lookup(engine: object, id: string, now: number, renew: boolean): number
@@ -58,6 +61,9 @@ export class NativeEngine implements Engine {
   readonly kind = 'native' as const
   readonly #binding: NativeBinding
   readonly #engine: object
+  /** Where `createSession` puts the handle, the id being its return value. */
+  readonly #created = new Float64Array(1)
+  createdId = ''
 
   constructor(binding: NativeBinding, config: EngineConfig) {
     this.#binding = binding
@@ -68,6 +74,11 @@ export class NativeEngine implements Engine {
 
   get size(): number { return this.#binding.size(this.#engine) }
   create(now: number, idle: number, absolute: number): number { return this.#binding.create(this.#engine, now, idle, absolute) }
+  createSession(now: number, idle: number, absolute: number, entries: string[]): number {
+    const id = this.#binding.createSession(this.#engine, now, idle, absolute, entries.length >> 1, pack(entries), this.#created)
+    if (typeof id === 'string') this.createdId = id
+    return this.#created[0]
+  }
   createWithKey(key: string, now: number, idle: number, absolute: number): number {
     return this.#binding.createWithKey(this.#engine, key, now, idle, absolute)
   }
@@ -103,9 +114,7 @@ export class NativeEngine implements Engine {
   setData(handle: number, key: string, value: string): number { return this.#binding.setData(this.#engine, handle, key, value) }
   /** One string crossing for all entries: converting an array costs napi calls per element. */
   setDataEntries(handle: number, entries: string[]): number {
-    let packed = ''
-    for (const entry of entries) packed += `${entry.length}:${entry}`
-    return this.#binding.setDataPacked(this.#engine, handle, packed)
+    return this.#binding.setDataPacked(this.#engine, handle, pack(entries))
   }
   deleteData(handle: number, key: string): boolean { return this.#binding.deleteData(this.#engine, handle, key) }
   dataKeys(handle: number): string[] { return this.#binding.dataKeys(this.#engine, handle) }
@@ -135,4 +144,11 @@ export class NativeEngine implements Engine {
   readCookie(verifier: object, header: string, now: number, out: Float64Array): number {
     return this.#binding.readSessionCookie(this.#engine, verifier, header, now, out)
   }
+}
+
+/** `<length>:<text>` per string (length in UTF-16 code units): the binding's packed form (src/packed.rs). */
+function pack(entries: string[]): string {
+  let packed = ''
+  for (let index = 0; index < entries.length; index++) packed += `${entries[index].length}:${entries[index]}`
+  return packed
 }

@@ -105,6 +105,16 @@ export class JsEngine implements Engine {
     return this.initialize(slot, now, idleTimeout, absoluteTimeout)
   }
 
+  createdId = ''
+
+  createSession(now: number, idleTimeout: number, absoluteTimeout: number, entries: string[]): number {
+    const handle = this.create(now, idleTimeout, absoluteTimeout)
+    if (handle < 0) return handle
+    if (entries.length > 0) this.setDataEntries(handle, entries)
+    this.createdId = this.id(handle) as string
+    return handle
+  }
+
   createWithKey(key: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
     if (this.index.has(key)) return CREATE_KEY_EXISTS
     if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL

@@ -65,6 +65,17 @@ export class JournaledEngine implements Engine {
     return handle
   }
 
+  createdId = ''
+
+  /** The separate steps, so the pending record folds the data in as `setDataEntries` does. */
+  createSession(now: number, idleTimeout: number, absoluteTimeout: number, entries: string[]): number {
+    const handle = this.create(now, idleTimeout, absoluteTimeout)
+    if (handle < 0) return handle
+    if (entries.length > 0) this.setDataEntries(handle, entries)
+    this.createdId = this.#pending!.id
+    return handle
+  }
+
   createWithKey(key: string, now: number, idleTimeout: number, absoluteTimeout: number): number {
     const handle = this.inner.createWithKey(key, now, idleTimeout, absoluteTimeout)
     if (handle >= 0) this.#begin(handle, key, now, idleTimeout, absoluteTimeout)

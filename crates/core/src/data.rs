@@ -117,6 +117,28 @@ impl SideRecord {
         record
     }
 
+    /// A record holding `data` as [`SideRecord::plan`] and [`SideRecord::apply`] per entry in
+    /// order would, stopping at the first entry that would take it over `max` bytes (as a run
+    /// of `set_data` calls that stops at its first failure). Returns the record and whether
+    /// every entry was stored.
+    pub(crate) fn with_data<'s>(
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+        max: usize,
+    ) -> (SideRecord, bool) {
+        let mut record = SideRecord {
+            data: Vec::with_capacity(data.len()),
+            ..SideRecord::default()
+        };
+        for (key, value) in data {
+            let pending = SideRecord::plan(Some(&record), key, value);
+            if pending.total > max {
+                return (record, false);
+            }
+            record.apply(pending, key, value);
+        }
+        (record, true)
+    }
+
     /// True when the record holds nothing, so it can be freed.
     pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty() && self.user.is_none() && self.roles.is_empty()

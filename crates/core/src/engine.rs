@@ -8,6 +8,7 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 
 use crate::config::{Config, KeyMode};
+use crate::data::SideRecord;
 use crate::error::{Error, RekeyError};
 use crate::handle::{Handle, GENERATION_SPACE};
 use crate::ids::{self, RandomPool, MAX_ID_BYTES};
@@ -266,6 +267,38 @@ impl Engine {
         let (raw, hash) = self.fresh_id(&mut buf)?;
         let key = Key::new(raw);
         self.insert_new(key, hash, now, idle_timeout, absolute_timeout)
+    }
+
+    /// [`Engine::create`] with its initial data, in one step: the data entries are stored in
+    /// order as [`Engine::set_data`] would store them, stopping at the first that would take the
+    /// session over `max_data_bytes`; the session exists either way. Returns the handle and
+    /// whether every entry was stored. The record is built at once, so its entry list is
+    /// allocated once rather than grown key by key. Same errors as [`Engine::create`]; O(entries).
+    ///
+    /// ```
+    /// # use sessionkeeper_core::*;
+    /// let mut e = Engine::new(Config { max_data_bytes: 4, ..Config::default() }).unwrap();
+    /// let (h, all) = e.create_with_data(0.0, 0.0, 0.0, [("a", "1"), ("b", "22")].into_iter()).unwrap();
+    /// assert!(!all);
+    /// assert_eq!((e.get_data(h, "a"), e.get_data(h, "b")), (Some("1"), None));
+    /// ```
+    pub fn create_with_data<'s>(
+        &mut self,
+        now: f64,
+        idle_timeout: f64,
+        absolute_timeout: f64,
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+    ) -> Result<(Handle, bool), Error> {
+        let h = self.create(now, idle_timeout, absolute_timeout)?;
+        if data.len() == 0 {
+            return Ok((h, true));
+        }
+        let (record, all) = SideRecord::with_data(data, self.config.max_data_bytes);
+        if !record.is_empty() {
+            self.table
+                .change_side(h, |side| *side = Some(Box::new(record)));
+        }
+        Ok((h, all))
     }
 
     /// Creates a session under a caller key (the UTF-8 bytes of a JS string).

@@ -1,0 +1,74 @@
+import test from 'ava'
+import { type Engine, type EngineConfig, CREATE_TABLE_FULL } from '../ts/engine'
+import { JsEngine } from '../ts/js-engine/engine'
+import { loadNativeBinding } from '../ts/load-engine'
+import { NativeEngine } from '../ts/native-engine'
+
+/*
+ * `createSession` is the facade's create of a random-id session in one call (one binding
+ * crossing for the native engine): it must leave exactly what `create`, `setDataEntries` and
+ * `id` leave, on both engines.
+ */
+
+const T0 = 1_700_000_000_000
+const HOUR = 3_600_000
+
+function engines(maxDataBytes = Infinity): Array<[string, Engine]> {
+  const config: EngineConfig = { idBytes: 16, idEncoding: 'base64url', keys: 'random', maxDataBytes, resolution: 1000 }
+  const binding = loadNativeBinding()
+  if (binding instanceof Error) throw binding
+  return [['js', new JsEngine(config)], ['native', new NativeEngine(binding, config)]]
+}
+
+const ENTRY_SETS: string[][] = [
+  [],
+  ['theme', 'dark', 'locale', 'en-GB'],
+  ['', '', ':', '3:', '0:', '12:ab'],
+  ['é', '😀 x', 'k\u0000', '\u0000j', 'ünï', 'c\u00f3de'],
+  ['big', 'x'.repeat(10_000), 'after', 'y'],
+]
+
+test('createSession stores the entries in order and gives the id of the handle it returns', (t) => {
+  for (const [kind, engine] of engines()) {
+    for (const entries of ENTRY_SETS) {
+      const at = `${kind} ${JSON.stringify(entries).slice(0, 60)}`
+      const handle = engine.createSession(T0, HOUR, 0, entries)
+      t.true(handle >= 0, at)
+      t.is(engine.id(handle), engine.createdId, at)
+      t.is(engine.lookup(engine.createdId, T0, false), handle, at)
+      t.deepEqual(engine.dataKeys(handle), entries.filter((_, index) => index % 2 === 0), at)
+      for (let index = 0; index < entries.length; index += 2) t.is(engine.getData(handle, entries[index]), entries[index + 1], at)
+      t.is(engine.dataBytes(handle), entries.reduce((sum, text) => sum + Buffer.byteLength(text), 0), at)
+      t.is(engine.expiresAt(handle), T0 + HOUR, at)
+    }
+    t.is(engine.size, ENTRY_SETS.length)
+  }
+})
+
+test('createSession stops at the first entry over maxDataBytes, as setDataEntries does, on both engines', (t) => {
+  const entries = ['a', '1', 'b', '22', 'c', '3']
+  const kept = engines(5).map(([kind, engine]) => {
+    const handle = engine.createSession(T0, HOUR, 0, entries)
+    t.true(handle >= 0, kind)
+    return [engine.dataKeys(handle), engine.dataBytes(handle)]
+  })
+  t.deepEqual(kept[0], [['a', 'b'], 5])
+  t.deepEqual(kept[1], kept[0])
+})
+
+test('the binding refuses a malformed packing before creating anything', (t) => {
+  const binding = loadNativeBinding()
+  if (binding instanceof Error) throw binding
+  const engine = binding.createEngine(16, 'base64url', 'random', Infinity, 1000)
+  const out = new Float64Array(1)
+  for (const packed of ['1:a', '2:a1:b', 'x:a1:b', '1:😀1:a', '9:a1:b']) {
+    t.throws(() => binding.createSession(engine, T0, HOUR, 0, 1, packed, out), { message: /malformed/ }, packed)
+  }
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new Float64Array(0)), { message: /out/ })
+  t.is(binding.size(engine), 0)
+  // A pair count out of all proportion only sizes a list, bounded by the text.
+  const id = binding.createSession(engine, T0, HOUR, 0, 2 ** 32 - 1, '1:a1:b', out)
+  t.is(typeof id, 'string')
+  t.is(binding.getData(engine, out[0], 'a'), 'b')
+  t.not(out[0], CREATE_TABLE_FULL)
+})

@@ -6,7 +6,9 @@
  *
  * Kinds: `bare-express` (no session middleware at all: the ceiling of the same express app on
  * the same machine in the same run; a request with a Cookie header counts as a hit),
- * `redis-middleware` (sessionMiddleware + RedisSessionManager), `connect-redis`
+ * `redis-middleware` (sessionMiddleware + RedisSessionManager), `redis-middleware-no-context` (the
+ * same with `asyncContext: false`: no manager.run per request, as express-session has none),
+ * `connect-redis`
  * (express-session + connect-redis), `redis-store` (express-session + SessionkeeperStore in Redis
  * mode). Routes: `POST /login` (a session with a user and ~200 bytes of data), `GET /` (reads the
  * user), `POST /cart` (writes one value), `GET /public` (no session), `POST /logout`,
@@ -29,7 +31,7 @@ import { SessionkeeperStore } from '../../ts/integrations/express-session'
 import { RedisSessionManager } from '../../ts/redis/index'
 import { sessionData } from '../workload'
 
-export const REDIS_BENCH_KINDS = ['bare-express', 'redis-middleware', 'connect-redis', 'redis-store'] as const
+export const REDIS_BENCH_KINDS = ['bare-express', 'redis-middleware', 'redis-middleware-no-context', 'connect-redis', 'redis-store'] as const
 export type RedisBenchKind = (typeof REDIS_BENCH_KINDS)[number]
 
 const SECRET = 'sessionkeeper redis benchmark secret, 32+ chars'
@@ -43,11 +45,11 @@ interface Access {
   logout(req: express.Request): Promise<void>
 }
 
-function middlewareAccess(client: ReturnType<typeof createClient>, prefix: string): Access {
+function middlewareAccess(client: ReturnType<typeof createClient>, prefix: string, asyncContext: boolean): Access {
   const manager = new RedisSessionManager({ client, prefix, idleTimeout: IDLE_TIMEOUT_MS })
   const sessionOf = (req: express.Request) => (req as unknown as RedisSessionRequest).session
   return {
-    middleware: sessionMiddleware(manager, { secret: SECRET, cookie: { maxAge: IDLE_TIMEOUT_MS } }) as unknown as RequestHandler,
+    middleware: sessionMiddleware(manager, { secret: SECRET, cookie: { maxAge: IDLE_TIMEOUT_MS }, asyncContext }) as unknown as RequestHandler,
     login: async (req, index) => {
       const { user, ...data } = sessionData(index)
       await (req as unknown as RedisSessionRequest).startSession({ user, data })
@@ -100,7 +102,9 @@ function accessFor(kind: RedisBenchKind, client: ReturnType<typeof createClient>
     case 'bare-express':
       return bareAccess()
     case 'redis-middleware':
-      return middlewareAccess(client, prefix)
+      return middlewareAccess(client, prefix, true)
+    case 'redis-middleware-no-context':
+      return middlewareAccess(client, prefix, false)
     case 'connect-redis':
       return expressSessionAccess(new RedisStore({ client, prefix: `${prefix}sess:` }))
     case 'redis-store':

@@ -37,7 +37,7 @@ export const OWN_STORES: readonly StoreKind[] = ['native', 'js']
 /**
  * The per-user index (issue 18) for one engine, among `sessions` live sessions (a tenth of them
  * users' sessions, `perUser` each): `closeUser` of one user (median and p99 µs per call), a
- * `create({ user })` + `close()` against the index's own work per session (median ns), and
+ * `create({ user, data })` + `close()` against the index's own work per session (median ns), and
  * renewing `get`s of users' sessions against anonymous ones (median ns).
  */
 export interface UserIndexFigures {

@@ -4,9 +4,10 @@
  * - `closeUser` of a user with 10 sessions (each call timed alone; the user's 10 sessions are
  *   made again, untimed, before the next);
  * - what the index adds to a create with a user: the index's own work per session (file under
- *   the user, drop on close) against a whole `create({ user })` + `close()`, in alternating runs;
- * - `get` (renewing) of sessions with a user and of anonymous ones, in alternating runs: the
- *   index is not on the get path, so the two should not differ.
+ *   the user, drop on close) against a whole `create({ user, data })` + `close()` (~200 bytes of
+ *   data, as every create of the benchmark), in alternating runs;
+ * - `get` (renewing) of sessions with a user and of as many anonymous ones, spread over the table
+ *   alike, in alternating runs: the index is not on the get path, so the two should not differ.
  * Prints one JSON line, `{ "users": UserIndexFigures }`. Progress goes to stderr.
  * Usage: node --expose-gc --import tsx bench/users.ts <native|js> <profile>
  */
@@ -72,26 +73,33 @@ function main(): void {
   // The index as large as the manager's: one entry per session with a user.
   for (let entry = 0; entry < withUser.length; entry++) index.set(2 ** 30 + entry, `user-${entry % users}`)
   const batch = Math.min(calls, 50_000)
+  // The names made once, so that neither loop times building strings.
+  const names = Array.from({ length: users }, (_, user) => `user-${user}`)
+  // With the ~200 bytes of data every create of the benchmark carries.
+  const inits = names.map((user, at) => ({ user, data: sessionData(at) }))
   for (let run = 0; run < RUNS; run++) {
     fullGc()
     let started = performance.now()
-    for (let call = 0; call < batch; call++) manager.create({ user: `user-${call % users}` }).close()
+    for (let call = 0; call < batch; call++) manager.create(inits[call % users]).close()
     createSamples.push(((performance.now() - started) * 1e6) / batch)
     started = performance.now()
     for (let call = 0; call < batch; call++) {
-      index.set(call, `user-${call % users}`)
+      index.set(call, names[call % users])
       index.remove(call)
     }
     indexSamples.push(((performance.now() - started) * 1e6) / batch)
   }
   const createWithUserNs = median(createSamples)
   const indexNs = median(indexSamples)
-  log(`create({ user }) + close: ${createWithUserNs.toFixed(0)} ns; the index's share: ${indexNs.toFixed(0)} ns (${((indexNs / createWithUserNs) * 100).toFixed(1)}%)`)
+  log(`create({ user, data }) + close: ${createWithUserNs.toFixed(0)} ns; the index's share: ${indexNs.toFixed(0)} ns (${((indexNs / createWithUserNs) * 100).toFixed(1)}%)`)
 
   // get (renewing) by id, sessions with a user against anonymous ones, alternating runs.
   const userIds: string[] = []
   for (let user = 0; user < users; user++) for (const session of manager.sessionsOf(`user-${user}`)) userIds.push(session.id)
-  const anonymousIds = anonymous.map((session) => session.id)
+  // As many anonymous sessions as users' ones, spread over the table alike, so both sets of
+  // gets touch memory the same way.
+  const stride = Math.max(1, Math.floor(anonymous.length / userIds.length))
+  const anonymousIds = anonymous.filter((_, at) => at % stride === 0).slice(0, userIds.length).map((session) => session.id)
   const userOrder = shuffledOrder(userIds.length)
   const anonymousOrder = shuffledOrder(anonymousIds.length)
   const getUserSamples: number[] = []

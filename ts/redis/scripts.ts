@@ -239,20 +239,6 @@ local h = redis.call('HGETALL', key)
 if #h == 0 then return {0, now} end
 local before = fields(h)
 if not alive(before, now) then return {0, now} end
--- A new user: room for the session under maxSessionsPerUser first (its sets are named only
--- when the write sets a user; one the session is already filed under needs no room).
-local evicted = {}
-if sets > 0 then
-  local filed = false
-  for n = 8, 7 + sets do
-    if user_key(before) == P .. ARGV[n] then filed = true end
-  end
-  if not filed then
-    local room
-    room, evicted = make_room(8, sets, id, cap, policy, origin, now)
-    if not room then return {4, now} end
-  end
-end
 -- Readers with the key refuse plain values in a sealed record (m 2), so none goes in, and a
 -- sealed value goes into a plain record only once no plain value would be left beside it.
 local sealed_record = tonumber(before['m'] or '1') >= 2
@@ -266,6 +252,21 @@ if seals and not sealed_record then
   for n = B + pairs * 2, #ARGV do removed[ARGV[n]] = true end
   for n = 1, #h, 2 do
     if is_plain(h[n]) and not removed[h[n]] then return {6, now} end
+  end
+end
+-- A new user: room for the session under maxSessionsPerUser, once nothing else can refuse the
+-- write (an eviction cannot be undone). Its sets are named only when the write sets a user; one
+-- the session is already filed under needs no room.
+local evicted = {}
+if sets > 0 then
+  local filed = false
+  for n = 8, 7 + sets do
+    if user_key(before) == P .. ARGV[n] then filed = true end
+  end
+  if not filed then
+    local room
+    room, evicted = make_room(8, sets, id, cap, policy, origin, now)
+    if not room then return {4, now} end
   end
 end
 if pairs > 0 then

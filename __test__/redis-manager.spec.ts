@@ -217,6 +217,11 @@ test("another process's write replaces the copy it changed: the next read is ser
   })
   t.deepEqual([seen?.user, seen?.get('v'), seen?.get('w')], ['bob', 2, 'kept'])
   t.is(b.stats().nearCache.misses - before.misses, 0, 'every read of b was served from its copy, none asked Redis')
+  // A record over 4096 bytes is not carried: b drops its copy and asks Redis.
+  const big = 'x'.repeat(5000)
+  t.true(await copyInA!.set('big', big))
+  await until('the large write seen in b', async () => (await b.get(session.id))?.get('big') === big)
+  t.true(b.stats().nearCache.misses > before.misses)
   t.true(await copyInA!.close())
   t.is(await b.get(session.id), undefined)
 })

@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto'
 //   seq         counter of published invalidations
 //   lease       the sweeper's lease (the owner's token)
 //   channel     pub/sub channel of invalidations: JSON [seq, kind, origin, id, newId?], and for
-//               a write [seq, 'w', origin, id, false, record as HGETALL returns it]
+//               a write [seq, 'w', origin, id, false, record as HGETALL returns it] when
+//               the record's fields and values total at most 4096 bytes
 // Scripts build their key names from ARGV[1] (the prefix): in Redis Cluster the prefix must
 // carry a hash tag (`{sk}:`) so that every key lives in one slot.
 
@@ -288,7 +289,12 @@ if user_key(before) ~= user_key(f) then
 end
 if before['i'] ~= f['i'] or before['x'] ~= f['x'] or before['a'] ~= f['a'] then index(id, f, now, grace) end
 local record = redis.call('HGETALL', key)
-local seq = publish('w', origin, id, nil, record)
+-- Every process parses every message: a large record is not carried (copies are dropped).
+local size = 0
+for n = 1, #record do size = size + #record[n] end
+local carried = nil
+if size <= 4096 then carried = record end
+local seq = publish('w', origin, id, nil, carried)
 return {1, now, seq, record, evicted}
 `
 

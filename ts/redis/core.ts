@@ -480,7 +480,9 @@ export class RedisCore {
 
   /** The sealed fields of `oldId` as they are now, each with its value sealed again for `newId`. */
   async #sealedFor(oldId: string, newId: string): Promise<string[]> {
-    const flat = await this.command('regenerate a session', ['HGETALL', `${this.options.prefix}s:${oldId}`]) as Flat
+    const reply = await this.command('regenerate a session', ['HGETALL', `${this.options.prefix}s:${oldId}`])
+    // A RESP3 client answers HGETALL with a map rather than a flat list.
+    const flat = (Array.isArray(reply) ? reply : reply instanceof Map ? [...reply].flat() : Object.entries(reply ?? {}).flat()) as Flat
     const triples: string[] = []
     for (let at = 0; at + 1 < flat.length; at += 2) {
       const field = flat[at]

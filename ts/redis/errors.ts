@@ -40,7 +40,8 @@ export class RedisKeyError extends Error {
     const why = reason === 'no-key' ? 'is sealed, and no options.key was given'
       : reason === 'unknown-key' ? `is sealed under a key not given in options.key (key id ${kid})`
         : 'fails authentication (a wrong key, an altered value, or a value moved from another session or field)'
-    super(`field ${JSON.stringify(field)} of session ${JSON.stringify(sessionId)} ${why}`)
+    // The id stays out of the message: ids are bearer secrets, and messages end up in logs.
+    super(`field ${JSON.stringify(field)} of a session record ${why}`)
     this.name = 'RedisKeyError'
     this.keyId = kid
   }

@@ -17,6 +17,8 @@ export interface Profile {
   http: { sessions: number; durationSeconds: number; connections: number }
   /** The deadline wheel: sessions expired with distinct or shared timeouts, and live during the setter timing. */
   wheel: { expirySessions: number; setterSessions: number }
+  /** Persistence (bench/persist.ts): sessions created, compacted, saved and loaded per engine. */
+  persist: { sessions: number }
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
@@ -27,6 +29,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     servingDurationMs: 5000,
     http: { sessions: 100_000, durationSeconds: 10, connections: 50 },
     wheel: { expirySessions: 100_000, setterSessions: 1_000_000 },
+    persist: { sessions: 1_000_000 },
   },
   quick: {
     sizes: [100_000],
@@ -35,6 +38,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     servingDurationMs: 2000,
     http: { sessions: 10_000, durationSeconds: 3, connections: 50 },
     wheel: { expirySessions: 100_000, setterSessions: 100_000 },
+    persist: { sessions: 100_000 },
   },
   smoke: {
     sizes: [2000],
@@ -43,6 +47,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     servingDurationMs: 300,
     http: { sessions: 200, durationSeconds: 1, connections: 10 },
     wheel: { expirySessions: 2000, setterSessions: 2000 },
+    persist: { sessions: 2000 },
   },
 }
 

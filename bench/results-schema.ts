@@ -52,6 +52,39 @@ export interface UserIndexFigures {
   getAnonymousNs: number
 }
 
+/**
+ * Persistence (issue 13, bench/persist.ts) on one engine: each figure with `persist` against the
+ * same workload without it, in processes of their own.
+ */
+export interface PersistFigures {
+  store: 'native' | 'js'
+  sessions: number
+  /** UTF-8 bytes of each session's data (keys and values), on average. */
+  dataBytesPerSession: number
+  createPerSecPlain: number
+  createPerSecPersist: number
+  getPerSecPlain: number
+  getPerSecPersist: number
+  /** One create under fsync 'always' (it waits for fdatasync). */
+  alwaysCreateMs: number
+  /** The file after close(), per live session. */
+  fileBytesPerSession: number
+  /** The file right after a background compaction, per live session. */
+  compactedBytesPerSession: number
+  /** Loading the file at construction, wall and CPU time, and the sessions it held. */
+  loadMs: number
+  loadCpuMs: number
+  loaded: number
+  /** From the first of the destroys to the end of the compaction they set off; null when the
+   *  file stayed under 1 MiB, which is never compacted (a smoke run). */
+  compactionMs: number | null
+  /** Longest event-loop block meanwhile, and during the same destroys without persistence. */
+  compactionMaxBlockMs: number
+  baselineMaxBlockMs: number
+  /** Longest lag from a change to the fdatasync that made it durable under 'everysec'. */
+  fsyncLagMaxMs: number
+}
+
 export interface JsonDataFigures {
   store: 'native' | 'js'
   /** Live sessions, each visited in a fixed random order. */
@@ -180,5 +213,7 @@ export interface BenchResults {
   jsonData?: JsonDataFigures[]
   /** Absent from results made before the per-user index. */
   users?: UserIndexFigures[]
+  /** Absent from results made before persistence was part of the run. */
+  persist?: PersistFigures[]
   targets: Target[]
 }

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { arch, cpus, release, totalmem, type as osType } from 'node:os'
 import { join } from 'node:path'
 import { runHttpBench } from './http/run-http'
-import type { JsonDataFigures, UserIndexFigures } from './results-schema'
+import type { JsonDataFigures, PersistFigures, UserIndexFigures } from './results-schema'
 import { PROFILES, type ProfileName, profileNamed } from './profiles'
 import { evaluateTargets, renderMarkdown, writeReport } from './report'
 import { type BenchResults, type FloorFigures, type HttpFigures, OWN_STORES, STORE_KINDS, type StoreFigures, type StoreKind, type WheelFigures } from './results-schema'
@@ -161,6 +161,17 @@ async function main(): Promise<void> {
     }
   }
 
+  const persist: PersistFigures[] = []
+  for (const engine of OWN_STORES as readonly ('native' | 'js')[]) {
+    log(`Persistence: ${profile.persist.sessions.toLocaleString('en')} sessions with and without persist, compaction, close and load, on ${engine}`)
+    try {
+      persist.push(await runEngineScript<PersistFigures>('persist.ts', 'persist', engine, profileName))
+    } catch (error) {
+      failures.push((error as Error).message)
+      log(`FAILED: ${(error as Error).message}`)
+    }
+  }
+
   log(`HTTP: ${profile.http.sessions.toLocaleString('en')} sessions, ${profile.http.durationSeconds} s, ${profile.http.connections} connections per server`)
   const httpStarted = Date.now()
   let http: HttpFigures[] = []
@@ -184,6 +195,7 @@ async function main(): Promise<void> {
     http,
     jsonData,
     users,
+    persist,
     wheel,
   }
   const results: BenchResults = { ...measured, targets: evaluateTargets(measured) }

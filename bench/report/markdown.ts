@@ -2,6 +2,7 @@
 import { STORE_KINDS, STORE_LABELS, type BenchResults, type MassExpiry, type StoreFigures } from '../results-schema'
 import { formatBytes, formatCount, formatInteger, formatMs, formatSize } from './format'
 import { jsonDataSection, usersSection } from './json-data'
+import { persistSection } from './persist'
 import { REFERENCE_SIZE } from './sizes'
 
 export function renderMarkdown(results: BenchResults): string {
@@ -13,6 +14,7 @@ export function renderMarkdown(results: BenchResults): string {
     wheelSection(results),
     jsonDataSection(results),
     usersSection(results),
+    persistSection(results),
     httpSection(results),
     targetsSection(results),
     notesSection(results),

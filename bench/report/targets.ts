@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { STORE_KINDS, STORE_LABELS, type BenchResults, type StoreFigures, type StoreKind, type Target, type WheelFigures } from '../results-schema'
 import { formatBytes, formatCount, formatMs, formatRatio, formatSize } from './format'
+import { persistTargets } from './persist'
 import { REFERENCE_SIZE, measuredSizes, sizesUpToReference } from './sizes'
 
 type Figures = Omit<BenchResults, 'targets'>
@@ -35,6 +36,7 @@ export function evaluateTargets(results: Figures): Target[] {
       setterCost(results, store, 2000),
       ...againstBaseline(results, store),
     ]),
+    ...persistTargets(results),
   ]
 }
 

@@ -15,6 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cookie;
 mod engine;
 mod errors;
+mod expiry_lag;
 mod external_memory;
 mod handle_buffer;
 mod id_text;
@@ -24,6 +25,7 @@ mod probe;
 
 pub use cookie::*;
 pub use engine::*;
+pub use expiry_lag::*;
 pub use persist::*;
 pub use probe::{
     floor_copy_id, floor_copy_string, floor_noop, floor_probe_state, FloorProbe, ProbeState,

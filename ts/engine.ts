@@ -191,6 +191,14 @@ export interface Engine {
   /** Approximate bytes the engine holds outside the JS heap (native) or in typed arrays (js). */
   memoryBytes(): number
 
+  /**
+   * Copies into `out` (EXPIRY_LAG_VALUES numbers) how late after their deadline `sweep` and
+   * `sweepRelease` took sessions out, since the engine was built: sessions per bucket of
+   * EXPIRY_LAG_BOUNDS (at most that bound, over the one before), those over the last bound,
+   * then the lags' sum in ms. Sessions closed as expired any other way are the facade's to count.
+   */
+  expiryLag(out: Float64Array): void
+
   /** Room for `sessions` more sessions without growing (the loader knows how many it restores). */
   reserve?(sessions: number): void
 
@@ -284,6 +292,17 @@ export const COOKIE_OUT_LENGTH = 5
 export const STATE_STALE = 0
 export const STATE_ATTACHED = 1
 export const STATE_DETACHED = 2
+
+/**
+ * Upper bounds (ms, inclusive) of the expiry-lag buckets, as crates/core `EXPIRY_LAG_BOUNDS`:
+ * the default resolution (1000 ms, how late a healthy process may be) a hundredfold down and
+ * sixtyfold up, where a blocked event loop or a clock step shows.
+ */
+export const EXPIRY_LAG_BOUNDS: readonly number[] = Object.freeze([
+  1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000,
+])
+/** What `Engine.expiryLag` writes: a count per bound, one over the last, and the sum. */
+export const EXPIRY_LAG_VALUES = EXPIRY_LAG_BOUNDS.length + 2
 
 /** What an engine is built with; the facade has validated every field. */
 export interface EngineConfig {

@@ -4,6 +4,7 @@ import {
   REKEY_NOT_ATTACHED, REKEY_OK, SET_OK, SET_STALE, SET_TOO_LARGE, SLOT_SPACE, STATE_ATTACHED, STATE_DETACHED,
   STATE_STALE,
 } from '../engine'
+import { ExpiryLagCounts } from '../expiry-lag'
 import { ANONYMOUS, DeadlineWheel, NIL, USER } from './deadline-wheel'
 import { RandomIdIndex } from './id-index'
 import { RandomPool } from './ids'
@@ -68,6 +69,8 @@ export class JsEngine implements Engine {
   private readonly ids: string[] = []
   /** Dense, indexed by slot; undefined until the first write. */
   private readonly data: (SessionData | undefined)[] = []
+  /** How late the sweeps took sessions out (crates/core `ExpiryLag`). */
+  private readonly lag = new ExpiryLagCounts()
 
   /**
    * `randomFill` replaces the CSPRNG and `hashMultipliers` the random id-index hash key: hooks
@@ -307,6 +310,7 @@ export class JsEngine implements Engine {
     while (count < out.length) {
       const slot = wheel.popDue(now, budget)
       if (slot === NIL) break
+      this.lag.record(now - this.deadline(slot))
       this.detachSlot(slot)
       out[count++] = slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
     }
@@ -321,6 +325,7 @@ export class JsEngine implements Engine {
     while (count < limit) {
       const slot = wheel.popDue(now, budget)
       if (slot === NIL) break
+      this.lag.record(now - this.deadline(slot))
       this.releaseSlot(slot)
       count++
     }
@@ -509,6 +514,10 @@ export class JsEngine implements Engine {
       }
     }
     return count
+  }
+
+  expiryLag(out: Float64Array): void {
+    this.lag.copyTo(out)
   }
 
   memoryBytes(): number {

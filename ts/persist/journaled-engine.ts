@@ -346,6 +346,10 @@ export class JournaledEngine implements Engine {
     return this.inner.memoryBytes()
   }
 
+  expiryLag(out: Float64Array): void {
+    this.inner.expiryLag(out)
+  }
+
   #begin(handle: number, id: string, now: number, idleTimeout: number, absoluteTimeout: number): void {
     this.#endPending()
     const slot = this.#grow(handle)

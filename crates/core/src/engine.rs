@@ -16,7 +16,10 @@ use crate::index::SlotIndex;
 use crate::table::{Entry, Key, SlotState, Table};
 use crate::wheel::Wheel;
 
+pub use lag::{ExpiryLag, EXPIRY_LAG_BOUNDS, EXPIRY_LAG_BUCKETS};
+
 mod access;
+mod lag;
 mod restore;
 mod schedule;
 #[cfg(test)]
@@ -49,6 +52,7 @@ pub struct Engine {
     hasher: RandomState,
     wheel: Wheel,
     pool: RandomPool,
+    lag: ExpiryLag,
 }
 
 impl Engine {
@@ -95,6 +99,7 @@ impl Engine {
             index: SlotIndex::default(),
             hasher: RandomState::default(),
             pool: RandomPool::default(),
+            lag: ExpiryLag::default(),
         })
     }
 

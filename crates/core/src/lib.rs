@@ -34,6 +34,6 @@ mod wheel;
 pub mod persist;
 
 pub use config::{Config, IdEncoding, KeyMode};
-pub use engine::{Engine, State};
+pub use engine::{Engine, ExpiryLag, State, EXPIRY_LAG_BOUNDS, EXPIRY_LAG_BUCKETS};
 pub use error::{Error, RekeyError, SetDataError};
 pub use handle::{Handle, GENERATION_SPACE, MAX_SLOTS, SLOT_BITS};

@@ -88,6 +88,7 @@ impl Engine {
                 debug_assert!(false, "swept slot {slot} has no entry");
                 break;
             };
+            self.record_lag(slot, now);
             self.detach_slot(slot);
             emit(h);
             n += 1;
@@ -122,6 +123,7 @@ impl Engine {
                 debug_assert!(false, "swept slot {slot} has no entry");
                 break;
             };
+            self.record_lag(slot, now);
             self.release(h);
             n += 1;
         }

@@ -1,4 +1,5 @@
 import test from 'ava'
+import { EXPIRY_LAG_BOUNDS } from '../ts/engine'
 import { SessionManager } from '../ts/index'
 import { forEachEngine, makeManager } from './helpers'
 
@@ -125,6 +126,9 @@ forEachEngine(test, 'stats count creates and closes by reason', (t, engine) => {
   t.deepEqual(manager.stats(), {
     live: 0, created: 4, closed: { destroyed: 0, expired: 2, evicted: 1, shutdown: 1 }, rejected: 0, listenerErrors: 0,
     rejectedCookies: 0, userLimit: { evicted: 0, rejected: 0 }, clockErrors: 0,
+    // Both swept 100 ms after their deadline: the (50, 100] bucket. Synchronous, so no background slice ran.
+    expiryLag: { bounds: EXPIRY_LAG_BOUNDS, counts: [0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0], sum: 200 },
+    longestSweepSliceMs: 0,
   })
 })
 

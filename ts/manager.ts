@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import {
-  COOKIE_ID_END, COOKIE_NONE, COOKIE_VALUE_START, CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, SLOT_SPACE, slotOf,
+  COOKIE_ID_END, COOKIE_NONE, COOKIE_VALUE_START, CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type Engine, EXPIRY_LAG_BOUNDS,
+  EXPIRY_LAG_VALUES, SLOT_SPACE, slotOf,
 } from './engine'
 import { ManagerClosedError, SessionExistsError, SessionLimitError, UserSessionLimitError } from './errors'
 import { encodeDataValue, type JsonFields, type JsonValue } from './data-codec'
@@ -260,11 +261,12 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     let closed = 0
     for (const handle of registry.users.handles(user)) {
       if (handle === except || registry.users.userOf(handle) !== user) continue
-      if (engine.isAlive(handle, registry.clock.now())) {
+      const now = registry.clock.now()
+      if (engine.isAlive(handle, now)) {
         registry.close(handle, reason)
         closed++
       } else {
-        registry.close(handle, 'expired')
+        registry.closeExpired(handle, now)
       }
     }
     return closed
@@ -327,7 +329,8 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       const count = engine.scan(from, -Infinity, buffer)
       for (let index = 0; index < count; index++) {
         const handle = buffer[index]
-        registry.close(handle, engine.expiresAt(handle) <= now ? 'expired' : 'shutdown')
+        if (engine.expiresAt(handle) <= now) registry.closeExpired(handle, now)
+        else registry.close(handle, 'shutdown')
         // Time goes on while close listeners and disposers run, and what they read (a later
         // session's closeReason is 'expired' once its deadline has passed) must match the
         // reason its close event then carries. Without them, one reading serves the whole call.
@@ -336,6 +339,15 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       if (count < buffer.length) break
       from = slotOf(buffer[count - 1]) + 1
     }
+  }
+
+  /**
+   * Approximate bytes the engine holds for its sessions: outside the JS heap with the native
+   * engine, in typed arrays and session data with the JsEngine. O(1) native; the JsEngine adds
+   * up its sessions' data, a pass over them.
+   */
+  memoryBytes(): number {
+    return this.#engine.memoryBytes()
   }
 
   /** Adds a listener. `'error'` receives failures of other listeners and of disposers. */
@@ -385,6 +397,9 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
   /** Counters since the manager was made. */
   stats(): SessionStats {
     const { counts } = this.#registry
+    const lag = new Float64Array(EXPIRY_LAG_VALUES)
+    this.#engine.expiryLag(lag)
+    this.#registry.lateExpiries.addTo(lag)
     return {
       live: this.#engine.size,
       created: counts.created,
@@ -394,6 +409,12 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       rejectedCookies: counts.rejectedCookies,
       userLimit: { ...counts.userLimit },
       clockErrors: this.#registry.clock.failures,
+      expiryLag: {
+        bounds: EXPIRY_LAG_BOUNDS,
+        counts: Array.from(lag.subarray(0, EXPIRY_LAG_BOUNDS.length + 1)),
+        sum: lag[EXPIRY_LAG_BOUNDS.length + 1],
+      },
+      longestSweepSliceMs: this.#registry.longestSweepSliceMs,
       ...(this.#persistence === undefined ? {} : { persistence: this.#persistence.stats() }),
     }
   }
@@ -477,7 +498,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       forEachAttached(engine, (handle) => {
         if (engine.expiresAt(handle) <= now) expired.push(handle)
       })
-      for (const handle of expired) registry.close(handle, 'expired')
+      for (const handle of expired) registry.closeExpired(handle, now)
       persistence.save()
       registry.users.clear()
       forEachAttached(engine, (handle) => {
@@ -523,7 +544,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
           const wasMakingRoom = this.#makingRoom
           this.#makingRoom = true
           try {
-            registry.finishClose(expiredHolder, 'expired')
+            registry.finishExpired(expiredHolder, now)
           } finally {
             this.#makingRoom = wasMakingRoom
           }

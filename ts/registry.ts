@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { ManagerClock } from './clock'
 import type { JsonFields, JsonValue } from './data-codec'
 import type { Engine } from './engine'
+import { ExpiryLagCounts } from './expiry-lag'
 import { ExpiryTimer } from './expiry-timer'
 import { CloseRecords } from './internal'
 import { Listeners } from './listeners'
@@ -49,6 +50,19 @@ export interface SessionStats {
    */
   userLimit: { evicted: number; rejected: number }
   /**
+   * How late after its deadline each session closed as `'expired'` was closed, in ms:
+   * `counts[i]` sessions were at most `bounds[i]` late (and more than `bounds[i - 1]`),
+   * `counts[bounds.length]` later than the last bound; `sum` adds up every lag. The counts add
+   * up to `closed.expired`. Background expiry keeps lags under `resolution` while the event loop
+   * keeps up; the upper buckets show when it does not (or when the clock jumped forward).
+   */
+  expiryLag: { bounds: readonly number[]; counts: number[]; sum: number }
+  /**
+   * The longest slice of background expiry so far, in ms of real time, close listeners and
+   * disposers included: how long expiry held the event loop at once (0 before the first).
+   */
+  longestSweepSliceMs: number
+  /**
    * With `persist` only: sessions restored from the file at construction, the file's size,
    * background compactions done, and the lag from a change to the fdatasync that made it
    * durable, latest and longest (ms; with `fsync: 'always'` the change waits for it: 0).
@@ -89,6 +103,14 @@ export class Registry {
    * evicts nothing itself (that could go on without end).
    */
   readonly fillingUsers = new Set<string>()
+  /**
+   * Expired sessions closed outside a sweep (found expired by a lookup of their key, by
+   * `session.close()`, `closeUser`, `maxSessionsPerUser`, or at shutdown): the engines count
+   * what their sweeps close.
+   */
+  readonly lateExpiries = new ExpiryLagCounts()
+  /** See SessionStats.longestSweepSliceMs. */
+  longestSweepSliceMs = 0
   /** Bumped by every id change, so Session handles can cache their id until one happens. */
   idEpoch = 0
   closed = false
@@ -115,6 +137,20 @@ export class Registry {
 
   now(): number {
     return this.clock.now()
+  }
+
+  /** Closes an attached session found past its deadline at `now` outside a sweep, counting how late. */
+  closeExpired(handle: number, now: number): void {
+    const expiresAt = this.engine.expiresAt(handle)
+    if (!this.engine.detach(handle)) return
+    this.lateExpiries.record(now - expiresAt)
+    this.finishClose(handle, 'expired')
+  }
+
+  /** Closes a session `detachIfExpired` found past its deadline at `now`, counting how late. */
+  finishExpired(handle: number, now: number): void {
+    this.lateExpiries.record(now - this.engine.expiresAt(handle))
+    this.finishClose(handle, 'expired')
   }
 
   /** Closes an attached session. */
@@ -190,7 +226,7 @@ export class Registry {
     if (this.users.count(user) < cap) return
     const now = this.now()
     for (const handle of this.users.handles(user)) {
-      if (handle !== joining && !this.engine.isAlive(handle, now)) this.close(handle, 'expired')
+      if (handle !== joining && !this.engine.isAlive(handle, now)) this.closeExpired(handle, now)
     }
     if (this.users.count(user) < cap) return
     if (whenUserFull === 'evict-oldest') {
@@ -229,7 +265,11 @@ export class Registry {
 
   sweepSlice(): 'done' | 'more' {
     if (this.closed) return 'done'
-    return this.sweepExpired(this.now(), performance.now() + SLICE_MS).done ? 'done' : 'more'
+    const start = performance.now()
+    const { done } = this.sweepExpired(this.now(), start + SLICE_MS)
+    const took = performance.now() - start
+    if (took > this.longestSweepSliceMs) this.longestSweepSliceMs = took
+    return done ? 'done' : 'more'
   }
 
   /** A failing listener or disposer: counted, then given to 'error' listeners or emitted as a warning. */

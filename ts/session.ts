@@ -275,7 +275,7 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
         // The key is this regenerate's while the holder's close listeners run.
         claimedKeys.add(key)
         try {
-          registry.finishClose(expiredHolder, 'expired')
+          registry.finishExpired(expiredHolder, now)
         } finally {
           claimedKeys.delete(key)
         }
@@ -304,12 +304,13 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
    */
   close(): boolean {
     const registry = this.#registry
-    if (registry.engine.isAlive(this.#handle, registry.now())) {
+    const now = registry.now()
+    if (registry.engine.isAlive(this.#handle, now)) {
       registry.close(this.#handle, 'destroyed')
       this.#observer?.closed(this)
       return true
     }
-    if (registry.engine.state(this.#handle) === STATE_ATTACHED) registry.close(this.#handle, 'expired')
+    if (registry.engine.state(this.#handle) === STATE_ATTACHED) registry.closeExpired(this.#handle, now)
     return false
   }
 

@@ -30,6 +30,8 @@ export interface RedisClientLike {
 export class Connection {
   readonly client: RedisClientLike
   readonly #timeout: number
+  /** Commands sent to Redis (a script Redis did not know costs two: EVALSHA, then EVAL). */
+  roundTrips = 0
 
   constructor(client: RedisClientLike, timeout: number) {
     this.client = client
@@ -50,6 +52,7 @@ export class Connection {
   async command(action: string, args: readonly string[]): Promise<unknown> {
     if (!this.client.isReady) throw new RedisUnavailableError(action)
     try {
+      this.roundTrips++
       return await this.#deadline(action, this.client.sendCommand(args))
     } catch (error) {
       if (error instanceof RedisUnavailableError) throw error
@@ -59,9 +62,11 @@ export class Connection {
 
   async #evaluate(script: Script, argv: readonly string[]): Promise<unknown> {
     try {
+      this.roundTrips++
       return await this.client.sendCommand(['EVALSHA', script.sha, '0', ...argv])
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+      this.roundTrips++
       return this.client.sendCommand(['EVAL', script.source, '0', ...argv])
     }
   }

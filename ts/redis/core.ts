@@ -29,6 +29,11 @@ export interface RedisSessionStats {
   rejectedCookies: number
   /** Lookups answered from the near cache, and those that went to Redis. */
   nearCache: { hits: number; misses: number; size: number; flushes: number }
+  /**
+   * Commands this process sent to Redis on the client (scripts and plain commands, the
+   * background sweep's included; not the invalidation subscription's messages).
+   */
+  roundTrips: number
   /** Calls that rejected with RedisUnavailableError. */
   unavailable: number
   /** Background sweeps that failed (Redis unreachable); the next one retries. */

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { parseExposition, valueOf } from './prometheus-text'
 
 /** Starts an example as `npm start` would, on a free port, and returns its URL. */
 async function start(script: string, sessionFile = join(mkdtempSync(join(tmpdir(), 'sk-demo-')), 'sessions.skdb')) {
@@ -132,7 +133,7 @@ test('the demo refuses to start with NODE_ENV=production and no SESSION_SECRET, 
   t.notRegex(configured.output, /dev-only/)
 })
 
-test('the demo serves stats() as JSON at /stats, shows the id change on login and regenerate, and admins see deadlines', async (t) => {
+test('the demo serves stats() as JSON at /stats and Prometheus metrics at /metrics, shows the id change on login and regenerate, and admins see deadlines', async (t) => {
   const { url, child } = await start('server.ts')
   try {
     const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }
@@ -150,6 +151,13 @@ test('the demo serves stats() as JSON at /stats, shows the id change on login an
     t.is(stats.created, 1)
     t.is(typeof stats.closed.expired, 'number')
     t.is(stats.engine, 'native')
+    const metrics = await fetch(`${url}/metrics`)
+    t.is(metrics.status, 200)
+    t.regex(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+    const exposition = parseExposition(await metrics.text())
+    t.is(exposition.types.get('sessionkeeper_sessions_live'), 'gauge')
+    t.is(valueOf(exposition, 'sessionkeeper_sessions_live', { manager: 'demo' }), 1)
+    t.is(valueOf(exposition, 'sessionkeeper_sessions_created_total', { manager: 'demo' }), 1)
     const admin = await call(`${url}/login`, '', { ...form, body: new URLSearchParams({ user: 'admin' }) })
     const page = await call(`${url}/admin`, admin.cookie)
     t.regex(page.text, /<td>ann<\/td><td>\d+ s<\/td><td>\d s<\/td>/, 'idle time and time to the deadline')

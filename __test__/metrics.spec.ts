@@ -1,7 +1,7 @@
 import test from 'ava'
 import { Counter, Registry } from 'prom-client'
 import { EXPIRY_LAG_BOUNDS } from '../ts/engine'
-import { SessionLimitError } from '../ts/errors'
+import { SessionLimitError, UserSessionLimitError } from '../ts/errors'
 import { recordRejectedCookie } from '../ts/internal'
 import { SessionManager } from '../ts/index'
 import { MetricsRegisteredError, registerSessionMetrics } from '../ts/metrics'
@@ -72,6 +72,8 @@ forEachEngine(test, 'a scrape shows every metric with its type and the values of
     sessionkeeper_sessions_closed_total: 'counter',
     sessionkeeper_rejected_cookies_total: 'counter',
     sessionkeeper_listener_errors_total: 'counter',
+    sessionkeeper_user_limit_evicted_total: 'counter',
+    sessionkeeper_user_limit_rejected_total: 'counter',
     sessionkeeper_sessions_live: 'gauge',
     sessionkeeper_sessions_rejected_total: 'counter',
     sessionkeeper_clock_errors_total: 'counter',
@@ -97,6 +99,8 @@ forEachEngine(test, 'a scrape shows every metric with its type and the values of
   t.is(valueOf(first, 'sessionkeeper_listener_errors_total', web), 1)
   t.is(valueOf(first, 'sessionkeeper_rejected_cookies_total', web), 2)
   t.is(valueOf(first, 'sessionkeeper_clock_errors_total', web), 1)
+  t.is(valueOf(first, 'sessionkeeper_user_limit_evicted_total', web), 0)
+  t.is(valueOf(first, 'sessionkeeper_user_limit_rejected_total', web), 0)
   t.is(valueOf(first, 'sessionkeeper_sessions_live', web), 1)
   t.true(valueOf(first, 'sessionkeeper_engine_memory_bytes', { ...web, engine }) > 0)
   t.true(valueOf(first, 'sessionkeeper_sweep_slice_longest_seconds', web) >= 0)
@@ -110,6 +114,29 @@ forEachEngine(test, 'a scrape shows every metric with its type and the values of
   t.is(valueOf(second, 'sessionkeeper_sessions_closed_total', { ...web, reason: 'shutdown' }), 1)
   t.is(valueOf(second, 'sessionkeeper_sessions_live', web), 0)
   t.is(valueOf(second, 'sessionkeeper_sessions_created_total', web), 5, 'a closed manager still reports')
+})
+
+forEachEngine(test, 'maxSessionsPerUser evictions and refusals are counted', async (t, engine) => {
+  const registry = new Registry()
+  const evicting = new SessionManager({ engine, maxSessionsPerUser: 1, whenUserFull: 'evict-oldest' })
+  const refusing = new SessionManager({ engine, maxSessionsPerUser: 1, whenUserFull: 'reject' })
+  registerSessionMetrics(evicting, { registry, name: 'evicting' })
+  registerSessionMetrics(refusing, { registry, name: 'refusing' })
+  evicting.create({ user: 'ada' })
+  evicting.create({ user: 'ada' })
+  evicting.create({ user: 'ada' })
+  refusing.create({ user: 'ada' })
+  t.throws(() => refusing.create({ user: 'ada' }), { instanceOf: UserSessionLimitError })
+  const other = refusing.create({ user: 'bob' })
+  t.throws(() => { other.user = 'ada' }, { instanceOf: UserSessionLimitError })
+  const exposition = await scrape(registry)
+  t.is(valueOf(exposition, 'sessionkeeper_user_limit_evicted_total', { manager: 'evicting' }), 2)
+  t.is(valueOf(exposition, 'sessionkeeper_sessions_closed_total', { manager: 'evicting', reason: 'evicted' }), 2)
+  t.is(valueOf(exposition, 'sessionkeeper_user_limit_rejected_total', { manager: 'evicting' }), 0)
+  t.is(valueOf(exposition, 'sessionkeeper_user_limit_rejected_total', { manager: 'refusing' }), 2)
+  t.is(valueOf(exposition, 'sessionkeeper_sessions_rejected_total', { manager: 'refusing' }), 0, 'maxSessions refused nothing')
+  evicting.close()
+  refusing.close()
 })
 
 test('both engines put every lag in the same bucket, on each bound and just past it, through both sweeps', (t) => {
@@ -150,7 +177,9 @@ forEachEngine(test, 'every session closed as expired is counted once in the lag,
   const regenerated = manager.create({ key: 'mover', idleTimeout: 10_000 })
   manager.create({ key: 'taken' })
   manager.create({ key: 'at-shutdown', idleTimeout: 1500 })
+  manager.create({ key: 'logged-out', user: 'ada' })
   clock.advance(1200)
+  t.is(manager.closeUser('ada'), 0, 'closed as expired, 200 ms late, not counted as logged out')
   t.false(closedByHand.close())                                  // 200 ms late
   manager.create({ key: 'reclaimed' })                            // the expired holder closes, 200 ms late
   t.is(regenerated.regenerate('taken'), 'taken')                  // so does this one
@@ -159,9 +188,9 @@ forEachEngine(test, 'every session closed as expired is counted once in the lag,
   // Still attached at shutdown ('at-shutdown', due at +1500, and 'reclaimed', due at +2200): both expired.
   manager.close()
   const { closed, expiryLag } = manager.stats()
-  t.is(closed.expired, 6)
-  t.is(expiryLag.counts.reduce((sum, count) => sum + count, 0), 6)
-  t.is(expiryLag.sum, 200 * 4 + 1700 + 1000)
+  t.is(closed.expired, 7)
+  t.is(expiryLag.counts.reduce((sum, count) => sum + count, 0), 7)
+  t.is(expiryLag.sum, 200 * 5 + 1700 + 1000)
 })
 
 test('registering twice, or two managers under one name, is a MetricsRegisteredError; unregister frees both', async (t) => {

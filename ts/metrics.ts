@@ -229,6 +229,12 @@ function defineMetrics(registry: AnyRegistry, state: RegistryMembers): void {
   counter('sessionkeeper_listener_errors_total', 'Listeners and disposers that threw or rejected.', ['manager'], (metric) => {
     for (const { name, stats } of everyManager(state)) metric.inc({ manager: name }, stats.listenerErrors)
   })
+  counter('sessionkeeper_user_limit_evicted_total', 'Sessions maxSessionsPerUser evicted (also counted as closed, reason evicted).', ['manager'], (metric) => {
+    for (const { name, stats } of everyManager(state)) metric.inc({ manager: name }, stats.userLimit.evicted)
+  })
+  counter('sessionkeeper_user_limit_rejected_total', 'Creates and user assignments maxSessionsPerUser refused with UserSessionLimitError.', ['manager'], (metric) => {
+    for (const { name, stats } of everyManager(state)) metric.inc({ manager: name }, stats.userLimit.rejected)
+  })
 
   // SessionManager.
   gauge('sessionkeeper_sessions_live', 'Sessions created and not yet closed (an expired one counts until the sweep closes it).', ['manager'], (metric) => {
@@ -277,7 +283,8 @@ function defineMetrics(registry: AnyRegistry, state: RegistryMembers): void {
 
 const METRIC_NAMES = [
   'sessionkeeper_sessions_created_total', 'sessionkeeper_sessions_closed_total', 'sessionkeeper_rejected_cookies_total',
-  'sessionkeeper_listener_errors_total', 'sessionkeeper_sessions_live', 'sessionkeeper_sessions_rejected_total',
+  'sessionkeeper_listener_errors_total', 'sessionkeeper_user_limit_evicted_total', 'sessionkeeper_user_limit_rejected_total',
+  'sessionkeeper_sessions_live', 'sessionkeeper_sessions_rejected_total',
   'sessionkeeper_clock_errors_total', 'sessionkeeper_engine_memory_bytes', 'sessionkeeper_sweep_slice_longest_seconds',
   'sessionkeeper_expiry_lag_seconds', 'sessionkeeper_near_cache_hits_total', 'sessionkeeper_near_cache_misses_total',
   'sessionkeeper_near_cache_hit_ratio', 'sessionkeeper_near_cache_entries', 'sessionkeeper_redis_round_trips_total',

@@ -214,3 +214,23 @@ test('with a key (users sealed, sets named by blind index), across a key rotatio
   t.is(await after.closeUser('ada', { except: third }), 2)
   t.deepEqual(ids(await after.sessionsOf('ada')), [third.id])
 })
+
+test('closeUser racing creates and setUser from other processes: what it closed is served nowhere, and the user set matches what is live', async (t) => {
+  const { managers: [a, b, c] } = await group(t.context.server, 3, { commandTimeout: 20_000 })
+  const before = await Promise.all(Array.from({ length: 50 }, (_, index) => [b, c][index % 2].create({ user: 'ada' })))
+  const movers = await Promise.all(Array.from({ length: 20 }, () => c.create({ user: 'bob' })))
+  const creating = Array.from({ length: 50 }, (_, index) => [b, c][index % 2].create({ user: 'ada' }))
+  const moving = movers.map((session) => session.setUser('ada'))
+  const closed = await a.closeUser('ada')
+  const during = await Promise.all(creating)
+  await Promise.all(moving)
+  t.true(closed >= 50, 'at least every session made before the call')
+  for (const manager of [a, b, c]) {
+    for (const session of before) t.is(await manager.get(session.id), undefined)
+  }
+  const listed = new Set(ids(await b.sessionsOf('ada')))
+  const live: string[] = []
+  for (const session of [...before, ...during, ...movers]) if ((await c.peek(session.id))?.user === 'ada') live.push(session.id)
+  t.true(live.every((id) => listed.has(id)), 'every live session of the user is listed')
+  for (const id of listed) t.is((await a.peek(id))?.user, 'ada', 'every listed session is live and the user\'s')
+})

@@ -255,3 +255,19 @@ test('the key option is checked as persist.key is, and SessionkeeperStore in Red
   const read = await new Promise<unknown>((resolve, reject) => store.get('sid-1', (error, value) => (error ? reject(error) : resolve(value))))
   t.is((read as { user: string }).user, 'alice@example.com')
 })
+
+test("a refused write's status is not taken for Redis's time: sessions past their deadline stay closed", async (t) => {
+  const { managers: [plain, sealed] } = await managersOn(t.context.server, {}, { key: K1 })
+  const short = await plain.create({ idleTimeout: 150 })
+  const other = await plain.create({ data: { k: 'plain' } })
+  const staleCopy = await plain.peek(other.id)
+  await sealed.get(other.id)
+  const deadline = short.expiresAt
+  for (let tries = 0; tries < 400; tries++) {
+    const [seconds, micros] = await t.context.admin.time() as unknown as [string, string]
+    if (Number(seconds) * 1000 + Number(micros) / 1000 > deadline + 5) break
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  await rejection(t, staleCopy!.set('k', 'plain again'))
+  t.true(short.closed, 'the status 5 of the refused write was read as the time 5 ms after 1970')
+})

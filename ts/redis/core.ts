@@ -232,7 +232,9 @@ export class RedisCore {
     try {
       if (!this.cache.subscribed) await this.#readyWithin(action)
       const reply = await this.connection.run(action, script, [this.options.prefix, ...argv]) as unknown[]
-      this.#clock(reply[0] === 0 || reply[0] === 1 ? reply[1] : reply[0])
+      // Replies are {now, ...} or {status, now, ...}: a status is a small number, a time is not
+      // (a status other than 0 or 1 taken for the time once made every copy look fresh).
+      this.#clock(Number(reply[0]) < 2 ** 31 ? reply[1] : reply[0])
       return reply
     } catch (error) {
       if (error instanceof RedisUnavailableError) this.counts.unavailable++

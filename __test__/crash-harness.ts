@@ -4,8 +4,8 @@
  * the child acknowledged. The spec runs a few rounds; `npm run soak:persist` runs many.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { SessionManager } from '../ts/index'
 
 type Table = Map<string, string>
@@ -19,6 +19,14 @@ export interface RoundReport {
   acknowledged: number
   lost: number
   inFlightApplied: boolean
+  /** A compaction's new file was there when the writer was killed. */
+  killedCompacting: boolean
+}
+
+/** Files a manager writes beside `path` and renames over it: a compaction's, a snapshot's. */
+export function temporaryFiles(path: string): string[] {
+  const base = basename(path)
+  return readdirSync(dirname(path)).filter((name) => name.startsWith(`${base}.compact-`) || name.startsWith(`${base}.tmp-`))
 }
 
 const writer = join(__dirname, 'fixtures', 'crash-writer.cjs')
@@ -99,10 +107,14 @@ export async function crashRound(options: {
   killAfterMs: number
   seed: number
   start: Table
+  /** Bytes of padding per write (crash-writer.cjs), so that compactions come often. */
+  pad?: number
+  /** Kill within `killAfterMs` of a compaction's new file appearing, not of the start. */
+  duringCompaction?: boolean
 }): Promise<{ table: Table; report: RoundReport }> {
   const logPath = `${options.path}.log`
   rmSync(logPath, { force: true })
-  const child = spawn(process.execPath, [writer, options.engine, options.path, options.fsync, logPath, String(options.seed)], {
+  const child = spawn(process.execPath, [writer, options.engine, options.path, options.fsync, logPath, String(options.seed), String(options.pad ?? 0)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''
@@ -115,14 +127,26 @@ export async function crashRound(options: {
     if (Date.now() - started > 60_000) throw new Error('the writer did not start within 60 s')
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
+  if (options.duringCompaction === true) {
+    const waited = Date.now()
+    while (!temporaryFiles(options.path).some((name) => name.includes('.compact-'))) {
+      if (child.exitCode !== null) throw new Error(`the writer ended by itself: ${stderr}`)
+      if (Date.now() - waited > 60_000) throw new Error('no compaction started within 60 s')
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  }
   await new Promise((resolve) => setTimeout(resolve, options.killAfterMs))
   child.kill('SIGKILL')
   const signal = await exited
   if (signal !== 'SIGKILL') throw new Error(`the writer ended by itself (${signal}): ${stderr}`)
+  const killedCompacting = temporaryFiles(options.path).some((name) => name.includes('.compact-'))
 
   const { done, inFlight } = parseLog(readFileSync(logPath, 'utf8'))
   const found = load(options.loader, options.path)
-  const report: RoundReport = { acknowledged: done.length, lost: 0, inFlightApplied: false }
+  // The next manager to open the file removes what a killed one left beside it.
+  const left = temporaryFiles(options.path)
+  if (left.length > 0) throw new Error(`a load left ${left.join(', ')} beside the file`)
+  const report: RoundReport = { acknowledged: done.length, lost: 0, inFlightApplied: false, killedCompacting }
   const expected = new Map(options.start)
   for (const change of done) apply(expected, change)
   if (same(found, expected)) return { table: found, report }
@@ -158,6 +182,8 @@ export async function crashRounds(options: {
   kills: number
   seed: number
   onRound?: (round: number, report: RoundReport) => void
+  /** As crashRound's: every other round is then killed during a compaction. */
+  pad?: number
 }): Promise<RoundReport[]> {
   let table: Table = new Map()
   const reports: RoundReport[] = []
@@ -167,7 +193,8 @@ export async function crashRounds(options: {
     const engines = ['native', 'js'] as const
     const result = await crashRound({
       engine: engines[round % 2], loader: engines[(round >> 1) % 2], path: options.path, fsync: options.fsync,
-      killAfterMs: 20 + (seed % 280), seed: round + 1 + options.seed * 100, start: table,
+      seed: round + 1 + options.seed * 100, start: table, pad: options.pad,
+      ...(options.pad !== undefined && round % 2 === 1 ? { duringCompaction: true, killAfterMs: seed % 30 } : { killAfterMs: 20 + (seed % 280) }),
     })
     table = result.table
     reports.push(result.report)

@@ -4,9 +4,9 @@
  */
 import { Buffer } from 'node:buffer'
 import {
-  closeSync, fdatasyncSync, fsyncSync, ftruncateSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
+  closeSync, fdatasyncSync, fsyncSync, ftruncateSync, linkSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
 } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
 import { SessionFileError } from '../errors'
@@ -102,6 +102,7 @@ export class Persistence {
     const path = resolve(options.path)
     const lock = FileLock.acquire(path)
     try {
+      removeLeftovers(path)
       const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined }
       // After close() the file holds exact last activities; after a crash, a renewal may be
       // missing: it came at most `window` after the last one written (load adds it).
@@ -336,6 +337,30 @@ function loadNative(
   }
   return walked ?? {
     tornAt: outcome.tornAt, goodBytes: outcome.tornAt ?? bytes.length, records: outcome.records, writtenAt: bytes.readDoubleLE(16), clean: outcome.clean, encrypted: false,
+  }
+}
+
+/**
+ * Removes the new files a killed manager left beside `path` (a compaction's, a snapshot's: each
+ * named after its process and thread, so every crash would leave one more). Holding the lock, no
+ * other manager writes them; whatever they held is in the file or was never acknowledged.
+ */
+function removeLeftovers(path: string): void {
+  const prefix = `${basename(path)}.`
+  const ours = /^(compact|tmp)-\d+-\d+$/
+  let names: string[]
+  try {
+    names = readdirSync(dirname(path))
+  } catch {
+    return // An unreadable directory: the load that follows reports what is wrong with it.
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !ours.test(name.slice(prefix.length))) continue
+    try {
+      unlinkSync(join(dirname(path), name))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
   }
 }
 

@@ -175,15 +175,20 @@ export class RedisCore {
     const [seq, kind, origin, id, moved, after] = message as [number, string, string, string, unknown, unknown]
     const newId = typeof moved === 'string' ? moved : undefined
     const foreign = origin !== this.origin
-    const held = foreign && kind === 'w' && Array.isArray(after) && this.cache.get(id) !== undefined
+    const held = foreign && kind === 'w' && Array.isArray(after) ? this.cache.get(id) : undefined
     const coherent = this.cache.invalidate(seq, newId === undefined ? [id] : [id, newId], foreign)
-    // Another process's write: a copy held here becomes the record after it (the message is
-    // in sequence, so nothing newer of this id has been applied), unless it cannot be read.
-    if (held && coherent) {
-      try {
-        this.cache.replace(id, this.parse(id, after as Flat), seq, performance.now())
-      } catch {
-        // Unreadable here (a key missing): the next read asks Redis and reports it.
+    // Another process's write: a copy held here becomes the record after it, unless the copy is
+    // newer (a read on the command connection can overtake messages still on their way over the
+    // subscription) or the record cannot be read here.
+    if (held !== undefined && coherent) {
+      if (held.seq >= seq) {
+        this.cache.replace(id, held.record, held.seq, held.readAt)
+      } else {
+        try {
+          this.cache.replace(id, this.parse(id, after as Flat), seq, performance.now())
+        } catch {
+          // Unreadable here (a key missing): the next read asks Redis and reports it.
+        }
       }
     }
     if (seq > this.#seqSeen) {

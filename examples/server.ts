@@ -14,9 +14,9 @@ import express, { type Response } from 'express'
 import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
-import type { Registry } from 'prom-client'
 import { type CloseReason, type Session, SessionManager } from '../ts/index'
 import { sessionMiddleware, sessionOf, startSession } from '../ts/integrations/express'
+import { type MetricsRegistry, registerSessionMetrics } from '../ts/metrics'
 
 /** Signs cookies when SESSION_SECRET is unset outside production: anyone can read it here. */
 export const DEV_ONLY_INSECURE_SECRET = 'dev-only insecure secret: set SESSION_SECRET (32+ characters)'
@@ -212,18 +212,23 @@ export function createDemoApp(manager: SessionManager, secret: string) {
  * The manager's metrics on a registry of their own (a second demo app in one process, as in the
  * tests, must not collide on prom-client's global one); undefined without prom-client.
  */
-function metricsRegistry(manager: SessionManager): Registry | undefined {
-  let prom: typeof import('prom-client')
+function metricsRegistry(manager: SessionManager): DemoRegistry | undefined {
+  let prom: { Registry: new () => DemoRegistry }
   try {
-    prom = require('prom-client') as typeof import('prom-client')
+    prom = require('prom-client') as typeof prom
   } catch (error) {
     if ((error as { code?: unknown }).code === 'MODULE_NOT_FOUND') return undefined
     throw error
   }
-  const metrics = require('../ts/metrics') as typeof import('../ts/metrics')
   const registry = new prom.Registry()
-  metrics.registerSessionMetrics(manager, { registry, name: 'demo' })
+  registerSessionMetrics(manager, { registry, name: 'demo' })
   return registry
+}
+
+/** The little of prom-client's Registry the demo uses (it type-checks without prom-client). */
+interface DemoRegistry extends MetricsRegistry {
+  readonly contentType: string
+  metrics(): Promise<string>
 }
 
 if (require.main === module) {

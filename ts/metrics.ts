@@ -1,7 +1,10 @@
 // `sessionkeeper/metrics`: Prometheus metrics of SessionManagers and RedisSessionManagers for
 // prom-client. Nothing is counted here: every value is read from the managers' own counters
 // (stats(), memoryBytes()) when the registry is scraped, so a request costs nothing more.
-import type * as PromClient from 'prom-client'
+//
+// prom-client is an optional peer dependency, loaded on the first registerSessionMetrics call
+// and described here by the little of it this module uses: this entry loads, and the package
+// builds and type-checks, without it.
 import { EXPIRY_LAG_BOUNDS } from './engine'
 import { SessionManager } from './manager'
 import { RedisSessionManager } from './redis/manager'
@@ -9,22 +12,59 @@ import type { SessionStats } from './registry'
 import type { RedisSessionStats } from './redis/core'
 import { checkKnownKeys, checkPlainObject, checkString, describe } from './validate'
 
-const prom = loadPromClient()
+/**
+ * What sessionkeeper/metrics uses of a prom-client registry (prom-client 15 or later, either
+ * exposition format), such as prom-client's global `register` or one made for the purpose.
+ */
+export interface MetricsRegistry {
+  registerMetric(metric: never): void
+  getSingleMetric(name: string): unknown
+  removeSingleMetric(name: string): void
+}
 
-/** prom-client is an optional peer dependency: only this entry needs it, and says so when it is missing. */
-function loadPromClient(): typeof PromClient {
+type Labels = Record<string, string | number>
+interface MetricConfig<M> {
+  name: string
+  help: string
+  labelNames: string[]
+  registers: MetricsRegistry[]
+  collect?: (this: M) => void
+  buckets?: readonly number[]
+}
+interface CounterLike { reset(): void; inc(labels: Labels, value: number): void }
+interface GaugeLike { reset(): void; set(labels: Labels, value: number): void }
+interface PromClientLike {
+  register: MetricsRegistry
+  Counter: new (config: MetricConfig<CounterLike>) => CounterLike
+  Gauge: new (config: MetricConfig<GaugeLike>) => GaugeLike
+  Histogram: new (config: MetricConfig<object>) => object
+}
+/** What a registry reads of a metric on a scrape (prom-client's MetricObjectWithValues). */
+interface Scraped {
+  name: string
+  help: string
+  type: string
+  aggregator: string
+  values: { metricName: string; labels: Labels; value: number }[]
+}
+
+let loaded: { prom: PromClientLike; ExpiryLagHistogram: LagHistogramClass } | undefined
+
+/** prom-client, on first use: an Error saying what to install when it is missing. */
+function promClient(): { prom: PromClientLike; ExpiryLagHistogram: LagHistogramClass } {
+  if (loaded !== undefined) return loaded
+  let prom: PromClientLike
   try {
-    return require('prom-client') as typeof PromClient
+    prom = require('prom-client') as PromClientLike
   } catch (error) {
     if ((error as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND' && /prom-client/.test(String((error as Error).message))) {
       throw new Error('sessionkeeper/metrics needs prom-client, an optional peer dependency: npm install prom-client', { cause: error })
     }
     throw error
   }
+  loaded = { prom, ExpiryLagHistogram: defineLagHistogram(prom) }
+  return loaded
 }
-
-/** A prom-client registry of either exposition format. */
-type AnyRegistry = PromClient.Registry<PromClient.RegistryContentType>
 
 /** A manager whose metrics can be collected: either kind, any data type. */
 export type MeteredManager = SessionManager<any> | RedisSessionManager<any>
@@ -32,7 +72,7 @@ export type MeteredManager = SessionManager<any> | RedisSessionManager<any>
 /** What `registerSessionMetrics(manager, options)` accepts. */
 export interface SessionMetricsOptions {
   /** The prom-client registry to register on; default prom-client's global `register`. */
-  registry?: AnyRegistry
+  registry?: MetricsRegistry
   /**
    * The `manager` label of this manager's series (default `'default'`): managers sharing a
    * registry need distinct names.
@@ -77,23 +117,23 @@ interface Member {
  */
 class RegistryMembers {
   readonly members = new Map<string, Member>()
-  readonly metrics = new Map<string, PromClient.Metric<string>>()
+  readonly metrics = new Map<string, object>()
 
   /** False once `registry.clear()` (or removeSingleMetric) took our metrics away. */
-  heldBy(registry: AnyRegistry): boolean {
+  heldBy(registry: MetricsRegistry): boolean {
     if (this.metrics.size === 0) return false
     for (const [name, metric] of this.metrics) if (registry.getSingleMetric(name) !== metric) return false
     return true
   }
 
   /** Takes our metrics off `registry`, leaving any that someone else registered since. */
-  removeFrom(registry: AnyRegistry): void {
+  removeFrom(registry: MetricsRegistry): void {
     for (const [name, metric] of this.metrics) if (registry.getSingleMetric(name) === metric) registry.removeSingleMetric(name)
     this.metrics.clear()
   }
 }
 
-const registries = new WeakMap<AnyRegistry, RegistryMembers>()
+const registries = new WeakMap<MetricsRegistry, RegistryMembers>()
 
 /**
  * Reports `manager` on a prom-client registry, under the label `manager="<name>"`. Values are
@@ -113,6 +153,7 @@ export function registerSessionMetrics(manager: MeteredManager, options?: Sessio
   }
   const given = checkPlainObject('options', options === undefined ? {} : options)
   checkKnownKeys('options', given, OPTION_KEYS)
+  const { prom, ExpiryLagHistogram } = promClient()
   const registry = given.registry === undefined ? prom.register : given.registry
   if (!isRegistry(registry)) {
     throw new TypeError(`options.registry must be a prom-client Registry, received ${describe(registry)}`)
@@ -134,7 +175,7 @@ export function registerSessionMetrics(manager: MeteredManager, options?: Sessio
   if (state === undefined) {
     state = new RegistryMembers()
     try {
-      defineMetrics(registry, state)
+      defineMetrics(prom, ExpiryLagHistogram, registry, state)
     } catch (error) {
       state.removeFrom(registry)
       throw error
@@ -157,8 +198,8 @@ export function registerSessionMetrics(manager: MeteredManager, options?: Sessio
 }
 
 /** Duck-typed: the registry may come from the application's own copy of prom-client. */
-function isRegistry(value: unknown): value is AnyRegistry {
-  const candidate = value as Partial<AnyRegistry> | null
+function isRegistry(value: unknown): value is MetricsRegistry {
+  const candidate = value as { [K in keyof MetricsRegistry]?: unknown } | null
   return typeof candidate === 'object' && candidate !== null &&
     typeof candidate.registerMetric === 'function' && typeof candidate.getSingleMetric === 'function' &&
     typeof candidate.removeSingleMetric === 'function'
@@ -188,26 +229,26 @@ function* everyManager(state: RegistryMembers): Generator<{ name: string; stats:
  * Creates the metrics on `registry`. A name already taken there (by an application's own
  * metric) is a MetricsRegisteredError, and none of ours stays behind.
  */
-function defineMetrics(registry: AnyRegistry, state: RegistryMembers): void {
+function defineMetrics(prom: PromClientLike, ExpiryLagHistogram: LagHistogramClass, registry: MetricsRegistry, state: RegistryMembers): void {
   const taken = METRIC_NAMES.filter((name) => registry.getSingleMetric(name) !== undefined)
   if (taken.length > 0) {
     throw new MetricsRegisteredError(`the registry already has a metric named ${taken.join(', ')} that sessionkeeper/metrics did not register`)
   }
   const registers = [registry]
   // Counters too are filled with the manager's totals on each scrape: reset, then one inc each.
-  const counter = (name: string, help: string, labelNames: string[], fill: (metric: PromClient.Counter<string>) => void): void => {
+  const counter = (name: string, help: string, labelNames: string[], fill: (metric: CounterLike) => void): void => {
     state.metrics.set(name, new prom.Counter({
       name, help, labelNames, registers,
-      collect(this: PromClient.Counter<string>) {
+      collect(this: CounterLike) {
         this.reset()
         fill(this)
       },
     }))
   }
-  const gauge = (name: string, help: string, labelNames: string[], fill: (metric: PromClient.Gauge<string>) => void): void => {
+  const gauge = (name: string, help: string, labelNames: string[], fill: (metric: GaugeLike) => void): void => {
     state.metrics.set(name, new prom.Gauge({
       name, help, labelNames, registers,
-      collect(this: PromClient.Gauge<string>) {
+      collect(this: GaugeLike) {
         this.reset()
         fill(this)
       },
@@ -296,39 +337,42 @@ const LAG_HELP = 'How late after its deadline each session closed as expired was
 /** The `le` labels: the engines' bounds in seconds, as Prometheus measures time. */
 const LAG_BUCKETS = EXPIRY_LAG_BOUNDS.map((bound) => bound / 1000)
 
+type LagHistogramClass = new (registry: MetricsRegistry, managers: () => Iterable<Local>) => object
+
 /**
  * The expiry-lag histogram. The engines count it already bucketed (a sweep cannot afford to hand
  * each lag to JavaScript), and prom-client's Histogram only observes single values, so this one
  * serves the managers' counts as they are: both of the methods a registry reads a histogram
  * through (`getForPromString` for the text format, `get` for JSON and cluster aggregation)
- * report them on each scrape.
+ * report them on each scrape. A prom-client Histogram still, so the registry treats it as one.
  */
-class ExpiryLagHistogram extends prom.Histogram<'manager'> {
-  readonly #managers: () => Iterable<Local>
+function defineLagHistogram(prom: PromClientLike): LagHistogramClass {
+  return class ExpiryLagHistogram extends prom.Histogram {
+    readonly #managers: () => Iterable<Local>
 
-  constructor(registry: AnyRegistry, managers: () => Iterable<Local>) {
-    super({ name: LAG_NAME, help: LAG_HELP, labelNames: ['manager'], buckets: LAG_BUCKETS, registers: [registry] })
-    this.#managers = managers
-  }
-
-  override async get(): Promise<PromClient.MetricObjectWithValues<PromClient.MetricValueWithName<'manager'>>> {
-    return this.getForPromString()
-  }
-
-  async getForPromString(): Promise<PromClient.MetricObjectWithValues<PromClient.MetricValueWithName<'manager'>>> {
-    const values: PromClient.MetricValueWithName<'manager' | 'le'>[] = []
-    for (const { name, stats } of this.#managers()) {
-      const { counts, sum } = stats.expiryLag
-      let cumulative = 0
-      for (let index = 0; index < counts.length; index++) {
-        cumulative += counts[index]
-        const le = index < LAG_BUCKETS.length ? LAG_BUCKETS[index] : '+Inf'
-        values.push({ metricName: `${LAG_NAME}_bucket`, labels: { manager: name, le }, value: cumulative })
-      }
-      values.push({ metricName: `${LAG_NAME}_sum`, labels: { manager: name }, value: sum / 1000 })
-      values.push({ metricName: `${LAG_NAME}_count`, labels: { manager: name }, value: cumulative })
+    constructor(registry: MetricsRegistry, managers: () => Iterable<Local>) {
+      super({ name: LAG_NAME, help: LAG_HELP, labelNames: ['manager'], buckets: LAG_BUCKETS, registers: [registry] })
+      this.#managers = managers
     }
-    // prom-client declares `type` as a numeric enum, but its metrics carry the exposition name.
-    return { name: LAG_NAME, help: LAG_HELP, type: 'histogram' as unknown as PromClient.MetricType, values, aggregator: 'sum', collect: () => {} }
+
+    async get(): Promise<Scraped> {
+      return this.getForPromString()
+    }
+
+    async getForPromString(): Promise<Scraped> {
+      const values: Scraped['values'] = []
+      for (const { name, stats } of this.#managers()) {
+        const { counts, sum } = stats.expiryLag
+        let cumulative = 0
+        for (let index = 0; index < counts.length; index++) {
+          cumulative += counts[index]
+          const le = index < LAG_BUCKETS.length ? LAG_BUCKETS[index] : '+Inf'
+          values.push({ metricName: `${LAG_NAME}_bucket`, labels: { manager: name, le }, value: cumulative })
+        }
+        values.push({ metricName: `${LAG_NAME}_sum`, labels: { manager: name }, value: sum / 1000 })
+        values.push({ metricName: `${LAG_NAME}_count`, labels: { manager: name }, value: cumulative })
+      }
+      return { name: LAG_NAME, help: LAG_HELP, type: 'histogram', values, aggregator: 'sum' }
+    }
   }
 }

@@ -38,7 +38,7 @@ async function measure(engine: Engine, count: number, persist: boolean): Promise
   const path = join(dir, 'sessions.skdb')
   try {
     const options = { engine, idleTimeout: 3_600_000, ...(persist ? { persist: { path } } : {}) }
-    const manager = new SessionManager(options)
+    let manager = new SessionManager(options)
     const delay = monitorEventLoopDelay({ resolution: 1 })
     delay.enable()
     const ids: string[] = new Array(count)
@@ -62,6 +62,25 @@ async function measure(engine: Engine, count: number, persist: boolean): Promise
       createPerSec: count / (createMs / 1000),
       getPerSec: count / (getMs / 1000),
       maxBlockMs: delay.max / 1e6,
+    }
+    if (persist) {
+      result.journalBytes = statSync(path).size
+      result.fsyncLagMaxMs = manager.stats().persistence!.fsyncLagMaxMs
+      // close() saves a compacted snapshot of all `count` sessions; loading it is the load time.
+      start = performance.now()
+      manager.close()
+      result.closeMs = performance.now() - start
+      result.fileBytesPerSession = statSync(path).size / count
+      let data = 0
+      for (let i = 0; i < count; i += 97) data += dataBytes(i)
+      result.dataBytesPerSession = data / Math.ceil(count / 97)
+      start = performance.now()
+      const cpu = process.cpuUsage()
+      manager = new SessionManager(options)
+      result.loadMs = performance.now() - start
+      const used = process.cpuUsage(cpu)
+      result.loadCpuMs = (used.user + used.system) / 1000
+      result.loaded = manager.size
     }
     // Destroy 60% in small chunks (yielding every 0.5 ms, so that the workload's own turns stay
     // short on a loaded machine), which makes the file mostly dead records: with persistence,
@@ -91,25 +110,10 @@ async function measure(engine: Engine, count: number, persist: boolean): Promise
     during.disable()
     result.compactionMaxBlockMs = during.max / 1e6
     if (persist) {
-      result.journalBytes = statSync(path).size
-      result.fsyncLagMaxMs = manager.stats().persistence!.fsyncLagMaxMs
       await manager.flush()
+      // With the records of the destroys made during the compaction after the snapshot.
       result.compactedBytesPerSession = statSync(path).size / manager.size
-      start = performance.now()
       manager.close()
-      result.closeMs = performance.now() - start
-      result.fileBytesPerSession = statSync(path).size / Math.max(1, count - Math.ceil(count * 0.6))
-      let data = 0
-      for (let i = 0; i < count; i += 97) data += dataBytes(i)
-      result.dataBytesPerSession = data / Math.ceil(count / 97)
-      start = performance.now()
-      const cpu = process.cpuUsage()
-      const loaded = new SessionManager(options)
-      result.loadMs = performance.now() - start
-      const used = process.cpuUsage(cpu)
-      result.loadCpuMs = (used.user + used.system) / 1000
-      result.loaded = loaded.size
-      loaded.close()
       const always = new SessionManager({ engine, persist: { path: join(dir, 'always.skdb'), fsync: 'always' } })
       const creates = 200
       start = performance.now()
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
     console.log(`  get-and-renew/s: ${f(plain.getPerSec)} without, ${f(persisted.getPerSec)} with: ${f(100 * persisted.getPerSec / plain.getPerSec)}%`)
     console.log(`  fsync 'always': ${f(persisted.alwaysCreateMs, 2)} ms per create (it waits for fdatasync)`)
     console.log(`  journal after the run: ${f(persisted.journalBytes / count)} B/session; close() (snapshot) ${f(persisted.closeMs)} ms`)
-    console.log(`  file after close: ${f(persisted.fileBytesPerSession, 1)} B/session (goal <= 1.5 x ${f(persisted.dataBytesPerSession)} + 64 = ${f(1.5 * persisted.dataBytesPerSession + 64)})`)
+    console.log(`  file after close (every session): ${f(persisted.fileBytesPerSession, 1)} B/session (goal <= 1.5 x ${f(persisted.dataBytesPerSession)} + 64 = ${f(1.5 * persisted.dataBytesPerSession + 64)})`)
     console.log(`  load at construction: ${f(persisted.loadMs)} ms (${f(persisted.loadCpuMs)} ms CPU) for ${f(persisted.loaded)} sessions (goal <= 1000)`)
     console.log(`  longest event-loop block while creating and renewing: ${f(plain.maxBlockMs, 1)} ms without, ${f(persisted.maxBlockMs, 1)} ms with`)
     console.log(`  change -> fdatasync lag under everysec: longest ${f(persisted.fsyncLagMaxMs)} ms`)

@@ -67,9 +67,10 @@ export interface PersistFigures {
   getPerSecPersist: number
   /** One create under fsync 'always' (it waits for fdatasync). */
   alwaysCreateMs: number
-  /** The file after close(), per live session. */
+  /** The file after close() (a compacted snapshot of every session), per session. */
   fileBytesPerSession: number
-  /** The file right after a background compaction, per live session. */
+  /** The file right after a background compaction, per live session, the records of the
+   *  destroys made during it included. */
   compactedBytesPerSession: number
   /** Loading the file at construction, wall and CPU time, and the sessions it held. */
   loadMs: number

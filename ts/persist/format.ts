@@ -17,6 +17,8 @@ export const VERSION = 1
 export const HEADER_BYTES = 32
 /** len, ~len, crc32c(body). */
 export const FRAME_BYTES = 12
+/** The shortest body a Session record can have: kind, a 1-byte id, four times, no user, roles or data. */
+const MIN_SESSION_BODY = 1 + 5 + 32 + 1 + 4 + 4
 /** A body longer than this is a corrupt length, not a record. */
 export const MAX_BODY_BYTES = 2 ** 30
 
@@ -278,7 +280,9 @@ export function countSessions(bytes: Buffer): number {
   for (let offset = HEADER_BYTES; offset + FRAME_BYTES < bytes.length;) {
     const length = bytes.readUInt32LE(offset)
     if ((~length >>> 0) !== bytes.readUInt32LE(offset + 4) || length === 0) break
-    if (sealed || bytes[offset + FRAME_BYTES] === Kind.Session) count++
+    // No shorter body holds a session (crates/core persist MIN_SESSION_BODY): a damaged or
+    // crafted file cannot make the load reserve much more than its own size.
+    if (length >= MIN_SESSION_BODY && (sealed || bytes[offset + FRAME_BYTES] === Kind.Session)) count++
     offset += FRAME_BYTES + length
   }
   return count

@@ -89,6 +89,7 @@ impl Engine {
     /// Loading ([`crate::persist::load`]): room for `sessions` more sessions in the table and
     /// the id index, so that a load grows neither while it restores.
     pub(crate) fn reserve_loaded(&mut self, sessions: usize) {
+        let sessions = sessions.min(crate::handle::MAX_SLOTS as usize);
         self.table.entries.reserve(sessions);
         self.index.reserve(sessions);
     }

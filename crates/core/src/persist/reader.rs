@@ -249,8 +249,14 @@ pub(super) fn walk<'a>(
     Ok((records, None))
 }
 
+/// The shortest body a Session record can have: kind, an id of one byte, four times, no user,
+/// no roles, no data.
+const MIN_SESSION_BODY: u32 = 1 + 5 + 32 + 1 + 4 + 4;
+
 /// Session records in the file, counted from the frames alone (no checksum): an upper bound
-/// of the sessions a load restores, to size the tables once. Stops at the first bad frame.
+/// of the sessions a load restores, to size the tables once. Stops at the first bad frame. At
+/// most one per `FRAME_BYTES + MIN_SESSION_BODY` bytes, so a damaged or crafted file cannot
+/// make a load reserve much more than the file's own size.
 pub(super) fn count_sessions(bytes: &[u8]) -> usize {
     let mut offset = HEADER_BYTES;
     let mut count = 0;
@@ -259,7 +265,7 @@ pub(super) fn count_sessions(bytes: &[u8]) -> usize {
         if !len != u32_at(frame, 4) || len == 0 {
             break;
         }
-        if frame[FRAME_BYTES] == kind::SESSION {
+        if frame[FRAME_BYTES] == kind::SESSION && len >= MIN_SESSION_BODY {
             count += 1;
         }
         offset += FRAME_BYTES + len as usize;

@@ -7,7 +7,7 @@
 import type { Buffer } from 'node:buffer'
 import { CREATE_KEY_EXISTS, type Engine, RESTORE_INVALID_ID } from '../engine'
 import type { RecordCipher } from './cipher'
-import { countSessions, DecodeError, FLAG_CLEAN, type FileConfig, Kind, type Reader, walkRecords, type Walked } from './format'
+import { countSessions, DecodeError, FLAG_CLEAN, type FileConfig, Kind, type Reader, RecentStrings, walkRecords, type Walked } from './format'
 
 /** What an engine offers the loader besides the Engine interface (the JsEngine has it). */
 export interface ReplayEngine extends Engine {
@@ -41,6 +41,7 @@ export function replayFile(
   let overCap = false
   engine.reserve?.(countSessions(bytes))
   const find = (id: string): number => engine.lookup(id, -Infinity, false)
+  const recent = new RecentStrings()
   const walked = walkRecords(bytes, config, cipher, (r: Reader) => {
     const kind = r.u8()
     switch (kind) {
@@ -55,7 +56,7 @@ export function replayFile(
         const pairs = r.count()
         const data = new Array<string>(pairs * 2)
         const before = r.offset
-        for (let index = 0; index < pairs * 2; index++) data[index] = r.str()
+        for (let index = 0; index < pairs * 2; index++) data[index] = index < RECENT ? r.recentStr(recent, index) : r.str()
         // Each string is its u32 length and its UTF-8 bytes: the data's bytes, known already.
         const dataBytes = r.offset - before - pairs * 8
         r.done()
@@ -150,6 +151,9 @@ export function replayFile(
   if (overCap) engine.capLoadedData()
   return walked
 }
+
+/** Data strings of a Session record compared with the previous record's at the same place. */
+const RECENT = 32
 
 function notAnId(id: string): DecodeError {
   return new DecodeError(`the saved id ${JSON.stringify(id)} is not an id of this manager`)

@@ -1,8 +1,9 @@
 //! CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of the session file's
-//! header and records. Table-driven, slicing by 4; the tables are built at compile time.
+//! header and records. Table-driven, slicing by 8 (a load checks every byte of the file, and
+//! eight bytes a step take about half the time of four); the tables are built at compile time.
 
-const fn tables() -> [[u32; 256]; 4] {
-    let mut t = [[0u32; 256]; 4];
+const fn tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
     let mut n = 0;
     while n < 256 {
         let mut c = n as u32;
@@ -22,7 +23,7 @@ const fn tables() -> [[u32; 256]; 4] {
     while n < 256 {
         let mut c = t[0][n];
         let mut s = 1;
-        while s < 4 {
+        while s < 8 {
             c = t[0][(c & 0xFF) as usize] ^ (c >> 8);
             t[s][n] = c;
             s += 1;
@@ -32,7 +33,7 @@ const fn tables() -> [[u32; 256]; 4] {
     t
 }
 
-static TABLES: [[u32; 256]; 4] = tables();
+static TABLES: [[u32; 256]; 8] = tables();
 
 /// The CRC-32C of `bytes`.
 ///
@@ -40,18 +41,60 @@ static TABLES: [[u32; 256]; 4] = tables();
 /// assert_eq!(sessionkeeper_core::persist::crc32c(b"123456789"), 0xE306_9283);
 /// ```
 pub fn crc32c(bytes: &[u8]) -> u32 {
-    let [t0, t1, t2, t3] = &TABLES;
+    let [t0, t1, t2, t3, t4, t5, t6, t7] = &TABLES;
     let mut crc = !0u32;
-    let mut chunks = bytes.chunks_exact(4);
+    let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        let word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) ^ crc;
-        crc = t3[(word & 0xFF) as usize]
-            ^ t2[((word >> 8) & 0xFF) as usize]
-            ^ t1[((word >> 16) & 0xFF) as usize]
-            ^ t0[(word >> 24) as usize];
+        let low = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) ^ crc;
+        let high = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+        crc = t7[(low & 0xFF) as usize]
+            ^ t6[((low >> 8) & 0xFF) as usize]
+            ^ t5[((low >> 16) & 0xFF) as usize]
+            ^ t4[(low >> 24) as usize]
+            ^ t3[(high & 0xFF) as usize]
+            ^ t2[((high >> 8) & 0xFF) as usize]
+            ^ t1[((high >> 16) & 0xFF) as usize]
+            ^ t0[(high >> 24) as usize];
     }
     for &byte in chunks.remainder() {
         crc = t0[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
     }
     !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crc32c;
+
+    /// Bit by bit, from the polynomial: what the tables must agree with at every length.
+    fn reference(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn every_length_and_alignment_matches_the_bitwise_definition() {
+        let bytes: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        for start in 0..9 {
+            for end in start..bytes.len() {
+                assert_eq!(
+                    crc32c(&bytes[start..end]),
+                    reference(&bytes[start..end]),
+                    "{start}..{end}"
+                );
+            }
+        }
+    }
 }

@@ -87,15 +87,6 @@ export interface RedisHttpSessions<Data extends JsonFields<Data> = Record<string
 
 const INIT_KEYS = ['key', 'user', 'roles', 'data', 'idleTimeout', 'absoluteTimeout', 'keep'] as const
 
-/** What one request over a RedisSessionManager did to sessions, which alone decides its `Set-Cookie`. */
-interface RedisRequestState {
-  /** The session this request last created or regenerated, and the id it gave it. */
-  issued: { readonly closed: boolean; readonly id: string } | undefined
-  issuedId: string | undefined
-  /** True once this request closed the session its cookie named. */
-  closedRead: boolean
-}
-
 /**
  * Validates `options` once and returns the session cookie helpers of `manager`.
  *
@@ -187,13 +178,11 @@ function redisSessionsFor(manager: RedisSessionManager, options: SessionCookieOp
 async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, req: IncomingMessage, res: ServerResponse): Promise<RedisSessionRequest> {
   const read = await cookie.readAsync(manager, req)
   const request = req as RedisSessionRequest
-  const state: RedisRequestState = { issued: undefined, issuedId: undefined, closedRead: false }
-  let written = false
-  const cookieSettled = (): boolean => written || res.headersSent
-  if (read.session !== undefined) watchRedis(read.session, cookie, state, true, cookieSettled)
+  const state = new RedisRequestState(cookie, req, res, read.session, read.id, read.outdated)
+  read.session?.[observeSession](state)
   request.session = read.session
   request.startSession = async (init?: StartSessionInit): Promise<RedisSession> => {
-    if (cookieSettled()) throw headersSentError('req.startSession()')
+    if (state.settled()) throw headersSentError('req.startSession()')
     const { init: checked, keep } = checkStartInit(cookie, init)
     const previous = request.session !== undefined && !request.session.closed ? request.session : undefined
     const data: Record<string, JsonValue> = Object.create(null)
@@ -203,8 +192,8 @@ async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, 
     }
     for (const key of Object.keys(checked.data)) data[key] = checked.data[key]
     const created = await manager[replaceSession](previous, { ...checked, data })
-    if (previous !== undefined && !previous.closed) await RedisSession.prototype.close.call(previous)
-    watchRedis(created, cookie, state, false, cookieSettled)
+    if (previous !== undefined && !previous.closed) await previous.close()
+    created[observeSession](state)
     state.issued = created
     state.issuedId = created.id
     request.session = created
@@ -212,9 +201,9 @@ async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, 
   }
   const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse
   res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
-    if (!written) {
-      written = true
-      const value = decideCookie(cookie, req, read.session, read.id, read.outdated, state)
+    if (!state.written) {
+      state.written = true
+      const value = state.decide()
       if (value !== undefined) addSetCookie(this, args, value)
     }
     return writeHead.apply(this, args)
@@ -222,52 +211,56 @@ async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, 
   return request
 }
 
-/** {@link RequestState.decide} for a request over a RedisSessionManager. */
-function decideCookie(
-  cookie: SessionCookie, req: IncomingMessage, readSession: RedisSession | undefined, readId: string | undefined,
-  outdated: boolean, state: RedisRequestState,
-): string | undefined {
-  const { issued, issuedId } = state
-  if (issued !== undefined && issuedId !== undefined && !issued.closed && issued.id === issuedId) return cookie.serialize(req, issuedId)
-  if (state.closedRead) return cookie.serializeClear(req)
-  if (readSession !== undefined && readId !== undefined && (outdated || cookie.rolling) && !readSession.closed && readSession.id === readId) {
-    return cookie.serialize(req, readId)
-  }
-  return undefined
-}
-
 /**
- * Makes this request's own handle on a RedisSession report what the request does with it, as
- * {@link RequestState} observes a Session: a `regenerate()` gives the response the new id (a
- * key is checked as a cookie value before anything changes), and, for the session the cookie
- * named, a `close()` that closed it clears the cookie. Its regenerate and close are Promises.
+ * One request over a RedisSessionManager, as {@link RequestState} for a SessionManager: what
+ * its cookie named and what the request did to sessions, observing its own handles (a
+ * `regenerate()` gives the response the new id, its key checked as a cookie value before
+ * anything changes; a `close()` of the session the cookie named clears the cookie), which
+ * alone decides its `Set-Cookie`. One object per request instead of a closure per hooked method.
  */
-function watchRedis(session: RedisSession, cookie: SessionCookie, state: RedisRequestState, read: boolean, settled: () => boolean): void {
-  const { close, regenerate } = RedisSession.prototype
-  Object.defineProperty(session, 'regenerate', {
-    configurable: true,
-    writable: true,
-    value: async function (this: RedisSession, newKey?: string): Promise<string | undefined> {
-      if (typeof newKey === 'string') cookie.checkStorable('newKey', newKey)
-      if (settled() && !this.closed) throw headersSentError('session.regenerate()')
-      const id = await regenerate.call(this, newKey)
-      if (typeof id === 'string') {
-        state.issued = this
-        state.issuedId = id
-      }
-      return id
-    },
-  })
-  if (!read) return
-  Object.defineProperty(session, 'close', {
-    configurable: true,
-    writable: true,
-    value: async function (this: RedisSession): Promise<boolean> {
-      const closed = await close.call(this)
-      if (closed) state.closedRead = true
-      return closed
-    },
-  })
+class RedisRequestState implements SessionObserver {
+  /** The session this request last created or regenerated, and the id it gave it. */
+  issued: RedisSession | undefined = undefined
+  issuedId: string | undefined = undefined
+  /** True once this request closed the session its cookie named. */
+  closedRead = false
+  /** True once the headers went out through the hook. */
+  written = false
+
+  constructor(
+    readonly cookie: SessionCookie, readonly req: IncomingMessage, readonly res: ServerResponse,
+    readonly read: RedisSession | undefined, readonly readId: string | undefined, readonly outdated: boolean,
+  ) {}
+
+  /** Once the headers are out, a new id can no longer reach the browser. */
+  settled(): boolean {
+    return this.written || this.res.headersSent
+  }
+
+  beforeRegenerate(session: object, newKey: unknown): void {
+    if (typeof newKey === 'string') this.cookie.checkStorable('newKey', newKey)
+    if (this.settled() && !(session as RedisSession).closed) throw headersSentError('session.regenerate()')
+  }
+
+  regenerated(session: object, id: string): void {
+    this.issued = session as RedisSession
+    this.issuedId = id
+  }
+
+  closed(session: object): void {
+    if (session === this.read) this.closedRead = true
+  }
+
+  /** As {@link RequestState.decide}: an id this request issued, else a clear after closing the session read, else the id read again (rolling, outdated). */
+  decide(): string | undefined {
+    const { cookie, issued, issuedId, read, readId } = this
+    if (issued !== undefined && issuedId !== undefined && !issued.closed && issued.id === issuedId) return cookie.serialize(this.req, issuedId)
+    if (this.closedRead) return cookie.serializeClear(this.req)
+    if (read !== undefined && readId !== undefined && (this.outdated || cookie.rolling) && !read.closed && read.id === readId) {
+      return cookie.serialize(this.req, readId)
+    }
+    return undefined
+  }
 }
 
 function writeCookie(cookie: SessionCookie, res: ServerResponse, session: Session | undefined): void {

@@ -3,7 +3,7 @@ import { OwnedObjects, type Disposer } from '../owned-objects'
 import type { CloseReason } from '../registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from '../validate'
 import type { RedisCore } from './core'
-import { writeAndRenew } from '../internal'
+import { observeSession, type SessionObserver, writeAndRenew } from '../internal'
 import { DATA_PREFIX, dataFields, expiresAtOf, rolesFields, SEALED_DATA_PREFIX, type SessionRecord, twinsOf, userFields } from './record'
 
 /**
@@ -28,6 +28,7 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   #id: string
   #record: SessionRecord
   #closeReason: CloseReason | undefined
+  #observer: SessionObserver | undefined
 
   /** @internal Sessions come from a RedisSessionManager; do not construct them. */
   constructor(core: RedisCore, id: string, record: SessionRecord, closeReason?: CloseReason) {
@@ -163,6 +164,7 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
    * session holds it). Resolves the new id, or undefined when the session is closed.
    */
   async regenerate(newKey?: string): Promise<string | undefined> {
+    this.#observer?.beforeRegenerate(this, newKey)
     const core = this.#core
     let newId: string
     if (core.options.keys === 'caller') {
@@ -180,6 +182,7 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
     }
     this.#id = newId
     this.#record = record
+    this.#observer?.regenerated(this, newId)
     core.listeners.emit('regenerate', [this, oldId], core.reportError)
     return newId
   }
@@ -192,7 +195,13 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
     if (this.#closeReason !== undefined) return false
     const reason = await this.#core.destroy(this.#id)
     this.#closeReason = reason ?? 'expired'
+    if (reason === 'destroyed') this.#observer?.closed(this)
     return reason === 'destroyed'
+  }
+
+  /** @internal For the HTTP integrations: the request holding this handle, told of its regenerate and close. */
+  [observeSession](observer: SessionObserver): void {
+    this.#observer = observer
   }
 
   /** Stores a live JS value owned by the session in this process (see the class note); false, and disposed at once, when closed. */

@@ -254,6 +254,28 @@ test('bad arguments are a TypeError or RangeError naming the option', (t) => {
   manager.close()
 })
 
+test('label values are escaped, and an OpenMetrics registry serves the same metrics', async (t) => {
+  const manager = new SessionManager({ engine: 'js' })
+  const name = 'a "quoted" \\ back\nslashed'
+  const registry = new Registry()
+  const registration = registerSessionMetrics(manager, { registry, name })
+  manager.create()
+  t.is(valueOf(await scrape(registry), 'sessionkeeper_sessions_live', { manager: name }), 1)
+  registration.unregister()
+
+  // prom-client's declarations omit the constructor's content type parameter.
+  const open = new (Registry as unknown as new (contentType: string) => Registry)(Registry.OPENMETRICS_CONTENT_TYPE)
+  const again = registerSessionMetrics(manager, { registry: open, name: 'om' })
+  const text = await open.metrics()
+  t.regex(text, /^sessionkeeper_sessions_created_total\{manager="om"\} 1$/m)
+  t.regex(text, /^sessionkeeper_expiry_lag_seconds_bucket\{manager="om",le="\+Inf"\} 0$/m)
+  // An OpenMetrics scrape renames counters in place; unregistering still finds and removes them.
+  again.unregister()
+  t.deepEqual(open.getMetricsAsArray(), [])
+  t.notThrows(() => registerSessionMetrics(manager, { registry: open, name: 'om' }).unregister())
+  manager.close()
+})
+
 forEachEngine(test, 'the longest background sweep slice is measured', async (t, engine) => {
   const clock = new TestClock(T0)
   const manager = new SessionManager({ engine, clock: clock.now, idleTimeout: 1, resolution: 1 })

@@ -30,6 +30,8 @@ interface MetricConfig<M> {
   registers: MetricsRegistry[]
   collect?: (this: M) => void
   buckets?: readonly number[]
+  /** How prom-client's cluster registry combines the workers' values (default 'sum'). */
+  aggregator?: 'sum' | 'max' | 'average'
 }
 interface CounterLike { reset(): void; inc(labels: Labels, value: number): void }
 interface GaugeLike { reset(): void; set(labels: Labels, value: number): void }
@@ -245,9 +247,11 @@ function defineMetrics(prom: PromClientLike, ExpiryLagHistogram: LagHistogramCla
       },
     }))
   }
-  const gauge = (name: string, help: string, labelNames: string[], fill: (metric: GaugeLike) => void): void => {
+  const gauge = (
+    name: string, help: string, labelNames: string[], fill: (metric: GaugeLike) => void, aggregator: 'sum' | 'max' | 'average' = 'sum',
+  ): void => {
     state.metrics.set(name, new prom.Gauge({
-      name, help, labelNames, registers,
+      name, help, labelNames, registers, aggregator,
       collect(this: GaugeLike) {
         this.reset()
         fill(this)
@@ -292,7 +296,7 @@ function defineMetrics(prom: PromClientLike, ExpiryLagHistogram: LagHistogramCla
   })
   gauge('sessionkeeper_sweep_slice_longest_seconds', 'The longest slice of background expiry so far, close listeners included: how long expiry held the event loop at once.', ['manager'], (metric) => {
     for (const { name, stats } of locals(state)) metric.set({ manager: name }, stats.longestSweepSliceMs / 1000)
-  })
+  }, 'max')
   state.metrics.set(LAG_NAME, new ExpiryLagHistogram(registry, () => locals(state)))
 
   // RedisSessionManager.
@@ -307,7 +311,7 @@ function defineMetrics(prom: PromClientLike, ExpiryLagHistogram: LagHistogramCla
       const lookups = stats.nearCache.hits + stats.nearCache.misses
       metric.set({ manager: name }, lookups === 0 ? NaN : stats.nearCache.hits / lookups)
     }
-  })
+  }, 'average')
   gauge('sessionkeeper_near_cache_entries', 'Records held in the near cache.', ['manager'], (metric) => {
     for (const { name, stats } of remotes(state)) metric.set({ manager: name }, stats.nearCache.size)
   })

@@ -3,7 +3,7 @@
  * per-request state lives in one object reached under each middleware's own key, so two
  * middlewares over one response (two managers, or one mounted twice) keep apart.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, ServerResponse } from 'node:http'
 import test from 'ava'
 import express from 'express'
 import { SessionManager } from '../ts/index'
@@ -97,4 +97,22 @@ test('options.asyncContext must be a boolean', (t) => {
   t.teardown(() => manager.close())
   t.throws(() => sessionMiddleware(manager, { asyncContext: 'no' as unknown as boolean }), { instanceOf: TypeError, message: /options\.asyncContext must be a boolean, received string/ })
   t.throws(() => sessionMiddleware(manager, { asyncContext: true, unknown: 1 } as never), { instanceOf: TypeError, message: /unknown/ })
+})
+
+test('the shared writeHead hook called on a response it was not installed on passes through', async (t) => {
+  const manager = new SessionManager({ engine: 'native' })
+  t.teardown(() => manager.close())
+  const app = express()
+  app.use(sessionMiddleware(manager, { secret: SECRET }))
+  app.get('/', (req, res) => {
+    const other = new ServerResponse(req)
+    try {
+      res.writeHead.call(other, 202)
+      res.end(`other: ${other.statusCode}`)
+    } catch (error) {
+      res.end(`${(error as Error).name}: ${(error as Error).message}`)
+    }
+  })
+  const base = await listen(t, createServer(app))
+  t.is(await (await fetch(base)).text(), 'other: 202')
 })

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { type IncomingMessage, ServerResponse } from 'node:http'
 import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { observeSession, replaceSession, type SessionObserver } from '../internal'
 import type { SessionInit, SessionManager } from '../manager'
@@ -291,7 +291,10 @@ export class HttpCookies {
     // Node sends implicit headers (write, end, flushHeaders) through res.writeHead, so this one
     // hook sees every response.
     this.writeHead = function writeHead(this: ServerResponse): ServerResponse {
-      const state = (this as unknown as Record<symbol, RequestState>)[key]
+      const state = (this as unknown as Record<symbol, RequestState | undefined>)[key]
+      // Called on another response than the one it was installed on (copied over by some
+      // wrapper): nothing of this request to add, and the original is the prototype's.
+      if (state === undefined) return ServerResponse.prototype.writeHead.apply(this, arguments as unknown as Parameters<ServerResponse['writeHead']>)
       if (!state.written) {
         state.written = true
         const value = state.decide()

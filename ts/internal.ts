@@ -26,6 +26,18 @@ export const readCookieHeader = Symbol('sessionkeeper.readCookieHeader')
  */
 export const runRequest = Symbol('sessionkeeper.runRequest')
 
+/**
+ * @internal For sessionMiddleware and sessionPlugin: where the object `sessionFor` returns over
+ * an in-process manager keeps its request attacher (the shared per-request machinery), so the
+ * integrations use it without a wrapper call and without it being an export of an entry.
+ */
+export const requestAttacher = Symbol('sessionkeeper.requestAttacher')
+
+/** @internal What {@link requestAttacher} holds. */
+export interface RequestAttacher {
+  attach(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): unknown
+}
+
 /** @internal For the HTTP integrations: the Session method that sets its observer (see SessionObserver). */
 export const observeSession = Symbol('sessionkeeper.observeSession')
 

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { JsonFields, JsonValue } from '../data-codec'
 import type { SessionManager } from '../manager'
-import { runRequest } from '../internal'
+import { type RequestAttacher, requestAttacher, runRequest } from '../internal'
 import { checkPlainObject } from '../validate'
 import type { Session } from '../session'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
 import { RedisSessionManager } from '../redis/manager'
-import { httpCookiesFor, type RedisSessionRequest, sessionFor, type SessionRequest, type StartSessionInit } from './http'
+import { type RedisSessionRequest, sessionFor, type SessionRequest, type StartSessionInit } from './http'
 
 export type { RedisSessionRequest, SessionCookieAttributes, SessionCookieOptions, SessionRequest, StartSessionInit }
 
@@ -63,7 +63,7 @@ export function sessionMiddleware<Data extends JsonFields<Data> = Record<string,
   const { asyncContext, cookieOptions } = splitOptions(options)
   if (manager instanceof RedisSessionManager) return redisMiddleware(manager, cookieOptions, asyncContext)
   const untyped = manager as unknown as SessionManager
-  const http = httpCookiesFor(untyped, cookieOptions)
+  const http = (sessionFor(untyped, cookieOptions) as unknown as Record<typeof requestAttacher, RequestAttacher>)[requestAttacher]
   if (!asyncContext) {
     return function sessionkeeper(req, res, next) {
       try {

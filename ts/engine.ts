@@ -220,6 +220,12 @@ export interface Engine {
   sessionRecords?(handles: Float64Array, count: number): Uint8Array
 
   /**
+   * The same records appended to `out` from byte `at`: returns the end, or -1 (nothing
+   * written) when they do not fit.
+   */
+  sessionRecordsInto?(handles: Float64Array, count: number, out: Uint8Array, at: number): number
+
+  /**
    * Optional fast path of the HTTP integrations (the native engine): a verifier of session
    * cookies named `name` signed with `secrets` (none: unsigned), each secret's HMAC keys
    * prepared once, for {@link readCookie}.

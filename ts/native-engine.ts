@@ -48,6 +48,7 @@ export interface NativeBinding {
   attachedActivity(engine: object): Float64Array
   snapshotRecords(engine: object): Uint8Array
   sessionRecords(engine: object, handles: Float64Array, count: number): Uint8Array
+  sessionRecordsInto(engine: object, handles: Float64Array, count: number, out: Uint8Array, at: number): number
   memoryBytes(engine: object): number
   createCookieVerifier(name: string, secrets: string[]): object
   readSessionCookie(engine: object, verifier: object, header: string, now: number, out: Float64Array): number
@@ -142,6 +143,9 @@ export class NativeEngine implements Engine {
   attachedActivity(): Float64Array { return this.#binding.attachedActivity(this.#engine) }
   snapshotRecords(): Uint8Array { return this.#binding.snapshotRecords(this.#engine) }
   sessionRecords(handles: Float64Array, count: number): Uint8Array { return this.#binding.sessionRecords(this.#engine, handles, count) }
+  sessionRecordsInto(handles: Float64Array, count: number, out: Uint8Array, at: number): number {
+    return this.#binding.sessionRecordsInto(this.#engine, handles, count, out, at)
+  }
   createCookieVerifier(name: string, secrets: readonly string[]): object { return this.#binding.createCookieVerifier(name, [...secrets]) }
   readCookie(verifier: object, header: string, now: number, out: Float64Array): number {
     return this.#binding.readSessionCookie(this.#engine, verifier, header, now, out)

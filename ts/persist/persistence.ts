@@ -82,6 +82,7 @@ export class Persistence {
       engine: engine.inner,
       journal: engine.journal,
       encode: (inner, handles, count, writer) => encodeRecords(inner, handles, count, writer, cipher),
+      encodeInto: (inner, handles, count, writer, out, at) => encodeRecordsInto(inner, handles, count, writer, cipher, out, at),
       onError,
     }, statSync(path).size)
   }
@@ -202,6 +203,19 @@ function encodeRecords(engine: Engine, handles: Float64Array, count: number, wri
   writer.clear()
   for (let index = 0; index < count; index++) writer.session(exportSession(engine, handles[index]))
   return view(writer.buffer.subarray(0, writer.length)).slice()
+}
+
+/** encodeRecords into `out` from `at`: the end, or -1 (nothing written) when they do not fit. */
+function encodeRecordsInto(
+  engine: Engine, handles: Float64Array, count: number, writer: RecordWriter, cipher: RecordCipher | undefined, out: Uint8Array, at: number,
+): number {
+  if (engine.sessionRecordsInto !== undefined && cipher === undefined) return engine.sessionRecordsInto(handles, count, out, at)
+  if (writer.cipher !== cipher) throw new Error('the compaction writer must seal as the journal does')
+  writer.clear()
+  for (let index = 0; index < count; index++) writer.session(exportSession(engine, handles[index]))
+  if (at + writer.length > out.length) return -1
+  out.set(view(writer.buffer.subarray(0, writer.length)), at)
+  return at + writer.length
 }
 
 function exportSession(engine: Engine, handle: number): SavedSession {

@@ -315,7 +315,7 @@ export interface CookieReadTarget {
 /**
  * Reads the session cookie of one manager's requests. Over the native engine the whole read
  * (parse, verify, look up, renew) is one engine call with each secret's HMAC keys prepared
- * once; over the JsEngine it is {@link SessionCookie.read}'s JS path. Both follow the same rules.
+ * once; over the JsEngine (or a closed manager) it is the JS path below. Both follow the same rules.
  */
 export class CookieReader {
   readonly cookie: SessionCookie

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, ServerResponse } from 'node:http'
 import test from 'ava'
 import express from 'express'
 import { SessionManager } from '../ts/index'
+import { SessionCookie } from '../ts/integrations/cookies'
 import { sessionMiddleware, sessionOf, type SessionRequest, startSession } from '../ts/integrations/express'
 import { ENGINES } from './helpers'
 import { listen, SECRET } from './http-fixtures'
@@ -115,4 +116,40 @@ test('the shared writeHead hook called on a response it was not installed on pas
   })
   const base = await listen(t, createServer(app))
   t.is(await (await fetch(base)).text(), 'other: 202')
+})
+
+// Issue 16, item 2: a response whose request did nothing to its session, with a cookie neither
+// rolling nor signed with an older secret, asks the engine nothing when its headers go out.
+test.serial('a plain read asks the engine no isAlive as the headers go out; a rolling cookie does', async (t) => {
+  const { JsEngine } = await import('../ts/js-engine/engine')
+  const original = JsEngine.prototype.isAlive
+  let calls = 0
+  JsEngine.prototype.isAlive = function (this: InstanceType<typeof JsEngine>, handle: number, now: number): boolean {
+    calls++
+    return original.call(this, handle, now)
+  }
+  t.teardown(() => { JsEngine.prototype.isAlive = original })
+  const manager = new SessionManager({ engine: 'js' })
+  t.teardown(() => manager.close())
+  const session = manager.create({ user: 'ann' })
+  const plain = express()
+  plain.use(sessionMiddleware(manager, { secret: SECRET }))
+  // The handler reads no session field (a getter would ask the engine itself).
+  plain.get('/', (req, res) => { res.end(sessionOf(req) === undefined ? 'none' : 'found') })
+  const rolling = express()
+  rolling.use(sessionMiddleware(manager, { secret: SECRET, cookie: { maxAge: 60_000 } }))
+  rolling.get('/', (req, res) => { res.end(sessionOf(req) === undefined ? 'none' : 'found') })
+  const signer = new SessionCookie({ secret: SECRET })
+  const cookie = signer.serialize({ secure: false, headers: {}, socket: null } as unknown as IncomingMessage, session.id).split(';')[0]
+  const plainBase = await listen(t, createServer(plain))
+  const rollingBase = await listen(t, createServer(rolling))
+  calls = 0
+  const reply = await fetch(plainBase, { headers: { cookie } })
+  t.is(await reply.text(), 'found')
+  t.deepEqual(reply.headers.getSetCookie(), [])
+  t.is(calls, 0)
+  const rolled = await fetch(rollingBase, { headers: { cookie } })
+  t.is(await rolled.text(), 'found')
+  t.is(rolled.headers.getSetCookie()[0]?.split(';')[0], cookie, 'the value as received, sent again')
+  t.true(calls >= 1)
 })

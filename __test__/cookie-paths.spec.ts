@@ -132,3 +132,27 @@ test('a renewal made by the native read path is journaled, one Renew record per 
   t.true(grown >= 2 * 47 && grown <= 3 * 47, `${grown} bytes`)
   t.is(session.lastActivity, now)
 })
+
+// The binding copies a header shorter than 512 UTF-16 units to the stack and a longer one to the
+// heap: every length around the boundary, and Node's default header limit, read alike.
+test('headers at the stack/heap boundary of the native copy and at 16 KiB read alike on both paths', (t) => {
+  const manager = new SessionManager({ engine: 'native', clock: () => 1_000_000 })
+  t.teardown(() => manager.close())
+  const session = manager.create()
+  const cookie = new SessionCookie({ secret: SECRETS })
+  const native = new CookieReader(manager, cookie)
+  const js = new CookieReader(manager, cookie, false)
+  const pair = `sid=${session.id}.${sign(SECRETS[0], session.id)}`
+  for (const total of [...Array.from({ length: 9 }, (_, i) => 507 + i), 1023, 1024, 1025, 16 * 1024]) {
+    for (const where of ['start', 'end'] as const) {
+      const filler = 'x'.repeat(Math.max(0, total - pair.length - 4))
+      const header = where === 'start' ? `${pair}; a=${filler}` : `a=${filler}; ${pair}`
+      const expected = readWith(js, manager, header)
+      t.is(expected.id, session.id, `${header.length} ${where}`)
+      t.deepEqual(readWith(native, manager, header), expected, `${header.length} ${where}`)
+      // Non-ASCII filler: UTF-16 units, not bytes, decide the copy and the positions.
+      const wide = header.replace(/x/g, 'é')
+      t.deepEqual(readWith(native, manager, wide), readWith(js, manager, wide), `${wide.length} ${where}, wide`)
+    }
+  }
+})

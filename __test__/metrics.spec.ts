@@ -240,6 +240,20 @@ test('the metrics leave the registry with the last manager, and a name taken by 
   manager.close()
 })
 
+test('after registry.clear() the managers register again, and a stale registration cannot remove the new metrics', async (t) => {
+  const registry = new Registry()
+  const before = new SessionManager({ engine: 'js' })
+  const after = new SessionManager({ engine: 'js' })
+  const stale = registerSessionMetrics(before, { registry, name: 'web' })
+  registry.clear()
+  registerSessionMetrics(after, { registry, name: 'web' })
+  after.create()
+  stale.unregister()
+  t.is(valueOf(await scrape(registry), 'sessionkeeper_sessions_live', { manager: 'web' }), 1)
+  before.close()
+  after.close()
+})
+
 test('bad arguments are a TypeError or RangeError naming the option', (t) => {
   const manager = new SessionManager({ engine: 'js' })
   const registry = new Registry()

@@ -277,7 +277,8 @@ const TEE_CHUNK = 256 * 1024
  */
 class Tee {
   #full: Uint8Array[] = []
-  #chunk = new Uint8Array(TEE_CHUNK)
+  /** Empty until the first record after a take: a drain that finds nothing allocates nothing. */
+  #chunk = new Uint8Array(0)
   #length = 0
   bytes = 0
 
@@ -285,7 +286,7 @@ class Tee {
     this.bytes += end - start
     while (start < end) {
       if (this.#length === this.#chunk.length) {
-        this.#full.push(this.#chunk)
+        if (this.#length > 0) this.#full.push(this.#chunk)
         this.#chunk = new Uint8Array(Math.max(TEE_CHUNK, end - start))
         this.#length = 0
       }
@@ -300,7 +301,7 @@ class Tee {
     const taken = this.#full
     if (this.#length > 0) taken.push(this.#chunk.subarray(0, this.#length))
     this.#full = []
-    this.#chunk = new Uint8Array(TEE_CHUNK)
+    this.#chunk = new Uint8Array(0)
     this.#length = 0
     this.bytes = 0
     return taken

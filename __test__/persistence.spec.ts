@@ -342,6 +342,34 @@ forEachEngine(test, 'a session that expired and was swept stays gone after a cra
   }
 })
 
+forEachEngine(test, 'a renewal just after a restart from a crash is written, though the session loaded with the window added looks renewed', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const start = clock.now
+  const first = open(engine, path, clock, { resolution: 1000, idleTimeout: 10_000 })
+  const session = first.create()
+  await first.flush()
+  const crashed = readFileSync(path)
+  first.close()
+  writeFileSync(path, new Uint8Array(crashed))
+  // Loaded 1200 ms later: the window gives it start + 1000 as its last activity.
+  clock.advance(1200)
+  const second = open(engine, path, clock, { resolution: 1000, idleTimeout: 10_000 })
+  t.is(second.peek(session.id)?.lastActivity, start + 1000)
+  clock.advance(100)
+  t.truthy(second.get(session.id))
+  await second.flush()
+  const crashedAgain = readFileSync(path)
+  second.close()
+  writeFileSync(path, new Uint8Array(crashedAgain))
+  // The use at start + 1300 was journaled: the next load does not go back to start + 1000.
+  clock.advance(100)
+  const third = open(engine, path, clock, { resolution: 1000, idleTimeout: 10_000 })
+  t.true(third.peek(session.id)!.lastActivity >= start + 1300)
+  third.close()
+})
+
 const KEY_A = 'a'.repeat(64)
 const KEY_B = Buffer.alloc(32, 7).toString('base64url')
 

@@ -370,6 +370,45 @@ forEachEngine(test, 'a renewal just after a restart from a crash is written, tho
   third.close()
 })
 
+test('both engines load a journal into the same slots: the same sessions in the same order, re-created and renamed ones included', async (t) => {
+  for (const keys of ['random', 'caller'] as const) {
+    const { dir, path } = tempFile()
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const clock = new FakeClock()
+    const writer = open('js', path, clock, { keys, resolution: 1 })
+    const make = (n: number) => writer.create({ ...(keys === 'caller' ? { key: `k${n % 40}` } : {}), data: { n: String(n) } })
+    const live: ReturnType<typeof make>[] = []
+    for (let n = 0; n < 400; n++) {
+      clock.advance(1)
+      const roll = (n * 7919) % 10
+      if (live.length < 5 || roll < 4) {
+        if (keys === 'caller' && writer.has(`k${n % 40}`)) writer.destroy(`k${n % 40}`)
+        live.push(make(n))
+        continue
+      }
+      const index = (n * 104729) % live.length
+      const session = live[index]
+      if (session.closed) continue
+      if (roll < 6) session.set('n', `${n}`)
+      else if (roll < 8 && keys === 'random') session.regenerate()
+      else if (roll < 8) writer.get(session.id)
+      else session.close()
+    }
+    await writer.flush()
+    const crashed = readFileSync(path)
+    writer.close()
+    const orders = ENGINES.map((engine) => {
+      writeFileSync(path, new Uint8Array(crashed))
+      const reader = open(engine, path, clock, { keys, resolution: 1 })
+      const order = [...reader].map((s) => [s.id, s.lastActivity, s.get('n')])
+      reader.close()
+      return order
+    })
+    t.true(orders[0].length > 10)
+    t.deepEqual(orders[0], orders[1], keys)
+  }
+})
+
 const KEY_A = 'a'.repeat(64)
 const KEY_B = Buffer.alloc(32, 7).toString('base64url')
 

@@ -244,12 +244,12 @@ impl Engine {
         idle: f64,
         abs: f64,
     ) -> Result<Handle, Error> {
-        let (slot, is_new) = self
+        let slot = self
             .table
             .alloc(key, now, idle, abs)
             .ok_or(Error::TableFull)?;
         self.index.insert(hash, slot);
-        self.file_new(slot, is_new);
+        self.file_new(slot);
         self.handle_of(slot).ok_or(Error::TableFull)
     }
 
@@ -403,7 +403,9 @@ impl Engine {
         if state == SlotState::Attached {
             self.detach_slot(h.slot());
         }
-        self.table.free(h.slot());
+        if let Some(page) = self.table.free(h.slot()) {
+            self.wheel.release_page(page);
+        }
         true
     }
 

@@ -15,14 +15,13 @@ const BUCKETS_PER_ENTRY: usize = 2;
 const MIN_CAPACITY: usize = 16;
 /// Empty buckets are 0: a filled bucket stores `slot + 1` in its low half.
 const EMPTY: u64 = 0;
-
-#[derive(Debug, Default)]
-pub(crate) struct SlotIndex {
-    buckets: Vec<u64>,
-    len: usize,
-    /// log2 of the bucket count (0 while nothing was ever inserted).
-    bits: u32,
-}
+/// Buckets of the old table each insert or remove moves on during a resize. Growth doubles the
+/// table when it is half full, and the new one fills only after as many inserts again as the
+/// old one held: at 16 per insert the move is long done by then, so no resize ever waits for
+/// another to finish (which would copy the rest at once).
+const MIGRATE_STEP: usize = 16;
+/// An index this sparse (1/8 full) shrinks, to 1/4 full at most.
+const SHRINK_BELOW: usize = 8;
 
 fn tag_of(hash: u64) -> u32 {
     (hash >> 32) as u32
@@ -36,13 +35,100 @@ fn slot_of(bucket: u64) -> u32 {
     (bucket as u32).wrapping_sub(1)
 }
 
-impl SlotIndex {
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.len
+/// Buckets per chunk: 256 KiB.
+const CHUNK_BITS: u32 = 15;
+const CHUNK_MASK: usize = (1 << CHUNK_BITS) - 1;
+
+/// A table's bucket array in chunks, each allocated (zeroed) when first written: a new table
+/// costs nothing up front. One zeroed allocation of 2^23 buckets took 15 ms of CPU inside one
+/// create (mimalloc hands back reused memory, which it must clear); a chunk takes microseconds,
+/// and the chunk list (16 KiB at 2^25 buckets) stays in cache, so a probe pays one more load.
+#[derive(Debug, Default)]
+struct Chunks {
+    chunks: Vec<Option<Box<[u64]>>>,
+    capacity: usize,
+}
+
+impl Chunks {
+    fn new(capacity: usize) -> Chunks {
+        Chunks {
+            chunks: (0..capacity.div_ceil(CHUNK_MASK + 1))
+                .map(|_| None)
+                .collect(),
+            capacity,
+        }
     }
 
-    pub(crate) fn capacity(&self) -> usize {
+    fn len(&self) -> usize {
+        self.capacity
+    }
+
+    /// The bucket at `at` (EMPTY in a chunk never written); `None` past the end.
+    fn get(&self, at: usize) -> Option<u64> {
+        if at >= self.capacity {
+            return None;
+        }
+        Some(
+            self.chunks
+                .get(at >> CHUNK_BITS)?
+                .as_deref()
+                .and_then(|c| c.get(at & CHUNK_MASK))
+                .copied()
+                .unwrap_or(EMPTY),
+        )
+    }
+
+    /// The bucket at `at` to change, if its chunk exists (only a filled bucket's needs to).
+    fn get_mut(&mut self, at: usize) -> Option<&mut u64> {
+        self.chunks
+            .get_mut(at >> CHUNK_BITS)?
+            .as_deref_mut()?
+            .get_mut(at & CHUNK_MASK)
+    }
+
+    /// The bucket at `at` to fill, allocating its chunk when needed.
+    fn entry(&mut self, at: usize) -> Option<&mut u64> {
+        if at >= self.capacity {
+            return None;
+        }
+        let size = self.capacity.min(CHUNK_MASK + 1);
+        self.chunks
+            .get_mut(at >> CHUNK_BITS)?
+            .get_or_insert_with(|| vec![EMPTY; size].into_boxed_slice())
+            .get_mut(at & CHUNK_MASK)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.capacity).map(|at| self.get(at).unwrap_or(EMPTY))
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let allocated = self.chunks.iter().flatten().map(|c| c.len()).sum::<usize>();
+        allocated * std::mem::size_of::<u64>()
+            + self.chunks.capacity() * std::mem::size_of::<Option<Box<[u64]>>>()
+    }
+}
+
+/// One open-addressing table.
+#[derive(Debug, Default)]
+struct Buckets {
+    buckets: Chunks,
+    len: usize,
+    /// log2 of the bucket count (0 while empty).
+    bits: u32,
+}
+
+impl Buckets {
+    /// An empty table of `capacity` buckets (a power of two), its chunks made as they fill.
+    fn with_capacity(capacity: usize) -> Buckets {
+        Buckets {
+            buckets: Chunks::new(capacity),
+            len: 0,
+            bits: capacity.trailing_zeros(),
+        }
+    }
+
+    fn capacity(&self) -> usize {
         self.buckets.len()
     }
 
@@ -57,13 +143,12 @@ impl SlotIndex {
         (tag >> (32 - self.bits)) as usize
     }
 
-    /// The slot whose hash is `hash` and for which `is_key` confirms the key.
-    pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+    fn find(&self, hash: u64, is_key: &mut impl FnMut(u32) -> bool) -> Option<u32> {
         let tag = tag_of(hash);
         let mask = self.mask();
         let mut at = self.home(tag);
         loop {
-            let bucket = *self.buckets.get(at)?;
+            let bucket = self.buckets.get(at)?;
             if bucket == EMPTY {
                 return None;
             }
@@ -74,38 +159,13 @@ impl SlotIndex {
         }
     }
 
-    /// Grows so that `additional` more inserts need no rehash. Called while creating only,
-    /// so that a sweep (which only removes) never pauses to rehash.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        let needed = (self.len + additional) * BUCKETS_PER_ENTRY;
-        if needed <= self.buckets.len() {
-            return;
-        }
-        let capacity = needed.next_power_of_two().max(MIN_CAPACITY);
-        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; capacity]);
-        self.bits = capacity.trailing_zeros();
+    /// Files a bucket value; the caller keeps the table under half full.
+    fn put(&mut self, bucket: u64) {
         let mask = self.mask();
-        for bucket in old.into_iter().filter(|&b| b != EMPTY) {
-            let mut at = self.home(tag_of(bucket));
-            while let Some(target) = self.buckets.get_mut(at) {
-                if *target == EMPTY {
-                    *target = bucket;
-                    break;
-                }
-                at = (at + 1) & mask;
-            }
-        }
-    }
-
-    /// Adds `slot` under `hash`; the caller has checked that its key is not present.
-    pub(crate) fn insert(&mut self, hash: u64, slot: u32) {
-        self.reserve(1);
-        let tag = tag_of(hash);
-        let mask = self.mask();
-        let mut at = self.home(tag);
-        while let Some(target) = self.buckets.get_mut(at) {
+        let mut at = self.home(tag_of(bucket));
+        while let Some(target) = self.buckets.entry(at) {
             if *target == EMPTY {
-                *target = bucket_value(tag, slot);
+                *target = bucket;
                 self.len += 1;
                 return;
             }
@@ -113,53 +173,14 @@ impl SlotIndex {
         }
     }
 
-    /// Checks that every bucket is reachable from its home without crossing an empty bucket,
-    /// that no slot is indexed twice and that `len` counts the filled buckets. Returns the
-    /// indexed slots (debug and test builds).
-    #[cfg(any(test, debug_assertions))]
-    pub(crate) fn check(&self) -> Result<Vec<u32>, String> {
-        let mask = self.mask();
-        let mut slots = Vec::new();
-        for (at, &bucket) in self.buckets.iter().enumerate() {
-            if bucket == EMPTY {
-                continue;
-            }
-            let mut probe = self.home(tag_of(bucket));
-            while probe != at {
-                if self.buckets.get(probe).is_none_or(|&b| b == EMPTY) {
-                    return Err(format!(
-                        "bucket {at} is cut off from its home by an empty bucket"
-                    ));
-                }
-                probe = (probe + 1) & mask;
-            }
-            slots.push(slot_of(bucket));
-        }
-        if slots.len() != self.len || self.len * BUCKETS_PER_ENTRY > self.buckets.len() {
-            return Err(format!(
-                "{} filled buckets, len {}, capacity {}",
-                slots.len(),
-                self.len,
-                self.buckets.len()
-            ));
-        }
-        let mut sorted = slots.clone();
-        sorted.sort_unstable();
-        if sorted.windows(2).any(|w| w[0] == w[1]) {
-            return Err("a slot is indexed twice".into());
-        }
-        Ok(slots)
-    }
-
-    /// Removes `slot`, filed under `hash`; false when it is not there.
-    pub(crate) fn remove(&mut self, hash: u64, slot: u32) -> bool {
+    fn remove(&mut self, hash: u64, slot: u32) -> bool {
         let wanted = bucket_value(tag_of(hash), slot);
         let mask = self.mask();
         let mut hole = self.home(tag_of(hash));
         loop {
             match self.buckets.get(hole) {
-                Some(&b) if b == wanted => break,
-                Some(&b) if b != EMPTY => hole = (hole + 1) & mask,
+                Some(b) if b == wanted => break,
+                Some(b) if b != EMPTY => hole = (hole + 1) & mask,
                 _ => return false,
             }
         }
@@ -167,7 +188,7 @@ impl SlotIndex {
         // is not cyclically between the hole and itself) moves into it, leaving a new hole.
         let mut next = (hole + 1) & mask;
         loop {
-            let bucket = self.buckets.get(next).copied().unwrap_or(EMPTY);
+            let bucket = self.buckets.get(next).unwrap_or(EMPTY);
             if bucket == EMPTY {
                 break;
             }
@@ -185,6 +206,218 @@ impl SlotIndex {
         }
         self.len -= 1;
         true
+    }
+
+    /// Checks that every bucket is reachable from its home without crossing an empty bucket and
+    /// that `len` counts the filled buckets; returns the slots.
+    #[cfg(any(test, debug_assertions))]
+    fn check(&self) -> Result<Vec<u32>, String> {
+        let mask = self.mask();
+        let mut slots = Vec::new();
+        for (at, bucket) in self.buckets.iter().enumerate() {
+            if bucket == EMPTY {
+                continue;
+            }
+            let mut probe = self.home(tag_of(bucket));
+            while probe != at {
+                if self.buckets.get(probe).is_none_or(|b| b == EMPTY) {
+                    return Err(format!(
+                        "bucket {at} is cut off from its home by an empty bucket"
+                    ));
+                }
+                probe = (probe + 1) & mask;
+            }
+            slots.push(slot_of(bucket));
+        }
+        if slots.len() != self.len || self.len * BUCKETS_PER_ENTRY > self.buckets.len() {
+            return Err(format!(
+                "{} filled buckets, len {}, capacity {}",
+                slots.len(),
+                self.len,
+                self.buckets.len()
+            ));
+        }
+        Ok(slots)
+    }
+}
+
+/// A resize under way: the old table, emptied cluster by cluster from `start` on. Every bucket
+/// from `start` to `next` (cyclically) is empty, so `next` always begins a cluster, and moving
+/// whole clusters keeps every chain left in the old table intact for lookups and removals
+/// (whose backward shifts stay within a cluster).
+#[derive(Debug)]
+struct Migration {
+    from: Buckets,
+    /// An empty bucket of the old table when the resize began.
+    start: usize,
+    next: usize,
+    /// Buckets not yet visited.
+    left: usize,
+}
+
+/// The id index. It grows and shrinks by moving the old table's entries into the new one a few
+/// buckets per insert or remove, so no call rehashes everything (a rebuild at 2^22 sessions
+/// stalled one create for hundreds of ms); meanwhile a lookup that misses the new table looks
+/// in the old one.
+#[derive(Debug, Default)]
+pub(crate) struct SlotIndex {
+    table: Buckets,
+    old: Option<Migration>,
+}
+
+impl SlotIndex {
+    pub(crate) fn len(&self) -> usize {
+        self.table.len + self.old.as_ref().map_or(0, |m| m.from.len)
+    }
+
+    /// Buckets held, in both tables while a resize is under way (tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.table.capacity() + self.old.as_ref().map_or(0, |m| m.from.capacity())
+    }
+
+    /// Bytes allocated for both tables (chunks not yet written cost nothing).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.table.buckets.heap_bytes()
+            + self.old.as_ref().map_or(0, |m| m.from.buckets.heap_bytes())
+    }
+
+    /// The slot whose hash is `hash` and for which `is_key` confirms the key.
+    pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        let found = self.table.find(hash, &mut is_key);
+        match &self.old {
+            Some(m) if found.is_none() => m.from.find(hash, &mut is_key),
+            _ => found,
+        }
+    }
+
+    /// Starts moving to a table of `capacity` buckets, first finishing a move under way (which
+    /// the step size makes rare: see `MIGRATE_STEP`).
+    fn resize(&mut self, capacity: usize) {
+        self.migrate(usize::MAX);
+        let from = std::mem::replace(&mut self.table, Buckets::with_capacity(capacity));
+        if from.len == 0 {
+            return;
+        }
+        let Some(start) = from.buckets.iter().position(|b| b == EMPTY) else {
+            debug_assert!(false, "an index at most half full has an empty bucket");
+            return;
+        };
+        let left = from.capacity();
+        self.old = Some(Migration {
+            next: (start + 1) & from.mask(),
+            from,
+            start,
+            left,
+        });
+    }
+
+    /// Moves at least `budget` old buckets (whole clusters) into the new table.
+    fn migrate(&mut self, mut budget: usize) {
+        let Some(m) = self.old.as_mut() else {
+            return;
+        };
+        let mask = m.from.mask();
+        while budget > 0 && m.left > 0 && m.from.len > 0 {
+            // A cluster start (the bucket before is empty): move the whole cluster.
+            while let Some(bucket) = m.from.buckets.get_mut(m.next) {
+                if *bucket == EMPTY {
+                    break;
+                }
+                self.table.put(std::mem::replace(bucket, EMPTY));
+                m.from.len -= 1;
+                m.next = (m.next + 1) & mask;
+                m.left -= 1;
+                budget = budget.saturating_sub(1);
+            }
+            if m.left > 0 {
+                m.next = (m.next + 1) & mask;
+                m.left -= 1;
+                budget = budget.saturating_sub(1);
+            }
+        }
+        if m.left == 0 || m.from.len == 0 {
+            self.old = None;
+        }
+    }
+
+    /// Grows at once so that `additional` more inserts need no resize: for a load, which knows
+    /// how many sessions it restores (and restores them into an empty engine, so nothing moves).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let needed = (self.len() + additional) * BUCKETS_PER_ENTRY;
+        if needed > self.table.capacity() {
+            self.resize(needed.next_power_of_two().max(MIN_CAPACITY));
+            self.migrate(usize::MAX);
+        }
+    }
+
+    /// Adds `slot` under `hash`; the caller has checked that its key is not present.
+    pub(crate) fn insert(&mut self, hash: u64, slot: u32) {
+        self.migrate(MIGRATE_STEP);
+        let needed = (self.len() + 1) * BUCKETS_PER_ENTRY;
+        if needed > self.table.capacity() {
+            self.resize(needed.next_power_of_two().max(MIN_CAPACITY));
+        }
+        self.table.put(bucket_value(tag_of(hash), slot));
+    }
+
+    /// Removes `slot`, filed under `hash`; false when it is not there. An index left 1/8 full
+    /// starts shrinking; an emptied one frees its tables at once.
+    pub(crate) fn remove(&mut self, hash: u64, slot: u32) -> bool {
+        let removed = self.table.remove(hash, slot)
+            || self.old.as_mut().is_some_and(|m| m.from.remove(hash, slot));
+        if !removed {
+            return false;
+        }
+        let len = self.len();
+        if len == 0 {
+            *self = SlotIndex::default();
+            return true;
+        }
+        self.migrate(MIGRATE_STEP);
+        let capacity = self.table.capacity();
+        if self.old.is_none() && capacity > MIN_CAPACITY && len * SHRINK_BELOW < capacity {
+            self.resize(
+                (len * 2 * BUCKETS_PER_ENTRY)
+                    .next_power_of_two()
+                    .max(MIN_CAPACITY),
+            );
+        }
+        true
+    }
+
+    /// Checks both tables' probe chains and counts, that the part of the old table already
+    /// moved is empty and that no slot is indexed twice. Returns the indexed slots (debug and
+    /// test builds).
+    #[cfg(any(test, debug_assertions))]
+    pub(crate) fn check(&self) -> Result<Vec<u32>, String> {
+        let mut slots = self.table.check()?;
+        if let Some(m) = &self.old {
+            slots.extend(m.from.check()?);
+            let mask = m.from.mask();
+            if m.from.buckets.get(m.start).is_some_and(|b| b != EMPTY) {
+                return Err(format!(
+                    "old bucket {} began the move but holds a slot",
+                    m.start
+                ));
+            }
+            let mut at = (m.start + 1) & mask;
+            for _ in 0..m.from.capacity() - m.left {
+                if m.from.buckets.get(at).is_some_and(|b| b != EMPTY) {
+                    return Err(format!("old bucket {at} was passed but still holds a slot"));
+                }
+                at = (at + 1) & mask;
+            }
+            if at != m.next {
+                return Err(format!("migration at {} but counted to {at}", m.next));
+            }
+        }
+        let mut sorted = slots.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err("a slot is indexed twice".into());
+        }
+        Ok(slots)
     }
 }
 
@@ -260,6 +493,54 @@ mod tests {
             let expected = (slot % 2 == 1).then_some(slot as u32);
             assert_eq!(index.find(hash, |s| s == slot as u32), expected);
         }
+    }
+
+    #[test]
+    fn resizes_move_a_few_buckets_per_call_and_keep_every_entry_findable() {
+        let mut index = SlotIndex::default();
+        let mut model: HashMap<u32, u64> = HashMap::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state
+        };
+        let (mut grew, mut shrank, mut slot) = (false, false, 0u32);
+        // Up to 20,000 entries, down to 50, up again: several growths and shrinks.
+        for (target, steps) in [(20_000usize, 40_000), (50, 60_000), (5_000, 20_000)] {
+            for step in 0..steps {
+                let before = index.capacity();
+                if model.len() < target && (next() % 4 != 0 || model.is_empty()) {
+                    let hash = next();
+                    index.insert(hash, slot);
+                    model.insert(slot, hash);
+                    slot += 1;
+                } else if let Some((&victim, &hash)) = model.iter().next() {
+                    assert!(index.remove(hash, victim));
+                    model.remove(&victim);
+                }
+                let migrating = index.old.as_ref().map(|m| m.from.capacity());
+                grew |= migrating.is_some_and(|old| index.table.capacity() > old);
+                shrank |= migrating.is_some_and(|old| index.table.capacity() < old);
+                // A resize allocates the new table but moves only a step's worth at once.
+                if let Some(m) = &index.old {
+                    assert!(m.left > 0 && m.from.len > 0 && index.capacity() > before / 2);
+                }
+                assert_eq!(index.len(), model.len());
+                if step % 997 == 0 {
+                    index.check().unwrap();
+                    for (&s, &hash) in model.iter().take(200) {
+                        assert_eq!(index.find(hash, |x| x == s), Some(s));
+                    }
+                }
+            }
+        }
+        assert!(grew && shrank, "grew {grew} shrank {shrank}");
+        for (&s, &hash) in &model {
+            assert_eq!(index.find(hash, |x| x == s), Some(s));
+        }
+        index.check().unwrap();
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod error;
 mod handle;
 mod ids;
 mod index;
+mod paged;
 mod table;
 mod wheel;
 

@@ -2,6 +2,7 @@
 
 use crate::data::SideRecord;
 use crate::handle::{Handle, MAX_SLOTS};
+use crate::paged::{page_of, Paged, PagedStack, PAGE_SLOTS};
 
 /// Keys up to this many bytes live inside the entry, so the default 16-byte random ids and
 /// typical caller keys are compared without a pointer chase.
@@ -90,12 +91,66 @@ impl Entry {
     }
 }
 
+/// The slots' entries, in pages (src/paged.rs).
+pub(crate) type Entries = Paged<Entry>;
+
+/// The generations a released page's slots had, kept so that each comes back as it left.
+#[derive(Debug)]
+enum SavedGenerations {
+    /// Every slot at one generation: the usual case (each slot used as often as the others).
+    Same(u32),
+    Each(Box<[u32]>),
+}
+
+impl SavedGenerations {
+    fn of(page: &[Entry]) -> SavedGenerations {
+        match page.first().map(|e| e.generation) {
+            Some(g) if page.iter().all(|e| e.generation == g) => SavedGenerations::Same(g),
+            _ => SavedGenerations::Each(page.iter().map(|e| e.generation).collect()),
+        }
+    }
+
+    fn get(&self, offset: usize) -> u32 {
+        match self {
+            SavedGenerations::Same(g) => *g,
+            SavedGenerations::Each(all) => all.get(offset).copied().unwrap_or(0),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            SavedGenerations::Same(_) => 0,
+            SavedGenerations::Each(all) => all.len() * std::mem::size_of::<u32>(),
+        }
+    }
+}
+
+/// A free slot holding nothing, at `generation`.
+fn blank(generation: u32) -> Entry {
+    Entry {
+        key: Key::EMPTY,
+        created_at: 0.0,
+        last_activity: 0.0,
+        idle_timeout: 0.0,
+        absolute_timeout: 0.0,
+        generation,
+        state: SlotState::Free,
+        side: None,
+    }
+}
+
 /// Entries indexed by slot plus the free stack. A slot is in use (attached or detached), on
 /// the free stack, or retired (free at generation `generation_space`, on no stack).
+///
+/// A page whose slots are all free is released (its memory given back, its generations saved)
+/// once a second page is empty: the last page emptied stays, so a table that hovers around a
+/// page boundary does not allocate a page per create. A released page is made again, with its
+/// saved generations, when the free stack hands out one of its slots, so slot order and
+/// generations are exactly those of a table that never released anything.
 #[derive(Debug)]
 pub(crate) struct Table {
-    pub(crate) entries: Vec<Entry>,
-    free: Vec<u32>,
+    pub(crate) entries: Entries,
+    free: PagedStack,
     attached: usize,
     max_slots: u32,
     /// Generations a slot has before it retires: [`crate::GENERATION_SPACE`], less in tests.
@@ -103,6 +158,13 @@ pub(crate) struct Table {
     /// Heap bytes of long keys and side records, kept current on every change so that
     /// `heap_bytes` is O(1): the binding reports memory to V8 while serving.
     string_bytes: usize,
+    /// Per page: slots in use (attached or detached).
+    in_use: Vec<u32>,
+    /// Per page: the generations of a released page.
+    saved: Vec<Option<SavedGenerations>>,
+    saved_bytes: usize,
+    /// The last page emptied, kept allocated.
+    spare: Option<usize>,
 }
 
 fn side_bytes(side: &Option<Box<SideRecord>>) -> usize {
@@ -112,12 +174,16 @@ fn side_bytes(side: &Option<Box<SideRecord>>) -> usize {
 impl Table {
     pub(crate) fn new(generation_space: u32) -> Table {
         Table {
-            entries: Vec::new(),
-            free: Vec::new(),
+            entries: Paged::default(),
+            free: PagedStack::default(),
             attached: 0,
             string_bytes: 0,
             max_slots: MAX_SLOTS,
             generation_space,
+            in_use: Vec::new(),
+            saved: Vec::new(),
+            saved_bytes: 0,
+            spare: None,
         }
     }
 
@@ -153,16 +219,27 @@ impl Table {
         !self.free.is_empty() || self.entries.len() < self.max_slots as usize
     }
 
-    /// Takes the top free slot or a new one and fills it as an attached session. Returns the
-    /// slot and whether it is new (so the caller grows its parallel arrays).
+    /// Makes a released page again with the generations it left with. O(page).
+    fn restore_page(&mut self, page: usize) {
+        if self.entries.is_present(page) {
+            return;
+        }
+        let saved = self.saved.get_mut(page).and_then(Option::take);
+        self.saved_bytes -= saved.as_ref().map_or(0, SavedGenerations::heap_bytes);
+        self.entries.make_page(page, |slot| {
+            blank(saved.as_ref().map_or(0, |g| g.get(slot % PAGE_SLOTS)))
+        });
+    }
+
+    /// Takes the top free slot or a new one and fills it as an attached session; returns the
+    /// slot. O(1), or O(page) when its page is made (new, or made again after a release).
     pub(crate) fn alloc(
         &mut self,
         key: Key,
         now: f64,
         idle_timeout: f64,
         absolute_timeout: f64,
-    ) -> Option<(u32, bool)> {
-        self.string_bytes += key.heap_bytes();
+    ) -> Option<u32> {
         let mut entry = Entry {
             key,
             created_at: now,
@@ -173,8 +250,9 @@ impl Table {
             state: SlotState::Attached,
             side: None,
         };
-        let found = match self.free.last().copied() {
+        let found = match self.free.last() {
             Some(slot) => {
+                self.restore_page(page_of(slot as usize));
                 let e = self.entries.get_mut(slot as usize)?;
                 debug_assert!(
                     e.state == SlotState::Free && e.generation < self.generation_space,
@@ -185,24 +263,34 @@ impl Table {
                 entry.generation = e.generation;
                 *e = entry;
                 self.free.pop();
-                (slot, false)
+                slot
             }
             None => {
                 if self.entries.len() >= self.max_slots as usize {
                     return None;
                 }
                 let slot = u32::try_from(self.entries.len()).ok()?;
-                self.entries.push(entry);
-                // The free stack can come to hold every slot. Growing it here, while the table
-                // grows anyway, keeps its reallocation (MiBs at 10^6 sessions) out of the
-                // sweep, which must never stall the event loop.
-                if self.free.capacity() < self.entries.capacity() {
-                    self.free
-                        .reserve_exact(self.entries.capacity() - self.free.len());
+                let page = page_of(slot as usize);
+                if page == self.in_use.len() {
+                    self.in_use.push(0);
+                    self.saved.push(None);
+                } else {
+                    self.restore_page(page);
                 }
-                (slot, true)
+                self.entries.push(entry, |_| blank(0));
+                slot
             }
         };
+        let page = page_of(found as usize);
+        if let Some(n) = self.in_use.get_mut(page) {
+            *n += 1;
+        }
+        if self.spare == Some(page) {
+            self.spare = None;
+        }
+        if let Some(e) = self.entries.get(found as usize) {
+            self.string_bytes += e.key.heap_bytes();
+        }
         self.attached += 1;
         Some(found)
     }
@@ -225,15 +313,15 @@ impl Table {
     /// generation it just ended was its last: then the slot is retired, free and off the
     /// stack for good, so that no (slot, generation) is ever issued twice and a handle kept
     /// from any session of it stays stale. Retired slots still count against `max_slots`.
-    pub(crate) fn free(&mut self, slot: u32) {
+    /// Returns the page released by this free, if one was (the caller releases what it keeps
+    /// per slot on that page too).
+    pub(crate) fn free(&mut self, slot: u32) -> Option<usize> {
         let e = self.entries.get_mut(slot as usize);
         debug_assert!(
             e.as_ref().is_some_and(|e| e.state == SlotState::Detached),
             "freeing slot {slot}, which is not detached"
         );
-        let Some(e) = e.filter(|e| e.state == SlotState::Detached) else {
-            return;
-        };
+        let e = e.filter(|e| e.state == SlotState::Detached)?;
         e.state = SlotState::Free;
         e.generation += 1;
         self.string_bytes -= e.key.heap_bytes() + side_bytes(&e.side);
@@ -242,15 +330,62 @@ impl Table {
         if e.generation < self.generation_space {
             self.free.push(slot);
         }
+        let page = page_of(slot as usize);
+        let n = self.in_use.get_mut(page)?;
+        *n -= 1;
+        if *n > 0 {
+            return None;
+        }
+        let older = self.spare.replace(page)?;
+        if older == page || self.in_use.get(older) != Some(&0) {
+            return None;
+        }
+        self.release_page(older).then_some(older)
     }
 
-    /// Checks the counts and the free stack against the entries (debug and test builds).
+    /// Gives an empty page's memory back, saving its generations.
+    fn release_page(&mut self, page: usize) -> bool {
+        let Some(entries) = self.entries.release_page(page) else {
+            return false;
+        };
+        debug_assert!(
+            entries
+                .iter()
+                .all(|e| e.state == SlotState::Free && e.side.is_none()),
+            "released page {page} holds a session"
+        );
+        let saved = SavedGenerations::of(&entries);
+        self.saved_bytes += saved.heap_bytes();
+        if let Some(place) = self.saved.get_mut(page) {
+            *place = Some(saved);
+        }
+        true
+    }
+
+    /// A slot's generation, saved or in its entry; `None` past the end.
+    #[cfg(any(test, debug_assertions))]
+    fn generation_of(&self, slot: usize) -> Option<u32> {
+        if slot >= self.entries.len() {
+            return None;
+        }
+        match self.entries.get(slot) {
+            Some(e) => Some(e.generation),
+            None => self
+                .saved
+                .get(page_of(slot))?
+                .as_ref()
+                .map(|g| g.get(slot % PAGE_SLOTS)),
+        }
+    }
+
+    /// Checks the counts, the pages and the free stack against the entries (debug and test
+    /// builds).
     #[cfg(any(test, debug_assertions))]
     pub(crate) fn check(&self) -> Result<(), String> {
         let attached = self
             .entries
-            .iter()
-            .filter(|e| e.state == SlotState::Attached)
+            .iter_from(0)
+            .filter(|(_, e)| e.state == SlotState::Attached)
             .count();
         if attached != self.attached {
             return Err(format!(
@@ -260,8 +395,8 @@ impl Table {
         }
         let strings: usize = self
             .entries
-            .iter()
-            .map(|e| e.key.heap_bytes() + side_bytes(&e.side))
+            .iter_from(0)
+            .map(|(_, e)| e.key.heap_bytes() + side_bytes(&e.side))
             .sum();
         if strings != self.string_bytes {
             return Err(format!(
@@ -269,31 +404,55 @@ impl Table {
                 self.string_bytes
             ));
         }
+        let mut in_use = vec![0u32; self.in_use.len()];
+        for (slot, e) in self.entries.iter_from(0) {
+            if e.state != SlotState::Free {
+                if let Some(n) = in_use.get_mut(page_of(slot)) {
+                    *n += 1;
+                }
+            }
+        }
+        if in_use != self.in_use {
+            return Err("the per-page counts of slots in use are off".into());
+        }
+        for (page, saved) in self.saved.iter().enumerate() {
+            let present = self.entries.is_present(page);
+            if present == saved.is_some() {
+                return Err(format!(
+                    "page {page}: present {present}, saved generations {}",
+                    saved.is_some()
+                ));
+            }
+        }
         let mut on_stack = vec![false; self.entries.len()];
-        for &slot in &self.free {
-            let e = self
+        for slot in self.free.iter() {
+            let generation = self
+                .generation_of(slot as usize)
+                .ok_or(format!("free slot {slot} out of range"))?;
+            let free = self
                 .entries
                 .get(slot as usize)
-                .ok_or(format!("free slot {slot} out of range"))?;
-            if e.state != SlotState::Free || e.generation >= self.generation_space {
+                .is_none_or(|e| e.state == SlotState::Free);
+            if !free || generation >= self.generation_space {
                 return Err(format!(
-                    "free stack holds slot {slot}: {:?} gen {}",
-                    e.state, e.generation
+                    "free stack holds slot {slot}: free {free} gen {generation}"
                 ));
             }
             if std::mem::replace(&mut on_stack[slot as usize], true) {
                 return Err(format!("slot {slot} is on the free stack twice"));
             }
         }
-        for (slot, e) in self.entries.iter().enumerate() {
-            let free = e.state == SlotState::Free;
-            let retired = e.generation >= self.generation_space;
-            if free && !retired && !on_stack[slot] {
+        for (slot, stacked) in on_stack.iter().enumerate() {
+            let generation = self.generation_of(slot).unwrap_or(0);
+            let entry = self.entries.get(slot);
+            let free = entry.is_none_or(|e| e.state == SlotState::Free);
+            let retired = generation >= self.generation_space;
+            if free && !retired && !stacked {
                 return Err(format!(
                     "free slot {slot} is lost: neither on the stack nor retired"
                 ));
             }
-            if free && (!e.key.as_bytes().is_empty() || e.side.is_some()) {
+            if free && entry.is_some_and(|e| !e.key.as_bytes().is_empty() || e.side.is_some()) {
                 return Err(format!(
                     "free slot {slot} still holds a key or a side record"
                 ));
@@ -303,9 +462,12 @@ impl Table {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.free.capacity() * std::mem::size_of::<u32>()
+        self.entries.heap_bytes()
+            + self.free.heap_bytes()
             + self.string_bytes
+            + self.saved_bytes
+            + self.in_use.capacity() * std::mem::size_of::<u32>()
+            + self.saved.capacity() * std::mem::size_of::<Option<SavedGenerations>>()
     }
 
     /// Replaces a slot's key, keeping the byte count current.
@@ -359,15 +521,15 @@ mod tests {
     fn lifo_reuse_and_generations() {
         let mut t = Table::new(crate::GENERATION_SPACE);
         t.set_max_slots(2);
-        let (a, _) = t.alloc(Key::new(b"a"), 0.0, 0.0, 0.0).unwrap();
-        let (b, _) = t.alloc(Key::new(b"b"), 0.0, 0.0, 0.0).unwrap();
+        let a = t.alloc(Key::new(b"a"), 0.0, 0.0, 0.0).unwrap();
+        let b = t.alloc(Key::new(b"b"), 0.0, 0.0, 0.0).unwrap();
         assert!(!t.can_alloc());
         assert!(t.alloc(Key::new(b"c"), 0.0, 0.0, 0.0).is_none());
         t.mark_detached(a);
         t.free(a);
         t.mark_detached(b);
         t.free(b);
-        assert_eq!(t.alloc(Key::new(b"c"), 0.0, 0.0, 0.0), Some((b, false)));
+        assert_eq!(t.alloc(Key::new(b"c"), 0.0, 0.0, 0.0), Some(b));
         assert_eq!(t.slot(b).unwrap().generation, 1);
         assert!(t.get(Handle::new(b, 0)).is_none());
         assert!(t.get(Handle::new(b, 1)).is_some());
@@ -379,7 +541,7 @@ mod tests {
         let mut t = Table::new(2);
         t.set_max_slots(1);
         for generation in 0..2 {
-            let (slot, _) = t.alloc(Key::new(&[b'k'; 100]), 0.0, 0.0, 0.0).unwrap();
+            let slot = t.alloc(Key::new(&[b'k'; 100]), 0.0, 0.0, 0.0).unwrap();
             assert_eq!((slot, t.slot(0).unwrap().generation), (0, generation));
             t.change_side(Handle::new(0, generation), |side| {
                 side.get_or_insert_with(Box::default)

@@ -27,7 +27,8 @@
 //! deadline still inside the tick keeps its place, so it can hold back the ones behind it until
 //! its own deadline: they are still closed by the tick's end, less than a tick late.
 
-use crate::table::Entry;
+use crate::paged::{page_of, Paged};
+use crate::table::{Entries, Entry};
 
 /// "No slot".
 pub(crate) const NIL: u32 = u32::MAX;
@@ -209,7 +210,7 @@ struct Walk {
 #[derive(Debug)]
 pub(crate) struct Wheel {
     resolution: f64,
-    links: Vec<Link>,
+    links: Paged<Link>,
     rings: [Ring; 2],
     /// The sessions (deadline, slot) a full walk of the current bucket left there, in list
     /// order, sorted at the walk's end.
@@ -220,15 +221,27 @@ impl Wheel {
     pub(crate) fn new(resolution: f64) -> Wheel {
         Wheel {
             resolution,
-            links: Vec::new(),
+            links: Paged::default(),
             rings: [Ring::default(), Ring::default()],
             kept: Vec::new(),
         }
     }
 
-    /// Gives a newly created slot its (unfiled) link.
-    pub(crate) fn add_slot(&mut self) {
-        self.links.push(UNFILED_LINK);
+    /// Gives a slot about to be filed its (unfiled) link: a new slot's, or one on a page the
+    /// table had released and has made again. O(1), O(page) when a page is made.
+    pub(crate) fn add_slot(&mut self, slot: u32) {
+        let slot = slot as usize;
+        if slot < self.links.len() {
+            self.links.make_page(page_of(slot), |_| UNFILED_LINK);
+        } else {
+            debug_assert!(slot == self.links.len(), "slot {slot} skips slots");
+            self.links.push(UNFILED_LINK, |_| UNFILED_LINK);
+        }
+    }
+
+    /// Releases the links of a page of free slots (the table released the page).
+    pub(crate) fn release_page(&mut self, page: usize) {
+        self.links.release_page(page);
     }
 
     fn tick(&self, deadline: f64) -> i64 {
@@ -398,7 +411,7 @@ impl Wheel {
     /// `now` would take every deadline filed meanwhile into the current bucket (one unordered
     /// list walked in full by each sweep and by eviction), so it stops at `now`'s tick; the
     /// overflow comes due (`start <= tick(now)`) only when `now` has reached `start`.
-    fn open_overflow(&mut self, c: usize, start: i64, now: f64, entries: &[Entry]) {
+    fn open_overflow(&mut self, c: usize, start: i64, now: f64, entries: &Entries) {
         let mut slot = self.rings[c].head[OVERFLOW];
         let mut moved = Vec::new();
         let mut first = i64::MAX;
@@ -420,7 +433,7 @@ impl Wheel {
     /// their lower bounds, the anonymous class first on ties; a bucket is walked in list order.
     pub(crate) fn pop_due(
         &mut self,
-        entries: &[Entry],
+        entries: &Entries,
         now: f64,
         cursor: &mut SweepCursor,
         budget: usize,
@@ -559,7 +572,7 @@ impl Wheel {
     /// way), else the first session without a deadline. The cursor does not move: precision
     /// is the earliest bucket's span (one tick on level 0, 64^L ticks on level L; the current
     /// bucket also holds every earlier deadline). Amortized O(1).
-    pub(crate) fn candidate(&mut self, class: Class, entries: &[Entry]) -> Option<u32> {
+    pub(crate) fn candidate(&mut self, class: Class, entries: &Entries) -> Option<u32> {
         let c = class as usize;
         loop {
             let Some(next) = self.rings[c].next() else {
@@ -600,13 +613,12 @@ impl Wheel {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.links.capacity() * std::mem::size_of::<Link>()
-            + self.kept.capacity() * std::mem::size_of::<(f64, u32)>()
+        self.links.heap_bytes() + self.kept.capacity() * std::mem::size_of::<(f64, u32)>()
     }
 
     /// Checks every structural invariant against the entries (debug and test builds only).
     #[cfg(any(test, debug_assertions))]
-    pub(crate) fn check(&self, entries: &[Entry]) -> Result<(), String> {
+    pub(crate) fn check(&self, entries: &Entries) -> Result<(), String> {
         use crate::table::SlotState;
         let mut filed = 0usize;
         for (c, ring) in self.rings.iter().enumerate() {
@@ -658,8 +670,8 @@ impl Wheel {
             }
         }
         let attached = entries
-            .iter()
-            .filter(|e| e.state == SlotState::Attached)
+            .iter_from(0)
+            .filter(|(_, e)| e.state == SlotState::Attached)
             .count();
         if filed != attached {
             return Err(format!("{filed} filed slots, {attached} attached sessions"));
@@ -722,7 +734,7 @@ impl Wheel {
 }
 
 /// A filed slot's deadline and last activity.
-fn times_of(entries: &[Entry], slot: u32) -> (f64, f64) {
+fn times_of(entries: &Entries, slot: u32) -> (f64, f64) {
     let e = entries.get(slot as usize);
     debug_assert!(e.is_some(), "filed slot {slot} has no entry");
     e.map_or((f64::INFINITY, 0.0), |e| (e.expires_at(), e.last_activity))

@@ -170,3 +170,67 @@ fn the_generation_space_is_checked() {
     let e = Engine::with_generation_space(Config::default(), GENERATION_SPACE).unwrap();
     assert!(e.is_empty());
 }
+
+/// More sessions than three pages of the table hold (4,096 slots a page), so that emptying it
+/// releases pages and refilling it makes them again.
+const PAGES_WORTH: usize = 3 * 4096 + 100;
+
+#[test]
+fn handles_stay_stale_and_slots_come_back_as_they_left_across_a_shrink_and_regrow() {
+    for keys in [KeyMode::Random, KeyMode::Caller] {
+        let mut e = engine(keys, 3);
+        let mut first = Vec::new();
+        for i in 0..PAGES_WORTH {
+            let h = create(&mut e, &format!("a{i}")).unwrap();
+            if i % 101 == 0 {
+                fill(&mut e, h, &format!("owner{i}"));
+            }
+            first.push(h);
+        }
+        let full = e.memory_bytes();
+        for &h in &first {
+            assert!(e.release(h));
+        }
+        e.check_invariants().unwrap();
+        assert!(e.is_empty());
+        let emptied = e.memory_bytes();
+        // Every page but the last one emptied is given back (that one is kept as a spare).
+        assert!(emptied * 3 < full, "{emptied} bytes left of {full}");
+        // The free stack hands the slots back last released first, each at its next generation,
+        // exactly as if no page had been released.
+        let mut second = Vec::new();
+        for (i, &old) in first.iter().rev().enumerate() {
+            let h = create(&mut e, &format!("b{i}")).unwrap();
+            assert_eq!((h.slot(), h.generation()), (old.slot(), 1), "{keys:?} {i}");
+            second.push(h);
+        }
+        e.check_invariants().unwrap();
+        for &h in first.iter().step_by(97) {
+            assert_stale(&mut e, h);
+        }
+        for (i, &h) in second.iter().enumerate().step_by(89) {
+            assert_eq!(e.state(h), State::Attached, "{i}");
+        }
+        // Once more, to the last generation: the slots retire and stay retired on a page
+        // released and made again.
+        for &h in &second {
+            assert!(e.release(h));
+        }
+        let third: Vec<Handle> = (0..PAGES_WORTH)
+            .map(|i| create(&mut e, &format!("c{i}")).unwrap())
+            .collect();
+        assert!(third.iter().all(|h| h.generation() == 2));
+        for &h in &third {
+            assert!(e.release(h));
+        }
+        e.check_invariants().unwrap();
+        let fresh = create(&mut e, "d").unwrap();
+        assert_eq!(
+            (fresh.slot() as usize, fresh.generation()),
+            (PAGES_WORTH, 0)
+        );
+        for &h in second.iter().chain(&third).step_by(113) {
+            assert_stale(&mut e, h);
+        }
+    }
+}

@@ -167,8 +167,7 @@ impl Engine {
         mut emit: impl FnMut(Handle),
     ) -> usize {
         let mut n = 0;
-        let start = (from_slot as usize).min(self.table.entries.len());
-        for (slot, e) in (start..).zip(self.table.entries.iter().skip(start)) {
+        for (slot, e) in self.table.entries.iter_from(from_slot as usize) {
             if n >= limit {
                 break;
             }
@@ -187,7 +186,7 @@ impl Engine {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Engine>()
             + self.table.heap_bytes()
-            + self.index.capacity() * std::mem::size_of::<u64>()
+            + self.index.heap_bytes()
             + self.wheel.heap_bytes()
             + self.pool.heap_bytes()
     }

@@ -52,7 +52,7 @@ impl Engine {
         if self.index_find(raw, hash).is_some() {
             return Err(Error::KeyExists);
         }
-        let (slot, is_new) = self
+        let slot = self
             .table
             .alloc(Key::new(raw), last_activity, idle_timeout, absolute_timeout)
             .ok_or(Error::TableFull)?;
@@ -60,7 +60,7 @@ impl Engine {
             e.created_at = created_at;
         }
         self.index.insert(hash, slot);
-        self.file_new(slot, is_new);
+        self.file_new(slot);
         self.handle_of(slot).ok_or(Error::TableFull)
     }
 
@@ -86,11 +86,11 @@ impl Engine {
         stored
     }
 
-    /// Loading ([`crate::persist::load`]): room for `sessions` more sessions in the table and
-    /// the id index, so that a load grows neither while it restores.
+    /// Loading ([`crate::persist::load`]): room for `sessions` more sessions in the id index,
+    /// so that it does not grow while the load restores (the table grows by pages, copying
+    /// nothing).
     pub(crate) fn reserve_loaded(&mut self, sessions: usize) {
         let sessions = sessions.min(crate::handle::MAX_SLOTS as usize);
-        self.table.entries.reserve(sessions);
         self.index.reserve(sessions);
     }
 

@@ -16,12 +16,10 @@ fn sweep_budget(limit: usize) -> usize {
 }
 
 impl Engine {
-    /// Files a just allocated, attached session (a new slot first gets its link). New
-    /// sessions have no user yet: they start in the anonymous class.
-    pub(super) fn file_new(&mut self, slot: u32, is_new_slot: bool) {
-        if is_new_slot {
-            self.wheel.add_slot();
-        }
+    /// Files a just allocated, attached session (a new slot, or one on a page made again,
+    /// first gets its link). New sessions have no user yet: they start in the anonymous class.
+    pub(super) fn file_new(&mut self, slot: u32) {
+        self.wheel.add_slot(slot);
         if let Some(e) = self.table.slot(slot) {
             self.wheel
                 .file(slot, Class::Anonymous, e.expires_at(), e.last_activity);

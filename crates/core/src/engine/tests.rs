@@ -457,3 +457,52 @@ fn the_invariant_checker_fails_when_an_invariant_is_broken() {
     e.table.mark_detached(a.slot());
     assert!(e.check_invariants().unwrap_err().contains("is Detached"));
 }
+
+#[test]
+fn pages_are_released_and_made_again_under_churn_with_every_invariant_kept() {
+    use std::collections::HashSet;
+    let mut e = random();
+    let mut live: Vec<Handle> = Vec::new();
+    let mut issued = HashSet::new();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut peak = 0;
+    // Fill to ~5 pages, drain, fill again: releases in random order. (A page is given back
+    // only once all its sessions are gone: a few survivors scattered over pages pin them.)
+    for (target, steps) in [(20_000usize, 30_000), (0, 40_000), (12_000, 20_000)] {
+        for step in 0..steps {
+            if live.len() < target && next() % 3 != 0 {
+                let h = e.create(0.0, 1000.0, 0.0).unwrap();
+                assert!(issued.insert(h), "{h:?} issued twice");
+                live.push(h);
+            } else if !live.is_empty() {
+                let victim = live.swap_remove(next() as usize % live.len());
+                assert!(e.release(victim));
+                assert_eq!(e.state(victim), State::Stale);
+            }
+            peak = peak.max(e.memory_bytes());
+            if step % 4999 == 0 {
+                e.check_invariants().unwrap();
+            }
+        }
+        if target == 0 {
+            assert!(e.is_empty());
+            assert!(
+                e.memory_bytes() * 3 < peak,
+                "{} of {peak}",
+                e.memory_bytes()
+            );
+        }
+    }
+    e.check_invariants().unwrap();
+    for &h in &live {
+        assert!(e.is_alive(h, 0.0));
+        let id = e.id(h).unwrap();
+        assert_eq!(e.lookup(id.as_bytes(), 0.0, false), Some(h));
+    }
+}

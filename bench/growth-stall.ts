@@ -1,0 +1,72 @@
+/**
+ * Growth and shrinkage of one native manager (issue 15), in two modes:
+ *
+ * - `fill [sessions=10000000]`: creates sessions one by one (the shared ~200-byte data object of
+ *   the create benchmark), timing each create; prints the slowest single create (wall time,
+ *   and the most CPU time one create took, which a loaded machine's descheduling does not
+ *   inflate) and percentiles (target: slowest <= 5 ms while filling to 10^7).
+ * - `expire [sessions=4000000]`: RSS before any session, after creating `sessions`, and after
+ *   all of them expired and were closed by `sweep()` on a jumped clock (target: after within 2x
+ *   of before), and the time to iterate the emptied manager (a full table scan).
+ *
+ * Usage: node --expose-gc --import tsx bench/growth-stall.ts <fill|expire> [sessions] [engine=native] [build=.]
+ */
+import { performance } from 'node:perf_hooks'
+import { resolve } from 'node:path'
+import { sessionData } from './workload'
+
+const MiB = 2 ** 20
+const [mode = 'fill', sessionsArgument, engine = 'native', buildArgument] = process.argv.slice(2)
+const build = resolve(buildArgument ?? resolve(__dirname, '..'))
+const { SessionManager } = require(resolve(build, 'dist/index.js'))
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+const rss = (): number => { gc(); gc(); return process.memoryUsage.rss() / MiB }
+const data = sessionData(1)
+
+if (mode === 'fill') {
+  const sessions = Number(sessionsArgument ?? 10_000_000)
+  const manager = new SessionManager({ engine })
+  const times = new Float64Array(sessions)
+  let slowest = 0
+  let slowestAt = 0
+  // CPU time (this process, all threads) of each create over 1 ms of wall time: on a loaded
+  // machine a call is often descheduled for tens of ms, which is not work the call did.
+  let mostCpu = 0
+  let mostCpuAt = 0
+  for (let index = 0; index < sessions; index++) {
+    const cpuBefore = process.cpuUsage()
+    const start = performance.now()
+    manager.create({ data })
+    const took = performance.now() - start
+    times[index] = took
+    if (took > 1) {
+      const cpu = process.cpuUsage(cpuBefore)
+      const cpuMs = (cpu.user + cpu.system) / 1000
+      if (cpuMs > mostCpu) { mostCpu = cpuMs; mostCpuAt = index }
+    }
+    if (took > slowest) { slowest = took; slowestAt = index }
+  }
+  times.sort()
+  const at = (q: number): number => times[Math.min(sessions - 1, Math.floor(q * sessions))]
+  console.log(`${engine} fill to ${sessions}: slowest create ${slowest.toFixed(2)} ms wall (at session ${slowestAt}); ` +
+    `most CPU time in one create ${mostCpu.toFixed(2)} ms (at session ${mostCpuAt}); ` +
+    `p99.99 ${(at(0.9999) * 1000).toFixed(1)} µs, p99.9 ${(at(0.999) * 1000).toFixed(1)} µs, median ${(at(0.5) * 1000).toFixed(2)} µs (target slowest <= 5 ms)`)
+} else {
+  const sessions = Number(sessionsArgument ?? 4_000_000)
+  let now = 1_700_000_000_000
+  const before = rss()
+  const manager = new SessionManager({ engine, clock: () => now, idleTimeout: 60_000 })
+  for (let index = 0; index < sessions; index++) manager.create({ data })
+  const full = rss()
+  now += 3_600_000
+  const sweepStart = performance.now()
+  while (manager.size > 0) manager.sweep()
+  const sweepMs = performance.now() - sweepStart
+  const after = rss()
+  const scanStart = performance.now()
+  let seen = 0
+  for (const _session of manager) seen++
+  const scanMs = performance.now() - scanStart
+  console.log(`${engine} ${sessions} sessions: RSS before ${before.toFixed(0)} MiB, full ${full.toFixed(0)} MiB, after expiry ${after.toFixed(0)} MiB ` +
+    `(${(after / before).toFixed(2)}x before; target <= 2x); sweep ${sweepMs.toFixed(0)} ms; empty-table iteration ${scanMs.toFixed(3)} ms (${seen} seen)`)
+}

@@ -3,9 +3,11 @@
 //! ~370 MB inside one create: 784 ms); a page can be given back to the allocator and made again
 //! later, which is how an emptied table returns its memory.
 
-/// Slots per page: 4096 entries of ~90 bytes is ~360 KiB, small enough to allocate and fill
-/// inside one call and large enough that the page list stays short (~2,400 pages at 10^7).
-pub(crate) const PAGE_BITS: u32 = 12;
+/// Slots per page: 1,024 entries of ~90 bytes is ~90 KiB. A page that is made again after a
+/// release is filled at once, and on a loaded machine each first touch of a 4 KiB memory page
+/// costs a fault of tens of µs (a 360 KiB page cost ~5 ms of CPU in one create); the page list
+/// stays short (~10,000 pages at 10^7). A new page is filled slot by slot as it is used.
+pub(crate) const PAGE_BITS: u32 = 10;
 pub(crate) const PAGE_SLOTS: usize = 1 << PAGE_BITS;
 const PAGE_MASK: usize = PAGE_SLOTS - 1;
 
@@ -18,7 +20,9 @@ pub(crate) fn page_of(slot: usize) -> usize {
 /// page reads as `None`, like one past the end.
 #[derive(Debug)]
 pub(crate) struct Paged<T> {
-    pages: Vec<Option<Box<[T]>>>,
+    /// Each page has room for `PAGE_SLOTS` from the start (it never reallocates) and holds the
+    /// slots made so far: all of them once made again after a release.
+    pages: Vec<Option<Vec<T>>>,
     len: usize,
     present: usize,
 }
@@ -59,21 +63,24 @@ impl<T> Paged<T> {
             .get_mut(slot & PAGE_MASK)
     }
 
-    /// Appends a slot, making a new page (filled by `blank`) when the last one is full. O(1),
-    /// or O(page) when a page is made.
-    pub(crate) fn push(&mut self, value: T, blank: impl FnMut(usize) -> T) {
+    /// Appends a slot, starting a page when the last one is full. O(1): a new page is
+    /// allocated, not filled, so its memory is touched a slot at a time. The last page must be
+    /// present (made again if it was released).
+    pub(crate) fn push(&mut self, value: T) {
         let slot = self.len;
         if slot & PAGE_MASK == 0 {
-            self.pages.push(None);
+            self.pages.push(Some(Vec::with_capacity(PAGE_SLOTS)));
+            self.present += 1;
         }
-        if self.pages.last().is_some_and(Option::is_none) {
-            let page = page_of(slot);
-            self.make_page(page, blank);
+        let Some(Some(page)) = self.pages.last_mut() else {
+            debug_assert!(false, "pushing slot {slot} onto an absent page");
+            return;
+        };
+        match page.get_mut(slot & PAGE_MASK) {
+            Some(place) => *place = value,
+            None => page.push(value),
         }
         self.len += 1;
-        if let Some(v) = self.get_mut(slot) {
-            *v = value;
-        }
     }
 
     /// True when the page holding `slot` is allocated.
@@ -81,20 +88,22 @@ impl<T> Paged<T> {
         self.pages.get(page).is_some_and(Option::is_some)
     }
 
-    /// Allocates an absent page, each slot filled by `blank(slot)`. No-op when present.
+    /// Allocates an absent page, every slot filled by `blank(slot)`. No-op when present.
     pub(crate) fn make_page(&mut self, page: usize, mut blank: impl FnMut(usize) -> T) {
         let Some(place) = self.pages.get_mut(page) else {
             return;
         };
         if place.is_none() {
             let first = page << PAGE_BITS;
-            *place = Some((first..first + PAGE_SLOTS).map(&mut blank).collect());
+            let mut slots = Vec::with_capacity(PAGE_SLOTS);
+            slots.extend((first..first + PAGE_SLOTS).map(&mut blank));
+            *place = Some(slots);
             self.present += 1;
         }
     }
 
     /// Gives a page's memory back; its slots read as `None` until it is made again.
-    pub(crate) fn release_page(&mut self, page: usize) -> Option<Box<[T]>> {
+    pub(crate) fn release_page(&mut self, page: usize) -> Option<Vec<T>> {
         let taken = self.pages.get_mut(page)?.take();
         if taken.is_some() {
             self.present -= 1;
@@ -121,7 +130,7 @@ impl<T> Paged<T> {
     /// Bytes allocated: present pages and the page list.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.present * PAGE_SLOTS * std::mem::size_of::<T>()
-            + self.pages.capacity() * std::mem::size_of::<Option<Box<[T]>>>()
+            + self.pages.capacity() * std::mem::size_of::<Option<Vec<T>>>()
     }
 }
 
@@ -191,10 +200,10 @@ mod tests {
     fn pages_grow_without_moving_and_come_back_blank() {
         let mut p: Paged<u32> = Paged::default();
         for i in 0..(2 * PAGE_SLOTS + 3) {
-            p.push(i as u32, |_| u32::MAX);
+            p.push(i as u32);
         }
         let first: *const u32 = p.get(0).unwrap();
-        p.push(7, |_| 0);
+        p.push(7);
         assert_eq!(first, p.get(0).unwrap() as *const u32);
         assert_eq!(p.len(), 2 * PAGE_SLOTS + 4);
         assert_eq!(p.get(2 * PAGE_SLOTS + 4), None);

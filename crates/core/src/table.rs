@@ -277,7 +277,7 @@ impl Table {
                 } else {
                     self.restore_page(page);
                 }
-                self.entries.push(entry, |_| blank(0));
+                self.entries.push(entry);
                 slot
             }
         };

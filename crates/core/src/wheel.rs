@@ -231,11 +231,10 @@ impl Wheel {
     /// table had released and has made again. O(1), O(page) when a page is made.
     pub(crate) fn add_slot(&mut self, slot: u32) {
         let slot = slot as usize;
-        if slot < self.links.len() {
-            self.links.make_page(page_of(slot), |_| UNFILED_LINK);
-        } else {
+        self.links.make_page(page_of(slot), |_| UNFILED_LINK);
+        if slot >= self.links.len() {
             debug_assert!(slot == self.links.len(), "slot {slot} skips slots");
-            self.links.push(UNFILED_LINK, |_| UNFILED_LINK);
+            self.links.push(UNFILED_LINK);
         }
     }
 

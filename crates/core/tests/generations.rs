@@ -171,7 +171,7 @@ fn the_generation_space_is_checked() {
     assert!(e.is_empty());
 }
 
-/// More sessions than three pages of the table hold (4,096 slots a page), so that emptying it
+/// More sessions than three pages of the table hold (1,024 slots a page), so that emptying it
 /// releases pages and refilling it makes them again.
 const PAGES_WORTH: usize = 3 * 4096 + 100;
 

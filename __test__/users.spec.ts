@@ -306,3 +306,19 @@ forEachEngine(test, 'maxSessionsPerUser with maxSessions: the user\'s own evicti
   t.is(manager.size, 3)
   t.deepEqual(manager.stats().closed.evicted, 1)
 })
+
+forEachEngine(test, "maxSessionsPerUser with caller keys: a create refused for a taken key evicts nothing, and a live key is never taken by evicting its holder", (t, engine) => {
+  const { manager } = makeManager(engine, { keys: 'caller', maxSessionsPerUser: 1 })
+  const closes: string[] = []
+  manager.on('close', (session, reason) => closes.push(`${session.id}:${reason}`))
+  const laptop = manager.create({ key: 'laptop', user: 'ada' })
+  manager.create({ key: 'taken' })
+  t.throws(() => manager.create({ key: 'taken', user: 'ada' }), { name: 'SessionExistsError' })
+  t.false(laptop.closed, 'a refused create evicts nothing')
+  // The key's holder is the user's oldest session: evicting it must not make the key free.
+  t.throws(() => manager.create({ key: 'laptop', user: 'ada' }), { name: 'SessionExistsError' })
+  t.false(laptop.closed)
+  t.deepEqual(closes, [])
+  t.deepEqual(manager.stats().userLimit, { evicted: 0, rejected: 0 })
+  t.deepEqual(ids(manager.sessionsOf('ada')), ['laptop'])
+})

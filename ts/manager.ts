@@ -526,7 +526,15 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     // by #checkInit) and an 'error' listener told of a bad clock reading may close the manager.
     this.#assertOpen('create a session')
     const { key, user } = init
-    if (user !== undefined && this.#options.maxSessionsPerUser !== Infinity) this.#admitUser(user, replacing)
+    if (user !== undefined && this.#options.maxSessionsPerUser !== Infinity) {
+      // An eviction cannot be undone: a create its key refuses anyway must not evict first (nor
+      // free a live key by evicting its holder, the user's oldest session).
+      if (key !== undefined && (registry.claimedKeys.has(key) ||
+        (engine.lookup(key, now, false) >= 0 && !(replacing !== undefined && !replacing.closed && replacing.id === key)))) {
+        throw new SessionExistsError(key)
+      }
+      this.#admitUser(user, replacing)
+    }
     let handle: number
     if (key === undefined) {
       this.#makeRoom(now, replacing)

@@ -234,3 +234,18 @@ test('closeUser racing creates and setUser from other processes: what it closed 
   t.true(live.every((id) => listed.has(id)), 'every live session of the user is listed')
   for (const id of listed) t.is((await a.peek(id))?.user, 'ada', 'every listed session is live and the user\'s')
 })
+
+test('a user set outlives every session in it: one joining by setUser (later deadline, or none) keeps the set alive past the first member', async (t) => {
+  const { managers: [a], prefix } = await group(t.context.server, 1)
+  const { admin } = t.context
+  // ada's set is made by a session with a 1 s deadline: Redis drops the set soon after it.
+  await a.create({ user: 'ada', idleTimeout: 1000 })
+  const laptop = await a.create({ user: 'bob' })
+  t.true(await laptop.setUser('ada'))
+  // laptop lives 30 minutes: a set dropped before it would hide it from sessionsOf, closeUser and the cap.
+  t.true(await admin.pTTL(`${prefix}u:ada`) >= 29 * 60_000, 'the set lives as long as its longest-lived session')
+  await a.create({ user: 'cy', idleTimeout: 1000 })
+  const kiosk = await a.create({ idleTimeout: 0 })
+  t.true(await kiosk.setUser('cy'))
+  t.is(await admin.pTTL(`${prefix}u:cy`), -1, 'a session without a deadline keeps its set without one')
+})

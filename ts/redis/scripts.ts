@@ -86,10 +86,20 @@ local function unindex(id, f)
   local ukey = user_key(f)
   if ukey ~= nil then redis.call('SREM', ukey, id) end
 end
+-- Files id under ukey. The set must outlive every member (a set dropped early hides live
+-- sessions from sessionsOf, closeUser and the cap): no TTL while one has no deadline, else at
+-- least this one's. A set that already exists may carry a shorter TTL (a setUser or a reseal
+-- joins a set made by a session that ends sooner).
 local function add_user(id, ukey, d, now, grace)
   local fresh = redis.call('EXISTS', ukey) == 0
   redis.call('SADD', ukey, id)
-  if fresh and d ~= nil then redis.call('PEXPIRE', ukey, math.max(d - now, 0) + grace) end
+  if d == nil then
+    if not fresh then redis.call('PERSIST', ukey) end
+  else
+    local need = math.max(d - now, 0) + grace
+    local ttl = redis.call('PTTL', ukey)
+    if fresh or (ttl >= 0 and ttl < need) then redis.call('PEXPIRE', ukey, need) end
+  end
 end
 -- A write's message carries the record after it, so that a process holding a copy replaces it
 -- instead of dropping it and asking Redis on its next read.

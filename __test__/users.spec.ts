@@ -322,3 +322,24 @@ forEachEngine(test, "maxSessionsPerUser with caller keys: a create refused for a
   t.deepEqual(manager.stats().userLimit, { evicted: 0, rejected: 0 })
   t.deepEqual(ids(manager.sessionsOf('ada')), ['laptop'])
 })
+
+forEachEngine(test, "maxSessionsPerUser with maxSessions 'reject': the place the user's eviction frees is the create's, not a close listener's", (t, engine) => {
+  const { manager } = makeManager(engine, { maxSessions: 2, whenFull: 'reject', maxSessionsPerUser: 1 })
+  const laptop = manager.create({ user: 'ada' })
+  manager.create()
+  const refused: unknown[] = []
+  manager.once('close', () => {
+    try {
+      manager.create()
+    } catch (error) {
+      refused.push(error)
+    }
+  })
+  // Refusing this create after evicting laptop would log ada out and still not log her in.
+  const phone = manager.create({ user: 'ada' })
+  t.true(laptop.closed)
+  t.deepEqual(ids(manager.sessionsOf('ada')), [phone.id])
+  t.is(refused.length, 1)
+  t.is((refused[0] as Error).name, 'SessionLimitError')
+  t.is(manager.size, 2)
+})

@@ -596,7 +596,15 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     const registry = this.#registry
     if (replacing !== undefined && registry.users.count(user) >= this.#options.maxSessionsPerUser && !replacing.closed &&
       registry.users.userOf(replacing.handle) === user) this.#closeReplaced(replacing)
-    registry.admitUser(user, -1)
+    // An eviction of the user's oldest session also frees a place at maxSessions: it is this
+    // create's, so a create from its close listeners gets only room beyond it (as in #makeRoom).
+    const wasMakingRoom = this.#makingRoom
+    this.#makingRoom = true
+    try {
+      registry.admitUser(user, -1)
+    } finally {
+      this.#makingRoom = wasMakingRoom
+    }
     this.#assertOpen('create a session')
   }
 

@@ -249,3 +249,12 @@ test('a user set outlives every session in it: one joining by setUser (later dea
   t.true(await kiosk.setUser('cy'))
   t.is(await admin.pTTL(`${prefix}u:cy`), -1, 'a session without a deadline keeps its set without one')
 })
+
+test("closeUser with keys: 'caller': a closed session excepts nothing, not even a later session holding its key", async (t) => {
+  const { managers: [a] } = await group(t.context.server, 1, { keys: 'caller' })
+  const old = await a.create({ key: 'ada-laptop', user: 'ada' })
+  t.true(await old.close())
+  const fresh = await a.create({ key: 'ada-laptop', user: 'ada' })
+  t.is(await a.closeUser('ada', { except: old }), 1, 'log out everywhere closes the new laptop session')
+  t.is(await a.peek(fresh.id), undefined)
+})

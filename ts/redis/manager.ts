@@ -30,7 +30,7 @@ const HEX = /^[0-9a-f]+$/
 
 /** What `closeUser(user, options)` of a RedisSessionManager accepts. */
 export interface RedisCloseUserOptions<Data extends JsonFields<Data> = Record<string, JsonValue>> {
-  /** A session to leave open ("log out my other devices"); ignored when it is not the user's. */
+  /** A session to leave open ("log out my other devices"); ignored when it is not the user's or is closed. */
   except?: RedisSession<Data>
   /** The reason the `'close'` events carry: `'destroyed'` (default) or `'evicted'`. */
   reason?: 'destroyed' | 'evicted'
@@ -187,7 +187,9 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     if (given.except !== undefined) {
       if (!(given.except instanceof RedisSession)) throw new TypeError(`options.except must be a RedisSession, received ${describe(given.except)}`)
       if (!given.except.belongsTo(this.#core)) throw new RangeError('options.except must be a session of this manager')
-      except = given.except.id
+      // A handle this process knows closed excepts nothing: with keys: 'caller' its id may name
+      // a later session of the user by now, which it must not keep open.
+      if (!given.except.closed) except = given.except.id
     }
     const reason = given.reason === undefined ? 'destroyed' : checkChoice('options.reason', given.reason, ['destroyed', 'evicted'] as const)
     return this.#core.closeUser(user, except, reason)

@@ -8,6 +8,9 @@ import anyTest, { type TestFn } from 'ava'
 import { randomUUID } from 'node:crypto'
 import { type CloseReason, UserSessionLimitError } from '../ts/index'
 import { type RedisSession, RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { redisApp } from './redis-app'
 import { type Client, RedisServer } from './redis-fixtures'
 
 const test = anyTest as TestFn<{ server: RedisServer; admin: Client }>
@@ -257,4 +260,37 @@ test("closeUser with keys: 'caller': a closed session excepts nothing, not even 
   const fresh = await a.create({ key: 'ada-laptop', user: 'ada' })
   t.is(await a.closeUser('ada', { except: old }), 1, 'log out everywhere closes the new laptop session')
   t.is(await a.peek(fresh.id), undefined)
+})
+
+test("a re-login at maxSessionsPerUser 'reject' closes the old session in the create's own step: a close listener's create cannot take its place and refuse the login", async (t) => {
+  const { managers: [manager] } = await group(t.context.server, 1, { maxSessionsPerUser: 2, whenUserFull: 'reject' })
+  const server = redisApp(manager, 'http')
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const login = async (cookie?: string) => {
+    const response = await fetch(`${url}/login?user=ada`, { method: 'POST', headers: cookie === undefined ? {} : { cookie } })
+    return { status: response.status, body: await response.json() as Record<string, any>, cookie: response.headers.getSetCookie()[0]?.split(';')[0] }
+  }
+  const laptop = await login()
+  const phone = await login()
+  const sneaked: Promise<unknown>[] = []
+  const reasons: string[] = []
+  manager.on('close', (_session, reason) => {
+    reasons.push(reason)
+    // A third device of ada arriving while the laptop's old session closes.
+    sneaked.push(manager.create({ user: 'ada' }).then(() => 'created', (error: unknown) => error))
+  })
+  const relogin = await login(laptop.cookie)
+  t.is(relogin.status, 200, 'a re-login on a device of the user is never refused')
+  t.truthy(relogin.body.id)
+  const outcomes = await Promise.all(sneaked)
+  t.is(outcomes.length, 1)
+  t.true(outcomes[0] instanceof UserSessionLimitError, 'the place was the re-login\'s')
+  t.deepEqual(reasons, ['destroyed'])
+  t.deepEqual(ids(await manager.sessionsOf('ada')).sort(), [phone.body.id, relogin.body.id].sort())
 })

@@ -68,6 +68,8 @@ export const replaceSession = Symbol('sessionkeeper.replaceSession')
 export const writeAndRenew = Symbol('sessionkeeper.writeAndRenew')
 
 /** @internal For SessionkeeperStore's Redis mode: a plain command on the RedisSessionManager's connection (its deadline, its errors). */
+/** A RedisSession a create closed in its own step (a login's old session): marks the handle closed. */
+export const closedByCreate = Symbol('sessionkeeper.closedByCreate')
 export const redisCommand = Symbol('sessionkeeper.redisCommand')
 
 /** @internal For SessionkeeperStore's Redis mode: the RedisSessionManager's estimate of Redis's clock (ms). */

@@ -322,15 +322,25 @@ export class RedisCore {
 
   /**
    * Creates `id` with `fields`; SessionExistsError when a live session holds it. An expired
-   * holder the sweep had not reached is closed here ('expired').
+   * holder the sweep had not reached is closed here ('expired'). `previous` (a login's old
+   * session) is closed ('destroyed') in the same step when it is the user's: `closed` marks its
+   * handle before its 'close' event.
    */
-  async create(id: string, fields: string[], user: string | undefined): Promise<SessionRecord> {
+  async create(id: string, fields: string[], user: string | undefined, previous?: { id: string; closed: () => void }): Promise<SessionRecord> {
     const epoch = this.cache.epoch
-    const reply = await this.run('create a session', SCRIPTS.create, [id, String(this.options.grace), this.origin, ...this.#userCap(user), ...fields])
+    const reply = await this.run('create a session', SCRIPTS.create, [
+      id, String(this.options.grace), this.origin, ...this.#userCap(user), previous?.id ?? '', ...fields,
+    ])
     if (reply[0] === 0) throw new SessionExistsError(id)
     if (reply[0] === 4) throw this.#userFull(user as string)
     const evicted = reply[5] as Flat
-    if (Array.isArray(reply[4]) || evicted.length > 0) await this.settle(Number(reply[2]))
+    const closedPrevious = Array.isArray(reply[6])
+    if (Array.isArray(reply[4]) || evicted.length > 0 || closedPrevious) await this.settle(Number(reply[2]))
+    if (closedPrevious && previous !== undefined) {
+      this.cache.delete(previous.id)
+      previous.closed()
+      this.emitClose(previous.id, reply[6] as Flat, 'destroyed')
+    }
     if (Array.isArray(reply[4])) this.emitClose(id, reply[4] as Flat, 'expired')
     this.#emitEvicted(evicted)
     const record = this.parse(id, reply[3] as Flat)

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { ManagerClosedError, SessionExistsError } from '../errors'
-import { recordRejectedCookie, redisCommand, redisNow, replaceSession } from '../internal'
+import { closedByCreate, recordRejectedCookie, redisCommand, redisNow, replaceSession } from '../internal'
 import type { PageOptions, SessionInit } from '../manager'
 import {
   checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, isUsableKey,
@@ -334,11 +334,15 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     if (this.keys === 'caller' && checked.key === undefined) throw new TypeError("init.key is required with keys: 'caller'")
     if (previous !== undefined && checked.key !== undefined && previous.id === checked.key) await previous.close()
     // A re-login of the same user at maxSessionsPerUser: the old session is leaving anyway, and
-    // must not cost the user another session (or, with 'reject', the login).
+    // must not cost the user another session (or, with 'reject', the login). The create's script
+    // closes it in its own step, so nothing can take its place in between (a close listener's
+    // create, another device's login) and a refused create leaves it open.
     const { user } = checked.record
-    if (previous !== undefined && !previous.closed && user !== undefined && previous.user === user &&
-      this.#core.options.maxSessionsPerUser !== Infinity) await previous.close()
-    return this.#create(checked.key, checked.record)
+    const leaving = previous !== undefined && !previous.closed && user !== undefined && previous.user === user &&
+      this.#core.options.maxSessionsPerUser !== Infinity
+      ? { id: previous.id, closed: () => previous[closedByCreate]() }
+      : undefined
+    return this.#create(checked.key, checked.record, leaving)
   }
 
   async #lookup(id: string, renew: boolean, action: string): Promise<RedisSession<Data> | undefined> {
@@ -355,14 +359,14 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     return id.length === this.#idLength && this.#idAlphabet.test(id)
   }
 
-  async #create(key: string | undefined, init: RecordInit): Promise<RedisSession<Data>> {
+  async #create(key: string | undefined, init: RecordInit, previous?: { id: string; closed: () => void }): Promise<RedisSession<Data>> {
     const core = this.#core
     for (let attempt = 0; ; attempt++) {
       const id = key ?? core.randomId()
       try {
         // Sealed values are bound to the id, so each id tried gets its own.
         const fields = newRecordFields(id, core.seal, init.idleTimeout, init.absoluteTimeout, init.user, init.roles, init.data)
-        const record = await core.create(id, fields, init.user)
+        const record = await core.create(id, fields, init.user, previous)
         const session = new RedisSession<Data>(core, id, record)
         if (core.listeners.count('create') > 0) core.listeners.emit('create', [session], core.reportError)
         return session

@@ -142,13 +142,14 @@ end
 -- Room for one more live session of a user (its sets named as for members) under cap (0:
 -- none) for session id: false when the user has cap live sessions besides id and policy is
 -- 'reject'; with 'evict-oldest', closes the user's sessions created first until there is room,
--- returning them as {id, record, ...}. Expired ones are left to the sweep and not counted.
-local function make_room(from, count, id, cap, policy, origin, now)
+-- returning them as {id, record, ...}. Expired ones are left to the sweep and not counted, nor
+-- is \`leaving\` (a login's old session the caller closes in the same step; nil for none).
+local function make_room(from, count, id, cap, policy, origin, now, leaving)
   local evicted = {}
   if cap <= 0 or count == 0 then return true, evicted end
   local live = {}
   for _, m in ipairs(members(from, count, now)) do
-    if m[1] ~= id then live[#live + 1] = m end
+    if m[1] ~= id and m[1] ~= leaving then live[#live + 1] = m end
   end
   if #live < cap then return true, evicted end
   if policy ~= 'evict-oldest' then return false, evicted end
@@ -193,14 +194,19 @@ return {now, seq, h}
  * maxSessionsPerUser with whenUserFull 'reject' (then {4, now}; nothing changed). An expired
  * holder the sweep has not reached is closed here: its record comes back for this process's
  * 'close' event, and so do the user's sessions evicted for the cap.
+ * A login's old session (`previous`, '' for none) is closed in the same step, before room is
+ * made, when it is live and filed under one of the user's sets: a re-login at the cap never costs
+ * the user another session, and nothing can take the place it leaves between the two.
  * ARGV: prefix, id, grace, origin, maxSessionsPerUser (0: none), whenUserFull, count of the
- * user's set names, the names (see members; none without a user), then field, value pairs (c
- * and a are set to now).
- * Returns {1, now, seq, record, replaced record or false, {evicted id, record, ...}}.
+ * user's set names, the names (see members; none without a user), previous, then field, value
+ * pairs (c and a are set to now).
+ * Returns {1, now, seq, record, replaced record or false, {evicted id, record, ...}, previous's
+ * record or false}.
  */
 const CREATE = `
 local id, grace, origin, cap, policy, sets = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local B = 8 + sets
+local previous = ARGV[8 + sets]
+local B = 9 + sets
 local now = now_ms()
 local key = P .. 's:' .. id
 local old = redis.call('HGETALL', key)
@@ -209,8 +215,26 @@ if #old > 0 then
   of = fields(old)
   if alive(of, now) then return {0, now} end
 end
-local room, evicted = make_room(8, sets, id, cap, policy, origin, now)
+-- previous leaves only once nothing can refuse the create: make_room counts the user without it.
+local closed_previous, pf, leaving = false, nil, nil
+if previous ~= '' and previous ~= id then
+  local ph = redis.call('HGETALL', P .. 's:' .. previous)
+  pf = fields(ph)
+  if #ph > 0 and alive(pf, now) then
+    for n = 8, 7 + sets do
+      if user_key(pf) == P .. ARGV[n] then
+        closed_previous = ph
+        leaving = previous
+      end
+    end
+  end
+end
+local room, evicted = make_room(8, sets, id, cap, policy, origin, now, leaving)
 if not room then return {4, now} end
+if closed_previous then
+  unindex(previous, pf)
+  publish('c', origin, previous)
+end
 local replaced = false
 if of ~= nil then
   unindex(id, of)
@@ -225,7 +249,7 @@ local f = fields(redis.call('HGETALL', key))
 index(id, f, now, grace)
 if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
 if replaced then publish('c', origin, id) end
-return {1, now, seq_now(), redis.call('HGETALL', key), replaced, evicted}
+return {1, now, seq_now(), redis.call('HGETALL', key), replaced, evicted, closed_previous}
 `
 
 /**

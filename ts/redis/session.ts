@@ -3,7 +3,7 @@ import { OwnedObjects, type Disposer } from '../owned-objects'
 import type { CloseReason } from '../registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from '../validate'
 import type { RedisCore } from './core'
-import { observeSession, type SessionObserver, writeAndRenew } from '../internal'
+import { closedByCreate, observeSession, type SessionObserver, writeAndRenew } from '../internal'
 import { DATA_PREFIX, dataFields, expiresAtOf, rolesFields, SEALED_DATA_PREFIX, type SessionRecord, twinsOf, userFields } from './record'
 
 /**
@@ -202,6 +202,13 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   /** @internal For the HTTP integrations: the request holding this handle, told of its regenerate and close. */
   [observeSession](observer: SessionObserver): void {
     this.#observer = observer
+  }
+
+  /** @internal A login's create closed this session in its own step ('destroyed'). */
+  [closedByCreate](): void {
+    if (this.#closeReason !== undefined) return
+    this.#closeReason = 'destroyed'
+    this.#observer?.closed(this)
   }
 
   /** Stores a live JS value owned by the session in this process (see the class note); false, and disposed at once, when closed. */

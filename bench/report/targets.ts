@@ -24,6 +24,8 @@ export function evaluateTargets(results: Figures): Target[] {
     nativeNearFloor(results, 1.5),
     getAgainstOtherStores(results, 'js', 2),
     nativeCreateAgainstJs(results, 1.5),
+    nativeGetAgainstJs(results, 1.2),
+    nativeRssBelowEveryStore(results),
     nativeHeapPerSession(results, 16),
     nativeFullGcPause(results, 10),
     nativeServingDelay(results, 2),
@@ -205,6 +207,44 @@ function nativeNearFloor(results: Figures, allowed: number): Target {
 
 function formatNs(ns: number): string {
   return ns < 100 ? ns.toFixed(1) : formatCount(ns)
+}
+
+/* Issue 15 (native engine v2): get-and-renew ahead of the JsEngine, RSS below every store. */
+function nativeGetAgainstJs(results: Figures, needs: number): Target {
+  const name = `native get-and-renew ≥ ${needs}x the JsEngine at ${formatSize(REFERENCE_SIZE)} sessions`
+  const found = atReferenceSize(results, (size) => {
+    const native = figuresOf(results, 'native', size)
+    const js = figuresOf(results, 'js', size)
+    return native && js ? { native, js } : undefined
+  })
+  if (!found) return notMeasured(name)
+  const { native, js } = found.inputs
+  const ratio = native.getOpsPerSec / js.getOpsPerSec
+  return {
+    name,
+    measured: `native ${formatCount(native.getOpsPerSec)} ops/s vs JsEngine ${formatCount(js.getOpsPerSec)} ops/s${sizeNote(found.size)}: ${formatRatio(ratio)} (needs ${needs}x)`,
+    met: ratio >= needs,
+  }
+}
+
+function nativeRssBelowEveryStore(results: Figures): Target {
+  const name = 'native RSS per session below every other store'
+  const found = atReferenceSize(results, (size) => {
+    const native = figuresOf(results, 'native', size)
+    const others = STORE_KINDS.filter((kind) => kind !== 'native').flatMap((kind) => {
+      const figures = figuresOf(results, kind, size)
+      return figures ? [{ kind, rss: figures.rssBytesPerSession }] : []
+    })
+    return native && others.length > 0 ? { native, others } : undefined
+  })
+  if (!found) return notMeasured(name)
+  const { native, others } = found.inputs
+  const lowest = others.reduce((best, other) => (other.rss < best.rss ? other : best))
+  return {
+    name,
+    measured: `native ${formatBytes(native.rssBytesPerSession)} B/session, lowest other ${STORE_LABELS[lowest.kind]} ${formatBytes(lowest.rss)} B${sizeNote(found.size)}`,
+    met: others.every((other) => native.rssBytesPerSession < other.rss),
+  }
 }
 
 function nativeCreateAgainstJs(results: Figures, needs: number): Target {

@@ -223,23 +223,28 @@ class Run {
     let bytes = 0
     for (const chunk of kept) bytes += chunk.length
     if (bytes > FINAL_BYTES) return this.#write(kept, this.#drain)
-    this.#write(kept, () => {
-      this.#busy = true
-      fdatasync(this.#fd, (error) => {
-        this.#busy = false
-        if (this.#aborted) return this.#discard()
-        if (error !== null) return this.#fail(error)
-        this.#catchUp()
-      })
+    this.#write(kept, this.#syncNew)
+  }
+
+  /** fdatasync of the new file off the JS thread, then the catch-up. */
+  #syncNew = (): void => {
+    this.#busy = true
+    fdatasync(this.#fd, (error) => {
+      this.#busy = false
+      if (this.#aborted) return this.#discard()
+      if (error !== null) return this.#fail(error)
+      this.#catchUp()
     })
   }
 
   /**
-   * Writes what came in during the fdatasync (a slow disk can take long enough for megabytes)
-   * until the rest is small enough for the synchronous last step, which it then takes.
+   * Writes what came in during the fdatasync (a slow disk can take long enough for megabytes),
+   * and fdatasyncs again, until the rest is small enough for the synchronous last step, which
+   * it then takes: everything before that rest is durable in the new file by then, so under
+   * 'always' the rename never leaves an acknowledged change only in the page cache.
    */
   #catchUp = (): void => {
-    if (this.target.journal.teeBytes > FINAL_BYTES) return this.#write(this.target.journal.takeTee(), this.#catchUp)
+    if (this.target.journal.teeBytes > FINAL_BYTES) return this.#write(this.target.journal.takeTee(), this.#syncNew)
     this.#finish()
   }
 

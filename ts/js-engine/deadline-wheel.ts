@@ -20,10 +20,7 @@ export const USER = 1
 class Ring {
   /** The tick every bucket is relative to; only moves forward. */
   cur = 0
-  /**
-   * A lower bound of the deadlines in the current bucket while it is not empty (when `sorted`:
-   * of the deadlines not held back by a session renewed inside the tick).
-   */
+  /** A lower bound of the deadlines in the current bucket while it is not empty. */
   curFloor = Infinity
   /** The current bucket is in order of deadline (the Rust `Ring::sorted`). */
   sorted = false
@@ -161,7 +158,8 @@ export class DeadlineWheel {
       const own = indexOf(cur, 0)
       if (ring.head[own] === NIL) {
         ring.curFloor = deadline
-        ring.sorted = true
+        // Only the cursor's own tick is kept sorted (see sortCurrent).
+        ring.sorted = t === cur
         ring.sortedMax = deadline
       } else {
         ring.curFloor = Math.min(ring.curFloor, deadline)
@@ -283,6 +281,13 @@ export class DeadlineWheel {
       case CURRENT: return ring.curFloor
       default: return this.foundStart * this.resolution
     }
+  }
+
+  /** The end of the later cursor's tick (the Rust `Wheel::current_tick_end`). */
+  currentTickEnd(): number {
+    const a = this.rings[0].cur
+    const b = this.rings[1].cur
+    return ((a > b ? a : b) + 1) * this.resolution
   }
 
   /** A lower bound of the earliest deadline over both classes; Infinity when none. O(1). */
@@ -428,8 +433,17 @@ export class DeadlineWheel {
   private sortCurrent(cls: number): void {
     const slots = this.keptSlots
     const deadlines = this.keptDeadlines
-    const order = Array.from(slots.keys()).sort((a, b) => deadlines[a] - deadlines[b])
     const ring = this.rings[cls]
+    // A deadline before the cursor's tick (a clock that stepped back) stays exact: unsorted.
+    for (let i = 0; i < deadlines.length; i++) {
+      if (this.tick(deadlines[i]) < ring.cur) {
+        ring.sorted = false
+        slots.length = 0
+        deadlines.length = 0
+        return
+      }
+    }
+    const order = Array.from(slots.keys()).sort((a, b) => deadlines[a] - deadlines[b])
     const own = indexOf(ring.cur, 0)
     const links = this.links
     const stride = this.stride
@@ -553,9 +567,7 @@ export class DeadlineWheel {
     }
     if (deadline === Infinity) fail('has no deadline')
     if (bucket === indexOf(ring.cur, 0)) {
-      // A sorted bucket may hold back sessions of this tick behind one renewed inside it.
-      const heldBack = ring.sorted && this.tick(deadline) === ring.cur && ring.curFloor < (ring.cur + 1) * this.resolution
-      if (deadline < ring.curFloor && !heldBack) fail('below the current floor')
+      if (deadline < ring.curFloor) fail('below the current floor')
       return
     }
     let start: number

@@ -259,14 +259,10 @@ export class JsEngine implements Engine {
 
   lookup(id: string, now: number, renew: boolean): number {
     const slot = this.slotById(id)
-    if (slot < 0 || !(now < this.deadline(slot))) return -1
-    if (renew) {
-      // Only lastActivity is written; a clock that went back moves the deadline earlier.
-      const at = slot * F + LAST
-      const last = this.f64[at]
-      this.f64[at] = now
-      if (now < last) this.refile(slot)
-    }
+    if (slot < 0) return -1
+    const before = this.deadline(slot)
+    if (!(now < before)) return -1
+    if (renew) this.renewFrom(slot, now, before)
     return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
   }
 
@@ -615,10 +611,27 @@ export class JsEngine implements Engine {
 
   /** A use: writes lastActivity only (the wheel re-files lazily), unless the clock went back. */
   private renew(slot: number, now: number): void {
+    this.renewFrom(slot, now, this.deadline(slot))
+  }
+
+  /**
+   * Only lastActivity is written (the wheel re-files lazily), unless the deadline moves earlier
+   * (a clock that went back) or moves later but stays inside the cursor's tick (an idle timeout
+   * below resolution): then it is filed again at once. The Rust `Engine::renew`.
+   */
+  private renewFrom(slot: number, now: number, before: number): void {
     const at = slot * F + LAST
     const last = this.f64[at]
     this.f64[at] = now
-    if (now < last) this.refile(slot)
+    if (now < last) {
+      this.refile(slot)
+      return
+    }
+    const tickEnd = before < Infinity ? this.wheel.currentTickEnd() : -Infinity
+    if (before < tickEnd) {
+      const after = this.deadline(slot)
+      if (after !== before && after < tickEnd) this.refile(slot)
+    }
   }
 
   private classOf(slot: number): number {

@@ -23,9 +23,9 @@
 //! them by deadline, once: the walks that follow in the same tick stop at the first session
 //! not yet due, so K sessions due within one tick cost O(K log K) per tick rather than O(K)
 //! per sweep call (a create at `maxSessions` sweeps each time). Filings in order keep the
-//! bucket sorted; one out of order unsorts it until the next full walk. A session renewed to a
-//! deadline still inside the tick keeps its place, so it can hold back the ones behind it until
-//! its own deadline: they are still closed by the tick's end, less than a tick late.
+//! bucket sorted; one out of order unsorts it until the next full walk. A renewal is re-filed
+//! lazily unless its deadline stays inside the cursor's tick: then the engine files it again at
+//! once, so the sorted order is always that of the true deadlines and expiry stays exact.
 
 use crate::paged::{page_of, Paged};
 use crate::table::{Entries, Entry};
@@ -79,8 +79,7 @@ struct Ring {
     /// The tick every bucket is relative to; only moves forward, to the start of the earliest
     /// non-empty bucket.
     cur: i64,
-    /// A lower bound of the deadlines in the current bucket while it is not empty (when
-    /// `sorted`: of the deadlines not held back by a session renewed inside the tick).
+    /// A lower bound of the deadlines in the current bucket while it is not empty.
     cur_floor: f64,
     /// The current bucket is in order of deadline (as of each session's filing or sort).
     sorted: bool,
@@ -318,7 +317,8 @@ impl Wheel {
             let own = own_index(cur, 0);
             if ring.head[own] == NIL {
                 ring.cur_floor = deadline;
-                ring.sorted = true;
+                // Only the cursor's own tick is kept sorted (see `sort_current`).
+                ring.sorted = t == cur;
                 ring.sorted_max = deadline;
             } else {
                 ring.cur_floor = ring.cur_floor.min(deadline);
@@ -378,6 +378,12 @@ impl Wheel {
     pub(crate) fn refile(&mut self, slot: u32, class: Class, deadline: f64, since: f64) {
         self.unlink(slot);
         self.file(slot, class, deadline, since);
+    }
+
+    /// The end of the later cursor's tick: a renewed deadline before it may belong in a current
+    /// bucket, so the engine files it again at once. O(1).
+    pub(crate) fn current_tick_end(&self) -> f64 {
+        (self.rings[0].cur.max(self.rings[1].cur) as f64 + 1.0) * self.resolution
     }
 
     /// The earliest lower bound over both classes: the next deadline, never later than the
@@ -519,6 +525,15 @@ impl Wheel {
     /// a full walk, in order of deadline (stable: filing order on ties, as the JsEngine's sort).
     fn sort_current(&mut self, c: usize) {
         let mut kept = std::mem::take(&mut self.kept);
+        let cur = self.rings[c].cur;
+        // A deadline before the cursor's tick (only a clock that stepped back files one): such
+        // a bucket stays unsorted, walked in full, as before sorting existed.
+        if kept.iter().any(|k| self.tick(k.0) < cur) {
+            self.rings[c].sorted = false;
+            kept.clear();
+            self.kept = kept;
+            return;
+        }
         kept.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
         let ring = &mut self.rings[c];
         let own = own_index(ring.cur, 0);
@@ -698,12 +713,7 @@ impl Wheel {
         }
         let t = self.tick(d);
         if bucket == own_index(ring.cur, 0) {
-            // A sorted bucket may hold back sessions of this tick behind one renewed inside it
-            // (the module note); never past the tick's end.
-            let held_back = ring.sorted
-                && t == ring.cur
-                && ring.cur_floor < (ring.cur as f64 + 1.0) * self.resolution;
-            return if d >= ring.cur_floor || held_back {
+            return if d >= ring.cur_floor {
                 Ok(())
             } else {
                 fail("below the current floor")

@@ -44,12 +44,21 @@ impl Engine {
     /// moves later and the wheel re-files the session when its old bucket comes due. A clock
     /// that went back moves the deadline earlier: then it is re-filed at once.
     pub(super) fn renew(&mut self, slot: u32, now: f64) {
+        let tick_end = self.wheel.current_tick_end();
         let Some(e) = self.table.slot_mut(slot) else {
             return;
         };
+        let before = e.expires_at();
         let earlier = now < e.last_activity;
         e.last_activity = now;
-        if earlier {
+        // A deadline that moves later but stays inside the cursor's tick (an idle timeout
+        // below `resolution`) is filed again at once, so a sorted current bucket stays in order
+        // of true deadlines (wheel.rs); any other renewal is re-filed lazily.
+        let within_tick = before < tick_end && {
+            let after = e.expires_at();
+            after != before && after < tick_end
+        };
+        if earlier || within_tick {
             self.refile(slot);
         }
     }

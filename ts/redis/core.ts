@@ -56,6 +56,15 @@ const REGENERATE_ATTEMPTS = 5
  * Everything a RedisSessionManager and its sessions share: the connection, the near cache and
  * its subscription, the Redis clock estimate, listeners, owned objects and the sweeper.
  */
+/**
+ * The managers of this process subscribed to each channel. Redis writes one message to each
+ * subscriber in turn, so one manager may resolve a change (its own copy of the message has come
+ * back) while another manager's copy is still on its way: the first to receive a message drops
+ * the copies of the others at once, so no manager in this process serves a session after a
+ * change on the same channel has resolved in any of them.
+ */
+const siblings = new Map<string, Set<RedisCore>>()
+
 export class RedisCore {
   readonly options: ResolvedRedisOptions
   readonly connection: Connection
@@ -139,6 +148,11 @@ export class RedisCore {
     subscriber.on('end', this.#subscriptionLost)
     await subscriber.connect()
     await subscriber.subscribe(this.channel, this.#onMessage)
+    if (!this.closed) {
+      let set = siblings.get(this.channel)
+      if (set === undefined) siblings.set(this.channel, set = new Set())
+      set.add(this)
+    }
     // node-redis restores subscriptions before it reports 'ready' again after a reconnect.
     subscriber.on('ready', this.#subscriptionRestored)
     this.#subscriptionRestored()
@@ -176,7 +190,12 @@ export class RedisCore {
     const newId = typeof moved === 'string' ? moved : undefined
     const foreign = origin !== this.origin
     const held = foreign && kind === 'w' && Array.isArray(after) ? this.cache.get(id) : undefined
-    const coherent = this.cache.invalidate(seq, newId === undefined ? [id] : [id, newId], foreign)
+    const ids = newId === undefined ? [id] : [id, newId]
+    const coherent = this.cache.invalidate(seq, ids, foreign)
+    const others = siblings.get(this.channel)
+    if (others !== undefined && others.size > 1) {
+      for (const other of others) if (other !== this && other.origin !== origin) other.#siblingMessage(seq, kind, id, ids, after)
+    }
     // Another process's write: a copy held here becomes the record after it, unless the copy is
     // newer (a read on the command connection can overtake messages still on their way over the
     // subscription) or the record cannot be read here.
@@ -199,6 +218,23 @@ export class RedisCore {
     // Another process closed or moved a session: its objects here go (closed) or follow (moved).
     if (kind === 'c') this.disposeObjects(id)
     else if (kind === 'r' && newId !== undefined) this.#moveObjects(id, newId)
+  }
+
+  /**
+   * Another manager of this process received message `seq` first (see `siblings`): the copies it
+   * invalidates go now, or become the record a write carried, as #onMessage does; the sequence
+   * and everything else wait for this manager's own copy of the message.
+   */
+  #siblingMessage(seq: number, kind: string, id: string, ids: readonly string[], after: unknown): void {
+    const held = kind === 'w' && Array.isArray(after) ? this.cache.get(id) : undefined
+    if (held !== undefined && held.seq >= seq) return
+    this.cache.drop(seq, ids)
+    if (held === undefined) return
+    try {
+      this.cache.replace(id, this.parse(id, after as Flat), seq, performance.now())
+    } catch {
+      // Unreadable here: the next read asks Redis.
+    }
   }
 
   /**
@@ -614,6 +650,8 @@ export class RedisCore {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    const set = siblings.get(this.channel)
+    if (set !== undefined && set.delete(this) && set.size === 0) siblings.delete(this.channel)
     clearInterval(this.#timer)
     this.cache.subscribed = false
     this.cache.flush()

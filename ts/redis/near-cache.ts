@@ -98,6 +98,22 @@ export class NearCache {
     return coherent
   }
 
+  /**
+   * Drops the copies of `ids` as invalidation `seq` would, without taking part in this cache's
+   * sequence: another manager of this process received the message first (RedisCore's
+   * `siblings`). A read sent before `seq` can no longer put a copy back.
+   */
+  drop(seq: number, ids: readonly string[]): void {
+    for (const id of ids) {
+      this.#entries.delete(id)
+      if ((this.#marks.get(id) ?? 0) < seq) this.#marks.set(id, seq)
+    }
+    if (this.#marks.size > MARK_LIMIT) {
+      for (const mark of this.#marks.values()) this.#floor = Math.max(this.#floor, mark)
+      this.#marks.clear()
+    }
+  }
+
   /** Drops every copy and starts a new epoch: nothing read before is kept. */
   flush(): void {
     this.#entries.clear()

@@ -83,7 +83,7 @@ pub fn create_engine(
         max_data_bytes,
         resolution,
     };
-    crate::allocator::purge_at_once();
+    crate::allocator::tune();
     let engine = Engine::new(config).map_err(map_error)?;
     Ok(EngineExternal(External::new(NativeEngine {
         engine,

@@ -181,7 +181,7 @@ export class SessionCookie {
    * (RedisSessionManager): the same rules, the same counting of rejected cookies.
    */
   async readAsync<S extends { id: string }>(manager: AsyncLookups<S>, req: IncomingMessage): Promise<{ session: S | undefined; id: string | undefined; outdated: boolean }> {
-    const values = findCookies(req.headers.cookie, this.name)
+    const values = findCookies(cookieHeader(req.headers.cookie), this.name)
     if (values.length === 0) return NO_SESSION as { session: undefined; id: undefined; outdated: false }
     if (values.length === 1) {
       const verified = this.verify(values[0], manager.keys === 'random')
@@ -348,7 +348,8 @@ export class CookieReader {
    * by 0.1.0 (the bare id's HMAC under the secret itself) still verify where a signature
    * guards nothing an unguessable random id does not; never over caller keys.
    */
-  read(header: string | undefined, into: CookieReadTarget): void {
+  read(given: string | readonly string[] | undefined, into: CookieReadTarget): void {
+    const header = cookieHeader(given)
     if (header === undefined) return
     const native = this.#native
     if (native !== undefined) {
@@ -399,6 +400,23 @@ export class CookieReader {
     into.outdated = verified >= 2
     if (cookie.rolling && verified === 0) into.readValue = value
   }
+}
+
+/**
+ * A request's Cookie header as one string. Node joins duplicate Cookie headers with `'; '`, but a
+ * request made elsewhere (Fastify's inject, a harness, a proxy library) may carry them as an
+ * array: joined the same way, on both paths (the native read takes strings only). Anything else
+ * is no header.
+ */
+export function cookieHeader(value: unknown): string | undefined {
+  if (typeof value === 'string') return value
+  if (!Array.isArray(value)) return undefined
+  let joined: string | undefined
+  for (const part of value) {
+    if (typeof part !== 'string') continue
+    joined = joined === undefined ? part : `${joined}; ${part}`
+  }
+  return joined
 }
 
 /** Adds a `Set-Cookie` value to a response, keeping the ones already set. */

@@ -2,7 +2,7 @@
  * Issue 18 on the Redis backend, against a real redis-server with several managers standing for
  * processes: `sessionsOf`, `closeUser` (after it resolves, no process serves any of those
  * sessions, near caches included), `maxSessionsPerUser` kept in the same atomic step as the
- * create or `setUser`, and `page` with SCAN's guarantee.
+ * create or `setUser`. `page` has its own file, redis-paging.spec.ts.
  */
 import anyTest, { type TestFn } from 'ava'
 import { randomUUID } from 'node:crypto'
@@ -162,36 +162,6 @@ test('maxSessionsPerUser options are checked, naming the option', (t) => {
   const client = t.context.server.client()
   t.throws(() => new RedisSessionManager({ client, maxSessionsPerUser: 0 }), { instanceOf: RangeError, message: /options\.maxSessionsPerUser/ })
   t.throws(() => new RedisSessionManager({ client, whenUserFull: 'evict' as never }), { instanceOf: RangeError, message: /options\.whenUserFull/ })
-})
-
-test('page: every session live throughout is seen, within one page never twice; forged cursors are refused', async (t) => {
-  const { managers: [a, b] } = await group(t.context.server, 2)
-  const stay = new Set<string>()
-  for (let index = 0; index < 600; index++) stay.add((await a.create()).id)
-  const seen = new Map<string, number>()
-  let cursor: string | undefined
-  let pages = 0
-  do {
-    const page = await b.page({ cursor, limit: 50 })
-    const inPage = new Set(ids(page.sessions))
-    t.is(inPage.size, page.sessions.length, 'no session twice within a page')
-    for (const id of inPage) seen.set(id, (seen.get(id) ?? 0) + 1)
-    // Churn between pages: new sessions and closed ones.
-    for (let index = 0; index < 20; index++) await a.create()
-    const [victim] = (await a.page({ limit: 5 })).sessions.filter((session) => !stay.has(session.id))
-    await victim?.close()
-    cursor = page.cursor
-    pages++
-  } while (cursor !== undefined)
-  t.true(pages > 1)
-  t.true([...stay].every((id) => (seen.get(id) ?? 0) >= 1), 'every stayer at least once')
-  for (const bad of ['', 'r', 'p12', 'r-1', 'r18446744073709551616', 'r1x']) {
-    await t.throwsAsync(() => b.page({ cursor: bad }), { instanceOf: RangeError, message: /options\.cursor/ }, bad)
-  }
-  await t.throwsAsync(() => b.page({ cursor: 1 as never }), { instanceOf: TypeError, message: /options\.cursor/ })
-  await t.throwsAsync(() => b.page({ limit: 0 }), { instanceOf: RangeError, message: /options\.limit/ })
-  const last = await b.page({ cursor: 'r18446744073709551615' })
-  t.true(Array.isArray(last.sessions), 'a well-formed cursor Redis never gave is a scan from somewhere, not an error')
 })
 
 test('with a key (users sealed, sets named by blind index), across a key rotation: sessionsOf, closeUser and the cap see every session', async (t) => {

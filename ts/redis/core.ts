@@ -453,15 +453,22 @@ export class RedisCore {
     return this.#records(await this.run('list the sessions of a user', SCRIPTS.sessionsOf, this.userSets(user)))
   }
 
-  /** The live records among `ids`, each with its id. */
-  async records(ids: readonly string[]): Promise<[string, SessionRecord][]> {
-    if (ids.length === 0) return []
-    return this.#records(await this.run('page through sessions', SCRIPTS.records, [...ids]))
+  /**
+   * One page of live records in id order after `after` ('' for the first page): the records,
+   * each with its id, and the last id the page looked at when more may follow (else undefined).
+   */
+  async page(after: string, limit: number): Promise<{ found: [string, SessionRecord][]; last: string | undefined }> {
+    const reply = await this.run('page through sessions', SCRIPTS.page, [after, String(limit)])
+    const last = String(reply[3])
+    return {
+      found: this.#records(reply, 4),
+      last: Number(reply[2]) === 1 && last !== '' ? last : undefined,
+    }
   }
 
-  #records(reply: unknown[]): [string, SessionRecord][] {
+  #records(reply: unknown[], from = 2): [string, SessionRecord][] {
     const found: [string, SessionRecord][] = []
-    for (let index = 2; index + 1 < reply.length; index += 2) {
+    for (let index = from; index + 1 < reply.length; index += 2) {
       const id = reply[index] as string
       found.push([id, this.parse(id, reply[index + 1] as Flat)])
     }

@@ -5,6 +5,7 @@ import { closedByCreate, recordRejectedCookie, redisCommand, redisNow, replaceSe
 import type { PageOptions, SessionInit } from '../manager'
 import {
   checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, isUsableKey,
+  MAX_KEY_BYTES,
 } from '../validate'
 import { RedisCore, type RedisSessionManagerEvents, type RedisSessionStats } from './core'
 import { type RedisSessionManagerOptions, resolveRedisOptions } from './options'
@@ -42,8 +43,11 @@ export interface RedisSessionPage<Data extends JsonFields<Data> = Record<string,
   cursor: string | undefined
 }
 
-/** A Redis page cursor: 'r' and ZSCAN's cursor, an unsigned 64-bit integer in decimal. */
-const REDIS_CURSOR = /^r[0-9]{1,20}$/
+/** A Redis page cursor: 'i' and the last id the page looked at, as UTF-8 in base64url. */
+const REDIS_CURSOR_TAG = 'i'
+const REDIS_CURSOR = /^i[A-Za-z0-9_-]+$/
+/** Room for the longest id: a caller key of MAX_KEY_BYTES UTF-8 bytes. */
+const REDIS_CURSOR_MAX = 1 + Math.ceil((MAX_KEY_BYTES * 4) / 3)
 const PAGE_LIMIT = 10_000
 
 /**
@@ -196,34 +200,46 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
   }
 
   /**
-   * A page of live sessions and the cursor of the next one, from a SCAN of the deadline index
-   * (Redis's guarantee: a session live from the first page to the last is in at least one page;
-   * a rehash of the index between pages may show it twice, never within one page). `limit` is a
-   * hint, as SCAN's COUNT: Redis may return more (a small index comes whole) or fewer, even none,
-   * before the last page. Cursors are opaque strings.
+   * A page of live sessions, in id order (bytes), and the cursor of the next one (undefined
+   * after the last page). A session whose id is live from the first page to the last is in
+   * exactly one page, whatever is created, renewed, closed or swept meanwhile and from whatever
+   * process: the scripts keep a set of live ids (`ids`, every score 0) in the same atomic step as
+   * the deadline index, and a page is one script that takes the next `limit` ids strictly after
+   * the cursor's and reads them. A session created or closed during the paging may or may not
+   * appear; one regenerated meanwhile is both (its old id closed, its new one created), so it
+   * may be in no page or in two, under its two ids. At most `limit` sessions (1 to 10,000,
+   * default 100); fewer, even none, when ids in range belong to sessions past their deadline.
+   * Sessions are not renewed. Cursors are opaque strings (`'i'` and the last id looked at, in
+   * base64url): a malformed one is a TypeError/RangeError naming `options.cursor`, and a well
+   * formed one starts the page after that id; it only ever reads members of the set.
+   * During a rolling deploy from a release without the set, a session created by the older
+   * release is in pages once this release renews it, writes a timeout or regenerates it (see
+   * README "Paging on Redis").
    */
   async page(options?: PageOptions): Promise<RedisSessionPage<Data>> {
     const given = checkPlainObject('options', options === undefined ? {} : options)
     checkKnownKeys('options', given, ['cursor', 'limit'])
     const limit = given.limit === undefined ? 100 : checkInteger('options.limit', given.limit, 1, PAGE_LIMIT)
-    let cursor = '0'
-    if (given.cursor !== undefined) {
-      if (typeof given.cursor !== 'string') throw new TypeError(`options.cursor must be a string from page(), received ${describe(given.cursor)}`)
-      if (!REDIS_CURSOR.test(given.cursor) || BigInt(given.cursor.slice(1)) >= 2n ** 64n) {
-        throw new RangeError(`options.cursor is not a cursor of page(), received ${describe(given.cursor)}`)
-      }
-      cursor = given.cursor.slice(1)
-    }
+    const after = given.cursor === undefined ? '' : this.#cursorId(given.cursor)
     this.#assertOpen('page through sessions')
-    const reply = await this.#core.command('page through sessions', ['ZSCAN', `${this.prefix}deadlines`, cursor, 'COUNT', String(limit)]) as [string, string[]]
-    const ids = new Set<string>()
-    for (let index = 0; index < reply[1].length; index += 2) ids.add(String(reply[1][index]))
-    const found = await this.#core.records([...ids])
-    const next = String(reply[0])
+    const { found, last } = await this.#core.page(after, limit)
     return {
       sessions: found.map(([id, record]) => new RedisSession<Data>(this.#core, id, record)),
-      cursor: next === '0' ? undefined : `r${next}`,
+      cursor: last === undefined ? undefined : REDIS_CURSOR_TAG + Buffer.from(last, 'utf8').toString('base64url'),
     }
+  }
+
+  /** The id a cursor of page() names; a TypeError or RangeError for anything page() cannot have made. */
+  #cursorId(cursor: unknown): string {
+    if (typeof cursor !== 'string') throw new TypeError(`options.cursor must be a string from page(), received ${describe(cursor)}`)
+    const refuse = () => new RangeError(`options.cursor is not a cursor of page(), received ${describe(cursor)}`)
+    if (cursor.length > REDIS_CURSOR_MAX || !REDIS_CURSOR.test(cursor)) throw refuse()
+    const encoded = cursor.slice(REDIS_CURSOR_TAG.length)
+    const id = Buffer.from(encoded, 'base64url').toString('utf8')
+    // One spelling per id (no stray bits) of valid UTF-8 (a lone byte decodes to U+FFFD, which
+    // encodes back otherwise), and an id this manager could have made: get()'s test.
+    if (Buffer.from(id, 'utf8').toString('base64url') !== encoded || !this.#plausible(id)) throw refuse()
+    return id
   }
 
   /**
@@ -298,18 +314,18 @@ export class RedisSessionManager<Data extends JsonFields<Data> = Record<string, 
     throw new TypeError('RedisSessionManager is not iterable synchronously: use for await (const session of manager)')
   }
 
-  /** Live sessions, in no defined order (a scan of the deadline index; sessions made meanwhile may or may not appear). */
+  /**
+   * Live sessions in id order, as `page()` walks them (256 a round trip): one live throughout
+   * comes exactly once; sessions made or closed meanwhile may or may not come. Not renewed.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<RedisSession<Data>> {
-    let cursor = '0'
+    let after: string | undefined = ''
     do {
       this.#assertOpen('iterate sessions')
-      const reply = await this.#core.command('iterate sessions', ['ZSCAN', `${this.prefix}deadlines`, cursor, 'COUNT', '256']) as [string, string[]]
-      cursor = String(reply[0])
-      for (let index = 0; index < reply[1].length; index += 2) {
-        const session = await this.peek(reply[1][index])
-        if (session !== undefined) yield session
-      }
-    } while (cursor !== '0')
+      const { found, last } = await this.#core.page(after, 256)
+      for (const [id, record] of found) yield new RedisSession<Data>(this.#core, id, record)
+      after = last
+    } while (after !== undefined)
   }
 
   /** @internal A plain command on this manager's connection, once ready (its deadline, its errors). */

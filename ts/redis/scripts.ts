@@ -9,6 +9,9 @@ import { createHash } from 'node:crypto'
 // Keys (docs in README "Many processes: Redis"), under `prefix` + layout version `1:`:
 //   s:<id>      hash: the session record (see record.ts)
 //   deadlines   sorted set: id scored by its deadline (ms, Redis clock; +inf for none)
+//   ids         sorted set: the same ids, every one scored 0, so that ZRANGE BYLEX pages through
+//               them in byte order from a cursor (an id), which no change of deadline moves;
+//               index() adds to it and unindex() removes from it, in the same step as deadlines
 //   u:<user>    set: the ids of one user's sessions (uh:<blind index> when the user is sealed)
 //   seq         counter of published invalidations
 //   lease       the sweeper's lease (the owner's token)
@@ -58,11 +61,14 @@ local function alive(f, now)
   local d = deadline(f)
   return d == nil or now < d
 end
--- Indexes the record under its deadline and gives its key a TTL past it (a safety net: the
--- sweep closes it first), or none when it has no deadline.
+-- Indexes the record under its deadline and in the paging set, and gives its key a TTL past it
+-- (a safety net: the sweep closes it first), or none when it has no deadline. The paging set's
+-- ZADD NX is a no-op for a member (score 0 always); for a session an older release created, which
+-- never filed it there, the first renewal or write by this release does (a rolling deploy).
 local function index(id, f, now, grace)
   local key = P .. 's:' .. id
   local d = deadline(f)
+  redis.call('ZADD', P .. 'ids', 'NX', 0, id)
   if d == nil then
     redis.call('ZADD', P .. 'deadlines', 'inf', id)
     redis.call('PERSIST', key)
@@ -83,6 +89,7 @@ end
 local function unindex(id, f)
   redis.call('DEL', P .. 's:' .. id)
   redis.call('ZREM', P .. 'deadlines', id)
+  redis.call('ZREM', P .. 'ids', id)
   local ukey = user_key(f)
   if ukey ~= nil then redis.call('SREM', ukey, id) end
 end
@@ -342,6 +349,7 @@ local id, origin = ARGV[2], ARGV[3]
 local now = now_ms()
 local h = redis.call('HGETALL', P .. 's:' .. id)
 if #h == 0 then
+  redis.call('ZREM', P .. 'ids', id)
   if redis.call('ZREM', P .. 'deadlines', id) == 1 then return {2, now, publish('c', origin, id), {}} end
   return {0, now}
 end
@@ -391,6 +399,7 @@ elseif redis.call('ZREM', P .. 'deadlines', new_id) == 1 then
 end
 if replaced then publish('c', origin, new_id) end
 redis.call('ZREM', P .. 'deadlines', old_id)
+redis.call('ZREM', P .. 'ids', old_id)
 if user_key(f) ~= nil then redis.call('SREM', user_key(f), old_id) end
 redis.call('RENAME', old_key, new_key)
 redis.call('HSET', new_key, 'a', now)
@@ -507,14 +516,31 @@ end
 return result
 `
 
-/** The live records among some ids (a page). ARGV: prefix, ids... Returns {now, seq, id, record, ...}. */
-const RECORDS = `
+/**
+ * One page of live sessions in id order (bytes), after the id `after` ('' for the first page),
+ * from the paging set: ZRANGE and the reads in one step, so a member present throughout the
+ * paging is in exactly one page (each page's range starts strictly after the last id the one
+ * before it looked at). A member whose record is gone (its key's TTL, or a close by an older
+ * release that does not know the set) leaves the set here; one past its deadline is skipped and
+ * left to the sweep. ARGV: prefix, after, limit. Returns {now, seq, more (0/1), the last id
+ * looked at ('' for none), id, record, ...}.
+ */
+const PAGE = `
+local after, limit = ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
-local result = {now, seq_now()}
-for n = 2, #ARGV do
-  local h = redis.call('HGETALL', P .. 's:' .. ARGV[n])
-  if #h > 0 and alive(fields(h), now) then
-    result[#result + 1] = ARGV[n]
+local start = '-'
+if after ~= '' then start = '(' .. after end
+local ids = redis.call('ZRANGE', P .. 'ids', start, '+', 'BYLEX', 'LIMIT', 0, limit + 1)
+local result = {now, seq_now(), 0, ''}
+if #ids > limit then result[3] = 1 end
+for n = 1, math.min(#ids, limit) do
+  local id = ids[n]
+  result[4] = id
+  local h = redis.call('HGETALL', P .. 's:' .. id)
+  if #h == 0 then
+    redis.call('ZREM', P .. 'ids', id)
+  elseif alive(fields(h), now) then
+    result[#result + 1] = id
     result[#result + 1] = h
   end
 end
@@ -552,7 +578,7 @@ export const SCRIPTS = {
   sweep: script(SWEEP),
   closeUser: script(CLOSE_USER),
   sessionsOf: script(SESSIONS_OF),
-  records: script(RECORDS),
+  page: script(PAGE),
   release: script(RELEASE),
   sequence: script(SEQUENCE),
 } as const

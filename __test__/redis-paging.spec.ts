@@ -8,7 +8,9 @@
  * by writing a past last-use time into the record.
  */
 import anyTest, { type TestFn } from 'ava'
+import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
 import { type RedisSession, RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
 import { type Client, RedisServer } from './redis-fixtures'
 
@@ -107,6 +109,36 @@ for (const [limit, stayers] of [[1, 40], [7, 300], [10_000, 300]] as const) {
     t.deepEqual([...seen].filter(([, count]) => count !== 1), [], 'no id in two pages')
   })
 }
+
+test('page from this process while another process (a child) creates, renews, regenerates, destroys and sweeps between pages: each session live throughout exactly once', async (t) => {
+  const base = `t-${randomUUID()}:`
+  const { managers: [a] } = await group(t.context.server, 1, {}, base)
+  const stay: string[] = []
+  for (let index = 0; index < 120; index++) stay.push((await a.create()).id)
+  const child = fork(join(__dirname, 'redis-paging-worker.ts'), [], {
+    execArgv: ['--import=tsx'], env: { ...process.env, REDIS_URL: t.context.server.url, REDIS_PREFIX: base },
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill() })
+  const next = () => new Promise<Record<string, unknown>>((resolve, reject) => {
+    const exited = (code: number | null) => reject(new Error(`the child exited (${code})`))
+    child.once('exit', exited)
+    child.once('message', (message: Record<string, unknown>) => {
+      child.off('exit', exited)
+      if (typeof message.error === 'string') reject(new Error(message.error))
+      else resolve(message)
+    })
+  })
+  t.deepEqual(await next(), { ready: true })
+  const { seen, pages } = await pageAll(a, 6, async (n) => {
+    const answer = next()
+    child.send({ churn: [stay[n % stay.length], stay[(n * 5) % stay.length]] })
+    t.deepEqual(await answer, { done: n })
+  })
+  child.send({ stop: true })
+  t.true(pages > 20)
+  t.deepEqual(stay.filter((id) => seen.get(id) !== 1), [], 'every stayer exactly once')
+  t.deepEqual([...seen].filter(([, count]) => count !== 1), [], 'no id in two pages')
+})
 
 test('page: an empty Redis is one last page; the cursor of a session closed since still continues after it', async (t) => {
   const { managers: [a, b], prefix } = await group(t.context.server, 2)

@@ -64,6 +64,12 @@ test('a RedisSessionManager reports its sessions, near cache and round trips bes
   t.is(valueOf(exposition, 'sessionkeeper_rejected_cookies_total', redis), 0)
   // What only an in-process manager has: its own series, none for the Redis one.
   t.deepEqual(samplesOf(exposition, 'sessionkeeper_sessions_live', {}).map((sample) => sample.labels.manager), ['local'])
+  t.is(valueOf(exposition, 'sessionkeeper_redis_sessions_live', redis), 0, 'the destroyed session is gone from Redis')
+  const live = [await manager.create(), await manager.create()]
+  exposition = parseExposition(await registry.metrics())
+  t.is(valueOf(exposition, 'sessionkeeper_redis_sessions_live', redis), 2, 'live in Redis, counted on scrape')
+  t.is(valueOf(exposition, 'sessionkeeper_redis_sessions_live', redis), await manager.count())
+  await Promise.all(live.map((session) => session.close()))
   t.deepEqual(samplesOf(exposition, 'sessionkeeper_expiry_lag_seconds_count', {}).map((sample) => sample.labels.manager), ['local'])
   t.deepEqual(samplesOf(exposition, 'sessionkeeper_near_cache_hits_total', {}).map((sample) => sample.labels.manager), ['shared'])
 

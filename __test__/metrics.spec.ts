@@ -87,6 +87,7 @@ forEachEngine(test, 'a scrape shows every metric with its type and the values of
     sessionkeeper_redis_round_trips_total: 'counter',
     sessionkeeper_redis_unavailable_total: 'counter',
     sessionkeeper_redis_sweep_errors_total: 'counter',
+    sessionkeeper_redis_sessions_live: 'gauge',
   })
   for (const name of Object.keys(types)) t.truthy(first.help.get(name), `${name} has help text`)
   const web = { manager: 'web' }

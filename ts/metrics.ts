@@ -28,7 +28,7 @@ interface MetricConfig<M> {
   help: string
   labelNames: string[]
   registers: MetricsRegistry[]
-  collect?: (this: M) => void
+  collect?: (this: M) => void | Promise<void>
   buckets?: readonly number[]
   /** How prom-client's cluster registry combines the workers' values (default 'sum'). */
   aggregator?: 'sum' | 'max' | 'average'
@@ -223,6 +223,12 @@ function* remotes(state: RegistryMembers): Generator<Remote> {
   }
 }
 
+function* redisManagers(state: RegistryMembers): Generator<{ name: string; manager: RedisSessionManager<any> }> {
+  for (const { name, manager } of state.members.values()) {
+    if (manager instanceof RedisSessionManager) yield { name, manager }
+  }
+}
+
 function* everyManager(state: RegistryMembers): Generator<{ name: string; stats: SessionStats | RedisSessionStats }> {
   for (const { name, manager } of state.members.values()) yield { name, stats: manager.stats() }
 }
@@ -324,6 +330,25 @@ function defineMetrics(prom: PromClientLike, ExpiryLagHistogram: LagHistogramCla
   counter('sessionkeeper_redis_sweep_errors_total', 'Background sweeps that failed (Redis unreachable); the next one retries.', ['manager'], (metric) => {
     for (const { name, stats } of remotes(state)) metric.inc({ manager: name }, stats.sweepErrors)
   })
+  // Last, so the round trips it makes are not in this scrape's other figures. One number for all
+  // processes: count() asks Redis on each scrape (no per-request cost), and
+  // prom-client's cluster registry keeps one worker's value ('max') instead of adding them up.
+  // An unreachable Redis leaves the sample out rather than failing the whole scrape.
+  state.metrics.set('sessionkeeper_redis_sessions_live', new prom.Gauge({
+    name: 'sessionkeeper_redis_sessions_live',
+    help: 'Sessions live in Redis under the manager\'s prefix, in every process together (count(), read on each scrape).',
+    labelNames: ['manager'], registers, aggregator: 'max',
+    async collect(this: GaugeLike) {
+      this.reset()
+      for (const { name, manager } of redisManagers(state)) {
+        try {
+          this.set({ manager: name }, await manager.count())
+        } catch {
+          // Redis unreachable: no sample this scrape; sessionkeeper_redis_unavailable_total counts it.
+        }
+      }
+    },
+  }))
 }
 
 const METRIC_NAMES = [
@@ -333,7 +358,7 @@ const METRIC_NAMES = [
   'sessionkeeper_clock_errors_total', 'sessionkeeper_engine_memory_bytes', 'sessionkeeper_sweep_slice_longest_seconds',
   'sessionkeeper_expiry_lag_seconds', 'sessionkeeper_near_cache_hits_total', 'sessionkeeper_near_cache_misses_total',
   'sessionkeeper_near_cache_hit_ratio', 'sessionkeeper_near_cache_entries', 'sessionkeeper_redis_round_trips_total',
-  'sessionkeeper_redis_unavailable_total', 'sessionkeeper_redis_sweep_errors_total',
+  'sessionkeeper_redis_unavailable_total', 'sessionkeeper_redis_sweep_errors_total', 'sessionkeeper_redis_sessions_live',
 ]
 
 const LAG_NAME = 'sessionkeeper_expiry_lag_seconds'

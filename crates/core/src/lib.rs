@@ -20,6 +20,13 @@
 //! assert_eq!(engine.state(h), State::Stale);
 //! ```
 
+// A panic in the engine would cross into JavaScript through the binding: outside tests, no
+// unwrap, expect or panic (the binding denies them too).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod config;
 pub mod cookie;
 mod data;

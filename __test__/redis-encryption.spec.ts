@@ -1,24 +1,9 @@
-import anyTest, { type TestFn } from 'ava'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
 import { RedisKeyError, RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
-import { type Client, RedisServer } from './redis-fixtures'
+import { type Client, RedisServer, redisSpec } from './redis-fixtures'
 
-const test = anyTest as TestFn<{ server: RedisServer; admin: Client }>
-const managers: RedisSessionManager<any>[] = []
-
-test.before(async (t) => {
-  const server = await RedisServer.start()
-  const admin = server.client()
-  await admin.connect()
-  t.context.server = server
-  t.context.admin = admin
-})
-
-test.after.always(async (t) => {
-  await Promise.allSettled(managers.map((manager) => manager.close()))
-  await t.context.server?.stop()
-})
+const { test, managersOn: managersOnPrefix } = redisSpec({ resolution: 50 })
 
 const K1 = new Uint8Array(randomBytes(32))
 const K2 = new Uint8Array(randomBytes(32))
@@ -26,13 +11,8 @@ const text = (key: Uint8Array, encoding: 'hex' | 'base64url') => Buffer.from(key
 const SECRETS = ['alice@example.com', 'sku-secret-4711', 'hush hush', 'auditor', '"n":42']
 
 /** Managers sharing one fresh prefix, each with its own client and options: processes as far as Redis can tell. */
-async function managersOn(server: RedisServer, ...options: Omit<RedisSessionManagerOptions, 'client'>[]) {
-  const prefix = `e-${randomUUID()}:`
-  const made = options.map((given) => new RedisSessionManager({ client: server.client(), prefix, resolution: 50, ...given }))
-  managers.push(...made)
-  await Promise.all(made.map((manager) => manager.ready()))
-  return { managers: made, prefix: `${prefix}1:` }
-}
+const managersOn = (server: RedisServer, ...options: Omit<RedisSessionManagerOptions, 'client'>[]) =>
+  managersOnPrefix(server, options, `e-${randomUUID()}:`)
 
 /** Every field and value of every key under `prefix`, as one text. */
 async function rawDump(admin: Client, prefix: string): Promise<string> {

@@ -1,40 +1,11 @@
-import anyTest, { type TestFn } from 'ava'
-import { randomUUID } from 'node:crypto'
 import { encodeValue } from '../ts/data-codec'
 import { SessionExistsError } from '../ts/errors'
 import {
-  RedisSchemaError, RedisSession, RedisSessionManager, type RedisSessionManagerOptions,
+  RedisSchemaError, RedisSession,
 } from '../ts/redis/index'
-import { type Client, RedisServer } from './redis-fixtures'
+import { redisSpec } from './redis-fixtures'
 
-const test = anyTest as TestFn<{ server: RedisServer; admin: Client }>
-const managers: RedisSessionManager<any>[] = []
-
-test.before(async (t) => {
-  const server = await RedisServer.start()
-  const admin = server.client()
-  await admin.connect()
-  t.context.server = server
-  t.context.admin = admin
-})
-
-test.after.always(async (t) => {
-  await Promise.allSettled(managers.map((manager) => manager.close()))
-  await t.context.server?.stop()
-})
-
-/** `count` managers sharing one fresh prefix, each with its own client: processes as far as Redis can tell. */
-async function group(server: RedisServer, count: number, options: Omit<RedisSessionManagerOptions, 'client'> = {}) {
-  const prefix = `t-${randomUUID()}:`
-  const made: RedisSessionManager[] = []
-  for (let index = 0; index < count; index++) {
-    const manager = new RedisSessionManager({ client: server.client(), prefix, resolution: 50, ...options })
-    managers.push(manager)
-    made.push(manager)
-  }
-  await Promise.all(made.map((manager) => manager.ready()))
-  return { managers: made, prefix: `${prefix}1:` }
-}
+const { test, group } = redisSpec({ resolution: 50 })
 
 const until = async (what: string, check: () => boolean | Promise<boolean>, tries = 400): Promise<void> => {
   for (let attempt = 0; attempt < tries; attempt++) {

@@ -7,39 +7,13 @@
  * paging set) joins it when this release renews it. No test waits for a clock: expiry is made
  * by writing a past last-use time into the record.
  */
-import anyTest, { type TestFn } from 'ava'
 import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { type RedisSession, RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
-import { type Client, RedisServer } from './redis-fixtures'
+import { type RedisSession, RedisSessionManager } from '../ts/redis/index'
+import { redisSpec } from './redis-fixtures'
 
-const test = anyTest as TestFn<{ server: RedisServer; admin: Client }>
-const managers: RedisSessionManager<any>[] = []
-
-test.before(async (t) => {
-  const server = await RedisServer.start()
-  const admin = server.client()
-  await admin.connect()
-  t.context.server = server
-  t.context.admin = admin
-})
-
-test.after.always(async (t) => {
-  await Promise.allSettled(managers.map((manager) => manager.close()))
-  await t.context.server?.stop()
-})
-
-async function group(server: RedisServer, count: number, options: Omit<RedisSessionManagerOptions, 'client'> = {}, base = `t-${randomUUID()}:`) {
-  const made: RedisSessionManager[] = []
-  for (let index = 0; index < count; index++) {
-    const manager = new RedisSessionManager({ client: server.client(), prefix: base, touchInterval: 0, idleTimeout: 600_000, ...options })
-    managers.push(manager)
-    made.push(manager)
-  }
-  await Promise.all(made.map((manager) => manager.ready()))
-  return { managers: made, prefix: `${base}1:` }
-}
+const { test, group } = redisSpec({ touchInterval: 0, idleTimeout: 600_000 })
 
 const ids = (sessions: readonly RedisSession<any>[]) => sessions.map((session) => session.id)
 const cursorOf = (id: string) => `i${Buffer.from(id, 'utf8').toString('base64url')}`

@@ -4,42 +4,14 @@
  * sessions, near caches included), `maxSessionsPerUser` kept in the same atomic step as the
  * create or `setUser`. `page` has its own file, redis-paging.spec.ts.
  */
-import anyTest, { type TestFn } from 'ava'
-import { randomUUID } from 'node:crypto'
 import { type CloseReason, UserSessionLimitError } from '../ts/index'
-import { type RedisSession, RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
+import { type RedisSession, RedisSessionManager } from '../ts/redis/index'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { redisApp } from './redis-app'
-import { type Client, RedisServer } from './redis-fixtures'
+import { redisSpec } from './redis-fixtures'
 
-const test = anyTest as TestFn<{ server: RedisServer; admin: Client }>
-const managers: RedisSessionManager<any>[] = []
-
-test.before(async (t) => {
-  const server = await RedisServer.start()
-  const admin = server.client()
-  await admin.connect()
-  t.context.server = server
-  t.context.admin = admin
-})
-
-test.after.always(async (t) => {
-  await Promise.allSettled(managers.map((manager) => manager.close()))
-  await t.context.server?.stop()
-})
-
-async function group(server: RedisServer, count: number, options: Omit<RedisSessionManagerOptions, 'client'> = {}) {
-  const prefix = `t-${randomUUID()}:`
-  const made: RedisSessionManager[] = []
-  for (let index = 0; index < count; index++) {
-    const manager = new RedisSessionManager({ client: server.client(), prefix, resolution: 50, ...options })
-    managers.push(manager)
-    made.push(manager)
-  }
-  await Promise.all(made.map((manager) => manager.ready()))
-  return { managers: made, prefix: `${prefix}1:` }
-}
+const { test, managers, group } = redisSpec({ resolution: 50 })
 
 const ids = (sessions: readonly RedisSession<any>[]) => sessions.map((session) => session.id)
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -9,6 +9,12 @@ import { createCipheriv, createDecipheriv, createHash, randomFillSync } from 'no
 /** Sealed body: key id (4), nonce (12), ciphertext, tag (16). */
 export const SEAL_OVERHEAD = 4 + 12 + 16
 
+/** Why `unseal` could not open a sealed body; `keyId` when the body named one. */
+export interface UnsealFailure {
+  reason: 'too-short' | 'unknown-key' | 'not-authentic'
+  keyId?: number
+}
+
 export class RecordCipher {
   readonly #keys: { id: number; key: Uint8Array }[]
   readonly #nonces = new Uint8Array(12 * 256)
@@ -19,8 +25,13 @@ export class RecordCipher {
     this.#keys = keys.map((key) => ({ id: keyId(key), key }))
   }
 
-  /** The sealed form of `plain`. */
-  seal(plain: Uint8Array): Uint8Array {
+  /** The id of the key that seals. */
+  get sealingKeyId(): number {
+    return this.#keys[0].id
+  }
+
+  /** The sealed form of `plain`, with `aad` (additional authenticated data) bound in when given. */
+  seal(plain: Uint8Array, aad?: Uint8Array): Uint8Array {
     const { id, key } = this.#keys[0]
     if (this.#nonceAt === this.#nonces.length) {
       randomFillSync(this.#nonces)
@@ -29,6 +40,7 @@ export class RecordCipher {
     const nonce = this.#nonces.subarray(this.#nonceAt, this.#nonceAt + 12)
     this.#nonceAt += 12
     const cipher = createCipheriv('aes-256-gcm', key, nonce)
+    if (aad !== undefined) cipher.setAAD(aad)
     const first = cipher.update(plain)
     const last = cipher.final()
     const tag = cipher.getAuthTag()
@@ -43,12 +55,24 @@ export class RecordCipher {
 
   /** The plain body, or a string saying why it cannot be opened. */
   open(sealed: Uint8Array): Uint8Array | string {
-    if (sealed.length < SEAL_OVERHEAD) return 'sealed record too short'
+    const plain = this.unseal(sealed)
+    if (plain instanceof Uint8Array) return plain
+    switch (plain.reason) {
+      case 'too-short': return 'sealed record too short'
+      case 'unknown-key': return `sealed under a key not given in persist.key (key id ${(plain.keyId ?? 0).toString(16).padStart(8, '0')})`
+      default: return 'record fails authentication (a wrong key, or the file was altered)'
+    }
+  }
+
+  /** The plain form of a body sealed with `aad` (none: without), or why it cannot be opened. */
+  unseal(sealed: Uint8Array, aad?: Uint8Array): Uint8Array | UnsealFailure {
+    if (sealed.length < SEAL_OVERHEAD) return { reason: 'too-short' }
     const id = new DataView(sealed.buffer, sealed.byteOffset, sealed.length).getUint32(0, true)
     const entry = this.#keys.find((k) => k.id === id)
-    if (entry === undefined) return `sealed under a key not given in persist.key (key id ${id.toString(16).padStart(8, '0')})`
+    if (entry === undefined) return { reason: 'unknown-key', keyId: id }
     try {
       const decipher = createDecipheriv('aes-256-gcm', entry.key, sealed.subarray(4, 16))
+      if (aad !== undefined) decipher.setAAD(aad)
       decipher.setAuthTag(sealed.subarray(sealed.length - 16))
       const first = decipher.update(sealed.subarray(16, sealed.length - 16))
       const last = decipher.final()
@@ -58,7 +82,7 @@ export class RecordCipher {
       plain.set(last, first.length)
       return plain
     } catch {
-      return 'record fails authentication (a wrong key, or the file was altered)'
+      return { reason: 'not-authentic', keyId: id }
     }
   }
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
 import { RedisKeyError, RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
-import { type Client, RedisServer, redisSpec } from './redis-fixtures'
+import { type Client, type RedisServer } from './redis-fixtures'
+import { redisSpec } from './redis-spec'
 
 const { test, managersOn: managersOnPrefix } = redisSpec({ resolution: 50 })
 

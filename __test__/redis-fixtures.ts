@@ -3,16 +3,13 @@
  * never a system service, stopped (and its directory removed) when the file's tests end, pass
  * or fail. Nothing is mocked.
  */
-import anyTest, { type TestFn } from 'ava'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from 'redis'
-import { RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
 
 export type Client = ReturnType<typeof createClient>
 
@@ -140,40 +137,4 @@ export class RedisServer {
   #cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true })
   }
-}
-
-export type RedisContext = { server: RedisServer; admin: Client }
-type ManagerOptions = Omit<RedisSessionManagerOptions, 'client'>
-
-/**
- * The shared frame of a spec file of RedisSessionManagers: one redis-server started before its
- * tests (with a connected admin client in the context) and stopped after them, once every
- * manager made through `managersOn` or `group` (or pushed on `managers`) is closed. `defaults`
- * go to every manager, under each call's own options.
- */
-export function redisSpec(defaults: ManagerOptions = {}) {
-  const test = anyTest as TestFn<RedisContext>
-  const managers: RedisSessionManager<any>[] = []
-  test.before(async (t) => {
-    const server = await RedisServer.start()
-    const admin = server.client()
-    await admin.connect()
-    t.context.server = server
-    t.context.admin = admin
-  })
-  test.after.always(async (t) => {
-    await Promise.allSettled(managers.map((manager) => manager.close()))
-    await t.context.server?.stop()
-  })
-  /** One manager per options, sharing `base` as prefix, each with its own client: processes as far as Redis can tell. */
-  async function managersOn(server: RedisServer, options: ManagerOptions[], base = `t-${randomUUID()}:`) {
-    const made = options.map((given) => new RedisSessionManager({ client: server.client(), prefix: base, ...defaults, ...given }))
-    managers.push(...made)
-    await Promise.all(made.map((manager) => manager.ready()))
-    return { managers: made, prefix: `${base}1:` }
-  }
-  /** `count` managers with the same options on one fresh prefix (or `base`). */
-  const group = (server: RedisServer, count: number, options: ManagerOptions = {}, base?: string) =>
-    managersOn(server, Array.from({ length: count }, () => options), base)
-  return { test, managers, managersOn, group }
 }

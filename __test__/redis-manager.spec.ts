@@ -3,7 +3,7 @@ import { SessionExistsError } from '../ts/errors'
 import {
   RedisSchemaError, RedisSession,
 } from '../ts/redis/index'
-import { redisSpec } from './redis-fixtures'
+import { redisSpec } from './redis-spec'
 
 const { test, group } = redisSpec({ resolution: 50 })
 

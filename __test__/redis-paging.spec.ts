@@ -11,7 +11,7 @@ import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { type RedisSession, RedisSessionManager } from '../ts/redis/index'
-import { redisSpec } from './redis-fixtures'
+import { redisSpec } from './redis-spec'
 
 const { test, group } = redisSpec({ touchInterval: 0, idleTimeout: 600_000 })
 

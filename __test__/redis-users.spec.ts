@@ -9,7 +9,7 @@ import { type RedisSession, RedisSessionManager } from '../ts/redis/index'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { redisApp } from './redis-app'
-import { redisSpec } from './redis-fixtures'
+import { redisSpec } from './redis-spec'
 
 const { test, managers, group } = redisSpec({ resolution: 50 })
 

@@ -1,0 +1,44 @@
+/**
+ * The shared frame of the RedisSessionManager spec files, apart from redis-fixtures.ts because
+ * it registers ava hooks, and the benchmarks use those fixtures outside ava.
+ */
+import anyTest, { type TestFn } from 'ava'
+import { randomUUID } from 'node:crypto'
+import { RedisSessionManager, type RedisSessionManagerOptions } from '../ts/redis/index'
+import { type Client, RedisServer } from './redis-fixtures'
+
+export type RedisContext = { server: RedisServer; admin: Client }
+type ManagerOptions = Omit<RedisSessionManagerOptions, 'client'>
+
+/**
+ * The shared frame of a spec file of RedisSessionManagers: one redis-server started before its
+ * tests (with a connected admin client in the context) and stopped after them, once every
+ * manager made through `managersOn` or `group` (or pushed on `managers`) is closed. `defaults`
+ * go to every manager, under each call's own options.
+ */
+export function redisSpec(defaults: ManagerOptions = {}) {
+  const test = anyTest as TestFn<RedisContext>
+  const managers: RedisSessionManager<any>[] = []
+  test.before(async (t) => {
+    const server = await RedisServer.start()
+    const admin = server.client()
+    await admin.connect()
+    t.context.server = server
+    t.context.admin = admin
+  })
+  test.after.always(async (t) => {
+    await Promise.allSettled(managers.map((manager) => manager.close()))
+    await t.context.server?.stop()
+  })
+  /** One manager per options, sharing `base` as prefix, each with its own client: processes as far as Redis can tell. */
+  async function managersOn(server: RedisServer, options: ManagerOptions[], base = `t-${randomUUID()}:`) {
+    const made = options.map((given) => new RedisSessionManager({ client: server.client(), prefix: base, ...defaults, ...given }))
+    managers.push(...made)
+    await Promise.all(made.map((manager) => manager.ready()))
+    return { managers: made, prefix: `${base}1:` }
+  }
+  /** `count` managers with the same options on one fresh prefix (or `base`). */
+  const group = (server: RedisServer, count: number, options: ManagerOptions = {}, base?: string) =>
+    managersOn(server, Array.from({ length: count }, () => options), base)
+  return { test, managers, managersOn, group }
+}

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 
 use crate::config::{Config, KeyMode};
-use crate::data::SideRecord;
+use crate::data::{OverCap, SideRecord};
 use crate::error::{Error, RekeyError};
 use crate::handle::{Handle, GENERATION_SPACE};
 use crate::ids::{self, RandomPool, MAX_ID_BYTES};
@@ -277,8 +277,8 @@ impl Engine {
     /// [`Engine::create`] with its initial data, in one step: the data entries are stored in
     /// order as [`Engine::set_data`] would store them, stopping at the first that would take the
     /// session over `max_data_bytes`; the session exists either way. Returns the handle and
-    /// whether every entry was stored. The record is built at once, so its entry list is
-    /// allocated once rather than grown key by key. Same errors as [`Engine::create`]; O(entries).
+    /// whether every entry was stored. The session's record is built at once, in one allocation
+    /// of its exact size (src/data.rs). Same errors as [`Engine::create`]; O(bytes of the data).
     ///
     /// ```
     /// # use sessionkeeper_core::*;
@@ -292,16 +292,22 @@ impl Engine {
         now: f64,
         idle_timeout: f64,
         absolute_timeout: f64,
-        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)> + Clone,
     ) -> Result<(Handle, bool), Error> {
         let h = self.create(now, idle_timeout, absolute_timeout)?;
         if data.len() == 0 {
             return Ok((h, true));
         }
-        let (record, all) = SideRecord::with_data(data, self.config.max_data_bytes);
+        let no_roles: [&str; 0] = [];
+        let (record, all) = SideRecord::build(
+            None,
+            &no_roles,
+            data,
+            self.config.max_data_bytes,
+            OverCap::Stop,
+        );
         if !record.is_empty() {
-            self.table
-                .change_side(h, |side| *side = Some(Box::new(record)));
+            self.table.change_side(h, |side| *side = record);
         }
         Ok((h, all))
     }

@@ -56,7 +56,7 @@ pub(crate) enum SlotState {
 }
 
 /// One session. 88 bytes on 64-bit targets (key 40, four f64 32, generation 4, state 1,
-/// side record 8, padding 3); its wheel link (12 bytes) lives in the wheel's parallel array,
+/// side record 8 (a thin pointer), padding 3); its wheel link (12 bytes) lives in the wheel's parallel array,
 /// so a session costs about 100 bytes plus its index slot.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -67,7 +67,8 @@ pub(crate) struct Entry {
     pub(crate) absolute_timeout: f64,
     pub(crate) generation: u32,
     pub(crate) state: SlotState,
-    pub(crate) side: Option<Box<SideRecord>>,
+    /// User, roles and data in one block behind a thin pointer (src/data.rs).
+    pub(crate) side: SideRecord,
 }
 
 impl Entry {
@@ -135,7 +136,7 @@ fn blank(generation: u32) -> Entry {
         absolute_timeout: 0.0,
         generation,
         state: SlotState::Free,
-        side: None,
+        side: SideRecord::default(),
     }
 }
 
@@ -167,8 +168,8 @@ pub(crate) struct Table {
     spare: Option<usize>,
 }
 
-fn side_bytes(side: &Option<Box<SideRecord>>) -> usize {
-    side.as_ref().map_or(0, |s| s.heap_bytes())
+fn side_bytes(side: &SideRecord) -> usize {
+    side.heap_bytes()
 }
 
 impl Table {
@@ -248,7 +249,7 @@ impl Table {
             absolute_timeout,
             generation: 0,
             state: SlotState::Attached,
-            side: None,
+            side: SideRecord::default(),
         };
         let found = match self.free.last() {
             Some(slot) => {
@@ -326,7 +327,7 @@ impl Table {
         e.generation += 1;
         self.string_bytes -= e.key.heap_bytes() + side_bytes(&e.side);
         e.key = Key::EMPTY;
-        e.side = None;
+        e.side = SideRecord::default();
         if e.generation < self.generation_space {
             self.free.push(slot);
         }
@@ -351,7 +352,7 @@ impl Table {
         debug_assert!(
             entries
                 .iter()
-                .all(|e| e.state == SlotState::Free && e.side.is_none()),
+                .all(|e| e.state == SlotState::Free && e.side.is_empty()),
             "released page {page} holds a session"
         );
         let saved = SavedGenerations::of(&entries);
@@ -452,7 +453,7 @@ impl Table {
                     "free slot {slot} is lost: neither on the stack nor retired"
                 ));
             }
-            if free && entry.is_some_and(|e| !e.key.as_bytes().is_empty() || e.side.is_some()) {
+            if free && entry.is_some_and(|e| !e.key.as_bytes().is_empty() || !e.side.is_empty()) {
                 return Err(format!(
                     "free slot {slot} still holds a key or a side record"
                 ));
@@ -478,19 +479,16 @@ impl Table {
         }
     }
 
-    /// Runs `change` on a live handle's side record, keeping the byte count current; an
-    /// emptied record is dropped. `None` when the handle is stale.
+    /// Runs `change` on a live handle's side record, keeping the byte count current. `None`
+    /// when the handle is stale.
     pub(crate) fn change_side<R>(
         &mut self,
         h: Handle,
-        change: impl FnOnce(&mut Option<Box<SideRecord>>) -> R,
+        change: impl FnOnce(&mut SideRecord) -> R,
     ) -> Option<R> {
         let e = self.get_mut(h)?;
         let before = side_bytes(&e.side);
         let result = change(&mut e.side);
-        if e.side.as_ref().is_some_and(|s| s.is_empty()) {
-            e.side = None;
-        }
         let after = side_bytes(&e.side);
         self.string_bytes = self.string_bytes + after - before;
         Some(result)
@@ -544,8 +542,7 @@ mod tests {
             let slot = t.alloc(Key::new(&[b'k'; 100]), 0.0, 0.0, 0.0).unwrap();
             assert_eq!((slot, t.slot(0).unwrap().generation), (0, generation));
             t.change_side(Handle::new(0, generation), |side| {
-                side.get_or_insert_with(Box::default)
-                    .set_user(Some("alice"))
+                side.set_user(Some("alice"))
             })
             .unwrap();
             assert!(t.string_bytes > 100);
@@ -554,7 +551,7 @@ mod tests {
         }
         let e = t.slot(0).unwrap();
         assert_eq!((e.state, e.generation), (SlotState::Free, 2));
-        assert!(e.key.as_bytes().is_empty() && e.side.is_none());
+        assert!(e.key.as_bytes().is_empty() && e.side.is_empty());
         assert_eq!(t.string_bytes, 0);
         assert!(t.free.is_empty());
         assert!(!t.can_alloc());

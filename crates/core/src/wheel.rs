@@ -51,7 +51,7 @@ pub(crate) enum Class {
 
 impl Class {
     pub(crate) fn of(entry: &Entry) -> Class {
-        if entry.side.as_ref().is_some_and(|s| s.user().is_some()) {
+        if entry.side.has_user() {
             Class::User
         } else {
             Class::Anonymous

@@ -3,7 +3,7 @@
 
 use super::{Engine, State};
 use crate::config::KeyMode;
-use crate::data::SideRecord;
+use crate::data::{SideRecord, TooLarge};
 use crate::error::SetDataError;
 use crate::handle::Handle;
 use crate::ids;
@@ -69,67 +69,64 @@ impl Engine {
 
     // ---- data --------------------------------------------------------------------------
 
-    fn side(&self, h: Handle) -> Option<Option<&SideRecord>> {
-        self.table.get(h).map(|e| e.side.as_deref())
+    fn side(&self, h: Handle) -> Option<&SideRecord> {
+        self.table.get(h).map(|e| &e.side)
     }
 
-    /// A data value; `None` when absent or stale.
+    /// A data value; `None` when absent or stale. O(keys).
     pub fn get_data(&self, h: Handle, key: &str) -> Option<&str> {
-        self.side(h)??.get(key)
+        self.side(h)?.get(key)
     }
 
     /// Stores `value` under `key` (a replaced key keeps its place). `Err(TooLarge)` when the
-    /// session's data bytes would exceed `max_data_bytes`; nothing changes then.
+    /// session's data bytes would exceed `max_data_bytes`; nothing changes then. O(bytes of the
+    /// session's user, roles and data): the session's one block is rewritten in place.
     pub fn set_data(&mut self, h: Handle, key: &str, value: &str) -> Result<(), SetDataError> {
         let max = self.config.max_data_bytes;
         self.table
             .change_side(h, |side| {
-                let pending = SideRecord::plan(side.as_deref(), key, value);
-                if SideRecord::total(&pending) > max {
-                    return Err(SetDataError::TooLarge);
-                }
-                side.get_or_insert_with(Box::default)
-                    .apply(pending, key, value);
-                Ok(())
+                side.set(key, value, max)
+                    .map_err(|TooLarge| SetDataError::TooLarge)
             })
             .unwrap_or(Err(SetDataError::Stale))
     }
 
-    /// Removes a data key; true when it was present.
+    /// Removes a data key; true when it was present. O(bytes of the session's record).
     pub fn delete_data(&mut self, h: Handle, key: &str) -> bool {
         self.table
-            .change_side(h, |side| side.as_mut().is_some_and(|s| s.delete(key)))
+            .change_side(h, |side| side.delete(key))
             .unwrap_or(false)
     }
 
     /// Data keys in insertion order; `Some(vec![])` for a live handle without data.
     pub fn data_keys(&self, h: Handle) -> Option<Vec<&str>> {
-        self.side(h)
-            .map(|s| s.map_or_else(Vec::new, SideRecord::keys))
+        self.side(h).map(SideRecord::keys)
     }
 
-    /// UTF-8 bytes of all data keys and values.
+    /// Data entries in insertion order; `None` when stale. O(keys) to walk.
+    pub fn data_entries(&self, h: Handle) -> Option<impl Iterator<Item = (&str, &str)>> {
+        self.side(h).map(SideRecord::entries)
+    }
+
+    /// UTF-8 bytes of all data keys and values. O(roles).
     pub fn data_bytes(&self, h: Handle) -> Option<usize> {
-        self.side(h).map(|s| s.map_or(0, SideRecord::data_bytes))
+        self.side(h).map(SideRecord::data_bytes)
     }
 
     /// The user name; `None` when unset or stale.
     pub fn user(&self, h: Handle) -> Option<&str> {
-        self.side(h)??.user()
+        self.side(h)?.user()
     }
 
     /// Sets or (with `None`) clears the user name. False when stale.
     ///
     /// Setting the first user or clearing it moves an attached session to the other eviction
-    /// class (sessions with a user are evicted last): O(1).
+    /// class (sessions with a user are evicted last): O(1), plus O(bytes of the session's
+    /// record) to rewrite it.
     pub fn set_user(&mut self, h: Handle, user: Option<&str>) -> bool {
         let changed = self
             .table
-            .change_side(h, |side| match (side.as_mut(), user) {
-                (Some(record), _) => record.set_user(user),
-                (None, Some(_)) => side.get_or_insert_with(Box::default).set_user(user),
-                (None, None) => {}
-            })
+            .change_side(h, |side| side.set_user(user))
             .is_some();
         if changed {
             self.reclass(h.slot());
@@ -139,19 +136,21 @@ impl Engine {
 
     /// Roles in the order given; `Some(vec![])` for a live handle without roles.
     pub fn roles(&self, h: Handle) -> Option<Vec<&str>> {
-        self.side(h)
-            .map(|s| s.map_or_else(Vec::new, SideRecord::roles))
+        self.side(h).map(SideRecord::roles)
     }
 
-    /// Replaces the roles (accepts `&[&str]` or `&[String]`). False when stale.
+    /// Replaces the roles (accepts `&[&str]` or `&[String]`). False when stale. O(bytes of the
+    /// session's record).
     pub fn set_roles<S: AsRef<str>>(&mut self, h: Handle, roles: &[S]) -> bool {
         self.table
-            .change_side(h, |side| match side.as_mut() {
-                Some(record) => record.set_roles(roles),
-                None if !roles.is_empty() => side.get_or_insert_with(Box::default).set_roles(roles),
-                None => {}
-            })
+            .change_side(h, |side| side.set_roles(roles))
             .is_some()
+    }
+
+    /// The session's user, roles and data as the tail of a Session record of the session file
+    /// (docs/persistence-format.md): the bytes it holds them in. `None` when stale.
+    pub(crate) fn side_record(&self, h: Handle) -> Option<&[u8]> {
+        self.side(h).map(SideRecord::record)
     }
 
     // ---- iteration and accounting ------------------------------------------------------

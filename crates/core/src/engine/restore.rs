@@ -3,7 +3,7 @@
 
 use super::{valid_key, Engine};
 use crate::config::KeyMode;
-use crate::data::SideRecord;
+use crate::data::{OverCap, SideRecord};
 use crate::error::Error;
 use crate::handle::Handle;
 use crate::ids::{self, MAX_ID_BYTES};
@@ -64,22 +64,20 @@ impl Engine {
         self.handle_of(slot).ok_or(Error::TableFull)
     }
 
-    /// Gives a just-restored session its user, roles and data in one step (one allocation per
-    /// string, none per key for the record), as `set_user`, `set_roles` and `set_data` per
-    /// entry in order would: an entry that would take the data over `max_data_bytes` is
-    /// skipped. Replaces whatever the session held. False when `h` is stale.
+    /// Gives a just-restored session its user, roles and data in one step (one allocation of
+    /// the exact size), as `set_user`, `set_roles` and `set_data` per entry in order would: an
+    /// entry that would take the data over `max_data_bytes` is skipped. Replaces whatever the
+    /// session held. False when `h` is stale. O(bytes).
     pub fn restore_side<'s, S: AsRef<str>>(
         &mut self,
         h: Handle,
         user: Option<&str>,
         roles: &[S],
-        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)> + Clone,
     ) -> bool {
-        let record = SideRecord::restored(user, roles, data, self.config.max_data_bytes);
-        let stored = self
-            .table
-            .change_side(h, |side| *side = Some(Box::new(record)))
-            .is_some();
+        let (record, _) =
+            SideRecord::build(user, roles, data, self.config.max_data_bytes, OverCap::Skip);
+        let stored = self.table.change_side(h, |side| *side = record).is_some();
         if stored && user.is_some() {
             self.reclass(h.slot());
         }
@@ -102,15 +100,26 @@ impl Engine {
         h: Handle,
         user: Option<&str>,
         roles: &[&str],
-        data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+        data: impl ExactSizeIterator<Item = (&'s str, &'s str)> + Clone,
     ) -> bool {
-        let record = SideRecord::restored(user, roles, data, usize::MAX);
+        let (record, _) = SideRecord::build(user, roles, data, usize::MAX, OverCap::Skip);
         let over = record.data_bytes() > self.config.max_data_bytes;
-        let stored = self
-            .table
-            .change_side(h, |side| *side = Some(Box::new(record)))
-            .is_some();
+        let stored = self.table.change_side(h, |side| *side = record).is_some();
         if stored && user.is_some() {
+            self.reclass(h.slot());
+        }
+        over
+    }
+
+    /// Loading: [`Engine::load_side`] from the tail of a Session record (user, roles and data
+    /// with distinct keys, checked by the reader): the session's record is that tail, copied
+    /// once. Returns whether the data is over the cap.
+    pub(crate) fn load_record(&mut self, h: Handle, tail: &[u8]) -> bool {
+        let record = SideRecord::from_record(tail);
+        let over = record.data_bytes() > self.config.max_data_bytes;
+        let user = record.has_user();
+        let stored = self.table.change_side(h, |side| *side = record).is_some();
+        if stored && user {
             self.reclass(h.slot());
         }
         over
@@ -126,12 +135,12 @@ impl Engine {
         let max = self.config.max_data_bytes;
         self.table
             .change_side(h, |side| {
-                let record = side.get_or_insert_with(Box::default);
                 for (key, value) in entries {
-                    let pending = SideRecord::plan(Some(record), key, value);
-                    record.apply(pending, key, value);
+                    // No cap here, so only a string past its 4 GiB length field is refused,
+                    // and no session file holds one.
+                    let _ = side.set(key, value, usize::MAX);
                 }
-                record.data_bytes() > max
+                side.data_bytes() > max
             })
             .unwrap_or(false)
     }
@@ -145,16 +154,16 @@ impl Engine {
                 continue;
             };
             self.table.change_side(h, |side| {
-                let cut = side
-                    .as_deref()
-                    .filter(|r| r.data_bytes() > max)
-                    .map(|record| {
-                        let keys = record.keys();
-                        let data = keys.iter().map(|k| (*k, record.get(k).unwrap_or_default()));
-                        SideRecord::restored(record.user(), &record.roles(), data, max)
-                    });
-                if let Some(record) = cut {
-                    *side = Some(Box::new(record));
+                if side.data_bytes() > max {
+                    let data: Vec<(&str, &str)> = side.entries().collect();
+                    let (cut, _) = SideRecord::build(
+                        side.user(),
+                        &side.roles(),
+                        data.into_iter(),
+                        max,
+                        OverCap::Skip,
+                    );
+                    *side = cut;
                 }
             });
         }

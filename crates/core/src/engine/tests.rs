@@ -443,9 +443,9 @@ fn the_invariant_checker_fails_when_an_invariant_is_broken() {
         .contains("after its deadline"));
     // A user set behind the wheel's back: in the wrong class (and uncounted bytes).
     let (mut e, a, _) = setup();
-    let mut record = Box::<SideRecord>::default();
+    let mut record = SideRecord::default();
     record.set_user(Some("mallory"));
-    e.table.slot_mut(a.slot()).unwrap().side = Some(record);
+    e.table.slot_mut(a.slot()).unwrap().side = record;
     assert!(e.check_invariants().is_err());
     // Unindexed but still attached.
     let (mut e, _, b) = setup();

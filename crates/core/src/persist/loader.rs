@@ -5,6 +5,7 @@
 
 use super::reader::{check_header, count_sessions, walk, Decoded, Reader};
 use super::{kind, Damage, FileConfig};
+use crate::data::distinct_keys;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::handle::Handle;
@@ -205,6 +206,7 @@ impl<'a> Replay<'_, 'a> {
         let last_activity = r.time()?;
         let idle_timeout = r.timeout()?;
         let absolute_timeout = r.timeout()?;
+        let side_at = r.at;
         let user = r.user()?;
         self.roles.clear();
         for _ in 0..r.count()? {
@@ -243,9 +245,14 @@ impl<'a> Replay<'_, 'a> {
             Err(e) => return Err(e.to_string()),
         };
         if user.is_some() || !self.roles.is_empty() || !self.data.is_empty() {
-            self.over_cap |= self
-                .engine
-                .load_side(h, user, &self.roles, self.data.iter().copied());
+            let side = r.body.get(side_at..).unwrap_or_default();
+            self.over_cap |= if distinct_keys(self.data.iter().copied()) {
+                // The record's tail is the session's record as the engine holds it: one copy.
+                self.engine.load_record(h, side)
+            } else {
+                self.engine
+                    .load_side(h, user, &self.roles, self.data.iter().copied())
+            };
         }
         Ok(())
     }

@@ -106,10 +106,6 @@ impl<'a> RecordWriter<'a> {
         RecordWriter { out, start }
     }
 
-    fn u8(&mut self, value: u8) {
-        self.out.push(value);
-    }
-
     fn u32(&mut self, value: usize) {
         let value = u32::try_from(value).unwrap_or(u32::MAX);
         self.out.extend_from_slice(&value.to_le_bytes());
@@ -117,6 +113,16 @@ impl<'a> RecordWriter<'a> {
 
     fn f64(&mut self, value: f64) {
         self.out.extend_from_slice(&value.to_le_bytes());
+    }
+
+    /// Only the tests write a flag of their own: the engine's records carry theirs.
+    #[cfg(test)]
+    fn u8(&mut self, value: u8) {
+        self.out.push(value);
+    }
+
+    fn bytes(&mut self, value: &[u8]) {
+        self.out.extend_from_slice(value);
     }
 
     fn str(&mut self, value: &str) {
@@ -153,24 +159,8 @@ pub fn write_session(engine: &Engine, h: Handle, out: &mut Vec<u8>) {
     w.f64(last);
     w.f64(idle);
     w.f64(abs);
-    match engine.user(h) {
-        Some(user) => {
-            w.u8(1);
-            w.str(user);
-        }
-        None => w.u8(0),
-    }
-    let roles = engine.roles(h).unwrap_or_default();
-    w.u32(roles.len());
-    for role in roles {
-        w.str(role);
-    }
-    let keys = engine.data_keys(h).unwrap_or_default();
-    w.u32(keys.len());
-    for key in keys {
-        w.str(key);
-        w.str(engine.get_data(h, key).unwrap_or_default());
-    }
+    // User, roles and data: the engine holds them in the record's own encoding (src/data.rs).
+    w.bytes(engine.side_record(h).unwrap_or_default());
     w.end();
 }
 
@@ -281,7 +271,7 @@ fn restore_side<'s, S: AsRef<str>>(
     h: Handle,
     user: Option<&str>,
     roles: &[S],
-    data: impl ExactSizeIterator<Item = (&'s str, &'s str)>,
+    data: impl ExactSizeIterator<Item = (&'s str, &'s str)> + Clone,
 ) {
     if user.is_some() || !roles.is_empty() || data.len() > 0 {
         // A cap lowered since the file was written: what does not fit is not restored.

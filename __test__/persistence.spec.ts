@@ -264,6 +264,96 @@ forEachEngine(test, 'renewals are coalesced: many gets of one session write at m
   t.true(perRenew <= 2 * 47, `${perRenew} bytes`)
 })
 
+/** What a crash leaves (the journal as flushed), loaded by a new manager. */
+async function crashAndLoad(manager: SessionManager, engine: string, path: string, clock: FakeClock, options: SessionManagerOptions) {
+  await manager.flush()
+  const bytes = readFileSync(path)
+  manager.close()
+  writeFileSync(path, new Uint8Array(bytes))
+  return open(engine, path, clock, options)
+}
+
+forEachEngine(test, 'a use is journaled only once it moves the last activity by the slack: a sixteenth of the idle timeout, at most 60 s, at least the resolution', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const manager = open(engine, path, clock, { resolution: 1000, idleTimeout: 3_600_000 })
+  t.teardown(() => manager.close())
+  const hour = manager.create()
+  const minute = manager.create({ idleTimeout: 60_000 })
+  const none = manager.create({ idleTimeout: 0 })
+  await manager.flush()
+  let size = statSync(path).size
+  const grew = async () => {
+    await manager.flush()
+    const now = statSync(path).size
+    const delta = now - size
+    size = now
+    return delta
+  }
+  // 1 h idle: slack 60 s (the cap); 1 min idle: 3.75 s; no idle timeout: 60 s.
+  clock.advance(3749)
+  for (const session of [hour, minute, none]) manager.get(session.id)
+  t.is(await grew(), 0)
+  clock.advance(1)
+  for (const session of [hour, minute, none]) manager.get(session.id)
+  t.is(await grew(), 47, 'the 1 min session only: one Renew')
+  clock.advance(60_000 - 3750 - 1)
+  manager.get(hour.id)
+  none.touch()
+  t.is(await grew(), 0)
+  clock.advance(1)
+  manager.get(hour.id)
+  none.touch()
+  t.is(await grew(), 2 * 47)
+})
+
+forEachEngine(test, 'after a crash a session comes back at most the slack before its last use and at most the resolution after it, never alive past that', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const options = { resolution: 1000, idleTimeout: 160_000 }
+  const manager = open(engine, path, clock, options)
+  // Slack: 160 s / 16 = 10 s.
+  const sessions = Array.from({ length: 40 }, () => manager.create())
+  const lastUse = new Map<string, number>()
+  for (const session of sessions) lastUse.set(session.id, clock.now)
+  for (let step = 0; step < 400; step++) {
+    clock.advance(97)
+    const session = sessions[(step * 13) % sessions.length]
+    t.truthy(manager.get(session.id))
+    lastUse.set(session.id, clock.now)
+  }
+  const reloaded = await crashAndLoad(manager, engine, path, clock, options)
+  t.teardown(() => reloaded.close())
+  let behind = 0
+  for (const [id, used] of lastUse) {
+    const restored = reloaded.peek(id)!.lastActivity
+    t.true(restored >= used - 10_000 + 1000, `${id}: ${used - restored} ms behind`)
+    t.true(restored <= used + 1000)
+    behind = Math.max(behind, used - restored)
+  }
+  t.true(behind > 0, 'some use was not journaled (the slack is in effect)')
+})
+
+forEachEngine(test, 'shortening the idle timeout journals the last use at once, so the shorter slack bounds what a crash moves back', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  const options = { resolution: 1000, idleTimeout: 3_600_000 }
+  const manager = open(engine, path, clock, options)
+  const session = manager.create()
+  clock.advance(50_000)
+  manager.get(session.id)
+  const used = clock.now
+  session.idleTimeout = 60_000
+  clock.advance(1000)
+  const reloaded = await crashAndLoad(manager, engine, path, clock, options)
+  t.teardown(() => reloaded.close())
+  // Without the catch-up it would come back 50 s old, expiring 10 s after the restart.
+  t.true(reloaded.peek(session.id)!.lastActivity >= used - 3750)
+})
+
 forEachEngine(test, 'typed data comes back as the same values (the facade encodes them, engines store strings byte for byte)', (t, engine) => {
   const { dir, path } = tempFile()
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -3,9 +3,13 @@
  * the Session handles need not know about persistence: whatever path a change takes (a setter,
  * an eviction, a sweep, a caller-key regenerate), it reaches the engine through here.
  *
- * Renewals are coalesced: at most one Renew record per session per `window` ms (the manager's
- * `resolution`); the loader adds the window to every session's last activity, so a session alive
- * at a crash is never dropped for a renewal that was not written.
+ * Renewals are coalesced: a use writes a Renew record only once the last activity the journal
+ * holds is `renewalSlack(idleTimeout, window)` ms old (at least `window`, the manager's
+ * `resolution`). A server touches most of its sessions within that time of their last record, so
+ * a renewal costs a typed-array compare, not a record. The price, after a crash only (`close()`
+ * saves exact times): a session may come back with a last activity up to that slack older than
+ * its real one, so it expires early by at most the slack, never late; the loader still adds the
+ * window, so a session alive at a crash is never dropped for a renewal within the window.
  *
  * A create is one Session record: the facade creates, then sets user, roles and data on the new
  * handle, then calls `commitCreate()`; those writes are folded into the pending record.
@@ -15,6 +19,20 @@ import {
 } from '../engine'
 import { Kind, type SavedSession } from './format'
 import type { Journal } from './journal'
+
+/** A renewal moving the idle deadline by less than this share of the idle timeout is not written. */
+export const RENEWAL_SLACK_SHARE = 1 / 16
+/** ...nor by less than this (ms), whatever the idle timeout (0, none, included). */
+export const RENEWAL_SLACK_MAX = 60_000
+
+/**
+ * How old (ms) the journal's last activity of a session may get before a use writes a Renew: the
+ * most a crash can move the session's restored last activity back (docs/persistence-format.md).
+ */
+export function renewalSlack(idleTimeout: number, window: number): number {
+  const share = idleTimeout === 0 ? RENEWAL_SLACK_MAX : Math.min(idleTimeout * RENEWAL_SLACK_SHARE, RENEWAL_SLACK_MAX)
+  return Math.max(window, share)
+}
 
 interface PendingCreate extends SavedSession {
   handle: number
@@ -28,6 +46,8 @@ export class JournaledEngine implements Engine {
   #live = new Uint8Array(1024)
   /** Per slot: the last activity the journal holds. */
   #renewedAt = new Float64Array(1024)
+  /** Per slot: from when a use writes a Renew (#renewedAt plus the slack). */
+  #due = new Float64Array(1024)
   #pending: PendingCreate | undefined
   readonly #scratch = new Float64Array(256)
 
@@ -51,6 +71,9 @@ export class JournaledEngine implements Engine {
     const slot = this.#grow(handle)
     this.#live[slot] = 1
     this.#renewedAt[slot] = lastActivity
+    // Its idle timeout is not looked up here (a native call per session would slow the load):
+    // the first use past the window writes a Renew, and from then on the slack applies.
+    this.#due[slot] = lastActivity + this.window
   }
 
   /** Ends the create in progress: its Session record goes to the journal. */
@@ -87,6 +110,7 @@ export class JournaledEngine implements Engine {
     if (handle >= 0) {
       this.#begin(handle, id, createdAt, idleTimeout, absoluteTimeout)
       this.#pending!.lastActivity = lastActivity
+      this.#renewed(handle, lastActivity)
       this.commitCreate()
     }
     return handle
@@ -96,7 +120,7 @@ export class JournaledEngine implements Engine {
     const handle = this.inner.lookup(id, now, renew)
     if (renew && handle >= 0) {
       const slot = handle % SLOT_SPACE
-      if (!(now - this.#renewedAt[slot] < this.window) && this.#live[slot] === 1) this.#renew(slot, id, now)
+      if (!(now < this.#due[slot]) && this.#live[slot] === 1) this.#renew(handle, id, now)
     }
     return handle
   }
@@ -112,8 +136,8 @@ export class JournaledEngine implements Engine {
     const handle = this.inner.readCookie!(verifier, header, now, out)
     if (handle >= 0) {
       const slot = handle % SLOT_SPACE
-      if (!(now - this.#renewedAt[slot] < this.window) && this.#live[slot] === 1) {
-        this.#renew(slot, header.slice(out[COOKIE_VALUE_START], out[COOKIE_ID_END]), now)
+      if (!(now < this.#due[slot]) && this.#live[slot] === 1) {
+        this.#renew(handle, header.slice(out[COOKIE_VALUE_START], out[COOKIE_ID_END]), now)
       }
     }
     return handle
@@ -132,8 +156,8 @@ export class JournaledEngine implements Engine {
   touch(handle: number, now: number): boolean {
     if (!this.inner.touch(handle, now)) return false
     const slot = handle % SLOT_SPACE
-    if (!(now - this.#renewedAt[slot] < this.window) && this.#live[slot] === 1) {
-      this.#renew(slot, this.inner.id(handle) as string, now)
+    if (!(now < this.#due[slot]) && this.#live[slot] === 1) {
+      this.#renew(handle, this.inner.id(handle) as string, now)
     }
     return true
   }
@@ -355,6 +379,7 @@ export class JournaledEngine implements Engine {
     const slot = this.#grow(handle)
     this.#live[slot] = 1
     this.#renewedAt[slot] = now
+    this.#due[slot] = now + renewalSlack(idleTimeout, this.window)
     this.#pending = {
       handle, id, createdAt: now, lastActivity: now, idleTimeout, absoluteTimeout, user: undefined, roles: [], data: [],
     }
@@ -380,22 +405,34 @@ export class JournaledEngine implements Engine {
     return this.inner.id(handle)
   }
 
-  #renew(slot: number, id: string, now: number): void {
+  #renew(handle: number, id: string, now: number): void {
     this.#endPending()
-    this.#renewedAt[slot] = now
+    this.#renewed(handle, now)
     this.#write(this.journal.writer.begin(Kind.Renew).str(id).f64(now))
   }
 
+  /** The journal now holds `at` as the session's last activity. */
+  #renewed(handle: number, at: number): void {
+    const slot = handle % SLOT_SPACE
+    this.#renewedAt[slot] = at
+    this.#due[slot] = at + renewalSlack(this.inner.idleTimeout(handle), this.window)
+  }
+
   #rename(handle: number, oldId: string, newId: string, now: number): void {
-    this.#renewedAt[handle % SLOT_SPACE] = now
+    this.#renewed(handle, now)
     this.#write(this.journal.writer.begin(Kind.Rename).str(oldId).str(newId).f64(now))
   }
 
   #timeouts(handle: number): void {
     const id = this.#liveId(handle)
     if (id === undefined) return
-    this.#write(this.journal.writer.begin(Kind.Timeouts).str(id)
-      .f64(this.inner.idleTimeout(handle)).f64(this.inner.absoluteTimeout(handle)))
+    this.journal.writer.begin(Kind.Timeouts).str(id).f64(this.inner.idleTimeout(handle)).f64(this.inner.absoluteTimeout(handle)).end()
+    // Uses not written were within the old timeout's slack, maybe more than the new one's: the
+    // journal catches up, so the slack of the timeout in force bounds what a crash moves back.
+    const lastActivity = this.inner.lastActivity(handle)
+    if (lastActivity > this.#renewedAt[handle % SLOT_SPACE]) this.journal.writer.begin(Kind.Renew).str(id).f64(lastActivity).end()
+    this.#renewed(handle, Math.max(lastActivity, this.#renewedAt[handle % SLOT_SPACE]))
+    this.journal.commit()
   }
 
   /** A session left the table (destroyed, expired, evicted): a Remove record. */
@@ -421,6 +458,9 @@ export class JournaledEngine implements Engine {
       const renewedAt = new Float64Array(capacity)
       renewedAt.set(this.#renewedAt)
       this.#renewedAt = renewedAt
+      const due = new Float64Array(capacity)
+      due.set(this.#due)
+      this.#due = due
     }
     return slot
   }

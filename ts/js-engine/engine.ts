@@ -370,6 +370,31 @@ export class JsEngine implements Engine {
     return slot < 0 ? STATE_STALE : this.i32[slot * I + STATE]
   }
 
+  /**
+   * For the session file's encoder (ts/persist/js-records.ts), which reads sessions without
+   * making objects: writes the id of `handle` as UTF-8 into `out` from `at` and returns the end,
+   * or -1 (for a stale handle, or when fewer than the id's bytes are left before `end`).
+   */
+  writeId(handle: number, out: Buffer, at: number, end: number): number {
+    const slot = this.slotOf(handle)
+    if (slot < 0) return -1
+    const random = this.randomIds
+    if (random !== undefined) {
+      if (at + random.textLength > end) return -1
+      random.writeText(slot, out, at)
+      return at + random.textLength
+    }
+    const key = this.ids[slot]
+    if (at + key.length * 3 > end) return -1
+    return at + (out as Buffer & { utf8Write(text: string, offset: number): number }).utf8Write(key, at)
+  }
+
+  /** The side record of `handle` as stored (user, roles, data), for the same encoder: read only. */
+  sideRecord(handle: number): SessionData | undefined {
+    const slot = this.slotOf(handle)
+    return slot < 0 ? undefined : this.data[slot]
+  }
+
   id(handle: number): string | undefined {
     const slot = this.slotOf(handle)
     if (slot < 0) return undefined

@@ -9,6 +9,10 @@ const BAD = 64
 const BASE64URL_VALUE = new Uint8Array(128).fill(BAD)
 for (let index = 0; index < BASE64URL.length; index++) BASE64URL_VALUE[BASE64URL.charCodeAt(index)] = index
 
+/** 6-bit value -> ASCII code of its base64url character, and 4-bit value -> hex digit. */
+const BASE64URL_CODES = Uint8Array.from(BASE64URL, (character) => character.charCodeAt(0))
+const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (character) => character.charCodeAt(0))
+
 /** ASCII code -> hex digit value for 0-9 a-f, BAD for anything else (upper case included). */
 const HEX_VALUE = new Uint8Array(128).fill(BAD)
 for (let digit = 0; digit < 16; digit++) HEX_VALUE['0123456789abcdef'.charCodeAt(digit)] = digit
@@ -206,6 +210,46 @@ export class RandomIdIndex {
     }
     table.fill(0, hole * this.entryInts, hole * this.entryInts + this.entryInts)
     this.count--
+  }
+
+  /** Bytes of an id's text (it is ASCII). */
+  get textLength(): number {
+    return this.length
+  }
+
+  /**
+   * Writes the id of `slot` as `encode` spells it, as ASCII bytes into `out` from `at` (the
+   * caller made room for textLength): the session file's encoder, with no string made.
+   */
+  writeText(slot: number, out: Buffer, at: number): void {
+    const bytes = this.slotBytes
+    const start = slot * this.words * 4
+    const end = start + this.idBytes
+    if (this.hex) {
+      for (let index = start; index < end; index++) {
+        out[at++] = HEX_DIGITS[bytes[index] >> 4]
+        out[at++] = HEX_DIGITS[bytes[index] & 15]
+      }
+      return
+    }
+    let index = start
+    for (; index + 3 <= end; index += 3) {
+      const triple = (bytes[index] << 16) | (bytes[index + 1] << 8) | bytes[index + 2]
+      out[at++] = BASE64URL_CODES[triple >> 18]
+      out[at++] = BASE64URL_CODES[(triple >> 12) & 63]
+      out[at++] = BASE64URL_CODES[(triple >> 6) & 63]
+      out[at++] = BASE64URL_CODES[triple & 63]
+    }
+    // base64url without padding: 2 characters for a last byte, 3 for a last two.
+    if (end - index === 1) {
+      out[at++] = BASE64URL_CODES[bytes[index] >> 2]
+      out[at] = BASE64URL_CODES[(bytes[index] & 3) << 4]
+    } else if (end - index === 2) {
+      const pair = (bytes[index] << 8) | bytes[index + 1]
+      out[at++] = BASE64URL_CODES[pair >> 10]
+      out[at++] = BASE64URL_CODES[(pair >> 4) & 63]
+      out[at] = BASE64URL_CODES[(pair & 15) << 2]
+    }
   }
 
   /** The id of `slot` spelt in the configured encoding. */

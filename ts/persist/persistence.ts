@@ -9,6 +9,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
+import { JsEngine } from '../js-engine/engine'
 import { SessionFileError } from '../errors'
 import {
   type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, FRAME_BYTES, HEADER_BYTES, MAGIC, ParseError, RecordWriter, type SavedSession,
@@ -20,6 +21,7 @@ import { RecordCipher } from './cipher'
 import { Compactor } from './compaction'
 import { type FsyncPolicy, Journal, view } from './journal'
 import { JournaledEngine } from './journaled-engine'
+import { jsSessionRecordsInto } from './js-records'
 import { FileLock } from './lock'
 
 /** `persist` as the manager resolved it. */
@@ -210,6 +212,7 @@ function encodeRecordsInto(
   engine: Engine, handles: Float64Array, count: number, writer: RecordWriter, cipher: RecordCipher | undefined, out: Uint8Array, at: number,
 ): number {
   if (engine.sessionRecordsInto !== undefined && cipher === undefined) return engine.sessionRecordsInto(handles, count, out, at)
+  if (engine instanceof JsEngine && cipher === undefined) return jsSessionRecordsInto(engine, handles, count, out, at)
   if (writer.cipher !== cipher) throw new Error('the compaction writer must seal as the journal does')
   writer.clear()
   for (let index = 0; index < count; index++) writer.session(exportSession(engine, handles[index]))
@@ -410,6 +413,30 @@ export function writeSnapshotFile(path: string, config: FileConfig, flags: numbe
     out(view(encodeHeader(config, Date.now(), flags)))
     if (engine.snapshotRecords !== undefined && cipher === undefined) {
       out(engine.snapshotRecords())
+    } else if (engine instanceof JsEngine && cipher === undefined) {
+      // Batches of records straight from the engine (js-records.ts), a chunk written as it fills.
+      const chunk = new Uint8Array(CHUNK * 2)
+      const handles = new Float64Array(256)
+      const writer = new RecordWriter(CHUNK)
+      let used = 0
+      for (let from = 0; ;) {
+        const count = engine.scan(from, -Infinity, handles)
+        let end = jsSessionRecordsInto(engine, handles, count, chunk, used)
+        if (end < 0 && used > 0) {
+          out(chunk.subarray(0, used))
+          used = 0
+          end = jsSessionRecordsInto(engine, handles, count, chunk, 0)
+        }
+        if (end >= 0) used = end
+        else out(encodeRecords(engine, handles, count, writer, undefined)) // A batch over the chunk.
+        if (used >= CHUNK) {
+          out(chunk.subarray(0, used))
+          used = 0
+        }
+        if (count < handles.length) break
+        from = slotOf(handles[count - 1]) + 1
+      }
+      out(chunk.subarray(0, used))
     } else {
       const writer = new RecordWriter(CHUNK * 2, cipher)
       forEachAttached(engine, (handle) => {

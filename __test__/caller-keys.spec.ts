@@ -28,6 +28,26 @@ forEachEngine(test, 'caller keys must be 1 to 255 UTF-8 bytes of well-formed tex
   manager.close()
 })
 
+forEachEngine(test, 'a 255-byte key is never matched by a longer string that starts with it', (t, engine) => {
+  // The native binding copies a key into a fixed buffer a few bytes longer than the limit: a
+  // longer string, cut at any character boundary, must read as too long, never as its prefix.
+  const { manager } = makeManager(engine, { keys: 'caller' })
+  const key = 'x'.repeat(255)
+  manager.create({ key, data: { n: '1' } })
+  t.is(manager.get(key)?.get('n'), '1')
+  for (const extra of ['x', 'é', '€', '😀', 'xx', 'x😀', '😀😀', 'x'.repeat(300)]) {
+    t.is(manager.get(key + extra), undefined, `key + ${JSON.stringify(extra.slice(0, 4))}`)
+    t.false(manager.has(key + extra))
+  }
+  for (const tail of ['é', '€', '😀']) {
+    const exact = 'x'.repeat(255 - Buffer.byteLength(tail)) + tail
+    manager.create({ key: exact })
+    t.is(manager.get(exact)?.id, exact, `${Buffer.byteLength(exact)} bytes ending in ${tail}`)
+    t.is(manager.get(exact + tail), undefined)
+  }
+  manager.close()
+})
+
 forEachEngine(test, 'a key held by an expired session can be reused; the old one closes as expired', (t, engine) => {
   const { manager, clock } = makeManager(engine, { keys: 'caller', idleTimeout: 10 })
   const reasons: string[] = []

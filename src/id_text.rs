@@ -2,6 +2,7 @@
 //! nothing on the Rust side (a `String` argument would cost a malloc and a free per request).
 #![allow(unsafe_code)]
 
+use std::mem::MaybeUninit;
 use std::ptr;
 
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
@@ -10,15 +11,17 @@ use napi::{sys, Error, Result, Status, ValueType};
 /// Longest id or key the engine accepts, in UTF-8 bytes.
 pub(crate) const MAX_KEY_BYTES: usize = 255;
 
-/// Twice the limit: V8 stops a truncated copy at a character boundary (at most 3 bytes short), so
-/// a copy that fills more than `MAX_KEY_BYTES` of this buffer proves the string is too long, and
-/// a shorter copy is the whole string.
-const COPY_BUFFER_BYTES: usize = 2 * (MAX_KEY_BYTES + 1);
+/// The limit, a terminating NUL and one UTF-8 character more: V8 stops a truncated copy at a
+/// character boundary (at most 3 bytes short of the room left before the NUL), so a copy of
+/// more than `MAX_KEY_BYTES` proves the string is too long, and a shorter copy is the whole
+/// string.
+const COPY_BUFFER_BYTES: usize = MAX_KEY_BYTES + 1 + 4;
 
 /// A JS string argument read into a stack buffer. Strings longer than `MAX_KEY_BYTES` are kept
-/// as "too long" rather than truncated, so they can never match a stored key by prefix.
+/// as "too long" rather than truncated, so they can never match a stored key by prefix. The
+/// buffer is left uninitialised past what V8 wrote: zeroing it cost a memset on every lookup.
 pub struct IdArg {
-    buffer: [u8; COPY_BUFFER_BYTES],
+    buffer: MaybeUninit<[u8; COPY_BUFFER_BYTES]>,
     len: usize,
 }
 
@@ -28,7 +31,9 @@ impl IdArg {
         if self.len > MAX_KEY_BYTES {
             return None;
         }
-        self.buffer.get(..self.len)
+        // SAFETY: an IdArg exists only after napi_get_value_string_utf8 succeeded, which wrote
+        // `len` bytes (and a NUL) at the start of the buffer; `len` < the buffer's size.
+        Some(unsafe { std::slice::from_raw_parts(self.buffer.as_ptr().cast::<u8>(), self.len) })
     }
 }
 
@@ -47,7 +52,7 @@ impl ValidateNapiValue for IdArg {}
 impl FromNapiValue for IdArg {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
         let mut arg = IdArg {
-            buffer: [0; COPY_BUFFER_BYTES],
+            buffer: MaybeUninit::uninit(),
             len: 0,
         };
         let mut copied = 0usize;

@@ -19,7 +19,7 @@ const COOKIE_REJECTED: f64 = -2.0;
 /// A value verified but names no live session.
 const COOKIE_NOT_FOUND: f64 = -3.0;
 
-/// Headers shorter than this many UTF-16 units are copied to the stack, longer ones to the heap:
+/// Headers shorter than this many UTF-16 units, less one, are copied to the stack, longer ones to the heap:
 /// most Cookie headers are a few hundred characters, and a larger buffer costs its zeroing and
 /// moves on every call (an 8 KiB one was a measurable share of the read).
 const STACK_UNITS: usize = 512;
@@ -33,7 +33,7 @@ pub struct HeaderText {
 
 impl HeaderText {
     fn units(&self) -> &[u16] {
-        if self.len < STACK_UNITS {
+        if self.heap.is_empty() {
             self.stack.get(..self.len).unwrap_or_default()
         } else {
             self.heap.get(..self.len).unwrap_or_default()
@@ -60,6 +60,30 @@ impl FromNapiValue for HeaderText {
             heap: Vec::new(),
             len: 0,
         };
+        // A header that fits the stack buffer is read in one call: V8 copies at most size - 1
+        // units, so fewer than that copied means the whole string. Only a longer one is then
+        // measured and copied again to the heap.
+        let mut copied = 0usize;
+        // SAFETY: the stack buffer holds STACK_UNITS units, the size given, terminator included.
+        let status = unsafe {
+            sys::napi_get_value_string_utf16(
+                env,
+                value,
+                text.stack.as_mut_ptr(),
+                STACK_UNITS,
+                &mut copied,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            return Err(Error::new(
+                Status::StringExpected,
+                "expected a header string",
+            ));
+        }
+        if copied < STACK_UNITS - 1 {
+            text.len = copied;
+            return Ok(text);
+        }
         let mut len = 0usize;
         // SAFETY: a null buffer asks for the length only (in units, without the terminator).
         let status = unsafe {
@@ -71,21 +95,15 @@ impl FromNapiValue for HeaderText {
                 "expected a header string",
             ));
         }
-        let buffer: &mut [u16] = if len < STACK_UNITS {
-            &mut text.stack
-        } else {
-            text.heap = vec![0; len + 1];
-            &mut text.heap
-        };
-        let mut copied = 0usize;
-        // SAFETY: the buffer holds `len + 1` units at least (the stack one when `len` fits
-        // below its size); V8 writes at most the given size including the terminator.
+        text.heap = vec![0; len + 1];
+        // SAFETY: the heap buffer holds `len + 1` units; V8 writes at most that many, terminator
+        // included.
         let status = unsafe {
             sys::napi_get_value_string_utf16(
                 env,
                 value,
-                buffer.as_mut_ptr(),
-                buffer.len().min(len + 1),
+                text.heap.as_mut_ptr(),
+                len + 1,
                 &mut copied,
             )
         };

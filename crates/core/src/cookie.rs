@@ -143,9 +143,30 @@ fn is_name<U: Unit>(units: &[U], name: &[u8]) -> bool {
             .all(|(unit, byte)| unit.code() == u32::from(*byte))
 }
 
-/// RFC 6265 cookie-octets: visible ASCII except `"`, `,`, `;` and `\`.
+/// RFC 6265 cookie-octets (visible ASCII except `"`, `,`, `;` and `\`) as a bit per code below
+/// 128: one shift and mask per unit, where a chain of range tests compiled to a slow loop.
+const COOKIE_OCTETS: u128 = {
+    let mut bits = 0u128;
+    let mut code = 0x21;
+    while code <= 0x7e {
+        if code != 0x22 && code != 0x2c && code != 0x3b && code != 0x5c {
+            bits |= 1 << code;
+        }
+        code += 1;
+    }
+    bits
+};
+
 fn is_cookie_octet(code: u32) -> bool {
-    matches!(code, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+    code < 128 && (COOKIE_OCTETS >> code) & 1 == 1
+}
+
+/// True when every unit is a cookie-octet.
+fn all_cookie_octets<U: Unit>(units: &[U]) -> bool {
+    // No early exit: the loop stays branch-free, and a refused value is rare.
+    units
+        .iter()
+        .fold(true, |valid, unit| valid & is_cookie_octet(unit.code()))
 }
 
 /// A value that verified: which secret, and whether by the 0.1.0 signature.
@@ -171,6 +192,8 @@ struct SecretKeys {
 #[derive(Clone)]
 pub struct CookieVerifier {
     name: Vec<u8>,
+    /// `<name>=`, what the current signature's message starts with.
+    prefix: Vec<u8>,
     secrets: Vec<SecretKeys>,
 }
 
@@ -195,15 +218,32 @@ pub enum CookieRead {
     },
 }
 
-/// Feeds ASCII units to the HMAC as bytes, through a small stack buffer.
-fn feed<U: Unit>(mac: &mut HmacSha256, units: &[U]) {
+/// Feeds ASCII units to the HMAC as bytes, through a small stack buffer, after `prefix`: one
+/// update per 64 bytes rather than one per piece (each update goes through the block buffer).
+fn feed<U: Unit>(mac: &mut HmacSha256, prefix: &[u8], units: &[U]) {
     let mut buffer = [0u8; 64];
-    for chunk in units.chunks(buffer.len()) {
-        for (byte, unit) in buffer.iter_mut().zip(chunk) {
-            *byte = unit.code() as u8;
+    let mut filled = 0;
+    for &byte in prefix {
+        if filled == buffer.len() {
+            mac.update(&buffer);
+            filled = 0;
         }
-        mac.update(buffer.get(..chunk.len()).unwrap_or_default());
+        if let Some(slot) = buffer.get_mut(filled) {
+            *slot = byte;
+        }
+        filled += 1;
     }
+    for unit in units {
+        if filled == buffer.len() {
+            mac.update(&buffer);
+            filled = 0;
+        }
+        if let Some(slot) = buffer.get_mut(filled) {
+            *slot = unit.code() as u8;
+        }
+        filled += 1;
+    }
+    mac.update(buffer.get(..filled).unwrap_or_default());
 }
 
 fn base64url_value(code: u32) -> Option<u8> {
@@ -273,8 +313,11 @@ impl CookieVerifier {
                 }
             })
             .collect();
+        let mut prefix = name.as_bytes().to_vec();
+        prefix.push(b'=');
         CookieVerifier {
             name: name.as_bytes().to_vec(),
+            prefix,
             secrets,
         }
     }
@@ -304,30 +347,31 @@ impl CookieVerifier {
     /// Secrets are tried in order and the first that verifies is returned; each comparison of
     /// the 32 raw bytes takes the same time whatever they hold.
     pub fn verify<U: Unit>(&self, value: &[U], legacy: bool) -> Option<Verified> {
-        if value.is_empty()
-            || value.len() > MAX_COOKIE_VALUE
-            || !value.iter().all(|unit| is_cookie_octet(unit.code()))
-        {
+        if value.is_empty() || value.len() > MAX_COOKIE_VALUE {
             return None;
         }
         if self.secrets.is_empty() {
-            return Some(Verified {
+            return all_cookie_octets(value).then_some(Verified {
                 secret: 0,
                 legacy: false,
                 id_len: value.len(),
             });
         }
-        let dot = value.iter().rposition(|unit| unit.code() == 0x2e)?;
-        if dot == 0 || value.len() - dot - 1 != SIGNATURE_LENGTH {
+        // The signature's 43 units are checked by its decoding (base64url is all cookie-octets,
+        // and no '.'), so the octets left to check are the id's, and the last '.' is where the
+        // signature must start: every refusal is the same None, whichever check finds it first.
+        let dot = value.len().checked_sub(SIGNATURE_LENGTH + 1)?;
+        if dot == 0 || value.get(dot).map(|unit| unit.code()) != Some(0x2e) {
             return None;
         }
         let given = decode_signature(value.get(dot + 1..)?)?;
         let id = value.get(..dot)?;
+        if !all_cookie_octets(id) {
+            return None;
+        }
         for (index, keys) in self.secrets.iter().enumerate() {
             let mut mac = keys.current.clone();
-            mac.update(&self.name);
-            mac.update(b"=");
-            feed(&mut mac, id);
+            feed(&mut mac, &self.prefix, id);
             if mac.verify_slice(&given).is_ok() {
                 return Some(Verified {
                     secret: index,
@@ -337,7 +381,7 @@ impl CookieVerifier {
             }
             if legacy {
                 let mut mac = keys.legacy.clone();
-                feed(&mut mac, id);
+                feed(&mut mac, &[], id);
                 if mac.verify_slice(&given).is_ok() {
                     return Some(Verified {
                         secret: index,

@@ -100,22 +100,27 @@ test('options.asyncContext must be a boolean', (t) => {
   t.throws(() => sessionMiddleware(manager, { asyncContext: true, unknown: 1 } as never), { instanceOf: TypeError, message: /unknown/ })
 })
 
+// The hook finds its request's state through `res.req`: another response of the same request
+// (whose `req` is that request too) must neither take the cookie nor use up the one write.
 test('the shared writeHead hook called on a response it was not installed on passes through', async (t) => {
   const manager = new SessionManager({ engine: 'native' })
   t.teardown(() => manager.close())
   const app = express()
   app.use(sessionMiddleware(manager, { secret: SECRET }))
   app.get('/', (req, res) => {
+    startSession(req, { user: 'ada' })
     const other = new ServerResponse(req)
     try {
       res.writeHead.call(other, 202)
-      res.end(`other: ${other.statusCode}`)
+      res.end(`other: ${other.statusCode} ${String(other.getHeader('set-cookie'))}`)
     } catch (error) {
       res.end(`${(error as Error).name}: ${(error as Error).message}`)
     }
   })
   const base = await listen(t, createServer(app))
-  t.is(await (await fetch(base)).text(), 'other: 202')
+  const response = await fetch(base)
+  t.is(await response.text(), 'other: 202 undefined')
+  t.is(response.headers.getSetCookie().length, 1, 'the login cookie goes out on the request\'s own response')
 })
 
 // Issue 16, item 2: a response whose request did nothing to its session, with a cookie neither

@@ -34,13 +34,13 @@ const SECRET = 'sessionkeeper request-path benchmark secret'
 const IDLE_TIMEOUT_MS = 30 * 60_000
 const COOKIE_SAMPLE = 1000
 
-interface Setup {
+export interface Setup {
   middleware: RequestHandler | undefined
   user(req: express.Request): string | undefined
   cookies: string[]
 }
 
-async function setupFor(kind: PathKind, sessions: number): Promise<Setup> {
+export async function setupFor(kind: PathKind, sessions: number): Promise<Setup> {
   const picked = (index: number) => index % Math.max(1, Math.floor(sessions / COOKIE_SAMPLE)) === 0
   if (kind === 'bare') return { middleware: undefined, user: () => undefined, cookies: [`sid=${'A'.repeat(22)}.${'A'.repeat(43)}`] }
   if (kind === 'express-session') {
@@ -76,12 +76,8 @@ async function setupFor(kind: PathKind, sessions: number): Promise<Setup> {
   return { middleware, user: (req) => sessionOf(req)?.user, cookies }
 }
 
-async function main(): Promise<void> {
-  const [kind, sessionsArg] = process.argv.slice(2)
-  if (!(PATH_KINDS as readonly string[]).includes(kind)) throw new Error(`usage: path-server.ts <${PATH_KINDS.join('|')}> <sessions>`)
-  const sessions = Number(sessionsArg)
-  if (!Number.isSafeInteger(sessions) || sessions < 1) throw new Error(`sessions must be a positive integer, received ${JSON.stringify(sessionsArg)}`)
-  const setup = await setupFor(kind as PathKind, sessions)
+/** The benchmark's express app over `setup`, and its counts of requests that found a session or not. */
+export function appFor(setup: Setup): { app: express.Express; counts: { hits: number; misses: number } } {
   const counts = { hits: 0, misses: 0 }
   const app = express()
   if (setup.middleware !== undefined) app.use(setup.middleware)
@@ -94,6 +90,16 @@ async function main(): Promise<void> {
   app.get('/bench-counts', (_req, res) => {
     res.json(counts)
   })
+  return { app, counts }
+}
+
+async function main(): Promise<void> {
+  const [kind, sessionsArg] = process.argv.slice(2)
+  if (!(PATH_KINDS as readonly string[]).includes(kind)) throw new Error(`usage: path-server.ts <${PATH_KINDS.join('|')}> <sessions>`)
+  const sessions = Number(sessionsArg)
+  if (!Number.isSafeInteger(sessions) || sessions < 1) throw new Error(`sessions must be a positive integer, received ${JSON.stringify(sessionsArg)}`)
+  const setup = await setupFor(kind as PathKind, sessions)
+  const { app } = appFor(setup)
   const server = createServer(app)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

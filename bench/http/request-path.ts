@@ -11,7 +11,11 @@
  *
  * Per kind: req/s, p99 latency, the server's CPU time per request (utime + stime from
  * /proc/<pid>/stat over the measured seconds, divided by the requests answered), and the
- * session layer's CPU per request: that figure minus bare express's in the same round.
+ * session layer's CPU per request: that figure minus bare express's in the same round. req/s
+ * compares servers only while the server is what limits it: each round also records how busy
+ * the server's CPU and the load generator's (this process) were over the measured seconds. A
+ * server well under 100% busy was waiting for the generator (or for a CPU the machine's other
+ * work took), and its req/s says little; its CPU µs per request still does.
  *
  *   BENCH_PROFILE=full|quick|smoke [BENCH_KINDS=bare,native] [BENCH_ROUNDS=n] node --import tsx bench/http/request-path.ts
  *
@@ -64,12 +68,18 @@ export interface RequestPathFigures {
   cpuUsPerRequest: number
   /** CPU µs per request above bare express's, in the same round (median); 0 for bare. */
   sessionLayerUs: number
+  /** Share of the measured seconds the server's process spent on a CPU (median; 1 = a whole CPU). */
+  serverBusy: number
+  /** The same for the load generator (this process). */
+  generatorBusy: number
 }
 
 interface Round {
   requestsPerSec: number
   latencyP99Ms: number
   cpuUsPerRequest: number
+  serverBusy: number
+  generatorBusy: number
 }
 
 /** The node binary of `major` ('current': this process's), installed into the cache when absent. */
@@ -160,6 +170,10 @@ function load(port: number, cookies: string[], seconds: number, connections: num
   })
 }
 
+function percent(share: number): string {
+  return `${(share * 100).toFixed(0)}%`
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
@@ -172,8 +186,12 @@ async function measureKind(node: string, kind: PathKind, profile: (typeof PROFIL
     await load(server.port, server.cookies, WARM_UP_SECONDS, profile.connections)
     const pid = server.child.pid as number
     const cpuBefore = cpuMicros(pid)
+    const generatorBefore = process.cpuUsage()
+    const wallBefore = performance.now()
     const { result, latencies } = await load(server.port, server.cookies, profile.seconds, profile.connections)
     const cpu = cpuMicros(pid) - cpuBefore
+    const generator = process.cpuUsage(generatorBefore)
+    const wallMicros = (performance.now() - wallBefore) * 1000
     if (result.errors > 0 || result.non2xx > 0 || result.requests.total === 0) {
       throw new Error(`${kind}: ${result.errors} errors, ${result.non2xx} non-2xx of ${result.requests.total}`)
     }
@@ -184,6 +202,8 @@ async function measureKind(node: string, kind: PathKind, profile: (typeof PROFIL
       requestsPerSec: result.requests.total / profile.seconds,
       latencyP99Ms: Math.round(latencies[Math.max(0, Math.ceil(0.99 * latencies.length) - 1)] * 1000) / 1000,
       cpuUsPerRequest: cpu / result.requests.total,
+      serverBusy: cpu / wallMicros,
+      generatorBusy: (generator.user + generator.system) / wallMicros,
     }
   } finally {
     await stopServer(server.child)
@@ -207,7 +227,7 @@ export async function runRequestPath(
       for (const kind of order) {
         const measured = await measureKind(node, kind, profile)
         rounds.get(kind)!.push(measured)
-        log(`request path ${version} round ${round + 1}: ${PATH_LABELS[kind]}: ${measured.requestsPerSec.toFixed(0)} req/s, p99 ${measured.latencyP99Ms} ms, ${measured.cpuUsPerRequest.toFixed(1)} µs CPU/request`)
+        log(`request path ${version} round ${round + 1}: ${PATH_LABELS[kind]}: ${measured.requestsPerSec.toFixed(0)} req/s, p99 ${measured.latencyP99Ms} ms, ${measured.cpuUsPerRequest.toFixed(1)} µs CPU/request, server ${percent(measured.serverBusy)} busy, load generator ${percent(measured.generatorBusy)}`)
       }
     }
     const bare = rounds.get('bare')!
@@ -223,6 +243,8 @@ export async function runRequestPath(
         latencyP99Ms: median(own.map((r) => r.latencyP99Ms)),
         cpuUsPerRequest: median(own.map((r) => r.cpuUsPerRequest)),
         sessionLayerUs: kind === 'bare' ? 0 : median(own.map((r, i) => r.cpuUsPerRequest - bare[i].cpuUsPerRequest)),
+        serverBusy: median(own.map((r) => r.serverBusy)),
+        generatorBusy: median(own.map((r) => r.generatorBusy)),
       })
     }
   }
@@ -237,9 +259,9 @@ export function requestPathMarkdown(figures: RequestPathFigures[], note: string)
     `Every request \`GET /\` with a live session's cookie; server pinned to CPU 0, load generator to CPU 1; medians over rounds, kinds alternating. ${note}`,
   ]
   for (const version of [...new Set(figures.map((f) => f.node))]) {
-    lines.push('', `### Node ${version}`, '', '| server | req/s | of bare | p99 (ms) | CPU µs/request | session layer µs/request |', '|---|---|---|---|---|---|')
+    lines.push('', `### Node ${version}`, '', '| server | req/s | of bare | p99 (ms) | CPU µs/request | session layer µs/request | server busy | load generator busy |', '|---|---|---|---|---|---|---|---|')
     for (const f of figures.filter((row) => row.node === version)) {
-      lines.push(`| ${f.label} | ${f.requestsPerSec.toFixed(0)} | ${(f.ratioToBare * 100).toFixed(0)}% | ${f.latencyP99Ms} | ${f.cpuUsPerRequest.toFixed(1)} | ${f.kind === 'bare' ? '' : f.sessionLayerUs.toFixed(1)} |`)
+      lines.push(`| ${f.label} | ${f.requestsPerSec.toFixed(0)} | ${(f.ratioToBare * 100).toFixed(0)}% | ${f.latencyP99Ms} | ${f.cpuUsPerRequest.toFixed(1)} | ${f.kind === 'bare' ? '' : f.sessionLayerUs.toFixed(1)} | ${percent(f.serverBusy)} | ${percent(f.generatorBusy)} |`)
     }
   }
   lines.push('', '### Targets', '')

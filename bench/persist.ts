@@ -109,6 +109,8 @@ async function measure(engine: Engine, count: number, persist: boolean): Promise
     result.compactionMs = compacting || !persist ? performance.now() - start : null as unknown as number
     during.disable()
     result.compactionMaxBlockMs = during.max / 1e6
+    // The compaction's own part of that block, whatever the workload and the machine add.
+    if (persist) result.compactionLongestStepMs = manager.stats().persistence!.compactionLongestStepMs
     if (persist) {
       await manager.flush()
       // With the records of the destroys made during the compaction after the snapshot.
@@ -155,6 +157,7 @@ function figures(engine: Engine, count: number): PersistFigures {
     loaded: persisted.loaded,
     compactionMs: persisted.compactionMs ?? null,
     compactionMaxBlockMs: persisted.compactionMaxBlockMs,
+    compactionLongestStepMs: persisted.compactionLongestStepMs,
     baselineMaxBlockMs: plain.compactionMaxBlockMs,
     fsyncLagMaxMs: persisted.fsyncLagMaxMs,
   }
@@ -186,7 +189,7 @@ async function main(): Promise<void> {
     console.log(`  load at construction: ${f(persisted.loadMs)} ms (${f(persisted.loadCpuMs)} ms CPU) for ${f(persisted.loaded)} sessions (goal <= 1000)`)
     console.log(`  longest event-loop block while creating and renewing: ${f(plain.maxBlockMs, 1)} ms without, ${f(persisted.maxBlockMs, 1)} ms with`)
     console.log(`  change -> fdatasync lag under everysec: longest ${f(persisted.fsyncLagMaxMs)} ms`)
-    console.log(`  background compaction after destroying 60%: ${f(persisted.compactionMs)} ms, longest event-loop block meanwhile ${f(persisted.compactionMaxBlockMs, 1)} ms (goal <= 5; the same destroys without persistence: ${f(plain.compactionMaxBlockMs, 1)} ms); file right after it ${f(persisted.compactedBytesPerSession, 1)} B/session`)
+    console.log(`  background compaction after destroying 60%: ${f(persisted.compactionMs)} ms, longest event-loop block meanwhile ${f(persisted.compactionMaxBlockMs, 1)} ms (goal <= 5; the same destroys without persistence: ${f(plain.compactionMaxBlockMs, 1)} ms; the compaction's longest step: ${f(persisted.compactionLongestStepMs, 1)} ms); file right after it ${f(persisted.compactedBytesPerSession, 1)} B/session`)
   }
 }
 

@@ -82,6 +82,9 @@ export interface PersistFigures {
   /** Longest event-loop block meanwhile, and during the same destroys without persistence. */
   compactionMaxBlockMs: number
   baselineMaxBlockMs: number
+  /** The compaction's longest synchronous step (stats().persistence), real time; absent in
+   *  results from before it was reported. */
+  compactionLongestStepMs?: number
   /** Longest lag from a change to the fdatasync that made it durable under 'everysec'. */
   fsyncLagMaxMs: number
 }

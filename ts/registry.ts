@@ -64,8 +64,10 @@ export interface SessionStats {
   longestSweepSliceMs: number
   /**
    * With `persist` only: sessions restored from the file at construction, the file's size,
-   * background compactions done, and the lag from a change to the fdatasync that made it
-   * durable, latest and longest (ms; with `fsync: 'always'` the change waits for it: 0).
+   * background compactions done and the longest any of them held the event loop at once (ms of
+   * real time: one slice of encoding, or the last turn with the rename), and the lag from a
+   * change to the fdatasync that made it durable, latest and longest (ms; with
+   * `fsync: 'always'` the change waits for it: 0).
    */
   persistence?: PersistenceStats
 }

@@ -41,7 +41,7 @@ const GOALS: readonly Goal[] = [
     name: 'longest event-loop block during a background compaction ≤ 5 ms',
     measured: (f) => f.compactionMs === null
       ? `no compaction (a file under 1 MiB is never compacted); ${formatMs(f.compactionMaxBlockMs)} ms while destroying`
-      : `${formatMs(f.compactionMaxBlockMs)} ms (the same destroys without persist: ${formatMs(f.baselineMaxBlockMs)} ms)`,
+      : `${formatMs(f.compactionMaxBlockMs)} ms (the same destroys without persist: ${formatMs(f.baselineMaxBlockMs)} ms${f.compactionLongestStepMs === undefined ? '' : `; the compaction's own longest step: ${formatMs(f.compactionLongestStepMs)} ms`})`,
     met: (f) => f.compactionMs !== null && f.compactionMaxBlockMs <= 5,
   },
 ]

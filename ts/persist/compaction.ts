@@ -64,6 +64,8 @@ export class Compactor {
   #baseSessions: number
   /** Compactions completed (for tests and stats). */
   completed = 0
+  /** The longest a compaction held the event loop at once (one step: a slice, the last turn), ms. */
+  longestStepMs = 0
 
   constructor(private readonly target: CompactionTarget, fileBytes: number) {
     this.#baseBytes = fileBytes
@@ -92,7 +94,9 @@ export class Compactor {
   /** Starts a compaction now (tests; `check` decides otherwise). */
   start(): void {
     if (this.#running !== undefined) return
-    this.#running = new Run(this.target, (outcome) => {
+    this.#running = new Run(this.target, (ms) => {
+      if (ms > this.longestStepMs) this.longestStepMs = ms
+    }, (outcome) => {
       this.#running = undefined
       if (outcome.kind === 'done') {
         this.completed++
@@ -125,12 +129,29 @@ class Run {
   #aborted = false
   #busy = false
 
-  constructor(private readonly target: CompactionTarget, private readonly done: (outcome: Outcome) => void) {
+  constructor(
+    private readonly target: CompactionTarget,
+    /** Told how long each step held the event loop (ms of real time). */
+    private readonly step: (ms: number) => void,
+    private readonly done: (outcome: Outcome) => void,
+  ) {
+    const started = performance.now()
     this.#writer = new RecordWriter(1 << 20, target.cipher)
     this.#temporary = `${target.path}.compact-${process.pid}-${threadId}`
     this.#fd = openSync(this.#temporary, 'w', 0o600)
     target.journal.startTee()
     this.#write([view(encodeHeader(target.config, Date.now(), target.flags))], this.#slice)
+    step(performance.now() - started)
+  }
+
+  /** Runs one step of the compaction (a callback of the thread pool or setImmediate), timed. */
+  #timed(body: () => void): void {
+    const started = performance.now()
+    try {
+      body()
+    } finally {
+      this.step(performance.now() - started)
+    }
   }
 
   abort(): void {
@@ -179,7 +200,9 @@ class Run {
   }
 
   /** Encodes attached sessions for about SLICE_MS, then writes them. */
-  #slice = (): void => {
+  #slice = (): void => this.#timed(this.#encodeSlice)
+
+  #encodeSlice = (): void => {
     const { engine, encode, encodeInto } = this.target
     let now = performance.now()
     const until = now + SLICE_MS
@@ -218,7 +241,9 @@ class Run {
   }
 
   /** Writes the records kept meanwhile until few are left, then fdatasyncs off the JS thread. */
-  #drain = (): void => {
+  #drain = (): void => this.#timed(this.#writeKept)
+
+  #writeKept = (): void => {
     const kept = this.target.journal.takeTee()
     let bytes = 0
     for (const chunk of kept) bytes += chunk.length
@@ -243,10 +268,10 @@ class Run {
    * it then takes: everything before that rest is durable in the new file by then, so under
    * 'always' the rename never leaves an acknowledged change only in the page cache.
    */
-  #catchUp = (): void => {
+  #catchUp = (): void => this.#timed(() => {
     if (this.target.journal.teeBytes > FINAL_BYTES) return this.#write(this.target.journal.takeTee(), this.#syncNew)
     this.#finish()
-  }
+  })
 
   /** One turn: the last records, the rename, the journal moved to the new file. */
   #finish(): void {

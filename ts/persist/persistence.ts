@@ -41,6 +41,8 @@ export interface PersistenceStats {
   fileBytes: number
   /** Background compactions completed. */
   compactions: number
+  /** The longest a background compaction held the event loop at once (ms; 0 before the first). */
+  compactionLongestStepMs: number
   /** Lag from a change to the fdatasync that made it durable, latest and longest (ms). */
   fsyncLagLastMs: number
   fsyncLagMaxMs: number
@@ -157,6 +159,7 @@ export class Persistence {
       restored: this.report.restored,
       fileBytes: this.compactor.fileBytes,
       compactions: this.compactor.completed,
+      compactionLongestStepMs: this.compactor.longestStepMs,
       fsyncLagLastMs: lag.last,
       fsyncLagMaxMs: lag.max,
     }

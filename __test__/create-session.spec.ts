@@ -61,14 +61,42 @@ test('the binding refuses a malformed packing before creating anything', (t) => 
   if (binding instanceof Error) throw binding
   const engine = binding.createEngine(16, 'base64url', 'random', Infinity, 1000)
   const out = new Float64Array(1)
-  for (const packed of ['1:a', '2:a1:b', 'x:a1:b', '1:😀1:a', '9:a1:b']) {
-    t.throws(() => binding.createSession(engine, T0, HOUR, 0, 1, packed, out), { message: /malformed/ }, packed)
+  // Lengths that do not cut the text exactly: too few, past its end, inside a character, text left over.
+  const malformed: [string, number[], number][] = [
+    ['a', [1], 1], ['ab', [1, 2], 1], ['abc', [1, 1], 1], ['😀a', [1, 2], 1], ['a', [0, 0], 1], ['ab', [1, 1], 2],
+  ]
+  for (const [packed, lengths, pairs] of malformed) {
+    t.throws(() => binding.createSession(engine, T0, HOUR, 0, pairs, packed, Uint32Array.from(lengths), out), { message: /malformed/ }, packed)
   }
-  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new Float64Array(0)), { message: /out/ })
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new Uint32Array(0), new Float64Array(0)), { message: /out/ })
+  // A pair count out of all proportion: more pairs than lengths.
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 2 ** 32 - 1, 'ab', Uint32Array.of(1, 1), out), { message: /malformed/ })
   t.is(binding.size(engine), 0)
-  // A pair count out of all proportion only sizes a list, bounded by the text.
-  const id = binding.createSession(engine, T0, HOUR, 0, 2 ** 32 - 1, '1:a1:b', out)
+  // Lengths beyond the pairs' (the facade's array is reused) are not read.
+  const id = binding.createSession(engine, T0, HOUR, 0, 1, 'ab', Uint32Array.of(1, 1, 7, 7), out)
   t.is(typeof id, 'string')
   t.is(binding.getData(engine, out[0], 'a'), 'b')
   t.not(out[0], CREATE_TABLE_FULL)
+})
+
+test('packed data longer than the stack buffer, and wide text, store as they were given', (t) => {
+  const [, [, engine]] = engines()
+  // Packed texts of 1,012 to 1,028 UTF-8 bytes (around the 1 KiB stack copy) and of about 5,000, in
+  // one-byte and multi-byte text, with more pairs than the reused lengths array holds at first.
+  const keyBytes = 110 // k0..k39
+  for (const unit of ['x', 'é', '😀']) {
+    const unitBytes = Buffer.byteLength(unit)
+    const sizes = [5000]
+    for (let total = 1012; total <= 1028; total++) sizes.push(Math.floor((total - keyBytes - 39 * unitBytes) / unitBytes))
+    for (const size of sizes) {
+      const entries: string[] = []
+      for (let index = 0; index < 40; index++) entries.push(`k${index}`, index === 7 ? unit.repeat(size) : unit)
+      const handle = engine.createSession(T0, HOUR, 0, entries)
+      t.deepEqual(engine.dataKeys(handle), entries.filter((_, index) => index % 2 === 0))
+      t.is(engine.getData(handle, 'k7'), unit.repeat(size))
+      t.is(engine.setDataEntries(handle, ['k39', unit.repeat(size), 'new', '']), 0)
+      t.is(engine.getData(handle, 'k39'), unit.repeat(size))
+      t.is(engine.getData(handle, 'new'), '')
+    }
+  }
 })

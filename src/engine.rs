@@ -15,7 +15,7 @@ use crate::errors::map_error;
 use crate::external_memory::{EngineExternal, MemoryReport};
 use crate::handle_buffer::HandleBuffer;
 use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
-use crate::packed::parse_entries;
+use crate::packed::{parse_entries, PackedLengths, PackedText};
 
 const CREATE_KEY_EXISTS: f64 = -1.0;
 const CREATE_TABLE_FULL: f64 = -2.0;
@@ -116,13 +116,13 @@ pub fn create(
 }
 
 /// A session with a fresh random id holding its initial data (`pairs` entries in the packed
-/// form of src/packed.rs), in one crossing: the handle goes to `out[0]` (-2 when the table is
-/// full) and the id is returned (undefined when full). Data that would exceed maxDataBytes is
-/// stored up to the first entry that does not fit (the facade checks the total first). A
-/// malformed packing is refused before anything is created.
+/// form of src/packed.rs: their text and their lengths), in one crossing: the handle goes to
+/// `out[0]` (-2 when the table is full) and the id is returned (undefined when full). Data that
+/// would exceed maxDataBytes is stored up to the first entry that does not fit (the facade
+/// checks the total first). A malformed packing is refused before anything is created.
 #[napi(
     catch_unwind,
-    ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, out: Float64Array",
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, lengths: Uint32Array, out: Float64Array",
     ts_return_type = "string | undefined"
 )]
 #[allow(clippy::too_many_arguments)]
@@ -133,10 +133,14 @@ pub fn create_session(
     idle_timeout: f64,
     absolute_timeout: f64,
     pairs: u32,
-    packed: String,
+    packed: PackedText,
+    lengths: PackedLengths,
     mut out: HandleBuffer,
 ) -> Result<Option<IdText>> {
-    let Some(entries) = parse_entries(&packed, pairs) else {
+    let entries = packed
+        .text()
+        .and_then(|text| parse_entries(text, lengths.lengths(), pairs));
+    let Some(entries) = entries else {
         return Err(Error::new(
             Status::InvalidArg,
             "malformed packed data entries",
@@ -464,19 +468,27 @@ pub fn set_data(
     }
 }
 
-/// Stores entries in the facade's packed form (src/packed.rs): 0 done, 1 over maxDataBytes
-/// (stops there), 2 stale, 3 malformed (nothing is stored).
-#[napi(catch_unwind)]
+/// Stores `pairs` entries in the facade's packed form (src/packed.rs): 0 done, 1 over
+/// maxDataBytes (stops there), 2 stale, 3 malformed (nothing is stored).
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, handleNumber: number, pairs: number, packed: string, lengths: Uint32Array"
+)]
 pub fn set_data_packed(
     env: Env,
     engine: &mut External<NativeEngine>,
     handle_number: f64,
-    packed: String,
+    pairs: u32,
+    packed: PackedText,
+    lengths: PackedLengths,
 ) -> u32 {
     let Some(found) = handle(handle_number) else {
         return 2;
     };
-    let Some(entries) = parse_entries(&packed, 0) else {
+    let entries = packed
+        .text()
+        .and_then(|text| parse_entries(text, lengths.lengths(), pairs));
+    let Some(entries) = entries else {
         return 3;
     };
     let mut result = 0;

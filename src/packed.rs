@@ -1,20 +1,125 @@
-//! The facade's packed form of a session's data entries: `<len>:<text>` for key, value, key,
-//! value..., `len` counting UTF-16 code units as JavaScript does. One string crosses the
-//! boundary for a whole record instead of two per entry (converting a JS array costs napi
-//! calls per element).
+//! The facade's packed form of a session's data entries: the strings key, value, key, value...
+//! concatenated into one JS string, and each one's length in UTF-16 code units (as JavaScript
+//! counts) in a Uint32Array the facade keeps. One string and one typed array cross the boundary
+//! for a whole record instead of two strings per entry (converting a JS array costs napi calls
+//! per element), the facade writes no length digits into the text, and the binding copies the
+//! text once, into a stack buffer, then each piece once, into the session's record.
+#![allow(unsafe_code)]
 
-/// Splits `<len>:<text>` off the front of `packed`. With `ascii` (the whole packed string is
-/// ASCII, checked once by the caller) a code unit is a byte and the text is sliced at once;
-/// otherwise the characters are walked to count their UTF-16 units.
-fn take_packed(packed: &str, ascii: bool) -> Option<(&str, &str)> {
-    let (digits, body) = packed.split_once(':')?;
-    let units: usize = digits.parse().ok()?;
+use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
+use napi::{sys, Error, Result, Status, ValueType};
+
+/// Texts up to this many UTF-8 bytes are read into the stack; longer ones into the heap.
+const INLINE_BYTES: usize = 1024;
+
+/// A JS string argument read as UTF-8 without a heap allocation when it is short (typical
+/// session data: ~200 bytes), and without V8 measuring it first: one copy into the stack buffer
+/// tells whether it fitted.
+pub struct PackedText {
+    inline: [u8; INLINE_BYTES],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl PackedText {
+    /// The text, or `None` if it is not UTF-8 (V8 writes replacement characters, so never).
+    pub(crate) fn text(&self) -> Option<&str> {
+        match &self.heap {
+            Some(text) => Some(text),
+            None => std::str::from_utf8(self.inline.get(..self.len)?).ok(),
+        }
+    }
+}
+
+impl TypeName for PackedText {
+    fn type_name() -> &'static str {
+        "String"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::String
+    }
+}
+
+impl ValidateNapiValue for PackedText {}
+
+impl FromNapiValue for PackedText {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        let mut arg = PackedText {
+            inline: [0; INLINE_BYTES],
+            len: 0,
+            heap: None,
+        };
+        let mut copied = 0usize;
+        // SAFETY: env and value come from napi for this call; the buffer outlives the call and its
+        // length is passed, so V8 writes at most that many bytes including the terminating NUL.
+        let status = unsafe {
+            sys::napi_get_value_string_utf8(
+                env,
+                value,
+                arg.inline.as_mut_ptr().cast(),
+                INLINE_BYTES,
+                &mut copied,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            return Err(Error::new(
+                Status::StringExpected,
+                "expected the packed data as a string",
+            ));
+        }
+        // V8 copies at most INLINE_BYTES - 1 bytes and stops a cut copy at a character boundary,
+        // at most 3 bytes short: a copy that ends 4 or more bytes before that is the whole text.
+        if copied + 4 < INLINE_BYTES - 1 {
+            arg.len = copied;
+        } else {
+            // SAFETY: as above; napi-rs measures the string, then copies it into a String.
+            arg.heap = Some(unsafe { String::from_napi_value(env, value)? });
+        }
+        Ok(arg)
+    }
+}
+
+/// The Uint32Array of the packed strings' lengths, borrowed for the duration of one call.
+pub struct PackedLengths<'call>(&'call [u32]);
+
+impl PackedLengths<'_> {
+    pub(crate) fn lengths(&self) -> &[u32] {
+        self.0
+    }
+}
+
+impl TypeName for PackedLengths<'_> {
+    fn type_name() -> &'static str {
+        "Uint32Array"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for PackedLengths<'_> {}
+
+impl FromNapiValue for PackedLengths<'_> {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        // SAFETY: napi-rs checks that the value is a Uint32Array and borrows its backing store;
+        // the JS caller keeps the array alive for the whole call and nothing writes to it then.
+        let slice = unsafe { <&[u32] as FromNapiValue>::from_napi_value(env, value)? };
+        Ok(PackedLengths(slice))
+    }
+}
+
+/// Splits `units` UTF-16 code units off the front of `text`. With `ascii` (the whole text is
+/// ASCII, checked once by the caller) a code unit is a byte; otherwise the characters are walked
+/// to count their units. `None` when the text is shorter or the cut falls inside a character.
+fn take_units(text: &str, units: usize, ascii: bool) -> Option<(&str, &str)> {
     if ascii {
-        return Some((body.get(..units)?, body.get(units..)?));
+        return Some((text.get(..units)?, text.get(units..)?));
     }
     let mut left = units;
     let mut end = 0;
-    for c in body.chars() {
+    for c in text.chars() {
         if left == 0 {
             break;
         }
@@ -24,35 +129,40 @@ fn take_packed(packed: &str, ascii: bool) -> Option<(&str, &str)> {
     if left != 0 {
         return None;
     }
-    Some((body.get(..end)?, body.get(end..)?))
+    Some((text.get(..end)?, text.get(end..)?))
 }
 
-/// Every (key, value) pair of `packed`, or `None` when it is malformed anywhere (so that a
-/// caller can refuse it before changing anything). `expected` (the facade's count of pairs)
-/// only sizes the list, bounded by what the text could hold.
-pub(crate) fn parse_entries(packed: &str, expected: u32) -> Option<Vec<(&str, &str)>> {
-    let ascii = packed.is_ascii();
-    // Each pair takes at least four bytes ("0:0:"), so a wrong count cannot reserve more.
-    let mut entries = Vec::with_capacity((expected as usize).min(packed.len() / 4));
-    let mut rest = packed;
-    while !rest.is_empty() {
-        let (key, after_key) = take_packed(rest, ascii)?;
-        let (value, after_value) = take_packed(after_key, ascii)?;
+/// The `pairs` (key, value) pairs of `text` cut at `lengths` (2 × `pairs` of them, UTF-16
+/// units), or `None` when they do not cut it exactly (too few lengths, a length past the end or
+/// inside a character, text left over), so that a caller can refuse it before changing anything.
+pub(crate) fn parse_entries<'t>(
+    text: &'t str,
+    lengths: &[u32],
+    pairs: u32,
+) -> Option<Vec<(&'t str, &'t str)>> {
+    let lengths = lengths.get(..(pairs as usize).checked_mul(2)?)?;
+    let ascii = text.is_ascii();
+    let mut entries = Vec::with_capacity(pairs as usize);
+    let mut rest = text;
+    for pair in lengths.chunks_exact(2) {
+        let (key, after_key) = take_units(rest, pair.first().copied()? as usize, ascii)?;
+        let (value, after_value) = take_units(after_key, pair.get(1).copied()? as usize, ascii)?;
         entries.push((key, value));
         rest = after_value;
     }
-    Some(entries)
+    rest.is_empty().then_some(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pack(parts: &[&str]) -> String {
-        parts
+    fn pack(parts: &[&str]) -> (String, Vec<u32>) {
+        let lengths = parts
             .iter()
-            .map(|p| format!("{}:{p}", p.encode_utf16().count()))
-            .collect()
+            .map(|p| p.encode_utf16().count() as u32)
+            .collect();
+        (parts.concat(), lengths)
     }
 
     #[test]
@@ -62,32 +172,30 @@ mod tests {
             &["é", "😀x", "k", ""],
             &["", ":", "3:", "0:"],
         ] {
-            let packed = pack(parts);
-            let flat: Option<Vec<&str>> = parse_entries(&packed, 2)
+            let (text, lengths) = pack(parts);
+            let flat: Option<Vec<&str>> = parse_entries(&text, &lengths, 2)
                 .map(|entries| entries.iter().flat_map(|(k, v)| [*k, *v]).collect());
-            assert_eq!(flat.as_deref(), Some(parts), "{packed:?}");
+            assert_eq!(flat.as_deref(), Some(parts), "{text:?}");
         }
     }
 
     #[test]
-    fn malformed_packing_is_refused_whole() {
-        for bad in [
-            "1:a",
-            "2:a1:b",
-            "x:a1:b",
-            "5:abc",
-            "1:😀1:a",
-            "1:a1:",
-            "-1:a1:b",
+    fn lengths_that_do_not_cut_the_text_exactly_are_refused_whole() {
+        for (text, lengths, pairs) in [
+            ("a", &[1u32][..], 1),
+            ("ab", &[1, 2], 1),
+            ("abc", &[1, 1], 1),
+            ("😀a", &[1, 2], 1),
+            ("a", &[0, 0], 1),
+            ("ab", &[1, 1], 2),
         ] {
-            assert_eq!(parse_entries(bad, 1), None, "{bad:?}");
+            assert_eq!(
+                parse_entries(text, lengths, pairs),
+                None,
+                "{text:?} {lengths:?}"
+            );
         }
-        assert_eq!(parse_entries("", u32::MAX), Some(vec![]));
-    }
-
-    #[test]
-    fn a_count_out_of_proportion_reserves_only_what_the_text_can_hold() {
-        let capacity = parse_entries("1:a1:b", u32::MAX).map(|entries| entries.capacity());
-        assert!(capacity.is_some_and(|c| c <= 2));
+        assert_eq!(parse_entries("", &[], 0), Some(vec![]));
+        assert_eq!(parse_entries("", &[], u32::MAX), None);
     }
 }

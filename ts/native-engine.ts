@@ -6,7 +6,8 @@ export interface NativeBinding {
   size(engine: object): number
   create(engine: object, now: number, idleTimeout: number, absoluteTimeout: number): number
   createSession(
-    engine: object, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, out: Float64Array,
+    engine: object, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, lengths: Uint32Array,
+    out: Float64Array,
   ): string | undefined
   createWithKey(engine: object, key: string, now: number, idleTimeout: number, absoluteTimeout: number): number
   restore(engine: object, id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number
@@ -33,7 +34,7 @@ export interface NativeBinding {
   setAbsoluteTimeout(engine: object, handle: number, timeout: number): boolean
   getData(engine: object, handle: number, key: string): string | null
   setData(engine: object, handle: number, key: string, value: string): number
-  setDataPacked(engine: object, handle: number, packed: string): number
+  setDataPacked(engine: object, handle: number, pairs: number, packed: string, lengths: Uint32Array): number
   deleteData(engine: object, handle: number, key: string): boolean
   dataKeys(engine: object, handle: number): string[]
   dataBytes(engine: object, handle: number): number
@@ -65,6 +66,8 @@ export class NativeEngine implements Engine {
   readonly #engine: object
   /** Where `createSession` puts the handle, the id being its return value. */
   readonly #created = new Float64Array(1)
+  /** The packed strings' lengths (src/packed.rs), reused call after call; grown for larger data. */
+  #lengths = new Uint32Array(32)
   createdId = ''
 
   constructor(binding: NativeBinding, config: EngineConfig) {
@@ -77,7 +80,9 @@ export class NativeEngine implements Engine {
   get size(): number { return this.#binding.size(this.#engine) }
   create(now: number, idle: number, absolute: number): number { return this.#binding.create(this.#engine, now, idle, absolute) }
   createSession(now: number, idle: number, absolute: number, entries: string[]): number {
-    const id = this.#binding.createSession(this.#engine, now, idle, absolute, entries.length >> 1, pack(entries), this.#created)
+    const id = this.#binding.createSession(
+      this.#engine, now, idle, absolute, entries.length >> 1, this.#pack(entries), this.#lengths, this.#created,
+    )
     if (typeof id === 'string') this.createdId = id
     return this.#created[0]
   }
@@ -116,7 +121,7 @@ export class NativeEngine implements Engine {
   setData(handle: number, key: string, value: string): number { return this.#binding.setData(this.#engine, handle, key, value) }
   /** One string crossing for all entries: converting an array costs napi calls per element. */
   setDataEntries(handle: number, entries: string[]): number {
-    return this.#binding.setDataPacked(this.#engine, handle, pack(entries))
+    return this.#binding.setDataPacked(this.#engine, handle, entries.length >> 1, this.#pack(entries), this.#lengths)
   }
   deleteData(handle: number, key: string): boolean { return this.#binding.deleteData(this.#engine, handle, key) }
   dataKeys(handle: number): string[] { return this.#binding.dataKeys(this.#engine, handle) }
@@ -146,15 +151,23 @@ export class NativeEngine implements Engine {
   sessionRecordsInto(handles: Float64Array, count: number, out: Uint8Array, at: number): number {
     return this.#binding.sessionRecordsInto(this.#engine, handles, count, out, at)
   }
+  /**
+   * The strings concatenated, each one's length (UTF-16 units) in `#lengths`: the binding's packed
+   * form (src/packed.rs). No length digits go into the text, which the binding copies once.
+   */
+  #pack(entries: string[]): string {
+    if (entries.length > this.#lengths.length) this.#lengths = new Uint32Array(Math.max(entries.length, this.#lengths.length * 2))
+    const lengths = this.#lengths
+    let packed = ''
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index]
+      lengths[index] = entry.length
+      packed += entry
+    }
+    return packed
+  }
   createCookieVerifier(name: string, secrets: readonly string[]): object { return this.#binding.createCookieVerifier(name, [...secrets]) }
   readCookie(verifier: object, header: string, now: number, out: Float64Array): number {
     return this.#binding.readSessionCookie(this.#engine, verifier, header, now, out)
   }
-}
-
-/** `<length>:<text>` per string (length in UTF-16 code units): the binding's packed form (src/packed.rs). */
-function pack(entries: string[]): string {
-  let packed = ''
-  for (let index = 0; index < entries.length; index++) packed += `${entries[index].length}:${entries[index]}`
-  return packed
 }

@@ -10,10 +10,11 @@
 //!
 //! Lengths are little-endian byte counts of UTF-8 text; data entries are in insertion order. A
 //! session with nothing (no user, no roles, no data) holds no block at all, and the block sits
-//! behind a thin pointer (8 bytes in the slot entry, its length and capacity at the head of the
-//! allocation). Before, a session of 5 entries held 12 allocations (the record, its entry list,
-//! one per key and per value): about 456 bytes in mimalloc's size classes for 177 bytes of text,
-//! against 256 now.
+//! behind a thin pointer (8 bytes in the slot entry; the allocation starts with its element
+//! count and capacity, then the record's length, then the record, in whole 8-byte chunks).
+//! Before, a session of 5 entries held 12 allocations (the record, its entry list, one per key
+//! and per value): about 456 bytes in mimalloc's size classes for 177 bytes of text (the
+//! benchmark's data), against one of 256 now.
 //!
 //! Costs, with `n` the keys and `s` the block's bytes: a read of one key scans the entries,
 //! O(n) (sessions hold few keys, and a scan of one block beats a map in memory and, at these
@@ -34,6 +35,114 @@ const NOTHING: [u8; 9] = [0; 9];
 /// Bytes at the head of a block's allocation (its length and capacity, two `usize`).
 const BLOCK_HEADER: usize = 2 * std::mem::size_of::<usize>();
 
+/// The unit a block is allocated in. `ThinVec` fills element by element; in 8-byte elements a
+/// record of 208 bytes is written with 26 stores rather than 208 (measured: the byte loop was
+/// 4-6% of a create and of a load, `perf`).
+type Chunk = [u8; 8];
+const CHUNK: usize = std::mem::size_of::<Chunk>();
+
+/// The user flag's bit in a record's first byte. The block keeps in bits 1-3 of that byte how
+/// many bytes of its last chunk are padding (zeros), so it needs no length field: a record of
+/// `n` bytes takes `ceil(n / 8)` chunks. The record's own flag is 0 or 1, so a reader masks the
+/// byte, and [`SideRecord::write_record`] writes it masked.
+const USER_BIT: u8 = 1;
+
+/// A record's allocation, in whole chunks (see [`USER_BIT`]). Empty (no allocation) for a
+/// session with nothing.
+#[derive(Debug, Default)]
+struct Block(ThinVec<Chunk>);
+
+impl Block {
+    /// A block holding a record of `len` zero bytes.
+    fn zeroed(len: usize) -> Block {
+        let chunks = len.div_ceil(CHUNK);
+        let mut block = ThinVec::with_capacity(chunks);
+        block.extend(std::iter::repeat_n([0; CHUNK], chunks));
+        let mut block = Block(block);
+        block.mark_len(len);
+        block
+    }
+
+    /// Records in the first byte that the record is `len` bytes long (the chunks must fit it):
+    /// call after every write of the first byte.
+    fn mark_len(&mut self, len: usize) {
+        let padding = (self.0.len() * CHUNK).saturating_sub(len) as u8;
+        debug_assert!(
+            padding < CHUNK as u8,
+            "a block of {} chunks for {len} bytes",
+            self.0.len()
+        );
+        if let Some(first) = self.0.as_flattened_mut().first_mut() {
+            *first = (*first & USER_BIT) | (padding << 1);
+        }
+    }
+
+    fn len(&self) -> usize {
+        let bytes = self.0.as_flattened();
+        let padding = bytes
+            .first()
+            .map_or(0, |first| usize::from((first >> 1) & 7));
+        bytes.len().saturating_sub(padding)
+    }
+
+    /// The record, its first byte carrying the padding bits.
+    fn record(&self) -> &[u8] {
+        let len = self.len();
+        self.0.as_flattened().get(..len).unwrap_or_default()
+    }
+
+    fn record_mut(&mut self) -> &mut [u8] {
+        let len = self.len();
+        self.0.as_flattened_mut().get_mut(..len).unwrap_or_default()
+    }
+
+    /// Resizes the record to `len` bytes, keeping its first bytes and zeroing the rest: a
+    /// `realloc` to the exact chunk count (in place within mimalloc's size class).
+    fn resize(&mut self, len: usize) {
+        let old = self.len();
+        let chunks = len.div_ceil(CHUNK);
+        let have = self.0.len();
+        if chunks > have {
+            self.0.reserve_exact(chunks - have);
+            self.0
+                .extend(std::iter::repeat_n([0; CHUNK], chunks - have));
+        }
+        if len < old {
+            // Zeros after the record, so that a block's bytes depend on its record alone.
+            if let Some(rest) = self.0.as_flattened_mut().get_mut(len..) {
+                rest.fill(0);
+            }
+        }
+        if chunks < have {
+            self.0.truncate(chunks);
+            self.0.shrink_to_fit();
+        }
+        self.mark_len(len);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self.0.capacity() {
+            0 => 0,
+            capacity => BLOCK_HEADER + capacity * CHUNK,
+        }
+    }
+}
+
+/// Writes byte strings one after another into a record.
+struct Cursor<'b> {
+    out: &'b mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(place) = self.out.get_mut(self.at..self.at + bytes.len()) {
+            place.copy_from_slice(bytes);
+        }
+        self.at += bytes.len();
+    }
+}
+
 /// Up to this many keys, repeats are found by comparing pairs; beyond, with a hash set (so a
 /// create with thousands of keys stays O(size)).
 pub(crate) const LINEAR_KEYS: usize = 16;
@@ -43,7 +152,7 @@ pub(crate) const LINEAR_KEYS: usize = 16;
 pub(crate) struct SideRecord {
     /// Empty for a session with nothing (no allocation); otherwise the whole record, which
     /// never equals [`NOTHING`] (a change that empties it frees the block).
-    bytes: ThinVec<u8>,
+    block: Block,
 }
 
 /// The data would exceed `max_data_bytes` (or a string its 4 GiB length field).
@@ -83,7 +192,7 @@ fn text(bytes: &[u8], range: Range<usize>) -> Option<&str> {
 
 /// Where the roles' count is: after the user flag and, when set, the user.
 fn roles_at(bytes: &[u8]) -> Option<usize> {
-    match bytes.first()? {
+    match bytes.first()? & USER_BIT {
         0 => Some(1),
         _ => field(bytes, 1).map(|(_, next)| next),
     }
@@ -146,12 +255,12 @@ impl Iterator for Slots<'_> {
 }
 
 impl SideRecord {
-    /// The record's bytes: the Session record tail (docs/persistence-format.md).
-    pub(crate) fn record(&self) -> &[u8] {
-        if self.bytes.is_empty() {
+    /// The record's bytes, its first byte carrying the block's padding bits ([`USER_BIT`]).
+    fn record(&self) -> &[u8] {
+        if self.block.0.is_empty() {
             &NOTHING
         } else {
-            &self.bytes
+            self.block.record()
         }
     }
 
@@ -220,7 +329,7 @@ impl SideRecord {
                 };
                 let parts: [&[u8]; 4] = [&key_len, key.as_bytes(), &value_len, value.as_bytes()];
                 self.splice(end..end, &parts);
-                if let Some(field) = self.bytes.get_mut(at..at + 4) {
+                if let Some(field) = self.block.record_mut().get_mut(at..at + 4) {
                     field.copy_from_slice(&count.to_le_bytes());
                 }
             }
@@ -238,7 +347,7 @@ impl SideRecord {
         self.splice(slot.start..slot.end, &[]);
         // Counts are below 2^32: one less still is.
         let count = u32::try_from(count.saturating_sub(1)).unwrap_or(0);
-        if let Some(field) = self.bytes.get_mut(at..at + 4) {
+        if let Some(field) = self.block.record_mut().get_mut(at..at + 4) {
             field.copy_from_slice(&count.to_le_bytes());
         }
         self.settle();
@@ -247,7 +356,7 @@ impl SideRecord {
 
     pub(crate) fn user(&self) -> Option<&str> {
         let bytes = self.record();
-        match bytes.first()? {
+        match bytes.first()? & USER_BIT {
             0 => None,
             _ => text(bytes, field(bytes, 1)?.0),
         }
@@ -255,12 +364,15 @@ impl SideRecord {
 
     /// O(1): what the eviction class reads.
     pub(crate) fn has_user(&self) -> bool {
-        self.bytes.first().is_some_and(|flag| *flag != 0)
+        self.block
+            .0
+            .first()
+            .is_some_and(|first| first[0] & USER_BIT != 0)
     }
 
     /// Sets or clears the user. A user over 4 GiB (no JS string is) is not stored. O(size).
     pub(crate) fn set_user(&mut self, user: Option<&str>) {
-        if user.is_none() && self.bytes.is_empty() {
+        if user.is_none() && self.is_empty() {
             return;
         }
         let end = roles_at(self.record()).unwrap_or(1);
@@ -291,7 +403,7 @@ impl SideRecord {
 
     /// Replaces the roles; a role over 4 GiB (no JS string is) is left out. O(size).
     pub(crate) fn set_roles<S: AsRef<str>>(&mut self, roles: &[S]) {
-        if roles.is_empty() && self.bytes.is_empty() {
+        if roles.is_empty() && self.is_empty() {
             return;
         }
         let bytes = self.record();
@@ -334,22 +446,28 @@ impl SideRecord {
         if tail == NOTHING {
             return SideRecord::default();
         }
-        let mut bytes = ThinVec::with_capacity(tail.len());
-        bytes.extend(tail.iter().copied());
-        SideRecord { bytes }
+        let mut block = Block::zeroed(tail.len());
+        block.record_mut().copy_from_slice(tail);
+        block.mark_len(tail.len());
+        SideRecord { block }
     }
 
     /// True when the record holds nothing (and no block).
     pub(crate) fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.block.0.is_empty()
+    }
+
+    /// Appends the record as the session file holds it: the tail of a Session record
+    /// (docs/persistence-format.md). O(bytes), one copy.
+    pub(crate) fn write_record(&self, out: &mut Vec<u8>) {
+        let record = self.record();
+        out.push(record.first().map_or(0, |first| first & USER_BIT));
+        out.extend_from_slice(record.get(1..).unwrap_or_default());
     }
 
     /// Heap bytes of the block: its header and capacity (mimalloc's rounding not counted).
     pub(crate) fn heap_bytes(&self) -> usize {
-        match self.bytes.capacity() {
-            0 => 0,
-            capacity => BLOCK_HEADER + capacity,
-        }
+        self.block.heap_bytes()
     }
 
     /// Replaces `range` of the record with `parts`, moving the bytes after it once and resizing
@@ -360,48 +478,51 @@ impl SideRecord {
         let Some(new_len) = (old_len - range.len()).checked_add(added) else {
             return;
         };
-        if self.bytes.is_empty() {
+        if self.is_empty() {
             // The first change of a session with nothing: build the block at its size.
-            let mut bytes = ThinVec::with_capacity(new_len);
-            bytes.extend(
-                NOTHING
-                    .get(..range.start)
-                    .unwrap_or_default()
-                    .iter()
-                    .copied(),
-            );
+            let mut block = Block::zeroed(new_len);
+            let mut out = Cursor {
+                out: block.record_mut(),
+                at: 0,
+            };
+            out.put(NOTHING.get(..range.start).unwrap_or_default());
             for part in parts {
-                bytes.extend(part.iter().copied());
+                out.put(part);
             }
-            bytes.extend(NOTHING.get(range.end..).unwrap_or_default().iter().copied());
-            self.bytes = bytes;
+            out.put(NOTHING.get(range.end..).unwrap_or_default());
+            block.mark_len(new_len);
+            self.block = block;
             return;
         }
         let tail = range.end..old_len;
         let to = range.start + added;
         if new_len > old_len {
-            self.bytes.reserve_exact(new_len - old_len);
-            self.bytes
-                .extend(std::iter::repeat_n(0u8, new_len - old_len));
-            self.bytes.copy_within(tail, to);
+            self.block.resize(new_len);
+            self.block.record_mut().copy_within(tail, to);
         } else {
-            self.bytes.copy_within(tail, to);
-            self.bytes.truncate(new_len);
-            self.bytes.shrink_to_fit();
+            self.block.record_mut().copy_within(tail, to);
+            self.block.resize(new_len);
         }
-        let mut at = range.start;
+        let mut out = Cursor {
+            out: self.block.record_mut(),
+            at: range.start,
+        };
         for part in parts {
-            if let Some(place) = self.bytes.get_mut(at..at + part.len()) {
-                place.copy_from_slice(part);
-            }
-            at += part.len();
+            out.put(part);
         }
+        self.block.mark_len(new_len);
     }
 
     /// Frees the block once it holds nothing.
     fn settle(&mut self) {
-        if *self.bytes == NOTHING {
-            self.bytes = ThinVec::new();
+        let record = self.block.record();
+        let nothing = record.len() == NOTHING.len()
+            && record.first().is_some_and(|first| first & USER_BIT == 0)
+            && record
+                .get(1..)
+                .is_some_and(|rest| rest.iter().all(|b| *b == 0));
+        if nothing {
+            self.block = Block::default();
         }
     }
 }
@@ -535,37 +656,38 @@ fn write<'s, S: AsRef<str>>(
     };
     let roles_framed: usize = fitting().map(|(_, r)| 4 + r.len()).sum();
     let size = 1 + user.map_or(0, |(_, u)| 4 + u.len()) + 4 + roles_framed + 4 + framed;
-    let mut bytes = ThinVec::with_capacity(size);
+    let mut block = Block::zeroed(size);
+    let mut out = Cursor {
+        out: block.record_mut(),
+        at: 0,
+    };
     match user {
         Some((len, user)) => {
-            bytes.push(1);
-            bytes.extend(len);
-            bytes.extend(user.bytes());
+            out.put(&[1]);
+            out.put(&len);
+            out.put(user.as_bytes());
         }
-        None => bytes.push(0),
+        None => out.put(&[0]),
     }
-    bytes.extend(
-        u32::try_from(fitting().count())
+    out.put(
+        &u32::try_from(fitting().count())
             .unwrap_or(u32::MAX)
             .to_le_bytes(),
     );
     for (len, role) in fitting() {
-        bytes.extend(len);
-        bytes.extend(role.bytes());
+        out.put(&len);
+        out.put(role.as_bytes());
     }
-    bytes.extend(u32::try_from(count).unwrap_or(u32::MAX).to_le_bytes());
+    out.put(&u32::try_from(count).unwrap_or(u32::MAX).to_le_bytes());
     for (key, value) in data {
-        bytes.extend(len32(key).unwrap_or_default());
-        bytes.extend(key.bytes());
-        bytes.extend(len32(value).unwrap_or_default());
-        bytes.extend(value.bytes());
+        out.put(&len32(key).unwrap_or_default());
+        out.put(key.as_bytes());
+        out.put(&len32(value).unwrap_or_default());
+        out.put(value.as_bytes());
     }
-    debug_assert_eq!(
-        bytes.len(),
-        size,
-        "a record built at a size it does not have"
-    );
-    let mut record = SideRecord { bytes };
+    debug_assert_eq!(out.at, size, "a record built at a size it does not have");
+    block.mark_len(size);
+    let mut record = SideRecord { block };
     record.settle();
     record
 }
@@ -576,6 +698,21 @@ mod tests {
 
     fn set(r: &mut SideRecord, k: &str, v: &str) {
         r.set(k, v, usize::MAX).unwrap();
+    }
+
+    /// The record as the session file gets it.
+    fn written(r: &SideRecord) -> Vec<u8> {
+        let mut out = Vec::new();
+        r.write_record(&mut out);
+        out
+    }
+
+    /// Heap bytes of a block holding `r`'s record in whole chunks.
+    fn exact(r: &SideRecord) -> usize {
+        match written(r).len().div_ceil(CHUNK) {
+            _ if r.is_empty() => 0,
+            chunks => BLOCK_HEADER + CHUNK * chunks,
+        }
     }
 
     /// The record as the session file's writer spells a Session record's tail.
@@ -635,14 +772,14 @@ mod tests {
     #[test]
     fn the_block_is_the_session_records_tail_after_every_kind_of_change() {
         let mut r = SideRecord::default();
-        assert_eq!(r.record(), spelled(None, &[], &[]));
+        assert_eq!(written(&r), spelled(None, &[], &[]));
         set(&mut r, "theme", "dark");
         r.set_user(Some("alice"));
         r.set_roles(&["admin", "ops"]);
         set(&mut r, "cart", "sku-1");
         set(&mut r, "theme", "a much longer theme value");
         assert_eq!(
-            r.record(),
+            written(&r),
             spelled(
                 Some("alice"),
                 &["admin", "ops"],
@@ -653,10 +790,10 @@ mod tests {
         r.set_user(None);
         r.set_roles(&["x"]);
         assert!(r.delete("cart"));
-        assert_eq!(r.record(), spelled(None, &["x"], &[("theme", "")]));
+        assert_eq!(written(&r), spelled(None, &["x"], &[("theme", "")]));
         assert_eq!(r.entries().collect::<Vec<_>>(), [("theme", "")]);
         // Sized exactly after growing and shrinking.
-        assert_eq!(r.heap_bytes(), BLOCK_HEADER + r.record().len());
+        assert_eq!(r.heap_bytes(), exact(&r));
         r.set_roles::<&str>(&[]);
         assert!(r.delete("theme"));
         assert!(r.is_empty());
@@ -691,12 +828,12 @@ mod tests {
                         }
                     }
                     assert_eq!(
-                        built.record(),
-                        by_set.record(),
+                        written(&built),
+                        written(&by_set),
                         "{data:?} {max} {over_cap:?}"
                     );
                     assert_eq!(all, every);
-                    assert_eq!(built.heap_bytes(), BLOCK_HEADER + built.record().len());
+                    assert_eq!(built.heap_bytes(), exact(&built));
                 }
             }
         }
@@ -706,10 +843,40 @@ mod tests {
     }
 
     #[test]
+    fn every_padding_of_the_last_chunk_keeps_the_user_flag_and_the_length() {
+        for n in 0..24 {
+            let value = "v".repeat(n);
+            for user in [None, Some("u")] {
+                let mut r = SideRecord::default();
+                set(&mut r, "k", &value);
+                r.set_user(user);
+                assert_eq!(
+                    written(&r),
+                    spelled(user, &[], &[("k", &value)]),
+                    "{n} {user:?}"
+                );
+                assert_eq!(
+                    (r.user(), r.has_user(), r.get("k")),
+                    (user, user.is_some(), Some(&*value))
+                );
+                assert_eq!((r.data_bytes(), r.heap_bytes()), (1 + n, exact(&r)));
+                let copied = SideRecord::from_record(&written(&r));
+                assert_eq!(
+                    (written(&copied), copied.has_user()),
+                    (written(&r), user.is_some())
+                );
+                r.set_user(None);
+                assert!(r.delete("k"));
+                assert!(r.is_empty(), "{n} {user:?}");
+            }
+        }
+    }
+
+    #[test]
     fn a_record_tail_is_copied_as_it_is() {
         let tail = spelled(Some("bob"), &[], &[("a", "1"), ("b", "2")]);
         let r = SideRecord::from_record(&tail);
-        assert_eq!(r.record(), tail);
+        assert_eq!(written(&r), tail);
         assert_eq!(
             (r.user(), r.get("b"), r.data_bytes()),
             (Some("bob"), Some("2"), 4)

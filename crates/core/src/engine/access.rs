@@ -147,10 +147,10 @@ impl Engine {
             .is_some()
     }
 
-    /// The session's user, roles and data as the tail of a Session record of the session file
-    /// (docs/persistence-format.md): the bytes it holds them in. `None` when stale.
-    pub(crate) fn side_record(&self, h: Handle) -> Option<&[u8]> {
-        self.side(h).map(SideRecord::record)
+    /// Appends the session's user, roles and data as the tail of a Session record of the session
+    /// file (docs/persistence-format.md), which is how it holds them: one copy. False when stale.
+    pub(crate) fn write_side_record(&self, h: Handle, out: &mut Vec<u8>) -> bool {
+        self.side(h).map(|side| side.write_record(out)).is_some()
     }
 
     // ---- iteration and accounting ------------------------------------------------------

@@ -121,10 +121,6 @@ impl<'a> RecordWriter<'a> {
         self.out.push(value);
     }
 
-    fn bytes(&mut self, value: &[u8]) {
-        self.out.extend_from_slice(value);
-    }
-
     fn str(&mut self, value: &str) {
         self.u32(value.len());
         self.out.extend_from_slice(value.as_bytes());
@@ -160,7 +156,7 @@ pub fn write_session(engine: &Engine, h: Handle, out: &mut Vec<u8>) {
     w.f64(idle);
     w.f64(abs);
     // User, roles and data: the engine holds them in the record's own encoding (src/data.rs).
-    w.bytes(engine.side_record(h).unwrap_or_default());
+    engine.write_side_record(h, w.out);
     w.end();
 }
 

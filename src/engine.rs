@@ -544,6 +544,23 @@ pub fn user(engine: &External<NativeEngine>, handle_number: f64) -> Option<&str>
     engine.engine.user(handle(handle_number)?)
 }
 
+/// The user name of a session that is alive at `now` or closing (detached while its close
+/// listeners run), else none: `session.user` in one call, where `is_alive` then `user` took two.
+#[napi(catch_unwind)]
+pub fn readable_user(
+    engine: &External<NativeEngine>,
+    handle_number: f64,
+    now: f64,
+) -> Option<&str> {
+    let found = handle(handle_number)?;
+    let engine = &engine.engine;
+    if engine.is_alive(found, now) || engine.state(found) == State::Detached {
+        engine.user(found)
+    } else {
+        None
+    }
+}
+
 /// Sets or clears the user name.
 #[napi(catch_unwind)]
 pub fn set_user(

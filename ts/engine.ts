@@ -173,6 +173,13 @@ export interface Engine {
 
   /** User name; undefined when unset or stale. */
   user(handle: number): string | undefined
+
+  /**
+   * Optional fast path of `session.user` (the native engine): the user of a session alive at
+   * `now` or detached (closing), else undefined, in one call instead of `isAlive` and `user`.
+   */
+  readableUser?(handle: number, now: number): string | undefined
+
   /** undefined clears it; moves the session between eviction classes in O(1). False when stale. */
   setUser(handle: number, user: string | undefined): boolean
   /** Roles in the order given; [] when unset or stale. */

@@ -39,6 +39,7 @@ export interface NativeBinding {
   dataKeys(engine: object, handle: number): string[]
   dataBytes(engine: object, handle: number): number
   user(engine: object, handle: number): string | null
+  readableUser(engine: object, handle: number, now: number): string | null
   setUser(engine: object, handle: number, user: string | undefined): boolean
   roles(engine: object, handle: number): string[]
   setRoles(engine: object, handle: number, roles: string[]): boolean
@@ -127,6 +128,7 @@ export class NativeEngine implements Engine {
   dataKeys(handle: number): string[] { return this.#binding.dataKeys(this.#engine, handle) }
   dataBytes(handle: number): number { return this.#binding.dataBytes(this.#engine, handle) }
   user(handle: number): string | undefined { return this.#binding.user(this.#engine, handle) ?? undefined }
+  readableUser(handle: number, now: number): string | undefined { return this.#binding.readableUser(this.#engine, handle, now) ?? undefined }
   setUser(handle: number, user: string | undefined): boolean { return this.#binding.setUser(this.#engine, handle, user) }
   roles(handle: number): string[] { return this.#binding.roles(this.#engine, handle) }
   setRoles(handle: number, roles: string[]): boolean { return this.#binding.setRoles(this.#engine, handle, roles) }

@@ -126,7 +126,11 @@ export class Session<Data extends JsonFields<Data> = Record<string, JsonValue>> 
 
   /** The user name, or undefined (always undefined once closed). Ignored when assigned on a closed session. */
   get user(): string | undefined {
-    return this.#readable() ? this.#registry.engine.user(this.#handle) : undefined
+    const registry = this.#registry
+    const engine = registry.engine
+    // One engine call where the engine offers it (a request handler's usual read).
+    if (engine.readableUser !== undefined) return engine.readableUser(this.#handle, registry.now())
+    return this.#readable() ? engine.user(this.#handle) : undefined
   }
 
   /**

@@ -67,8 +67,10 @@ export class NativeEngine implements Engine {
   readonly #engine: object
   /** Where `createSession` puts the handle, the id being its return value. */
   readonly #created = new Float64Array(1)
-  /** The packed strings' lengths (src/packed.rs), reused call after call; grown for larger data. */
-  #lengths = new Uint32Array(32)
+  /** The packed strings' lengths (src/packed.rs) for up to 16 entries, reused call after call. */
+  readonly #lengths = new Uint32Array(32)
+  /** The lengths of the last `#pack`: `#lengths`, or for larger data an array of its own, dropped at the next pack. */
+  #packed = this.#lengths
   createdId = ''
 
   constructor(binding: NativeBinding, config: EngineConfig) {
@@ -81,8 +83,9 @@ export class NativeEngine implements Engine {
   get size(): number { return this.#binding.size(this.#engine) }
   create(now: number, idle: number, absolute: number): number { return this.#binding.create(this.#engine, now, idle, absolute) }
   createSession(now: number, idle: number, absolute: number, entries: string[]): number {
+    // Arguments are evaluated in order: `#pack` sets `#packed` before it is read.
     const id = this.#binding.createSession(
-      this.#engine, now, idle, absolute, entries.length >> 1, this.#pack(entries), this.#lengths, this.#created,
+      this.#engine, now, idle, absolute, entries.length >> 1, this.#pack(entries), this.#packed, this.#created,
     )
     if (typeof id === 'string') this.createdId = id
     return this.#created[0]
@@ -122,7 +125,8 @@ export class NativeEngine implements Engine {
   setData(handle: number, key: string, value: string): number { return this.#binding.setData(this.#engine, handle, key, value) }
   /** One string crossing for all entries: converting an array costs napi calls per element. */
   setDataEntries(handle: number, entries: string[]): number {
-    return this.#binding.setDataPacked(this.#engine, handle, entries.length >> 1, this.#pack(entries), this.#lengths)
+    // Arguments are evaluated in order: `#pack` sets `#packed` before it is read.
+    return this.#binding.setDataPacked(this.#engine, handle, entries.length >> 1, this.#pack(entries), this.#packed)
   }
   deleteData(handle: number, key: string): boolean { return this.#binding.deleteData(this.#engine, handle, key) }
   dataKeys(handle: number): string[] { return this.#binding.dataKeys(this.#engine, handle) }
@@ -154,12 +158,13 @@ export class NativeEngine implements Engine {
     return this.#binding.sessionRecordsInto(this.#engine, handles, count, out, at)
   }
   /**
-   * The strings concatenated, each one's length (UTF-16 units) in `#lengths`: the binding's packed
-   * form (src/packed.rs). No length digits go into the text, which the binding copies once.
+   * The strings concatenated, each one's length (UTF-16 units) in `#packed`: the binding's packed
+   * form (src/packed.rs). No length digits go into the text, which the binding copies once. Large
+   * data gets a lengths array of its own, so that one huge create does not leave a manager holding a large one.
    */
   #pack(entries: string[]): string {
-    if (entries.length > this.#lengths.length) this.#lengths = new Uint32Array(Math.max(entries.length, this.#lengths.length * 2))
-    const lengths = this.#lengths
+    const lengths = entries.length <= this.#lengths.length ? this.#lengths : new Uint32Array(entries.length)
+    this.#packed = lengths
     let packed = ''
     for (let index = 0; index < entries.length; index++) {
       const entry = entries[index]

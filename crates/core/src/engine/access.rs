@@ -103,11 +103,6 @@ impl Engine {
         self.side(h).map(SideRecord::keys)
     }
 
-    /// Data entries in insertion order; `None` when stale. O(keys) to walk.
-    pub fn data_entries(&self, h: Handle) -> Option<impl Iterator<Item = (&str, &str)>> {
-        self.side(h).map(SideRecord::entries)
-    }
-
     /// UTF-8 bytes of all data keys and values. O(roles).
     pub fn data_bytes(&self, h: Handle) -> Option<usize> {
         self.side(h).map(SideRecord::data_bytes)

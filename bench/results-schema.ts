@@ -36,8 +36,10 @@ export const OWN_STORES: readonly StoreKind[] = ['native', 'js']
  */
 /**
  * The per-user index (issue 18) for one engine, among `sessions` live sessions (a tenth of them
- * users' sessions, `perUser` each): `closeUser` of one user (median and p99 µs per call), a
- * `create({ user, data })` + `close()` against the index's own work per session (median ns), and
+ * users' sessions, `perUser` each): `closeUser` of one user (median and p99 µs per call); a
+ * `create({ user, data })` and its `close()` with the index and with its methods made no-ops, in
+ * `abPairs` alternating pairs of runs (median ns of CPU time per create and close; the share is
+ * the median of the pairs' ratios, minus 1), closed at once and kept while the batch is made; and
  * renewing `get`s of users' sessions against anonymous ones (median ns).
  */
 export interface UserIndexFigures {
@@ -47,7 +49,14 @@ export interface UserIndexFigures {
   closeUserUs: number
   closeUserP99Us: number
   createWithUserNs: number
-  indexNs: number
+  createWithoutIndexNs: number
+  indexShare: number
+  keptWithUserNs: number
+  keptWithoutIndexNs: number
+  keptIndexShare: number
+  abPairs: number
+  /** Results before the A/B: the index's own work per create and close, timed alone (it undercounted). */
+  indexNs?: number
   getWithUserNs: number
   getAnonymousNs: number
 }

@@ -614,7 +614,8 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
    */
   #recheckUserRoom(user: string | undefined): void {
     const cap = this.#options.maxSessionsPerUser
-    if (user === undefined || this.#registry.users.count(user) < cap) return
+    // Without a cap there is nothing to count, and this runs on every create with a user.
+    if (user === undefined || cap === Infinity || this.#registry.users.count(user) < cap) return
     this.#registry.counts.userLimit.rejected++
     throw new UserSessionLimitError(user, cap, 'taken by close listeners while room was made')
   }

@@ -38,8 +38,9 @@ export const OWN_STORES: readonly StoreKind[] = ['native', 'js']
  * The per-user index (issue 18) for one engine, among `sessions` live sessions (a tenth of them
  * users' sessions, `perUser` each): `closeUser` of one user (median and p99 µs per call); a
  * `create({ user, data })` and its `close()` with the index and with its methods made no-ops, in
- * `abPairs` alternating pairs of runs (median ns of CPU time per create and close; the share is
- * the median of the pairs' ratios, minus 1), closed at once and kept while the batch is made; and
+ * `abPairs` alternating pairs of runs (median ns per create and close; the share is
+ * the median of the pairs' ratios, minus 1): closed at once, kept while the batch is made, and
+ * kept with each session its user's only one (`fresh`); and
  * renewing `get`s of users' sessions against anonymous ones (median ns).
  */
 export interface UserIndexFigures {
@@ -54,7 +55,12 @@ export interface UserIndexFigures {
   keptWithUserNs: number
   keptWithoutIndexNs: number
   keptIndexShare: number
+  freshWithUserNs: number
+  freshWithoutIndexNs: number
+  freshIndexShare: number
   abPairs: number
+  /** What timed the A/B: the main thread's CPU time (Linux), else wall time. */
+  abClock: 'main thread CPU' | 'wall'
   /** Results before the A/B: the index's own work per create and close, timed alone (it undercounted). */
   indexNs?: number
   getWithUserNs: number

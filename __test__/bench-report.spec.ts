@@ -143,6 +143,25 @@ test('targets without their inputs are not measured, never met', (t) => {
   t.like(target({ ...results, stores: [] }, 'native JS heap'), { measured: 'not measured', met: false })
 })
 
+test('the per-user index targets: closeUser ≤ 50 µs, and the index ≤ 5% in every pattern of the A/B', (t) => {
+  const users = (store: 'native' | 'js', sessions: number, shares: [number, number, number]) => ({
+    store, sessions, perUser: 10, closeUserUs: 20, closeUserP99Us: 70, createWithUserNs: 2800, createWithoutIndexNs: 2600,
+    indexShare: shares[0], keptWithUserNs: 3000, keptWithoutIndexNs: 2800, keptIndexShare: shares[1], freshWithUserNs: 3000,
+    freshWithoutIndexNs: 2800, freshIndexShare: shares[2], abPairs: 10, abClock: 'main thread CPU' as const, getWithUserNs: 900, getAnonymousNs: 900,
+  })
+  const results = (figures: ReturnType<typeof users>[]) => ({ ...syntheticResults([1_000_000], ['native', 'js']), users: figures })
+  const met = results([users('native', 1_000_000, [0.03, 0.05, 0.049]), users('js', 1_000_000, [0.03, 0.051, 0.02])])
+  t.like(target(met, 'native: closeUser'), { met: true })
+  t.like(target(met, 'native: the per-user index'), { met: true })
+  t.like(target(met, 'JsEngine: the per-user index'), { met: false })
+  t.regex(target(met, 'JsEngine: the per-user index').measured, /kept \+5\.1%/)
+  const short = results([users('native', 100_000, [0, 0, 0])])
+  t.like(target(short, 'native: the per-user index'), { met: false })
+  t.regex(target(short, 'native: closeUser').measured, /at 10⁵ sessions, not 10⁶/)
+  t.like(target(short, 'JsEngine: closeUser'), { measured: 'not measured', met: false })
+  t.like(target(results([{ ...users('native', 1_000_000, [0, 0, 0]), closeUserUs: 51 }]), 'native: closeUser'), { met: false })
+})
+
 test('a profile without 10⁶ figures is read at its largest size and says so', (t) => {
   const results = syntheticResults([2_000, 100_000, 10_000_000])
   t.regex(target(results, 'native get-and-renew ≥ 2.5x').measured, /at 10⁵ sessions/)

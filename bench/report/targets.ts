@@ -37,6 +37,7 @@ export function evaluateTargets(results: Figures): Target[] {
       distinctTimeoutsBlock(results, store, 5),
       setterCost(results, store, 2000),
       ...againstBaseline(results, store),
+      ...userIndexTargets(results, store),
     ]),
     ...persistTargets(results),
   ]
@@ -88,6 +89,34 @@ function setterCost(results: Figures, store: OwnStore, limitNs: number): Target 
     measured: `${formatNs(wheel.setterNs)} ns per setter at ${formatSize(wheel.setterSessions)} sessions (needs ≤ ${limitNs} ns${short ? `; not read at ${formatSize(REFERENCE_SIZE)}` : ''})`,
     met: !short && wheel.setterNs <= limitNs,
   }
+}
+
+/**
+ * Issue 18: `closeUser` of a user with 10 sessions ≤ 50 µs, and the per-user index ≤ 5% of a
+ * create with a user and its close, read from bench/users.ts's with/without A/B: met only when
+ * every pattern it runs is within 5%.
+ */
+function userIndexTargets(results: Figures, store: OwnStore): Target[] {
+  const closeName = `${SHORT_NAMES[store]}: closeUser of a user with 10 sessions ≤ 50 µs at ${formatSize(REFERENCE_SIZE)} sessions`
+  const shareName = `${SHORT_NAMES[store]}: the per-user index ≤ 5% of a create with a user and its close (with/without A/B) at ${formatSize(REFERENCE_SIZE)} sessions`
+  const figures = results.users?.find((entry) => entry.store === store)
+  if (!figures) return [notMeasured(closeName), notMeasured(shareName)]
+  const short = figures.sessions < REFERENCE_SIZE
+  const at = short ? `; at ${formatSize(figures.sessions)} sessions, not ${formatSize(REFERENCE_SIZE)}` : ''
+  const shares = [figures.indexShare, figures.keptIndexShare, figures.freshIndexShare]
+  const percent = (share: number | undefined) => share === undefined ? 'not measured' : `+${(share * 100).toFixed(1)}%`
+  return [
+    {
+      name: closeName,
+      measured: `median ${figures.closeUserUs.toFixed(1)} µs, p99 ${figures.closeUserP99Us.toFixed(1)} µs${at}`,
+      met: !short && figures.closeUserUs <= 50,
+    },
+    {
+      name: shareName,
+      measured: `closed at once ${percent(shares[0])}, kept ${percent(shares[1])}, kept as users' only sessions ${percent(shares[2])} (needs each ≤ +5.0%; median of ${figures.abPairs ?? 'n/a'} pairs, ${figures.abClock ?? 'wall'} time${at})`,
+      met: !short && shares.every((share) => share !== undefined && share <= 0.05),
+    },
+  ]
 }
 
 function readBaseline(): Figures | undefined {

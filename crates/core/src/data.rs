@@ -305,7 +305,9 @@ impl SideRecord {
         };
         let found = self.find(key);
         let old = found.as_ref().map_or(0, |s| s.key.len() + s.value.len());
-        let total = (self.data_bytes() - old)
+        let total = self
+            .data_bytes()
+            .saturating_sub(old)
             .checked_add(key.len() + value.len())
             .ok_or(TooLarge)?;
         if total > max {
@@ -370,7 +372,7 @@ impl SideRecord {
             .is_some_and(|first| first[0] & USER_BIT != 0)
     }
 
-    /// Sets or clears the user. A user over 4 GiB (no JS string is) is not stored. O(size).
+    /// Sets or clears the user; a user over 4 GiB (no JS string is) clears it. O(size).
     pub(crate) fn set_user(&mut self, user: Option<&str>) {
         if user.is_none() && self.is_empty() {
             return;
@@ -447,7 +449,11 @@ impl SideRecord {
             return SideRecord::default();
         }
         let mut block = Block::zeroed(tail.len());
-        block.record_mut().copy_from_slice(tail);
+        Cursor {
+            out: block.record_mut(),
+            at: 0,
+        }
+        .put(tail);
         block.mark_len(tail.len());
         SideRecord { block }
     }

@@ -1,3 +1,24 @@
+//! The binding's global allocator: mimalloc, with the engine's large blocks in an arena of
+//! transparent huge pages.
+//!
+//! A lookup at 10^6 sessions is two dependent cache misses (the index bucket, then the slot's
+//! entry), and with 4 KiB pages each also misses the TLB: on this machine (a VM, so every TLB
+//! miss walks two page tables) that was a third of a lookup's CPU time. The large blocks, the
+//! index's 256 KiB chunks and the slot table's ~90 KiB pages, are what a lookup touches; they
+//! come from one exclusive mimalloc arena that is advised for huge pages, so 2 MiB pages map
+//! them. Everything else (session data, the bulk of the memory) stays on 4 KiB pages in
+//! mimalloc's own arenas: huge pages there too cost creates ~15% of CPU time (faulting and
+//! zeroing 2 MiB at a time) and more RSS, for no further gain on the lookup path. Native
+//! get-and-renew at 10^6 sessions, CPU time per call (bench/get-cpu.ts, alternating builds, load
+//! 8-9): 547-593 ns with the tables in huge pages against 836-872 ns without; creates ~10% and
+//! RSS ~9% higher (README, Design notes).
+//!
+//! The arena is address space reserved up front (`MAP_NORESERVE`, nothing resident until
+//! touched) and committed from the start, since huge pages need whole 2 MiB ranges mapped
+//! read-write before the first touch. Where it cannot be had (strict overcommit, no
+//! transparent huge pages, a thread whose heap cannot be made) large blocks come from the
+//! ordinary heap, as before.
+//!
 //! mimalloc purges freed memory back to the OS only some time after it was freed (10 ms, 100 ms
 //! for whole segments), and runs those delayed purges only from later allocator calls in the
 //! same part of the heap. After a mass expiry nothing comes back there, so the freed pages of
@@ -9,28 +30,158 @@
 //!
 //! mimalloc also commits each 1 GiB arena it reserves eagerly by default on Linux; filling a
 //! table to 3M sessions in Rust then had 313 creates over 0.5 ms of thread CPU, the slowest 9 ms,
-//! clustered where arenas were committed; committed on demand, 2, the slowest 0.54 ms.
+//! clustered where arenas were committed; committed on demand, 2, the slowest 0.54 ms. Its own
+//! arenas are therefore committed on demand; only the huge-page arena is not.
 #![allow(unsafe_code)]
 
-use std::ffi::{c_int, c_long};
-use std::sync::Once;
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::ffi::{c_int, c_long, c_void};
+use std::ptr;
+use std::sync::OnceLock;
+
+use mimalloc::MiMalloc;
 
 /// `mi_option_arena_eager_commit` in mimalloc v2's `mi_option_e` (libmimalloc-sys 0.1.49, v2
 /// feature, pinned with the crate in Cargo.toml).
 const MI_OPTION_ARENA_EAGER_COMMIT: c_int = 4;
+/// Blocks this large or larger go to the huge-page arena: the index chunks and table pages,
+/// never a session's data.
+const LARGE_BLOCK_BYTES: usize = 64 * 1024;
+/// Address space of the huge-page arena: the lookup tables of ~10^8 sessions. Reserved, not
+/// resident; an arena that fills up sends further large blocks to the ordinary heap.
+const HUGE_ARENA_BYTES: usize = 16 << 30;
+/// `MADV_HUGEPAGE` on Linux.
+const MADV_HUGEPAGE: c_int = 14;
 
 extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
+    fn mi_reserve_os_memory_ex(
+        size: usize,
+        commit: bool,
+        allow_large: bool,
+        exclusive: bool,
+        arena_id: *mut c_int,
+    ) -> c_int;
+    fn mi_arena_area(arena_id: c_int, size: *mut usize) -> *mut c_void;
+    fn mi_heap_new_in_arena(arena_id: c_int) -> *mut c_void;
+    fn mi_heap_malloc_aligned(heap: *mut c_void, size: usize, alignment: usize) -> *mut c_void;
+    fn mi_heap_zalloc_aligned(heap: *mut c_void, size: usize, alignment: usize) -> *mut c_void;
+    fn mi_heap_realloc_aligned(
+        heap: *mut c_void,
+        p: *mut c_void,
+        new_size: usize,
+        alignment: usize,
+    ) -> *mut c_void;
+    fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
 }
 
-/// Sets arena commits to on demand, once per process, before the first engine allocates.
-pub(crate) fn tune() {
-    static SET: Once = Once::new();
-    SET.call_once(|| {
-        // SAFETY: mi_option_set takes any option index and value, and options are atomics
-        // mimalloc reads on each purge decision; the index is the pinned version's.
+/// The process's huge-page arena, reserved on first use; `None` when it could not be.
+fn huge_arena() -> Option<c_int> {
+    static ARENA: OnceLock<Option<c_int>> = OnceLock::new();
+    *ARENA.get_or_init(|| {
+        // SAFETY: mimalloc's documented calls; the arena id is written before it is read, and
+        // madvise gets exactly the range mimalloc reports for the arena it just mapped.
         unsafe {
+            // Before anything else of mimalloc runs in this process: its own arenas commit on
+            // demand (see above).
             mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+            let mut id: c_int = -1;
+            if mi_reserve_os_memory_ex(HUGE_ARENA_BYTES, true, false, true, &mut id) != 0 {
+                return None;
+            }
+            let mut size = 0usize;
+            let start = mi_arena_area(id, &mut size);
+            if start.is_null() || size == 0 {
+                return None;
+            }
+            // Advice only: a kernel without transparent huge pages leaves 4 KiB pages.
+            madvise(start, size, MADV_HUGEPAGE);
+            Some(id)
         }
+    })
+}
+
+thread_local! {
+    /// This thread's mimalloc heap in the huge-page arena (mimalloc heaps allocate only on the
+    /// thread that made them; each Worker has its own). Null until the first large block.
+    static HUGE_HEAP: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// This thread's heap in the huge-page arena, made on first use; `None` when there is none.
+fn huge_heap() -> Option<*mut c_void> {
+    let heap = HUGE_HEAP.try_with(|cell| {
+        let mut heap = cell.get();
+        if heap.is_null() {
+            if let Some(arena) = huge_arena() {
+                // SAFETY: a mimalloc call with an arena id mimalloc gave; null on failure.
+                heap = unsafe { mi_heap_new_in_arena(arena) };
+                cell.set(heap);
+            }
+        }
+        heap
     });
+    heap.ok().filter(|heap| !heap.is_null())
+}
+
+/// Sets mimalloc's options once per process, before the first engine allocates.
+pub(crate) fn tune() {
+    huge_arena();
+}
+
+/// mimalloc, with blocks of `LARGE_BLOCK_BYTES` or more from this thread's huge-page heap.
+pub(crate) struct Allocator;
+
+// SAFETY: every block comes from mimalloc (a heap of it or its default heap) with the layout's
+// size and alignment, and mimalloc frees and reallocates any of its blocks from any thread.
+unsafe impl GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() >= LARGE_BLOCK_BYTES {
+            if let Some(heap) = huge_heap() {
+                // SAFETY: a live heap of this thread; size and alignment from the layout.
+                let block = unsafe { mi_heap_malloc_aligned(heap, layout.size(), layout.align()) };
+                if !block.is_null() {
+                    return block.cast();
+                }
+            }
+        }
+        // SAFETY: forwarded as received.
+        unsafe { MiMalloc.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.size() >= LARGE_BLOCK_BYTES {
+            if let Some(heap) = huge_heap() {
+                // SAFETY: as in `alloc`.
+                let block = unsafe { mi_heap_zalloc_aligned(heap, layout.size(), layout.align()) };
+                if !block.is_null() {
+                    return block.cast();
+                }
+            }
+        }
+        // SAFETY: forwarded as received.
+        unsafe { MiMalloc.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        // SAFETY: mi_free takes a block of any mimalloc heap.
+        unsafe { MiMalloc.dealloc(block, layout) }
+    }
+
+    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= LARGE_BLOCK_BYTES {
+            if let Some(heap) = huge_heap() {
+                // SAFETY: `block` is a live mimalloc block of `layout`; mimalloc moves it into
+                // `heap` when it must grow, and returns null (keeping `block`) on failure.
+                let moved = unsafe {
+                    mi_heap_realloc_aligned(heap, block.cast(), new_size, layout.align())
+                };
+                if !moved.is_null() {
+                    return moved.cast();
+                }
+            }
+        }
+        // SAFETY: forwarded as received.
+        unsafe { MiMalloc.realloc(block, layout, new_size) }
+    }
 }

@@ -8,9 +8,10 @@
 /// 76-114 ms (fastbin consolidation); mimalloc frees in O(1) with no global pauses (README,
 /// Design notes). Its v2 feature, pinned with the crate: mimalloc v3 (the crate's default) keeps
 /// thread state that does not survive the addon being loaded again in a new Worker, and the
-/// process segfaults (__test__/workers.spec.ts).
+/// process segfaults (__test__/workers.spec.ts). Large blocks go to a huge-page arena
+/// (src/allocator.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 mod allocator;
 mod cookie;

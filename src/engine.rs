@@ -491,20 +491,11 @@ pub fn set_data_packed(
     let Some(entries) = entries else {
         return 3;
     };
-    let mut result = 0;
-    for (key, value) in entries {
-        match engine.engine.set_data(found, key, value) {
-            Ok(()) => {}
-            Err(SetDataError::TooLarge) => {
-                result = 1;
-                break;
-            }
-            Err(SetDataError::Stale) => {
-                result = 2;
-                break;
-            }
-        }
-    }
+    let result = match engine.engine.set_data_entries(found, entries.into_iter()) {
+        Ok(()) => 0,
+        Err(SetDataError::TooLarge) => 1,
+        Err(SetDataError::Stale) => 2,
+    };
     engine.report_memory(&env);
     result
 }

@@ -287,6 +287,11 @@ impl SideRecord {
             .collect()
     }
 
+    /// True when the record holds no data entry (a user or roles perhaps). O(roles).
+    pub(crate) fn has_no_data(&self) -> bool {
+        Slots::of(self.record()).left == 0
+    }
+
     /// UTF-8 bytes of all keys and values. O(roles): the block's length less its framing.
     pub(crate) fn data_bytes(&self) -> usize {
         let bytes = self.record();

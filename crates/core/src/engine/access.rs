@@ -3,7 +3,7 @@
 
 use super::{Engine, State};
 use crate::config::KeyMode;
-use crate::data::{SideRecord, TooLarge};
+use crate::data::{OverCap, SideRecord, TooLarge};
 use crate::error::SetDataError;
 use crate::handle::Handle;
 use crate::ids;
@@ -87,6 +87,50 @@ impl Engine {
             .change_side(h, |side| {
                 side.set(key, value, max)
                     .map_err(|TooLarge| SetDataError::TooLarge)
+            })
+            .unwrap_or(Err(SetDataError::Stale))
+    }
+
+    /// Stores entries in order as [`Engine::set_data`] per entry would, stopping at the first
+    /// that would take the session over `max_data_bytes` (`Err(TooLarge)`; the entries before it
+    /// stay). A session holding no data yet (a create with a caller key, then its data) gets its
+    /// record rebuilt once, user and roles kept, instead of resized per entry. O(bytes).
+    ///
+    /// # Errors
+    /// `Err(TooLarge)` as said, `Err(Stale)` when `h` is stale.
+    ///
+    /// ```
+    /// # use sessionkeeper_core::*;
+    /// let mut e = Engine::new(Config { max_data_bytes: 4, ..Config::default() }).unwrap();
+    /// let h = e.create(0.0, 0.0, 0.0).unwrap();
+    /// let entries = [("a", "1"), ("b", "22"), ("c", "")];
+    /// assert_eq!(e.set_data_entries(h, entries.into_iter()), Err(SetDataError::TooLarge));
+    /// assert_eq!(e.data_keys(h), Some(vec!["a"]));
+    /// ```
+    pub fn set_data_entries<'s>(
+        &mut self,
+        h: Handle,
+        entries: impl ExactSizeIterator<Item = (&'s str, &'s str)> + Clone,
+    ) -> Result<(), SetDataError> {
+        let max = self.config.max_data_bytes;
+        self.table
+            .change_side(h, |side| {
+                if side.has_no_data() {
+                    let roles = side.roles();
+                    let (built, all) =
+                        SideRecord::build(side.user(), &roles, entries, max, OverCap::Stop);
+                    *side = built;
+                    return if all {
+                        Ok(())
+                    } else {
+                        Err(SetDataError::TooLarge)
+                    };
+                }
+                for (key, value) in entries {
+                    side.set(key, value, max)
+                        .map_err(|TooLarge| SetDataError::TooLarge)?;
+                }
+                Ok(())
             })
             .unwrap_or(Err(SetDataError::Stale))
     }

@@ -506,3 +506,60 @@ fn pages_are_released_and_made_again_under_churn_with_every_invariant_kept() {
         assert_eq!(e.lookup(id.as_bytes(), 0.0, false), Some(h));
     }
 }
+
+/// Entries stored at once leave what `set_data` per entry leaves, stopping at the first over the
+/// cap, whether the session held data before or only a user and roles.
+#[test]
+fn set_data_entries_is_set_data_in_order() {
+    let runs: [&[(&str, &str)]; 4] = [
+        &[("a", "1"), ("b", "22"), ("a", "333")],
+        &[("a", "1"), ("b", "123456789"), ("c", "")],
+        &[("x", ""), ("x", "12345678")],
+        &[],
+    ];
+    for max_data_bytes in [usize::MAX, 8] {
+        for before in [&[][..], &[("z", "9")][..]] {
+            for entries in runs {
+                let config = Config {
+                    max_data_bytes,
+                    ..Config::default()
+                };
+                let mut at_once = Engine::new(config.clone()).unwrap();
+                let mut by_one = Engine::new(config).unwrap();
+                let a = at_once.create(0.0, 0.0, 0.0).unwrap();
+                let b = by_one.create(0.0, 0.0, 0.0).unwrap();
+                for (e, h) in [(&mut at_once, a), (&mut by_one, b)] {
+                    e.set_user(h, Some("alice"));
+                    e.set_roles(h, &["admin"]);
+                    for (k, v) in before {
+                        e.set_data(h, k, v).unwrap();
+                    }
+                }
+                let stored = at_once.set_data_entries(a, entries.iter().copied());
+                let mut expected = Ok(());
+                for (k, v) in entries {
+                    if let Err(error) = by_one.set_data(b, k, v) {
+                        expected = Err(error);
+                        break;
+                    }
+                }
+                assert_eq!(stored, expected, "{entries:?} {before:?} {max_data_bytes}");
+                assert_eq!(at_once.data_keys(a), by_one.data_keys(b));
+                for k in by_one.data_keys(b).unwrap() {
+                    assert_eq!(at_once.get_data(a, k), by_one.get_data(b, k));
+                }
+                assert_eq!(at_once.user(a), Some("alice"));
+                assert_eq!(at_once.roles(a), Some(vec!["admin"]));
+                assert_eq!(at_once.memory_bytes(), by_one.memory_bytes());
+                at_once.check_invariants().unwrap();
+            }
+        }
+    }
+    let mut e = Engine::new(Config::default()).unwrap();
+    let h = e.create(0.0, 0.0, 0.0).unwrap();
+    e.release(h);
+    assert_eq!(
+        e.set_data_entries(h, [("a", "1")].into_iter()),
+        Err(SetDataError::Stale)
+    );
+}

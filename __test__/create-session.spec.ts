@@ -69,6 +69,8 @@ test('the binding refuses a malformed packing before creating anything', (t) => 
     t.throws(() => binding.createSession(engine, T0, HOUR, 0, pairs, packed, Uint32Array.from(lengths), out), { message: /malformed/ }, packed)
   }
   t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new Uint32Array(0), new Float64Array(0)), { message: /out/ })
+  // Packed data that is no string, read only inside the call: refused, nothing created.
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, 42 as unknown as string, new Uint32Array(0), out), { message: /string/ })
   // A pair count out of all proportion: more pairs than lengths.
   t.throws(() => binding.createSession(engine, T0, HOUR, 0, 2 ** 32 - 1, 'ab', Uint32Array.of(1, 1), out), { message: /malformed/ })
   t.is(binding.size(engine), 0)

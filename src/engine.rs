@@ -137,44 +137,46 @@ pub fn create_session(
     lengths: PackedLengths,
     mut out: HandleBuffer,
 ) -> Result<Option<IdText>> {
-    let entries = packed
-        .text()
-        .and_then(|text| parse_entries(text, lengths.lengths(), pairs));
-    let Some(entries) = entries else {
-        return Err(Error::new(
-            Status::InvalidArg,
-            "malformed packed data entries",
-        ));
-    };
-    let Some(slot) = out.slots().next() else {
-        return Err(Error::new(
-            Status::InvalidArg,
-            "out must have room for the handle",
-        ));
-    };
-    let created =
-        engine
+    packed.read(|text| {
+        let entries = text.and_then(|text| parse_entries(text, lengths.lengths(), pairs));
+        let Some(entries) = entries else {
+            return Err(Error::new(
+                Status::InvalidArg,
+                "malformed packed data entries",
+            ));
+        };
+        let Some(slot) = out.slots().next() else {
+            return Err(Error::new(
+                Status::InvalidArg,
+                "out must have room for the handle",
+            ));
+        };
+        let created = engine.engine.create_with_data(
+            now,
+            idle_timeout,
+            absolute_timeout,
+            entries.into_iter(),
+        );
+        engine.report_memory(&env);
+        let found = match created {
+            Ok((found, _)) => found,
+            Err(sessionkeeper_core::Error::TableFull) => {
+                *slot = CREATE_TABLE_FULL;
+                return Ok(None);
+            }
+            Err(error) => return Err(map_error(error)),
+        };
+        *slot = found.to_f64();
+        let mut text = IdText {
+            buffer: [0; MAX_KEY_BYTES + 1],
+            len: 0,
+        };
+        text.len = engine
             .engine
-            .create_with_data(now, idle_timeout, absolute_timeout, entries.into_iter());
-    engine.report_memory(&env);
-    let found = match created {
-        Ok((found, _)) => found,
-        Err(sessionkeeper_core::Error::TableFull) => {
-            *slot = CREATE_TABLE_FULL;
-            return Ok(None);
-        }
-        Err(error) => return Err(map_error(error)),
-    };
-    *slot = found.to_f64();
-    let mut text = IdText {
-        buffer: [0; MAX_KEY_BYTES + 1],
-        len: 0,
-    };
-    text.len = engine
-        .engine
-        .write_id(found, &mut text.buffer)
-        .ok_or_else(|| Error::new(Status::GenericFailure, "a new session has no id"))?;
-    Ok(Some(text))
+            .write_id(found, &mut text.buffer)
+            .ok_or_else(|| Error::new(Status::GenericFailure, "a new session has no id"))?;
+        Ok(Some(text))
+    })?
 }
 
 /// A session under a caller's key; its handle, -1 when the key is taken, -2 when full.
@@ -485,19 +487,20 @@ pub fn set_data_packed(
     let Some(found) = handle(handle_number) else {
         return 2;
     };
-    let entries = packed
-        .text()
-        .and_then(|text| parse_entries(text, lengths.lengths(), pairs));
-    let Some(entries) = entries else {
-        return 3;
-    };
-    let result = match engine.engine.set_data_entries(found, entries.into_iter()) {
-        Ok(()) => 0,
-        Err(SetDataError::TooLarge) => 1,
-        Err(SetDataError::Stale) => 2,
-    };
+    // Not a string is malformed too: the facade always passes one.
+    let result = packed.read(|text| {
+        let entries = text.and_then(|text| parse_entries(text, lengths.lengths(), pairs));
+        let Some(entries) = entries else {
+            return 3;
+        };
+        match engine.engine.set_data_entries(found, entries.into_iter()) {
+            Ok(()) => 0,
+            Err(SetDataError::TooLarge) => 1,
+            Err(SetDataError::Stale) => 2,
+        }
+    });
     engine.report_memory(&env);
-    result
+    result.unwrap_or(3)
 }
 
 /// Removes a data value; whether it was there.

@@ -1,8 +1,9 @@
 //! The per-session side record: user, roles and string data in one allocation.
 //!
-//! The record is one exactly sized byte block whose bytes are, byte for byte, the tail of a
-//! Session record of the session file (docs/persistence-format.md), so a snapshot writes it as
-//! it is and a load copies it in one piece:
+//! The record is one block, sized to the record rounded up to 8 bytes, whose bytes are the tail
+//! of a Session record of the session file (docs/persistence-format.md), the first byte aside
+//! (its spare bits count the last chunk's padding, [`USER_BIT`]), so a snapshot writes it with
+//! one copy and a load copies a record's tail in one piece:
 //!
 //! ```text
 //! u8 hasUser (0/1) [u32 len, user]   u32 n, n × (u32 len, role)   u32 m, m × (u32 len, key, u32 len, value)
@@ -10,11 +11,10 @@
 //!
 //! Lengths are little-endian byte counts of UTF-8 text; data entries are in insertion order. A
 //! session with nothing (no user, no roles, no data) holds no block at all, and the block sits
-//! behind a thin pointer (8 bytes in the slot entry; the allocation starts with its element
-//! count and capacity, then the record's length, then the record, in whole 8-byte chunks).
-//! Before, a session of 5 entries held 12 allocations (the record, its entry list, one per key
-//! and per value): about 456 bytes in mimalloc's size classes for 177 bytes of text (the
-//! benchmark's data), against one of 256 now.
+//! behind a thin pointer (8 bytes in the slot entry; the allocation holds its element count and
+//! capacity, then the record in whole 8-byte chunks). Before, a session of 5 entries held 12
+//! allocations (the record, its entry list, one per key and per value): about 456 bytes in
+//! mimalloc's size classes for the benchmark's ~177 bytes of text, against one of 224 now.
 //!
 //! Costs, with `n` the keys and `s` the block's bytes: a read of one key scans the entries,
 //! O(n) (sessions hold few keys, and a scan of one block beats a map in memory and, at these

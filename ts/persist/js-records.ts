@@ -17,18 +17,6 @@ interface RawBuffer extends Buffer {
   utf8Write(text: string, offset: number): number
 }
 
-/** The last output buffer seen and its Buffer view (compaction reuses one buffer per run). */
-let lastOut: Uint8Array | undefined
-let lastView: RawBuffer | undefined
-
-function bufferOf(out: Uint8Array): RawBuffer {
-  if (out !== lastOut) {
-    lastOut = out
-    lastView = Buffer.from(out.buffer, out.byteOffset, out.byteLength) as RawBuffer
-  }
-  return lastView!
-}
-
 /**
  * Appends a Session record for each of the first `count` handles (attached sessions) to `out`
  * from byte `at`: returns the end, or -1 when they do not all fit (what was written past `at`
@@ -36,7 +24,8 @@ function bufferOf(out: Uint8Array): RawBuffer {
  * batch that would just fit may be refused: the caller then encodes it on its own.
  */
 export function jsSessionRecordsInto(engine: JsEngine, handles: Float64Array, count: number, out: Uint8Array, at: number): number {
-  const buffer = bufferOf(out)
+  // A view per batch, not cached: a cache would keep the last compaction's 4 MiB alive.
+  const buffer = Buffer.from(out.buffer, out.byteOffset, out.byteLength) as RawBuffer
   const end = out.length
   const writer = new EntryWriter(buffer, end)
   for (let index = 0; index < count; index++) {

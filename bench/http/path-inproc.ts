@@ -3,10 +3,9 @@
  * `GET /` with a live session's cookie through real `IncomingMessage` and `ServerResponse`
  * objects that have no socket, so what is measured is express and the session layer alone, with
  * no load generator sharing the machine. Per kind: CPU ns per request (process.cpuUsage, best
- * batch) and heap bytes allocated per request (heapUsed over a batch that ran no GC), each kind
- * in its own child process, kinds alternating over rounds. The bytes are the steadier figure on
- * a loaded machine: on Node 20 each property a layer adds to a request or response costs a new
- * hidden class (about 1 KiB), so they show such costs whatever the load.
+ * batch of each round, median of rounds), each kind in its own child process, kinds alternating
+ * over rounds. (Heap bytes per request, from heapUsed over a batch with no collection, were
+ * tried and dropped: on Node 24 they came out lower for the middleware than for bare express.)
  *
  * express-session is left out: MemoryStore answers on a later turn of the event loop, which a
  * synchronous loop of requests never reaches.
@@ -16,18 +15,14 @@
 import { execFileSync } from 'node:child_process'
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
-import { PerformanceObserver } from 'node:perf_hooks'
 import { appFor, PATH_KINDS, type PathKind, setupFor } from './path-server'
 
 const BATCH = 20_000
 const BATCHES = 8
-/** Allocation is measured over batches this small, so the young generation holds them without a GC. */
-const ALLOCATION_BATCH = 2_000
 
 interface Figures {
   kind: PathKind
   cpuNsPerRequest: number
-  bytesPerRequest: number
 }
 
 async function measure(kind: PathKind): Promise<Figures> {
@@ -51,25 +46,8 @@ async function measure(kind: PathKind): Promise<Figures> {
     const used = process.cpuUsage(start)
     best = Math.min(best, ((used.user + used.system) * 1000) / BATCH)
   }
-  let collections = 0
-  const observer = new PerformanceObserver((list) => {
-    collections += list.getEntries().length
-  })
-  observer.observe({ entryTypes: ['gc'] })
-  const allocations: number[] = []
-  for (let attempt = 0; attempt < 40 && allocations.length < 5; attempt++) {
-    await new Promise((resolve) => setImmediate(resolve))
-    const seen = collections
-    const before = process.memoryUsage().heapUsed
-    for (let index = 0; index < ALLOCATION_BATCH; index++) serve()
-    const after = process.memoryUsage().heapUsed
-    await new Promise((resolve) => setImmediate(resolve))
-    if (collections === seen && after > before) allocations.push((after - before) / ALLOCATION_BATCH)
-  }
-  observer.disconnect()
   if (kind !== 'bare' && (counts.misses > 0 || counts.hits === 0)) throw new Error(`${kind}: ${counts.misses} requests found no session`)
-  allocations.sort((a, b) => a - b)
-  return { kind, cpuNsPerRequest: best, bytesPerRequest: allocations.length === 0 ? Number.NaN : allocations[Math.floor(allocations.length / 2)] }
+  return { kind, cpuNsPerRequest: best }
 }
 
 async function main(): Promise<void> {
@@ -89,17 +67,15 @@ async function main(): Promise<void> {
     }
   }
   console.log(`Node ${process.version}, ${rounds} rounds (best batch of each round; median of rounds)`)
-  console.log('| kind | CPU ns/request | over bare | bytes/request | over bare |')
-  console.log('|---|---:|---:|---:|---:|')
+  console.log('| kind | CPU ns/request | over bare |')
+  console.log('|---|---:|---:|')
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const bare = results.get('bare')
   for (const kind of kinds) {
     const own = results.get(kind)!
     const ns = median(own.map((f) => f.cpuNsPerRequest))
-    const bytes = median(own.map((f) => f.bytesPerRequest))
     const overNs = bare === undefined || kind === 'bare' ? '' : median(own.map((f, i) => f.cpuNsPerRequest - bare[i].cpuNsPerRequest)).toFixed(0)
-    const overBytes = bare === undefined || kind === 'bare' ? '' : median(own.map((f, i) => f.bytesPerRequest - bare[i].bytesPerRequest)).toFixed(0)
-    console.log(`| ${kind} | ${ns.toFixed(0)} | ${overNs} | ${bytes.toFixed(0)} | ${overBytes} |`)
+    console.log(`| ${kind} | ${ns.toFixed(0)} | ${overNs} |`)
   }
 }
 

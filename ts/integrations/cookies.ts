@@ -94,7 +94,24 @@ const SIGNATURE_LENGTH = 43
  */
 const SIGNATURE = /[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/y
 const EXPIRED = 'Thu, 01 Jan 1970 00:00:00 GMT'
-const NO_SESSION = Object.freeze({ session: undefined, id: undefined, outdated: false })
+const NO_SESSION = Object.freeze({ session: undefined, id: undefined, outdated: false, value: undefined })
+/** Most ids whose verified signature a SessionCookie remembers for its Redis requests. */
+const VERIFIED_LIMIT = 8192
+
+/** @internal What `readAsync` found: the session, its id as read, and the cookie value to re-send as is (rolling, current signature). */
+export interface AsyncCookieRead<S> {
+  session: S | undefined
+  id: string | undefined
+  outdated: boolean
+  value: string | undefined
+}
+
+/** `text` from `from` on equals `expected` (same length given), comparing every character whatever differs first. */
+function sameText(text: string, from: number, expected: string): boolean {
+  let differ = 0
+  for (let index = 0; index < expected.length; index++) differ |= text.charCodeAt(from + index) ^ expected.charCodeAt(index)
+  return differ === 0
+}
 
 let shortSecretWarned = false
 
@@ -124,6 +141,8 @@ export class SessionCookie {
   /** `; Max-Age=…; Expires=…` of a rolling cookie, made at most once a second: `Expires` has whole seconds. */
   #expiry = ''
   #expirySecond = Number.NaN
+  /** Id to signature of values that verified under the first secret (see {@link #verifyRemembered}). */
+  readonly #verified = new Map<string, string>()
 
   constructor(options: SessionCookieOptions | undefined, label = 'options') {
     const given = options === undefined ? {} : checkPlainObject(label, options)
@@ -180,13 +199,13 @@ export class SessionCookie {
    * @internal {@link CookieReader.read} over a manager whose lookups are Promises
    * (RedisSessionManager): the same rules, the same counting of rejected cookies.
    */
-  async readAsync<S extends { id: string }>(manager: AsyncLookups<S>, req: IncomingMessage): Promise<{ session: S | undefined; id: string | undefined; outdated: boolean }> {
+  async readAsync<S extends { id: string }>(manager: AsyncLookups<S>, req: IncomingMessage): Promise<AsyncCookieRead<S>> {
     const values = findCookies(cookieHeader(req.headers.cookie), this.name)
-    if (values.length === 0) return NO_SESSION as { session: undefined; id: undefined; outdated: false }
+    if (values.length === 0) return NO_SESSION as AsyncCookieRead<S>
     if (values.length === 1) {
-      const verified = this.verify(values[0], manager.keys === 'random')
+      const verified = this.#verifyRemembered(values[0], manager.keys === 'random')
       const session = verified < 0 ? undefined : await manager.get(this.idOf(values[0]))
-      if (session !== undefined) return { session, id: session.id, outdated: verified >= 2 }
+      if (session !== undefined) return { session, id: session.id, outdated: verified >= 2, value: this.rolling && verified === 0 ? values[0] : undefined }
     } else if (values.length <= MAX_SESSION_COOKIES) {
       let chosen: { value: string; secret: number; id: string } | undefined
       let ambiguous = false
@@ -202,10 +221,35 @@ export class SessionCookie {
         chosen = { value, secret, id }
       }
       const session = chosen === undefined || ambiguous ? undefined : await manager.get(chosen.id)
-      if (chosen !== undefined && session !== undefined) return { session, id: session.id, outdated: chosen.secret >= 2 }
+      if (chosen !== undefined && session !== undefined) {
+        return { session, id: session.id, outdated: chosen.secret >= 2, value: this.rolling && chosen.secret === 0 ? chosen.value : undefined }
+      }
     }
     manager[recordRejectedCookie]()
-    return NO_SESSION as { session: undefined; id: undefined; outdated: false }
+    return NO_SESSION as AsyncCookieRead<S>
+  }
+
+  /**
+   * {@link verify}, answered without an HMAC for a value whose signature verified under the
+   * first secret before: a RedisSessionManager's requests have no native verifier, and the
+   * same cookie comes back on every request of a session (two HMACs were a fifth of a cached
+   * read's CPU, with the rolling re-send's). Only values that verified are remembered (a
+   * forged one can neither enter nor evict), under their id, and a signature is compared with
+   * a remembered one in constant time; secrets never change for a SessionCookie, so what
+   * verified once verifies again. At most VERIFIED_LIMIT ids, oldest forgotten first.
+   */
+  #verifyRemembered(value: string, legacy: boolean): number {
+    if (this.#secrets.length === 0) return this.verify(value, legacy)
+    const dot = value.lastIndexOf('.')
+    const remembered = dot > 0 ? this.#verified.get(value.slice(0, dot)) : undefined
+    if (remembered !== undefined && value.length - dot - 1 === remembered.length && sameText(value, dot + 1, remembered)) return 0
+    const verified = this.verify(value, legacy)
+    if (verified === 0) {
+      const verifiedMap = this.#verified
+      if (verifiedMap.size >= VERIFIED_LIMIT) verifiedMap.delete(verifiedMap.keys().next().value as string)
+      verifiedMap.set(value.slice(0, dot), value.slice(dot + 1))
+    }
+    return verified
   }
 
   /**

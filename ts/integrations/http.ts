@@ -176,7 +176,7 @@ function redisSessionsFor(manager: RedisSessionManager, options: SessionCookieOp
 async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, req: IncomingMessage, res: ServerResponse): Promise<RedisSessionRequest> {
   const read = await cookie.readAsync(manager, req)
   const request = req as RedisSessionRequest
-  const state = new RedisRequestState(cookie, req, res, read.session, read.id, read.outdated)
+  const state = new RedisRequestState(cookie, req, res, read.session, read.id, read.outdated, read.value)
   read.session?.[observeSession](state)
   request.session = read.session
   request.startSession = async (init?: StartSessionInit): Promise<RedisSession> => {
@@ -228,6 +228,8 @@ class RedisRequestState implements SessionObserver {
   constructor(
     readonly cookie: SessionCookie, readonly req: IncomingMessage, readonly res: ServerResponse,
     readonly read: RedisSession | undefined, readonly readId: string | undefined, readonly outdated: boolean,
+    /** The cookie value as received when re-sending it needs no signing (rolling, first secret's current signature). */
+    readonly readValue: string | undefined,
   ) {}
 
   /** Once the headers are out, a new id can no longer reach the browser. */
@@ -255,7 +257,7 @@ class RedisRequestState implements SessionObserver {
     if (issued !== undefined && issuedId !== undefined && !issued.closed && issued.id === issuedId) return cookie.serialize(this.req, issuedId)
     if (this.closedRead) return cookie.serializeClear(this.req)
     if (read !== undefined && readId !== undefined && (this.outdated || cookie.rolling) && !read.closed && read.id === readId) {
-      return cookie.serialize(this.req, readId)
+      return this.readValue === undefined ? cookie.serialize(this.req, readId) : cookie.serializeValue(this.req, this.readValue)
     }
     return undefined
   }

@@ -547,3 +547,98 @@ fn a_file_from_before_the_record_block_loads_into_blocks_as_parsed() {
     write_sessions(&engine, &mut file);
     assert_eq!(parse(&file, &caller()).unwrap().sessions, parsed.sessions);
 }
+
+/// Session records with a valid CRC whose tail lies (a user flag other than 0 or 1, the padding
+/// bits the engine keeps in that byte, a length or count past the record's end, bytes left over,
+/// text that is not UTF-8) are refused as corruption at their offset, before an honest record;
+/// none panics.
+#[test]
+fn forged_session_tails_are_refused_whatever_their_lengths_claim() {
+    type Tail = fn(&mut RecordWriter<'_>);
+    let forged: [(&str, Tail); 10] = [
+        ("user flag 2", |w| {
+            w.u8(2);
+            w.str("u");
+            w.u32(0);
+            w.u32(0);
+        }),
+        ("user flag with padding bits", |w| {
+            w.u8(1 | (7 << 1));
+            w.str("u");
+            w.u32(0);
+            w.u32(0);
+        }),
+        ("user past the end", |w| {
+            w.u8(1);
+            w.u32(1 << 20);
+        }),
+        ("user length at u32::MAX", |w| {
+            w.u8(1);
+            w.u32(u32::MAX as usize);
+            w.u8(b'a');
+        }),
+        ("role count past the end", |w| {
+            w.u8(0);
+            w.u32(u32::MAX as usize);
+        }),
+        ("a role past the end", |w| {
+            w.u8(0);
+            w.u32(1);
+            w.u32(9);
+            w.u8(b'r');
+        }),
+        ("data count past the end", |w| {
+            w.u8(0);
+            w.u32(0);
+            w.u32(0x1_0000);
+            w.str("k");
+            w.str("v");
+        }),
+        ("a value past the end", |w| {
+            w.u8(0);
+            w.u32(0);
+            w.u32(1);
+            w.str("k");
+            w.u32(100);
+            w.u8(b'v');
+        }),
+        ("bytes after the data", |w| {
+            w.u8(0);
+            w.u32(0);
+            w.u32(1);
+            w.str("k");
+            w.str("v");
+            w.u8(0);
+        }),
+        ("a value not UTF-8", |w| {
+            w.u8(0);
+            w.u32(0);
+            w.u32(1);
+            w.str("k");
+            w.u32(1);
+            w.u8(0xff);
+        }),
+    ];
+    for (what, tail) in forged {
+        let mut file = encode_header(&caller(), 0.0, 0).to_vec();
+        session(&mut file, "honest", 10.0, Some("u"), &[("k", "v")]);
+        let at = file.len();
+        record(&mut file, kind::SESSION, |w| {
+            w.str("forged");
+            for t in [1.0, 10.0, 100.0, 0.0] {
+                w.f64(t);
+            }
+            tail(w);
+        });
+        session(&mut file, "after", 10.0, None, &[("k", "v")]);
+        let mut engine = Engine::new(Config {
+            keys: KeyMode::Caller,
+            ..Config::default()
+        })
+        .unwrap();
+        match load(&mut engine, &file, 0.0, 20.0) {
+            Err(Damage::Corrupt { offset, .. }) => assert_eq!(offset, at, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}

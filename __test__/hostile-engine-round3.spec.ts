@@ -56,3 +56,54 @@ for (const engine of ['native', 'js'] as const) {
     t.true(expiresAt !== undefined && expiresAt <= start + 10_000 + 1000, `expires ${expiresAt! - start} ms after its only use`)
   })
 }
+
+/**
+ * What a session holds, as the public API reads it: user, roles, every key and value in order,
+ * or the error a create threw.
+ */
+function created(engine: 'native' | 'js', init: Record<string, unknown>, options: SessionManagerOptions): string {
+  const manager = new SessionManager({ engine, clock: new FakeClock().read, ...options })
+  try {
+    const session = manager.create(init as never)
+    return JSON.stringify([session.user, session.roles, session.keys().map((key) => [key, session.get(key as never)])])
+  } catch (error) {
+    return `${(error as Error).name}: ${(error as Error).message}`
+  } finally {
+    manager.close()
+  }
+}
+
+// The native create reads its packed data into a 1 KiB stack buffer when V8's copy proves the
+// whole text fitted (a copy ending 4 bytes or more before its end), and from the heap otherwise;
+// more than 16 entries take a lengths array of their own; a caller-key create sends its data
+// through setDataPacked, built once with the user. The JsEngine is the specification.
+test('both engines store the same data for packed texts around the stack buffer, many entries and the data cap', (t) => {
+  const cases: Array<[string, Record<string, string>, number]> = []
+  // 'k' plus a value whose last character is 1 to 4 UTF-8 bytes, the text 1010-1030 bytes long.
+  for (let bytes = 1010; bytes <= 1030; bytes++) {
+    for (const last of ['a', 'é', '€', '😀']) {
+      cases.push([`${bytes} bytes ending in ${last}`, { k: 'a'.repeat(bytes - 1 - Buffer.byteLength(last)) + last }, Infinity])
+    }
+  }
+  for (const count of [15, 16, 17, 2 ** 16 + 1]) {
+    const data: Record<string, string> = {}
+    for (let i = 0; i < count; i++) data[`k${i}`] = i % 3 === 0 ? 'é😀' : ''
+    cases.push([`${count} entries`, data, Infinity])
+  }
+  cases.push(['an empty key and value', { '': '' }, Infinity])
+  cases.push(['an empty key and value under a cap of 0', { '': '' }, 0])
+  cases.push(['the cap exactly (UTF-8 bytes)', { é: 'ab', c: '😀' }, 9])
+  cases.push(['one byte over the cap', { é: 'ab', c: '😀' }, 8])
+  cases.push(['the cap reached by the second entry of three', { a: 'b', c: 'de', e: '' }, 4])
+  let compared = 0
+  for (const [what, data, maxDataBytes] of cases) {
+    for (const init of [{ data, user: 'ü', roles: ['', 'r😀'] }, { data, user: 'ü', key: 'caller-key' }]) {
+      const options: SessionManagerOptions = { maxDataBytes, ...(init.key === undefined ? {} : { keys: 'caller' as const }) }
+      const native = created('native', init, options)
+      const js = created('js', init, options)
+      if (native !== js) t.fail(`${what} (${init.key === undefined ? 'random id' : 'caller key'}): native ${native.slice(0, 200)} js ${js.slice(0, 200)}`)
+      compared++
+    }
+  }
+  t.is(compared, 2 * cases.length)
+})

@@ -3,6 +3,7 @@
  * renewal slack), through the public API on both engines.
  */
 import test from 'ava'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -106,4 +107,45 @@ test('both engines store the same data for packed texts around the stack buffer,
     }
   }
   t.is(compared, 2 * cases.length)
+})
+
+/** Whether this kernel gives transparent huge pages to a range advised MADV_HUGEPAGE. */
+function hugePagesAdvisable(): boolean {
+  try {
+    return /\[(always|madvise)\]/.test(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+// src/allocator.rs sends every block of 64 KiB or more to the huge-page arena, meant for the
+// index chunks and table pages ("never a session's data"), but a session whose record is that
+// large goes there too. mimalloc gives a block of 64-128 KiB a 128 KiB slot, and on huge pages
+// the whole slot is resident, where 4 KiB pages leave its unused tail untouched: 2000 sessions
+// of a 70 KB value grew RSS by 258-267 MB for 140 MB of data (60 KB values: 130-151 MB; 130 KB
+// and 300 KB: 145-154 MB), and memoryBytes (the external memory reported to V8) counts 140.
+// Not fixed here: telling the tables' blocks from data by size alone cannot work (a table page is
+// ~90 KiB), so the tables would have to ask for the arena themselves (an alignment or a flag
+// the core sets), in the files the engine's lookup path is being changed in this round.
+;(hugePagesAdvisable() ? test.failing : test.skip)('sessions holding 64-128 KiB of data cost about their data in RSS, as below 64 KiB [native]', (t) => {
+  const script = `
+    const { SessionManager } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))})
+    const { setFlagsFromString } = require('node:v8')
+    const { runInNewContext } = require('node:vm')
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc')
+    const manager = new SessionManager({ engine: 'native' })
+    manager.create()
+    const value = 'x'.repeat(70_000)
+    gc()
+    const before = process.memoryUsage().rss
+    for (let i = 0; i < 2000; i++) manager.create({ data: { value } })
+    gc()
+    process.stdout.write(String(process.memoryUsage().rss - before))
+  `
+  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  t.is(run.status, 0, run.stderr)
+  const grown = Number(run.stdout)
+  const data = 2000 * 70_000
+  t.true(grown < 1.3 * data, `RSS grew ${(grown / 1e6).toFixed(0)} MB for ${data / 1e6} MB of data`)
 })

@@ -149,3 +149,46 @@ function hugePagesAdvisable(): boolean {
   const data = 2000 * 70_000
   t.true(grown < 1.3 * data, `RSS grew ${(grown / 1e6).toFixed(0)} MB for ${data / 1e6} MB of data`)
 })
+
+// Each thread that allocates a block of 64 KiB or more gets its own mimalloc heap in the
+// huge-page arena (src/allocator.rs), deleted when the thread ends; the blocks are freed on that
+// thread or another. Workers fill tables past several index chunks and table pages, hold 70 KB
+// session records, and are terminated in the middle of it, round after round, while the main
+// thread allocates large blocks of its own: the process must go on (a crash fails the child).
+test('native managers in Workers with large tables and large records, terminated mid-work, leave the main thread working', (t) => {
+  const pkg = JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))
+  const worker = `
+    const { parentPort } = require('node:worker_threads')
+    const { SessionManager } = require(${pkg})
+    const manager = new SessionManager({ engine: 'native' })
+    const big = 'w'.repeat(70_000)
+    for (let i = 0; ; i++) {
+      const session = manager.create({ data: i % 500 === 0 ? { big } : { p: 'y' } })
+      if (i === 60_000) parentPort.postMessage('busy')
+      if (i % 5 === 0) manager.destroy(session.id)
+    }
+  `
+  const script = `
+    const { Worker } = require('node:worker_threads')
+    const { SessionManager } = require(${pkg})
+    const manager = new SessionManager({ engine: 'native' })
+    const big = 'm'.repeat(70_000)
+    const kept = manager.create({ data: { big } })
+    const round = () => Promise.all([0, 1].map(() => new Promise((resolve, reject) => {
+      const w = new Worker(${JSON.stringify(worker)}, { eval: true })
+      w.on('message', () => w.terminate())
+      w.on('error', reject)
+      w.on('exit', resolve)
+    })))
+    ;(async () => {
+      for (let r = 0; r < 3; r++) {
+        await round()
+        for (let i = 0; i < 10_000; i++) manager.create({ data: i % 100 === 0 ? { big } : { q: 'z' } })
+      }
+      process.stdout.write(JSON.stringify({ size: manager.size, kept: manager.get(kept.id)?.get('big') === big }))
+    })()
+  `
+  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  t.is(run.status, 0, run.stderr)
+  t.deepEqual(JSON.parse(run.stdout), { size: 30_001, kept: true })
+})

@@ -4,7 +4,10 @@
  * the mix's cost can be attributed. One server process, one redis-server, kinds run in turn
  * (rounds alternate them, for A/B on a loaded machine):
  *
- *   [SPLIT_KINDS=bare-express,redis-middleware] [SPLIT_ROUNDS=2] [SPLIT_SECONDS=3] node --import tsx bench/redis/split.ts
+ *   [SPLIT_KINDS=bare-express,redis-middleware] [SPLIT_ROUNDS=2] [SPLIT_SECONDS=3] [SPLIT_PHASES=writes,anonymous] node --import tsx bench/redis/split.ts
+ *
+ * (reads always run; SPLIT_PHASES picks the others, both by default.) With BENCH_CPU_PROF=dir the
+ * server writes a CPU profile of the phase SPLIT_PROFILE names (reads by default) into dir.
  *
  * Prints, per kind and round, server CPU µs per request of each phase (process.cpuUsage of the
  * server, user + system, over its own request count) and the req/s autocannon saw.
@@ -55,14 +58,19 @@ async function runKind(kind: RedisBenchKind, redis: RedisServer, seconds: number
     }
     await run(read) // warm-up: JIT, and every session in the near cache
     // BENCH_CPU_PROF (as run.ts): the server profiles the reads phase alone.
-    const profiling = process.env.BENCH_CPU_PROF !== undefined
-    if (profiling) await text(base, 'POST', '/bench-profile/start')
-    const reads = await run(read)
-    if (profiling) await text(base, 'POST', '/bench-profile/stop')
+    // BENCH_CPU_PROF (as run.ts): the server profiles one phase alone, SPLIT_PROFILE (reads by default).
+    const profiled = process.env.BENCH_CPU_PROF === undefined ? undefined : process.env.SPLIT_PROFILE ?? 'reads'
+    const phase = async (name: string, pick: () => { method: string; path: string; cookie?: string }) => {
+      if (profiled === name) await text(base, 'POST', '/bench-profile/start')
+      const figures = await run(pick)
+      if (profiled === name) await text(base, 'POST', '/bench-profile/stop')
+      return figures
+    }
+    const phases = process.env.SPLIT_PHASES?.split(',') ?? ['writes', 'anonymous']
     return {
-      reads,
-      writes: await run(() => ({ method: 'POST', path: '/cart', cookie: any() })),
-      anonymous: await run(() => ({ method: 'GET', path: '/public' })),
+      reads: await phase('reads', read),
+      ...(phases.includes('writes') ? { writes: await phase('writes', () => ({ method: 'POST', path: '/cart', cookie: any() })) } : {}),
+      ...(phases.includes('anonymous') ? { anonymous: await phase('anonymous', () => ({ method: 'GET', path: '/public' })) } : {}),
     }
   } finally {
     child.stdin?.end()

@@ -97,6 +97,8 @@ const EXPIRED = 'Thu, 01 Jan 1970 00:00:00 GMT'
 const NO_SESSION = Object.freeze({ session: undefined, id: undefined, outdated: false, value: undefined })
 /** Most ids whose verified signature a SessionCookie remembers for its Redis requests. */
 const VERIFIED_LIMIT = 8192
+/** Longest cookie value whose signature is remembered (a random id's value is 66 to 87 characters). */
+const REMEMBERED_LENGTH = 256
 
 /** @internal What `readAsync` found: the session, its id as read, and the cookie value to re-send as is (rolling, current signature). */
 export interface AsyncCookieRead<S> {
@@ -236,7 +238,8 @@ export class SessionCookie {
    * read's CPU, with the rolling re-send's). Only values that verified are remembered (a
    * forged one can neither enter nor evict), under their id, and a signature is compared with
    * a remembered one in constant time; secrets never change for a SessionCookie, so what
-   * verified once verifies again. At most VERIFIED_LIMIT ids, oldest forgotten first.
+   * verified once verifies again. At most VERIFIED_LIMIT ids of values up to REMEMBERED_LENGTH
+   * characters, oldest forgotten first.
    */
   #verifyRemembered(value: string, legacy: boolean): number {
     if (this.#secrets.length === 0) return this.verify(value, legacy)
@@ -244,7 +247,9 @@ export class SessionCookie {
     const remembered = dot > 0 ? this.#verified.get(value.slice(0, dot)) : undefined
     if (remembered !== undefined && value.length - dot - 1 === remembered.length && sameText(value, dot + 1, remembered)) return 0
     const verified = this.verify(value, legacy)
-    if (verified === 0) {
+    // Long values (caller keys may take up to MAX_COOKIE_VALUE characters) are verified each
+    // time rather than kept: the map stays under VERIFIED_LIMIT * REMEMBERED_LENGTH characters.
+    if (verified === 0 && value.length <= REMEMBERED_LENGTH) {
       const verifiedMap = this.#verified
       if (verifiedMap.size >= VERIFIED_LIMIT) verifiedMap.delete(verifiedMap.keys().next().value as string)
       verifiedMap.set(value.slice(0, dot), value.slice(dot + 1))

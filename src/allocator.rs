@@ -57,7 +57,7 @@ const PAGE_BYTES: usize = 4096;
 
 /// True for the blocks that belong on huge pages: the lookup tables.
 fn for_huge_pages(size: usize) -> bool {
-    size >= LARGE_BLOCK_BYTES && size % PAGE_BYTES == 0
+    size >= LARGE_BLOCK_BYTES && size.is_multiple_of(PAGE_BYTES)
 }
 /// Address space of the huge-page arena: the lookup tables of ~10^8 sessions. Reserved, not
 /// resident; an arena that fills up sends further large blocks to the ordinary heap.

@@ -39,7 +39,7 @@ fn slot_of(bucket: u64) -> u32 {
 const CHUNK_BITS: u32 = 15;
 const CHUNK_MASK: usize = (1 << CHUNK_BITS) - 1;
 // A chunk is whole 4 KiB pages: the binding's allocator puts such blocks on huge pages.
-const _: () = assert!(((CHUNK_MASK + 1) * std::mem::size_of::<u64>()) % 4096 == 0);
+const _: () = assert!(((CHUNK_MASK + 1) * std::mem::size_of::<u64>()).is_multiple_of(4096));
 
 /// A table's bucket array in chunks, each allocated (zeroed) when first written: a new table
 /// costs nothing up front. One zeroed allocation of 2^23 buckets took 15 ms of CPU inside one

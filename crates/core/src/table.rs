@@ -96,7 +96,7 @@ impl Entry {
 pub(crate) type Entries = Paged<Entry>;
 // A page of entries is whole 4 KiB pages: the binding's allocator puts such blocks on huge
 // pages, which a lookup's two cache misses then reach without TLB misses.
-const _: () = assert!((PAGE_SLOTS * std::mem::size_of::<Entry>()) % 4096 == 0);
+const _: () = assert!((PAGE_SLOTS * std::mem::size_of::<Entry>()).is_multiple_of(4096));
 
 /// The generations a released page's slots had, kept so that each comes back as it left.
 #[derive(Debug)]

@@ -191,3 +191,25 @@ test('native managers in Workers with large tables and large records, terminated
   t.is(run.status, 0, run.stderr)
   t.deepEqual(JSON.parse(run.stdout), { size: 30_001, kept: true })
 })
+
+// The huge-page arena is 16 GiB of reserved address space. Under an address-space limit
+// (`ulimit -v`, systemd's LimitAS) that took most of what V8 may reserve, and each WebAssembly
+// memory reserves ~10 GiB: with the addon loaded, Node 20's fetch() could not instantiate its
+// HTTP parser under 24,000,000 kB, and worked without it. Under a limit the arena is not made.
+;(process.platform === 'linux' ? test : test.skip)('under an address-space limit, loading the native engine leaves V8 room for a WebAssembly memory', (t) => {
+  const vmKb = (script: string): string => `${script}; process.stdout.write(require('node:fs').readFileSync('/proc/self/status', 'utf8').match(/VmSize:\\s+(\\d+)/)[1])`
+  const plain = spawnSync(process.execPath, ['-e', vmKb('')], { encoding: 'utf8' })
+  // Room for Node and one WebAssembly memory, not for the arena as well.
+  const limitKb = Number(plain.stdout) + 18 * 1024 * 1024
+  const load = `
+    const { SessionManager } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))})
+    const manager = new SessionManager({ engine: 'native' })
+    for (let i = 0; i < 100_000; i++) manager.create()
+  `
+  const wasm = 'new WebAssembly.Memory({ initial: 1 }); process.stdout.write("made")'
+  const limited = (script: string) => spawnSync('bash', ['-c', `ulimit -v ${limitKb} && exec "$0" -e "$1"`, process.execPath, script], { encoding: 'utf8' })
+  const without = limited(wasm)
+  t.is(without.stdout, 'made', `without the addon: ${without.stderr}`)
+  const withAddon = limited(`${load}; ${wasm}`)
+  t.is(withAddon.stdout, 'made', `with the addon: ${withAddon.stderr.split('\n').find((line) => /Error/.test(line))}`)
+})

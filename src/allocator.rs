@@ -15,9 +15,9 @@
 //!
 //! The arena is address space reserved up front (`MAP_NORESERVE`, nothing resident until
 //! touched) and committed from the start, since huge pages need whole 2 MiB ranges mapped
-//! read-write before the first touch. Where it cannot be had (strict overcommit, no
-//! transparent huge pages, a thread whose heap cannot be made) large blocks come from the
-//! ordinary heap, as before.
+//! read-write before the first touch. Where it is not made ([`arena_allowed`], off Linux) or
+//! cannot be had (no transparent huge pages, a thread whose heap cannot be made) large blocks
+//! come from the ordinary heap, as before.
 //!
 //! mimalloc purges freed memory back to the OS only some time after it was freed (10 ms, 100 ms
 //! for whole segments), and runs those delayed purges only from later allocator calls in the
@@ -61,9 +61,22 @@ fn for_huge_pages(size: usize) -> bool {
 }
 /// Address space of the huge-page arena: the lookup tables of ~10^8 sessions. Reserved, not
 /// resident; an arena that fills up sends further large blocks to the ordinary heap.
+#[cfg(target_os = "linux")]
 const HUGE_ARENA_BYTES: usize = 16 << 30;
 /// `MADV_HUGEPAGE` on Linux.
+#[cfg(target_os = "linux")]
 const MADV_HUGEPAGE: c_int = 14;
+/// `RLIMIT_AS` on Linux.
+#[cfg(target_os = "linux")]
+const RLIMIT_AS: c_int = 9;
+
+/// `struct rlimit` on Linux (`rlim_t` is 64 bits on every Linux target Node.js runs on).
+#[cfg(target_os = "linux")]
+#[repr(C)]
+struct Rlimit {
+    current: u64,
+    max: u64,
+}
 
 extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
@@ -84,32 +97,75 @@ extern "C" {
         new_size: usize,
         alignment: usize,
     ) -> *mut c_void;
+}
+
+#[cfg(target_os = "linux")]
+extern "C" {
     fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+    fn getrlimit(resource: c_int, limit: *mut Rlimit) -> c_int;
+}
+
+/// Whether this process may reserve the arena. Not under an address-space limit (`ulimit -v`,
+/// systemd's `LimitAS`): 16 GiB would take most of it from V8, whose every WebAssembly memory
+/// reserves ~10 GiB (under 24,000,000 kB, Node 20's `fetch()` failed to instantiate its HTTP
+/// parser once the addon was loaded, and worked without it). Nor under strict overcommit
+/// (`vm.overcommit_memory` 2), where a writable private mapping is charged whole, `MAP_NORESERVE`
+/// or not, against the whole machine's commit limit.
+#[cfg(target_os = "linux")]
+fn arena_allowed() -> bool {
+    use std::io::Read;
+    let mut limit = Rlimit { current: 0, max: 0 };
+    // SAFETY: getrlimit writes one `struct rlimit`, which `limit` is laid out as.
+    if unsafe { getrlimit(RLIMIT_AS, &mut limit) } != 0 || limit.current != u64::MAX {
+        return false;
+    }
+    let mut mode = [0u8; 1];
+    let strict = std::fs::File::open("/proc/sys/vm/overcommit_memory")
+        .and_then(|mut file| file.read_exact(&mut mode))
+        .is_ok_and(|()| mode == *b"2");
+    !strict
+}
+
+/// Reserves the arena and advises it for huge pages; `None` when it is not allowed or could not
+/// be had.
+#[cfg(target_os = "linux")]
+fn reserve_huge_arena() -> Option<c_int> {
+    if !arena_allowed() {
+        return None;
+    }
+    // SAFETY: mimalloc's documented calls; the arena id is written before it is read, and
+    // madvise gets exactly the range mimalloc reports for the arena it just mapped.
+    unsafe {
+        let mut id: c_int = -1;
+        if mi_reserve_os_memory_ex(HUGE_ARENA_BYTES, true, false, true, &mut id) != 0 {
+            return None;
+        }
+        let mut size = 0usize;
+        let start = mi_arena_area(id, &mut size);
+        if start.is_null() || size == 0 {
+            return None;
+        }
+        // Advice only: a kernel without transparent huge pages leaves 4 KiB pages.
+        madvise(start, size, MADV_HUGEPAGE);
+        Some(id)
+    }
+}
+
+/// Transparent huge pages and `madvise` are Linux's: elsewhere large blocks stay in the
+/// ordinary heap.
+#[cfg(not(target_os = "linux"))]
+fn reserve_huge_arena() -> Option<c_int> {
+    None
 }
 
 /// The process's huge-page arena, reserved on first use; `None` when it could not be.
 fn huge_arena() -> Option<c_int> {
     static ARENA: OnceLock<Option<c_int>> = OnceLock::new();
     *ARENA.get_or_init(|| {
-        // SAFETY: mimalloc's documented calls; the arena id is written before it is read, and
-        // madvise gets exactly the range mimalloc reports for the arena it just mapped.
-        unsafe {
-            // Before anything else of mimalloc runs in this process: its own arenas commit on
-            // demand (see above).
-            mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-            let mut id: c_int = -1;
-            if mi_reserve_os_memory_ex(HUGE_ARENA_BYTES, true, false, true, &mut id) != 0 {
-                return None;
-            }
-            let mut size = 0usize;
-            let start = mi_arena_area(id, &mut size);
-            if start.is_null() || size == 0 {
-                return None;
-            }
-            // Advice only: a kernel without transparent huge pages leaves 4 KiB pages.
-            madvise(start, size, MADV_HUGEPAGE);
-            Some(id)
-        }
+        // SAFETY: a documented mimalloc option. Before anything else of mimalloc runs in this
+        // process: its own arenas commit on demand (see above).
+        unsafe { mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+        reserve_huge_arena()
     })
 }
 

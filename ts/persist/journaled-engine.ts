@@ -8,8 +8,8 @@
  * `resolution`). A server touches most of its sessions within that time of their last record, so
  * a renewal costs a typed-array compare, not a record. The price, after a crash only (`close()`
  * saves exact times): a session may come back with a last activity up to that slack older than
- * its real one, so it expires early by at most the slack, never late; the loader still adds the
- * window, so a session alive at a crash is never dropped for a renewal within the window.
+ * its real one, so it expires early by at most the slack, never late (the loader adds nothing:
+ * see LOAD_SHIFT in persistence.ts).
  *
  * A create is one Session record: the facade creates, then sets user, roles and data on the new
  * handle, then calls `commitCreate()`; those writes are folded into the pending record.

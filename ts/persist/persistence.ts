@@ -58,6 +58,16 @@ export interface LoadReport {
 /** Writes above this many bytes go to the file as they fill, not all at the end. */
 const CHUNK = 1 << 20
 
+/**
+ * What loading adds to each last activity read from a file that was not closed cleanly: none.
+ * It once added `resolution`, so that a session used just after its last written renewal was
+ * not dropped; but the file then held the moved time after its next compaction, and each crash
+ * moved it on again (four crashes kept a never-used session alive 4 s past its idle timeout,
+ * and a crash loop could keep it alive for good). The renewal slack already lets a crash bring a
+ * session back up to the slack older than its last use: it may expire early, never late.
+ */
+const LOAD_SHIFT = 0
+
 export class Persistence {
   readonly engine: JournaledEngine
   readonly path: string
@@ -93,7 +103,7 @@ export class Persistence {
 
   /**
    * Locks the file, loads it into `inner` (an empty engine), rewrites it compacted and opens
-   * the journal. `window` is the renewal coalescing window (ms), `now` the manager's time.
+   * the journal. `now` is the manager's time.
    * Throws SessionFileLockedError or SessionFileError, leaving the file untouched.
    */
   static open(
@@ -101,7 +111,6 @@ export class Persistence {
     warn: (message: string, code: string) => void, onJournalError: (error: unknown) => void,
     fresh: () => Engine,
   ): Persistence {
-    const { window } = engine
     const cipher = options.encryptionKeys === undefined ? undefined : new RecordCipher(options.encryptionKeys)
     const encrypted = cipher === undefined ? 0 : FLAG_ENCRYPTED
     const path = resolve(options.path)
@@ -109,8 +118,8 @@ export class Persistence {
     try {
       removeLeftovers(path)
       const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined }
-      // After close() the file holds exact last activities; after a crash, a renewal may be
-      // missing: it came at most `window` after the last one written (load adds it).
+      // Last activities load as the file holds them: exact after close(), after a crash up to
+      // the renewal slack older than the last use (LOAD_SHIFT).
       const loaded = load(path, options, config, engine, fresh, now, report, warn, cipher)
       const inner = engine.inner
       report.restored = inner.size
@@ -132,14 +141,12 @@ export class Persistence {
       const fd = openSync(path, 'a')
       let persistence: Persistence | undefined
       engine.journal = new Journal(fd, options.fsync, onJournalError, () => persistence?.compactor.check(), cipher)
-      // The journal holds each last activity as the file had it: for a file that was not
-      // clean, up to `window` before the one loaded (which had the window added).
-      const behind = loaded.clean ? 0 : window
+      // The journal holds each last activity as the file had it, which is the one loaded.
       const activity = inner.attachedActivity?.()
       if (activity !== undefined) {
-        for (let index = 0; index < activity.length; index += 2) engine.adopt(activity[index], activity[index + 1] - behind)
+        for (let index = 0; index < activity.length; index += 2) engine.adopt(activity[index], activity[index + 1])
       } else {
-        forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle) - behind))
+        forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle)))
       }
       persistence = new Persistence(path, lock, config, engine, report, onJournalError, cipher)
       return persistence
@@ -277,9 +284,9 @@ function load(
   let walked: Walked
   try {
     if (inner.loadSessionFile !== undefined) {
-      walked = loadNative(inner, bytes, config, cipher, engine.window, now)
+      walked = loadNative(inner, bytes, config, cipher, LOAD_SHIFT, now)
     } else if (canReplay(inner)) {
-      walked = replayFile(bytes, config, cipher, inner, engine.window, now)
+      walked = replayFile(bytes, config, cipher, inner, LOAD_SHIFT, now)
     } else {
       throw new Error(`the ${inner.kind} engine cannot load a session file`)
     }

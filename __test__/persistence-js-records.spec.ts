@@ -4,25 +4,13 @@ import { type EngineConfig } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
 import { RecordWriter } from '../ts/persist/format'
 import { jsSessionRecordsInto } from '../ts/persist/js-records'
+import { exportSession } from '../ts/persist/persistence'
 
 /** What the compaction wrote for the JsEngine before js-records.ts: the reference. */
 function reference(engine: JsEngine, handles: Float64Array, count: number): Buffer {
   const writer = new RecordWriter(1024)
   for (let index = 0; index < count; index++) {
-    const handle = handles[index]
-    const keys = engine.dataKeys(handle)
-    const data: string[] = []
-    for (const key of keys) data.push(key, engine.getData(handle, key) as string)
-    writer.session({
-      id: engine.id(handle) as string,
-      createdAt: engine.createdAt(handle),
-      lastActivity: engine.lastActivity(handle),
-      idleTimeout: engine.idleTimeout(handle),
-      absoluteTimeout: engine.absoluteTimeout(handle),
-      user: engine.user(handle),
-      roles: engine.roles(handle),
-      data,
-    })
+    writer.session(exportSession(engine, handles[index]))
   }
   return Buffer.from(new Uint8Array(writer.buffer.buffer, writer.buffer.byteOffset, writer.length))
 }

@@ -231,7 +231,8 @@ function encodeRecordsInto(
   return at + writer.length
 }
 
-function exportSession(engine: Engine, handle: number): SavedSession {
+/** A session as the record writer takes it, read through the Engine interface (any engine). */
+export function exportSession(engine: Engine, handle: number): SavedSession {
   const keys = engine.dataKeys(handle)
   const data = new Array<string>(keys.length * 2)
   for (let index = 0; index < keys.length; index++) {

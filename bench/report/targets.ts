@@ -238,9 +238,8 @@ function formatNs(ns: number): string {
   return ns < 100 ? ns.toFixed(1) : formatCount(ns)
 }
 
-/* Issue 15 (native engine v2): get-and-renew ahead of the JsEngine, RSS below every store. */
-function nativeGetAgainstJs(results: Figures, needs: number): Target {
-  const name = `native get-and-renew ≥ ${needs}x the JsEngine at ${formatSize(REFERENCE_SIZE)} sessions`
+/* Issue 15 (native engine v2): create and get-and-renew ahead of the JsEngine, RSS below every store. */
+function nativeAgainstJs(results: Figures, rate: 'createOpsPerSec' | 'getOpsPerSec', name: string, needs: number): Target {
   const found = atReferenceSize(results, (size) => {
     const native = figuresOf(results, 'native', size)
     const js = figuresOf(results, 'js', size)
@@ -248,12 +247,16 @@ function nativeGetAgainstJs(results: Figures, needs: number): Target {
   })
   if (!found) return notMeasured(name)
   const { native, js } = found.inputs
-  const ratio = native.getOpsPerSec / js.getOpsPerSec
+  const ratio = native[rate] / js[rate]
   return {
     name,
-    measured: `native ${formatCount(native.getOpsPerSec)} ops/s vs JsEngine ${formatCount(js.getOpsPerSec)} ops/s${sizeNote(found.size)}: ${formatRatio(ratio)} (needs ${needs}x)`,
+    measured: `native ${formatCount(native[rate])} ops/s vs JsEngine ${formatCount(js[rate])} ops/s${sizeNote(found.size)}: ${formatRatio(ratio)} (needs ${needs}x)`,
     met: ratio >= needs,
   }
+}
+
+function nativeGetAgainstJs(results: Figures, needs: number): Target {
+  return nativeAgainstJs(results, 'getOpsPerSec', `native get-and-renew ≥ ${needs}x the JsEngine at ${formatSize(REFERENCE_SIZE)} sessions`, needs)
 }
 
 function nativeRssBelowEveryStore(results: Figures): Target {
@@ -277,20 +280,7 @@ function nativeRssBelowEveryStore(results: Figures): Target {
 }
 
 function nativeCreateAgainstJs(results: Figures, needs: number): Target {
-  const name = `native create ≥ ${needs}x the JsEngine`
-  const found = atReferenceSize(results, (size) => {
-    const native = figuresOf(results, 'native', size)
-    const js = figuresOf(results, 'js', size)
-    return native && js ? { native, js } : undefined
-  })
-  if (!found) return notMeasured(name)
-  const { native, js } = found.inputs
-  const ratio = native.createOpsPerSec / js.createOpsPerSec
-  return {
-    name,
-    measured: `native ${formatCount(native.createOpsPerSec)} ops/s vs JsEngine ${formatCount(js.createOpsPerSec)} ops/s${sizeNote(found.size)}: ${formatRatio(ratio)} (needs ${needs}x)`,
-    met: ratio >= needs,
-  }
+  return nativeAgainstJs(results, 'createOpsPerSec', `native create ≥ ${needs}x the JsEngine`, needs)
 }
 
 /** A target on one figure of one own store that must stay under (or at) a limit. */

@@ -421,6 +421,42 @@ test('scan: alive attached sessions in slot order, paged', (t) => {
   t.is(e.scan(0, T0, new Float64Array(0)), 0)
 })
 
+test('scan skips blocks with no attached session and finds each one left, from any slot', (t) => {
+  const e = random()
+  const hs = Array.from({ length: 5000 }, () => e.create(T0, 0, 0))
+  // Kept at both edges of blocks of 1,024 slots; the rest closed (detached or released), so
+  // whole blocks are empty and the blocks' counts go up and down.
+  const kept = new Set([0, 1023, 1024, 3071, 3072, 4095, 4999])
+  hs.forEach((h, i) => {
+    if (kept.has(i)) return
+    if (i % 2 === 0) e.detach(h)
+    else e.release(h)
+  })
+  e.checkInvariants()
+  const expected = [...kept].sort((x, y) => x - y).map((i) => hs[i])
+  for (const from of [0, 1, 1023, 1024, 1025, 2048, 3000, 3072, 4096, 4999, 5000]) {
+    for (const size of [1, 2, 7]) {
+      const out = new Float64Array(size)
+      const seen: number[] = []
+      let at = from
+      for (;;) {
+        const n = e.scan(at, T0, out)
+        seen.push(...out.subarray(0, n))
+        if (n < out.length) break
+        at = slotOf(out[n - 1]) + 1
+      }
+      t.deepEqual(seen, expected.filter((h) => slotOf(h) >= from), `from ${from}, ${size} at a time`)
+    }
+  }
+  // A block filled again after it emptied is scanned again.
+  const refilled = e.create(T0, 0, 0)
+  t.true(slotOf(refilled) > 0 && slotOf(refilled) < 5000 && !kept.has(slotOf(refilled)))
+  const all = new Float64Array(16)
+  t.is(e.scan(0, T0, all), 8)
+  t.true(all.subarray(0, 8).includes(refilled))
+  e.checkInvariants()
+})
+
 test('growth past the initial capacity keeps links, data and generations', (t) => {
   const e = random()
   const n = 5000

@@ -131,6 +131,10 @@ test('the invariant checker fails when an invariant is broken on purpose', (t) =
   ;[e] = make()
   ;(e as unknown as Internals).attached++
   t.throws(() => e.checkInvariants(), { message: /counted/ })
+  // A block's count of attached sessions off (a scan would skip a block that holds one).
+  ;[e] = make()
+  ;(e as unknown as { attachedInBlock: Int32Array }).attachedInBlock[0]--
+  t.throws(() => e.checkInvariants(), { message: /block 0 holds 2 attached sessions, counted 1/ })
 })
 
 forEachEngine(test, 'a flood of anonymous creates at maxSessions never evicts a logged-in session', (t, engine) => {

@@ -29,6 +29,9 @@ const STATE = 15
 const FREE = 0
 const MAX_KEY_BYTES = 255
 const INITIAL_CAPACITY = 1024
+/** Slots per block of the scan's skip counts (a power of two, dividing INITIAL_CAPACITY). */
+const SCAN_BLOCK_BITS = 10
+const SCAN_BLOCK = 1 << SCAN_BLOCK_BITS
 
 /** What a JsEngine is built with: the engine config, plus a knob for tests. */
 export interface JsEngineConfig extends EngineConfig {
@@ -65,6 +68,12 @@ export class JsEngine implements Engine {
   private i32 = new Int32Array(0)
   private free = new Int32Array(0)
   private freeTop = 0
+  /**
+   * Attached sessions per block of SCAN_BLOCK slots, so that a scan skips empty blocks: after
+   * 60% of 10^6 sessions closed, a compaction slice's scan walked 468,168 empty slots (64 bytes
+   * each) to find its first 8 sessions and held the event loop for 14 ms.
+   */
+  private attachedInBlock = new Int32Array(0)
   /** keys: 'caller' only (random ids live in randomIds): dense, indexed by slot, '' when free. */
   private readonly ids: string[] = []
   /** Dense, indexed by slot; undefined until the first write. */
@@ -529,10 +538,18 @@ export class JsEngine implements Engine {
     const i32 = this.i32
     let count = 0
     const capacity = out.length
-    for (let slot = fromSlot > 0 ? fromSlot : 0; slot < this.used && count < capacity; slot++) {
+    const attachedInBlock = this.attachedInBlock
+    const used = this.used
+    let slot = fromSlot > 0 ? fromSlot : 0
+    while (slot < used && count < capacity) {
+      if ((slot & (SCAN_BLOCK - 1)) === 0 && attachedInBlock[slot >>> SCAN_BLOCK_BITS] === 0) {
+        slot += SCAN_BLOCK
+        continue
+      }
       if (i32[slot * I + STATE] === STATE_ATTACHED && now < this.deadline(slot)) {
         out[count++] = slot + i32[slot * I + GENERATION] * SLOT_SPACE
       }
+      slot++
     }
     return count
   }
@@ -587,6 +604,13 @@ export class JsEngine implements Engine {
       }
     }
     if (attachedSlots.length !== this.attached) throw new Error(`${attachedSlots.length} attached records, counted ${this.attached}`)
+    const perBlock = new Int32Array(this.attachedInBlock.length)
+    for (const slot of attachedSlots) perBlock[slot >>> SCAN_BLOCK_BITS]++
+    for (let block = 0; block < perBlock.length; block++) {
+      if (perBlock[block] !== this.attachedInBlock[block]) {
+        throw new Error(`block ${block} holds ${perBlock[block]} attached sessions, counted ${this.attachedInBlock[block]}`)
+      }
+    }
     const indexed = this.randomIds !== undefined ? this.randomIds.size : this.index.size
     if (indexed !== this.attached) throw new Error(`${indexed} indexed, ${this.attached} attached`)
     this.wheel.check(attachedSlots, (slot) => this.classOf(slot))
@@ -696,6 +720,7 @@ export class JsEngine implements Engine {
     f64[base + ABSOLUTE] = absoluteTimeout
     this.i32[slot * I + STATE] = STATE_ATTACHED
     this.attached++
+    this.attachedInBlock[slot >>> SCAN_BLOCK_BITS]++
     this.wheel.clear(slot)
     this.wheel.file(slot, ANONYMOUS, this.deadline(slot), now)
     return slot + this.i32[slot * I + GENERATION] * SLOT_SPACE
@@ -707,6 +732,7 @@ export class JsEngine implements Engine {
     else this.index.delete(this.ids[slot])
     this.i32[slot * I + STATE] = STATE_DETACHED
     this.attached--
+    this.attachedInBlock[slot >>> SCAN_BLOCK_BITS]--
   }
 
   private releaseSlot(slot: number): void {
@@ -730,6 +756,9 @@ export class JsEngine implements Engine {
     const free = new Int32Array(capacity)
     free.set(this.free)
     this.free = free
+    const attachedInBlock = new Int32Array(capacity / SCAN_BLOCK)
+    attachedInBlock.set(this.attachedInBlock)
+    this.attachedInBlock = attachedInBlock
     this.wheel.attach(this.i32)
     this.randomIds?.growSlots(capacity)
     this.capacity = capacity

@@ -1,5 +1,17 @@
 import { SLOT_SPACE } from './engine'
 
+/** Int32s per slot record and their places. */
+const SLOT_FIELDS = 4
+const USER = 0
+const GENERATION = 1
+const NEXT = 2
+const PREVIOUS = 3
+/** Int32s per user record and their places. */
+const USER_FIELDS = 4
+const FIRST = 0
+const LAST = 1
+const COUNT = 2
+
 /**
  * Which sessions belong to which user, kept in the facade rather than in either engine: the
  * engines stay as they are (issue 15 rewrites the native one), the index is one definition for
@@ -13,30 +25,32 @@ import { SLOT_SPACE } from './engine'
  * session past its deadline stays until the sweep (or the next call that meets it) closes it:
  * readers check liveness.
  *
- * Per slot, typed arrays hold the user's number, the handle filed, and the links of a list per
- * user (in the order its sessions joined): no JS object per session, nothing for the garbage
- * collector to trace, and filing or dropping a session costs one Map lookup by the user's name
- * and a few array writes. Those are cache misses inside a create (the Map's entry and the keys
- * of its chain, the user's list ends, the list's last session): `bench/users.ts` measures what
- * they add with an A/B (README, Users: about 11-14%, and more for a user's first session). The arrays are allocated when the first session is given a user, and
- * grow to the highest slot that had one (20 bytes a slot). Each user with sessions has a number
- * (its name, list ends and count); a user left with none gives its number back.
+ * Per slot, one typed array holds four int32s side by side: the user's number, the generation of
+ * the handle filed, and the links of a list per user (in the order its sessions joined); per
+ * user number, another holds the list's ends and its length. No JS object per session, nothing
+ * for the garbage collector to trace, and filing or dropping a session costs one Map lookup by
+ * the user's name and a few array writes. Those are cache misses inside a create: the Map's
+ * entry, the session's 16 bytes, the user's 16, and the list's last session (the neighbours'
+ * links on a drop). Kept in separate arrays (user numbers, handles as doubles, next links,
+ * previous links, first, last, counts), the same writes touched up to seven lines; `bench/users.ts`
+ * measures what the index adds with an A/B (README, Users). The slot records are allocated when
+ * the first session is given a user, and grow to the highest slot that had one (16 bytes a
+ * slot). Each user with sessions has a number (its name, list ends and count); a user left with
+ * none gives its number back.
  *
  * @internal Shared by the manager, its Session handles and the Registry; not public API.
  */
 export class UserIndex {
-  /** Per slot: the number of the user of the session filed there, 0 for none. */
-  #userNumber = new Int32Array(0)
-  /** Per slot: the handle filed there (a slot's later sessions have other handles). */
-  #handleAt = new Float64Array(0)
-  /** Per slot: 1 + the next and previous slots of the same user's list, 0 at its ends. */
-  #next = new Int32Array(0)
-  #previous = new Int32Array(0)
-  /** By user number: the name, 1 + the first and last slots of its list, and its length. */
+  /**
+   * Per slot, SLOT_FIELDS int32s: the number of the user of the session filed there (0 for
+   * none), the generation of its handle (a slot's later sessions have other ones), and 1 + the
+   * next and previous slots of the same user's list (0 at its ends).
+   */
+  #slots = new Int32Array(0)
+  /** Per user number, USER_FIELDS int32s: 1 + the first and last slots of its list, and its length. */
+  #users = new Int32Array(USER_FIELDS)
+  /** By user number: the name (number 0 is no user). */
   #names: (string | undefined)[] = [undefined]
-  #first: number[] = [0]
-  #last: number[] = [0]
-  #counts: number[] = [0]
   readonly #numbers = new Map<string, number>()
   readonly #freeNumbers: number[] = []
   #size = 0
@@ -60,68 +74,69 @@ export class UserIndex {
     const current = this.#numberOf(handle)
     if (current !== 0) {
       if (this.#names[current] === user) return
-      this.#leave(handle, current)
+      this.#leave(handle % SLOT_SPACE, current)
     }
     if (user === undefined) return
     let number = this.#numbers.get(user)
     if (number === undefined) {
       number = this.#freeNumbers.pop() ?? this.#names.length
       this.#names[number] = user
-      this.#first[number] = 0
-      this.#last[number] = 0
-      this.#counts[number] = 0
+      if ((number + 1) * USER_FIELDS > this.#users.length) this.#growUsers(number)
+      // A number given back was left with an empty list and a count of 0.
       this.#numbers.set(user, number)
     }
     const slot = handle % SLOT_SPACE
-    if (slot >= this.#userNumber.length) this.#grow(slot)
-    this.#userNumber[slot] = number
-    this.#handleAt[slot] = handle
-    const last = this.#last[number]
-    this.#previous[slot] = last
-    this.#next[slot] = 0
-    if (last === 0) this.#first[number] = slot + 1
-    else this.#next[last - 1] = slot + 1
-    this.#last[number] = slot + 1
-    this.#counts[number]++
+    if ((slot + 1) * SLOT_FIELDS > this.#slots.length) this.#growSlots(slot)
+    const slots = this.#slots
+    const users = this.#users
+    const base = slot * SLOT_FIELDS
+    const at = number * USER_FIELDS
+    const last = users[at + LAST]
+    slots[base + USER] = number
+    slots[base + GENERATION] = (handle - slot) / SLOT_SPACE
+    slots[base + NEXT] = 0
+    slots[base + PREVIOUS] = last
+    if (last === 0) users[at + FIRST] = slot + 1
+    else slots[(last - 1) * SLOT_FIELDS + NEXT] = slot + 1
+    users[at + LAST] = slot + 1
+    users[at + COUNT]++
     this.#size++
   }
 
   /** Drops `handle` (its session is closing); nothing when it had no user. */
   remove(handle: number): void {
     const number = this.#numberOf(handle)
-    if (number !== 0) this.#leave(handle, number)
+    if (number !== 0) this.#leave(handle % SLOT_SPACE, number)
   }
 
   /** How many sessions are filed under `user` (expired ones the sweep has not reached included). */
   count(user: string): number {
     const number = this.#numbers.get(user)
-    return number === undefined ? 0 : this.#counts[number]
+    return number === undefined ? 0 : this.#users[number * USER_FIELDS + COUNT]
   }
 
   /** `user`'s handles in the order they joined, as a copy: callers close sessions while they walk it. */
   handles(user: string): number[] {
     const number = this.#numbers.get(user)
     if (number === undefined) return []
-    const handles = new Array<number>(this.#counts[number])
+    const handles = new Array<number>(this.#users[number * USER_FIELDS + COUNT])
+    const slots = this.#slots
     let at = 0
-    for (let link = this.#first[number]; link !== 0; link = this.#next[link - 1]) handles[at++] = this.#handleAt[link - 1]
+    for (let link = this.#users[number * USER_FIELDS + FIRST]; link !== 0; link = slots[(link - 1) * SLOT_FIELDS + NEXT]) {
+      handles[at++] = link - 1 + slots[(link - 1) * SLOT_FIELDS + GENERATION] * SLOT_SPACE
+    }
     return handles
   }
 
   /** Calls `visit` with each user and how many sessions are filed under it. */
   forEachUser(visit: (user: string, count: number) => void): void {
-    for (const [user, number] of this.#numbers) visit(user, this.#counts[number])
+    for (const [user, number] of this.#numbers) visit(user, this.#users[number * USER_FIELDS + COUNT])
   }
 
   clear(): void {
-    this.#userNumber = new Int32Array(0)
-    this.#handleAt = new Float64Array(0)
-    this.#next = new Int32Array(0)
-    this.#previous = new Int32Array(0)
+    this.#slots = new Int32Array(0)
+    this.#users = new Int32Array(USER_FIELDS)
     this.#names = [undefined]
-    this.#first = [0]
-    this.#last = [0]
-    this.#counts = [0]
     this.#numbers.clear()
     this.#freeNumbers.length = 0
     this.#size = 0
@@ -130,35 +145,42 @@ export class UserIndex {
   /** The number of the user `handle` is filed under; 0 when none (or another handle holds the slot). */
   #numberOf(handle: number): number {
     const slot = handle % SLOT_SPACE
-    return slot < this.#userNumber.length && this.#handleAt[slot] === handle ? this.#userNumber[slot] : 0
+    const base = slot * SLOT_FIELDS
+    const slots = this.#slots
+    return base < slots.length && slots[base + GENERATION] === (handle - slot) / SLOT_SPACE ? slots[base + USER] : 0
   }
 
-  #leave(handle: number, number: number): void {
-    const slot = handle % SLOT_SPACE
-    this.#userNumber[slot] = 0
-    const next = this.#next[slot]
-    const previous = this.#previous[slot]
-    if (previous === 0) this.#first[number] = next
-    else this.#next[previous - 1] = next
-    if (next === 0) this.#last[number] = previous
-    else this.#previous[next - 1] = previous
+  #leave(slot: number, number: number): void {
+    const slots = this.#slots
+    const users = this.#users
+    const base = slot * SLOT_FIELDS
+    const at = number * USER_FIELDS
+    slots[base + USER] = 0
+    const next = slots[base + NEXT]
+    const previous = slots[base + PREVIOUS]
+    if (previous === 0) users[at + FIRST] = next
+    else slots[(previous - 1) * SLOT_FIELDS + NEXT] = next
+    if (next === 0) users[at + LAST] = previous
+    else slots[(next - 1) * SLOT_FIELDS + PREVIOUS] = previous
     this.#size--
-    if (--this.#counts[number] > 0) return
+    if (--users[at + COUNT] > 0) return
     // An emptied user leaves nothing behind: a million one-off users must not stay as garbage.
     this.#numbers.delete(this.#names[number] as string)
     this.#names[number] = undefined
     this.#freeNumbers.push(number)
   }
 
-  #grow(slot: number): void {
-    const length = Math.min(SLOT_SPACE, Math.max(1024, slot + 1, this.#userNumber.length * 2))
-    const grown = <T extends Int32Array | Float64Array>(from: T, to: T): T => {
-      to.set(from)
-      return to
-    }
-    this.#userNumber = grown(this.#userNumber, new Int32Array(length))
-    this.#handleAt = grown(this.#handleAt, new Float64Array(length))
-    this.#next = grown(this.#next, new Int32Array(length))
-    this.#previous = grown(this.#previous, new Int32Array(length))
+  #growSlots(slot: number): void {
+    const length = Math.min(SLOT_SPACE, Math.max(1024, slot + 1, (this.#slots.length / SLOT_FIELDS) * 2))
+    const grown = new Int32Array(length * SLOT_FIELDS)
+    grown.set(this.#slots)
+    this.#slots = grown
+  }
+
+  #growUsers(number: number): void {
+    const grown = new Int32Array(Math.max(256, number + 1, (this.#users.length / USER_FIELDS) * 2) * USER_FIELDS)
+    grown.set(this.#users)
+    this.#users = grown
   }
 }
+

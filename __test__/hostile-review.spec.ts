@@ -144,6 +144,22 @@ test('an event name that cannot be described is still a RangeError', (t) => {
   manager.close()
 })
 
+forEachEngine(test, 'create reads each own property of init and init.data once, and refuses an unknown one before checking values', (t, engine) => {
+  const { manager } = makeManager(engine)
+  const reads: string[] = []
+  const counted = <T>(name: string, value: T) => ({ enumerable: true, get: () => { reads.push(name); return value } })
+  const data = Object.defineProperties({}, { cart: counted('data.cart', 'x'), hidden: { enumerable: false, value: 'y' } })
+  const init = Object.defineProperties({}, { user: counted('user', 'ada'), roles: counted('roles', ['a']), data: counted('data', data) })
+  const session = manager.create(init)
+  t.deepEqual(reads.sort(), ['data', 'data.cart', 'roles', 'user'])
+  t.is(session.user, 'ada')
+  t.deepEqual(session.keys(), ['cart'], 'a non-enumerable key is not data')
+  // The unknown key comes after a bad value: the unknown key is what is reported.
+  t.throws(() => manager.create({ idleTimeout: -1, colour: 'red' } as never), { instanceOf: TypeError, message: /unknown option "colour"/ })
+  t.is(manager.size, 1)
+  manager.close()
+})
+
 forEachEngine(test, 'options and init read their own properties only: a polluted Object.prototype grants no roles', (t, engine) => {
   const proto = Object.prototype as Record<string, unknown>
   proto.roles = ['admin']

@@ -13,7 +13,7 @@ import { forEachAttached, Persistence } from './persist/persistence'
 import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
 import { Session } from './session'
 import {
-  checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkRoles, checkString, checkTimeout, describe, utf8Bytes,
+  checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkPlainObjectShape, checkRoles, checkString, checkTimeout, describe, utf8Bytes,
 } from './validate'
 
 /** What `create(init)` and `getOrCreate(id, init)` accept; `Data` is the manager's data type. */
@@ -709,35 +709,47 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
   }
 
   #checkInit(init: unknown): CheckedInit {
-    // Own properties only, each read once (checkPlainObject copies them), even when omitted.
-    const given = checkPlainObject('init', init === undefined ? {} : init)
-    checkKnownKeys('init', given, INIT_KEYS)
+    const options = this.#options
     const checked: CheckedInit = {
-      key: undefined,
-      user: given.user === undefined ? undefined : checkString('init.user', given.user),
-      roles: given.roles === undefined ? undefined : checkRoles('init.roles', given.roles),
-      data: [],
-      idleTimeout: given.idleTimeout === undefined ? this.#options.idleTimeout : checkTimeout('init.idleTimeout', given.idleTimeout),
-      absoluteTimeout: given.absoluteTimeout === undefined
-        ? this.#options.absoluteTimeout
-        : checkTimeout('init.absoluteTimeout', given.absoluteTimeout),
+      key: undefined, user: undefined, roles: undefined, data: [], idleTimeout: options.idleTimeout, absoluteTimeout: options.absoluteTimeout,
     }
-    if (given.key !== undefined) {
-      if (this.#options.keys !== 'caller') {
+    if (init === undefined) return checked
+    // Own enumerable properties only, each read once, unknown ones refused before any value is
+    // checked; read in place rather than copied into a null-prototype object first (the copies
+    // of init and init.data were a fifth of a create's CPU time).
+    const given = checkPlainObjectShape('init', init)
+    let key: unknown, user: unknown, roles: unknown, data: unknown, idleTimeout: unknown, absoluteTimeout: unknown
+    for (const name of Object.keys(given)) {
+      const value = given[name]
+      switch (name) {
+        case 'key': key = value; break
+        case 'user': user = value; break
+        case 'roles': roles = value; break
+        case 'data': data = value; break
+        case 'idleTimeout': idleTimeout = value; break
+        case 'absoluteTimeout': absoluteTimeout = value; break
+        default: checkKnownKeys('init', given, INIT_KEYS)
+      }
+    }
+    if (user !== undefined) checked.user = checkString('init.user', user)
+    if (roles !== undefined) checked.roles = checkRoles('init.roles', roles)
+    if (idleTimeout !== undefined) checked.idleTimeout = checkTimeout('init.idleTimeout', idleTimeout)
+    if (absoluteTimeout !== undefined) checked.absoluteTimeout = checkTimeout('init.absoluteTimeout', absoluteTimeout)
+    if (key !== undefined) {
+      if (options.keys !== 'caller') {
         throw new TypeError("init.key is only accepted with keys: 'caller'; with keys: 'random' the manager issues ids")
       }
-      checked.key = checkKey('init.key', given.key)
+      checked.key = checkKey('init.key', key)
     }
-    if (given.data !== undefined) {
-      const data = checkPlainObject('init.data', given.data)
-      for (const key in data) {
-        if (!Object.hasOwn(data, key)) continue
-        checked.data.push(checkString('init.data key', key), encodeDataValue(key, data[key], true))
+    if (data !== undefined) {
+      const entries = checkPlainObjectShape('init.data', data)
+      for (const name of Object.keys(entries)) {
+        checked.data.push(checkString('init.data key', name), encodeDataValue(name, entries[name], true))
       }
       // Counting UTF-8 bytes (of the stored forms) costs a pass over every string; only a finite cap needs it.
-      const bytes = this.#options.maxDataBytes === Infinity ? 0 : checked.data.reduce((sum, text) => sum + utf8Bytes(text), 0)
-      if (bytes > this.#options.maxDataBytes) {
-        throw new RangeError(`init.data is ${bytes} bytes, over maxDataBytes (${this.#options.maxDataBytes})`)
+      const bytes = options.maxDataBytes === Infinity ? 0 : checked.data.reduce((sum, text) => sum + utf8Bytes(text), 0)
+      if (bytes > options.maxDataBytes) {
+        throw new RangeError(`init.data is ${bytes} bytes, over maxDataBytes (${options.maxDataBytes})`)
       }
     }
     return checked

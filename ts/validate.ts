@@ -120,12 +120,21 @@ export function checkRoles(name: string, value: unknown): string[] {
  * a getter cannot return one value to the check and another to the use.
  */
 export function checkPlainObject(name: string, value: unknown): Record<string, unknown> {
+  const object = checkPlainObjectShape(name, value)
+  const own: Record<string, unknown> = Object.create(null)
+  for (const key of Object.keys(object)) own[key] = object[key]
+  return own
+}
+
+/**
+ * `value`, once it is a plain object (TypeError naming `name` otherwise), not copied: callers
+ * that read its own keys once each (`Object.keys`, then one read per key) need no copy.
+ */
+export function checkPlainObjectShape(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || !isPlainObject(value)) {
     throw new TypeError(`${name} must be a plain object, received ${describe(value)}`)
   }
-  const own: Record<string, unknown> = Object.create(null)
-  for (const key of Object.keys(value)) own[key] = (value as Record<string, unknown>)[key]
-  return own
+  return value as Record<string, unknown>
 }
 
 export function checkKnownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {

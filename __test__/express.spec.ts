@@ -400,3 +400,52 @@ test('options are validated with errors naming the option', (t) => {
   t.notThrows(() => sessionMiddleware(manager))
   t.notThrows(() => sessionMiddleware(manager, { cookieName: 'x', secret: [SECRET, 'b'], trustProxy: true, cookie: { secure: 'auto', sameSite: 'none', maxAge: 3_600_000, path: '/', domain: '.example.com', httpOnly: true } }))
 })
+
+test('only a response that may carry a cookie has its writeHead hooked, over a wrapper put there meanwhile', async (t) => {
+  const manager = new SessionManager({ engine: 'native' })
+  t.teardown(() => manager.close())
+  const app = express()
+  app.use(sessionMiddleware(manager, { secret: SECRET }))
+  const wrapperCalls: string[] = []
+  // Like on-headers (compression, morgan): a writeHead wrapper added after the session middleware.
+  const wrap: express.RequestHandler = (req, res, next) => {
+    const inner = res.writeHead
+    res.writeHead = function (this: typeof res, ...args: unknown[]) {
+      wrapperCalls.push(req.path)
+      return (inner as (...a: unknown[]) => typeof res).apply(this, args)
+    } as typeof res.writeHead
+    next()
+  }
+  app.get('/read', (req, res) => {
+    res.json({ own: Object.hasOwn(res, 'writeHead'), id: (req as unknown as SessionRequest).session?.id ?? null })
+  })
+  app.post('/login', wrap, (req, res) => {
+    const session = (req as unknown as SessionRequest).startSession({ user: 'ann' })
+    res.json({ id: session.id })
+  })
+  app.post('/logout', (req, res) => {
+    const before = Object.hasOwn(res, 'writeHead')
+    ;(req as unknown as SessionRequest).session?.close()
+    res.json({ before, after: Object.hasOwn(res, 'writeHead') })
+  })
+  const server = app.listen(0, '127.0.0.1')
+  t.teardown(() => server.close())
+  await new Promise((resolve) => server.once('listening', resolve))
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+  const login = await fetch(`${base}/login`, { method: 'POST' })
+  const { id } = await login.json() as { id: string }
+  const setCookie = login.headers.getSetCookie()
+  t.is(setCookie.length, 1)
+  t.true(setCookie[0].startsWith(`sid=${id}.`), 'the cookie of the session started after the wrapper went on')
+  t.deepEqual(wrapperCalls, ['/login'], 'and the wrapper still ran, once')
+  const cookie = setCookie[0].split(';')[0]
+
+  const read = await fetch(`${base}/read`, { headers: { cookie } })
+  t.deepEqual(await read.json(), { own: false, id }, 'a plain read of a non-rolling cookie leaves writeHead alone')
+  t.deepEqual(read.headers.getSetCookie(), [])
+
+  const logout = await fetch(`${base}/logout`, { method: 'POST', headers: { cookie } })
+  t.deepEqual(await logout.json(), { before: false, after: true })
+  t.regex(logout.headers.getSetCookie()[0] ?? '', /^sid=;.*Expires=Thu, 01 Jan 1970/, 'closing the session read hooks writeHead to clear the cookie')
+})

@@ -283,7 +283,7 @@ class HttpCookies implements RequestAttacher {
    * new hidden class where Node 20 gives each request its own, about 1.5 µs apiece there.
    */
   readonly key: symbol = Symbol('sessionkeeper.request')
-  /** `res.writeHead` of every attached response: sets the cookie at the last moment headers can change. */
+  /** `res.writeHead` of every response that may carry a cookie (RequestState.hook): sets it at the last moment headers can change. */
   readonly writeHead: (this: ServerResponse, ...args: unknown[]) => ServerResponse
   /** `req.startSession` of every attached request. */
   readonly startSession: (this: IncomingMessage, init?: StartSessionInit) => Session
@@ -293,7 +293,7 @@ class HttpCookies implements RequestAttacher {
     this.reader = reader
     const key = this.key
     // Node sends implicit headers (write, end, flushHeaders) through res.writeHead, so this one
-    // hook sees every response.
+    // hook sees every response it is put on.
     this.writeHead = function writeHead(this: ServerResponse): ServerResponse {
       const state = stateOf(this, key)
       // Called on another response than the one it was installed on (copied over by some
@@ -328,18 +328,17 @@ class HttpCookies implements RequestAttacher {
     state.read?.[observeSession](state)
     const request = req as SessionRequest & Record<symbol, RequestState>
     const attached = stateOf(res, this.key)
-    if (attached === undefined) {
-      state.writeHead = res.writeHead as RequestState['writeHead']
-      res.writeHead = this.writeHead as ServerResponse['writeHead']
-    } else {
-      // Attached again: the hook already on the response finds this state from now on.
+    if (attached !== undefined) {
+      // Attached again: a hook already on the response finds this state from now on.
       state.writeHead = attached.writeHead
       state.written = attached.written
+      state.hooked = attached.hooked
     }
     request[this.key] = state
     if (res.req !== req) (res as ServerResponse & Record<symbol, RequestState | undefined>)[this.key] = state
     request.session = state.read
     request.startSession = this.startSession
+    if (state.read !== undefined && (state.outdated || this.reader.cookie.rolling)) state.hook()
     return request
   }
 
@@ -370,6 +369,13 @@ class RequestState implements CookieReadTarget, SessionObserver {
   written = false
   /** The response's writeHead before the hook. */
   writeHead: (this: ServerResponse, ...args: unknown[]) => ServerResponse = noWriteHead
+  /**
+   * True once the response's writeHead is hooked. Only a response that may carry a `Set-Cookie`
+   * is: one whose cookie is rolling or outdated, or whose request starts, regenerates or closes
+   * a session. Hooking every response (a property set on it) cost ~4 µs a request on Node 20
+   * (bench/http/path-inproc.ts), where each response then gets a hidden class of its own.
+   */
+  hooked = false
   readonly #http: HttpCookies
   readonly #req: IncomingMessage
   readonly #res: ServerResponse
@@ -401,10 +407,26 @@ class RequestState implements CookieReadTarget, SessionObserver {
   regenerated(session: object, id: string): void {
     this.issued = session as Session
     this.issuedId = id
+    this.hook()
   }
 
   closed(session: object): void {
-    if (session === this.read) this.closedRead = true
+    if (session === this.read) {
+      this.closedRead = true
+      this.hook()
+    }
+  }
+
+  /**
+   * Hooks the response's writeHead (as it is now, so a wrapper another middleware put there
+   * meanwhile still runs) to add the cookie `decide` makes; nothing once the headers are out.
+   */
+  hook(): void {
+    if (this.hooked || this.settled()) return
+    this.hooked = true
+    const res = this.#res
+    this.writeHead = res.writeHead as RequestState['writeHead']
+    res.writeHead = this.#http.writeHead as ServerResponse['writeHead']
   }
 
   startSession(init: StartSessionInit | undefined): Session {
@@ -428,6 +450,7 @@ class RequestState implements CookieReadTarget, SessionObserver {
     created[observeSession](this)
     this.issued = created
     this.issuedId = created.id
+    this.hook()
     request.session = created
     return created
   }

@@ -472,6 +472,62 @@ test('growth past the initial capacity keeps links, data and generations', (t) =
   t.true(e.memoryBytes() > 0)
 })
 
+test('memoryBytes is kept in step with every change of data, user, roles and caller keys', (t) => {
+  // The invariant checker recounts what memoryBytes sums; every step here is followed by it.
+  // xorshift32: the low bits of a power-of-two LCG cycle too soon to reach every operation.
+  let seed = 777
+  const rnd = (n: number): number => {
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    return (seed >>> 0) % n
+  }
+  const reached = new Set<number>()
+  for (const [e, keyed] of [[random({ maxDataBytes: 40 }), false], [caller({ maxDataBytes: 40 }), true]] as const) {
+    const handles: number[] = []
+    let now = T0
+    for (let step = 0; step < 3000; step++) {
+      now += rnd(3)
+      const h = handles.length > 0 ? handles[rnd(handles.length)] : -1
+      const op = h < 0 ? 0 : rnd(12)
+      if (op === 0) handles.push(keyed ? e.createWithKey(`key-${step}`, now, 0, 0) : e.create(now, 0, 0))
+      else if (op === 1) e.setData(h, ['a', 'bb', 'ccc'][rnd(3)], 'x'.repeat(rnd(30)))
+      else if (op === 2) e.deleteData(h, ['a', 'bb', 'ccc'][rnd(3)])
+      else if (op === 3) e.setDataEntries(h, ['a', 'v1', 'zz', 'y'.repeat(rnd(40))])
+      else if (op === 4) e.setUser(h, [undefined, 'u', 'another user'][rnd(3)])
+      else if (op === 5) e.setRoles(h, [[], ['r'], ['admin', 'editor']][rnd(3)])
+      else if (op === 6) e.detach(h)
+      else if (op === 7) {
+        e.release(h)
+        handles.splice(handles.indexOf(h), 1)
+      } else if (op === 8 && keyed) e.rekey(h, `rekeyed-${step}`, now)
+      else if (op === 9 && keyed) {
+        // A restored session given its side record, and a rename onto another session's key.
+        const restored = e.restore(`restored-${step}`, now, now, 0, 0)
+        if (restored >= 0) {
+          handles.push(restored)
+          e.loadSide(restored, 'u', ['r'], ['k', 'v', 'k', 'w'], 2)
+          e.loadData(restored, ['big', 'z'.repeat(50)])
+          e.capLoadedData()
+          e.loadRename(restored, `key-${rnd(step + 1)}`, now)
+        }
+      } else if (op === 10) e.sweepRelease(now + 1, 4)
+      reached.add(op)
+      e.checkInvariants()
+    }
+    const before = e.memoryBytes()
+    for (const h of handles) e.release(h)
+    t.true(e.memoryBytes() < before, 'releasing the sessions gives their side records back')
+    e.checkInvariants()
+  }
+  t.is(reached.size, 12, 'every operation ran')
+  // A miscount is caught.
+  const e = random()
+  e.setData(e.create(T0, 0, 0), 'k', 'v')
+  ;(e as unknown as { sideBytes: number }).sideBytes++
+  t.throws(() => e.checkInvariants(), { message: /side records and keys hold/ })
+})
+
 test('table full', (t) => {
   // Reaching 2^25 slots is too slow for a unit test; check the guard through a tiny fake.
   const e = random() as unknown as { used: number; create: JsEngine['create'] }

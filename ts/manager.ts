@@ -13,7 +13,8 @@ import { forEachAttached, Persistence } from './persist/persistence'
 import { type CloseReason, Registry, type SessionManagerEvents, type SessionStats } from './registry'
 import { Session } from './session'
 import {
-  checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkPlainObjectShape, checkRoles, checkString, checkTimeout, describe, utf8Bytes,
+  checkChoice, checkInteger, checkKey, checkKnownKeys, checkPlainObject, checkPlainObjectShape, checkRoles, checkString, checkTimeout, describe, unknownKeyError,
+  utf8Bytes,
 } from './validate'
 
 /** What `create(init)` and `getOrCreate(id, init)` accept; `Data` is the manager's data type. */
@@ -728,7 +729,9 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
         case 'data': data = value; break
         case 'idleTimeout': idleTimeout = value; break
         case 'absoluteTimeout': absoluteTimeout = value; break
-        default: checkKnownKeys('init', given, INIT_KEYS)
+        // Not checkKnownKeys(given): that asks init for its keys again, and a getter read
+        // before this key (or a Proxy) could have taken it away by then.
+        default: throw unknownKeyError('init', name, INIT_KEYS)
       }
     }
     if (user !== undefined) checked.user = checkString('init.user', user)

@@ -139,10 +139,13 @@ export function checkPlainObjectShape(name: string, value: unknown): Record<stri
 
 export function checkKnownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
   for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`${name} has an unknown option ${JSON.stringify(key)}; known options: ${known.join(', ')}`)
-    }
+    if (!known.includes(key)) throw unknownKeyError(name, key, known)
   }
+}
+
+/** The TypeError for the unknown option `key` of `name`. */
+export function unknownKeyError(name: string, key: string, known: readonly string[]): TypeError {
+  return new TypeError(`${name} has an unknown option ${JSON.stringify(key)}; known options: ${known.join(', ')}`)
 }
 
 export function utf8Bytes(value: string): number {

@@ -422,6 +422,10 @@ class RequestState implements CookieReadTarget, SessionObserver {
    * meanwhile still runs) to add the cookie `decide` makes; nothing once the headers are out.
    */
   hook(): void {
+    // Attached again since (the middleware mounted twice), the response's hook finds the later
+    // state: that one must hold the writeHead it calls, or the headers never go out.
+    const current = stateOf(this.#res, this.#http.key)
+    if (current !== undefined && current !== this) return current.hook()
     if (this.hooked || this.settled()) return
     this.hooked = true
     const res = this.#res

@@ -71,6 +71,49 @@ for (const engine of ENGINES) {
     t.not(cookieOf(again), cookie)
     t.is(manager.size, 1)
   })
+
+  // An on-headers style listener runs inside a writeHead wrapper, before the wrapper calls the
+  // writeHead it found. A login there must still send its cookie (it did while every response
+  // was hooked at attach, before any later wrapper went on).
+  test(`a login or logout inside a writeHead wrapper added after the middleware sends its cookie [${engine}]`, async (t) => {
+    const manager = new SessionManager({ engine })
+    t.teardown(() => manager.close())
+    const app = express()
+    app.use(sessionMiddleware(manager, { secret: SECRET }))
+    const onHeaders = (res: express.Response, listener: () => void): void => {
+      const inner = res.writeHead
+      res.writeHead = function (this: express.Response, ...args: unknown[]) {
+        listener()
+        return (inner as (...a: unknown[]) => express.Response).apply(this, args)
+      } as typeof res.writeHead
+    }
+    app.post('/login', (req, res) => {
+      onHeaders(res, () => { startSession(req, { user: 'ann' }) })
+      res.end('ok')
+    })
+    app.post('/logout', (req, res) => {
+      onHeaders(res, () => { (req as unknown as SessionRequest).session?.close() })
+      res.end('ok')
+    })
+    // The cookie put on at once is taken back when the hook runs: out once, whatever the app
+    // did to Set-Cookie meanwhile.
+    app.post('/login-then-headers', (req, res) => {
+      onHeaders(res, () => {})
+      startSession(req, { user: 'bob' })
+      res.setHeader('Set-Cookie', [...(res.getHeader('set-cookie') as string[]), 'theme=dark'])
+      res.end('ok')
+    })
+    const base = await listen(t, createServer(app))
+    const login = await fetch(`${base}/login`, { method: 'POST' })
+    const cookie = cookieOf(login)
+    t.regex(cookie ?? '', /^sid=./, 'the login cookie went out')
+    t.is(manager.size, 1)
+    const logout = await fetch(`${base}/logout`, { method: 'POST', headers: { cookie: cookie ?? '' } })
+    t.regex(logout.headers.getSetCookie()[0] ?? '', /^sid=;/, 'the clearing cookie went out')
+    t.is(manager.size, 0)
+    const both = (await fetch(`${base}/login-then-headers`, { method: 'POST' })).headers.getSetCookie()
+    t.deepEqual(both.map((line) => line.split('=')[0]), ['theme', 'sid'])
+  })
 }
 
 forEachEngine(test, 'create refuses an unknown init key even when a getter read before it deletes it', (t, engine) => {

@@ -301,6 +301,7 @@ class HttpCookies implements RequestAttacher {
       if (state === undefined) return ServerResponse.prototype.writeHead.apply(this, arguments as unknown as Parameters<ServerResponse['writeHead']>)
       if (!state.written) {
         state.written = true
+        if (state.staged !== undefined) removeSetCookie(this, state.staged)
         const value = state.decide()
         if (value !== undefined) {
           const headers: unknown = arguments[arguments.length - 1]
@@ -333,6 +334,8 @@ class HttpCookies implements RequestAttacher {
       state.writeHead = attached.writeHead
       state.written = attached.written
       state.hooked = attached.hooked
+      state.staging = attached.staging
+      state.staged = attached.staged
     }
     request[this.key] = state
     if (res.req !== req) (res as ServerResponse & Record<symbol, RequestState | undefined>)[this.key] = state
@@ -376,6 +379,10 @@ class RequestState implements CookieReadTarget, SessionObserver {
    * (bench/http/path-inproc.ts), where each response then gets a hidden class of its own.
    */
   hooked = false
+  /** True when the hook went over another writeHead wrapper, which may be running (see hook). */
+  staging = false
+  /** The Set-Cookie value put on the response ahead of writeHead, which the hook takes back. */
+  staged: string | undefined = undefined
   readonly #http: HttpCookies
   readonly #req: IncomingMessage
   readonly #res: ServerResponse
@@ -426,11 +433,25 @@ class RequestState implements CookieReadTarget, SessionObserver {
     // state: that one must hold the writeHead it calls, or the headers never go out.
     const current = stateOf(this.#res, this.#http.key)
     if (current !== undefined && current !== this) return current.hook()
-    if (this.hooked || this.settled()) return
-    this.hooked = true
+    if (this.settled()) return
     const res = this.#res
-    this.writeHead = res.writeHead as RequestState['writeHead']
-    res.writeHead = this.#http.writeHead as ServerResponse['writeHead']
+    if (!this.hooked) {
+      this.hooked = true
+      // A wrapper there (on-headers style) may be the writeHead running now, this login or close
+      // made by its listener: it then calls the writeHead it found, never this hook. (A hand-made
+      // response may have no header methods: it is left to the hook alone.)
+      this.staging = Object.hasOwn(res, 'writeHead') && typeof res.getHeader === 'function'
+      this.writeHead = res.writeHead as RequestState['writeHead']
+      res.writeHead = this.#http.writeHead as ServerResponse['writeHead']
+    }
+    if (this.staging) {
+      // So the cookie goes on the response at once too, and the hook, if it runs, takes it back.
+      const value = this.decide()
+      if (value === this.staged) return
+      if (this.staged !== undefined) removeSetCookie(res, this.staged)
+      if (value !== undefined) appendSetCookie(res, value)
+      this.staged = value
+    }
   }
 
   startSession(init: StartSessionInit | undefined): Session {
@@ -487,6 +508,17 @@ function stateOf(res: ServerResponse, key: symbol): RequestState | undefined {
   if (own !== undefined) return own
   const state = (res.req as (IncomingMessage & Record<symbol, RequestState | undefined>) | undefined)?.[key]
   return state !== undefined && state.answers(res) ? state : undefined
+}
+
+/** Takes `value` (once) out of the response's Set-Cookie header. */
+function removeSetCookie(res: ServerResponse, value: string): void {
+  const existing = res.getHeader('set-cookie')
+  const list = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]
+  const at = list.indexOf(value)
+  if (at < 0) return
+  list.splice(at, 1)
+  if (list.length === 0) res.removeHeader('set-cookie')
+  else res.setHeader('set-cookie', list)
 }
 
 function noWriteHead(this: ServerResponse): ServerResponse {

@@ -114,6 +114,30 @@ for (const engine of ENGINES) {
     const both = (await fetch(`${base}/login-then-headers`, { method: 'POST' })).headers.getSetCookie()
     t.deepEqual(both.map((line) => line.split('=')[0]), ['theme', 'sid'])
   })
+
+  // A wrapper put on before the middleware runs after the hook: a rolling cookie is left to the
+  // hook, not put on the response early (which would cost each such request a second decide).
+  test(`a rolling cookie under a wrapper put on before the middleware goes out once, at writeHead [${engine}]`, async (t) => {
+    const manager = new SessionManager({ engine })
+    t.teardown(() => manager.close())
+    const app = express()
+    app.use((_req, res, next) => {
+      const inner = res.writeHead
+      res.writeHead = function (this: express.Response, ...args: unknown[]) {
+        return (inner as (...a: unknown[]) => express.Response).apply(this, args)
+      } as typeof res.writeHead
+      next()
+    })
+    app.use(sessionMiddleware(manager, { secret: SECRET, cookie: { maxAge: 60_000 } }))
+    app.post('/login', (req, res) => { startSession(req, { user: 'ann' }); res.end('in') })
+    app.get('/', (_req, res) => { res.json({ early: res.getHeader('set-cookie') ?? null }) })
+    const base = await listen(t, createServer(app))
+    const cookie = cookieOf(await fetch(`${base}/login`, { method: 'POST' })) ?? ''
+    const read = await fetch(base, { headers: { cookie } })
+    t.deepEqual(await read.json(), { early: null })
+    t.is(read.headers.getSetCookie().length, 1)
+    t.is(cookieOf(read), cookie)
+  })
 }
 
 forEachEngine(test, 'create refuses an unknown init key even when a getter read before it deletes it', (t, engine) => {

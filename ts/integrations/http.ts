@@ -341,7 +341,7 @@ class HttpCookies implements RequestAttacher {
     if (res.req !== req) (res as ServerResponse & Record<symbol, RequestState | undefined>)[this.key] = state
     request.session = state.read
     request.startSession = this.startSession
-    if (state.read !== undefined && (state.outdated || this.reader.cookie.rolling)) state.hook()
+    if (state.read !== undefined && (state.outdated || this.reader.cookie.rolling)) state.hook(true)
     return request
   }
 
@@ -428,7 +428,7 @@ class RequestState implements CookieReadTarget, SessionObserver {
    * Hooks the response's writeHead (as it is now, so a wrapper another middleware put there
    * meanwhile still runs) to add the cookie `decide` makes; nothing once the headers are out.
    */
-  hook(): void {
+  hook(atAttach = false): void {
     // Attached again since (the middleware mounted twice), the response's hook finds the later
     // state: that one must hold the writeHead it calls, or the headers never go out.
     const current = stateOf(this.#res, this.#http.key)
@@ -438,9 +438,10 @@ class RequestState implements CookieReadTarget, SessionObserver {
     if (!this.hooked) {
       this.hooked = true
       // A wrapper there (on-headers style) may be the writeHead running now, this login or close
-      // made by its listener: it then calls the writeHead it found, never this hook. (A hand-made
+      // made by its listener: it then calls the writeHead it found, never this hook. Not at
+      // attach, where a wrapper is one put on before and runs after the hook. (A hand-made
       // response may have no header methods: it is left to the hook alone.)
-      this.staging = Object.hasOwn(res, 'writeHead') && typeof res.getHeader === 'function'
+      this.staging = !atAttach && Object.hasOwn(res, 'writeHead') && typeof res.getHeader === 'function'
       this.writeHead = res.writeHead as RequestState['writeHead']
       res.writeHead = this.#http.writeHead as ServerResponse['writeHead']
     }

@@ -22,11 +22,12 @@
 //! mimalloc purges freed memory back to the OS only some time after it was freed (10 ms, 100 ms
 //! for whole segments), and runs those delayed purges only from later allocator calls in the
 //! same part of the heap. After a mass expiry nothing comes back there, so the freed pages of
-//! 4M sessions stay resident (bench/growth-stall.ts expire). Purging at once (purge delay 0)
+//! 4M sessions stayed resident (bench/growth-stall.ts expire). Purging at once (purge delay 0)
 //! gave them back, but put a madvise per emptied 64 KiB page into the sweep: 10^6 sessions
 //! expiring blocked the event loop for 7.4-9.9 ms instead of 2.6 ms, and took 360 ms instead of
-//! 272 (bench/store-worker.ts native 1000000 full, alternating builds, load below 1). Issue 11's
-//! bound on expiry blocks wins: the default delay stays.
+//! 272 (bench/store-worker.ts native 1000000 full, alternating builds, load below 1). So the
+//! default delay stays, and [`release_freed_memory`] gives freed memory back on request: the
+//! facade calls it in steps of a few MiB while its engines' memory falls (ts/registry.ts).
 //!
 //! mimalloc also commits each 1 GiB arena it reserves eagerly by default on Linux; filling a
 //! table to 3M sessions in Rust then had 313 creates over 0.5 ms of thread CPU, the slowest 9 ms,
@@ -41,6 +42,7 @@ use std::ptr;
 use std::sync::OnceLock;
 
 use mimalloc::MiMalloc;
+use napi_derive::napi;
 
 /// `mi_option_arena_eager_commit` in mimalloc v2's `mi_option_e` (libmimalloc-sys 0.1.49, v2
 /// feature, pinned with the crate in Cargo.toml).
@@ -97,6 +99,8 @@ extern "C" {
         new_size: usize,
         alignment: usize,
     ) -> *mut c_void;
+    fn mi_collect(force: bool);
+    fn mi_heap_collect(heap: *mut c_void, force: bool);
 }
 
 #[cfg(target_os = "linux")]
@@ -189,6 +193,24 @@ fn huge_heap() -> Option<*mut c_void> {
         heap
     });
     heap.ok().filter(|heap| !heap.is_null())
+}
+
+/// Gives the memory this thread's heaps hold free back to the OS now: frees their empty pages
+/// and runs every purge pending (see the module's notes). Its cost is a walk over the heaps' pages
+/// plus one madvise per run of freed pages, so the facade calls it in small steps while sessions
+/// are being closed en masse (ts/registry.ts), each step finding a few MiB to give back.
+#[napi(catch_unwind)]
+pub fn release_freed_memory() {
+    // SAFETY: documented mimalloc calls on this thread's own heaps; the huge-page heap only when
+    // this thread made one (reading the cell never makes it).
+    unsafe {
+        mi_collect(true);
+        if let Ok(heap) = HUGE_HEAP.try_with(Cell::get) {
+            if !heap.is_null() {
+                mi_heap_collect(heap, true);
+            }
+        }
+    }
 }
 
 /// Sets mimalloc's options once per process, before the first engine allocates.

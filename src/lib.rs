@@ -25,6 +25,7 @@ mod packed;
 mod persist;
 mod probe;
 
+pub use allocator::release_freed_memory;
 pub use cookie::*;
 pub use engine::*;
 pub use expiry_lag::*;

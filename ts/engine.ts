@@ -199,6 +199,13 @@ export interface Engine {
   memoryBytes(): number
 
   /**
+   * Native only: gives the memory freed on this thread back to the OS now (src/allocator.rs
+   * `release_freed_memory`), for the whole process's native engines on this thread, not this
+   * one alone. The Registry calls it in steps while memoryBytes falls (ts/registry.ts).
+   */
+  releaseFreedMemory?(): void
+
+  /**
    * Copies into `out` (EXPIRY_LAG_VALUES numbers) how late after their deadline `sweep` and
    * `sweepRelease` took sessions out, since the engine was built: sessions per bucket of
    * EXPIRY_LAG_BOUNDS (at most that bound, over the one before), those over the last bound,

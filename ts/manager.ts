@@ -212,7 +212,9 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
   /** Closes every session expired by now and returns how many. The background timer does this on its own. */
   sweep(): number {
     this.#assertOpen('sweep')
+    this.#registry.noteMemoryHigh()
     const { closed } = this.#registry.sweepExpired(this.#registry.clock.now(), Infinity)
+    if (closed > 0) this.#registry.releaseFreed(true)
     this.#registry.timer.rearm()
     return closed
   }

@@ -52,6 +52,7 @@ export interface NativeBinding {
   sessionRecords(engine: object, handles: Float64Array, count: number): Uint8Array
   sessionRecordsInto(engine: object, handles: Float64Array, count: number, out: Uint8Array, at: number): number
   memoryBytes(engine: object): number
+  releaseFreedMemory(): void
   createCookieVerifier(name: string, secrets: string[]): object
   readSessionCookie(engine: object, verifier: object, header: string, now: number, out: Float64Array): number
   expiryLag(engine: object, out: Float64Array): number
@@ -138,6 +139,7 @@ export class NativeEngine implements Engine {
   setRoles(handle: number, roles: string[]): boolean { return this.#binding.setRoles(this.#engine, handle, roles) }
   scan(fromSlot: number, now: number, out: Float64Array): number { return this.#binding.scan(this.#engine, fromSlot, now, out) }
   memoryBytes(): number { return this.#binding.memoryBytes(this.#engine) }
+  releaseFreedMemory(): void { this.#binding.releaseFreedMemory() }
   expiryLag(out: Float64Array): void { this.#binding.expiryLag(this.#engine, out) }
   loadSessionFile(bytes: Uint8Array, window: number, now: number): LoadSessionFileOutcome {
     const outcome = this.#binding.loadSessions(this.#engine, bytes, window, now)

@@ -373,6 +373,12 @@ export class JournaledEngine implements Engine {
     return this.inner.scan(fromSlot, now, out)
   }
 
+  /** The inner engine's, when it has one (native). */
+  get releaseFreedMemory(): (() => void) | undefined {
+    const inner = this.inner
+    return inner.releaseFreedMemory === undefined ? undefined : () => inner.releaseFreedMemory!()
+  }
+
   memoryBytes(): number {
     return this.inner.memoryBytes()
   }

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { evaluateTargets, renderMarkdown, writeReport } from '../bench/report/index'
+import { growthTargets } from '../bench/report/growth'
 import { renderBarChart } from '../bench/report/svg-chart'
 import { STORE_KINDS, STORE_LABELS, type BenchResults, type StoreFigures, type StoreKind } from '../bench/results-schema'
 
@@ -211,4 +212,20 @@ test('the markdown shows the cost of JSON session data per get and set when meas
   t.true(markdown.includes('## JSON session data'))
   t.true(markdown.includes('| sessionkeeper (native) | 400 | 1500 | +1100 | 600 | 2100 | +1500 |'))
   t.true(markdown.includes('| sessionkeeper (JsEngine) | 400 | 1500 | +1100 | 600 | 2100 | +1500 |'))
+})
+
+test("issue 15's growth and memory goals are read at their sizes only, each met or missed by its own figure", (t) => {
+  const full = {
+    fill: { sessions: 10_000_000, slowestCreateMs: 4.2, mostCpuCreateMs: 1.1, p9999Us: 30, medianUs: 2 },
+    expire: { sessions: 4_000_000, rssBeforeMiB: 83, rssFullMiB: 1545, rssAfterSweepMiB: 100, rssAfterMiB: 99, sweepMs: 1071 },
+    dropped: { managers: 3000, sessions: 1000, nativeFinalRssMiB: 200, nativePeakRssMiB: 260, jsFinalRssMiB: 90, jsPeakRssMiB: 120 },
+    externalGc: { sessions: 4_000_000, markCompacts: 3, byMemoryReports: 0 },
+  }
+  const growthOf = (growth: unknown) => growthTargets({ growth } as unknown as Omit<BenchResults, 'targets'>)
+  t.deepEqual(growthOf(full).map((target) => target.met), [true, true, false, true], 'dropped: 200 MiB is over 2x of 90')
+  const small = growthOf({ ...full, fill: { ...full.fill, sessions: 2000 }, expire: null })
+  t.false(small[0].met, 'a fill short of 10^7 is not read as met')
+  t.regex(small[0].measured, /not read at 10⁷/)
+  t.deepEqual([small[1].met, small[1].measured], [false, 'not measured'])
+  t.deepEqual(growthTargets({} as Omit<BenchResults, 'targets'>), [], 'results made before growth have no such targets')
 })

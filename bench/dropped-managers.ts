@@ -14,6 +14,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
+import type { DroppedManagers } from './results-schema'
 import { sessionData } from './workload'
 
 interface Run { engine: string; finalRssMiB: number; peakRssMiB: number; seconds: number }
@@ -47,6 +48,10 @@ function parent(managers: number, sessions: number, build: string): void {
   })
   const [js, native] = runs
   console.log(`${managers} managers x ${sessions} sessions dropped, no gc(): native/js peak RSS ${(native.peakRssMiB / js.peakRssMiB).toFixed(2)}x, final ${(native.finalRssMiB / js.finalRssMiB).toFixed(2)}x (target <= 2x)`)
+  const dropped: DroppedManagers = {
+    managers, sessions, nativeFinalRssMiB: native.finalRssMiB, nativePeakRssMiB: native.peakRssMiB, jsFinalRssMiB: js.finalRssMiB, jsPeakRssMiB: js.peakRssMiB,
+  }
+  console.log(JSON.stringify({ dropped }))
 }
 
 const args = process.argv.slice(2)

@@ -10,6 +10,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
+import type { ExternalGc } from './results-schema'
 import { sessionData } from './workload'
 
 function child(build: string, sessions: number): void {
@@ -41,6 +42,8 @@ function parent(sessions: number, build: string): void {
   for (const line of markCompacts) console.log(line.trim())
   console.log(lines.find((line) => line.startsWith('created')) ?? '')
   console.log(`${sessions} sessions, main isolate ${main}: ${markCompacts.length} mark-compacts, ${byReports.length} started for external memory pressure (target 0)`)
+  const externalGc: ExternalGc = { sessions, markCompacts: markCompacts.length, byMemoryReports: byReports.length }
+  console.log(JSON.stringify({ externalGc }))
 }
 
 const args = process.argv.slice(2)

@@ -15,6 +15,7 @@
 import { performance } from 'node:perf_hooks'
 import { resolve } from 'node:path'
 import { sessionData } from './workload'
+import type { GrowthExpire, GrowthFill } from './results-schema'
 
 const MiB = 2 ** 20
 const [mode = 'fill', sessionsArgument, engine = 'native', buildArgument] = process.argv.slice(2)
@@ -52,6 +53,8 @@ if (mode === 'fill') {
   console.log(`${engine} fill to ${sessions}: slowest create ${slowest.toFixed(2)} ms wall (at session ${slowestAt}); ` +
     `most CPU time in one create ${mostCpu.toFixed(2)} ms (at session ${mostCpuAt}); ` +
     `p99.99 ${(at(0.9999) * 1000).toFixed(1)} µs, p99.9 ${(at(0.999) * 1000).toFixed(1)} µs, median ${(at(0.5) * 1000).toFixed(2)} µs (target slowest <= 5 ms)`)
+  const fill: GrowthFill = { sessions, slowestCreateMs: slowest, mostCpuCreateMs: mostCpu, p9999Us: at(0.9999) * 1000, medianUs: at(0.5) * 1000 }
+  console.log(JSON.stringify({ fill }))
 } else {
   void expire()
 }
@@ -86,4 +89,6 @@ async function expire(): Promise<void> {
   const scanMs = performance.now() - scanStart
   console.log(`${engine} ${sessions} sessions: RSS before ${before.toFixed(0)} MiB, full ${full.toFixed(0)} MiB, after expiry ${after.toFixed(0)} MiB ` +
     `(${(after / before).toFixed(2)}x before; target <= 2x; ${afterSweep.toFixed(0)} MiB right after the sweep); sweep ${sweepMs.toFixed(0)} ms; empty-table iteration ${scanMs.toFixed(3)} ms (${seen} seen)`)
+  const expired: GrowthExpire = { sessions, rssBeforeMiB: before, rssFullMiB: full, rssAfterSweepMiB: afterSweep, rssAfterMiB: after, sweepMs }
+  console.log(JSON.stringify({ expire: expired }))
 }

@@ -214,6 +214,54 @@ export interface WheelFigures {
   setterNs: number
 }
 
+/** bench/growth-stall.ts fill: one native manager filled one create at a time (issue 15). */
+export interface GrowthFill {
+  sessions: number
+  /** The slowest single create, wall time. */
+  slowestCreateMs: number
+  /** The most CPU time one create took among those over 1 ms of wall time (0 when none was). */
+  mostCpuCreateMs: number
+  p9999Us: number
+  medianUs: number
+}
+
+/** bench/growth-stall.ts expire: RSS before, full, and after every session expired (issue 15). */
+export interface GrowthExpire {
+  sessions: number
+  rssBeforeMiB: number
+  rssFullMiB: number
+  rssAfterSweepMiB: number
+  /** After the sweep and 0.5 s of a trickle of new sessions, all closed. */
+  rssAfterMiB: number
+  sweepMs: number
+}
+
+/** bench/dropped-managers.ts: managers dropped without close(), no gc() (issue 15). */
+export interface DroppedManagers {
+  managers: number
+  sessions: number
+  nativeFinalRssMiB: number
+  nativePeakRssMiB: number
+  jsFinalRssMiB: number
+  jsPeakRssMiB: number
+}
+
+/** bench/external-gc.ts: mark-compacts while one native manager grows (issue 15). */
+export interface ExternalGc {
+  sessions: number
+  markCompacts: number
+  /** Those V8 started for external memory pressure: the engine's memory reports. */
+  byMemoryReports: number
+}
+
+/** Growth, memory given back and memory reported to V8 (issue 15): each part null when it failed or was not run. */
+export interface GrowthFigures {
+  fill: GrowthFill | null
+  expire: GrowthExpire | null
+  dropped: DroppedManagers | null
+  externalGc: ExternalGc | null
+}
+
 export interface BenchResults {
   schema: 1
   /** ISO timestamp of the start of the run. */
@@ -234,5 +282,7 @@ export interface BenchResults {
   users?: UserIndexFigures[]
   /** Absent from results made before persistence was part of the run. */
   persist?: PersistFigures[]
+  /** Absent from results made before growth and memory (issue 15) were part of the run. */
+  growth?: GrowthFigures
   targets: Target[]
 }

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { arch, cpus, release, totalmem, type as osType } from 'node:os'
 import { join } from 'node:path'
+import { runGrowth } from './growth'
 import { runHttpBench } from './http/run-http'
 import type { JsonDataFigures, PersistFigures, UserIndexFigures } from './results-schema'
 import { PROFILES, type ProfileName, profileNamed } from './profiles'
@@ -172,6 +173,8 @@ async function main(): Promise<void> {
     }
   }
 
+  const growth = await runGrowth(profile, log, failures)
+
   log(`HTTP: ${profile.http.sessions.toLocaleString('en')} sessions, ${profile.http.durationSeconds} s, ${profile.http.connections} connections per server`)
   const httpStarted = Date.now()
   let http: HttpFigures[] = []
@@ -196,6 +199,7 @@ async function main(): Promise<void> {
     jsonData,
     users,
     persist,
+    growth,
     wheel,
   }
   const results: BenchResults = { ...measured, targets: evaluateTargets(measured) }

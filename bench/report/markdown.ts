@@ -2,6 +2,7 @@
 import { STORE_KINDS, STORE_LABELS, type BenchResults, type MassExpiry, type StoreFigures } from '../results-schema'
 import { formatBytes, formatCount, formatInteger, formatMs, formatSize } from './format'
 import { jsonDataSection, usersSection } from './json-data'
+import { growthSection } from './growth'
 import { persistSection } from './persist'
 import { REFERENCE_SIZE } from './sizes'
 
@@ -15,6 +16,7 @@ export function renderMarkdown(results: BenchResults): string {
     jsonDataSection(results),
     usersSection(results),
     persistSection(results),
+    growthSection(results),
     httpSection(results),
     targetsSection(results),
     notesSection(results),

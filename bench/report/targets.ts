@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { STORE_KINDS, STORE_LABELS, type BenchResults, type StoreFigures, type StoreKind, type Target, type WheelFigures } from '../results-schema'
 import { formatBytes, formatCount, formatMs, formatRatio, formatSize } from './format'
+import { growthTargets } from './growth'
 import { persistTargets } from './persist'
 import { REFERENCE_SIZE, measuredSizes, sizesUpToReference } from './sizes'
 
@@ -40,6 +41,7 @@ export function evaluateTargets(results: Figures): Target[] {
       ...userIndexTargets(results, store),
     ]),
     ...persistTargets(results),
+    ...growthTargets(results),
   ]
 }
 

@@ -2,9 +2,10 @@ import test from 'ava'
 import { Buffer } from 'node:buffer'
 import { type EngineConfig } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
-import { RecordWriter } from '../ts/persist/format'
+import { encodeHeader, type FileConfig, RecordWriter } from '../ts/persist/format'
 import { jsSessionRecordsInto } from '../ts/persist/js-records'
-import { exportSession } from '../ts/persist/persistence'
+import { exportSession, forEachAttached } from '../ts/persist/persistence'
+import { replayFile } from '../ts/persist/replay'
 
 /** What the compaction wrote for the JsEngine before js-records.ts: the reference. */
 function reference(engine: JsEngine, handles: Float64Array, count: number): Buffer {
@@ -56,6 +57,40 @@ for (const partial of CONFIGS) {
   })
 }
 
+for (const partial of CONFIGS) {
+  const name = `${partial.keys}, ${partial.idBytes} bytes, ${partial.idEncoding}`
+  test(`restored sessions not yet read are written as the file held them, byte for byte the same records [${name}]`, (t) => {
+    const config = { maxDataBytes: Infinity, resolution: 1000, ...partial } as EngineConfig
+    const written = new JsEngine(config)
+    // Keys a load takes back only (fill's caller keys include one over 255 bytes).
+    for (const handle of fill(written, partial.keys!, 200)) {
+      if (Buffer.byteLength(written.id(handle)!) > 255) written.release(handle)
+    }
+    const kept: number[] = []
+    forEachAttached(written, (handle) => kept.push(handle))
+    const expected = reference(written, Float64Array.from(kept), kept.length)
+    const file = Buffer.concat([bytesOf(encodeHeader(partial as FileConfig, 0, 1)), bytesOf(expected)])
+    const loaded = new JsEngine(config)
+    replayFile(file, partial as FileConfig, undefined, loaded, 0, Infinity)
+    const handles: number[] = []
+    forEachAttached(loaded, (handle) => handles.push(handle))
+    t.is(handles.length, kept.length)
+    // Some read first (decoded), the others still packed; then the rest in tight batches.
+    for (let index = 0; index < handles.length; index += 3) loaded.dataKeys(handles[index])
+    const out = new Uint8Array(3 * expected.length)
+    let end = 0
+    for (let index = 0; index < handles.length; index += 7) {
+      const batch = Float64Array.from(handles.slice(index, index + 7))
+      const tight = jsSessionRecordsInto(loaded, batch, batch.length, out.subarray(0, end + 40), end)
+      if (tight >= 0) t.true(tight <= end + 40)
+      end = jsSessionRecordsInto(loaded, batch, batch.length, out, end)
+      t.true(end >= 0)
+    }
+    t.is(Buffer.from(out.subarray(0, end)).toString('hex'), expected.toString('hex'))
+    t.is(reference(loaded, Float64Array.from(handles), handles.length).toString('hex'), expected.toString('hex'))
+  })
+}
+
 test('a batch that does not fit is refused (-1), at every output size up to the one it needs', (t) => {
   const engine = new JsEngine({ keys: 'random', idBytes: 16, idEncoding: 'base64url', maxDataBytes: Infinity, resolution: 1000 })
   const handles = fill(engine, 'random', 6)
@@ -73,3 +108,7 @@ test('a batch that does not fit is refused (-1), at every output size up to the 
   }
   t.true(fitted >= expected.length)
 })
+
+function bytesOf(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length)
+}

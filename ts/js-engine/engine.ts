@@ -8,6 +8,7 @@ import { ExpiryLagCounts } from '../expiry-lag'
 import { ANONYMOUS, DeadlineWheel, NIL, USER } from './deadline-wheel'
 import { RandomIdIndex } from './id-index'
 import { RandomPool } from './ids'
+import { PackedSides } from './packed-sides'
 import { SessionData } from './session-data'
 
 /*
@@ -32,6 +33,8 @@ const INITIAL_CAPACITY = 1024
 /** Slots per block of the scan's skip counts (a power of two, dividing INITIAL_CAPACITY). */
 const SCAN_BLOCK_BITS = 10
 const SCAN_BLOCK = 1 << SCAN_BLOCK_BITS
+/** In `data`: the slot's side record is packed (PackedSides), decoded on first use. */
+const PACKED = Symbol('packed')
 
 /** What a JsEngine is built with: the engine config, plus a knob for tests. */
 export interface JsEngineConfig extends EngineConfig {
@@ -76,12 +79,15 @@ export class JsEngine implements Engine {
   private attachedInBlock = new Int32Array(0)
   /** keys: 'caller' only (random ids live in randomIds): dense, indexed by slot, '' when free. */
   private readonly ids: string[] = []
-  /** Dense, indexed by slot; undefined until the first write. */
-  private readonly data: (SessionData | undefined)[] = []
+  /** Dense, indexed by slot; undefined until the first write, PACKED for a restored one not yet read. */
+  private readonly data: (SessionData | typeof PACKED | undefined)[] = []
+  /** Side records of restored sessions as the file held them; made by the first load that keeps one. */
+  private packed: PackedSides | undefined = undefined
   /**
-   * What memoryBytes counts for the side records and the caller keys, kept in step with every
-   * change: summing them at each call walked every slot, 30-45 ms at 10^6 sessions, on each
-   * metrics scrape (sessionkeeper/metrics reads memoryBytes when scraped).
+   * What memoryBytes counts for the side records (packed ones aside: PackedSides counts them)
+   * and the caller keys, kept in step with every change: summing them at each call walked every
+   * slot, 30-45 ms at 10^6 sessions, on each metrics scrape (sessionkeeper/metrics reads
+   * memoryBytes when scraped).
    */
   private sideBytes = 0
   private keyBytes = 0
@@ -181,6 +187,7 @@ export class JsEngine implements Engine {
   loadSide(handle: number, user: string | undefined, roles: string[], data: string[], dataBytes: number): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
+    this.packed?.drop(slot)
     const record = new SessionData()
     record.user = user
     record.roles = roles
@@ -194,12 +201,34 @@ export class JsEngine implements Engine {
     return record.dataBytes > this.maxDataBytes
   }
 
+  /**
+   * Loading: gives a just-restored session the side record `source[start, end)`, a Session
+   * record's tail (user, roles, data holding `dataBytes` UTF-8 bytes, keys distinct), kept as it
+   * is until the session's roles or data are first used (PackedSides). No data cap, as loadSide.
+   */
+  loadRecord(handle: number, source: Buffer, start: number, end: number, dataBytes: number): boolean {
+    const slot = this.slotOf(handle)
+    if (slot < 0) return false
+    const packed = this.packed ?? (this.packed = new PackedSides(this.capacity))
+    packed.drop(slot)
+    packed.pack(slot, source, start, end)
+    this.data[slot] = PACKED
+    if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.wheel.classOf(slot) !== this.classOf(slot)) this.refile(slot)
+    return dataBytes > this.maxDataBytes
+  }
+
+  /** Loading: the file's records are all applied (the buffers they were read from may go). */
+  endLoad(): void {
+    this.packed?.flush()
+  }
+
   /** Loading: sets each entry (key, value, key...) as setData would, with no data cap. */
   loadData(handle: number, entries: string[]): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0 || entries.length === 0) return false
-    const before = this.recordBytes(slot)
-    const record = this.data[slot] ?? (this.data[slot] = new SessionData())
+    const existing = this.side(slot)
+    const before = existing === undefined ? 0 : existing.approximateBytes()
+    const record = existing ?? (this.data[slot] = new SessionData())
     for (let index = 0; index < entries.length; index += 2) {
       record.set(entries[index], entries[index + 1], record.bytesAfterSet(entries[index], entries[index + 1]))
     }
@@ -213,7 +242,8 @@ export class JsEngine implements Engine {
    */
   capLoadedData(): void {
     for (let slot = 0; slot < this.used; slot++) {
-      const record = this.data[slot]
+      if (this.data[slot] === PACKED && !(this.packed!.dataBytes(slot) > this.maxDataBytes)) continue
+      const record = this.side(slot)
       if (record === undefined || !(record.dataBytes > this.maxDataBytes)) continue
       this.sideBytes -= record.approximateBytes()
       const entries = Array.from(record.data)
@@ -413,7 +443,18 @@ export class JsEngine implements Engine {
   /** The side record of `handle` as stored (user, roles, data), for the same encoder: read only. */
   sideRecord(handle: number): SessionData | undefined {
     const slot = this.slotOf(handle)
-    return slot < 0 ? undefined : this.data[slot]
+    return slot < 0 ? undefined : this.side(slot)
+  }
+
+  /**
+   * For the same encoder: when the side record of `handle` is still packed, copies it into `out`
+   * from `at` as a Session record's tail and returns the end, or -1 when it does not fit before
+   * `end`; -2 when it is not packed (read it through sideRecord then).
+   */
+  writePackedSide(handle: number, out: Buffer, at: number, end: number): number {
+    const slot = this.slotOf(handle)
+    if (slot < 0 || this.data[slot] !== PACKED) return -2
+    return this.packed!.writeTo(slot, out, at, end)
   }
 
   id(handle: number): string | undefined {
@@ -468,14 +509,14 @@ export class JsEngine implements Engine {
   getData(handle: number, key: string): string | undefined {
     const slot = this.slotOf(handle)
     if (slot < 0) return undefined
-    const record = this.data[slot]
+    const record = this.side(slot)
     return record === undefined ? undefined : record.data.get(key)
   }
 
   setData(handle: number, key: string, value: string): number {
     const slot = this.slotOf(handle)
     if (slot < 0) return SET_STALE
-    const existing = this.data[slot]
+    const existing = this.side(slot)
     const bytesAfter = existing === undefined ? SessionData.entryBytes(key, value) : existing.bytesAfterSet(key, value)
     if (bytesAfter > this.maxDataBytes) return SET_TOO_LARGE
     const before = existing === undefined ? 0 : existing.approximateBytes()
@@ -496,7 +537,7 @@ export class JsEngine implements Engine {
   deleteData(handle: number, key: string): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
-    const record = this.data[slot]
+    const record = this.side(slot)
     if (record === undefined) return false
     const before = record.approximateBytes()
     const deleted = record.delete(key)
@@ -507,7 +548,7 @@ export class JsEngine implements Engine {
   dataKeys(handle: number): string[] {
     const slot = this.slotOf(handle)
     if (slot < 0) return []
-    const record = this.data[slot]
+    const record = this.side(slot)
     return record === undefined ? [] : Array.from(record.data.keys())
   }
 
@@ -515,6 +556,7 @@ export class JsEngine implements Engine {
     const slot = this.slotOf(handle)
     if (slot < 0) return NaN
     const record = this.data[slot]
+    if (record === PACKED) return this.packed!.dataBytes(slot)
     return record === undefined ? 0 : record.dataBytes
   }
 
@@ -522,14 +564,15 @@ export class JsEngine implements Engine {
     const slot = this.slotOf(handle)
     if (slot < 0) return undefined
     const record = this.data[slot]
+    if (record === PACKED) return this.packed!.user(slot)
     return record === undefined ? undefined : record.user
   }
 
   setUser(handle: number, user: string | undefined): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
+    const record = this.side(slot)
     const before = this.recordBytes(slot)
-    const record = this.data[slot]
     if (record !== undefined) record.user = user
     else if (user !== undefined) (this.data[slot] = new SessionData()).user = user
     this.sideBytes += this.recordBytes(slot) - before
@@ -541,15 +584,15 @@ export class JsEngine implements Engine {
   roles(handle: number): string[] {
     const slot = this.slotOf(handle)
     if (slot < 0) return []
-    const record = this.data[slot]
+    const record = this.side(slot)
     return record === undefined ? [] : record.roles.slice()
   }
 
   setRoles(handle: number, roles: string[]): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
+    const record = this.side(slot)
     const before = this.recordBytes(slot)
-    const record = this.data[slot]
     if (record !== undefined) record.roles = roles.slice()
     else if (roles.length > 0) (this.data[slot] = new SessionData()).roles = roles.slice()
     this.sideBytes += this.recordBytes(slot) - before
@@ -584,7 +627,8 @@ export class JsEngine implements Engine {
     // Records and free stack, the id index (random: its typed arrays; caller: the key strings and
     // a Map entry per attached session), side records.
     const index = this.randomIds !== undefined ? this.randomIds.bytes : this.index.size * 40
-    return this.capacity * (RECORD_BYTES + 4 + 8) + index + this.keyBytes + this.sideBytes
+    const packed = this.packed === undefined ? 0 : this.capacity * 12 + this.packed.bytes
+    return this.capacity * (RECORD_BYTES + 4 + 8) + index + this.keyBytes + this.sideBytes + packed
   }
 
   /**
@@ -614,6 +658,9 @@ export class JsEngine implements Engine {
       } else if (state === FREE) {
         if (i32[slot * I + GENERATION] < this.generationSpace && !onStack.has(slot)) throw new Error(`free slot ${slot} is lost`)
         if (this.data[slot] !== undefined) throw new Error(`free slot ${slot} still holds data`)
+      }
+      if ((this.data[slot] === PACKED) !== (this.packed !== undefined && this.packed.holds(slot))) {
+        throw new Error(`slot ${slot} is marked packed ${this.data[slot] === PACKED} but holds a packed record ${!!this.packed?.holds(slot)}`)
       }
     }
     if (attachedSlots.length !== this.attached) throw new Error(`${attachedSlots.length} attached records, counted ${this.attached}`)
@@ -707,7 +754,18 @@ export class JsEngine implements Engine {
 
   private classOf(slot: number): number {
     const record = this.data[slot]
+    if (record === PACKED) return this.packed!.hasUser(slot) ? USER : ANONYMOUS
     return record !== undefined && record.user !== undefined ? USER : ANONYMOUS
+  }
+
+  /** The side record of `slot`, decoded first when it is still packed. */
+  private side(slot: number): SessionData | undefined {
+    const record = this.data[slot]
+    if (record !== PACKED) return record
+    const unpacked = this.packed!.unpack(slot)
+    this.data[slot] = unpacked
+    this.sideBytes += unpacked.approximateBytes()
+    return unpacked
   }
 
   /** Files an attached session again by its deadline and class. O(1). */
@@ -722,10 +780,10 @@ export class JsEngine implements Engine {
     while (randomIds.findScratch() >= 0)
   }
 
-  /** What memoryBytes counts for the slot's side record. */
+  /** What memoryBytes counts for the slot's side record (a packed one: in PackedSides.bytes). */
   private recordBytes(slot: number): number {
     const record = this.data[slot]
-    return record === undefined ? 0 : record.approximateBytes()
+    return record === undefined || record === PACKED ? 0 : record.approximateBytes()
   }
 
   /** Gives the slot its caller key ('' for none), keeping keyBytes in step. */
@@ -776,7 +834,8 @@ export class JsEngine implements Engine {
     const generation = this.i32[base + GENERATION] + 1
     this.i32[base + GENERATION] = generation
     if (this.randomIds === undefined) this.setKey(slot, '')
-    this.sideBytes -= this.recordBytes(slot)
+    if (this.data[slot] === PACKED) this.packed!.drop(slot)
+    else this.sideBytes -= this.recordBytes(slot)
     this.data[slot] = undefined
     // A slot that has issued its last generation retires: free for good, on no stack, so no
     // handle is issued twice and one kept from any of its sessions stays stale.
@@ -796,6 +855,7 @@ export class JsEngine implements Engine {
     this.attachedInBlock = attachedInBlock
     this.wheel.attach(this.i32)
     this.randomIds?.growSlots(capacity)
+    this.packed?.grow(capacity)
     this.capacity = capacity
   }
 }

@@ -331,14 +331,6 @@ function allZero(bytes: Buffer, start: number, end: number): boolean {
   return true
 }
 
-/** The strings last read at each position of a record (Reader.recentStr). */
-export class RecentStrings {
-  readonly buffers: Buffer[] = []
-  readonly starts: number[] = []
-  readonly lengths: number[] = []
-  readonly texts: string[] = []
-}
-
 /** A record that does not decode: corruption at its offset. */
 export class DecodeError extends Error {}
 
@@ -373,30 +365,11 @@ export class Reader {
     return value
   }
 
-  /**
-   * A string as `str()` reads it, but the same string as the one read at `slot` of `recent`
-   * before when the bytes are the same: keys and common values repeat from session to session,
-   * and one string for all of them saves the allocation (and the garbage collector its copies).
-   */
-  recentStr(recent: RecentStrings, slot: number): string {
+  /** Steps over a string, checking its bounds only. */
+  skipStr(): void {
     const length = this.u32()
-    const start = this.offset
-    if (start + length > this.end) throw new DecodeError('record too short')
-    this.offset = start + length
-    const bytes = this.bytes
-    if (recent.lengths[slot] === length) {
-      const before = recent.buffers[slot]
-      const from = recent.starts[slot]
-      let index = 0
-      while (index < length && bytes[start + index] === before[from + index]) index++
-      if (index === length) return recent.texts[slot]
-    }
-    const text = (bytes as RawBuffer).utf8Slice(start, start + length)
-    recent.buffers[slot] = bytes
-    recent.starts[slot] = start
-    recent.lengths[slot] = length
-    recent.texts[slot] = text
-    return text
+    if (this.offset + length > this.end) throw new DecodeError('record too short')
+    this.offset += length
   }
 
   /** A count of items that follow, each at least a byte. */

@@ -43,24 +43,13 @@ export function jsSessionRecordsInto(engine: JsEngine, handles: Float64Array, co
     buffer.writeDoubleLE(engine.idleTimeout(handle), position + 16)
     buffer.writeDoubleLE(engine.absoluteTimeout(handle), position + 24)
     position += 32
-    const side: SessionData | undefined = engine.sideRecord(handle)
-    writer.at = position
-    if (side === undefined || side.user === undefined) {
-      buffer[writer.at++] = 0
-    } else {
-      buffer[writer.at++] = 1
-      if (!writer.str(side.user)) return -1
-    }
-    const roles = side === undefined ? undefined : side.roles
-    if (!writer.u32(roles === undefined ? 0 : roles.length)) return -1
-    if (roles !== undefined) {
-      for (let role = 0; role < roles.length; role++) if (!writer.str(roles[role])) return -1
-    }
-    const data = side === undefined ? undefined : side.data
-    if (!writer.u32(data === undefined ? 0 : data.size)) return -1
-    if (data !== undefined && data.size > 0) {
-      data.forEach(writer.entry)
-      if (writer.full) return -1
+    // A restored session whose side record is still as the file held it: those bytes again.
+    const packedEnd = engine.writePackedSide(handle, buffer, position, end)
+    if (packedEnd === -1) return -1
+    writer.at = packedEnd
+    if (packedEnd === -2) {
+      writer.at = position
+      if (!writer.side(engine.sideRecord(handle))) return -1
     }
     at = writer.at
     const length = at - body
@@ -90,6 +79,33 @@ class EntryWriter {
     const written = this.buffer.utf8Write(value, this.at + 4)
     this.buffer.writeUInt32LE(written, this.at)
     this.at += 4 + written
+    return true
+  }
+
+  /** User, roles and data of a session's side record (none for undefined); false when they do not fit. */
+  side(side: SessionData | undefined): boolean {
+    if (side === undefined || side.user === undefined) {
+      if (!this.u8(0)) return false
+    } else if (!this.u8(1) || !this.str(side.user)) {
+      return false
+    }
+    const roles = side === undefined ? undefined : side.roles
+    if (!this.u32(roles === undefined ? 0 : roles.length)) return false
+    if (roles !== undefined) {
+      for (let role = 0; role < roles.length; role++) if (!this.str(roles[role])) return false
+    }
+    const data = side === undefined ? undefined : side.data
+    if (!this.u32(data === undefined ? 0 : data.size)) return false
+    if (data !== undefined && data.size > 0) {
+      data.forEach(this.entry)
+      if (this.full) return false
+    }
+    return true
+  }
+
+  u8(value: number): boolean {
+    if (this.at + 1 > this.end) return false
+    this.buffer[this.at++] = value
     return true
   }
 

@@ -7,11 +7,13 @@
 import type { Buffer } from 'node:buffer'
 import { CREATE_KEY_EXISTS, type Engine, RESTORE_INVALID_ID } from '../engine'
 import type { RecordCipher } from './cipher'
-import { countSessions, DecodeError, FLAG_CLEAN, type FileConfig, Kind, type Reader, RecentStrings, walkRecords, type Walked } from './format'
+import { countSessions, DecodeError, FLAG_CLEAN, type FileConfig, Kind, type Reader, walkRecords, type Walked } from './format'
 
 /** What an engine offers the loader besides the Engine interface (the JsEngine has it). */
 export interface ReplayEngine extends Engine {
   loadSide(handle: number, user: string | undefined, roles: string[], data: string[], dataBytes: number): boolean
+  loadRecord(handle: number, source: Buffer, start: number, end: number, dataBytes: number): boolean
+  endLoad(): void
   loadData(handle: number, entries: string[]): boolean
   capLoadedData(): void
   loadRename(handle: number, newId: string, lastActivity: number): boolean
@@ -41,7 +43,6 @@ export function replayFile(
   let overCap = false
   engine.reserve?.(countSessions(bytes))
   const find = (id: string): number => engine.lookup(id, -Infinity, false)
-  const recent = new RecentStrings()
   const walked = walkRecords(bytes, config, cipher, (r: Reader) => {
     const kind = r.u8()
     switch (kind) {
@@ -51,12 +52,16 @@ export function replayFile(
         const lastActivity = shifted(r.time())
         const idleTimeout = r.timeout()
         const absoluteTimeout = r.timeout()
-        const user = r.user()
-        const roles = r.strings()
+        // The tail (user, roles, data) is checked here and decoded only when its keys repeat.
+        const sideAt = r.offset
+        const hasUser = r.u8()
+        if (hasUser > 1) throw new DecodeError('bad user flag')
+        if (hasUser === 1) r.skipStr()
+        const roleCount = r.count()
+        for (let index = 0; index < roleCount; index++) r.skipStr()
         const pairs = r.count()
-        const data = new Array<string>(pairs * 2)
         const before = r.offset
-        for (let index = 0; index < pairs * 2; index++) data[index] = index < RECENT ? r.recentStr(recent, index) : r.str()
+        for (let index = 0; index < pairs * 2; index++) r.skipStr()
         // Each string is its u32 length and its UTF-8 bytes: the data's bytes, known already.
         const dataBytes = r.offset - before - pairs * 8
         r.done()
@@ -69,8 +74,17 @@ export function replayFile(
         }
         if (handle === RESTORE_INVALID_ID) throw notAnId(id)
         if (handle < 0) throw new DecodeError('the session table is full')
-        if (user !== undefined || roles.length > 0 || pairs > 0) {
-          if (engine.loadSide(handle, user, roles, data, dataBytes)) overCap = true
+        if (hasUser === 1 || roleCount > 0 || pairs > 0) {
+          if (distinctKeys(r.bytes, before, pairs)) {
+            if (engine.loadRecord(handle, r.bytes, sideAt, r.end, dataBytes)) overCap = true
+          } else {
+            r.offset = sideAt
+            const user = r.user()
+            const roles = r.strings()
+            const data = new Array<string>(r.count() * 2)
+            for (let index = 0; index < data.length; index++) data[index] = r.str()
+            if (engine.loadSide(handle, user, roles, data, dataBytes)) overCap = true
+          }
         }
         return
       }
@@ -148,12 +162,36 @@ export function replayFile(
         throw new DecodeError(`unknown record kind ${kind}`)
     }
   })
+  engine.endLoad()
   if (overCap) engine.capLoadedData()
   return walked
 }
 
-/** Data strings of a Session record compared with the previous record's at the same place. */
-const RECENT = 32
+/** Most keys a Session record's tail is kept packed with (compared pairwise; more are decoded). */
+const MAX_PACKED_KEYS = 32
+const keyStarts = new Int32Array(MAX_PACKED_KEYS)
+const keyLengths = new Int32Array(MAX_PACKED_KEYS)
+
+/** Whether the `pairs` data keys from `at` (length-prefixed, each followed by its value) differ as bytes. */
+function distinctKeys(bytes: Buffer, at: number, pairs: number): boolean {
+  if (pairs > MAX_PACKED_KEYS) return false
+  for (let index = 0; index < pairs; index++) {
+    const length = bytes.readUInt32LE(at)
+    const start = at + 4
+    for (let other = 0; other < index; other++) {
+      if (keyLengths[other] !== length) continue
+      const from = keyStarts[other]
+      let same = 0
+      while (same < length && bytes[start + same] === bytes[from + same]) same++
+      if (same === length) return false
+    }
+    keyStarts[index] = start
+    keyLengths[index] = length
+    at = start + length
+    at += 4 + bytes.readUInt32LE(at)
+  }
+  return true
+}
 
 function notAnId(id: string): DecodeError {
   return new DecodeError(`the saved id ${JSON.stringify(id)} is not an id of this manager`)

@@ -1,0 +1,201 @@
+import { Buffer } from 'node:buffer'
+import { SessionData } from './session-data'
+
+/** Node's unchecked Buffer method (the checked one costs more than the copy for short strings). */
+interface RawBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string
+}
+
+/** Bytes per chunk of copied records; a longer record gets a chunk of its own. */
+const CHUNK_BYTES = 1 << 20
+/**
+ * Bytes between one tail and the next (the next record's frame, id and times; a few short
+ * records) copied along with them, so that a file's run of Session records is one copy.
+ */
+const MAX_GAP = 512
+
+/**
+ * Restored sessions' side records (user, roles, data) kept as a Session record's tail holds them
+ * (docs/persistence-format.md: user flag and user, roles, data entries), and decoded into a
+ * SessionData the first time a session's roles or data are read or changed: a load of 10^6
+ * sessions made a Map and ten strings per session, and the garbage collector was a quarter of
+ * the load's time; a session never read after a restart costs its bytes, never a Map.
+ *
+ * Tails are copied into 1 MiB chunks, each freed once none of its sessions is packed any more
+ * (decoded or released), so a restart costs no more memory than the records restored. A run of
+ * records is copied at once, the bytes between tails with them: a copy per session was a
+ * fifth of the load. Only
+ * tails whose data keys are distinct are kept packed (crates/core `load_record`, which stores
+ * the tail whole on the same condition); the bytes of a packed session's data are then the
+ * UTF-8 bytes of its strings.
+ */
+export class PackedSides {
+  /** Per slot: the chunk of its tail, -1 when the slot holds none. */
+  private chunkOf: Int32Array
+  /** Per slot: where its tail starts in the chunk. */
+  private startOf: Int32Array
+  /** Per slot: where its tail ends. */
+  private endOf: Int32Array
+  private readonly chunks: (Buffer | undefined)[] = []
+  /** Per chunk: the packed tails it still holds. */
+  private readonly packedIn: number[] = []
+  private current = -1
+  private at = 0
+  /** The run of bytes waiting to be copied to the current chunk from `at`: runSource[runStart, runEnd). */
+  private runSource: Buffer | undefined = undefined
+  private runStart = 0
+  private runEnd = 0
+  /** Bytes of the chunks held, for memoryBytes(). */
+  bytes = 0
+
+  constructor(capacity: number) {
+    this.chunkOf = new Int32Array(capacity).fill(-1)
+    this.startOf = new Int32Array(capacity)
+    this.endOf = new Int32Array(capacity)
+  }
+
+  grow(capacity: number): void {
+    const chunkOf = new Int32Array(capacity).fill(-1)
+    chunkOf.set(this.chunkOf)
+    this.chunkOf = chunkOf
+    const startOf = new Int32Array(capacity)
+    startOf.set(this.startOf)
+    this.startOf = startOf
+    const endOf = new Int32Array(capacity)
+    endOf.set(this.endOf)
+    this.endOf = endOf
+  }
+
+  /**
+   * Keeps `source[start, end)`, a Session record's tail, as the side record of `slot`. The copy
+   * may wait for the tails that follow: call `flush()` before `source` changes.
+   */
+  pack(slot: number, source: Buffer, start: number, end: number): void {
+    const joins = source === this.runSource && start >= this.runEnd && start - this.runEnd <= MAX_GAP &&
+      this.at + end - this.runStart <= CHUNK_BYTES
+    if (!joins) {
+      this.flush()
+      if (this.current < 0 || this.at + end - start > CHUNK_BYTES) {
+        const size = Math.max(CHUNK_BYTES, end - start)
+        this.current = this.chunks.length
+        this.chunks.push(Buffer.allocUnsafe(size))
+        this.packedIn.push(0)
+        this.bytes += size
+        this.at = 0
+      }
+      this.runSource = source
+      this.runStart = start
+    }
+    this.runEnd = end
+    const chunk = this.current
+    this.chunkOf[slot] = chunk
+    this.startOf[slot] = this.at + start - this.runStart
+    this.endOf[slot] = this.at + end - this.runStart
+    this.packedIn[chunk]++
+  }
+
+  /** Copies the waiting run into its chunk. */
+  flush(): void {
+    const source = this.runSource
+    if (source === undefined) return
+    source.copy(this.chunks[this.current] as unknown as Uint8Array, this.at, this.runStart, this.runEnd)
+    this.at += this.runEnd - this.runStart
+    this.runSource = undefined
+  }
+
+  /** Whether `slot` holds a packed side record. */
+  holds(slot: number): boolean {
+    return this.chunkOf[slot] >= 0
+  }
+
+  /** Whether the packed record of `slot` has a user (its first byte is the user flag). */
+  hasUser(slot: number): boolean {
+    const start = this.startOf[slot]
+    // Read where the byte is: a load files each session by its class before its run is copied.
+    if (this.runSource !== undefined && this.chunkOf[slot] === this.current && start >= this.at) {
+      return this.runSource[this.runStart + start - this.at] === 1
+    }
+    return this.chunks[this.chunkOf[slot]]![start] === 1
+  }
+
+  /** The user of the packed record of `slot`, decoded (the record stays packed). */
+  user(slot: number): string | undefined {
+    this.flush()
+    const bytes = this.chunks[this.chunkOf[slot]]!
+    const at = this.startOf[slot]
+    if (bytes[at] !== 1) return undefined
+    const length = bytes.readUInt32LE(at + 1)
+    return (bytes as RawBuffer).utf8Slice(at + 5, at + 5 + length)
+  }
+
+  /** UTF-8 bytes of the packed record's data strings. */
+  dataBytes(slot: number): number {
+    this.flush()
+    const bytes = this.chunks[this.chunkOf[slot]]!
+    let at = this.startOf[slot]
+    if (bytes[at++] === 1) at += 4 + bytes.readUInt32LE(at)
+    const roles = bytes.readUInt32LE(at)
+    at += 4
+    for (let index = 0; index < roles; index++) at += 4 + bytes.readUInt32LE(at)
+    const pairs = bytes.readUInt32LE(at)
+    return this.endOf[slot] - at - 4 - pairs * 8
+  }
+
+  /** Decodes the packed record of `slot` into a SessionData and lets its bytes go. */
+  unpack(slot: number): SessionData {
+    this.flush()
+    const bytes = this.chunks[this.chunkOf[slot]]! as RawBuffer
+    let at = this.startOf[slot]
+    const record = new SessionData()
+    const str = (): string => {
+      const length = bytes.readUInt32LE(at)
+      at += 4 + length
+      return bytes.utf8Slice(at - length, at)
+    }
+    if (bytes[at++] === 1) record.user = str()
+    const roles = bytes.readUInt32LE(at)
+    at += 4
+    for (let index = 0; index < roles; index++) record.roles.push(str())
+    const pairs = bytes.readUInt32LE(at)
+    at += 4
+    const dataStart = at
+    for (let index = 0; index < pairs; index++) record.data.set(str(), str())
+    record.dataBytes = at - dataStart - pairs * 8
+    this.drop(slot)
+    return record
+  }
+
+  /** Forgets the packed record of `slot` (the session is released or decoded). */
+  drop(slot: number): void {
+    const chunk = this.chunkOf[slot]
+    if (chunk < 0) return
+    this.chunkOf[slot] = -1
+    if (--this.packedIn[chunk] === 0) {
+      if (chunk === this.current) {
+        // Its run, if any, holds no tail now.
+        this.runSource = undefined
+        this.current = -1
+      }
+      this.bytes -= this.chunks[chunk]!.length
+      this.chunks[chunk] = undefined
+    }
+  }
+
+  /**
+   * Copies the packed record of `slot` into `out` from `at`, as a Session record's tail (the
+   * bytes it was loaded from): the end, or -1 when it does not fit before `end`.
+   */
+  writeTo(slot: number, out: Buffer, at: number, end: number): number {
+    this.flush()
+    const start = this.startOf[slot]
+    const length = this.endOf[slot] - start
+    if (at + length > end) return -1
+    this.chunks[this.chunkOf[slot]]!.copy(out as unknown as Uint8Array, at, start, start + length)
+    return at + length
+  }
+
+  /** Bytes of the packed record of `slot`. */
+  length(slot: number): number {
+    return this.endOf[slot] - this.startOf[slot]
+  }
+}

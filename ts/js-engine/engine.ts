@@ -187,7 +187,6 @@ export class JsEngine implements Engine {
   loadSide(handle: number, user: string | undefined, roles: string[], data: string[], dataBytes: number): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
-    this.packed?.drop(slot)
     const record = new SessionData()
     record.user = user
     record.roles = roles
@@ -210,7 +209,6 @@ export class JsEngine implements Engine {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
     const packed = this.packed ?? (this.packed = new PackedSides(this.capacity))
-    packed.drop(slot)
     packed.pack(slot, source, start, end)
     this.data[slot] = PACKED
     if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.wheel.classOf(slot) !== this.classOf(slot)) this.refile(slot)
@@ -219,7 +217,7 @@ export class JsEngine implements Engine {
 
   /** Loading: the file's records are all applied (the buffers they were read from may go). */
   endLoad(): void {
-    this.packed?.flush()
+    this.packed?.finish()
   }
 
   /** Loading: sets each entry (key, value, key...) as setData would, with no data cap. */
@@ -765,7 +763,21 @@ export class JsEngine implements Engine {
     const unpacked = this.packed!.unpack(slot)
     this.data[slot] = unpacked
     this.sideBytes += unpacked.approximateBytes()
+    this.dropPacked(slot)
     return unpacked
+  }
+
+  /** Lets the packed record of `slot` go; decodes the rest of its chunk when few are left in it. */
+  private dropPacked(slot: number): void {
+    const packed = this.packed!
+    const chunk = packed.drop(slot)
+    if (chunk < 0) return
+    packed.forEachIn(chunk, (other) => {
+      const unpacked = packed.unpack(other)
+      this.data[other] = unpacked
+      this.sideBytes += unpacked.approximateBytes()
+      packed.drop(other)
+    })
   }
 
   /** Files an attached session again by its deadline and class. O(1). */
@@ -834,7 +846,7 @@ export class JsEngine implements Engine {
     const generation = this.i32[base + GENERATION] + 1
     this.i32[base + GENERATION] = generation
     if (this.randomIds === undefined) this.setKey(slot, '')
-    if (this.data[slot] === PACKED) this.packed!.drop(slot)
+    if (this.data[slot] === PACKED) this.dropPacked(slot)
     else this.sideBytes -= this.recordBytes(slot)
     this.data[slot] = undefined
     // A slot that has issued its last generation retires: free for good, on no stack, so no

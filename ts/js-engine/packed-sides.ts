@@ -22,7 +22,9 @@ const MAX_GAP = 512
  * the load's time; a session never read after a restart costs its bytes, never a Map.
  *
  * Tails are copied into 1 MiB chunks, each freed once none of its sessions is packed any more
- * (decoded or released), so a restart costs no more memory than the records restored. A run of
+ * (decoded or released), so a restart costs no more memory than the records restored; once
+ * three quarters of a chunk's sessions are gone, the rest are decoded (`drop` says when), so
+ * that a few sessions never read keep no chunk of bytes alive beside their neighbours' Maps. A run of
  * records is copied at once, the bytes between tails with them: a copy per session was a
  * fifth of the load. Only
  * tails whose data keys are distinct are kept packed (crates/core `load_record`, which stores
@@ -39,6 +41,13 @@ export class PackedSides {
   private readonly chunks: (Buffer | undefined)[] = []
   /** Per chunk: the packed tails it still holds. */
   private readonly packedIn: number[] = []
+  /** Per chunk: the tails packed into it; 0 once it is drained. */
+  private readonly packedEver: number[] = []
+  /** Per chunk: where its slots start in `order`. */
+  private readonly firstOf: number[] = []
+  /** The slots packed, in order (chunk by chunk); a slot may be there again, in a later chunk. */
+  private order = new Int32Array(1024)
+  private orderLength = 0
   private current = -1
   private at = 0
   /** The run of bytes waiting to be copied to the current chunk from `at`: runSource[runStart, runEnd). */
@@ -80,6 +89,8 @@ export class PackedSides {
         this.current = this.chunks.length
         this.chunks.push(Buffer.allocUnsafe(size))
         this.packedIn.push(0)
+        this.packedEver.push(0)
+        this.firstOf.push(this.orderLength)
         this.bytes += size
         this.at = 0
       }
@@ -92,6 +103,13 @@ export class PackedSides {
     this.startOf[slot] = this.at + start - this.runStart
     this.endOf[slot] = this.at + end - this.runStart
     this.packedIn[chunk]++
+    this.packedEver[chunk]++
+    if (this.orderLength === this.order.length) {
+      const order = new Int32Array(this.order.length * 2)
+      order.set(this.order)
+      this.order = order
+    }
+    this.order[this.orderLength++] = slot
   }
 
   /** Copies the waiting run into its chunk. */
@@ -101,6 +119,12 @@ export class PackedSides {
     source.copy(this.chunks[this.current] as unknown as Uint8Array, this.at, this.runStart, this.runEnd)
     this.at += this.runEnd - this.runStart
     this.runSource = undefined
+  }
+
+  /** The load is over: copies the waiting run, and the last chunk may be drained as the others. */
+  finish(): void {
+    this.flush()
+    this.current = -1
   }
 
   /** Whether `slot` holds a packed side record. */
@@ -141,7 +165,7 @@ export class PackedSides {
     return this.endOf[slot] - at - 4 - pairs * 8
   }
 
-  /** Decodes the packed record of `slot` into a SessionData and lets its bytes go. */
+  /** Decodes the packed record of `slot` into a SessionData (then drop it). */
   unpack(slot: number): SessionData {
     this.flush()
     const bytes = this.chunks[this.chunkOf[slot]]! as RawBuffer
@@ -161,16 +185,20 @@ export class PackedSides {
     const dataStart = at
     for (let index = 0; index < pairs; index++) record.data.set(str(), str())
     record.dataBytes = at - dataStart - pairs * 8
-    this.drop(slot)
     return record
   }
 
-  /** Forgets the packed record of `slot` (the session is released or decoded). */
-  drop(slot: number): void {
+  /**
+   * Forgets the packed record of `slot` (the session is released or decoded). Returns a chunk
+   * whose remaining sessions are to be decoded now (a quarter or less of it is still packed),
+   * else -1.
+   */
+  drop(slot: number): number {
     const chunk = this.chunkOf[slot]
-    if (chunk < 0) return
+    if (chunk < 0) return -1
     this.chunkOf[slot] = -1
-    if (--this.packedIn[chunk] === 0) {
+    const left = --this.packedIn[chunk]
+    if (left === 0) {
       if (chunk === this.current) {
         // Its run, if any, holds no tail now.
         this.runSource = undefined
@@ -178,6 +206,31 @@ export class PackedSides {
       }
       this.bytes -= this.chunks[chunk]!.length
       this.chunks[chunk] = undefined
+      if (this.bytes === 0) this.clear()
+      return -1
+    }
+    // The chunk a load is filling is left alone: the load drops sessions as it goes.
+    if (chunk === this.current || left * 4 > this.packedEver[chunk]) return -1
+    this.packedEver[chunk] = 0
+    return chunk
+  }
+
+  /** Forgets every chunk (none holds a packed record). */
+  private clear(): void {
+    this.chunks.length = 0
+    this.packedIn.length = 0
+    this.packedEver.length = 0
+    this.firstOf.length = 0
+    this.order = new Int32Array(1024)
+    this.orderLength = 0
+  }
+
+  /** Calls `visit` with each slot still packed in `chunk`. */
+  forEachIn(chunk: number, visit: (slot: number) => void): void {
+    const end = chunk + 1 < this.firstOf.length ? this.firstOf[chunk + 1] : this.orderLength
+    for (let index = this.firstOf[chunk]; index < end; index++) {
+      const slot = this.order[index]
+      if (this.chunkOf[slot] === chunk) visit(slot)
     }
   }
 

@@ -232,6 +232,7 @@ export function walkRecords(bytes: Buffer, config: FileConfig, cipher: RecordCip
     tornAt, goodBytes: tornAt ?? offset, records, writtenAt: bytes.readDoubleLE(16), clean: (bytes[13] & FLAG_CLEAN) !== 0, encrypted,
   })
   const reader = new Reader(bytes, 0, 0)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   while (offset < end) {
     if (end - offset < FRAME_BYTES) return walked(offset)
     const length = bytes.readUInt32LE(offset)
@@ -243,7 +244,7 @@ export function walkRecords(bytes: Buffer, config: FileConfig, cipher: RecordCip
     const bodyStart = offset + FRAME_BYTES
     const bodyEnd = bodyStart + length
     if (bodyEnd > end) return walked(offset)
-    if (crc32c(bytes, bodyStart, bodyEnd) !== bytes.readUInt32LE(offset + 8)) {
+    if (crc32c(bytes, bodyStart, bodyEnd, view) !== bytes.readUInt32LE(offset + 8)) {
       if (bodyEnd === end || allZero(bytes, bodyStart, end)) return walked(offset)
       throw new ParseError({ kind: 'corrupt', offset, why: 'bad record checksum' })
     }

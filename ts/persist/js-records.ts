@@ -28,6 +28,7 @@ export function jsSessionRecordsInto(engine: JsEngine, handles: Float64Array, co
   const buffer = Buffer.from(out.buffer, out.byteOffset, out.byteLength) as RawBuffer
   const end = out.length
   const writer = new EntryWriter(buffer, end)
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
   for (let index = 0; index < count; index++) {
     const handle = handles[index]
     const start = at
@@ -55,7 +56,7 @@ export function jsSessionRecordsInto(engine: JsEngine, handles: Float64Array, co
     const length = at - body
     buffer.writeUInt32LE(length, start)
     buffer.writeUInt32LE(~length >>> 0, start + 4)
-    buffer.writeUInt32LE(crc32c(buffer, body, at), start + 8)
+    buffer.writeUInt32LE(crc32c(buffer, body, at, view), start + 8)
   }
   return at
 }

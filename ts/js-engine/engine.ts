@@ -204,12 +204,14 @@ export class JsEngine implements Engine {
    * Loading: gives a just-restored session the side record `source[start, end)`, a Session
    * record's tail (user, roles, data holding `dataBytes` UTF-8 bytes, keys distinct), kept as it
    * is until the session's roles or data are first used (PackedSides). No data cap, as loadSide.
+   * `shared`: `source` is a clean file's bytes, read for this load and never changed, and may be
+   * kept as they are.
    */
-  loadRecord(handle: number, source: Buffer, start: number, end: number, dataBytes: number): boolean {
+  loadRecord(handle: number, source: Buffer, start: number, end: number, dataBytes: number, shared: boolean): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
     const packed = this.packed ?? (this.packed = new PackedSides(this.capacity))
-    packed.pack(slot, source, start, end)
+    packed.pack(slot, source, start, end, shared)
     this.data[slot] = PACKED
     if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.wheel.classOf(slot) !== this.classOf(slot)) this.refile(slot)
     return dataBytes > this.maxDataBytes

@@ -7,12 +7,12 @@
 import type { Buffer } from 'node:buffer'
 import { CREATE_KEY_EXISTS, type Engine, RESTORE_INVALID_ID } from '../engine'
 import type { RecordCipher } from './cipher'
-import { countSessions, DecodeError, FLAG_CLEAN, type FileConfig, Kind, type Reader, walkRecords, type Walked } from './format'
+import { countSessions, DecodeError, FLAG_CLEAN, FLAG_ENCRYPTED, type FileConfig, Kind, type Reader, walkRecords, type Walked } from './format'
 
 /** What an engine offers the loader besides the Engine interface (the JsEngine has it). */
 export interface ReplayEngine extends Engine {
   loadSide(handle: number, user: string | undefined, roles: string[], data: string[], dataBytes: number): boolean
-  loadRecord(handle: number, source: Buffer, start: number, end: number, dataBytes: number): boolean
+  loadRecord(handle: number, source: Buffer, start: number, end: number, dataBytes: number, shared: boolean): boolean
   endLoad(): void
   loadData(handle: number, entries: string[]): boolean
   capLoadedData(): void
@@ -38,6 +38,10 @@ export function replayFile(
   bytes: Buffer, config: FileConfig, cipher: RecordCipher | undefined, engine: ReplayEngine, window: number, now: number,
 ): Walked {
   const clean = bytes.length > 13 && (bytes[13] & FLAG_CLEAN) !== 0
+  // A clean file is a snapshot, all live sessions: its bytes can be kept for the packed sessions
+  // as they are (a journal's would keep its dead records alive with them). `bytes` is the
+  // loader's own, never written to.
+  const shared = clean && (bytes[13] & FLAG_ENCRYPTED) === 0
   const shift = clean ? 0 : window
   const shifted = (last: number): number => Math.max(last, Math.min(last + shift, now))
   let overCap = false
@@ -76,7 +80,7 @@ export function replayFile(
         if (handle < 0) throw new DecodeError('the session table is full')
         if (hasUser === 1 || roleCount > 0 || pairs > 0) {
           if (distinctKeys(r.bytes, before, pairs)) {
-            if (engine.loadRecord(handle, r.bytes, sideAt, r.end, dataBytes)) overCap = true
+            if (engine.loadRecord(handle, r.bytes, sideAt, r.end, dataBytes, shared)) overCap = true
           } else {
             r.offset = sideAt
             const user = r.user()

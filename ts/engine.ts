@@ -201,7 +201,7 @@ export interface Engine {
   /**
    * Native only: gives the memory freed on this thread back to the OS now (src/allocator.rs
    * `release_freed_memory`), for the whole process's native engines on this thread, not this
-   * one alone. The Registry calls it in steps while memoryBytes falls (ts/registry.ts).
+   * one alone. The manager calls it in steps while memoryBytes falls (ts/registry.ts).
    */
   releaseFreedMemory?(): void
 

@@ -773,13 +773,16 @@ export class JsEngine implements Engine {
   private dropPacked(slot: number): void {
     const packed = this.packed!
     const chunk = packed.drop(slot)
-    if (chunk < 0) return
-    packed.forEachIn(chunk, (other) => {
-      const unpacked = packed.unpack(other)
-      this.data[other] = unpacked
-      this.sideBytes += unpacked.approximateBytes()
-      packed.drop(other)
-    })
+    if (chunk >= 0) {
+      packed.forEachIn(chunk, (other) => {
+        const unpacked = packed.unpack(other)
+        this.data[other] = unpacked
+        this.sideBytes += unpacked.approximateBytes()
+        packed.drop(other)
+      })
+    }
+    // Its per-slot arrays (12 B a slot) go with the last packed record.
+    if (packed.empty) this.packed = undefined
   }
 
   /** Files an attached session again by its deadline and class. O(1). */

@@ -61,6 +61,8 @@ export class PackedSides {
   private runShared = false
   /** Bytes of the chunks held, for memoryBytes(). */
   bytes = 0
+  /** Chunks holding a packed record (a shared run's before it is flushed included). */
+  private chunksHeld = 0
 
   constructor(capacity: number) {
     this.chunkOf = new Int32Array(capacity).fill(-1)
@@ -95,6 +97,7 @@ export class PackedSides {
         const size = shared ? 0 : Math.max(CHUNK_BYTES, end - start)
         this.current = this.chunks.length
         this.chunks.push(shared ? undefined : Buffer.allocUnsafe(size))
+        this.chunksHeld++
         this.packedIn.push(0)
         this.packedEver.push(0)
         this.firstOf.push(this.orderLength)
@@ -141,6 +144,11 @@ export class PackedSides {
   finish(): void {
     this.flush()
     this.current = -1
+  }
+
+  /** Whether no slot holds a packed record any more. */
+  get empty(): boolean {
+    return this.chunksHeld === 0
   }
 
   /** Whether `slot` holds a packed side record. */
@@ -223,7 +231,7 @@ export class PackedSides {
       // A shared run dropped whole before it was flushed has no chunk yet.
       this.bytes -= this.chunks[chunk]?.length ?? 0
       this.chunks[chunk] = undefined
-      if (this.bytes === 0) this.clear()
+      if (--this.chunksHeld === 0) this.clear()
       return -1
     }
     // The chunk a load is filling is left alone: the load drops sessions as it goes.

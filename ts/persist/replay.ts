@@ -60,12 +60,12 @@ export function replayFile(
         const sideAt = r.offset
         const hasUser = r.u8()
         if (hasUser > 1) throw new DecodeError('bad user flag')
-        if (hasUser === 1) r.skipStr()
+        r.skipStrings(hasUser)
         const roleCount = r.count()
-        for (let index = 0; index < roleCount; index++) r.skipStr()
+        r.skipStrings(roleCount)
         const pairs = r.count()
         const before = r.offset
-        for (let index = 0; index < pairs * 2; index++) r.skipStr()
+        r.skipStrings(pairs * 2)
         // Each string is its u32 length and its UTF-8 bytes: the data's bytes, known already.
         const dataBytes = r.offset - before - pairs * 8
         r.done()

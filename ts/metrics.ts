@@ -300,7 +300,7 @@ function defineMetrics(prom: PromClientLike, ExpiryLagHistogram: LagHistogramCla
   gauge('sessionkeeper_engine_memory_bytes', 'Approximate bytes the engine holds for its sessions (native: off the JS heap).', ['manager', 'engine'], (metric) => {
     for (const { name, manager } of locals(state)) metric.set({ manager: name, engine: manager.engine }, manager.memoryBytes())
   })
-  gauge('sessionkeeper_sweep_slice_longest_seconds', 'The longest slice of background expiry so far, close listeners included: how long expiry held the event loop at once.', ['manager'], (metric) => {
+  gauge('sessionkeeper_sweep_slice_longest_seconds', 'The longest slice of background expiry so far, close listeners included, as is a turn giving freed memory back to the OS: how long expiry held the event loop at once.', ['manager'], (metric) => {
     for (const { name, stats } of locals(state)) metric.set({ manager: name }, stats.longestSweepSliceMs / 1000)
   }, 'max')
   state.metrics.set(LAG_NAME, new ExpiryLagHistogram(registry, () => locals(state)))

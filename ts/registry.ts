@@ -59,7 +59,8 @@ export interface SessionStats {
   expiryLag: { bounds: readonly number[]; counts: number[]; sum: number }
   /**
    * The longest slice of background expiry so far, in ms of real time, close listeners and
-   * disposers included: how long expiry held the event loop at once (0 before the first).
+   * disposers included, as is a turn that gives freed memory back to the OS (native): how long
+   * expiry held the event loop at once (0 before the first).
    */
   longestSweepSliceMs: number
   /**

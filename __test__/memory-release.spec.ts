@@ -2,6 +2,7 @@ import test from 'ava'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
+import { SessionManager } from '../ts/index'
 
 // mimalloc gives freed pages back to the OS only some time after the free, from later allocator
 // calls in the same part of the heap: after a mass expiry nothing came back, and 4M expired
@@ -63,4 +64,32 @@ test('memory freed by destroys goes back to the OS [native]', async (t) => {
   checkReleased(t, await residentAfter(`
     for (const id of ids) manager.destroy(id)
   `))
+})
+
+test('steady traffic, where creates take the place of what expires, releases nothing [native]', async (t) => {
+  // The binding's free function is shared by every native engine of this thread: counted here.
+  const binding = require('../native/binding.js') as { releaseFreedMemory(): void }
+  const release = binding.releaseFreedMemory
+  let releases = 0
+  binding.releaseFreedMemory = () => {
+    releases++
+    release()
+  }
+  t.teardown(() => {
+    binding.releaseFreedMemory = release
+  })
+  let now = 1_700_000_000_000
+  const manager = new SessionManager({ engine: 'native', clock: () => now, idleTimeout: 10_000, resolution: 1 })
+  t.teardown(() => manager.close())
+  const value = 'v'.repeat(900)
+  // Each wake-up closes ~1 MB, well under a release step, and creates fill it again.
+  for (let second = 0; second < 40; second++) {
+    for (let i = 0; i < 1000; i++) manager.create({ data: { value } })
+    // Wakes the timer a millisecond from now, when the sessions due by then have expired.
+    manager.create().idleTimeout = 1
+    now += 1000
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.true(manager.stats().closed.expired >= 25_000, `${manager.stats().closed.expired} expired`)
+  t.is(releases, 0)
 })

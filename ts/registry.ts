@@ -133,6 +133,11 @@ export class Registry {
   #closesSinceCheck = 0
   /** A background release of freed memory waits for the next slice, a turn of its own. */
   #releaseDue = false
+  /**
+   * Memory fell a step before a sweep finished: a mass close is under way, and the end of its
+   * sweep gives back its last part (below a step) too.
+   */
+  #releasing = false
   /** Bumped by every id change, so Session handles can cache their id until one happens. */
   idEpoch = 0
   closed = false
@@ -196,13 +201,15 @@ export class Registry {
 
   /**
    * Gives the memory that closed sessions freed back to the OS once memoryBytes has fallen a step
-   * below its latest high (or, at the end of a sweep, RELEASE_STEP_MIN).
+   * below its latest high (or, at the end of a sweep that released already, RELEASE_STEP_MIN:
+   * every sweep of steady traffic ends below its high too, by what it closed, and creates take
+   * that memory again).
    * mimalloc purges freed pages itself only some time after the free, from later allocator calls
    * in the same part of the heap: during a mass expiry that meant purges of whole segments at
    * once inside a sweep batch (blocks of 2.5-4 ms at 10^6 sessions), and after it nothing came
    * back at all (4M sessions expired left 694 MiB of 1,546 resident). Released in steps, each
    * call finds a few MiB to give back. Steady traffic, where creates take the place of what
-   * expires, never falls that far and never calls it.
+   * expires, calls it only when one wake-up closes a step's worth.
    */
   releaseFreed(sweepDone: boolean): void {
     if (this.#releaseWanted(sweepDone)) this.#release()
@@ -213,7 +220,14 @@ export class Registry {
     const bytes = this.noteMemoryHigh()
     if (bytes < 0) return false
     const fallen = this.#memoryHigh - bytes
-    return fallen >= this.#releaseStep || (sweepDone && fallen >= RELEASE_STEP_MIN)
+    if (fallen >= this.#releaseStep) {
+      this.#releasing = !sweepDone
+      return true
+    }
+    if (!sweepDone) return false
+    const tail = this.#releasing && fallen >= RELEASE_STEP_MIN
+    this.#releasing = false
+    return tail
   }
 
   #release(): void {

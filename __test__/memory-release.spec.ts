@@ -66,7 +66,7 @@ test('memory freed by destroys goes back to the OS [native]', async (t) => {
   `))
 })
 
-test('steady traffic, where creates take the place of what expires, releases nothing [native]', async (t) => {
+test.serial('steady traffic, where creates take the place of what expires, releases nothing [native]', async (t) => {
   // The binding's free function is shared by every native engine of this thread: counted here.
   const binding = require('../native/binding.js') as { releaseFreedMemory(): void }
   const release = binding.releaseFreedMemory
@@ -92,4 +92,47 @@ test('steady traffic, where creates take the place of what expires, releases not
   }
   t.true(manager.stats().closed.expired >= 25_000, `${manager.stats().closed.expired} expired`)
   t.is(releases, 0)
+})
+
+test.serial('a release of freed memory never runs inside a background sweep slice, close listeners or not [native]', async (t) => {
+  const binding = require('../native/binding.js') as { releaseFreedMemory(): void }
+  const release = binding.releaseFreedMemory
+  // A close and a release in one turn of the event loop: the release ran inside the slice.
+  let closedThisTurn = false
+  let releasedThisTurn = false
+  let shared = 0
+  let releases = 0
+  binding.releaseFreedMemory = () => {
+    releases++
+    if (closedThisTurn) shared++
+    releasedThisTurn = true
+    queueMicrotask(() => {
+      releasedThisTurn = false
+    })
+    release()
+  }
+  t.teardown(() => {
+    binding.releaseFreedMemory = release
+  })
+  let now = 1_700_000_000_000
+  const manager = new SessionManager({ engine: 'native', clock: () => now, idleTimeout: 60_000, resolution: 1, maxDataBytes: 1 << 20 })
+  t.teardown(() => manager.close())
+  // Destroys count toward the look at memoryBytes every 4,096 closes: the sweep's first closes
+  // reach it, after a step of memory has fallen in that slice.
+  for (let i = 0; i < 4000; i++) manager.create().close()
+  const value = 'v'.repeat(64 << 10)
+  for (let i = 0; i < 200; i++) manager.create({ data: { value } })
+  manager.on('close', () => {
+    if (releasedThisTurn) shared++
+    if (closedThisTurn) return
+    closedThisTurn = true
+    queueMicrotask(() => {
+      closedThisTurn = false
+    })
+  })
+  manager.create().idleTimeout = 1
+  now += 3_600_000
+  while (manager.size > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.true(releases > 0)
+  t.is(shared, 0)
 })

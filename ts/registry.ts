@@ -138,6 +138,8 @@ export class Registry {
    * sweep gives back its last part (below a step) too.
    */
   #releasing = false
+  /** A background slice is closing sessions (sweepSlice). */
+  #inSlice = false
   /** Bumped by every id change, so Session handles can cache their id until one happens. */
   idEpoch = 0
   closed = false
@@ -196,7 +198,8 @@ export class Registry {
     }
     this.objects.disposeAll(handle, this.reportError)
     this.engine.release(handle)
-    if (++this.#closesSinceCheck >= RELEASE_CHECK_CLOSES) this.releaseFreed(false)
+    // Inside a background slice the look waits for the slice's end, so a release never adds to it.
+    if (++this.#closesSinceCheck >= RELEASE_CHECK_CLOSES && !this.#inSlice) this.releaseFreed(false)
   }
 
   /**
@@ -355,7 +358,14 @@ export class Registry {
       return 'more'
     }
     this.noteMemoryHigh()
-    const { closed, done } = this.sweepExpired(this.now(), start + SLICE_MS)
+    this.#inSlice = true
+    let swept: { closed: number; done: boolean }
+    try {
+      swept = this.sweepExpired(this.now(), start + SLICE_MS)
+    } finally {
+      this.#inSlice = false
+    }
+    const { closed, done } = swept
     this.#noteSlice(start)
     if (closed > 0 && this.#releaseWanted(done)) {
       this.#releaseDue = true

@@ -171,3 +171,15 @@ forEachEngine(test, 'initial data of any text round-trips: colons, digits, empty
   t.deepEqual(Object.fromEntries(session.keys().map((key) => [key, session.get(key)])), data)
   manager.close()
 })
+
+forEachEngine(test, 'memoryBytes follows what sessions hold: a large value adds its bytes, deleting it takes them back', (t, engine) => {
+  const { manager } = makeManager(engine)
+  const session = manager.create({ user: 'ada', data: { small: 'x' } })
+  const before = manager.memoryBytes()
+  session.set('large', 'v'.repeat(100_000))
+  const withLarge = manager.memoryBytes()
+  t.true(withLarge >= before + 100_000, `${before} -> ${withLarge}`)
+  session.delete('large')
+  t.true(manager.memoryBytes() <= before + 64, `back to ${manager.memoryBytes()} from ${withLarge}`)
+  manager.close()
+})

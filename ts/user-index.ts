@@ -81,12 +81,12 @@ export class UserIndex {
     if (number === undefined) {
       number = this.#freeNumbers.pop() ?? this.#names.length
       this.#names[number] = user
-      if ((number + 1) * USER_FIELDS > this.#users.length) this.#growUsers(number)
+      if ((number + 1) * USER_FIELDS > this.#users.length) this.#users = grown(this.#users, USER_FIELDS, Math.max(256, number + 1))
       // A number given back was left with an empty list and a count of 0.
       this.#numbers.set(user, number)
     }
     const slot = handle % SLOT_SPACE
-    if ((slot + 1) * SLOT_FIELDS > this.#slots.length) this.#growSlots(slot)
+    if ((slot + 1) * SLOT_FIELDS > this.#slots.length) this.#slots = grown(this.#slots, SLOT_FIELDS, Math.min(SLOT_SPACE, Math.max(1024, slot + 1)))
     const slots = this.#slots
     const users = this.#users
     const base = slot * SLOT_FIELDS
@@ -169,18 +169,12 @@ export class UserIndex {
     this.#names[number] = undefined
     this.#freeNumbers.push(number)
   }
-
-  #growSlots(slot: number): void {
-    const length = Math.min(SLOT_SPACE, Math.max(1024, slot + 1, (this.#slots.length / SLOT_FIELDS) * 2))
-    const grown = new Int32Array(length * SLOT_FIELDS)
-    grown.set(this.#slots)
-    this.#slots = grown
-  }
-
-  #growUsers(number: number): void {
-    const grown = new Int32Array(Math.max(256, number + 1, (this.#users.length / USER_FIELDS) * 2) * USER_FIELDS)
-    grown.set(this.#users)
-    this.#users = grown
-  }
 }
 
+/** `records` of `fields` int32s grown to hold at least `least` records, doubling (never past SLOT_SPACE). */
+function grown(records: Int32Array<ArrayBuffer>, fields: number, least: number): Int32Array<ArrayBuffer> {
+  const count = Math.max(least, Math.min(SLOT_SPACE, (records.length / fields) * 2))
+  const larger = new Int32Array(count * fields)
+  larger.set(records)
+  return larger
+}

@@ -64,9 +64,16 @@ export class JournaledEngine implements Engine {
   /** The engine changes are forwarded to; a load that fails replaces it with an empty one. */
   inner: Engine
 
+  /**
+   * The inner engine's, when it has one (native): made once, not per read (the manager reads it
+   * at every sweep slice). A load that fails replaces `inner` with an empty engine of its kind.
+   */
+  readonly releaseFreedMemory: (() => void) | undefined
+
   constructor(inner: Engine, readonly window: number) {
     this.inner = inner
     this.kind = inner.kind
+    this.releaseFreedMemory = inner.releaseFreedMemory === undefined ? undefined : () => this.inner.releaseFreedMemory?.()
   }
 
   get size(): number {
@@ -371,12 +378,6 @@ export class JournaledEngine implements Engine {
 
   scan(fromSlot: number, now: number, out: Float64Array): number {
     return this.inner.scan(fromSlot, now, out)
-  }
-
-  /** The inner engine's, when it has one (native). */
-  get releaseFreedMemory(): (() => void) | undefined {
-    const inner = this.inner
-    return inner.releaseFreedMemory === undefined ? undefined : () => inner.releaseFreedMemory!()
   }
 
   memoryBytes(): number {

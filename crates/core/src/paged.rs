@@ -179,6 +179,8 @@ impl PagedStack {
         Some(value)
     }
 
+    // Only the invariant checker walks the stack, and it is compiled out of release builds.
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.pages
             .iter()

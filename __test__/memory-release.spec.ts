@@ -143,3 +143,40 @@ test.serial('a release of freed memory never runs inside a background sweep slic
   t.true(releases > 0)
   t.is(shared, 0)
 })
+
+test.serial('in a mass expiry, a release follows at least every eighth of the sessions still open [native]', async (t) => {
+  // Allocator pages empty only when every session with data on them is gone, so most of them
+  // empty in the last few percent of a mass expiry; one release there handed back hundreds of
+  // pages in 4-5 ms. Releases come more often as fewer sessions are left.
+  const binding = require('../native/binding.js') as { releaseFreedMemory(): void }
+  const release = binding.releaseFreedMemory
+  const sizes: number[] = []
+  let now = 1_700_000_000_000
+  const manager = new SessionManager({ engine: 'native', clock: () => now, idleTimeout: 60_000, resolution: 1, maxDataBytes: 1 << 20 })
+  binding.releaseFreedMemory = () => {
+    sizes.push(manager.size)
+    release()
+  }
+  t.teardown(() => {
+    binding.releaseFreedMemory = release
+    manager.close()
+  })
+  const value = 'v'.repeat(64 << 10)
+  for (let i = 0; i < 400; i++) manager.create({ data: { value } })
+  // Closes that take 50 us each spread the expiry over many slices, as 10^6 sessions do.
+  manager.on('close', () => {
+    const until = performance.now() + 0.05
+    while (performance.now() < until);
+  })
+  manager.create().idleTimeout = 1
+  now += 3_600_000
+  while (manager.size > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  // The release after the last slice, if the memory freed since the one before is worth one.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.true(sizes.length >= 3, `releases at ${sizes.join(', ')} sessions open`)
+  if (sizes.at(-1) !== 0) sizes.push(0)
+  for (let index = 1; index < sizes.length; index++) {
+    const before = sizes[index - 1]
+    t.true(before - sizes[index] <= Math.max(8, Math.ceil(before / 8)), `releases at ${sizes.join(', ')} sessions open`)
+  }
+})

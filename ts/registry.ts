@@ -77,6 +77,15 @@ export interface SessionStats {
 const SWEEP_BATCH = 256
 const SLICE_MS = 1
 /**
+ * A background slice checks the time between batches, so it overruns SLICE_MS by at most one
+ * batch: the batch is sized from the previous one's cost per session to take about this long.
+ * A close is not always cheap: near the end of a mass expiry each one empties a page of the slot
+ * table, whose release reads it whole (~90 KB) and hands it back to the OS; 256 such closes took
+ * 2-4 ms at 10^6 sessions, one batch past a slice's end.
+ */
+const BATCH_MS = SLICE_MS / 4
+const SWEEP_BATCH_MIN = 8
+/**
  * How far a native engine's memoryBytes must fall below its latest high before the memory freed
  * is given back to the OS (Registry.releaseFreed): the step starts at 4 MiB and adapts within
  * these bounds so that a background release takes about RELEASE_MS. A release costs a walk over
@@ -87,6 +96,8 @@ const SLICE_MS = 1
 const RELEASE_STEP_MIN = 512 << 10
 const RELEASE_STEP_MAX = 16 << 20
 const RELEASE_MS = 1
+/** In a mass close, a release follows at least every 1/8 of the sessions still open. */
+const RELEASE_TAIL_SHARE = 8
 /** Closes outside sweeps between two looks at memoryBytes. */
 const RELEASE_CHECK_CLOSES = 4096
 
@@ -134,10 +145,30 @@ export class Registry {
   /** A background release of freed memory waits for the next slice, a turn of its own. */
   #releaseDue = false
   /**
+   * Sessions a background slice's next batch closes (see BATCH_MS); the first batch is small,
+   * since nothing is known yet of what a close costs (a close listener may take milliseconds).
+   */
+  #sweepBatch = SWEEP_BATCH_MIN * 2
+  /**
    * Memory fell a step before a sweep finished: a mass close is under way, and the end of its
    * sweep gives back its last part (below a step) too.
    */
   #releasing = false
+  /**
+   * What the latest release cost per session closed since the one before it (ms), past the
+   * cheapest release of this sweep (#releaseFixedMs: the walk over the heap that every release
+   * pays), while a sweep is under way; 0 when unknown. Freed memory does not fall evenly:
+   * allocator pages hold many sessions' data each and empty only when all of them are gone, so in
+   * the last few percent of a mass expiry most pages empty at once, and a release after a step of
+   * memoryBytes there handed back hundreds of pages for 4-5 ms. The background sweep stops a
+   * slice once the closes since the last release would cost half of a release's budget (the
+   * cost per close keeps rising there), then releases.
+   */
+  #releaseMsPerClose = 0
+  #releaseFixedMs = Infinity
+  #closesSinceRelease = 0
+  /** The release due next follows the slice that finished a sweep. */
+  #releaseEndsSweep = false
   /** A background slice is closing sessions (sweepSlice). */
   #inSlice = false
   /** Bumped by every id change, so Session handles can cache their id until one happens. */
@@ -198,6 +229,7 @@ export class Registry {
     }
     this.objects.disposeAll(handle, this.reportError)
     this.engine.release(handle)
+    this.#closesSinceRelease++
     // Inside a background slice the look waits for the slice's end, so a release never adds to it.
     if (++this.#closesSinceCheck >= RELEASE_CHECK_CLOSES && !this.#inSlice) this.releaseFreed(false)
   }
@@ -238,6 +270,15 @@ export class Registry {
     const started = performance.now()
     this.engine.releaseFreedMemory!()
     const took = performance.now() - started
+    if (this.#releaseEndsSweep) {
+      this.#releaseMsPerClose = 0
+      this.#releaseFixedMs = Infinity
+    } else {
+      this.#releaseFixedMs = Math.min(this.#releaseFixedMs, took)
+      this.#releaseMsPerClose = this.#closesSinceRelease === 0 ? 0 : (took - this.#releaseFixedMs) / this.#closesSinceRelease
+    }
+    this.#closesSinceRelease = 0
+    this.#releaseEndsSweep = false
     if (took > RELEASE_MS) this.#releaseStep = Math.max(RELEASE_STEP_MIN, this.#releaseStep >> 1)
     else if (took < RELEASE_MS / 4) this.#releaseStep = Math.min(RELEASE_STEP_MAX, this.#releaseStep * 2)
     this.#memoryHigh = this.engine.memoryBytes()
@@ -257,39 +298,49 @@ export class Registry {
   }
 
   /** Closes everything expired at `now`, stopping early once `until` (performance.now()) passes. */
-  sweepExpired(now: number, until: number): { closed: number; done: boolean } {
+  sweepExpired(now: number, until: number, maxClosed = Infinity): { closed: number; done: boolean } {
     let closed = 0
     // Per call, not shared: a close listener may start another sweep (sweep(), close(), a
     // create at maxSessions) while this one still walks its batch.
     let buffer: Float64Array | undefined
+    const timed = until !== Infinity
+    let started = timed ? performance.now() : 0
     for (;;) {
+      const limit = Math.min(timed ? this.#sweepBatch : SWEEP_BATCH, maxClosed - closed)
       let batch: number
-      let full: boolean
       if (this.listeners.count('close') === 0 && this.objects.sessionsHoldingObjects === 0) {
         if (this.users.size === 0) {
           // Nobody needs to see these sessions: the engine frees them without crossing back.
-          batch = this.engine.sweepRelease(now, SWEEP_BATCH)
+          batch = this.engine.sweepRelease(now, limit)
         } else {
           // The index must learn which sessions went; still no close record, as sweepRelease.
           buffer ??= new Float64Array(SWEEP_BATCH)
-          batch = this.engine.sweep(now, buffer)
+          batch = this.engine.sweep(now, limit === SWEEP_BATCH ? buffer : buffer.subarray(0, limit))
           for (let index = 0; index < batch; index++) {
             this.users.remove(buffer[index])
             this.engine.release(buffer[index])
           }
         }
         this.counts.closed.expired += batch
-        full = batch === SWEEP_BATCH || this.engine.nextDeadline() <= now
+        this.#closesSinceRelease += batch
       } else {
         buffer ??= new Float64Array(SWEEP_BATCH)
-        batch = this.engine.sweep(now, buffer)
+        batch = this.engine.sweep(now, limit === SWEEP_BATCH ? buffer : buffer.subarray(0, limit))
         for (let index = 0; index < batch; index++) this.finishClose(buffer[index], 'expired')
-        // A call that stopped at its re-filing budget leaves the next deadline due.
-        full = batch === buffer.length || this.engine.nextDeadline() <= now
       }
       closed += batch
+      // A call that stopped at its re-filing budget leaves the next deadline due.
+      const full = batch === limit || this.engine.nextDeadline() <= now
       if (!full) return { closed, done: true }
-      if (performance.now() >= until) return { closed, done: false }
+      if (timed) {
+        const ended = performance.now()
+        if (batch > 0) {
+          const perSession = (ended - started) / batch
+          this.#sweepBatch = Math.max(SWEEP_BATCH_MIN, Math.min(SWEEP_BATCH, Math.floor(BATCH_MS / perSession)))
+        }
+        if (ended >= until || closed >= maxClosed) return { closed, done: false }
+        started = ended
+      }
     }
   }
 
@@ -357,19 +408,44 @@ export class Registry {
       this.#noteSlice(start)
       return 'more'
     }
-    this.noteMemoryHigh()
+    const bytes = this.noteMemoryHigh()
+    // Closes since the last release after which the next is due (see #releaseMsPerClose).
+    let closesPerRelease = Infinity
+    if (bytes >= 0 && this.#releaseMsPerClose > 0) {
+      // Where the walk alone takes a release's budget, releases stay at least half walk.
+      const budget = Math.max(RELEASE_MS - this.#releaseFixedMs, this.#releaseFixedMs) / 2
+      closesPerRelease = Math.max(1, Math.floor(budget / this.#releaseMsPerClose))
+    }
+    if (bytes >= 0 && this.#releasing) {
+      // A mass close under way: the pages that empty in the next 1/RELEASE_TAIL_SHARE of what
+      // is left grow as fewer sessions are left, faster than the cost per close can follow.
+      closesPerRelease = Math.min(closesPerRelease, Math.max(1, Math.ceil(this.engine.size / RELEASE_TAIL_SHARE)))
+    }
+    const maxClosed = closesPerRelease - this.#closesSinceRelease
+    if (maxClosed <= 0) {
+      // Closes outside this sweep (destroys, a listener's) reached it first.
+      this.#releasing = true
+      this.#releaseDue = true
+      return 'more'
+    }
     this.#inSlice = true
     let swept: { closed: number; done: boolean }
     try {
-      swept = this.sweepExpired(this.now(), start + SLICE_MS)
+      swept = this.sweepExpired(this.now(), start + SLICE_MS, maxClosed)
     } finally {
       this.#inSlice = false
     }
     const { closed, done } = swept
     this.#noteSlice(start)
-    if (closed > 0 && this.#releaseWanted(done)) {
+    if (closed > 0 && (this.#releaseWanted(done) || closed >= maxClosed)) {
+      if (!done) this.#releasing = true
       this.#releaseDue = true
+      this.#releaseEndsSweep = done
       return 'more'
+    }
+    if (done) {
+      this.#releaseMsPerClose = 0
+      this.#releaseFixedMs = Infinity
     }
     return done ? 'done' : 'more'
   }

@@ -84,7 +84,12 @@ const SLICE_MS = 1
  * 2-4 ms at 10^6 sessions, one batch past a slice's end.
  */
 const BATCH_MS = SLICE_MS / 4
-const SWEEP_BATCH_MIN = 8
+/**
+ * The first batch of a manager's background sweep, before anything is known of what a close
+ * costs (a close listener may take milliseconds). Later batches go down to one session: where a
+ * close costs BATCH_MS, the engine call around it costs nothing in comparison.
+ */
+const FIRST_SWEEP_BATCH = 16
 /**
  * How far a native engine's memoryBytes must fall below its latest high before the memory freed
  * is given back to the OS (Registry.releaseFreed): the step starts at 4 MiB and adapts within
@@ -96,8 +101,8 @@ const SWEEP_BATCH_MIN = 8
 const RELEASE_STEP_MIN = 512 << 10
 const RELEASE_STEP_MAX = 16 << 20
 const RELEASE_MS = 1
-/** In a mass close, a release follows at least every 1/8 of the sessions still open. */
-const RELEASE_TAIL_SHARE = 8
+/** In a mass close, a release follows at least every 1/16 of the sessions still open. */
+const RELEASE_TAIL_SHARE = 16
 /** Closes outside sweeps between two looks at memoryBytes. */
 const RELEASE_CHECK_CLOSES = 4096
 
@@ -144,11 +149,8 @@ export class Registry {
   #closesSinceCheck = 0
   /** A background release of freed memory waits for the next slice, a turn of its own. */
   #releaseDue = false
-  /**
-   * Sessions a background slice's next batch closes (see BATCH_MS); the first batch is small,
-   * since nothing is known yet of what a close costs (a close listener may take milliseconds).
-   */
-  #sweepBatch = SWEEP_BATCH_MIN * 2
+  /** Sessions a background slice's next batch closes (see BATCH_MS). */
+  #sweepBatch = FIRST_SWEEP_BATCH
   /**
    * Memory fell a step before a sweep finished: a mass close is under way, and the end of its
    * sweep gives back its last part (below a step) too.
@@ -336,7 +338,7 @@ export class Registry {
         const ended = performance.now()
         if (batch > 0) {
           const perSession = (ended - started) / batch
-          this.#sweepBatch = Math.max(SWEEP_BATCH_MIN, Math.min(SWEEP_BATCH, Math.floor(BATCH_MS / perSession)))
+          this.#sweepBatch = Math.max(1, Math.min(SWEEP_BATCH, Math.floor(BATCH_MS / perSession)))
         }
         if (ended >= until || closed >= maxClosed) return { closed, done: false }
         started = ended

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import {
   SessionFileError, SessionFileLockedError, SessionManager, type SessionManagerOptions,
 } from '../ts/index'
+import { HEADER_BYTES } from '../ts/persist/format'
 import { ENGINES, FakeClock, forEachEngine } from './helpers'
 
 const root = join(__dirname, '..')
@@ -558,4 +559,39 @@ test('persist.key is validated', (t) => {
   t.throws(() => new SessionManager({ persist: { path: 'x', key: new Uint8Array(16) } }), { instanceOf: RangeError, message: /32 bytes/ })
   t.throws(() => new SessionManager({ persist: { path: 'x', key: [] } }), { instanceOf: RangeError })
   t.throws(() => new SessionManager({ persist: { path: 'x', key: [KEY_A, 42 as never] } }), { instanceOf: TypeError, message: /key\[1\]/ })
+})
+
+test('both engines journal a create as the same bytes: the native engine encodes the record itself, the JsEngine in JavaScript', async (t) => {
+  const files = []
+  for (const engine of ENGINES) {
+    const { dir, path } = tempFile()
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const clock = new FakeClock()
+    const manager = open(engine, path, clock, { keys: 'caller', maxDataBytes: 1 << 20 })
+    const texts = ['', 'a', 'ключ', 'значение 😀', '\u2028', '__proto__']
+    for (let index = 0; index < 60; index++) {
+      clock.advance(3)
+      const data: Record<string, string> = {}
+      for (let entry = 0; entry < index % 5; entry++) data[texts[(index + entry) % texts.length] + entry] = texts[(index * 3 + entry) % texts.length]
+      // Records larger than the journal's buffer (64 KiB) and its room left: the native encoder
+      // is retried with more room.
+      if (index % 17 === 16) data.big = 'x'.repeat(70_000 + index * 1000)
+      manager.create({
+        key: `${texts[index % texts.length]}:${index}`,
+        ...(index % 3 === 0 ? {} : { user: texts[(index + 2) % texts.length] + index }),
+        ...(index % 4 === 1 ? { roles: texts.slice(0, index % texts.length) } : {}),
+        idleTimeout: index % 2 === 0 ? 60_000 : 0,
+        data,
+      })
+    }
+    await manager.flush()
+    // After the header, which holds the time it was written (the system's clock).
+    files.push(readFileSync(path).subarray(HEADER_BYTES))
+    manager.close()
+  }
+  t.true(files[0].length > 4 * 70_000)
+  let first = 0
+  while (first < files[0].length && files[0][first] === files[1][first]) first++
+  t.is(first, files[0].length, `the files differ from byte ${first}: ${files[0].subarray(first - 8, first + 24).toString('hex')} against ${files[1].subarray(first - 8, first + 24).toString('hex')}`)
+  t.is(files[0].length, files[1].length)
 })

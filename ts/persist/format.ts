@@ -155,6 +155,11 @@ export class RecordWriter {
     this.end()
   }
 
+  /** Makes room for `bytes` more after those written (the buffer may be replaced). */
+  ensure(bytes: number): void {
+    this.#reserve(bytes)
+  }
+
   /** Takes the bytes written so far, leaving the writer empty (and ready to reuse `spare`). */
   take(spare?: Buffer): Buffer {
     const taken = this.buffer.subarray(0, this.length)

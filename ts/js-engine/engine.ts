@@ -769,18 +769,10 @@ export class JsEngine implements Engine {
     return unpacked
   }
 
-  /** Lets the packed record of `slot` go; decodes the rest of its chunk when few are left in it. */
+  /** Lets the packed record of `slot` go. */
   private dropPacked(slot: number): void {
     const packed = this.packed!
-    const chunk = packed.drop(slot)
-    if (chunk >= 0) {
-      packed.forEachIn(chunk, (other) => {
-        const unpacked = packed.unpack(other)
-        this.data[other] = unpacked
-        this.sideBytes += unpacked.approximateBytes()
-        packed.drop(other)
-      })
-    }
+    packed.drop(slot)
     // Its per-slot arrays (12 B a slot) go with the last packed record.
     if (packed.empty) this.packed = undefined
   }

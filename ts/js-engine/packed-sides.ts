@@ -23,8 +23,9 @@ const MAX_GAP = 512
  *
  * Tails are copied into 1 MiB chunks, each freed once none of its sessions is packed any more
  * (decoded or released), so a restart costs no more memory than the records restored; once
- * three quarters of a chunk's sessions are gone, the rest are decoded (`drop` says when), so
- * that a few sessions never read keep no chunk of bytes alive beside their neighbours' Maps. A run
+ * three quarters of a chunk's sessions are gone, the records left are copied to a chunk that
+ * collects such records and it is freed, so that a few sessions never read keep no chunk of
+ * bytes alive (the chunks hold at most four times the bytes still packed, and one more). A run
  * of records is copied at once, the bytes between tails with them: a copy per session was a
  * fifth of the load. A clean file (a snapshot: every record a live session's) is not copied at
  * all: its runs become chunks as views of the bytes read, which are freed with the last of them;
@@ -59,6 +60,11 @@ export class PackedSides {
   private runEnd = 0
   /** The waiting run becomes its chunk as it is (a view of runSource), not a copy. */
   private runShared = false
+  /** Between a load's first pack and its finish(). */
+  private loading = false
+  /** The chunk that records of drained chunks are moved to (-1: none yet), and its end. */
+  private moveTarget = -1
+  private moveAt = 0
   /** Bytes of the chunks held, for memoryBytes(). */
   bytes = 0
   /** Chunks holding a packed record (a shared run's before it is flushed included). */
@@ -88,20 +94,18 @@ export class PackedSides {
    * bytes of `source` never change and may be kept (a view of them instead of a copy).
    */
   pack(slot: number, source: Buffer, start: number, end: number, shared: boolean): void {
+    if (!this.loading) {
+      // The chunks of this load come after the move target: moves go to a new one after them.
+      this.loading = true
+      this.moveTarget = -1
+    }
     const joins = source === this.runSource && start >= this.runEnd && start - this.runEnd <= MAX_GAP &&
       this.at + end - this.runStart <= CHUNK_BYTES
     if (!joins) {
       this.flush()
       if (shared || this.current < 0 || this.at + end - start > CHUNK_BYTES) {
         // A shared run's chunk is made by flush().
-        const size = shared ? 0 : Math.max(CHUNK_BYTES, end - start)
-        this.current = this.chunks.length
-        this.chunks.push(shared ? undefined : Buffer.allocUnsafe(size))
-        this.chunksHeld++
-        this.packedIn.push(0)
-        this.packedEver.push(0)
-        this.firstOf.push(this.orderLength)
-        this.bytes += size
+        this.current = this.newChunk(shared ? 0 : end - start)
         this.at = 0
       }
       this.runSource = source
@@ -115,6 +119,26 @@ export class PackedSides {
     this.endOf[slot] = this.at + end - this.runStart
     this.packedIn[chunk]++
     this.packedEver[chunk]++
+    this.append(slot)
+  }
+
+  /**
+   * Adds a chunk after the others, of CHUNK_BYTES or `bytes` if more; 0: a shared run's, whose
+   * bytes flush() sets. Returns its number.
+   */
+  private newChunk(bytes: number): number {
+    const size = bytes === 0 ? 0 : Math.max(CHUNK_BYTES, bytes)
+    this.chunks.push(size === 0 ? undefined : Buffer.allocUnsafe(size))
+    this.chunksHeld++
+    this.packedIn.push(0)
+    this.packedEver.push(0)
+    this.firstOf.push(this.orderLength)
+    this.bytes += size
+    return this.chunks.length - 1
+  }
+
+  /** Appends `slot` to `order` (the last chunk's). */
+  private append(slot: number): void {
     if (this.orderLength === this.order.length) {
       const order = new Int32Array(this.order.length * 2)
       order.set(this.order)
@@ -144,6 +168,11 @@ export class PackedSides {
   finish(): void {
     this.flush()
     this.current = -1
+    this.loading = false
+    for (let chunk = 0; chunk < this.chunks.length; chunk++) {
+      const left = this.packedIn[chunk]
+      if (left > 0 && left * 4 <= this.packedEver[chunk]) this.drain(chunk)
+    }
   }
 
   /** Whether no slot holds a packed record any more. */
@@ -213,31 +242,70 @@ export class PackedSides {
   }
 
   /**
-   * Forgets the packed record of `slot` (the session is released or decoded). Returns a chunk
-   * whose remaining sessions are to be decoded now (a quarter or less of it is still packed),
-   * else -1.
+   * Forgets the packed record of `slot` (the session is released or decoded). Once a quarter or
+   * less of a chunk is still packed, the records left in it move to a chunk that collects such
+   * records (`move`), and it is freed.
    */
-  drop(slot: number): number {
+  drop(slot: number): void {
     const chunk = this.chunkOf[slot]
-    if (chunk < 0) return -1
+    if (chunk < 0) return
     this.chunkOf[slot] = -1
     const left = --this.packedIn[chunk]
     if (left === 0) {
-      if (chunk === this.current) {
-        // Its run, if any, holds no tail now.
-        this.runSource = undefined
-        this.current = -1
-      }
-      // A shared run dropped whole before it was flushed has no chunk yet.
-      this.bytes -= this.chunks[chunk]?.length ?? 0
-      this.chunks[chunk] = undefined
-      if (--this.chunksHeld === 0) this.clear()
-      return -1
+      this.free(chunk)
+      return
     }
-    // The chunk a load is filling is left alone: the load drops sessions as it goes.
-    if (chunk === this.current || left * 4 > this.packedEver[chunk]) return -1
+    // A load drops sessions as it goes: its chunks are drained when it ends (finish). The chunk
+    // records are moved to is left alone.
+    if (this.loading || chunk === this.moveTarget || left * 4 > this.packedEver[chunk]) return
+    this.drain(chunk)
+  }
+
+  /** Moves the records left in `chunk` to the move target; `chunk` is then freed. */
+  private drain(chunk: number): void {
     this.packedEver[chunk] = 0
-    return chunk
+    this.forEachIn(chunk, this.move)
+  }
+
+  /** Frees `chunk`, which holds no packed record now. */
+  private free(chunk: number): void {
+    if (chunk === this.current) {
+      // Its run, if any, holds no tail now.
+      this.runSource = undefined
+      this.current = -1
+    }
+    if (chunk === this.moveTarget) this.moveTarget = -1
+    // A shared run dropped whole before it was flushed has no chunk yet.
+    this.bytes -= this.chunks[chunk]?.length ?? 0
+    this.chunks[chunk] = undefined
+    if (--this.chunksHeld === 0) this.clear()
+  }
+
+  /**
+   * Moves the packed record of `slot` to the end of the move target, a chunk made after every
+   * other (so that `order` stays chunk by chunk): a copy of its bytes. Decoding the few left in
+   * a drained chunk instead made a Map and ten strings per session, and a compaction that
+   * drained chunks on a server of 10^6 restored sessions set off scavenges and a mark-compact
+   * in the middle of its steps (the JsEngine's longest block: 8-12 ms).
+   */
+  private readonly move = (slot: number): void => {
+    const chunk = this.chunkOf[slot]
+    const start = this.startOf[slot]
+    const length = this.endOf[slot] - start
+    let target = this.moveTarget
+    if (target < 0 || this.moveAt + length > this.chunks[target]!.length) {
+      target = this.moveTarget = this.newChunk(length)
+      this.moveAt = 0
+    }
+    this.chunks[chunk]!.copy(this.chunks[target] as unknown as Uint8Array, this.moveAt, start, start + length)
+    this.chunkOf[slot] = target
+    this.startOf[slot] = this.moveAt
+    this.endOf[slot] = this.moveAt + length
+    this.moveAt += length
+    this.packedIn[target]++
+    this.packedEver[target]++
+    this.append(slot)
+    if (--this.packedIn[chunk] === 0) this.free(chunk)
   }
 
   /** Forgets every chunk (none holds a packed record). */
@@ -248,10 +316,11 @@ export class PackedSides {
     this.firstOf.length = 0
     this.order = new Int32Array(1024)
     this.orderLength = 0
+    this.moveTarget = -1
   }
 
   /** Calls `visit` with each slot still packed in `chunk`. */
-  forEachIn(chunk: number, visit: (slot: number) => void): void {
+  private forEachIn(chunk: number, visit: (slot: number) => void): void {
     const end = chunk + 1 < this.firstOf.length ? this.firstOf[chunk + 1] : this.orderLength
     for (let index = this.firstOf[chunk]; index < end; index++) {
       const slot = this.order[index]

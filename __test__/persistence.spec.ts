@@ -573,8 +573,8 @@ test('both engines journal a create as the same bytes: the native engine encodes
       clock.advance(3)
       const data: Record<string, string> = {}
       for (let entry = 0; entry < index % 5; entry++) data[texts[(index + entry) % texts.length] + entry] = texts[(index * 3 + entry) % texts.length]
-      // Records larger than the journal's buffer (64 KiB) and its room left: the native encoder
-      // is retried with more room.
+      // Records larger than the journal's buffer (64 KiB) and the room left in it: room is made
+      // for them before the native engine encodes them.
       if (index % 17 === 16) data.big = 'x'.repeat(70_000 + index * 1000)
       manager.create({
         key: `${texts[index % texts.length]}:${index}`,

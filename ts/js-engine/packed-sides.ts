@@ -25,7 +25,9 @@ const MAX_GAP = 512
  * (decoded or released), so a restart costs no more memory than the records restored; once
  * three quarters of a chunk's sessions are gone, the records left are copied to a chunk that
  * collects such records and it is freed, so that a few sessions never read keep no chunk of
- * bytes alive (the chunks hold at most four times the bytes still packed, and one more). A run
+ * bytes alive (each chunk but the collecting one keeps more than a quarter of the records ever
+ * packed into it; records, not bytes: a chunk of a few large records gone and many small ones
+ * left is kept whole). A run
  * of records is copied at once, the bytes between tails with them: a copy per session was a
  * fifth of the load. A clean file (a snapshot: every record a live session's) is not copied at
  * all: its runs become chunks as views of the bytes read, which are freed with the last of them;
@@ -171,7 +173,7 @@ export class PackedSides {
     this.loading = false
     for (let chunk = 0; chunk < this.chunks.length; chunk++) {
       const left = this.packedIn[chunk]
-      if (left > 0 && left * 4 <= this.packedEver[chunk]) this.drain(chunk)
+      if (left > 0 && chunk !== this.moveTarget && left * 4 <= this.packedEver[chunk]) this.drain(chunk)
     }
   }
 

@@ -198,3 +198,35 @@ test('a clean file that saves sessions again after a full chunk of them loads ev
   // Every one read: every chunk counted empty and freed.
   t.is((loaded as unknown as { packed?: unknown }).packed, undefined)
 })
+
+test('after a restart, sessions left in drained chunks read, change and save as they were (JsEngine, through the manager)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-packed-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'sessions.skdb')
+  const clock = new FakeClock()
+  const options = { engine: 'js' as const, clock: clock.read, idleTimeout: 3_600_000, persist: { path } }
+  const first = new SessionManager(options)
+  const ids: string[] = []
+  // ~20 chunks of 1 MiB of records.
+  for (let index = 0; index < 60_000; index++) {
+    ids.push(first.create({ ...(index % 3 === 0 ? { user: `u${index % 11}` } : {}), data: { n: String(index), pad: 'x'.repeat(200 + (index % 50)) } }).id)
+  }
+  first.close()
+  const second = new SessionManager(options)
+  // Four in five destroyed in creation order: every chunk drains, the fifth moves.
+  for (let index = 0; index < ids.length; index++) if (index % 5 !== 4) second.destroy(ids[index])
+  for (let index = 4; index < ids.length; index += 10) second.peek(ids[index])!.set('n', `changed ${index}`)
+  const expected = (index: number) => (index % 10 === 4 ? `changed ${index}` : String(index))
+  for (let index = 4; index < ids.length; index += 5) {
+    const session = second.peek(ids[index])!
+    t.is(session.get('n'), expected(index))
+    t.is(session.get('pad'), 'x'.repeat(200 + (index % 50)))
+    t.is(session.user, index % 3 === 0 ? `u${index % 11}` : undefined)
+  }
+  t.is(second.size, ids.length / 5)
+  second.close()
+  const third = new SessionManager(options)
+  t.teardown(() => third.close())
+  t.is(third.size, ids.length / 5)
+  for (let index = 4; index < ids.length; index += 5) t.is(third.peek(ids[index])?.get('n'), expected(index))
+})

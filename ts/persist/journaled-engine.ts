@@ -142,15 +142,10 @@ export class JournaledEngine implements Engine {
     if (handle < 0) return handle
     const id = this.inner.createdId
     this.#begin(handle, id, now, idleTimeout, absoluteTimeout)
-    const pending = this.#pending!
-    if (this.#recordsNatively()) {
-      // Only a fallback's (commitCreate has the engine write the record): the facade's keys are
-      // an object's own, distinct, so a copy holds what the engine does. Folding them one by one
-      // cost a create of 10^4 keys 170 ms.
-      pending.data = entries.slice()
-    } else {
-      for (let index = 0; index < entries.length; index += 2) setEntry(pending.data, entries[index], entries[index + 1])
-    }
+    // The facade's keys are an object's own, distinct, so a copy holds what the engine does
+    // (and a key given twice would load as the engine stores it: in its place, the last value).
+    // Folding them in one by one cost a create of 10^4 keys 170 ms.
+    this.#pending!.data = entries.slice()
     this.createdId = id
     return handle
   }
@@ -522,7 +517,6 @@ export class JournaledEngine implements Engine {
   }
 }
 
-/** Replacing a key keeps its place; a new key goes to the end. */
 /** At least the bytes of the Session record of `pending`, frame included (3 per UTF-16 unit). */
 function recordBound(pending: PendingCreate): number {
   let bytes = FRAME_BYTES + 1 + 4 + 3 * pending.id.length + 32 + 1 + 4 + 4
@@ -532,6 +526,7 @@ function recordBound(pending: PendingCreate): number {
   return bytes
 }
 
+/** Replacing a key keeps its place; a new key goes to the end. */
 function setEntry(data: string[], key: string, value: string): void {
   for (let index = 0; index < data.length; index += 2) {
     if (data[index] === key) {

@@ -229,3 +229,16 @@ test("issue 15's growth and memory goals are read at their sizes only, each met 
   t.deepEqual([small[1].met, small[1].measured], [false, 'not measured'])
   t.deepEqual(growthTargets({} as Omit<BenchResults, 'targets'>), [], 'results made before growth have no such targets')
 })
+
+test('the slowest create is read as the longest one ran: a create descheduled past 5 ms is not a stall, one that ran 5 ms is', (t) => {
+  const fill = {
+    sessions: 10_000_000, slowestCreateMs: 9.5, slowestAt: 7_000_000, slowestCpuMs: 0.2, mostCpuCreateMs: 3.1, mostCpuAt: 5000,
+    longestRunMs: 2.9, longestRunAt: 5000, p9999Us: 30, medianUs: 2, warmupCreates: 100_000, firstCreateMs: 2.3, slowestWarmupCreateMs: 6.1,
+  }
+  const [descheduled] = growthTargets({ growth: { fill, expire: null, dropped: null, externalGc: null } } as unknown as Omit<BenchResults, 'targets'>)
+  t.true(descheduled.met)
+  t.regex(descheduled.measured, /^2\.90 ms, the longest one create ran .* at 5,000 sessions; the slowest wall time 9\.50 ms \(0\.20 ms CPU\) at 7,000,000 sessions/)
+  t.regex(descheduled.measured, /after 100,000 creates on another manager \(compiling the create path: the process's first create 2\.30 ms, the slowest 6\.10 ms\)/)
+  const [stalled] = growthTargets({ growth: { fill: { ...fill, longestRunMs: 5.2 }, expire: null, dropped: null, externalGc: null } } as unknown as Omit<BenchResults, 'targets'>)
+  t.false(stalled.met)
+})

@@ -219,10 +219,27 @@ export interface GrowthFill {
   sessions: number
   /** The slowest single create, wall time. */
   slowestCreateMs: number
+  /** Sessions the manager held before the slowest create (absent from older results). */
+  slowestAt?: number
+  /** Process CPU time (all threads) during the slowest create, when it took over 1 ms. */
+  slowestCpuMs?: number
   /** The most CPU time one create took among those over 1 ms of wall time (0 when none was). */
   mostCpuCreateMs: number
+  mostCpuAt?: number
+  /**
+   * The longest one create ran: the maximum over creates of the lesser of its wall time and the
+   * process's CPU time meanwhile, which a descheduled call does not inflate (absent from older
+   * results).
+   */
+  longestRunMs?: number
+  longestRunAt?: number
   p9999Us: number
   medianUs: number
+  /** Creates on a throwaway manager before the fill, timed apart (absent: none were made). */
+  warmupCreates?: number
+  /** The process's first create (the warm-up's first). */
+  firstCreateMs?: number
+  slowestWarmupCreateMs?: number
 }
 
 /** bench/growth-stall.ts expire: RSS before, full, and after every session expired (issue 15). */

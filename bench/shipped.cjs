@@ -5,7 +5,7 @@
  * sessions ran 19-20% slower from `ts/` than from `dist/` (2 alternating pairs, 2026-12-03).
  *
  * Two roles, one mapping:
- * - `node bench/shipped.cjs <entry.ts> [args...]` runs the entry under tsx with this file
+ * - `node bench/shipped.cjs [node flags...] <entry.ts> [args...]` runs the entry under tsx with this file
  *   preloaded, in this process's environment plus `NODE_OPTIONS`, so that every process a bench
  *   starts (store workers, HTTP servers, other Node versions) preloads it too.
  * - Preloaded (`--require`), it resolves each module of this repository's `ts/` to its `dist/`
@@ -42,16 +42,19 @@ function checkBuilt() {
 
 if (require.main === module) {
   const { spawnSync } = require('node:child_process')
-  const [entry, ...args] = process.argv.slice(2)
-  if (entry === undefined) {
-    process.stderr.write('usage: node bench/shipped.cjs <bench entry .ts> [args...]\n')
+  const argv = process.argv.slice(2)
+  // Node's own flags (--expose-gc, --trace-gc, ...) come before the entry.
+  const entryAt = argv.findIndex((arg) => !arg.startsWith('-'))
+  if (entryAt < 0) {
+    process.stderr.write('usage: node bench/shipped.cjs [node flags...] <bench entry .ts> [args...]\n')
     process.exit(2)
   }
+  const [entry, ...args] = argv.slice(entryAt)
   // NODE_OPTIONS splits on spaces unless quoted; a quote inside the path cannot be written.
   if (__filename.includes('"')) throw new Error(`bench: cannot preload ${__filename} through NODE_OPTIONS (a quote in the path)`)
   const preload = `--require "${__filename}"`
   const nodeOptions = [process.env.NODE_OPTIONS, preload].filter(Boolean).join(' ')
-  const result = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const result = spawnSync(process.execPath, [...argv.slice(0, entryAt), '--import', 'tsx', entry, ...args], {
     stdio: 'inherit',
     env: { ...process.env, NODE_OPTIONS: nodeOptions },
   })

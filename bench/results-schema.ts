@@ -221,7 +221,7 @@ export interface GrowthFill {
   slowestCreateMs: number
   /** Sessions the manager held before the slowest create (absent from older results). */
   slowestAt?: number
-  /** Process CPU time (all threads) during the slowest create, when it took over 1 ms. */
+  /** Process CPU time (all threads) during the slowest create; absent when it took 1 ms or less (not read). */
   slowestCpuMs?: number
   /** The most CPU time one create took among those over 1 ms of wall time (0 when none was). */
   mostCpuCreateMs: number
@@ -240,6 +240,8 @@ export interface GrowthFill {
   /** The process's first create (the warm-up's first). */
   firstCreateMs?: number
   slowestWarmupCreateMs?: number
+  /** The longest a warm-up create ran (the lesser of its wall and CPU time). */
+  warmupLongestRunMs?: number
 }
 
 /** bench/growth-stall.ts expire: RSS before, full, and after every session expired (issue 15). */

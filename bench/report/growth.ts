@@ -21,13 +21,13 @@ interface Goal {
 
 const GOALS: readonly Goal[] = [
   {
-    name: `native: slowest single create while filling to ${formatSize(FILL_GOAL)} ≤ 5 ms`,
+    name: `native: slowest single create while filling to ${formatSize(FILL_GOAL)} ≤ 5 ms (the longest one ran: the lesser of its wall and CPU time, after a warm-up on another manager)`,
     read: ({ fill }) => fill === null ? undefined : {
       measured: (fill.longestRunMs === undefined ? '' :
         `${formatMs(fill.longestRunMs)} ms, the longest one create ran (the lesser of its wall and CPU time)${fill.longestRunAt === undefined ? '' : ` at ${fill.longestRunAt.toLocaleString('en')} sessions`}; the slowest wall time `) +
         `${formatMs(fill.slowestCreateMs)} ms${fill.slowestCpuMs === undefined ? '' : ` (${formatMs(fill.slowestCpuMs)} ms CPU)`}${fill.slowestAt === undefined ? '' : ` at ${fill.slowestAt.toLocaleString('en')} sessions`} (the most CPU one create took: ${formatMs(fill.mostCpuCreateMs)} ms; p99.99 ${fill.p9999Us.toFixed(1)} µs) filling to ${formatSize(fill.sessions)}` +
         (fill.warmupCreates === undefined || fill.firstCreateMs === undefined || fill.slowestWarmupCreateMs === undefined ? '' :
-          `, after ${fill.warmupCreates.toLocaleString('en')} creates on another manager (compiling the create path: the process's first create ${formatMs(fill.firstCreateMs)} ms, the slowest ${formatMs(fill.slowestWarmupCreateMs)} ms)`) +
+          `, after ${fill.warmupCreates.toLocaleString('en')} creates on another manager (compiling the create path: the process's first create ${formatMs(fill.firstCreateMs)} ms, the slowest ${formatMs(fill.slowestWarmupCreateMs)} ms${fill.warmupLongestRunMs === undefined ? '' : `, the longest run ${formatMs(fill.warmupLongestRunMs)} ms`})`) +
         (fill.sessions < FILL_GOAL ? `; not read at ${formatSize(FILL_GOAL)}` : ''),
       met: fill.sessions >= FILL_GOAL && (fill.longestRunMs ?? fill.slowestCreateMs) <= 5,
     },

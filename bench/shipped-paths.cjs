@@ -10,6 +10,8 @@ const SHIPPED = join(ROOT, 'dist') + sep
 /** True for a real path of a `.ts` source under `ts/` (not a `.d.ts`). */
 const isSource = (real) => real.startsWith(SOURCES) && real.endsWith('.ts') && !real.endsWith('.d.ts')
 
+const REBUILD = 'run npm run build first (the benches measure dist/, not ts/)'
+
 const twinOf = (source) => SHIPPED + source.slice(SOURCES.length, -'.ts'.length) + '.js'
 
 /** Throws unless every source under ts/ has a dist/ twin at least as new. */
@@ -22,10 +24,10 @@ function checkBuilt() {
     try {
       built = statSync(twinOf(source)).mtimeMs
     } catch {
-      throw new Error(`bench: ${twinOf(source)} is missing; run npm run build first (the benches measure dist/, not ts/)`)
+      throw new Error(`bench: ${twinOf(source)} is missing; ${REBUILD}`)
     }
     if (statSync(source).mtimeMs > built) {
-      throw new Error(`bench: ${twinOf(source)} is older than ${source}; run npm run build first (the benches measure dist/, not ts/)`)
+      throw new Error(`bench: ${twinOf(source)} is older than ${source}; ${REBUILD}`)
     }
   }
 }

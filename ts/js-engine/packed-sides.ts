@@ -171,9 +171,11 @@ export class PackedSides {
     this.flush()
     this.current = -1
     this.loading = false
+    // The move target these drains make comes last and holds every record moved into it (no
+    // drop runs meanwhile), so the loop reaches it and leaves it.
     for (let chunk = 0; chunk < this.chunks.length; chunk++) {
       const left = this.packedIn[chunk]
-      if (left > 0 && chunk !== this.moveTarget && left * 4 <= this.packedEver[chunk]) this.drain(chunk)
+      if (left > 0 && left * 4 <= this.packedEver[chunk]) this.drain(chunk)
     }
   }
 

@@ -60,25 +60,37 @@ test('the binding refuses a malformed packing before creating anything', (t) => 
   const binding = loadNativeBinding()
   if (binding instanceof Error) throw binding
   const engine = binding.createEngine(16, 'base64url', 'random', Infinity, 1000)
-  const out = new Float64Array(1)
+  // The scratch the facade keeps: the new handle in its first 8 bytes, then the lengths.
+  const scratch = (lengths: number[]): ArrayBuffer => {
+    const buffer = new ArrayBuffer(8 + 4 * lengths.length)
+    new Uint32Array(buffer, 8).set(lengths)
+    return buffer
+  }
   // Lengths that do not cut the text exactly: too few, past its end, inside a character, text left over.
   const malformed: [string, number[], number][] = [
     ['a', [1], 1], ['ab', [1, 2], 1], ['abc', [1, 1], 1], ['😀a', [1, 2], 1], ['a', [0, 0], 1], ['ab', [1, 1], 2],
   ]
   for (const [packed, lengths, pairs] of malformed) {
-    t.throws(() => binding.createSession(engine, T0, HOUR, 0, pairs, packed, Uint32Array.from(lengths), out), { message: /malformed/ }, packed)
+    t.throws(() => binding.createSession(engine, T0, HOUR, 0, pairs, packed, scratch(lengths)), { message: /malformed/ }, packed)
   }
-  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new Uint32Array(0), new Float64Array(0)), { message: /out/ })
+  // No room for the handle; no ArrayBuffer at all (a typed array is not one).
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new ArrayBuffer(4)), { message: /room for the handle/ })
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new Float64Array(2) as unknown as ArrayBuffer), { message: /ArrayBuffer/ })
   // Packed data that is no string, read only inside the call: refused, nothing created.
-  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, 42 as unknown as string, new Uint32Array(0), out), { message: /string/ })
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, 42 as unknown as string, scratch([])), { message: /string/ })
   // A pair count out of all proportion: more pairs than lengths.
-  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 2 ** 32 - 1, 'ab', Uint32Array.of(1, 1), out), { message: /malformed/ })
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 2 ** 32 - 1, 'ab', scratch([1, 1])), { message: /malformed/ })
+  // Lengths the scratch would hold only partly (an odd number of bytes past the handle).
+  const cut = new ArrayBuffer(8 + 4 * 2 - 1)
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 1, 'ab', cut), { message: /malformed/ })
   t.is(binding.size(engine), 0)
-  // Lengths beyond the pairs' (the facade's array is reused) are not read.
-  const id = binding.createSession(engine, T0, HOUR, 0, 1, 'ab', Uint32Array.of(1, 1, 7, 7), out)
+  // Lengths beyond the pairs' (the facade's scratch is reused) are not read.
+  const reused = scratch([1, 1, 7, 7])
+  const id = binding.createSession(engine, T0, HOUR, 0, 1, 'ab', reused)
   t.is(typeof id, 'string')
-  t.is(binding.getData(engine, out[0], 'a'), 'b')
-  t.not(out[0], CREATE_TABLE_FULL)
+  const handle = new Float64Array(reused, 0, 1)[0]
+  t.is(binding.getData(engine, handle, 'a'), 'b')
+  t.not(handle, CREATE_TABLE_FULL)
 })
 
 test('packed data longer than the stack buffer, and wide text, store as they were given', (t) => {

@@ -15,7 +15,7 @@ use crate::errors::map_error;
 use crate::external_memory::{EngineExternal, MemoryReport};
 use crate::handle_buffer::HandleBuffer;
 use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
-use crate::packed::{parse_entries, PackedLengths, PackedText};
+use crate::packed::{parse_entries, CreateScratch, PackedLengths, PackedText};
 
 const CREATE_KEY_EXISTS: f64 = -1.0;
 const CREATE_TABLE_FULL: f64 = -2.0;
@@ -116,13 +116,14 @@ pub fn create(
 }
 
 /// A session with a fresh random id holding its initial data (`pairs` entries in the packed
-/// form of src/packed.rs: their text and their lengths), in one crossing: the handle goes to
-/// `out[0]` (-2 when the table is full) and the id is returned (undefined when full). Data that
-/// would exceed maxDataBytes is stored up to the first entry that does not fit (the facade
-/// checks the total first). A malformed packing is refused before anything is created.
+/// form of src/packed.rs: their text, and their lengths in `scratch`), in one crossing: the
+/// handle goes to `scratch`'s first 8 bytes (-2 when the table is full) and the id is returned
+/// (undefined when full). Data that would exceed maxDataBytes is stored up to the first entry
+/// that does not fit (the facade checks the total first). A malformed packing is refused before
+/// anything is created.
 #[napi(
     catch_unwind,
-    ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, lengths: Uint32Array, out: Float64Array",
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, scratch: ArrayBuffer",
     ts_return_type = "string | undefined"
 )]
 #[allow(clippy::too_many_arguments)]
@@ -134,23 +135,22 @@ pub fn create_session(
     absolute_timeout: f64,
     pairs: u32,
     packed: PackedText,
-    lengths: PackedLengths,
-    mut out: HandleBuffer,
+    mut scratch: CreateScratch,
 ) -> Result<Option<IdText>> {
     packed.read(|text| {
-        let entries = text.and_then(|text| parse_entries(text, lengths.lengths(), pairs));
+        let entries = text.and_then(|text| parse_entries(text, scratch.lengths(), pairs));
         let Some(entries) = entries else {
             return Err(Error::new(
                 Status::InvalidArg,
                 "malformed packed data entries",
             ));
         };
-        let Some(slot) = out.slots().next() else {
+        if !scratch.put_handle(CREATE_TABLE_FULL) {
             return Err(Error::new(
                 Status::InvalidArg,
-                "out must have room for the handle",
+                "scratch must have room for the handle",
             ));
-        };
+        }
         let created = engine.engine.create_with_data(
             now,
             idle_timeout,
@@ -160,13 +160,10 @@ pub fn create_session(
         engine.report_memory(&env);
         let found = match created {
             Ok((found, _)) => found,
-            Err(sessionkeeper_core::Error::TableFull) => {
-                *slot = CREATE_TABLE_FULL;
-                return Ok(None);
-            }
+            Err(sessionkeeper_core::Error::TableFull) => return Ok(None),
             Err(error) => return Err(map_error(error)),
         };
-        *slot = found.to_f64();
+        scratch.put_handle(found.to_f64());
         let mut text = IdText {
             buffer: [0; MAX_KEY_BYTES + 1],
             len: 0,

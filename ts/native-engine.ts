@@ -6,8 +6,7 @@ export interface NativeBinding {
   size(engine: object): number
   create(engine: object, now: number, idleTimeout: number, absoluteTimeout: number): number
   createSession(
-    engine: object, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, lengths: Uint32Array,
-    out: Float64Array,
+    engine: object, now: number, idleTimeout: number, absoluteTimeout: number, pairs: number, packed: string, scratch: ArrayBuffer,
   ): string | undefined
   createWithKey(engine: object, key: string, now: number, idleTimeout: number, absoluteTimeout: number): number
   restore(engine: object, id: string, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number): number
@@ -66,11 +65,17 @@ export class NativeEngine implements Engine {
   readonly kind = 'native' as const
   readonly #binding: NativeBinding
   readonly #engine: object
-  /** Where `createSession` puts the handle, the id being its return value. */
-  readonly #created = new Float64Array(1)
-  /** The packed strings' lengths (src/packed.rs) for up to 16 entries, reused call after call. */
-  readonly #lengths = new Uint32Array(32)
-  /** The lengths of the last `#pack`: `#lengths`, or for larger data an array of its own, dropped at the next pack. */
+  /**
+   * `createSession`'s scratch (src/packed.rs): the new handle (an f64, the id being the call's
+   * return value), then the packed strings' lengths for up to 16 entries, reused call after
+   * call. One ArrayBuffer crosses more cheaply than a Float64Array and a Uint32Array.
+   */
+  readonly #scratch = new ArrayBuffer(8 + 4 * 32)
+  readonly #created = new Float64Array(this.#scratch, 0, 1)
+  readonly #lengths = new Uint32Array(this.#scratch, 8)
+  /** The scratch of the last `#pack`: `#scratch`, or for larger data one of its own, dropped at the next pack. */
+  #packedScratch = this.#scratch
+  /** The lengths of the last `#pack`, in `#packedScratch`. */
   #packed = this.#lengths
   createdId = ''
 
@@ -84,12 +89,13 @@ export class NativeEngine implements Engine {
   get size(): number { return this.#binding.size(this.#engine) }
   create(now: number, idle: number, absolute: number): number { return this.#binding.create(this.#engine, now, idle, absolute) }
   createSession(now: number, idle: number, absolute: number, entries: string[]): number {
-    // Arguments are evaluated in order: `#pack` sets `#packed` before it is read.
+    // Arguments are evaluated in order: `#pack` sets `#packedScratch` before it is read.
     const id = this.#binding.createSession(
-      this.#engine, now, idle, absolute, entries.length >> 1, this.#pack(entries), this.#packed, this.#created,
+      this.#engine, now, idle, absolute, entries.length >> 1, this.#pack(entries), this.#packedScratch,
     )
     if (typeof id === 'string') this.createdId = id
-    return this.#created[0]
+    const scratch = this.#packedScratch
+    return scratch === this.#scratch ? this.#created[0] : new Float64Array(scratch, 0, 1)[0]
   }
   createWithKey(key: string, now: number, idle: number, absolute: number): number {
     return this.#binding.createWithKey(this.#engine, key, now, idle, absolute)
@@ -165,7 +171,13 @@ export class NativeEngine implements Engine {
    * data gets a lengths array of its own, so that one huge create does not leave a manager holding a large one.
    */
   #pack(entries: string[]): string {
-    const lengths = entries.length <= this.#lengths.length ? this.#lengths : new Uint32Array(entries.length)
+    let lengths = this.#lengths
+    if (entries.length <= lengths.length) {
+      this.#packedScratch = this.#scratch
+    } else {
+      this.#packedScratch = new ArrayBuffer(8 + 4 * entries.length)
+      lengths = new Uint32Array(this.#packedScratch, 8)
+    }
     this.#packed = lengths
     let packed = ''
     for (let index = 0; index < entries.length; index++) {

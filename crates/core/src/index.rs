@@ -49,6 +49,9 @@ const _: () = assert!(((CHUNK_MASK + 1) * std::mem::size_of::<u64>()).is_multipl
 struct Chunks {
     chunks: Vec<Option<Box<[u64]>>>,
     capacity: usize,
+    /// Buckets in allocated chunks: `heap_bytes` runs on every create (the binding reports
+    /// memory), and summing 1,024 chunks there was 2% of a create at 10^6 sessions.
+    allocated: usize,
 }
 
 impl Chunks {
@@ -58,6 +61,7 @@ impl Chunks {
                 .map(|_| None)
                 .collect(),
             capacity,
+            allocated: 0,
         }
     }
 
@@ -94,19 +98,25 @@ impl Chunks {
             return None;
         }
         let size = self.capacity.min(CHUNK_MASK + 1);
-        self.chunks
-            .get_mut(at >> CHUNK_BITS)?
+        let chunk = self.chunks.get_mut(at >> CHUNK_BITS)?;
+        if chunk.is_none() {
+            self.allocated += size;
+        }
+        chunk
             .get_or_insert_with(|| vec![EMPTY; size].into_boxed_slice())
             .get_mut(at & CHUNK_MASK)
     }
 
     /// Takes a chunk out (its buckets read EMPTY from then on).
     fn take_chunk(&mut self, chunk: usize) -> Option<Box<[u64]>> {
-        self.chunks.get_mut(chunk)?.take()
+        let taken = self.chunks.get_mut(chunk)?.take()?;
+        self.allocated -= taken.len();
+        Some(taken)
     }
 
     /// Takes every chunk out.
     fn take_all(&mut self) -> impl Iterator<Item = Box<[u64]>> + '_ {
+        self.allocated = 0;
         self.chunks.iter_mut().filter_map(Option::take)
     }
 
@@ -115,8 +125,11 @@ impl Chunks {
     }
 
     fn heap_bytes(&self) -> usize {
-        let allocated = self.chunks.iter().flatten().map(|c| c.len()).sum::<usize>();
-        allocated * std::mem::size_of::<u64>()
+        debug_assert_eq!(
+            self.allocated,
+            self.chunks.iter().flatten().map(|c| c.len()).sum::<usize>()
+        );
+        self.allocated * std::mem::size_of::<u64>()
             + self.chunks.capacity() * std::mem::size_of::<Option<Box<[u64]>>>()
     }
 }

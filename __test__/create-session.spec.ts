@@ -76,6 +76,12 @@ test('the binding refuses a malformed packing before creating anything', (t) => 
   // No room for the handle; no ArrayBuffer at all (a typed array is not one).
   t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new ArrayBuffer(4)), { message: /room for the handle/ })
   t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new Float64Array(2) as unknown as ArrayBuffer), { message: /ArrayBuffer/ })
+  // Memory another thread could write while the engine reads it: refused.
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', new SharedArrayBuffer(64) as unknown as ArrayBuffer), { message: /ArrayBuffer/ })
+  // A detached scratch (transferred away) has no room left.
+  const detached = new ArrayBuffer(64)
+  structuredClone(detached, { transfer: [detached] })
+  t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, '', detached), { message: /room for the handle/ })
   // Packed data that is no string, read only inside the call: refused, nothing created.
   t.throws(() => binding.createSession(engine, T0, HOUR, 0, 0, 42 as unknown as string, scratch([])), { message: /string/ })
   // A pair count out of all proportion: more pairs than lengths.

@@ -3,7 +3,9 @@
  * per-request state lives in one object reached under each middleware's own key, so two
  * middlewares over one response (two managers, or one mounted twice) keep apart.
  */
+import { spawnSync } from 'node:child_process'
 import { createServer, type IncomingMessage, ServerResponse } from 'node:http'
+import { join } from 'node:path'
 import test from 'ava'
 import express from 'express'
 import { SessionManager } from '../ts/index'
@@ -157,4 +159,56 @@ test.serial('a plain read asks the engine no isAlive as the headers go out; a ro
   t.is(await rolled.text(), 'found')
   t.is(rolled.headers.getSetCookie()[0]?.split(';')[0], cookie, 'the value as received, sent again')
   t.true(calls >= 1)
+})
+
+// On V8 before 13 (Node 22 and older) express's requests each have a hidden class of their own,
+// so the middleware puts them in dictionary mode before adding its properties (see
+// ts/integrations/added-properties.ts). Checked with V8's own %HasFastProperties in a child
+// process, against the built package; express alone and plain node:http are the controls.
+test('on V8 before 13 the middleware puts express\'s requests in dictionary mode and leaves no trace; elsewhere requests keep their hidden classes', (t) => {
+  const script = `
+    const { createServer, IncomingMessage, ServerResponse } = require('node:http')
+    const { Socket } = require('node:net')
+    const express = require('express')
+    const { SessionManager } = require('sessionkeeper')
+    const { sessionMiddleware } = require('sessionkeeper/express')
+    const { sessionFor } = require('sessionkeeper/http')
+    const hasFastProperties = new Function('o', 'return %HasFastProperties(o)')
+    const manager = new SessionManager({ engine: 'js' })
+    const id = manager.create({ user: 'ada' }).id
+    const seen = {}
+    const serve = (handler) => {
+      const req = new IncomingMessage(new Socket())
+      req.method = 'GET'; req.url = '/'; req.headers = { host: 'x', cookie: 'sid=' + id }
+      handler(req, new ServerResponse(req))
+    }
+    const plain = express()
+    plain.get('/', (req, res) => { seen.plain = hasFastProperties(req); res.end() })
+    const sessions = express()
+    sessions.use(sessionMiddleware(manager, { asyncContext: false }))
+    sessions.get('/', (req, res) => {
+      seen.middleware = hasFastProperties(req)
+      seen.user = req.session && req.session.user
+      seen.symbols = Object.getOwnPropertySymbols(req).map(String).filter((name) => name.includes('sessionkeeper'))
+      res.end()
+    })
+    const http = sessionFor(manager)
+    const node = (req, res) => { http.attach(req, res); seen.node = hasFastProperties(req); res.end() }
+    for (let i = 0; i < 3; i++) { serve(plain); serve(sessions); serve(node) }
+    manager.close()
+    console.log(JSON.stringify({ v8: process.versions.v8, ...seen }))
+  `
+  const result = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60_000 })
+  t.is(result.status, 0, result.stderr)
+  const seen = JSON.parse(result.stdout) as { v8: string; plain: boolean; middleware: boolean; node: boolean; user: string; symbols: string[] }
+  t.is(seen.user, 'ada')
+  t.deepEqual(seen.symbols, ['Symbol(sessionkeeper.request)'], 'only the state\'s own key is left on the request')
+  t.true(seen.node, 'a node:http request (Node\'s own prototype) keeps its hidden class')
+  if (Number(seen.v8.split('.')[0]) < 13) {
+    t.true(seen.plain, 'express alone leaves its requests in fast mode (the control)')
+    t.false(seen.middleware, 'with the middleware they are in dictionary mode')
+  } else {
+    t.true(seen.plain)
+    t.true(seen.middleware, 'V8 13 shares hidden classes: nothing to do')
+  }
 })

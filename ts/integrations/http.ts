@@ -1,4 +1,5 @@
 import { type IncomingMessage, ServerResponse } from 'node:http'
+import { beforeAddingProperties } from './added-properties'
 import { decodeValue, encodeDataValue, type JsonFields, type JsonValue } from '../data-codec'
 import { observeSession, replaceSession, type RequestAttacher, requestAttacher, type SessionObserver } from '../internal'
 import type { SessionInit, SessionManager } from '../manager'
@@ -178,6 +179,7 @@ async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, 
   const request = req as RedisSessionRequest
   const state = new RedisRequestState(cookie, req, res, read.session, read.id, read.outdated, read.value)
   read.session?.[observeSession](state)
+  beforeAddingProperties(request)
   request.session = read.session
   request.startSession = async (init?: StartSessionInit): Promise<RedisSession> => {
     if (state.settled()) throw headersSentError('req.startSession()')
@@ -198,6 +200,7 @@ async function attachRedis(manager: RedisSessionManager, cookie: SessionCookie, 
     return created
   }
   const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse
+  beforeAddingProperties(res)
   res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
     if (!state.written) {
       state.written = true
@@ -337,6 +340,7 @@ class HttpCookies implements RequestAttacher {
       state.staging = attached.staging
       state.staged = attached.staged
     }
+    beforeAddingProperties(request)
     request[this.key] = state
     if (res.req !== req) (res as ServerResponse & Record<symbol, RequestState | undefined>)[this.key] = state
     request.session = state.read
@@ -443,6 +447,7 @@ class RequestState implements CookieReadTarget, SessionObserver {
       // response may have no header methods: it is left to the hook alone.)
       this.staging = !atAttach && Object.hasOwn(res, 'writeHead') && typeof res.getHeader === 'function'
       this.writeHead = res.writeHead as RequestState['writeHead']
+      beforeAddingProperties(res)
       res.writeHead = this.#http.writeHead as ServerResponse['writeHead']
     }
     if (this.staging) {

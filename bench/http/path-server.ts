@@ -10,6 +10,10 @@
  * re-sent on a read):
  *
  * - `bare`: express alone;
+ * - `bare-dictionary`: express with one middleware that does only what the session layer does
+ *   first to each request on Node 20 and 22, put it in dictionary mode
+ *   (ts/integrations/added-properties.ts; nothing on Node 24): the reference that tells the
+ *   session layer's own cost from what dictionary mode saves express there;
  * - `native`, `native-no-context`: sessionMiddleware over the native engine, with and without
  *   the AsyncLocalStorage binding (`asyncContext: false`);
  * - `js`: sessionMiddleware over the JsEngine;
@@ -24,10 +28,11 @@ import express, { type RequestHandler } from 'express'
 import session from 'express-session'
 import { sessionData } from '../workload'
 import { SessionManager } from '../../ts/index'
+import { beforeAddingProperties } from '../../ts/integrations/added-properties'
 import { SessionCookie } from '../../ts/integrations/cookies'
 import { sessionMiddleware, sessionOf } from '../../ts/integrations/express'
 
-export const PATH_KINDS = ['bare', 'native', 'native-no-context', 'js', 'express-session'] as const
+export const PATH_KINDS = ['bare', 'bare-dictionary', 'native', 'native-no-context', 'js', 'express-session'] as const
 export type PathKind = (typeof PATH_KINDS)[number]
 
 const SECRET = 'sessionkeeper request-path benchmark secret'
@@ -42,7 +47,15 @@ export interface Setup {
 
 export async function setupFor(kind: PathKind, sessions: number): Promise<Setup> {
   const picked = (index: number) => index % Math.max(1, Math.floor(sessions / COOKIE_SAMPLE)) === 0
-  if (kind === 'bare') return { middleware: undefined, user: () => undefined, cookies: [`sid=${'A'.repeat(22)}.${'A'.repeat(43)}`] }
+  const bareCookies = [`sid=${'A'.repeat(22)}.${'A'.repeat(43)}`]
+  if (kind === 'bare') return { middleware: undefined, user: () => undefined, cookies: bareCookies }
+  if (kind === 'bare-dictionary') {
+    const middleware: RequestHandler = (req, _res, next) => {
+      beforeAddingProperties(req)
+      next()
+    }
+    return { middleware, user: () => undefined, cookies: bareCookies }
+  }
   if (kind === 'express-session') {
     const store = new session.MemoryStore()
     const middleware = session({ store, secret: SECRET, resave: false, saveUninitialized: false })

@@ -165,7 +165,7 @@ test.serial('a plain read asks the engine no isAlive as the headers go out; a ro
 // so the middleware puts them in dictionary mode before adding its properties (see
 // ts/integrations/added-properties.ts). Checked with V8's own %HasFastProperties in a child
 // process, against the built package; express alone and plain node:http are the controls.
-test('on V8 before 13 the middleware puts express\'s requests in dictionary mode and leaves no trace; elsewhere requests keep their hidden classes', (t) => {
+test('on V8 before 13 the middleware puts express\'s requests, and the responses it hooks, in dictionary mode and leaves no trace; elsewhere they keep their hidden classes', (t) => {
   const script = `
     const { createServer, IncomingMessage, ServerResponse } = require('node:http')
     const { Socket } = require('node:net')
@@ -192,23 +192,38 @@ test('on V8 before 13 the middleware puts express\'s requests in dictionary mode
       seen.symbols = Object.getOwnPropertySymbols(req).map(String).filter((name) => name.includes('sessionkeeper'))
       res.end()
     })
+    // A login hooks the response's writeHead: the one property the layer adds to a response.
+    sessions.post('/', (req, res) => {
+      seen.responseBefore = hasFastProperties(res)
+      req.startSession({ user: 'bob' })
+      seen.responseAfter = hasFastProperties(res)
+      res.end()
+      seen.cookie = String(res.getHeader('set-cookie')).startsWith('sid=')
+    })
     const http = sessionFor(manager)
     const node = (req, res) => { http.attach(req, res); seen.node = hasFastProperties(req); res.end() }
     for (let i = 0; i < 3; i++) { serve(plain); serve(sessions); serve(node) }
+    serve((req, res) => { req.method = 'POST'; sessions(req, res) })
     manager.close()
     console.log(JSON.stringify({ v8: process.versions.v8, ...seen }))
   `
   const result = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8', timeout: 60_000 })
   t.is(result.status, 0, result.stderr)
-  const seen = JSON.parse(result.stdout) as { v8: string; plain: boolean; middleware: boolean; node: boolean; user: string; symbols: string[] }
+  const seen = JSON.parse(result.stdout) as {
+    v8: string; plain: boolean; middleware: boolean; node: boolean; user: string; symbols: string[]
+    responseBefore: boolean; responseAfter: boolean; cookie: boolean
+  }
   t.is(seen.user, 'ada')
+  t.true(seen.cookie, 'the login\'s cookie went out through the hook')
+  t.true(seen.plain, 'express alone leaves its requests in fast mode (the control)')
+  t.true(seen.responseBefore, 'a response is left alone until the layer adds to it')
   t.deepEqual(seen.symbols, ['Symbol(sessionkeeper.request)'], 'only the state\'s own key is left on the request')
   t.true(seen.node, 'a node:http request (Node\'s own prototype) keeps its hidden class')
   if (Number(seen.v8.split('.')[0]) < 13) {
-    t.true(seen.plain, 'express alone leaves its requests in fast mode (the control)')
     t.false(seen.middleware, 'with the middleware they are in dictionary mode')
+    t.false(seen.responseAfter, 'so is a response once the login hooks it')
   } else {
-    t.true(seen.plain)
     t.true(seen.middleware, 'V8 13 shares hidden classes: nothing to do')
+    t.true(seen.responseAfter)
   }
 })

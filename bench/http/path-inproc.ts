@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process'
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
-import { appFor, PATH_KINDS, type PathKind, setupFor } from './path-server'
+import { appFor, checkCounts, PATH_KINDS, type PathKind, setupFor } from './path-server'
 
 const BATCH = 20_000
 const BATCHES = 8
@@ -46,7 +46,7 @@ async function measure(kind: PathKind): Promise<Figures> {
     const used = process.cpuUsage(start)
     best = Math.min(best, ((used.user + used.system) * 1000) / BATCH)
   }
-  if (!kind.startsWith('bare') && (counts.misses > 0 || counts.hits === 0)) throw new Error(`${kind}: ${counts.misses} requests found no session`)
+  checkCounts(kind, counts)
   return { kind, cpuNsPerRequest: best }
 }
 

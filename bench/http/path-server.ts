@@ -89,6 +89,14 @@ export async function setupFor(kind: PathKind, sessions: number): Promise<Setup>
   return { middleware, user: (req) => sessionOf(req)?.user, cookies }
 }
 
+/**
+ * Throws unless every request of a session-reading kind found its session (the bare kinds
+ * read none): a benchmark of requests that went anonymous would measure the wrong path.
+ */
+export function checkCounts(kind: PathKind, counts: { hits: number; misses: number }): void {
+  if (!kind.startsWith('bare') && (counts.misses > 0 || counts.hits === 0)) throw new Error(`${kind}: ${counts.misses} requests found no session`)
+}
+
 /** The benchmark's express app over `setup`, and its counts of requests that found a session or not. */
 export function appFor(setup: Setup): { app: express.Express; counts: { hits: number; misses: number } } {
   const counts = { hits: 0, misses: 0 }

@@ -33,7 +33,7 @@ import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
-import { PATH_KINDS, type PathKind } from './path-server'
+import { checkCounts, PATH_KINDS, type PathKind } from './path-server'
 
 const PROFILES = {
   full: { sessions: 100_000, seconds: 5, rounds: 3, connections: 16, nodes: ['current', '24'] },
@@ -197,7 +197,7 @@ async function measureKind(node: string, kind: PathKind, profile: (typeof PROFIL
       throw new Error(`${kind}: ${result.errors} errors, ${result.non2xx} non-2xx of ${result.requests.total}`)
     }
     const counts = (await (await fetch(`http://127.0.0.1:${server.port}/bench-counts`)).json()) as { hits: number; misses: number }
-    if (!kind.startsWith('bare') && (counts.misses > 0 || counts.hits === 0)) throw new Error(`${kind}: ${counts.misses} requests found no session`)
+    checkCounts(kind, counts)
     latencies.sort()
     return {
       requestsPerSec: result.requests.total / profile.seconds,

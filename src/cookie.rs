@@ -4,6 +4,8 @@
 //! back are JS string indices the caller can slice the id with.
 #![allow(unsafe_code)]
 
+use std::mem::MaybeUninit;
+
 use napi::bindgen_prelude::{External, FromNapiValue, TypeName, ValidateNapiValue};
 use napi::{sys, Error, Result, Status, ValueType};
 use napi_derive::napi;
@@ -20,28 +22,18 @@ const COOKIE_REJECTED: f64 = -2.0;
 const COOKIE_NOT_FOUND: f64 = -3.0;
 
 /// Headers shorter than this many UTF-16 units, less one, are copied to the stack, longer ones to the heap:
-/// most Cookie headers are a few hundred characters, and a larger buffer costs its zeroing and
-/// moves on every call (an 8 KiB one was a measurable share of the read).
+/// most Cookie headers are a few hundred characters.
 const STACK_UNITS: usize = 512;
 
-/// A JS string read as UTF-16 code units.
-pub struct HeaderText {
-    stack: [u16; STACK_UNITS],
-    heap: Vec<u16>,
-    len: usize,
+/// A JS string argument, read as UTF-16 code units inside the call ([`HeaderValue::read`]): its
+/// buffer lives in that frame, neither zeroed nor moved (a 1 KiB buffer returned by value from
+/// the argument conversion was copied on every call).
+pub struct HeaderValue {
+    env: sys::napi_env,
+    value: sys::napi_value,
 }
 
-impl HeaderText {
-    fn units(&self) -> &[u16] {
-        if self.heap.is_empty() {
-            self.stack.get(..self.len).unwrap_or_default()
-        } else {
-            self.heap.get(..self.len).unwrap_or_default()
-        }
-    }
-}
-
-impl TypeName for HeaderText {
+impl TypeName for HeaderValue {
     fn type_name() -> &'static str {
         "String"
     }
@@ -51,58 +43,66 @@ impl TypeName for HeaderText {
     }
 }
 
-impl ValidateNapiValue for HeaderText {}
+impl ValidateNapiValue for HeaderValue {}
 
-impl FromNapiValue for HeaderText {
+impl FromNapiValue for HeaderValue {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        let mut text = HeaderText {
-            stack: [0; STACK_UNITS],
-            heap: Vec::new(),
-            len: 0,
-        };
-        // A header that fits the stack buffer is read in one call: V8 copies at most size - 1
-        // units, so fewer than that copied means the whole string. Only a longer one is then
-        // measured and copied again to the heap.
+        Ok(HeaderValue { env, value })
+    }
+}
+
+fn not_a_string() -> Error {
+    Error::new(Status::StringExpected, "expected a header string")
+}
+
+impl HeaderValue {
+    /// Calls `read` with the string's UTF-16 units. A header that fits the stack buffer is
+    /// copied in one call: V8 copies at most size - 1 units, so fewer than that copied means the
+    /// whole string. Only a longer one is then measured and copied again to the heap.
+    fn read<R>(&self, read: impl FnOnce(&[u16]) -> R) -> Result<R> {
+        let mut stack = [MaybeUninit::<u16>::uninit(); STACK_UNITS];
         let mut copied = 0usize;
-        // SAFETY: the stack buffer holds STACK_UNITS units, the size given, terminator included.
+        // SAFETY: the stack buffer holds STACK_UNITS units, the size given, terminator included;
+        // `env` and `value` are the call's own, used within it.
         let status = unsafe {
             sys::napi_get_value_string_utf16(
-                env,
-                value,
-                text.stack.as_mut_ptr(),
+                self.env,
+                self.value,
+                stack.as_mut_ptr().cast::<u16>(),
                 STACK_UNITS,
                 &mut copied,
             )
         };
         if status != sys::Status::napi_ok {
-            return Err(Error::new(
-                Status::StringExpected,
-                "expected a header string",
-            ));
+            return Err(not_a_string());
         }
         if copied < STACK_UNITS - 1 {
-            text.len = copied;
-            return Ok(text);
+            // SAFETY: V8 wrote the first `copied` units (plus a terminator after them).
+            let units = unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u16>(), copied) };
+            return Ok(read(units));
         }
         let mut len = 0usize;
         // SAFETY: a null buffer asks for the length only (in units, without the terminator).
         let status = unsafe {
-            sys::napi_get_value_string_utf16(env, value, std::ptr::null_mut(), 0, &mut len)
+            sys::napi_get_value_string_utf16(
+                self.env,
+                self.value,
+                std::ptr::null_mut(),
+                0,
+                &mut len,
+            )
         };
         if status != sys::Status::napi_ok {
-            return Err(Error::new(
-                Status::StringExpected,
-                "expected a header string",
-            ));
+            return Err(not_a_string());
         }
-        text.heap = vec![0; len + 1];
+        let mut heap = vec![0u16; len + 1];
         // SAFETY: the heap buffer holds `len + 1` units; V8 writes at most that many, terminator
         // included.
         let status = unsafe {
             sys::napi_get_value_string_utf16(
-                env,
-                value,
-                text.heap.as_mut_ptr(),
+                self.env,
+                self.value,
+                heap.as_mut_ptr(),
                 len + 1,
                 &mut copied,
             )
@@ -113,8 +113,7 @@ impl FromNapiValue for HeaderText {
                 "could not read the header string",
             ));
         }
-        text.len = len;
-        Ok(text)
+        Ok(read(heap.get(..len).unwrap_or_default()))
     }
 }
 
@@ -143,11 +142,12 @@ pub fn create_cookie_verifier(
 pub fn read_session_cookie(
     engine: &mut External<NativeEngine>,
     verifier: &External<NativeCookieVerifier>,
-    header: HeaderText,
+    header: HeaderValue,
     now: f64,
     mut out: HandleBuffer,
-) -> f64 {
-    match verifier.0.read(&mut engine.engine, header.units(), now) {
+) -> Result<f64> {
+    let read = header.read(|units| verifier.0.read(&mut engine.engine, units, now))?;
+    Ok(match read {
         CookieRead::NoCookie => COOKIE_NONE,
         CookieRead::Rejected => COOKIE_REJECTED,
         CookieRead::NotFound => COOKIE_NOT_FOUND,
@@ -168,5 +168,5 @@ pub fn read_session_cookie(
             }
             handle.to_f64()
         }
-    }
+    })
 }

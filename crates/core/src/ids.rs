@@ -102,10 +102,10 @@ pub(crate) fn encode(encoding: IdEncoding, bytes: &[u8]) -> String {
 
 /// Marks a byte outside an alphabet in the decoding tables: its high bit survives an OR of
 /// the values of a group, so one test per group rejects any foreign character.
-const INVALID: u8 = 0xff;
+pub(crate) const INVALID: u8 = 0xff;
 
 /// The value of each byte in base64url, or `INVALID`.
-const B64_VALUE: [u8; 256] = value_table(B64);
+pub(crate) const B64_VALUE: [u8; 256] = value_table(B64);
 /// The value of each byte in lowercase hex, or `INVALID`.
 const HEX_VALUE: [u8; 256] = value_table(HEX);
 
@@ -199,7 +199,7 @@ pub(crate) fn decode<'a>(
 }
 
 /// The bit every table value below 64 lacks and `INVALID` has.
-const INVALID_BIT: u8 = 0x80;
+pub(crate) const INVALID_BIT: u8 = 0x80;
 
 #[cfg(test)]
 mod tests {

@@ -129,6 +129,32 @@ fn only_the_canonical_spelling_of_a_signature_verifies() {
 }
 
 #[test]
+fn a_signature_with_any_unit_outside_the_alphabet_at_any_position_is_refused() {
+    let verifier = CookieVerifier::new("sid", &[SECRET]);
+    let value = verifier.sign(b"an-id");
+    let units: Vec<u16> = value.encode_utf16().collect();
+    let signature_start = units.len() - SIGNATURE_LENGTH;
+    assert!(verifier.verify(&units, false).is_some());
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // Every byte outside the alphabet, and UTF-16 units whose low bits spell a base64url
+    // character (a decoder that masked the unit would take them for it).
+    let outside = (0u16..=255)
+        .filter(|&code| code > 127 || !alphabet.contains(char::from(code as u8)))
+        .chain([0x141, 0x161, 0x130, 0x2d2d, 0xff5f, 0xd800]);
+    for code in outside {
+        for at in signature_start..units.len() {
+            let mut changed = units.clone();
+            changed[at] = code;
+            assert_eq!(
+                verifier.verify(&changed, true),
+                None,
+                "unit {code:#x} at {at}"
+            );
+        }
+    }
+}
+
+#[test]
 fn values_outside_cookie_octets_or_too_long_are_refused() {
     let unsigned = CookieVerifier::new::<&str>("sid", &[]);
     assert!(unsigned.verify(b"abc".as_slice(), false).is_some());

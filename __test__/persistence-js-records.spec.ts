@@ -2,7 +2,7 @@ import test from 'ava'
 import { Buffer } from 'node:buffer'
 import { type EngineConfig } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
-import { encodeHeader, type FileConfig, RecordWriter } from '../ts/persist/format'
+import { encodeHeader, type FileConfig, RecordWriter, writeString } from '../ts/persist/format'
 import { jsSessionRecordsInto } from '../ts/persist/js-records'
 import { exportSession, forEachAttached } from '../ts/persist/persistence'
 import { replayFile } from '../ts/persist/replay'
@@ -15,6 +15,28 @@ function reference(engine: JsEngine, handles: Float64Array, count: number): Buff
   }
   return Buffer.from(new Uint8Array(writer.buffer.buffer, writer.buffer.byteOffset, writer.length))
 }
+
+test('writeString writes the u32 UTF-8 length and the bytes Buffer.from writes, on its ASCII path and off it', (t) => {
+  const texts: string[] = []
+  for (let length = 0; length <= 40; length++) {
+    const ascii = 'k'.repeat(length)
+    texts.push(ascii)
+    if (length === 0) continue
+    // A unit past ASCII first, in the middle and last: the copy stops and utf8Write starts over.
+    for (const odd of ['\x80', '\x7f', 'é', '😀', '\ud800', '\udc00']) {
+      texts.push(odd + ascii.slice(1), ascii.slice(0, length >> 1) + odd + ascii.slice((length >> 1) + 1), ascii.slice(0, -1) + odd)
+    }
+  }
+  const buffer = Buffer.alloc(1024, 0xee)
+  for (const text of texts) {
+    const at = 3
+    const end = writeString(buffer, text, at)
+    const expected = Buffer.from(text, 'utf8')
+    t.is(end, at + 4 + expected.length, JSON.stringify(text))
+    t.is(buffer.readUInt32LE(at), expected.length, JSON.stringify(text))
+    t.deepEqual(buffer.subarray(at + 4, end), expected, JSON.stringify(text))
+  }
+})
 
 const TEXTS = ['', 'a', 'ключ', 'значение 😀', '\u2028', 'x'.repeat(300), '\ud800 lone', '__proto__']
 

@@ -43,7 +43,16 @@ export function renewalSlack(idleTimeout: number, window: number): number {
 
 interface PendingCreate extends SavedSession {
   handle: number
+  /**
+   * False while `data` is not the record's own (the shared empty list, or createSession's
+   * entries, which the facade made for that create alone): copied before its first change, so
+   * a create makes no list of its own unless its data changes before the record is written.
+   */
+  ownsData: boolean
 }
+
+/** The pending record's roles and data until it has its own (frozen: a stray change throws). */
+const NO_TEXTS: string[] = Object.freeze([]) as unknown as string[]
 
 export class JournaledEngine implements Engine {
   readonly kind: 'native' | 'js'
@@ -142,10 +151,11 @@ export class JournaledEngine implements Engine {
     if (handle < 0) return handle
     const id = this.inner.createdId
     this.#begin(handle, id, now, idleTimeout, absoluteTimeout)
-    // The facade's keys are an object's own, distinct, so a copy holds what the engine does
+    // The facade's keys are an object's own, distinct, so the entries hold what the engine does
     // (and a key given twice would load as the engine stores it: in its place, the last value).
-    // Folding them in one by one cost a create of 10^4 keys 170 ms.
-    this.#pending!.data = entries.slice()
+    // Folding them in one by one cost a create of 10^4 keys 170 ms. Kept as given (the engine
+    // copied them), and copied only if the data changes before the record is written.
+    this.#pending!.data = entries
     this.createdId = id
     return handle
   }
@@ -326,7 +336,7 @@ export class JournaledEngine implements Engine {
     if (result !== SET_OK) return result
     const pending = this.#pending
     if (pending !== undefined && pending.handle === handle) {
-      setEntry(pending.data, key, value)
+      setEntry(ownData(pending), key, value)
       return result
     }
     const id = this.#liveId(handle)
@@ -342,7 +352,8 @@ export class JournaledEngine implements Engine {
     if (stored.length === 0) return result
     const pending = this.#pending
     if (pending !== undefined && pending.handle === handle) {
-      for (let index = 0; index < stored.length; index += 2) setEntry(pending.data, stored[index], stored[index + 1])
+      const data = ownData(pending)
+      for (let index = 0; index < stored.length; index += 2) setEntry(data, stored[index], stored[index + 1])
       return result
     }
     const id = this.#liveId(handle)
@@ -358,8 +369,9 @@ export class JournaledEngine implements Engine {
     if (!this.inner.deleteData(handle, key)) return false
     const pending = this.#pending
     if (pending !== undefined && pending.handle === handle) {
-      for (let index = 0; index < pending.data.length; index += 2) {
-        if (pending.data[index] === key) pending.data.splice(index, 2)
+      const data = ownData(pending)
+      for (let index = 0; index < data.length; index += 2) {
+        if (data[index] === key) data.splice(index, 2)
       }
       return true
     }
@@ -432,7 +444,7 @@ export class JournaledEngine implements Engine {
     this.#renewedAt[slot] = now
     this.#due[slot] = now + renewalSlack(idleTimeout, this.window)
     this.#pending = {
-      handle, id, createdAt: now, lastActivity: now, idleTimeout, absoluteTimeout, user: undefined, roles: [], data: [],
+      handle, id, createdAt: now, lastActivity: now, idleTimeout, absoluteTimeout, user: undefined, roles: NO_TEXTS, data: NO_TEXTS, ownsData: false,
     }
   }
 
@@ -524,6 +536,15 @@ function recordBound(pending: PendingCreate): number {
   for (const role of pending.roles) bytes += 4 + 3 * role.length
   for (const text of pending.data) bytes += 4 + 3 * text.length
   return bytes
+}
+
+/** The pending record's data list, made its own first if it is not. */
+function ownData(pending: PendingCreate): string[] {
+  if (!pending.ownsData) {
+    pending.data = pending.data.slice()
+    pending.ownsData = true
+  }
+  return pending.data
 }
 
 /** Replacing a key keeps its place; a new key goes to the end. */

@@ -11,11 +11,7 @@ import { Buffer } from 'node:buffer'
 import type { JsEngine } from '../js-engine/engine'
 import type { SessionData } from '../js-engine/session-data'
 import { crc32c } from './crc32c'
-import { FRAME_BYTES, Kind } from './format'
-
-interface RawBuffer extends Buffer {
-  utf8Write(text: string, offset: number): number
-}
+import { FRAME_BYTES, Kind, writeString } from './format'
 
 /**
  * Appends a Session record for each of the first `count` handles (attached sessions) to `out`
@@ -25,7 +21,7 @@ interface RawBuffer extends Buffer {
  */
 export function jsSessionRecordsInto(engine: JsEngine, handles: Float64Array, count: number, out: Uint8Array, at: number): number {
   // A view per batch, not cached: a cache would keep the last compaction's 4 MiB alive.
-  const buffer = Buffer.from(out.buffer, out.byteOffset, out.byteLength) as RawBuffer
+  const buffer = Buffer.from(out.buffer, out.byteOffset, out.byteLength)
   const end = out.length
   const writer = new EntryWriter(buffer, end)
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
@@ -66,7 +62,7 @@ class EntryWriter {
   at = 0
   full = false
 
-  constructor(private readonly buffer: RawBuffer, private readonly end: number) {}
+  constructor(private readonly buffer: Buffer, private readonly end: number) {}
 
   u32(value: number): boolean {
     if (this.at + 4 > this.end) return false
@@ -77,9 +73,7 @@ class EntryWriter {
 
   str(value: string): boolean {
     if (this.at + 4 + value.length * 3 > this.end) return false
-    const written = this.buffer.utf8Write(value, this.at + 4)
-    this.buffer.writeUInt32LE(written, this.at)
-    this.at += 4 + written
+    this.at = writeString(this.buffer, value, this.at)
     return true
   }
 

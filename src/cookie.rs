@@ -21,8 +21,8 @@ const COOKIE_REJECTED: f64 = -2.0;
 /// A value verified but names no live session.
 const COOKIE_NOT_FOUND: f64 = -3.0;
 
-/// Headers shorter than this many UTF-16 units, less one, are copied to the stack, longer ones to the heap:
-/// most Cookie headers are a few hundred characters.
+/// Headers of at most this many UTF-16 units less two are read into the stack, longer ones to
+/// the heap: most Cookie headers are a few hundred characters.
 const STACK_UNITS: usize = 512;
 
 /// A JS string argument, read as UTF-16 code units inside the call ([`HeaderValue::read`]): its

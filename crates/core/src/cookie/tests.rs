@@ -150,6 +150,16 @@ fn a_signature_with_any_unit_outside_the_alphabet_at_any_position_is_refused() {
                 None,
                 "unit {code:#x} at {at}"
             );
+            // The same as UTF-8 bytes, where every byte value is a unit of its own.
+            if let Ok(byte) = u8::try_from(code) {
+                let mut bytes = value.as_bytes().to_vec();
+                bytes[at] = byte;
+                assert_eq!(
+                    verifier.verify(bytes.as_slice(), true),
+                    None,
+                    "byte {byte:#x} at {at}"
+                );
+            }
         }
     }
 }

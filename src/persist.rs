@@ -5,8 +5,9 @@
 
 use napi::bindgen_prelude::{Buffer, External, Float64Array, Uint8Array};
 use napi::Env;
+use napi::Error;
 use napi_derive::napi;
-use sessionkeeper_core::persist::{self, Damage};
+use sessionkeeper_core::persist::{self, Damage, PieceError};
 use sessionkeeper_core::{Engine, Handle};
 
 use crate::engine::NativeEngine;
@@ -58,13 +59,57 @@ pub fn load_sessions(
     now: f64,
 ) -> LoadOutcome {
     let loaded = persist::load(&mut engine.engine, &bytes, window, now);
+    outcome(&env, engine, loaded)
+}
+
+/// Pieces the file at a path is read in: a few MiB, so the reads are few and the buffer small.
+const LOAD_PIECE_BYTES: usize = 4 << 20;
+
+/// [`load_sessions`] of the plain file at `path`, read here in pieces
+/// (`sessionkeeper_core::persist::load_from`): no buffer of the file's size is made, whose fresh
+/// pages the kernel zeroed and copied into for longer than the replay took. Throws when the
+/// file cannot be read (the engine is then emptied again).
+#[napi(
+    catch_unwind,
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, path: string, window: number, now: number"
+)]
+pub fn load_session_file_at(
+    env: Env,
+    engine: &mut External<NativeEngine>,
+    path: String,
+    window: f64,
+    now: f64,
+) -> napi::Result<LoadOutcome> {
+    let unreadable =
+        |error: std::io::Error| Error::from_reason(format!("could not read {path}: {error}"));
+    let file = std::fs::File::open(&path).map_err(unreadable)?;
+    match persist::load_from(&mut engine.engine, file, window, now, LOAD_PIECE_BYTES) {
+        Ok(loaded) => Ok(outcome(&env, engine, Ok(loaded))),
+        Err(PieceError::Damage(damage)) => Ok(outcome(&env, engine, Err(damage))),
+        Err(PieceError::Io(error)) => {
+            empty(engine);
+            Err(unreadable(error))
+        }
+    }
+}
+
+/// A fresh engine: the cheap way to drop whatever a file's first records made.
+fn empty(engine: &mut NativeEngine) {
+    if let Ok(fresh) = Engine::new(engine.engine.config().clone()) {
+        engine.engine = fresh;
+    }
+}
+
+/// What a load did, for JavaScript; on damage the engine is emptied first.
+fn outcome(
+    env: &Env,
+    engine: &mut NativeEngine,
+    loaded: Result<persist::Loaded, Damage>,
+) -> LoadOutcome {
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(damage) => {
-            // A fresh engine is the cheap way to drop whatever the file's first records made.
-            if let Ok(empty) = Engine::new(engine.engine.config().clone()) {
-                engine.engine = empty;
-            }
+            empty(engine);
             return match damage {
                 Damage::NotOurs { offset, why } => failed("not-ours", Some(offset), why),
                 Damage::Mismatch { why } => failed("mismatch", None, why),
@@ -72,7 +117,7 @@ pub fn load_sessions(
             };
         }
     };
-    engine.report_memory(&env);
+    engine.report_memory(env);
     LoadOutcome {
         restored: loaded.restored as u32,
         records: loaded.records as u32,

@@ -224,6 +224,12 @@ export interface Engine {
    */
   loadSessionFile?(bytes: Uint8Array, window: number, now: number): LoadSessionFileOutcome
 
+  /**
+   * {@link loadSessionFile} of the plain file at `path`, read by the engine in pieces, so no
+   * buffer of the file's size is made. Throws when the file cannot be read.
+   */
+  loadSessionFileAt?(path: string, window: number, now: number): LoadSessionFileOutcome
+
   /** Every attached session's handle and last activity, as pairs (handle, time, handle, ...). */
   attachedActivity?(): Float64Array
 

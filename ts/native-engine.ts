@@ -46,6 +46,9 @@ export interface NativeBinding {
   loadSessions(engine: object, bytes: Uint8Array, window: number, now: number): {
     restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null
   }
+  loadSessionFileAt(engine: object, path: string, window: number, now: number): {
+    restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null
+  }
   attachedActivity(engine: object): Float64Array
   snapshotRecords(engine: object): Uint8Array
   sessionRecords(engine: object, handles: Float64Array, count: number): Uint8Array
@@ -148,16 +151,10 @@ export class NativeEngine implements Engine {
   releaseFreedMemory(): void { this.#binding.releaseFreedMemory() }
   expiryLag(out: Float64Array): void { this.#binding.expiryLag(this.#engine, out) }
   loadSessionFile(bytes: Uint8Array, window: number, now: number): LoadSessionFileOutcome {
-    const outcome = this.#binding.loadSessions(this.#engine, bytes, window, now)
-    return {
-      restored: outcome.restored,
-      records: outcome.records,
-      tornAt: outcome.tornAt ?? undefined,
-      clean: outcome.clean,
-      damage: outcome.damage ?? undefined,
-      offset: outcome.offset ?? undefined,
-      why: outcome.why ?? undefined,
-    }
+    return loadOutcome(this.#binding.loadSessions(this.#engine, bytes, window, now))
+  }
+  loadSessionFileAt(path: string, window: number, now: number): LoadSessionFileOutcome {
+    return loadOutcome(this.#binding.loadSessionFileAt(this.#engine, path, window, now))
   }
   attachedActivity(): Float64Array { return this.#binding.attachedActivity(this.#engine) }
   snapshotRecords(): Uint8Array { return this.#binding.snapshotRecords(this.#engine) }
@@ -190,5 +187,18 @@ export class NativeEngine implements Engine {
   createCookieVerifier(name: string, secrets: readonly string[]): object { return this.#binding.createCookieVerifier(name, [...secrets]) }
   readCookie(verifier: object, header: string, now: number, out: Float64Array): number {
     return this.#binding.readSessionCookie(this.#engine, verifier, header, now, out)
+  }
+}
+
+/** The binding's load outcome with undefined for its nulls. */
+function loadOutcome(outcome: ReturnType<NativeBinding['loadSessions']>): LoadSessionFileOutcome {
+  return {
+    restored: outcome.restored,
+    records: outcome.records,
+    tornAt: outcome.tornAt ?? undefined,
+    clean: outcome.clean,
+    damage: outcome.damage ?? undefined,
+    offset: outcome.offset ?? undefined,
+    why: outcome.why ?? undefined,
   }
 }

@@ -8,7 +8,7 @@ import {
 } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
-import { type Engine, slotOf } from '../engine'
+import { type Engine, type LoadSessionFileOutcome, slotOf } from '../engine'
 import { JsEngine } from '../js-engine/engine'
 import { SessionFileError } from '../errors'
 import {
@@ -273,18 +273,28 @@ function load(
   report: LoadReport, warn: (message: string, code: string) => void, cipher: RecordCipher | undefined,
 ): Loaded {
   const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined, encrypted: cipher !== undefined }
-  let bytes: Buffer
+  const inner = engine.inner
+  // A plain file the native engine reads itself, in pieces: no buffer of the file's size.
+  const atPath = cipher === undefined && inner.loadSessionFileAt !== undefined
+  let bytes: Buffer | undefined
+  let fileBytes: number
   try {
-    bytes = readFileSync(path)
+    if (atPath) {
+      fileBytes = statSync(path).size
+    } else {
+      bytes = readFileSync(path)
+      fileBytes = bytes.length
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return none
     throw error
   }
-  if (bytes.length === 0) return none
-  const inner = engine.inner
-  let walked: Walked
+  if (fileBytes === 0) return none
+  let walked: LoadWalk
   try {
-    if (inner.loadSessionFile !== undefined) {
+    if (bytes === undefined) {
+      walked = walkedFrom(inner.loadSessionFileAt!(path, LOAD_SHIFT, now))
+    } else if (inner.loadSessionFile !== undefined) {
       walked = loadNative(inner, bytes, config, cipher, LOAD_SHIFT, now)
     } else if (canReplay(inner)) {
       walked = replayFile(bytes, config, cipher, inner, LOAD_SHIFT, now)
@@ -302,7 +312,7 @@ function load(
     report.tornAt = loaded.tornAt
     warn(
       `the session file ${path} ends in a torn record at offset ${loaded.tornAt} (a crash while writing it): ` +
-      `loaded the ${engine.inner.size} sessions before it and dropped the last ${bytes.length - loaded.tornAt} bytes`,
+      `loaded the ${engine.inner.size} sessions before it and dropped the last ${fileBytes - loaded.tornAt} bytes`,
       'SESSIONKEEPER_SESSION_FILE_TORN',
     )
   }
@@ -329,7 +339,7 @@ function load(
  */
 function loadNative(
   engine: Engine, bytes: Buffer, config: FileConfig, cipher: RecordCipher | undefined, window: number, now: number,
-): Walked {
+): LoadWalk {
   let plain = bytes
   let walked: Walked | undefined
   const plainStarts: number[] = []
@@ -356,17 +366,27 @@ function loadNative(
     }
   }
   const outcome = engine.loadSessionFile!(view(plain), window, now)
-  if (outcome.damage !== undefined) {
+  if (outcome.damage !== undefined && walked !== undefined) {
     let offset = outcome.offset ?? 0
     // A record of the plain copy: the sealed record it came from.
-    if (walked !== undefined && offset >= HEADER_BYTES) offset = sealedStarts[Math.max(0, plainStarts.findLastIndex((start) => start <= offset))]
+    if (offset >= HEADER_BYTES) offset = sealedStarts[Math.max(0, plainStarts.findLastIndex((start) => start <= offset))]
+    return walkedFrom({ ...outcome, offset })
+  }
+  return walked ?? walkedFrom(outcome)
+}
+
+/** A native load's outcome as a walk's; throws ParseError on damage. */
+function walkedFrom(outcome: LoadSessionFileOutcome): LoadWalk {
+  if (outcome.damage !== undefined) {
+    const offset = outcome.offset ?? 0
     const why = outcome.why ?? ''
     throw new ParseError(outcome.damage === 'mismatch' ? { kind: 'mismatch', why } : { kind: outcome.damage === 'not-ours' ? 'not-ours' : 'corrupt', offset, why })
   }
-  return walked ?? {
-    tornAt: outcome.tornAt, goodBytes: outcome.tornAt ?? bytes.length, records: outcome.records, writtenAt: bytes.readDoubleLE(16), clean: outcome.clean, encrypted: false,
-  }
+  return { tornAt: outcome.tornAt, records: outcome.records, clean: outcome.clean, encrypted: false }
 }
+
+/** What a load reports of its walk over the file. */
+type LoadWalk = Pick<Walked, 'tornAt' | 'records' | 'clean' | 'encrypted'>
 
 /**
  * Removes the new files a killed manager left beside `path` (a compaction's, a snapshot's: each

@@ -3,6 +3,9 @@
 //! engine. [`parse`](super::parse) keeps the other way (the sessions a file leaves, in a table
 //! of its own): the tests check that both give the same sessions.
 
+use std::io::{Read, Seek, SeekFrom};
+
+use super::pieces::{count_pieces, walk_pieces, PieceError, Pieces};
 use super::reader::{check_header, count_sessions, walk, Decoded, Reader};
 use super::{kind, Damage, FileConfig};
 use crate::data::distinct_keys;
@@ -84,6 +87,76 @@ pub fn load(engine: &mut Engine, bytes: &[u8], window: f64, now: f64) -> Result<
         torn_at,
         clean,
     })
+}
+
+/// [`load`] over a file read from `source` in pieces of `piece` bytes (twice: once to count the
+/// sessions, once to replay), with the same outcome, so no buffer of the file's size is made.
+///
+/// # Errors
+/// `PieceError::Damage` as [`load`] gives it; `PieceError::Io` when reading fails (the engine
+/// then holds part of the file: discard it).
+pub fn load_from<R: Read + Seek>(
+    engine: &mut Engine,
+    mut source: R,
+    window: f64,
+    now: f64,
+    piece: usize,
+) -> Result<Loaded, PieceError> {
+    let mut header = Vec::with_capacity(super::HEADER_BYTES);
+    (&mut source)
+        .take(super::HEADER_BYTES as u64)
+        .read_to_end(&mut header)?;
+    let clean = check_header(&header, &FileConfig::of(engine))?;
+    let len = usize::try_from(source.seek(SeekFrom::End(0))?).unwrap_or(usize::MAX);
+    source.seek(SeekFrom::Start(0))?;
+    let count = count_pieces(&mut Pieces::new(&mut source, len, piece))?;
+    engine.reserve_loaded(count);
+    source.seek(SeekFrom::Start(0))?;
+    let window = if clean { 0.0 } else { window };
+    // Each record's strings borrow from the piece it was read in, so each gets a Replay of its
+    // own, its scratch lists handed from one to the next (empty, their room kept).
+    let mut roles: Vec<&str> = Vec::new();
+    let mut data: Vec<(&str, &str)> = Vec::new();
+    let mut over_cap = false;
+    let (records, torn_at) =
+        walk_pieces(&mut Pieces::new(&mut source, len, piece), |offset, body| {
+            let mut replay = Replay {
+                engine: &mut *engine,
+                window,
+                now,
+                roles: emptied(std::mem::take(&mut roles)),
+                data: emptied(std::mem::take(&mut data)),
+                over_cap: false,
+            };
+            let applied = replay.apply(&mut Reader { body, at: 0 });
+            over_cap |= replay.over_cap;
+            roles = emptied(replay.roles);
+            data = emptied(replay.data);
+            applied.map_err(|why| Damage::Corrupt {
+                offset,
+                why: format!("bad record: {why}"),
+            })
+        })?;
+    if over_cap {
+        engine.cap_loaded_data();
+    }
+    Ok(Loaded {
+        restored: engine.len(),
+        records,
+        torn_at,
+        clean,
+    })
+}
+
+/// `list` emptied, as a list of another lifetime's borrows: an in-place collect of nothing,
+/// which keeps its allocation.
+fn emptied<T, U>(mut list: Vec<T>) -> Vec<U>
+where
+    T: Copy,
+    U: Copy,
+{
+    list.clear();
+    list.into_iter().filter_map(|_| None).collect()
 }
 
 struct Replay<'e, 'a> {

@@ -9,10 +9,12 @@
 
 mod crc32c;
 mod loader;
+mod pieces;
 mod reader;
 
 pub use crc32c::crc32c;
-pub use loader::{load, Loaded};
+pub use loader::{load, load_from, Loaded};
+pub use pieces::PieceError;
 pub use reader::{parse, parse_borrowed, Damage, Parsed, ParsedRef, SavedSession, SessionRef};
 
 use crate::config::{IdEncoding, KeyMode};

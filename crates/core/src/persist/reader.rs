@@ -251,7 +251,7 @@ pub(super) fn walk<'a>(
 
 /// The shortest body a Session record can have: kind, an id of one byte, four times, no user,
 /// no roles, no data.
-const MIN_SESSION_BODY: u32 = 1 + 5 + 32 + 1 + 4 + 4;
+pub(super) const MIN_SESSION_BODY: u32 = 1 + 5 + 32 + 1 + 4 + 4;
 
 /// Session records in the file, counted from the frames alone (no checksum): an upper bound
 /// of the sessions a load restores, to size the tables once. Stops at the first bad frame. At
@@ -273,7 +273,7 @@ pub(super) fn count_sessions(bytes: &[u8]) -> usize {
     count
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
+pub(super) fn u32_at(bytes: &[u8], at: usize) -> u32 {
     let mut word = [0u8; 4];
     if let Some(src) = bytes.get(at..at + 4) {
         word.copy_from_slice(src);

@@ -642,3 +642,84 @@ fn forged_session_tails_are_refused_whatever_their_lengths_claim() {
         }
     }
 }
+
+/// Every attached session as text (id, times, user, roles, data in order), sorted: what two
+/// loads must agree on.
+fn contents(engine: &Engine) -> Vec<String> {
+    let mut out = Vec::new();
+    engine.scan(0, f64::NEG_INFINITY, usize::MAX, |h| {
+        let data: Vec<(String, String)> = engine
+            .data_keys(h)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|key| {
+                (
+                    key.to_string(),
+                    engine.get_data(h, key).unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        out.push(format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            engine.id(h),
+            engine.created_at(h),
+            engine.last_activity(h),
+            engine.expires_at(h),
+            engine.user(h),
+            engine.roles(h),
+            data
+        ));
+    });
+    out.sort();
+    out
+}
+
+/// `load` of `file` whole and `load_from` of it in pieces of `piece` bytes give the same outcome
+/// and leave the same sessions.
+fn assert_pieces_load_as_whole(file: &[u8], config: &Config, piece: usize) {
+    let (window, now) = (7.0, 65.0);
+    let mut whole = Engine::new(config.clone()).unwrap();
+    let mut pieces = Engine::new(config.clone()).unwrap();
+    let by_whole = load(&mut whole, file, window, now);
+    let by_pieces = load_from(&mut pieces, std::io::Cursor::new(file), window, now, piece);
+    match (by_whole, by_pieces) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "piece {piece}, {} bytes", file.len());
+            assert_eq!(contents(&whole), contents(&pieces), "piece {piece}");
+        }
+        (Err(a), Err(PieceError::Damage(b))) => assert_eq!(a, b, "piece {piece}"),
+        (a, b) => panic!(
+            "piece {piece}, {} bytes: whole {a:?}, pieces {b:?}",
+            file.len()
+        ),
+    }
+}
+
+#[test]
+fn a_load_in_pieces_is_the_whole_file_load_at_every_cut_flip_and_piece_size() {
+    let config = Config {
+        keys: KeyMode::Caller,
+        max_data_bytes: 8,
+        ..Config::default()
+    };
+    let mut zero_tail = every_kind();
+    zero_tail.extend([0u8; 40]);
+    let mut large = encode_header(&caller(), 0.0, 0).to_vec();
+    session(&mut large, "a", 10.0, None, &[("k", &"v".repeat(300))]);
+    session(&mut large, "b", 20.0, Some("bob"), &[]);
+    for file in [FIXTURE.to_vec(), every_kind(), zero_tail, large] {
+        for piece in [1, 13, 64, 4096] {
+            assert_pieces_load_as_whole(&file, &config, piece);
+            for cut in (0..file.len()).step_by(if piece == 13 { 1 } else { 7 }) {
+                assert_pieces_load_as_whole(&file[..cut], &config, piece);
+            }
+            for at in (0..file.len()).step_by(if piece == 64 { 1 } else { 5 }) {
+                for mask in [0x01, 0xff] {
+                    let mut flipped = file.clone();
+                    flipped[at] ^= mask;
+                    assert_pieces_load_as_whole(&flipped, &config, piece);
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
  */
 import { Buffer } from 'node:buffer'
 import {
-  closeSync, fdatasyncSync, fsyncSync, ftruncateSync, linkSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
+  closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, linkSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
@@ -280,7 +280,21 @@ function load(
   let fileBytes: number
   try {
     if (atPath) {
-      fileBytes = statSync(path).size
+      // Opened and its header read here first: an unreadable path fails as readFileSync would
+      // (ENOENT, EACCES, EISDIR with their codes), and a sealed file, which has no key here,
+      // takes the whole-file path, whose error names the key it needs.
+      const fd = openSync(path, 'r')
+      try {
+        const header = Buffer.alloc(HEADER_BYTES)
+        const read = readSync(fd, view(header), 0, HEADER_BYTES, 0)
+        fileBytes = fstatSync(fd).size
+        if (read > 13 && header[0] === MAGIC[0] && (header[13] & FLAG_ENCRYPTED) !== 0) {
+          bytes = readFileSync(path)
+          fileBytes = bytes.length
+        }
+      } finally {
+        closeSync(fd)
+      }
     } else {
       bytes = readFileSync(path)
       fileBytes = bytes.length

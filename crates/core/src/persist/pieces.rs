@@ -66,7 +66,12 @@ impl<R: Read> Pieces<R> {
                 self.buffer.resize(needed, 0);
             }
             let read = match self.buffer.get_mut(self.filled..) {
-                Some(space) => self.source.read(space)?,
+                Some(space) => loop {
+                    match self.source.read(space) {
+                        Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                        result => break result?,
+                    }
+                },
                 None => 0,
             };
             if read == 0 {
@@ -78,19 +83,21 @@ impl<R: Read> Pieces<R> {
         Ok(self.buffer.get(from..from + len))
     }
 
-    /// Whether every byte from `at` to the end of the file is zero (reads the rest).
+    /// Whether every byte from `at` to the file's length is zero (reads the rest). Bytes read
+    /// past the length (the file grew meanwhile) are not the file's.
     fn all_zero_from(&mut self, at: usize) -> io::Result<bool> {
         let mut offset = at;
         while self.get(offset, 1)?.is_some() {
             let from = offset - self.start;
+            let to = self.filled.min(self.len - self.start);
             let zero = self
                 .buffer
-                .get(from..self.filled)
+                .get(from..to)
                 .is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
             if !zero {
                 return Ok(false);
             }
-            offset = self.start + self.filled;
+            offset = self.start + to;
         }
         Ok(true)
     }
@@ -198,6 +205,41 @@ mod tests {
         // A frame claiming a body of 1 GiB in a 100-byte file.
         assert_eq!(pieces.get(95, 1 << 30).unwrap(), None);
         assert!(pieces.buffer.len() <= 100, "{}", pieces.buffer.len());
+    }
+
+    /// Reads a few bytes at a time and is interrupted before every other read.
+    struct Stuttering<'a> {
+        bytes: &'a [u8],
+        interrupt: bool,
+    }
+
+    impl Read for Stuttering<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = out.len().min(self.bytes.len()).min(3);
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried_and_bytes_past_the_length_are_not_the_files() {
+        // 40 bytes at the length given, then bytes the file grew by during the load.
+        let mut grown = vec![0u8; 40];
+        grown.extend([0xff; 5]);
+        let stuttering = |bytes| Stuttering {
+            bytes,
+            interrupt: false,
+        };
+        let mut pieces = Pieces::new(stuttering(&grown), 40, 64);
+        assert!(pieces.all_zero_from(10).unwrap());
+        let mut pieces = Pieces::new(stuttering(&grown), 40, 64);
+        assert_eq!(pieces.get(38, 2).unwrap(), Some(&[0u8, 0][..]));
+        assert_eq!(pieces.get(39, 2).unwrap(), None);
     }
 
     #[test]

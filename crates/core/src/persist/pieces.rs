@@ -61,7 +61,13 @@ impl<R: Read> Pieces<R> {
                 self.start += passed;
                 self.filled -= passed;
             }
-            let needed = want - self.start;
+            // Room for the bytes asked for, once the ones before them are passed: skipping a
+            // long body (the counting pass) reads through it a piece at a time.
+            let needed = if self.start < at {
+                0
+            } else {
+                want - self.start
+            };
             if needed > self.buffer.len() {
                 self.buffer.resize(needed, 0);
             }
@@ -250,6 +256,9 @@ mod tests {
         assert_eq!(pieces.get(10, 500).unwrap(), Some(&file[10..510]));
         assert_eq!(pieces.get(900, 100).unwrap(), Some(&file[900..1000]));
         assert!(pieces.get(5, 1).is_err(), "reading back is refused");
+        let mut skipping = Pieces::new(file.as_slice(), file.len(), 16);
+        assert_eq!(skipping.get(990, 4).unwrap(), Some(&file[990..994]));
+        assert_eq!(skipping.buffer.len(), 16, "skipped bytes need no room");
         assert_eq!(pieces.get(1000, 1).unwrap(), None);
     }
 }

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -551,7 +551,7 @@ forEachEngine(test, 'key rotation: old keys decrypt, the first encrypts, and the
   open(engine, plainPath, clock).close()
   const upgraded = open(engine, plainPath, clock, { persist: { path: plainPath, key: KEY_A } })
   upgraded.close()
-  t.throws(() => open(engine, plainPath, clock), { instanceOf: SessionFileError, message: /encrypted/ })
+  t.throws(() => open(engine, plainPath, clock), { instanceOf: SessionFileError, message: /the file is encrypted: pass its key in persist\.key/ })
 })
 
 test('persist.key is validated', (t) => {
@@ -594,4 +594,54 @@ test('both engines journal a create as the same bytes: the native engine encodes
   while (first < files[0].length && files[0][first] === files[1][first]) first++
   t.is(first, files[0].length, `the files differ from byte ${first}: ${files[0].subarray(first - 8, first + 24).toString('hex')} against ${files[1].subarray(first - 8, first + 24).toString('hex')}`)
   t.is(files[0].length, files[1].length)
+})
+
+// The native engine reads a plain file in 4 MiB pieces (crates/core/src/persist/pieces.rs): a
+// file of several pieces, with a record larger than one and a torn tail, loads as on the JsEngine.
+for (const writer of ENGINES) {
+  test(`a file of many pieces, with a record larger than a piece and a torn tail, loads the same on both engines [${writer} writes]`, (t) => {
+    const { dir, path } = tempFile()
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const clock = new FakeClock()
+    const first = open(writer, path, clock)
+    const filler = 'x'.repeat(300)
+    for (let index = 0; index < 20_000; index++) first.create({ user: `user-${index}`, data: { index: String(index), filler } })
+    first.create({ data: { large: 'L'.repeat(5 << 20) } })
+    first.close()
+    // A crash mid-append: a record's frame (length 200 and its complement) and one byte of its body.
+    const torn = new Uint8Array([200, 0, 0, 0, 55, 255, 255, 255, 1, 2, 3, 4, 1])
+    appendFileSync(path, torn)
+    t.true(statSync(path).size > 10 << 20)
+    const loads = ENGINES.map((reader) => {
+      const warnings: string[] = []
+      const original = process.emitWarning
+      process.emitWarning = ((warning: string | Error, options?: { code?: string }) => {
+        warnings.push(typeof options === 'object' && options?.code ? options.code : String(warning))
+      }) as typeof process.emitWarning
+      try {
+        const manager = open(reader, path, clock)
+        const found = { size: manager.size, sessions: snapshot(manager), warnings }
+        manager.close()
+        // The first load dropped the torn tail; the next gets it back.
+        appendFileSync(path, torn)
+        return found
+      } finally {
+        process.emitWarning = original
+      }
+    })
+    t.deepEqual(loads.map((load) => load.warnings), [['SESSIONKEEPER_SESSION_FILE_TORN'], ['SESSIONKEEPER_SESSION_FILE_TORN']])
+    t.is(loads[0].size, 20_001)
+    t.deepEqual(loads[0].sessions, loads[1].sessions)
+    t.is(loads[0].sessions.find((s) => s.data.some(([key]) => key === 'large'))?.data[0][1], 'L'.repeat(5 << 20))
+  })
+}
+
+test('a session file path that is a directory fails as reading it does, on both engines', (t) => {
+  const { dir } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'a-directory')
+  mkdirSync(path)
+  for (const engine of ENGINES) {
+    t.throws(() => open(engine, path, new FakeClock()), { code: 'EISDIR' }, engine)
+  }
 })

@@ -78,6 +78,11 @@ export const FLAG_CLEAN = 1
 /** Header flag: every record body is sealed (AES-256-GCM, ts/persist/cipher.ts). */
 export const FLAG_ENCRYPTED = 2
 
+/** Whether `bytes` (a file's first `length` bytes, at least its header's first 14) start as a sealed file's header does. */
+export function isSealed(bytes: ArrayLike<number>, length = bytes.length): boolean {
+  return length > 13 && bytes[0] === MAGIC[0] && (bytes[13] & FLAG_ENCRYPTED) !== 0
+}
+
 export function encodeHeader(config: FileConfig, writtenAt: number, flags: number): Buffer {
   const header = Buffer.alloc(HEADER_BYTES)
   header.set(MAGIC, 0)

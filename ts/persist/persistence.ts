@@ -12,7 +12,7 @@ import { type Engine, type LoadSessionFileOutcome, slotOf } from '../engine'
 import { JsEngine } from '../js-engine/engine'
 import { SessionFileError } from '../errors'
 import {
-  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, FRAME_BYTES, HEADER_BYTES, MAGIC, ParseError, RecordWriter, type SavedSession,
+  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, FRAME_BYTES, HEADER_BYTES, isSealed, ParseError, RecordWriter, type SavedSession,
   walkRecords, type Walked,
 } from './format'
 import { crc32c } from './crc32c'
@@ -288,7 +288,7 @@ function load(
         const header = Buffer.alloc(HEADER_BYTES)
         const read = readSync(fd, view(header), 0, HEADER_BYTES, 0)
         fileBytes = fstatSync(fd).size
-        if (read > 13 && header[0] === MAGIC[0] && (header[13] & FLAG_ENCRYPTED) !== 0) {
+        if (isSealed(header, read)) {
           bytes = readFileSync(path)
           fileBytes = bytes.length
         }
@@ -358,7 +358,7 @@ function loadNative(
   let walked: Walked | undefined
   const plainStarts: number[] = []
   const sealedStarts: number[] = []
-  if (bytes.length > 13 && bytes[0] === MAGIC[0] && (bytes[13] & FLAG_ENCRYPTED) !== 0) {
+  if (isSealed(bytes)) {
     const bodies: Uint8Array[] = []
     let length = HEADER_BYTES
     walked = walkRecords(bytes, config, cipher, (reader, offset) => {

@@ -26,3 +26,20 @@ export function forEachEngine(
 ): void {
   for (const engine of ENGINES) test(`${title} [${engine}]`, (t) => body(t, engine))
 }
+
+/**
+ * Runs `body` with process.emitWarning captured: returns what it returned and the codes of the
+ * warnings it emitted (the message when a warning has no code).
+ */
+export function withWarnings<T>(body: () => T): { result: T; warnings: string[] } {
+  const warnings: string[] = []
+  const original = process.emitWarning
+  process.emitWarning = ((warning: string | Error, options?: { code?: string }) => {
+    warnings.push(typeof options === 'object' && options?.code ? options.code : String(warning))
+  }) as typeof process.emitWarning
+  try {
+    return { result: body(), warnings }
+  } finally {
+    process.emitWarning = original
+  }
+}

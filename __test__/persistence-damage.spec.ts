@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SessionFileError, SessionManager } from '../ts/index'
-import { FakeClock } from './helpers'
+import { FakeClock, withWarnings } from './helpers'
 
 /** What a load shows of a manager: ids with user, roles and data (times are checked elsewhere). */
 function contents(manager: SessionManager): string[] {
@@ -54,22 +54,21 @@ interface Outcome {
 function load(engine: 'js' | 'native', dir: string, bytes: Uint8Array, onCorrupt: 'fail' | 'rename' = 'fail'): Outcome {
   const path = join(dir, `load-${engine}.skdb`)
   writeFileSync(path, bytes)
-  const warnings: string[] = []
-  const original = process.emitWarning
-  process.emitWarning = ((warning: string | Error, options?: { code?: string }) => {
-    warnings.push(typeof options === 'object' && options?.code ? options.code : String(warning))
-  }) as typeof process.emitWarning
   try {
-    const manager = new SessionManager({ engine, idleTimeout: 0, persist: { path, fsync: 'never', onCorrupt } })
-    const table = contents(manager)
-    manager.close()
-    return { warnings, table }
-  } catch (error) {
-    if (!(error instanceof SessionFileError)) throw error
-    if (!error.message.includes(path)) throw new Error(`the error does not name the file: ${error.message}`)
-    return { warnings, error: { code: error.code, offset: error.offset } }
+    const { result, warnings } = withWarnings((): Outcome => {
+      try {
+        const manager = new SessionManager({ engine, idleTimeout: 0, persist: { path, fsync: 'never', onCorrupt } })
+        const table = contents(manager)
+        manager.close()
+        return { warnings: [], table }
+      } catch (error) {
+        if (!(error instanceof SessionFileError)) throw error
+        if (!error.message.includes(path)) throw new Error(`the error does not name the file: ${error.message}`)
+        return { warnings: [], error: { code: error.code, offset: error.offset } }
+      }
+    })
+    return { ...result, warnings }
   } finally {
-    process.emitWarning = original
     rmSync(path, { force: true })
   }
 }

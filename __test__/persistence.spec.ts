@@ -7,7 +7,7 @@ import {
   SessionFileError, SessionFileLockedError, SessionManager, type SessionManagerOptions,
 } from '../ts/index'
 import { HEADER_BYTES } from '../ts/persist/format'
-import { ENGINES, FakeClock, forEachEngine } from './helpers'
+import { ENGINES, FakeClock, forEachEngine, withWarnings } from './helpers'
 
 const root = join(__dirname, '..')
 
@@ -613,21 +613,15 @@ for (const writer of ENGINES) {
     appendFileSync(path, torn)
     t.true(statSync(path).size > 10 << 20)
     const loads = ENGINES.map((reader) => {
-      const warnings: string[] = []
-      const original = process.emitWarning
-      process.emitWarning = ((warning: string | Error, options?: { code?: string }) => {
-        warnings.push(typeof options === 'object' && options?.code ? options.code : String(warning))
-      }) as typeof process.emitWarning
-      try {
+      const { result, warnings } = withWarnings(() => {
         const manager = open(reader, path, clock)
-        const found = { size: manager.size, sessions: snapshot(manager), warnings }
+        const found = { size: manager.size, sessions: snapshot(manager) }
         manager.close()
-        // The first load dropped the torn tail; the next gets it back.
-        appendFileSync(path, torn)
         return found
-      } finally {
-        process.emitWarning = original
-      }
+      })
+      // The first load dropped the torn tail; the next gets it back.
+      appendFileSync(path, torn)
+      return { ...result, warnings }
     })
     t.deepEqual(loads.map((load) => load.warnings), [['SESSIONKEEPER_SESSION_FILE_TORN'], ['SESSIONKEEPER_SESSION_FILE_TORN']])
     t.is(loads[0].size, 20_001)

@@ -1,6 +1,12 @@
 //! CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of the session file's
-//! header and records. Table-driven, slicing by 8 (a load checks every byte of the file, and
-//! eight bytes a step take about half the time of four); the tables are built at compile time.
+//! header and records. A load checks every byte of the file, so the x86-64 instruction made for
+//! this polynomial (SSE 4.2's `crc32`) is used where the CPU has it: 10 ms for 278 MB of ~278-byte
+//! records against 105 ms table-driven (a probe outside the repository, AMD EPYC, 2026-12-04),
+//! most of a native load's checking of 10^6 sessions. Elsewhere, and where the CPU lacks it, the
+//! table-driven form, slicing by 8 (eight bytes a step take about half the time of four), with
+//! tables built at compile time. The two agree with the bit-by-bit definition at every length
+//! and alignment (the tests below).
+#![allow(unsafe_code)]
 
 const fn tables() -> [[u32; 256]; 8] {
     let mut t = [[0u32; 256]; 8];
@@ -41,6 +47,40 @@ static TABLES: [[u32; 256]; 8] = tables();
 /// assert_eq!(sessionkeeper_core::persist::crc32c(b"123456789"), 0xE306_9283);
 /// ```
 pub fn crc32c(bytes: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // The detection is cached by std after its first call: one relaxed load.
+        if std::arch::is_x86_feature_detected!("sse4.2") {
+            // SAFETY: the CPU was just found to have SSE 4.2, all that `by_instruction` needs.
+            return unsafe { by_instruction(bytes) };
+        }
+    }
+    by_tables(bytes)
+}
+
+/// CRC-32C by SSE 4.2's `crc32`, eight bytes an instruction. One dependent chain: at ~278-byte
+/// records, interleaving three chains (and combining them) would save little over 10 ms a GB.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+fn by_instruction(bytes: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    let mut crc = u64::from(!0u32);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        crc = _mm_crc32_u64(crc, u64::from_le_bytes(word));
+    }
+    // The instruction leaves the CRC in the low 32 bits.
+    let mut crc = crc as u32;
+    for &byte in chunks.remainder() {
+        crc = _mm_crc32_u8(crc, byte);
+    }
+    !crc
+}
+
+/// CRC-32C by the tables, for any CPU.
+fn by_tables(bytes: &[u8]) -> u32 {
     let [t0, t1, t2, t3, t4, t5, t6, t7] = &TABLES;
     let mut crc = !0u32;
     let mut chunks = bytes.chunks_exact(8);
@@ -64,7 +104,7 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::crc32c;
+    use super::{by_tables, crc32c};
 
     /// Bit by bit, from the polynomial: what the tables must agree with at every length.
     fn reference(bytes: &[u8]) -> u32 {
@@ -89,11 +129,9 @@ mod tests {
             .collect();
         for start in 0..9 {
             for end in start..bytes.len() {
-                assert_eq!(
-                    crc32c(&bytes[start..end]),
-                    reference(&bytes[start..end]),
-                    "{start}..{end}"
-                );
+                let expected = reference(&bytes[start..end]);
+                assert_eq!(crc32c(&bytes[start..end]), expected, "{start}..{end}");
+                assert_eq!(by_tables(&bytes[start..end]), expected, "{start}..{end}");
             }
         }
     }

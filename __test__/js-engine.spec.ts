@@ -1,10 +1,12 @@
 import test from 'ava'
+import fc from 'fast-check'
 import { randomFillSync } from 'node:crypto'
 import {
   CREATE_KEY_EXISTS, CREATE_TABLE_FULL, type EngineConfig, REKEY_EXISTS, REKEY_NOT_ATTACHED, REKEY_OK, SET_OK,
   SET_STALE, SET_TOO_LARGE, SLOT_SPACE, STATE_ATTACHED, STATE_DETACHED, STATE_STALE, slotOf,
 } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
+import type { RandomIdIndex } from '../ts/js-engine/id-index'
 
 const T0 = 1_700_000_000_000
 // Resolution 1: one wheel slot per ms, so expiry and eviction order are exact to the ms here.
@@ -764,4 +766,45 @@ test('id index: a fresh id equal to an attached one is drawn again; equal to a d
   t.is(e.lookup(spell(same, 'base64url'), T0, false), c)
   t.true(e.release(a))
   t.is(e.lookup(spell(same, 'base64url'), T0, false), c, 'releasing the detached twin leaves the index alone')
+})
+
+// A load restores ids from the file's bytes (restoreText) without making strings of them: it
+// must accept and refuse exactly what restore accepts from the same characters as a string,
+// and store the same id. Ids of each encoding and several sizes (every base64url remainder),
+// spelt right, with one character changed to anything (non-ASCII included), cut or lengthened.
+test('restoreText accepts exactly the ids restore accepts, and stores the same id', (t) => {
+  const configs = fc.record({ idBytes: fc.constantFrom(8, 16, 17, 18, 32, 33), idEncoding: fc.constantFrom('base64url' as const, 'hex' as const) })
+  const edits = fc.record({
+    at: fc.nat(),
+    character: fc.oneof(fc.constantFrom(...BASE64URL.split(''), ...'0123456789abcdefABCDEF=+/ '.split('')), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })),
+    kind: fc.constantFrom('none', 'replace', 'cut', 'append', 'byte'),
+    byte: fc.integer({ min: 0, max: 255 }),
+  })
+  let accepted = 0
+  fc.assert(fc.property(configs, edits, ({ idBytes, idEncoding }, { at, character, kind, byte }) => {
+    const spelt = random({ idBytes, idEncoding })
+    const id = spelt.id(spelt.create(T0, 1000, 0))!
+    const position = at % id.length
+    const edited = kind === 'replace' ? id.slice(0, position) + character + id.slice(position + 1)
+      : kind === 'cut' ? id.slice(0, position) : kind === 'append' ? id + character : id
+    const bytes = Buffer.from(`xyz${edited}!`, 'utf8')
+    // Any byte in place of one of the id's, as a damaged file holds it (not UTF-8 past 127).
+    if (kind === 'byte') bytes[3 + position] = byte
+    // What the load made of those bytes before: the string restore was given.
+    const text = bytes.toString('utf8', 3, bytes.length - 1)
+    const byString = random({ idBytes, idEncoding })
+    const byBytes = random({ idBytes, idEncoding })
+    const fromString = byString.restore(text, T0, T0, 1000, 0)
+    const fromBytes = byBytes.restoreText(bytes, 3, bytes.length - 4, T0, T0, 1000, 0)
+    t.is(fromBytes, fromString, JSON.stringify(text))
+    if (fromString >= 0) {
+      accepted++
+      t.is(byBytes.id(fromBytes), text)
+      t.is(byBytes.lookup(text, T0, false), fromBytes)
+      // What a load warms ahead of restoring it is where it is then probed from.
+      const index = (byBytes as unknown as { randomIds: RandomIdIndex }).randomIds
+      t.is(index.asciiPosition(bytes, 3), index.currentPosition())
+    }
+  }), { numRuns: 2000 })
+  t.true(accepted > 100, `${accepted} accepted`)
 })

@@ -163,19 +163,49 @@ export class JsEngine implements Engine {
     const randomIds = this.randomIds
     if (randomIds !== undefined) {
       if (!randomIds.loadText(id)) return RESTORE_INVALID_ID
-      if (randomIds.findScratch() >= 0) return CREATE_KEY_EXISTS
-    } else {
-      if (!this.acceptableKey(id)) return RESTORE_INVALID_ID
-      if (this.index.has(id)) return CREATE_KEY_EXISTS
+      return this.restoreLoaded(randomIds, createdAt, lastActivity, idleTimeout, absoluteTimeout)
     }
+    if (!this.acceptableKey(id)) return RESTORE_INVALID_ID
+    if (this.index.has(id)) return CREATE_KEY_EXISTS
     if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL
     const slot = this.claimSlot()
-    if (randomIds !== undefined) {
-      randomIds.insert(slot)
-    } else {
-      this.setKey(slot, id)
-      this.index.set(id, slot)
+    this.setKey(slot, id)
+    this.index.set(id, slot)
+    return this.initialize(slot, lastActivity, idleTimeout, absoluteTimeout, createdAt)
+  }
+
+  /**
+   * `restore` of the id spelt by the `length` bytes at `start` of `text` (UTF-8, as a session
+   * file holds it). A random id is decoded from the bytes with no string made (a load restores
+   * 10^6 of them); a caller key is made a string, as it is kept as one.
+   */
+  restoreText(
+    text: Buffer, start: number, length: number, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number,
+  ): number {
+    const randomIds = this.randomIds
+    if (randomIds === undefined) {
+      return this.restore(text.toString('utf8', start, start + length), createdAt, lastActivity, idleTimeout, absoluteTimeout)
     }
+    if (!randomIds.loadAscii(text, start, length)) return RESTORE_INVALID_ID
+    return this.restoreLoaded(randomIds, createdAt, lastActivity, idleTimeout, absoluteTimeout)
+  }
+
+  /**
+   * Loading: reads where the ids spelt from `starts[0..count)` of `text` would be indexed, ahead
+   * of their restores (RandomIdIndex.warmAscii); nothing for caller keys.
+   */
+  warmIds(text: Buffer, starts: Int32Array, count: number): void {
+    this.randomIds?.warmAscii(text, starts, count)
+  }
+
+  /** Restores the random id `randomIds` holds as its current one. */
+  private restoreLoaded(
+    randomIds: RandomIdIndex, createdAt: number, lastActivity: number, idleTimeout: number, absoluteTimeout: number,
+  ): number {
+    if (randomIds.findScratch() >= 0) return CREATE_KEY_EXISTS
+    if (this.freeTop === 0 && this.used >= SLOT_SPACE) return CREATE_TABLE_FULL
+    const slot = this.claimSlot()
+    randomIds.insert(slot)
     return this.initialize(slot, lastActivity, idleTimeout, absoluteTimeout, createdAt)
   }
 

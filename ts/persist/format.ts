@@ -278,12 +278,12 @@ export function walkRecords(bytes: Buffer, config: FileConfig, cipher: RecordCip
   const walked = (tornAt: number | undefined): Walked => ({
     tornAt, goodBytes: tornAt ?? offset, records, writtenAt: bytes.readDoubleLE(16), clean: (bytes[13] & FLAG_CLEAN) !== 0, encrypted,
   })
-  const reader = new Reader(bytes, 0, 0)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const reader = new Reader(bytes, 0, 0, view)
   while (offset < end) {
     if (end - offset < FRAME_BYTES) return walked(offset)
-    const length = bytes.readUInt32LE(offset)
-    const check = bytes.readUInt32LE(offset + 4)
+    const length = view.getUint32(offset, true)
+    const check = view.getUint32(offset + 4, true)
     if ((~length >>> 0) !== check || length === 0 || length > MAX_BODY_BYTES) {
       if (allZero(bytes, offset, end)) return walked(offset)
       throw new ParseError({ kind: 'corrupt', offset, why: 'bad record length' })
@@ -291,7 +291,7 @@ export function walkRecords(bytes: Buffer, config: FileConfig, cipher: RecordCip
     const bodyStart = offset + FRAME_BYTES
     const bodyEnd = bodyStart + length
     if (bodyEnd > end) return walked(offset)
-    if (crc32c(bytes, bodyStart, bodyEnd, view) !== bytes.readUInt32LE(offset + 8)) {
+    if (crc32c(bytes, bodyStart, bodyEnd, view) !== view.getUint32(offset + 8, true)) {
       if (bodyEnd === end || allZero(bytes, bodyStart, end)) return walked(offset)
       throw new ParseError({ kind: 'corrupt', offset, why: 'bad record checksum' })
     }
@@ -325,9 +325,10 @@ export function walkRecords(bytes: Buffer, config: FileConfig, cipher: RecordCip
 export function countSessions(bytes: Buffer): number {
   const sealed = bytes.length >= HEADER_BYTES && (bytes[13] & FLAG_ENCRYPTED) !== 0
   let count = 0
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   for (let offset = HEADER_BYTES; offset + FRAME_BYTES < bytes.length;) {
-    const length = bytes.readUInt32LE(offset)
-    if ((~length >>> 0) !== bytes.readUInt32LE(offset + 4) || length === 0) break
+    const length = view.getUint32(offset, true)
+    if ((~length >>> 0) !== view.getUint32(offset + 4, true) || length === 0) break
     // No shorter body holds a session (crates/core persist MIN_SESSION_BODY): a damaged or
     // crafted file cannot make the load reserve much more than its own size.
     if (length >= MIN_SESSION_BODY && (sealed || bytes[offset + FRAME_BYTES] === Kind.Session)) count++
@@ -384,7 +385,15 @@ export class DecodeError extends Error {}
 
 /** Reads one record body's fields; each read checks the bounds (a short body is corruption). */
 export class Reader {
-  constructor(readonly bytes: Buffer, public offset: number, public end: number) {}
+  /**
+   * The same bytes. A DataView's getters compile to one load each, where Buffer's readDoubleLE
+   * and readUInt32LE read byte by byte: a load reads about ten numbers per session.
+   */
+  readonly view: DataView
+
+  constructor(readonly bytes: Buffer, public offset: number, public end: number, view?: DataView) {
+    this.view = view ?? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
 
   u8(): number {
     if (this.offset + 1 > this.end) throw new DecodeError('record too short')
@@ -393,14 +402,14 @@ export class Reader {
 
   u32(): number {
     if (this.offset + 4 > this.end) throw new DecodeError('record too short')
-    const value = this.bytes.readUInt32LE(this.offset)
+    const value = this.view.getUint32(this.offset, true)
     this.offset += 4
     return value
   }
 
   f64(): number {
     if (this.offset + 8 > this.end) throw new DecodeError('record too short')
-    const value = this.bytes.readDoubleLE(this.offset)
+    const value = this.view.getFloat64(this.offset, true)
     this.offset += 8
     return value
   }

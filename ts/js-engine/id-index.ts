@@ -172,7 +172,9 @@ export class RandomIdIndex {
    * Loads the id spelt by the `length` bytes at `start` of `text` (ASCII, as a session file
    * holds it) as the current id; false when they are not the canonical spelling of an id. The
    * same answers as `loadText` on the same characters, without making a string: a load reads
-   * 10^6 ids, and making each a string cost ~0.1 µs.
+   * 10^6 ids, and making each a string cost ~0.1 µs. It repeats `decode`'s steps over bytes
+   * rather than share them through an accessor of either kind of text: `decode` is on every
+   * lookup's path, and a shared one would not compile to the same plain loads there.
    */
   loadAscii(text: ArrayLike<number>, start: number, length: number): boolean {
     if (length !== this.length) return false

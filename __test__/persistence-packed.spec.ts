@@ -230,3 +230,39 @@ test('after a restart, sessions left in drained chunks read, change and save as 
   t.is(third.size, ids.length / 5)
   for (let index = 4; index < ids.length; index += 5) t.is(third.peek(ids[index])?.get('n'), expected(index))
 })
+
+// A load reads each Session record's index entry ahead of its restore (replay.ts
+// warmSessionIds). Only a slower load would show a wrong offset or a warming that stops early,
+// so a JsEngine that records both calls checks that every restored id but the first was warmed
+// at the very bytes its restore decodes, across batches and among records of other kinds.
+test('a load warms the index entry of every Session record it restores after the first, at its id', (t) => {
+  const config = { keys: 'random', idBytes: 16, idEncoding: 'base64url', maxDataBytes: Infinity, resolution: 1000 } as const
+  const written = new JsEngine(config)
+  const records = new RecordWriter(1 << 16)
+  for (let index = 0; index < 200; index++) {
+    const handle = written.create(NOW, 60_000, 0)
+    if (index % 3 === 0) written.setData(handle, 'n', String(index))
+    records.session(exportSession(written, handle))
+    if (index % 7 === 0) records.begin(Kind.Renew).str(written.id(handle)!).f64(NOW).end()
+    if (index % 11 === 0) records.begin(Kind.Remove).str(written.id(handle)!).end()
+  }
+  const file = Buffer.concat([bytesOf(encodeHeader(config, NOW, 0)), bytesOf(records.buffer.subarray(0, records.length))])
+  const warmed: number[] = []
+  const restored: number[] = []
+  class Recording extends JsEngine {
+    override warmIds(text: Buffer, starts: Int32Array, count: number): void {
+      warmed.push(...starts.subarray(0, count))
+      super.warmIds(text, starts, count)
+    }
+
+    override restoreText(text: Buffer, start: number, length: number, createdAt: number, lastActivity: number, idle: number, absolute: number): number {
+      restored.push(start)
+      return super.restoreText(text, start, length, createdAt, lastActivity, idle, absolute)
+    }
+  }
+  const loaded = new Recording(config)
+  replayFile(file, config, undefined, loaded, 0, NOW)
+  t.is(restored.length, 200)
+  t.is(loaded.size, 200 - Math.ceil(200 / 11))
+  t.deepEqual(warmed, restored.slice(1))
+})

@@ -17,9 +17,6 @@ const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (character) => character.
 const HEX_VALUE = new Uint8Array(128).fill(BAD)
 for (let digit = 0; digit < 16; digit++) HEX_VALUE['0123456789abcdef'.charCodeAt(digit)] = digit
 
-/** The most ids `warmAscii` takes at once. */
-export const WARM_AT_ONCE = 32
-
 /** The 24 bits four base64url characters from `at` of `text` spell (garbage for bad ones). */
 function base64Triple(text: ArrayLike<number>, at: number): number {
   return (BASE64URL_VALUE[text[at] & 127] << 18) | (BASE64URL_VALUE[text[at + 1] & 127] << 12) |
@@ -99,8 +96,8 @@ export class RandomIdIndex {
   private slotBytes = Buffer.alloc(0)
   /** What `warmAscii` read, kept so that its reads are made. */
   private warmed = 0
-  /** `warmAscii`'s table offsets: room for as many ids as a load warms at once. */
-  private readonly warmPositions = new Int32Array(WARM_AT_ONCE)
+  /** `warmAscii`'s table offsets, grown to the most ids it was given at once. */
+  private warmPositions = new Int32Array(0)
 
   /**
    * `multipliers` fixes the hash key, for tests that need to know where ids land (with [1, 0] an
@@ -244,6 +241,7 @@ export class RandomIdIndex {
    * entry, which costs a read and changes nothing.
    */
   warmAscii(text: ArrayLike<number>, starts: Int32Array, count: number): void {
+    if (this.warmPositions.length < count) this.warmPositions = new Int32Array(count)
     const positions = this.warmPositions
     const entryInts = this.entryInts
     for (let index = 0; index < count; index++) positions[index] = this.asciiPosition(text, starts[index]) * entryInts

@@ -6,7 +6,6 @@
  */
 import type { Buffer } from 'node:buffer'
 import { CREATE_KEY_EXISTS, type Engine, RESTORE_INVALID_ID } from '../engine'
-import { WARM_AT_ONCE } from '../js-engine/id-index'
 import type { RecordCipher } from './cipher'
 import { countSessions, DecodeError, FLAG_CLEAN, FLAG_ENCRYPTED, type FileConfig, FRAME_BYTES, Kind, type Reader, walkRecords, type Walked } from './format'
 
@@ -216,6 +215,10 @@ function notAnId(id: string): DecodeError {
   return new DecodeError(`the saved id ${JSON.stringify(id)} is not an id of this manager`)
 }
 
+/** Frames a load looks ahead of its walk at once, and the Session ids among them it warms. */
+const WARM_AT_ONCE = 32
+const WARM_STARTS = new Int32Array(WARM_AT_ONCE)
+
 /**
  * Warms the ids of the Session records among the next WARM_AT_ONCE frames from `from`
  * (ReplayEngine.warmIds), going by their frames alone: a bad frame only ends the warming early,
@@ -239,5 +242,3 @@ function warmSessionIds(bytes: Buffer, view: DataView, from: number, engine: Rep
   if (count > 0) engine.warmIds(bytes, WARM_STARTS, count)
   return stop
 }
-
-const WARM_STARTS = new Int32Array(WARM_AT_ONCE)

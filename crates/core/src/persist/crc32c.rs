@@ -105,9 +105,9 @@ fn by_tables(bytes: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{by_tables, crc32c};
     #[cfg(target_arch = "x86_64")]
     use super::by_instruction;
+    use super::{by_tables, crc32c};
 
     /// Bit by bit, from the polynomial: what the tables must agree with at every length.
     fn reference(bytes: &[u8]) -> u32 {

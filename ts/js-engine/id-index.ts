@@ -269,7 +269,7 @@ export class RandomIdIndex {
     return this.home(first, second)
   }
 
-  /** The position the current id is probed from. */
+  /** The position the current id is probed from (a spec holds `asciiPosition` to it; nothing else needs it). */
   currentPosition(): number {
     return this.home(this.scratch[0], this.scratch[1])
   }

@@ -1,4 +1,5 @@
 import { SLOT_SPACE } from './engine'
+import { UserNumbers } from './user-numbers'
 
 /** Int32s per slot record and their places. */
 const SLOT_FIELDS = 4
@@ -28,10 +29,11 @@ const COUNT = 2
  * Per slot, one typed array holds four int32s side by side: the user's number, the generation of
  * the handle filed, and the links of a list per user (in the order its sessions joined); per
  * user number, another holds the list's ends and its length. No JS object per session, nothing
- * for the garbage collector to trace, and filing or dropping a session costs one Map lookup by
- * the user's name and a few array writes. Those are cache misses inside a create: the Map's
- * entry, the session's 16 bytes, the user's 16, and the list's last session (the neighbours'
- * links on a drop). Kept in separate arrays (user numbers, handles as doubles, next links,
+ * for the garbage collector to trace, and filing a session costs one lookup of the user's name
+ * (UserNumbers, a hash table in typed arrays) and a few array writes; dropping one reads no name
+ * unless it was its user's last. Those are cache misses inside a create: the name's bucket (and
+ * the name itself, to compare it), the session's 16 bytes, the user's 16, and the list's last
+ * session (the neighbours' links on a drop). Kept in separate arrays (user numbers, handles as doubles, next links,
  * previous links, first, last, counts), the same writes touched up to seven lines; `bench/users.ts`
  * measures what the index adds with an A/B (README, Users). The slot records are allocated when
  * the first session is given a user, and grow to the highest slot that had one (16 bytes a
@@ -49,10 +51,8 @@ export class UserIndex {
   #slots = new Int32Array(0)
   /** Per user number, USER_FIELDS int32s: 1 + the first and last slots of its list, and its length. */
   #users = new Int32Array(USER_FIELDS)
-  /** By user number: the name (number 0 is no user). */
-  #names: (string | undefined)[] = [undefined]
-  readonly #numbers = new Map<string, number>()
-  readonly #freeNumbers: number[] = []
+  /** Each user's name and number. */
+  readonly #numbers = new UserNumbers()
   #size = 0
 
   /** Sessions indexed (those with a user and not yet detached). */
@@ -66,25 +66,21 @@ export class UserIndex {
   }
 
   userOf(handle: number): string | undefined {
-    return this.#names[this.#numberOf(handle)]
+    return this.#numbers.nameOf(this.#numberOf(handle))
   }
 
   /** Files `handle` under `user` (undefined: under none), leaving any user it had. */
   set(handle: number, user: string | undefined): void {
     const current = this.#numberOf(handle)
     if (current !== 0) {
-      if (this.#names[current] === user) return
+      if (this.#numbers.nameOf(current) === user) return
       this.#leave(handle % SLOT_SPACE, current)
     }
     if (user === undefined) return
-    let number = this.#numbers.get(user)
-    if (number === undefined) {
-      number = this.#freeNumbers.pop() ?? this.#names.length
-      this.#names[number] = user
-      if ((number + 1) * USER_FIELDS > this.#users.length) this.#users = grown(this.#users, USER_FIELDS, Math.max(256, number + 1))
-      // A number given back was left with an empty list and a count of 0.
-      this.#numbers.set(user, number)
-    }
+    // A new number is one never used or one given back, which was left with an empty list and a
+    // count of 0.
+    const number = this.#numbers.findOrAdd(user)
+    if ((number + 1) * USER_FIELDS > this.#users.length) this.#users = grown(this.#users, USER_FIELDS, Math.max(256, number + 1))
     const slot = handle % SLOT_SPACE
     if ((slot + 1) * SLOT_FIELDS > this.#slots.length) this.#slots = grown(this.#slots, SLOT_FIELDS, Math.min(SLOT_SPACE, Math.max(1024, slot + 1)))
     const slots = this.#slots
@@ -111,14 +107,14 @@ export class UserIndex {
 
   /** How many sessions are filed under `user` (expired ones the sweep has not reached included). */
   count(user: string): number {
-    const number = this.#numbers.get(user)
-    return number === undefined ? 0 : this.#users[number * USER_FIELDS + COUNT]
+    const number = this.#numbers.find(user)
+    return number === 0 ? 0 : this.#users[number * USER_FIELDS + COUNT]
   }
 
   /** `user`'s handles in the order they joined, as a copy: callers close sessions while they walk it. */
   handles(user: string): number[] {
-    const number = this.#numbers.get(user)
-    if (number === undefined) return []
+    const number = this.#numbers.find(user)
+    if (number === 0) return []
     const handles = new Array<number>(this.#users[number * USER_FIELDS + COUNT])
     const slots = this.#slots
     let at = 0
@@ -130,15 +126,13 @@ export class UserIndex {
 
   /** Calls `visit` with each user and how many sessions are filed under it. */
   forEachUser(visit: (user: string, count: number) => void): void {
-    for (const [user, number] of this.#numbers) visit(user, this.#users[number * USER_FIELDS + COUNT])
+    this.#numbers.forEach((user, number) => visit(user, this.#users[number * USER_FIELDS + COUNT]))
   }
 
   clear(): void {
     this.#slots = new Int32Array(0)
     this.#users = new Int32Array(USER_FIELDS)
-    this.#names = [undefined]
     this.#numbers.clear()
-    this.#freeNumbers.length = 0
     this.#size = 0
   }
 
@@ -165,9 +159,7 @@ export class UserIndex {
     this.#size--
     if (--users[at + COUNT] > 0) return
     // An emptied user leaves nothing behind: a million one-off users must not stay as garbage.
-    this.#numbers.delete(this.#names[number] as string)
-    this.#names[number] = undefined
-    this.#freeNumbers.push(number)
+    this.#numbers.remove(number)
   }
 }
 

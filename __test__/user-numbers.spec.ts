@@ -1,0 +1,102 @@
+import test from 'ava'
+import fc from 'fast-check'
+import { UserNumbers } from '../ts/user-numbers'
+
+/*
+ * The user index's name table (ts/user-numbers.ts): random sequences of adds, finds and removes
+ * against a Map, with the table's invariants checked after every step, through growth and
+ * shrinking, with names that differ only in their last unit, their length or their high bits.
+ */
+
+type Op = { op: 'add' | 'find' | 'remove'; name: string }
+
+const names = fc.oneof(
+  fc.string({ maxLength: 6 }),
+  fc.integer({ min: 0, max: 300 }).map((n) => `user-${n}`),
+  fc.integer({ min: 0, max: 40 }).map((n) => 'x'.repeat(n)),
+  fc.integer({ min: 0, max: 0xffff }).map((unit) => `a${String.fromCharCode(unit)}`),
+)
+const ops = fc.array(fc.record({ op: fc.constantFrom<Op['op']>('add', 'add', 'find', 'remove'), name: names }), { maxLength: 400 })
+
+test('the table agrees with a Map through random adds, finds and removes, its invariants holding after every step', (t) => {
+  fc.assert(fc.property(ops, (sequence) => {
+    const table = new UserNumbers()
+    const model = new Map<string, number>()
+    for (const { op, name } of sequence) {
+      if (op === 'add') {
+        const number = table.findOrAdd(name)
+        const known = model.get(name)
+        if (known !== undefined && known !== number) return false
+        if (known === undefined && [...model.values()].includes(number)) return false
+        if (number < 1) return false
+        model.set(name, number)
+      } else if (op === 'find') {
+        if (table.find(name) !== (model.get(name) ?? 0)) return false
+      } else {
+        const number = model.get(name)
+        if (number !== undefined) {
+          table.remove(number)
+          model.delete(name)
+        }
+        if (table.find(name) !== 0) return false
+      }
+      table.check()
+      if (table.size !== model.size) return false
+      for (const [known, number] of model) if (table.nameOf(number) !== known || table.find(known) !== number) return false
+    }
+    const visited = new Map<string, number>()
+    table.forEach((name, number) => visited.set(name, number))
+    return visited.size === model.size && [...model].every(([name, number]) => visited.get(name) === number)
+  }), { numRuns: 500 })
+  t.pass()
+})
+
+test('a crowd of one-off users grows the table and, once gone, leaves it as small as it started', (t) => {
+  const table = new UserNumbers()
+  const empty = table.capacity
+  const numbers: number[] = []
+  for (let user = 0; user < 50_000; user++) numbers.push(table.findOrAdd(`one-off-${user}`))
+  table.check()
+  t.true(table.capacity >= 100_000, 'at most half full')
+  t.is(table.find('one-off-49999'), numbers[49_999])
+  for (const number of numbers) table.remove(number)
+  table.check()
+  t.is(table.size, 0)
+  t.is(table.capacity, empty)
+  t.is(table.find('one-off-0'), 0)
+  // Numbers given back are handed out again rather than growing without end.
+  t.true(table.findOrAdd('again') <= 50_000)
+})
+
+test('a name is told apart from others with equal hashes only by its text, and the empty name is a name', (t) => {
+  const table = new UserNumbers()
+  const ada = table.findOrAdd('ada')
+  const empty = table.findOrAdd('')
+  t.not(ada, empty)
+  t.is(table.find(''), empty)
+  t.is(table.find('ada\u0000'), 0)
+  t.is(table.find('ad'), 0)
+  t.is(table.find(['a', 'd', 'a'].join('')), ada, 'found by content, not identity')
+})
+
+test('check() fails when an invariant is broken on purpose, and giving a number back twice throws', (t) => {
+  const table = new UserNumbers()
+  const ada = table.findOrAdd('ada')
+  table.findOrAdd('bob')
+  table.check()
+  const internal = table as unknown as { buckets: Int32Array; hashes: Int32Array; names: (string | undefined)[] }
+  // A bucket filed under a hash that is not its name's.
+  const at = internal.buckets.findIndex((value, index) => index % 2 === 1 && value === ada + 1) - 1
+  internal.buckets[at] ^= 1
+  t.throws(() => table.check(), { message: /another hash/ })
+  internal.buckets[at] ^= 1
+  table.check()
+  // A name forgotten while its number stays filed.
+  internal.names[ada] = undefined
+  t.throws(() => table.check(), { message: /without a name/ })
+  internal.names[ada] = 'ada'
+  table.check()
+  table.remove(ada)
+  t.throws(() => table.remove(ada), { message: /not filed/ })
+  table.check()
+})

@@ -100,3 +100,43 @@ test('check() fails when an invariant is broken on purpose, and giving a number 
   t.throws(() => table.remove(ada), { message: /not filed/ })
   table.check()
 })
+
+test('names built to collide under a multiply-and-rotate hash get distinct hashes, whatever the key', (t) => {
+  // Flipping bit 15 of one unit and bit 14 of the next cancelled out in the first hash this
+  // table had, for every key: 2^(pairs - 1) names of one hash (a hostile review's find).
+  const pairs = 13
+  const floodName = (choice: number): string => {
+    const units: number[] = []
+    for (let at = 0; at < 2 * pairs; at++) units.push(0x61 + (at % 26))
+    for (let pair = 0; pair < pairs - 1; pair++) {
+      if ((choice >>> pair) & 1) {
+        units[2 * pair + 1] ^= 0x8000
+        units[2 * pair + 2] ^= 0x4000
+      }
+    }
+    return String.fromCharCode(...units)
+  }
+  for (let table = 0; table < 3; table++) {
+    const numbers = new UserNumbers()
+    const hashOf = (numbers as unknown as { hashOf(name: string): number }).hashOf.bind(numbers)
+    const hashes = new Set<number>()
+    for (let choice = 0; choice < 4096; choice++) hashes.add(hashOf(floodName(choice)))
+    // 4,096 random 32-bit values collide with probability ~0.2%; allow a few.
+    t.true(hashes.size >= 4090, `${hashes.size} distinct hashes`)
+    for (let choice = 0; choice < 4096; choice++) numbers.findOrAdd(floodName(choice))
+    numbers.check()
+  }
+})
+
+test('forEach visits by number, and every name even when each is removed as it is visited', (t) => {
+  const table = new UserNumbers()
+  const added = Array.from({ length: 100 }, (_, user) => table.findOrAdd(`user-${user}`))
+  const visited: number[] = []
+  table.forEach((_, number) => {
+    visited.push(number)
+    table.remove(number)
+  })
+  t.deepEqual(visited, added)
+  t.is(table.size, 0)
+  table.check()
+})

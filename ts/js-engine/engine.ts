@@ -220,10 +220,9 @@ export class JsEngine implements Engine {
     const record = new SessionData()
     record.user = user
     record.roles = roles
-    const map = record.data
-    for (let index = 0; index < data.length; index += 2) map.set(data[index], data[index + 1])
-    // A key given twice keeps its place and its last value: count what the map holds.
-    record.dataBytes = map.size * 2 === data.length ? dataBytes : countBytes(map)
+    for (let index = 0; index < data.length; index += 2) record.set(data[index], data[index + 1], 0)
+    // A key given twice keeps its place and its last value: count what the record holds.
+    record.dataBytes = record.size * 2 === data.length ? dataBytes : countBytes(record)
     this.sideBytes += record.approximateBytes() - this.recordBytes(slot)
     this.data[slot] = record
     if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.wheel.classOf(slot) !== this.classOf(slot)) this.refile(slot)
@@ -276,12 +275,12 @@ export class JsEngine implements Engine {
       const record = this.side(slot)
       if (record === undefined || !(record.dataBytes > this.maxDataBytes)) continue
       this.sideBytes -= record.approximateBytes()
-      const entries = Array.from(record.data)
-      record.data.clear()
-      record.dataBytes = 0
-      for (const [key, value] of entries) {
-        const after = record.bytesAfterSet(key, value)
-        if (after <= this.maxDataBytes) record.set(key, value, after)
+      const entries: string[] = []
+      record.forEach((value, key) => entries.push(key, value))
+      record.clear()
+      for (let index = 0; index < entries.length; index += 2) {
+        const after = record.bytesAfterSet(entries[index], entries[index + 1])
+        if (after <= this.maxDataBytes) record.set(entries[index], entries[index + 1], after)
       }
       this.sideBytes += record.approximateBytes()
     }
@@ -540,7 +539,7 @@ export class JsEngine implements Engine {
     const slot = this.slotOf(handle)
     if (slot < 0) return undefined
     const record = this.side(slot)
-    return record === undefined ? undefined : record.data.get(key)
+    return record === undefined ? undefined : record.get(key)
   }
 
   setData(handle: number, key: string, value: string): number {
@@ -557,6 +556,17 @@ export class JsEngine implements Engine {
   }
 
   setDataEntries(handle: number, entries: string[]): number {
+    // A create's data (the facade has checked its keys are distinct, and its size when capped)
+    // goes into a new record at once: one array of the exact size, no lookup per entry.
+    const slot = this.slotOf(handle)
+    if (slot >= 0 && this.data[slot] === undefined) {
+      const record = SessionData.fromDistinct(entries, this.maxDataBytes)
+      if (record !== undefined) {
+        this.data[slot] = record
+        this.sideBytes += record.approximateBytes()
+        return SET_OK
+      }
+    }
     for (let index = 0; index + 1 < entries.length; index += 2) {
       const result = this.setData(handle, entries[index], entries[index + 1])
       if (result !== SET_OK) return result
@@ -579,7 +589,7 @@ export class JsEngine implements Engine {
     const slot = this.slotOf(handle)
     if (slot < 0) return []
     const record = this.side(slot)
-    return record === undefined ? [] : Array.from(record.data.keys())
+    return record === undefined ? [] : record.keys()
   }
 
   dataBytes(handle: number): number {
@@ -904,9 +914,11 @@ function keyCost(key: string): number {
   return key.length > 0 ? 16 + key.length : 0
 }
 
-function countBytes(data: Map<string, string>): number {
+function countBytes(record: SessionData): number {
   let bytes = 0
-  for (const [key, value] of data) bytes += SessionData.entryBytes(key, value)
+  record.forEach((value, key) => {
+    bytes += SessionData.entryBytes(key, value)
+  })
   return bytes
 }
 

@@ -254,11 +254,15 @@ export class PackedSides {
     if (bytes[at++] === 1) record.user = str()
     const roles = bytes.readUInt32LE(at)
     at += 4
-    for (let index = 0; index < roles; index++) record.roles.push(str())
+    if (roles > 0) {
+      record.roles = []
+      for (let index = 0; index < roles; index++) record.roles.push(str())
+    }
     const pairs = bytes.readUInt32LE(at)
     at += 4
     const dataStart = at
-    for (let index = 0; index < pairs; index++) record.data.set(str(), str())
+    // Keys are distinct (only such tails are packed): each set appends.
+    for (let index = 0; index < pairs; index++) record.set(str(), str(), 0)
     record.dataBytes = at - dataStart - pairs * 8
     return record
   }

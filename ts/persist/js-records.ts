@@ -89,10 +89,9 @@ class EntryWriter {
     if (roles !== undefined) {
       for (let role = 0; role < roles.length; role++) if (!this.str(roles[role])) return false
     }
-    const data = side === undefined ? undefined : side.data
-    if (!this.u32(data === undefined ? 0 : data.size)) return false
-    if (data !== undefined && data.size > 0) {
-      data.forEach(this.entry)
+    if (!this.u32(side === undefined ? 0 : side.size)) return false
+    if (side !== undefined && side.size > 0) {
+      side.forEach(this.entry)
       if (this.full) return false
     }
     return true

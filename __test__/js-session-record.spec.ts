@@ -1,0 +1,64 @@
+import test from 'ava'
+import fc from 'fast-check'
+import { SessionData } from '../ts/js-engine/session-data'
+
+/*
+ * The JsEngine's per-session record (ts/js-engine/session-data.ts): entries side by side in one
+ * array up to 16, then in a Map, agreeing with a Map (values, insertion order, bytes) through
+ * random sets and deletes on both sides of the switch.
+ */
+
+const utf8 = (text: string) => Buffer.byteLength(text, 'utf8')
+
+type Op = { op: 'set' | 'delete'; key: string; value: string }
+const keys = fc.oneof(fc.integer({ min: 0, max: 40 }).map((n) => `k${n}`), fc.constantFrom('', 'é', '\u{1F600}'))
+const ops = fc.array(fc.record({ op: fc.constantFrom<Op['op']>('set', 'set', 'set', 'delete'), key: keys, value: fc.string({ maxLength: 8 }) }), { maxLength: 200 })
+
+test('values, insertion order and bytes agree with a Map through random sets and deletes, across the move to a Map', (t) => {
+  fc.assert(fc.property(ops, (sequence) => {
+    const record = new SessionData()
+    const model = new Map<string, string>()
+    for (const { op, key, value } of sequence) {
+      if (op === 'set') {
+        record.set(key, value, record.bytesAfterSet(key, value))
+        model.set(key, value)
+      } else if (record.delete(key) !== model.delete(key)) {
+        return false
+      }
+      let bytes = 0
+      for (const [k, v] of model) bytes += utf8(k) + utf8(v)
+      if (record.dataBytes !== bytes || record.size !== model.size) return false
+      if (JSON.stringify(record.keys()) !== JSON.stringify([...model.keys()])) return false
+      const visited: string[] = []
+      record.forEach((v, k) => visited.push(k, v))
+      if (JSON.stringify(visited) !== JSON.stringify([...model].flat())) return false
+      for (const probe of ['k0', 'k17', 'é', '', key]) if (record.get(probe) !== model.get(probe)) return false
+    }
+    return true
+  }), { numRuns: 500 })
+  t.pass()
+})
+
+test('fromDistinct takes distinct entries at once, and refuses a key given twice, too many entries or too many bytes', (t) => {
+  const entries = ['a', '1', 'b', '22']
+  const record = SessionData.fromDistinct(entries, Infinity)
+  t.truthy(record)
+  t.deepEqual(record!.keys(), ['a', 'b'])
+  t.is(record!.get('b'), '22')
+  t.is(record!.dataBytes, 5)
+  entries[1] = 'changed'
+  t.is(record!.get('a'), '1', 'the record holds a copy')
+  t.is(SessionData.fromDistinct(['a', '1', 'a', '2'], Infinity), undefined)
+  t.is(SessionData.fromDistinct(['a', '1', 'b', '22'], 4), undefined)
+  t.truthy(SessionData.fromDistinct(['a', '1', 'b', '22'], 5))
+  const many = Array.from({ length: 17 }, (_, at) => [`k${at}`, 'v']).flat()
+  t.is(SessionData.fromDistinct(many, Infinity), undefined)
+  t.truthy(SessionData.fromDistinct(many.slice(0, 32), Infinity))
+})
+
+test('a record with no roles shares one frozen empty list, which cannot be filled by mistake', (t) => {
+  const record = new SessionData()
+  t.deepEqual(record.roles, [])
+  t.throws(() => record.roles.push('admin'), { instanceOf: TypeError })
+  t.deepEqual(new SessionData().roles, [])
+})

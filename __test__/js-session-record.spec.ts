@@ -1,5 +1,6 @@
 import test from 'ava'
 import fc from 'fast-check'
+import { JsEngine } from '../ts/js-engine/engine'
 import { SessionData } from '../ts/js-engine/session-data'
 
 /*
@@ -61,4 +62,20 @@ test('a record with no roles shares one frozen empty list, which cannot be fille
   t.deepEqual(record.roles, [])
   t.throws(() => record.roles.push('admin'), { instanceOf: TypeError })
   t.deepEqual(new SessionData().roles, [])
+})
+
+test('no roles is always the shared empty list, and an empty create data makes no record', (t) => {
+  const record = new SessionData()
+  record.setRoles(['admin'])
+  t.deepEqual(record.roles, ['admin'])
+  record.setRoles([])
+  t.throws(() => record.roles.push('x'), { instanceOf: TypeError }, 'the shared list, not a new one')
+  const engine = new JsEngine({ idBytes: 16, idEncoding: 'base64url', keys: 'caller', maxDataBytes: Infinity, resolution: 1000 })
+  const handle = engine.createWithKey('s', 0, 0, 0)
+  const before = engine.memoryBytes()
+  engine.setDataEntries(handle, [])
+  t.is(engine.sideRecord(handle), undefined)
+  t.is(engine.memoryBytes(), before)
+  engine.setDataEntries(handle, ['a', '1'])
+  t.deepEqual(engine.dataKeys(handle), ['a'])
 })

@@ -219,7 +219,7 @@ export class JsEngine implements Engine {
     if (slot < 0) return false
     const record = new SessionData()
     record.user = user
-    record.roles = roles
+    record.setRoles(roles)
     for (let index = 0; index < data.length; index += 2) record.set(data[index], data[index + 1], 0)
     // A key given twice keeps its place and its last value: count what the record holds.
     record.dataBytes = record.size * 2 === data.length ? dataBytes : countBytes(record)
@@ -559,7 +559,7 @@ export class JsEngine implements Engine {
     // A create's data (the facade has checked its keys are distinct, and its size when capped)
     // goes into a new record at once: one array of the exact size, no lookup per entry.
     const slot = this.slotOf(handle)
-    if (slot >= 0 && this.data[slot] === undefined) {
+    if (slot >= 0 && this.data[slot] === undefined && entries.length > 0) {
       const record = SessionData.fromDistinct(entries, this.maxDataBytes)
       if (record !== undefined) {
         this.data[slot] = record
@@ -633,8 +633,8 @@ export class JsEngine implements Engine {
     if (slot < 0) return false
     const record = this.side(slot)
     const before = this.recordBytes(slot)
-    if (record !== undefined) record.roles = roles.slice()
-    else if (roles.length > 0) (this.data[slot] = new SessionData()).roles = roles.slice()
+    if (record !== undefined) record.setRoles(roles.slice())
+    else if (roles.length > 0) (this.data[slot] = new SessionData()).setRoles(roles.slice())
     this.sideBytes += this.recordBytes(slot) - before
     return true
   }

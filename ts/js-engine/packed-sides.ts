@@ -255,13 +255,15 @@ export class PackedSides {
     const roles = bytes.readUInt32LE(at)
     at += 4
     if (roles > 0) {
-      record.roles = []
-      for (let index = 0; index < roles; index++) record.roles.push(str())
+      const list: string[] = []
+      for (let index = 0; index < roles; index++) list.push(str())
+      record.setRoles(list)
     }
     const pairs = bytes.readUInt32LE(at)
     at += 4
     const dataStart = at
-    // Keys are distinct (only such tails are packed): each set appends.
+    // Keys are distinct as bytes (only such tails are packed), so each set appends, unless two
+    // byte strings decode to one string (invalid UTF-8 in a tampered file): set() keeps one.
     for (let index = 0; index < pairs; index++) record.set(str(), str(), 0)
     record.dataBytes = at - dataStart - pairs * 8
     return record

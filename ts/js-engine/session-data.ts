@@ -14,9 +14,10 @@ const NO_ROLES: string[] = Object.freeze([]) as unknown as string[]
  * were ~310 of the ~520 bytes of JS heap a session of five entries held at 10^6 sessions, and on
  * Node 20 and 22 a scavenge takes longer the larger the old generation is (1.9 ms against 0.5 ms
  * for the native engine's heap while serving, bench/results 2026-12-04), whatever it holds. A
- * lookup compares at most FLAT_ENTRIES keys, most of them by identity (keys come from
- * `Object.keys` and from literals, both internalized). A session given more entries moves them
- * to a Map for good, so no lookup walks more than FLAT_ENTRIES keys.
+ * lookup compares at most FLAT_ENTRIES keys: by identity where both are internalized (keys from
+ * `Object.keys` and from literals), by content otherwise (keys decoded from a persistence file).
+ * A session given more entries moves them to a Map for good, so no lookup walks more than
+ * FLAT_ENTRIES keys.
  */
 export class SessionData {
   /** Key, value, key... in insertion order while the session has at most FLAT_ENTRIES; then unused. */
@@ -49,6 +50,11 @@ export class SessionData {
     record.flat = entries.slice()
     record.dataBytes = bytes
     return record
+  }
+
+  /** Takes `roles` as the session's roles (the shared empty list when there are none). */
+  setRoles(roles: string[]): void {
+    this.roles = roles.length === 0 ? NO_ROLES : roles
   }
 
   /** Entries held. */

@@ -79,8 +79,13 @@ export class JsEngine implements Engine {
   private attachedInBlock = new Int32Array(0)
   /** keys: 'caller' only (random ids live in randomIds): dense, indexed by slot, '' when free. */
   private readonly ids: string[] = []
-  /** Dense, indexed by slot; undefined until the first write, PACKED for a restored one not yet read. */
-  private readonly data: (SessionData | typeof PACKED | undefined)[] = []
+  /**
+   * Dense, indexed by slot: undefined until the first write, PACKED for a restored one not yet
+   * read, a bare array (key, value, key...) for a create's data while nothing else is set (no
+   * user, no roles, no later write: the SessionData object would add 64 bytes to the heap of
+   * every such session), else a SessionData.
+   */
+  private readonly data: (SessionData | string[] | typeof PACKED | undefined)[] = []
   /** Side records of restored sessions as the file held them; made by the first load that keeps one. */
   private packed: PackedSides | undefined = undefined
   /**
@@ -469,10 +474,16 @@ export class JsEngine implements Engine {
     return at + (out as Buffer & { utf8Write(text: string, offset: number): number }).utf8Write(key, at)
   }
 
-  /** The side record of `handle` as stored (user, roles, data), for the same encoder: read only. */
-  sideRecord(handle: number): SessionData | undefined {
+  /**
+   * The side record of `handle` as stored (user, roles, data), for the same encoder: read only.
+   * A bare array is a create's data alone (no user, no roles), given as it is: the encoder walks
+   * every session, and making each a SessionData would put them all back on the heap.
+   */
+  sideRecord(handle: number): SessionData | string[] | undefined {
     const slot = this.slotOf(handle)
-    return slot < 0 ? undefined : this.side(slot)
+    if (slot < 0) return undefined
+    const record = this.data[slot]
+    return Array.isArray(record) ? record : this.side(slot)
   }
 
   /**
@@ -538,8 +549,10 @@ export class JsEngine implements Engine {
   getData(handle: number, key: string): string | undefined {
     const slot = this.slotOf(handle)
     if (slot < 0) return undefined
-    const record = this.side(slot)
-    return record === undefined ? undefined : record.get(key)
+    const record = this.data[slot]
+    if (Array.isArray(record)) return SessionData.bareGet(record, key)
+    const side = this.side(slot)
+    return side === undefined ? undefined : side.get(key)
   }
 
   setData(handle: number, key: string, value: string): number {
@@ -560,10 +573,10 @@ export class JsEngine implements Engine {
     // goes into a new record at once: one array of the exact size, no lookup per entry.
     const slot = this.slotOf(handle)
     if (slot >= 0 && this.data[slot] === undefined && entries.length > 0) {
-      const record = SessionData.fromDistinct(entries, this.maxDataBytes)
-      if (record !== undefined) {
-        this.data[slot] = record
-        this.sideBytes += record.approximateBytes()
+      const bare = SessionData.bareEntries(entries, this.maxDataBytes)
+      if (bare !== undefined) {
+        this.data[slot] = bare
+        this.sideBytes += SessionData.bareBytes(bare)
         return SET_OK
       }
     }
@@ -588,6 +601,8 @@ export class JsEngine implements Engine {
   dataKeys(handle: number): string[] {
     const slot = this.slotOf(handle)
     if (slot < 0) return []
+    const bare = this.data[slot]
+    if (Array.isArray(bare)) return SessionData.bareKeys(bare)
     const record = this.side(slot)
     return record === undefined ? [] : record.keys()
   }
@@ -597,6 +612,7 @@ export class JsEngine implements Engine {
     if (slot < 0) return NaN
     const record = this.data[slot]
     if (record === PACKED) return this.packed!.dataBytes(slot)
+    if (Array.isArray(record)) return SessionData.bareDataBytes(record)
     return record === undefined ? 0 : record.dataBytes
   }
 
@@ -605,7 +621,7 @@ export class JsEngine implements Engine {
     if (slot < 0) return undefined
     const record = this.data[slot]
     if (record === PACKED) return this.packed!.user(slot)
-    return record === undefined ? undefined : record.user
+    return record === undefined || Array.isArray(record) ? undefined : record.user
   }
 
   setUser(handle: number, user: string | undefined): boolean {
@@ -624,6 +640,8 @@ export class JsEngine implements Engine {
   roles(handle: number): string[] {
     const slot = this.slotOf(handle)
     if (slot < 0) return []
+    const bare = this.data[slot]
+    if (Array.isArray(bare)) return []
     const record = this.side(slot)
     return record === undefined ? [] : record.roles.slice()
   }
@@ -795,12 +813,18 @@ export class JsEngine implements Engine {
   private classOf(slot: number): number {
     const record = this.data[slot]
     if (record === PACKED) return this.packed!.hasUser(slot) ? USER : ANONYMOUS
-    return record !== undefined && record.user !== undefined ? USER : ANONYMOUS
+    return record !== undefined && !Array.isArray(record) && record.user !== undefined ? USER : ANONYMOUS
   }
 
-  /** The side record of `slot`, decoded first when it is still packed. */
+  /** The side record of `slot`, decoded first when it is still packed, made when it is bare. */
   private side(slot: number): SessionData | undefined {
     const record = this.data[slot]
+    if (Array.isArray(record)) {
+      const made = SessionData.ofBare(record)
+      this.data[slot] = made
+      this.sideBytes += made.approximateBytes() - SessionData.bareBytes(record)
+      return made
+    }
     if (record !== PACKED) return record
     const unpacked = this.packed!.unpack(slot)
     this.data[slot] = unpacked
@@ -832,6 +856,7 @@ export class JsEngine implements Engine {
   /** What memoryBytes counts for the slot's side record (a packed one: in PackedSides.bytes). */
   private recordBytes(slot: number): number {
     const record = this.data[slot]
+    if (Array.isArray(record)) return SessionData.bareBytes(record)
     return record === undefined || record === PACKED ? 0 : record.approximateBytes()
   }
 

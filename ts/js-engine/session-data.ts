@@ -34,21 +34,57 @@ export class SessionData {
   }
 
   /**
-   * A record of `entries` (key, value, key...), or undefined when they cannot go in one at once:
-   * more than FLAT_ENTRIES, a key given twice, or more than `maxBytes` UTF-8 bytes in all (set
-   * them one by one then, as setData would).
+   * A create's data as the engine keeps it while nothing else is set: `entries` (key, value,
+   * key...) copied to an array of their exact size, or undefined when they cannot be kept so
+   * (more than FLAT_ENTRIES, a key given twice, or more than `maxBytes` UTF-8 bytes in all: set
+   * them one by one then, as setData would). Read with the bare* functions; `ofBare` makes the
+   * record for a change.
    */
-  static fromDistinct(entries: string[], maxBytes: number): SessionData | undefined {
+  static bareEntries(entries: string[], maxBytes: number): string[] | undefined {
     if (entries.length > FLAT_ENTRIES * 2 || (entries.length & 1) !== 0) return undefined
     let bytes = 0
     for (let at = 0; at < entries.length; at += 2) {
       for (let earlier = 0; earlier < at; earlier += 2) if (entries[earlier] === entries[at]) return undefined
       bytes += utf8(entries[at]) + utf8(entries[at + 1])
     }
-    if (bytes > maxBytes) return undefined
+    return bytes > maxBytes ? undefined : entries.slice()
+  }
+
+  /** The value of `key` in a bare array. */
+  static bareGet(bare: string[], key: string): string | undefined {
+    for (let at = 0; at < bare.length; at += 2) if (bare[at] === key) return bare[at + 1]
+    return undefined
+  }
+
+  /** The keys of a bare array, as a new array. */
+  static bareKeys(bare: string[]): string[] {
+    const keys = new Array<string>(bare.length >> 1)
+    for (let at = 0; at < keys.length; at++) keys[at] = bare[at * 2]
+    return keys
+  }
+
+  /** UTF-8 bytes of a bare array's strings. */
+  static bareDataBytes(bare: string[]): number {
+    let bytes = 0
+    for (let at = 0; at < bare.length; at++) bytes += utf8(bare[at])
+    return bytes
+  }
+
+  /**
+   * What memoryBytes counts for a bare array: as approximateBytes would for its record, with
+   * UTF-16 lengths standing for UTF-8 bytes (no pass of Buffer.byteLength on every release).
+   */
+  static bareBytes(bare: string[]): number {
+    let bytes = 64 + (bare.length >> 1) * 64
+    for (let at = 0; at < bare.length; at++) bytes += bare[at].length
+    return bytes
+  }
+
+  /** The record of a bare array, which it takes (no copy). */
+  static ofBare(bare: string[]): SessionData {
     const record = new SessionData()
-    record.flat = entries.slice()
-    record.dataBytes = bytes
+    record.flat = bare
+    record.dataBytes = SessionData.bareDataBytes(bare)
     return record
   }
 

@@ -77,8 +77,16 @@ class EntryWriter {
     return true
   }
 
-  /** User, roles and data of a session's side record (none for undefined); false when they do not fit. */
-  side(side: SessionData | undefined): boolean {
+  /**
+   * User, roles and data of a session's side record (none for undefined; a bare array is data
+   * alone, key, value, key...); false when they do not fit.
+   */
+  side(side: SessionData | string[] | undefined): boolean {
+    if (Array.isArray(side)) {
+      if (!this.u8(0) || !this.u32(0) || !this.u32(side.length >> 1)) return false
+      for (let at = 0; at < side.length; at++) if (!this.str(side[at])) return false
+      return true
+    }
     if (side === undefined || side.user === undefined) {
       if (!this.u8(0)) return false
     } else if (!this.u8(1) || !this.str(side.user)) {

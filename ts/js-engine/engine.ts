@@ -246,6 +246,8 @@ export class JsEngine implements Engine {
     if (slot < 0) return false
     const packed = this.packed ?? (this.packed = new PackedSides(this.capacity))
     packed.pack(slot, source, start, end, shared)
+    // A load restores into new slots; should one ever hold a record, its bytes leave the count.
+    if (this.data[slot] !== PACKED) this.sideBytes -= this.recordBytes(slot)
     this.data[slot] = PACKED
     if (this.i32[slot * I + STATE] === STATE_ATTACHED && this.wheel.classOf(slot) !== this.classOf(slot)) this.refile(slot)
     return dataBytes > this.maxDataBytes
@@ -590,6 +592,9 @@ export class JsEngine implements Engine {
   deleteData(handle: number, key: string): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
+    // Deleting what a bare array does not hold changes nothing: no record for it.
+    const bare = this.data[slot]
+    if (Array.isArray(bare) && SessionData.bareGet(bare, key) === undefined) return false
     const record = this.side(slot)
     if (record === undefined) return false
     const before = record.approximateBytes()
@@ -627,6 +632,8 @@ export class JsEngine implements Engine {
   setUser(handle: number, user: string | undefined): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
+    // A bare array has no user: clearing it changes nothing.
+    if (user === undefined && Array.isArray(this.data[slot])) return true
     const record = this.side(slot)
     const before = this.recordBytes(slot)
     if (record !== undefined) record.user = user
@@ -649,6 +656,8 @@ export class JsEngine implements Engine {
   setRoles(handle: number, roles: string[]): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
+    // A bare array has no roles: setting none changes nothing.
+    if (roles.length === 0 && Array.isArray(this.data[slot])) return true
     const record = this.side(slot)
     const before = this.recordBytes(slot)
     if (record !== undefined) record.setRoles(roles.slice())
@@ -737,6 +746,10 @@ export class JsEngine implements Engine {
     for (let slot = 0; slot < this.used; slot++) {
       sideBytes += this.recordBytes(slot)
       if (this.randomIds === undefined) keyBytes += keyCost(this.ids[slot])
+      const bare = this.data[slot]
+      if (Array.isArray(bare) && SessionData.bareEntries(bare, this.maxDataBytes) === undefined) {
+        throw new Error(`slot ${slot} holds a bare array that is not a create's data (${bare.length} strings)`)
+      }
     }
     if (sideBytes !== this.sideBytes || keyBytes !== this.keyBytes) {
       throw new Error(`side records and keys hold ${sideBytes} + ${keyBytes} bytes, counted ${this.sideBytes} + ${this.keyBytes}`)

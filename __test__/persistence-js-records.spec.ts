@@ -44,6 +44,12 @@ function fill(engine: JsEngine, keys: EngineConfig['keys'], sessions: number): F
   const handles = new Float64Array(sessions)
   for (let index = 0; index < sessions; index++) {
     const now = 1_700_000_000_000 + index * 7.5
+    if (keys === 'random' && index % 4 === 3) {
+      // A create's data and nothing else: the engine keeps it as a bare array, written as is.
+      const entries = TEXTS.slice(0, 1 + (index % TEXTS.length)).flatMap((text, at) => [`${text}#${at}`, TEXTS[(index + at) % TEXTS.length]])
+      handles[index] = engine.createSession(now, 60_000 + index, 0, entries)
+      continue
+    }
     const handle = keys === 'random'
       ? engine.create(now, index % 3 === 0 ? 0 : 60_000 + index, index % 4 === 0 ? 0 : 3_600_000)
       : engine.createWithKey(`${TEXTS[index % TEXTS.length]}:${index}`, now, 60_000, 0)

@@ -42,12 +42,12 @@ export class SessionData {
    */
   static bareEntries(entries: string[], maxBytes: number): string[] | undefined {
     if (entries.length > FLAT_ENTRIES * 2 || (entries.length & 1) !== 0) return undefined
-    let bytes = 0
-    for (let at = 0; at < entries.length; at += 2) {
+    for (let at = 2; at < entries.length; at += 2) {
       for (let earlier = 0; earlier < at; earlier += 2) if (entries[earlier] === entries[at]) return undefined
-      bytes += utf8(entries[at]) + utf8(entries[at + 1])
     }
-    return bytes > maxBytes ? undefined : entries.slice()
+    // Without a cap nothing needs the byte count now: bareDataBytes counts it when asked.
+    if (maxBytes !== Infinity && SessionData.bareDataBytes(entries) > maxBytes) return undefined
+    return entries.slice()
   }
 
   /** The value of `key` in a bare array. */
@@ -99,10 +99,7 @@ export class SessionData {
   }
 
   get(key: string): string | undefined {
-    if (this.map !== undefined) return this.map.get(key)
-    const flat = this.flat
-    for (let at = 0; at < flat.length; at += 2) if (flat[at] === key) return flat[at + 1]
-    return undefined
+    return this.map !== undefined ? this.map.get(key) : SessionData.bareGet(this.flat, key)
   }
 
   /** The data bytes after storing `value` under `key` (what maxDataBytes is checked against). */
@@ -166,10 +163,7 @@ export class SessionData {
 
   /** The keys in insertion order, as a new array. */
   keys(): string[] {
-    if (this.map !== undefined) return Array.from(this.map.keys())
-    const keys = new Array<string>(this.flat.length >> 1)
-    for (let at = 0; at < keys.length; at++) keys[at] = this.flat[at * 2]
-    return keys
+    return this.map !== undefined ? Array.from(this.map.keys()) : SessionData.bareKeys(this.flat)
   }
 
   /** Calls `visit` with each value and key in insertion order (Map.forEach's order of arguments). */

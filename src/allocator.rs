@@ -213,9 +213,29 @@ pub fn release_freed_memory() {
     }
 }
 
-/// Sets mimalloc's options once per process, before the first engine allocates.
+/// Sets mimalloc's options once per process, before the first engine allocates, and starts the
+/// thread that makes the arena's huge pages ahead of use (src/prefault.rs).
 pub(crate) fn tune() {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    if let Some(arena) = huge_arena() {
+        let mut size = 0usize;
+        // SAFETY: a documented mimalloc call with an arena id it gave.
+        let start = unsafe { mi_arena_area(arena, &mut size) };
+        if !start.is_null() {
+            crate::prefault::start(start as usize, size);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     huge_arena();
+}
+
+/// A block of `size` bytes from the huge-page arena: its next huge pages are made ahead.
+fn from_huge_arena(block: *mut c_void, size: usize) -> *mut c_void {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    if !block.is_null() {
+        crate::prefault::after(block as usize + size);
+    }
+    block
 }
 
 /// mimalloc, with the lookup tables' blocks from this thread's huge-page heap.
@@ -228,7 +248,10 @@ unsafe impl GlobalAlloc for Allocator {
         if for_huge_pages(layout.size()) {
             if let Some(heap) = huge_heap() {
                 // SAFETY: a live heap of this thread; size and alignment from the layout.
-                let block = unsafe { mi_heap_malloc_aligned(heap, layout.size(), layout.align()) };
+                let block = from_huge_arena(
+                    unsafe { mi_heap_malloc_aligned(heap, layout.size(), layout.align()) },
+                    layout.size(),
+                );
                 if !block.is_null() {
                     return block.cast();
                 }
@@ -242,7 +265,10 @@ unsafe impl GlobalAlloc for Allocator {
         if for_huge_pages(layout.size()) {
             if let Some(heap) = huge_heap() {
                 // SAFETY: as in `alloc`.
-                let block = unsafe { mi_heap_zalloc_aligned(heap, layout.size(), layout.align()) };
+                let block = from_huge_arena(
+                    unsafe { mi_heap_zalloc_aligned(heap, layout.size(), layout.align()) },
+                    layout.size(),
+                );
                 if !block.is_null() {
                     return block.cast();
                 }
@@ -262,9 +288,12 @@ unsafe impl GlobalAlloc for Allocator {
             if let Some(heap) = huge_heap() {
                 // SAFETY: `block` is a live mimalloc block of `layout`; mimalloc moves it into
                 // `heap` when it must grow, and returns null (keeping `block`) on failure.
-                let moved = unsafe {
-                    mi_heap_realloc_aligned(heap, block.cast(), new_size, layout.align())
-                };
+                let moved = from_huge_arena(
+                    unsafe {
+                        mi_heap_realloc_aligned(heap, block.cast(), new_size, layout.align())
+                    },
+                    new_size,
+                );
                 if !moved.is_null() {
                     return moved.cast();
                 }

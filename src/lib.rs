@@ -23,6 +23,8 @@ mod handle_buffer;
 mod id_text;
 mod packed;
 mod persist;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod prefault;
 mod probe;
 
 pub use allocator::release_freed_memory;

@@ -1,5 +1,6 @@
 import test from 'ava'
 import fc from 'fast-check'
+import { SET_OK, SET_TOO_LARGE } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
 import { SessionData } from '../ts/js-engine/session-data'
 
@@ -100,6 +101,26 @@ test('a create\'s data stays a bare array until something else is set, reads nev
   engine.detach(other)
   engine.release(other)
   t.is(engine.memoryBytes(), empty)
+})
+
+test('a write refused over maxDataBytes leaves a bare array bare, and the cap counts as the record would', (t) => {
+  const engine = new JsEngine({ idBytes: 16, idEncoding: 'base64url', keys: 'random', maxDataBytes: 12, resolution: 1000 })
+  const internal = engine as unknown as { data: unknown[] }
+  const handle = engine.createSession(0, 60_000, 0, ['theme', 'dark', 'é', 'x'])
+  const slot = internal.data.findIndex((record) => record !== undefined)
+  const before = engine.memoryBytes()
+  t.is(engine.dataBytes(handle), 12)
+  t.is(engine.setData(handle, 'theme', 'darker'), SET_TOO_LARGE, 'two bytes more than the cap')
+  t.is(engine.setData(handle, 'k', ''), SET_TOO_LARGE, 'a new key adds its bytes')
+  t.true(Array.isArray(internal.data[slot]), 'still bare')
+  t.is(engine.memoryBytes(), before)
+  t.is(engine.getData(handle, 'theme'), 'dark')
+  t.is(engine.setData(handle, 'theme', 'blue'), SET_OK, 'a replaced value counts its own bytes only')
+  t.false(Array.isArray(internal.data[slot]))
+  t.is(engine.dataBytes(handle), 12)
+  t.is(engine.setData(handle, 'é', ''), SET_OK)
+  t.is(engine.dataBytes(handle), 11)
+  engine.checkInvariants()
 })
 
 test('a record with no roles shares one frozen empty list, which cannot be filled by mistake', (t) => {

@@ -560,6 +560,10 @@ export class JsEngine implements Engine {
   setData(handle: number, key: string, value: string): number {
     const slot = this.slotOf(handle)
     if (slot < 0) return SET_STALE
+    // A write refused over the cap changes nothing: a bare array stays bare.
+    const bare = this.data[slot]
+    if (Array.isArray(bare) && this.maxDataBytes !== Infinity &&
+      SessionData.bareBytesAfterSet(bare, key, value) > this.maxDataBytes) return SET_TOO_LARGE
     const existing = this.side(slot)
     const bytesAfter = existing === undefined ? SessionData.entryBytes(key, value) : existing.bytesAfterSet(key, value)
     if (bytesAfter > this.maxDataBytes) return SET_TOO_LARGE

@@ -70,6 +70,13 @@ export class SessionData {
     return bytes
   }
 
+  /** The data bytes of a bare array after storing `value` under `key`, as bytesAfterSet counts. */
+  static bareBytesAfterSet(bare: string[], key: string, value: string): number {
+    const old = SessionData.bareGet(bare, key)
+    const bytes = SessionData.bareDataBytes(bare) + utf8(value)
+    return old === undefined ? bytes + utf8(key) : bytes - utf8(old)
+  }
+
   /**
    * What memoryBytes counts for a bare array: as approximateBytes would for its record, with
    * UTF-16 lengths standing for UTF-8 bytes (no pass of Buffer.byteLength on every release).

@@ -47,6 +47,10 @@ use napi_derive::napi;
 /// `mi_option_arena_eager_commit` in mimalloc v2's `mi_option_e` (libmimalloc-sys 0.1.49, v2
 /// feature, pinned with the crate in Cargo.toml).
 const MI_OPTION_ARENA_EAGER_COMMIT: c_int = 4;
+/// `mi_option_destroy_on_exit` there: set (`MIMALLOC_DESTROY_ON_EXIT`), mimalloc unmaps its arenas
+/// at exit, which a thread touching the arena then could meet.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+const MI_OPTION_DESTROY_ON_EXIT: c_int = 22;
 /// Blocks this large or larger, and made of whole 4 KiB pages, go to the huge-page arena.
 const LARGE_BLOCK_BYTES: usize = 64 * 1024;
 /// The engine's table pages and index chunks are whole 4 KiB pages by construction (1,024 slots
@@ -82,6 +86,8 @@ struct Rlimit {
 
 extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn mi_option_is_enabled(option: c_int) -> bool;
     fn mi_reserve_os_memory_ex(
         size: usize,
         commit: bool,
@@ -177,6 +183,10 @@ thread_local! {
     /// This thread's mimalloc heap in the huge-page arena (mimalloc heaps allocate only on the
     /// thread that made them; each Worker has its own). Null until the first large block.
     static HUGE_HEAP: Cell<*mut c_void> = const { Cell::new(ptr::null_mut()) };
+    /// Bytes this thread has taken from the huge-page arena (never lowered): how far ahead of
+    /// its blocks pages are made (src/prefault.rs).
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    static HUGE_TAKEN: Cell<usize> = const { Cell::new(0) };
 }
 
 /// This thread's heap in the huge-page arena, made on first use; `None` when there is none.
@@ -219,9 +229,14 @@ pub(crate) fn tune() {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     if let Some(arena) = huge_arena() {
         let mut size = 0usize;
-        // SAFETY: a documented mimalloc call with an arena id it gave.
-        let start = unsafe { mi_arena_area(arena, &mut size) };
-        if !start.is_null() {
+        // SAFETY: documented mimalloc calls, with an arena id mimalloc gave.
+        let (start, destroyed_at_exit) = unsafe {
+            (
+                mi_arena_area(arena, &mut size),
+                mi_option_is_enabled(MI_OPTION_DESTROY_ON_EXIT),
+            )
+        };
+        if !start.is_null() && !destroyed_at_exit {
             crate::prefault::start(start as usize, size);
         }
     }
@@ -233,7 +248,14 @@ pub(crate) fn tune() {
 fn from_huge_arena(block: *mut c_void, size: usize) -> *mut c_void {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     if !block.is_null() {
-        crate::prefault::after(block as usize + size);
+        let taken = HUGE_TAKEN
+            .try_with(|taken| {
+                let now = taken.get().saturating_add(size);
+                taken.set(now);
+                now
+            })
+            .unwrap_or(0);
+        crate::prefault::after(block as usize + size, taken);
     }
     block
 }

@@ -233,10 +233,11 @@ impl Buckets {
         true
     }
 
-    /// Checks that every bucket is reachable from its home without crossing an empty bucket and
-    /// that `len` counts the filled buckets; returns the slots.
+    /// Checks that every bucket is reachable from its home without crossing an empty bucket,
+    /// that `len` counts the filled buckets and that at most `full_eighths` eighths of them are
+    /// filled; returns the slots.
     #[cfg(any(test, debug_assertions))]
-    fn check(&self) -> Result<Vec<u32>, String> {
+    fn check(&self, full_eighths: usize) -> Result<Vec<u32>, String> {
         let mask = self.mask();
         let mut slots = Vec::new();
         for (at, bucket) in self.buckets.iter().enumerate() {
@@ -254,7 +255,7 @@ impl Buckets {
             }
             slots.push(slot_of(bucket));
         }
-        if slots.len() != self.len || self.len * BUCKETS_PER_ENTRY > self.buckets.len() {
+        if slots.len() != self.len || self.len * 8 > self.buckets.len() * full_eighths {
             return Err(format!(
                 "{} filled buckets, len {}, capacity {}",
                 slots.len(),
@@ -288,21 +289,24 @@ impl Migration {
     }
 
     /// Files `bucket` in the old table when its home there is still to be moved and its chain
-    /// ends before the part already moved; false (nothing done) otherwise, or when the old
-    /// table is half full. The move then files it in the new table in order with its
-    /// neighbours. Filed in the new table at once, the inserts that follow a growth each wrote
-    /// a random bucket of a table never touched: at 2^22 and 2^23 sessions the first few
-    /// thousand creates each faulted in fresh memory, up to 5.7 ms of kernel time in one
-    /// create (2 MiB huge pages zeroed; bench/growth-stall.ts fill). Filed here, an insert
-    /// writes the new table only where the move has already written it.
+    /// ends before the part already moved; false (nothing done) otherwise, or when the part
+    /// still to be moved is 5/8 full (it starts half full, and at 16 buckets moved per insert
+    /// the inserts filed here raise that to ~0.56 by the end of the move). The move then files it in the new table in order with
+    /// its neighbours. Filed in the new table at once, the inserts that follow a growth each
+    /// wrote a random bucket of a table never touched: at 2^22 and 2^23 sessions the first few
+    /// thousand creates each faulted in fresh memory, up to 5.7 ms of kernel time in one create
+    /// (2 MiB huge pages zeroed; bench/growth-stall.ts fill). Filed here, an insert writes the
+    /// new table only where the move has already written it.
     fn put_ahead(&mut self, bucket: u64) -> bool {
-        if self.from.len * BUCKETS_PER_ENTRY >= self.from.capacity() {
+        let mask = self.from.mask();
+        let unmoved = self.start.wrapping_sub(self.next) & mask;
+        if self.from.len * 8 >= unmoved * 5 {
             return false;
         }
-        let mask = self.from.mask();
         let mut at = self.from.home(tag_of(bucket));
         while self.ahead(at) {
-            let Some(target) = self.from.buckets.entry(at) else {
+            // A chunk never written is not made in a table being taken apart.
+            let Some(target) = self.from.buckets.get_mut(at) else {
                 return false;
             };
             if *target == EMPTY {
@@ -313,6 +317,12 @@ impl Migration {
             at = (at + 1) & mask;
         }
         false
+    }
+
+    /// Whether an entry hashed to `hash` would be in the old table first: its home there is
+    /// still to be moved (put_ahead files such entries there).
+    fn holds_first(&self, hash: u64) -> bool {
+        self.ahead(self.from.home(tag_of(hash)))
     }
 }
 
@@ -397,10 +407,17 @@ impl SlotIndex {
 
     /// The slot whose hash is `hash` and for which `is_key` confirms the key.
     pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
-        let found = self.table.find(hash, &mut is_key);
         match &self.old {
-            Some(m) if found.is_none() => m.from.find(hash, &mut is_key),
-            _ => found,
+            None => self.table.find(hash, &mut is_key),
+            // During a move, the table an entry is likelier in first (either order is correct).
+            Some(m) if m.holds_first(hash) => m
+                .from
+                .find(hash, &mut is_key)
+                .or_else(|| self.table.find(hash, &mut is_key)),
+            Some(m) => self
+                .table
+                .find(hash, &mut is_key)
+                .or_else(|| m.from.find(hash, &mut is_key)),
         }
     }
 
@@ -485,8 +502,13 @@ impl SlotIndex {
     /// Removes `slot`, filed under `hash`; false when it is not there. An index left 1/8 full
     /// starts shrinking; an emptied one frees its tables at once.
     pub(crate) fn remove(&mut self, hash: u64, slot: u32) -> bool {
-        let removed = self.table.remove(hash, slot)
-            || self.old.as_mut().is_some_and(|m| m.from.remove(hash, slot));
+        let removed = match self.old.as_mut() {
+            None => self.table.remove(hash, slot),
+            Some(m) if m.holds_first(hash) => {
+                m.from.remove(hash, slot) || self.table.remove(hash, slot)
+            }
+            Some(m) => self.table.remove(hash, slot) || m.from.remove(hash, slot),
+        };
         if !removed {
             return false;
         }
@@ -516,9 +538,10 @@ impl SlotIndex {
     /// test builds).
     #[cfg(any(test, debug_assertions))]
     pub(crate) fn check(&self) -> Result<Vec<u32>, String> {
-        let mut slots = self.table.check()?;
+        let mut slots = self.table.check(8 / BUCKETS_PER_ENTRY)?;
         if let Some(m) = &self.old {
-            slots.extend(m.from.check()?);
+            // An old table takes inserts ahead of the move up to 5/8 full (put_ahead).
+            slots.extend(m.from.check(5)?);
             let mask = m.from.mask();
             if m.from.buckets.get(m.start).is_some_and(|b| b != EMPTY) {
                 return Err(format!(

@@ -6,6 +6,14 @@ interface RawBuffer extends Buffer {
   utf8Slice(start: number, end: number): string
 }
 
+/**
+ * Slots per page of `order` (256 KiB). One typed array doubled as it filled: after a load of
+ * 10^6 sessions, the records moved during a mass destroy grew it inside one destroy, which took
+ * 8.4 ms (1,026 page faults, the 524,288th of 600,000 in order; 2.3-8.2 ms in other probe runs).
+ * In pages, no destroy of that probe faulted more than 500 pages.
+ */
+const ORDER_PAGE_BITS = 16
+const ORDER_PAGE = 1 << ORDER_PAGE_BITS
 /** Bytes per chunk of copied records; a longer record gets a chunk of its own. */
 const CHUNK_BYTES = 1 << 20
 /**
@@ -51,8 +59,11 @@ export class PackedSides {
   private readonly packedEver: number[] = []
   /** Per chunk: where its slots start in `order`. */
   private readonly firstOf: number[] = []
-  /** The slots packed, in order (chunk by chunk); a slot may be there again, in a later chunk. */
-  private order = new Int32Array(1024)
+  /**
+   * The slots packed, in order (chunk by chunk), in pages of ORDER_PAGE; a slot may be there
+   * again, in a later chunk.
+   */
+  private orderPages: Int32Array[] = []
   private orderLength = 0
   private current = -1
   private at = 0
@@ -159,12 +170,9 @@ export class PackedSides {
 
   /** Appends `slot` to `order` (the last chunk's). */
   private append(slot: number): void {
-    if (this.orderLength === this.order.length) {
-      const order = new Int32Array(this.order.length * 2)
-      order.set(this.order)
-      this.order = order
-    }
-    this.order[this.orderLength++] = slot
+    const at = this.orderLength++
+    if ((at & (ORDER_PAGE - 1)) === 0) this.orderPages.push(new Int32Array(ORDER_PAGE))
+    this.orderPages[at >>> ORDER_PAGE_BITS][at & (ORDER_PAGE - 1)] = slot
   }
 
   /** Copies the waiting run into its chunk, or makes it the chunk. */
@@ -351,7 +359,7 @@ export class PackedSides {
     this.packedEver.length = 0
     this.firstOf.length = 0
     this.collects.length = 0
-    this.order = new Int32Array(1024)
+    this.orderPages = []
     this.orderLength = 0
     this.moveTarget = -1
   }
@@ -360,7 +368,7 @@ export class PackedSides {
   private forEachIn(chunk: number, visit: (slot: number) => void): void {
     const end = chunk + 1 < this.firstOf.length ? this.firstOf[chunk + 1] : this.orderLength
     for (let index = this.firstOf[chunk]; index < end; index++) {
-      const slot = this.order[index]
+      const slot = this.orderPages[index >>> ORDER_PAGE_BITS][index & (ORDER_PAGE - 1)]
       if (this.chunkOf[slot] === chunk) visit(slot)
     }
   }

@@ -72,9 +72,7 @@ export class SessionData {
 
   /** The data bytes of a bare array after storing `value` under `key`, as bytesAfterSet counts. */
   static bareBytesAfterSet(bare: string[], key: string, value: string): number {
-    const old = SessionData.bareGet(bare, key)
-    const bytes = SessionData.bareDataBytes(bare) + utf8(value)
-    return old === undefined ? bytes + utf8(key) : bytes - utf8(old)
+    return bytesAfter(SessionData.bareDataBytes(bare), SessionData.bareGet(bare, key), key, value)
   }
 
   /**
@@ -111,10 +109,7 @@ export class SessionData {
 
   /** The data bytes after storing `value` under `key` (what maxDataBytes is checked against). */
   bytesAfterSet(key: string, value: string): number {
-    const old = this.get(key)
-    // A replaced entry keeps its key, so only the value's bytes change.
-    if (old !== undefined) return this.dataBytes - utf8(old) + utf8(value)
-    return this.dataBytes + utf8(key) + utf8(value)
+    return bytesAfter(this.dataBytes, this.get(key), key, value)
   }
 
   /** Stores `value` under `key`: a replaced key keeps its place, a new one goes last. */
@@ -190,4 +185,10 @@ export class SessionData {
     for (let index = 0; index < this.roles.length; index++) bytes += 16 + this.roles[index].length
     return bytes
   }
+}
+
+/** Data bytes after `key` is set to `value`, from `bytes` with `old` its value now (if any). */
+function bytesAfter(bytes: number, old: string | undefined, key: string, value: string): number {
+  // A replaced entry keeps its key, so only the value's bytes change.
+  return old === undefined ? bytes + utf8(key) + utf8(value) : bytes - utf8(old) + utf8(value)
 }

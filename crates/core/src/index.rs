@@ -291,12 +291,12 @@ impl Migration {
     /// Files `bucket` in the old table when its home there is still to be moved and its chain
     /// ends before the part already moved; false (nothing done) otherwise, or when the part
     /// still to be moved is 5/8 full (it starts half full, and at 16 buckets moved per insert
-    /// the inserts filed here raise that to ~0.56 by the end of the move). The move then files it in the new table in order with
-    /// its neighbours. Filed in the new table at once, the inserts that follow a growth each
-    /// wrote a random bucket of a table never touched: at 2^22 and 2^23 sessions the first few
-    /// thousand creates each faulted in fresh memory, up to 5.7 ms of kernel time in one create
-    /// (2 MiB huge pages zeroed; bench/growth-stall.ts fill). Filed here, an insert writes the
-    /// new table only where the move has already written it.
+    /// the inserts filed here raise that to ~0.56 by the end of the move). The move then files
+    /// it in the new table in order with its neighbours. Filed in the new table at once, the
+    /// inserts that follow a growth each wrote a random bucket of a table never touched: at
+    /// 2^22 and 2^23 sessions the first few thousand creates each faulted in fresh memory, up
+    /// to 5.7 ms of kernel time in one create (2 MiB huge pages zeroed; bench/growth-stall.ts
+    /// fill). Filed here, an insert writes the new table only where the move has written it.
     fn put_ahead(&mut self, bucket: u64) -> bool {
         let mask = self.from.mask();
         let unmoved = self.start.wrapping_sub(self.next) & mask;

@@ -57,6 +57,44 @@ for (const writer of ENGINES) {
   }
 }
 
+for (const writer of ENGINES) {
+  for (const reader of ENGINES) {
+    test(`a reload after a crash files the users the journal gave; a load of anonymous sessions files none and later logins still are [${writer} -> ${reader}]`, async (t) => {
+      const path = tempFile(t)
+      const clock = new FakeClock()
+      const first = open(writer, path, clock)
+      first.create()
+      const later = first.create()
+      // Its Session record holds no user: a User record in the journal gives it one.
+      await first.flush()
+      later.user = 'ada'
+      await first.flush()
+      // The file as a crash leaves it (the journal, not close()'s snapshot).
+      const crashed = `${path}.crashed`
+      copyFileSync(path, crashed)
+      first.close()
+
+      const second = open(reader, crashed, clock)
+      t.deepEqual(second.sessionsOf('ada').map((session) => session.id), [later.id])
+      t.is(second.closeUser('ada'), 1)
+      second.close()
+
+      // close() saved only anonymous sessions.
+      const anonymous = tempFile(t)
+      const third = open(writer, anonymous, clock)
+      third.create()
+      third.create()
+      third.close()
+      const fourth = open(reader, anonymous, clock)
+      t.is(fourth.size, 2)
+      t.deepEqual(fourth.sessionsOf('ada'), [])
+      const login = fourth.create({ user: 'ada' })
+      t.deepEqual(fourth.sessionsOf('ada').map((session) => session.id), [login.id])
+      fourth.close()
+    })
+  }
+}
+
 for (const engine of ENGINES) {
   test(`maxSessionsPerUser applies on load: 'evict-oldest' keeps the newest, 'reject' the oldest; expired ones are left to the sweep [${engine}]`, (t) => {
     const path = tempFile(t)

@@ -30,6 +30,8 @@ pub struct LoadOutcome {
     pub offset: Option<f64>,
     /// What it is.
     pub why: Option<String>,
+    /// Records that gave a restored session a user: 0 when none has one.
+    pub users: u32,
 }
 
 fn failed(damage: &str, offset: Option<usize>, why: String) -> LoadOutcome {
@@ -41,6 +43,7 @@ fn failed(damage: &str, offset: Option<usize>, why: String) -> LoadOutcome {
         damage: Some(damage.into()),
         offset: offset.map(|o| o as f64),
         why: Some(why),
+        users: 0,
     }
 }
 
@@ -126,6 +129,7 @@ fn outcome(
         damage: None,
         offset: None,
         why: None,
+        users: u32::try_from(loaded.users).unwrap_or(u32::MAX),
     }
 }
 

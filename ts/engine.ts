@@ -273,6 +273,8 @@ export interface LoadSessionFileOutcome {
   damage: string | undefined
   offset: number | undefined
   why: string | undefined
+  /** Records that gave a restored session a user: 0 when none has one. */
+  users: number
 }
 
 /** Handles pack a slot in the low 25 bits and a generation above them. */

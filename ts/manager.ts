@@ -135,7 +135,9 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
         },
         () => createEngine(resolved.engine, resolved),
       )
-      this.#indexRestored()
+      // Filing by user asks every session for its user (a native call each): skipped when the
+      // load gave none a user.
+      if (this.#persistence.report.users > 0) this.#indexRestored()
       registry.timer.note(this.#engine.nextDeadline())
     }
   }

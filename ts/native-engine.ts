@@ -44,10 +44,12 @@ export interface NativeBinding {
   setRoles(engine: object, handle: number, roles: string[]): boolean
   scan(engine: object, fromSlot: number, now: number, out: Float64Array): number
   loadSessions(engine: object, bytes: Uint8Array, window: number, now: number): {
-    restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null
+    restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null,
+    users: number
   }
   loadSessionFileAt(engine: object, path: string, window: number, now: number): {
-    restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null
+    restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null,
+    users: number
   }
   attachedActivity(engine: object): Float64Array
   snapshotRecords(engine: object): Uint8Array
@@ -200,5 +202,6 @@ function loadOutcome(outcome: ReturnType<NativeBinding['loadSessions']>): LoadSe
     damage: outcome.damage ?? undefined,
     offset: outcome.offset ?? undefined,
     why: outcome.why ?? undefined,
+    users: outcome.users,
   }
 }

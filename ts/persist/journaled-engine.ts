@@ -90,14 +90,28 @@ export class JournaledEngine implements Engine {
     return this.inner.size
   }
 
-  /** The loader restored this session into the inner engine. */
-  adopt(handle: number, lastActivity: number): void {
-    const slot = this.#grow(handle)
-    this.#live[slot] = 1
-    this.#renewedAt[slot] = lastActivity
-    // Its idle timeout is not looked up here (a native call per session would slow the load):
-    // the first use past the window writes a Renew, and from then on the slack applies.
-    this.#due[slot] = lastActivity + this.window
+  /**
+   * Takes on the sessions the loader restored into the inner engine, given as (handle, last
+   * activity) pairs: the journal holds each last activity as loaded. The per-slot arrays grow
+   * once, to the highest slot. Idle timeouts are not looked up (a native call per session
+   * would slow the load): a session's first use past the window writes a Renew, and from then
+   * on the slack applies.
+   */
+  adoptAll(activity: Float64Array): void {
+    let top = 0
+    for (let index = 0; index < activity.length; index += 2) top = Math.max(top, activity[index] & SLOT_MASK)
+    this.#grow(top)
+    const live = this.#live
+    const renewedAt = this.#renewedAt
+    const due = this.#due
+    const window = this.window
+    for (let index = 0; index < activity.length; index += 2) {
+      const slot = activity[index] & SLOT_MASK
+      const lastActivity = activity[index + 1]
+      live[slot] = 1
+      renewedAt[slot] = lastActivity
+      due[slot] = lastActivity + window
+    }
   }
 
   /**

@@ -53,6 +53,8 @@ export interface LoadReport {
   restored: number
   tornAt: number | undefined
   renamedTo: string | undefined
+  /** Records that gave a restored session a user: 0 when no restored session has one. */
+  users: number
 }
 
 /** Writes above this many bytes go to the file as they fill, not all at the end. */
@@ -117,12 +119,13 @@ export class Persistence {
     const lock = FileLock.acquire(path)
     try {
       removeLeftovers(path)
-      const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined }
+      const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined, users: 0 }
       // Last activities load as the file holds them: exact after close(), after a crash up to
       // the renewal slack older than the last use (LOAD_SHIFT).
       const loaded = load(path, options, config, engine, fresh, now, report, warn, cipher)
       const inner = engine.inner
       report.restored = inner.size
+      report.users = loaded.users
       if (loaded.state === 'none' || loaded.records > 2 * inner.size + 1024 || loaded.encrypted !== (cipher !== undefined)) {
         // New, renamed aside, mostly dead records, or to be encrypted: start from a new file.
         writeSnapshotFile(path, config, encrypted, inner, cipher)
@@ -144,9 +147,11 @@ export class Persistence {
       // The journal holds each last activity as the file had it, which is the one loaded.
       const activity = inner.attachedActivity?.()
       if (activity !== undefined) {
-        for (let index = 0; index < activity.length; index += 2) engine.adopt(activity[index], activity[index + 1])
+        engine.adoptAll(activity)
       } else {
-        forEachAttached(inner, (handle) => engine.adopt(handle, inner.lastActivity(handle)))
+        const pairs: number[] = []
+        forEachAttached(inner, (handle) => pairs.push(handle, inner.lastActivity(handle)))
+        engine.adoptAll(Float64Array.from(pairs))
       }
       persistence = new Persistence(path, lock, config, engine, report, onJournalError, cipher)
       return persistence
@@ -260,6 +265,8 @@ interface Loaded {
   tornAt: number | undefined
   /** The file's records are sealed. */
   encrypted: boolean
+  /** Records that gave a restored session a user. */
+  users: number
 }
 
 /**
@@ -272,7 +279,7 @@ function load(
   path: string, options: PersistOptions, config: FileConfig, engine: JournaledEngine, fresh: () => Engine, now: number,
   report: LoadReport, warn: (message: string, code: string) => void, cipher: RecordCipher | undefined,
 ): Loaded {
-  const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined, encrypted: cipher !== undefined }
+  const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined, encrypted: cipher !== undefined, users: 0 }
   const inner = engine.inner
   // A plain file the native engine reads itself, in pieces: no buffer of the file's size.
   const atPath = cipher === undefined && inner.loadSessionFileAt !== undefined
@@ -321,7 +328,9 @@ function load(
     const { damage } = error
     return damaged(damage.kind, damage.kind === 'mismatch' ? 0 : damage.offset, damage.why)
   }
-  const loaded: Loaded = { state: 'loaded', clean: walked.clean, records: walked.records, tornAt: walked.tornAt, encrypted: walked.encrypted }
+  const loaded: Loaded = {
+    state: 'loaded', clean: walked.clean, records: walked.records, tornAt: walked.tornAt, encrypted: walked.encrypted, users: walked.users,
+  }
   if (loaded.tornAt !== undefined) {
     report.tornAt = loaded.tornAt
     warn(
@@ -386,7 +395,7 @@ function loadNative(
     if (offset >= HEADER_BYTES) offset = sealedStarts[Math.max(0, plainStarts.findLastIndex((start) => start <= offset))]
     return walkedFrom({ ...outcome, offset })
   }
-  return walked ?? walkedFrom(outcome)
+  return walked === undefined ? walkedFrom(outcome) : { ...walked, users: outcome.users }
 }
 
 /** A native load's outcome as a walk's; throws ParseError on damage. */
@@ -396,11 +405,11 @@ function walkedFrom(outcome: LoadSessionFileOutcome): LoadWalk {
     const why = outcome.why ?? ''
     throw new ParseError(outcome.damage === 'mismatch' ? { kind: 'mismatch', why } : { kind: outcome.damage === 'not-ours' ? 'not-ours' : 'corrupt', offset, why })
   }
-  return { tornAt: outcome.tornAt, records: outcome.records, clean: outcome.clean, encrypted: false }
+  return { tornAt: outcome.tornAt, records: outcome.records, clean: outcome.clean, encrypted: false, users: outcome.users }
 }
 
-/** What a load reports of its walk over the file. */
-type LoadWalk = Pick<Walked, 'tornAt' | 'records' | 'clean' | 'encrypted'>
+/** What a load reports of its walk over the file, and how many records gave a session a user. */
+type LoadWalk = Pick<Walked, 'tornAt' | 'records' | 'clean' | 'encrypted'> & { users: number }
 
 /**
  * Removes the new files a killed manager left beside `path` (a compaction's, a snapshot's: each

@@ -42,7 +42,7 @@ export function canReplay(engine: Engine): engine is ReplayEngine {
  */
 export function replayFile(
   bytes: Buffer, config: FileConfig, cipher: RecordCipher | undefined, engine: ReplayEngine, window: number, now: number,
-): Walked {
+): Walked & { users: number } {
   const clean = bytes.length > 13 && (bytes[13] & FLAG_CLEAN) !== 0
   // A clean file is a snapshot, all live sessions: its bytes can be kept for the packed sessions
   // as they are (a journal's would keep its dead records alive with them). `bytes` is the
@@ -51,6 +51,8 @@ export function replayFile(
   const shift = clean ? 0 : window
   const shifted = (last: number): number => Math.max(last, Math.min(last + shift, now))
   let overCap = false
+  // Records that gave a session a user: none lets the manager skip filing each session by user.
+  let users = 0
   engine.reserve?.(countSessions(bytes))
   const find = (id: string): number => engine.lookup(id, -Infinity, false)
   // Sealed records are opened one at a time: no id ahead can be read.
@@ -92,6 +94,7 @@ export function replayFile(
         }
         if (handle === RESTORE_INVALID_ID) throw notAnId(r.bytes.toString('utf8', idAt, idAt + idLength))
         if (handle < 0) throw new DecodeError('the session table is full')
+        users += hasUser
         if (hasUser === 1 || roleCount > 0 || pairs > 0) {
           if (distinctKeys(r.bytes, r.view, before, pairs)) {
             if (engine.loadRecord(handle, r.bytes, sideAt, r.end, dataBytes, shared)) overCap = true
@@ -137,6 +140,7 @@ export function replayFile(
         r.done()
         const handle = find(id)
         if (handle >= 0) engine.setUser(handle, user)
+        if (handle >= 0 && user !== undefined) users++
         return
       }
       case Kind.Roles: {
@@ -182,7 +186,7 @@ export function replayFile(
   })
   engine.endLoad()
   if (overCap) engine.capLoadedData()
-  return walked
+  return { ...walked, users }
 }
 
 /** Most keys a Session record's tail is kept packed with (compared pairwise; more are decoded). */

@@ -24,6 +24,10 @@ pub struct Loaded {
     pub torn_at: Option<usize>,
     /// The header's CLEAN flag: last activities are exact (no window was added).
     pub clean: bool,
+    /// Records that gave a restored session a user (Session records with one, User records
+    /// naming one): 0 means no restored session has a user, so the caller's per-user index
+    /// has nothing to file and need not ask each session.
+    pub users: usize,
 }
 
 /// Replays a whole session file into `engine` (empty: a load starts from nothing), in file
@@ -49,7 +53,7 @@ pub struct Loaded {
 /// write_sessions(&first, &mut file);
 /// let mut second = Engine::new(Config::default()).unwrap();
 /// let loaded = load(&mut second, &file, 1000.0, 50.0).unwrap();
-/// assert_eq!((loaded.restored, loaded.records, loaded.clean), (1, 1, true));
+/// assert_eq!((loaded.restored, loaded.records, loaded.clean, loaded.users), (1, 1, true, 1));
 /// let id = first.id(h).unwrap();
 /// let r = second.lookup(id.as_bytes(), 5.0, false).unwrap();
 /// assert_eq!(second.user(r), Some("alice"));
@@ -69,6 +73,7 @@ pub fn load(engine: &mut Engine, bytes: &[u8], window: f64, now: f64) -> Result<
         roles: Vec::new(),
         data: Vec::new(),
         over_cap: false,
+        users: 0,
     };
     let (records, torn_at) = walk(bytes, |offset, body| {
         replay
@@ -86,6 +91,7 @@ pub fn load(engine: &mut Engine, bytes: &[u8], window: f64, now: f64) -> Result<
         records,
         torn_at,
         clean,
+        users: replay.users,
     })
 }
 
@@ -118,6 +124,7 @@ pub fn load_from<R: Read + Seek>(
     let mut roles: Vec<&str> = Vec::new();
     let mut data: Vec<(&str, &str)> = Vec::new();
     let mut over_cap = false;
+    let mut users = 0;
     let (records, torn_at) =
         walk_pieces(&mut Pieces::new(&mut source, len, piece), |offset, body| {
             let mut replay = Replay {
@@ -127,9 +134,11 @@ pub fn load_from<R: Read + Seek>(
                 roles: emptied(std::mem::take(&mut roles)),
                 data: emptied(std::mem::take(&mut data)),
                 over_cap: false,
+                users: 0,
             };
             let applied = replay.apply(&mut Reader { body, at: 0 });
             over_cap |= replay.over_cap;
+            users += replay.users;
             roles = emptied(replay.roles);
             data = emptied(replay.data);
             applied.map_err(|why| Damage::Corrupt {
@@ -145,6 +154,7 @@ pub fn load_from<R: Read + Seek>(
         records,
         torn_at,
         clean,
+        users,
     })
 }
 
@@ -168,6 +178,8 @@ struct Replay<'e, 'a> {
     data: Vec<(&'a str, &'a str)>,
     /// Some session's data went over `max_data_bytes`.
     over_cap: bool,
+    /// Records that gave a session a user ([`Loaded::users`]).
+    users: usize,
 }
 
 impl<'a> Replay<'_, 'a> {
@@ -219,6 +231,7 @@ impl<'a> Replay<'_, 'a> {
                 r.done()?;
                 if let Some(h) = self.find(id) {
                     self.engine.set_user(h, user);
+                    self.users += usize::from(user.is_some());
                 }
                 Ok(())
             }
@@ -317,6 +330,7 @@ impl<'a> Replay<'_, 'a> {
             Err(Error::InvalidConfig(_)) => return Err(not_an_id(id)),
             Err(e) => return Err(e.to_string()),
         };
+        self.users += usize::from(user.is_some());
         if user.is_some() || !self.roles.is_empty() || !self.data.is_empty() {
             let side = r.body.get(side_at..).unwrap_or_default();
             self.over_cap |= if distinct_keys(self.data.iter().copied()) {

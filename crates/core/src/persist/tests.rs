@@ -428,6 +428,34 @@ fn load_leaves_the_sessions_parse_and_restore_leave() {
 }
 
 #[test]
+fn load_counts_the_records_that_gave_a_session_a_user() {
+    let config = Config {
+        keys: KeyMode::Caller,
+        ..Config::default()
+    };
+    // Session records of alice, dora and alice again, and a User record giving b to bob.
+    let mut engine = Engine::new(config.clone()).unwrap();
+    assert_eq!(load(&mut engine, &every_kind(), 0.0, 0.0).unwrap().users, 4);
+
+    let mut file = encode_header(&caller(), 0.0, 0).to_vec();
+    session(&mut file, "a", 10.0, None, &[("k", "v")]);
+    session(&mut file, "b", 10.0, None, &[]);
+    // A user for a session the file does not hold, and a user cleared: no session gets one.
+    record(&mut file, kind::USER, |w| {
+        w.str("zzz");
+        w.u8(1);
+        w.str("nobody");
+    });
+    record(&mut file, kind::USER, |w| {
+        w.str("a");
+        w.u8(0);
+    });
+    let mut anonymous = Engine::new(config).unwrap();
+    let loaded = load(&mut anonymous, &file, 0.0, 0.0).unwrap();
+    assert_eq!((loaded.restored, loaded.users), (2, 0));
+}
+
+#[test]
 fn load_keeps_the_slot_of_a_replaced_or_renamed_session() {
     let mut engine = Engine::new(Config {
         keys: KeyMode::Caller,

@@ -200,6 +200,28 @@ impl Engine {
         }
     }
 
+    /// The index hash of `id` (client text); `None` when it is not an id of this engine.
+    pub(crate) fn id_hash(&self, id: &[u8]) -> Option<u64> {
+        let mut buf = [0u8; MAX_ID_BYTES];
+        let key = match self.config.keys {
+            KeyMode::Random => {
+                ids::decode(self.config.id_encoding, id, self.config.id_bytes, &mut buf)?
+            }
+            KeyMode::Caller => id,
+        };
+        Some(self.hash(key))
+    }
+
+    /// Reads where ids of these hashes would be found in the index, changing nothing (see
+    /// `SlotIndex::warm`), and returns what it read folded into one word, for
+    /// `std::hint::black_box`. The reads follow each other with nothing between them, so that
+    /// their cache misses are all under way at once.
+    pub(crate) fn warm(&self, hashes: &[u64]) -> u64 {
+        hashes
+            .iter()
+            .fold(0, |read, &hash| read ^ self.index.warm(hash))
+    }
+
     /// Draws random ids until one is not attached; returns it in `buf` with its hash.
     fn fresh_id<'a>(&mut self, buf: &'a mut [u8; MAX_ID_BYTES]) -> Result<(&'a [u8], u64), Error> {
         let raw = buf

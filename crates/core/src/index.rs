@@ -421,6 +421,17 @@ impl SlotIndex {
         }
     }
 
+    /// Reads the bucket where an entry of `hash` is looked for first, and returns it: a loader
+    /// warms the ids of records ahead, so that their misses overlap instead of coming one at a
+    /// time inside each insert.
+    pub(crate) fn warm(&self, hash: u64) -> u64 {
+        let table = match &self.old {
+            Some(m) if m.holds_first(hash) => &m.from,
+            _ => &self.table,
+        };
+        table.buckets.get(table.home(tag_of(hash))).unwrap_or(EMPTY)
+    }
+
     /// Starts moving to a table of `capacity` buckets, first finishing a move under way (which
     /// the step size makes rare: see `MIGRATE_STEP`).
     fn resize(&mut self, capacity: usize) {

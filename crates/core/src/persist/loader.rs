@@ -6,8 +6,8 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use super::pieces::{count_pieces, walk_pieces, PieceError, Pieces};
-use super::reader::{check_header, count_sessions, walk, Decoded, Reader};
-use super::{kind, Damage, FileConfig};
+use super::reader::{check_header, count_sessions, u32_at, walk, Decoded, Reader};
+use super::{kind, Damage, FileConfig, FRAME_BYTES};
 use crate::data::distinct_keys;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -75,7 +75,11 @@ pub fn load(engine: &mut Engine, bytes: &[u8], window: f64, now: f64) -> Result<
         over_cap: false,
         users: 0,
     };
-    let (records, torn_at) = walk(bytes, |offset, body| {
+    let mut warmed_to = 0;
+    let (records, torn_at) = walk(bytes, |offset, body, ahead| {
+        if offset >= warmed_to {
+            warmed_to = offset + FRAME_BYTES + body.len() + warm_ahead(replay.engine, ahead);
+        }
         replay
             .apply(&mut Reader { body, at: 0 })
             .map_err(|why| Damage::Corrupt {
@@ -125,8 +129,13 @@ pub fn load_from<R: Read + Seek>(
     let mut data: Vec<(&str, &str)> = Vec::new();
     let mut over_cap = false;
     let mut users = 0;
-    let (records, torn_at) =
-        walk_pieces(&mut Pieces::new(&mut source, len, piece), |offset, body| {
+    let mut warmed_to = 0;
+    let (records, torn_at) = walk_pieces(
+        &mut Pieces::new(&mut source, len, piece),
+        |offset, body, ahead| {
+            if offset >= warmed_to {
+                warmed_to = offset + FRAME_BYTES + body.len() + warm_ahead(engine, ahead);
+            }
             let mut replay = Replay {
                 engine: &mut *engine,
                 window,
@@ -145,7 +154,8 @@ pub fn load_from<R: Read + Seek>(
                 offset,
                 why: format!("bad record: {why}"),
             })
-        })?;
+        },
+    )?;
     if over_cap {
         engine.cap_loaded_data();
     }
@@ -156,6 +166,49 @@ pub fn load_from<R: Read + Seek>(
         clean,
         users,
     })
+}
+
+/// Records a load looks ahead of its replay at once, warming the Session ids among them.
+const WARM_AT_ONCE: usize = 32;
+
+/// Warms the index where the ids of the Session records among the next [`WARM_AT_ONCE`]
+/// frames of `ahead` will be looked up, going by their frames alone (a bad or cut frame only
+/// ends the warming early: the walk meets it in turn). Returns how many bytes of `ahead` it
+/// went through. Each restore's first touch of the index is a cache miss; warmed together, a
+/// batch's misses overlap. A native load of 10^6 sessions spent ~180 ms waiting on them one
+/// at a time (`perf`: `Buckets::find`, a quarter of the load).
+fn warm_ahead(engine: &Engine, ahead: &[u8]) -> usize {
+    let mut hashes = [0u64; WARM_AT_ONCE];
+    let mut count = 0;
+    let mut at = 0;
+    for _ in 0..WARM_AT_ONCE {
+        let Some(frame) = ahead.get(at..at + FRAME_BYTES) else {
+            break;
+        };
+        let len = u32_at(frame, 0);
+        if !len != u32_at(frame, 4) || len == 0 {
+            break;
+        }
+        let body_at = at + FRAME_BYTES;
+        let Some(body) = ahead.get(body_at..body_at.saturating_add(len as usize)) else {
+            break;
+        };
+        if body.first() == Some(&kind::SESSION) {
+            // The id is the body's first string: its u32 length, then its bytes.
+            let id_len = u32_at(body, 1) as usize;
+            let hash = body
+                .get(5..id_len.saturating_add(5))
+                .and_then(|id| engine.id_hash(id));
+            if let (Some(hash), Some(to)) = (hash, hashes.get_mut(count)) {
+                *to = hash;
+                count += 1;
+            }
+        }
+        at = body_at + body.len();
+    }
+    // Hashed first, read after: between the reads there is nothing to wait behind.
+    std::hint::black_box(engine.warm(hashes.get(..count).unwrap_or_default()));
+    at
 }
 
 /// `list` emptied, as a list of another lifetime's borrows: an in-place collect of nothing,

@@ -89,6 +89,23 @@ impl<R: Read> Pieces<R> {
         Ok(self.buffer.get(from..from + len))
     }
 
+    /// [`get`](Self::get), with the bytes after it that are already read (up to the file's
+    /// length): the records ahead, which a loader warms without reading further.
+    fn get_and_after(&mut self, at: usize, len: usize) -> io::Result<Option<(&[u8], &[u8])>> {
+        if self.get(at, len)?.is_none() {
+            return Ok(None);
+        }
+        let from = at - self.start;
+        let end = self.filled.min(self.len - self.start);
+        let (Some(body), Some(after)) = (
+            self.buffer.get(from..from + len),
+            self.buffer.get(from + len..end.max(from + len)),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some((body, after)))
+    }
+
     /// Whether every byte from `at` to the file's length is zero (reads the rest). Bytes read
     /// past the length (the file grew meanwhile) are not the file's.
     fn all_zero_from(&mut self, at: usize) -> io::Result<bool> {
@@ -131,11 +148,12 @@ impl From<Damage> for PieceError {
 }
 
 /// [`walk`](super::reader) over `pieces` (positioned anywhere before the first record): each
-/// intact record's offset and body to `apply`, in order. Returns how many were applied and the
+/// intact record's offset and body to `apply`, in order, with the bytes after the body that
+/// are already read. Returns how many were applied and the
 /// offset of a torn final record.
 pub(super) fn walk_pieces<R: Read>(
     pieces: &mut Pieces<R>,
-    mut apply: impl FnMut(usize, &[u8]) -> Result<(), Damage>,
+    mut apply: impl FnMut(usize, &[u8], &[u8]) -> Result<(), Damage>,
 ) -> Result<(usize, Option<usize>), PieceError> {
     let mut offset = HEADER_BYTES;
     let mut records = 0;
@@ -159,7 +177,7 @@ pub(super) fn walk_pieces<R: Read>(
         }
         let body_start = offset + FRAME_BYTES;
         let body_end = body_start + len_usize;
-        let Some(body) = pieces.get(body_start, len_usize)? else {
+        let Some((body, ahead)) = pieces.get_and_after(body_start, len_usize)? else {
             return Ok((records, Some(offset)));
         };
         if super::crc32c(body) != expected {
@@ -174,7 +192,7 @@ pub(super) fn walk_pieces<R: Read>(
             }
             .into());
         }
-        apply(offset, body)?;
+        apply(offset, body, ahead)?;
         offset = body_end;
         records += 1;
     }

@@ -183,7 +183,7 @@ pub fn parse_borrowed<'a>(bytes: &'a [u8], config: &FileConfig) -> Result<Parsed
     // A snapshot holds about one record per session: size the table for that at once.
     table.slots.reserve(bytes.len() / 256);
     table.index.reserve(bytes.len() / 256);
-    let (records, torn_at) = walk(bytes, |offset, body| {
+    let (records, torn_at) = walk(bytes, |offset, body, _| {
         apply(&mut table, &mut Reader { body, at: 0 }).map_err(|why| Damage::Corrupt {
             offset,
             why: format!("bad record: {why}"),
@@ -198,7 +198,7 @@ pub fn parse_borrowed<'a>(bytes: &'a [u8], config: &FileConfig) -> Result<Parsed
 }
 
 /// Walks the records after the header, passing each intact one's offset and body to `apply`
-/// in order. Returns how many were applied and the offset of a torn final record (not
+/// in order, with the bytes after the body (the records ahead, for a loader to warm). Returns how many were applied and the offset of a torn final record (not
 /// applied): one that is incomplete, complete with a bad checksum at the end of the file, or
 /// followed only by zero bytes.
 ///
@@ -207,7 +207,7 @@ pub fn parse_borrowed<'a>(bytes: &'a [u8], config: &FileConfig) -> Result<Parsed
 /// `apply` returns.
 pub(super) fn walk<'a>(
     bytes: &'a [u8],
-    mut apply: impl FnMut(usize, &'a [u8]) -> Result<(), Damage>,
+    mut apply: impl FnMut(usize, &'a [u8], &'a [u8]) -> Result<(), Damage>,
 ) -> Result<(usize, Option<usize>), Damage> {
     let mut offset = HEADER_BYTES;
     let mut records = 0;
@@ -242,7 +242,7 @@ pub(super) fn walk<'a>(
                 why: "bad record checksum".into(),
             });
         }
-        apply(offset, body)?;
+        apply(offset, body, bytes.get(body_end..).unwrap_or_default())?;
         offset = body_end;
         records += 1;
     }

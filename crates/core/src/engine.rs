@@ -166,9 +166,7 @@ impl Engine {
     fn index_find(&self, key: &[u8], hash: u64) -> Option<u32> {
         let entries = &self.table.entries;
         self.index.find(hash, |s| {
-            entries
-                .get(s as usize)
-                .is_some_and(|e| e.key.as_bytes() == key)
+            entries.get(s as usize).is_some_and(|e| e.key.is(key))
         })
     }
 

@@ -137,7 +137,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       )
       // Filing by user asks every session for its user (a native call each): skipped when the
       // load gave none a user.
-      if (this.#persistence.report.users > 0) this.#indexRestored()
+      if (this.#persistence.report.users !== 0) this.#indexRestored()
       registry.timer.note(this.#engine.nextDeadline())
     }
   }

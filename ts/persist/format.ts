@@ -189,12 +189,8 @@ export class RecordWriter {
    */
   session(s: SavedSession): void {
     const { id, user, roles, data } = s
-    let bound = FRAME_BYTES + 1 + 4 + 3 * id.length + 32 + 1 + 4 + 4
-    if (user !== undefined) bound += 4 + 3 * user.length
-    for (let index = 0; index < roles.length; index++) bound += 4 + 3 * roles[index].length
-    for (let index = 0; index < data.length; index++) bound += 4 + 3 * data[index].length
     this.#recordStart = this.length
-    this.#reserve(bound)
+    this.#reserve(sessionRecordBound(s))
     const buffer = this.buffer
     const view = this.#viewOf(buffer)
     let at = this.length + FRAME_BYTES
@@ -254,6 +250,18 @@ export class RecordWriter {
     grown.set(this.buffer.subarray(0, this.length), 0)
     this.buffer = grown
   }
+}
+
+/**
+ * At least the bytes of the Session record of `s`, frame included: 3 bytes per UTF-16 unit (a
+ * lone surrogate's replacement), which a pair's 4 bytes for 2 units never exceed.
+ */
+export function sessionRecordBound(s: SavedSession): number {
+  let bytes = FRAME_BYTES + 1 + 4 + 3 * s.id.length + 32 + 1 + 4 + 4
+  if (s.user !== undefined) bytes += 4 + 3 * s.user.length
+  for (let index = 0; index < s.roles.length; index++) bytes += 4 + 3 * s.roles[index].length
+  for (let index = 0; index < s.data.length; index++) bytes += 4 + 3 * s.data[index].length
+  return bytes
 }
 
 /** Why a file cannot be loaded as it is. */

@@ -17,7 +17,7 @@
 import {
   COOKIE_ID_END, COOKIE_VALUE_START, type Engine, REKEY_OK, SET_OK, SLOT_SPACE,
 } from '../engine'
-import { FRAME_BYTES, Kind, type SavedSession } from './format'
+import { Kind, type SavedSession, sessionRecordBound } from './format'
 import { type Journal, view } from './journal'
 
 /**
@@ -127,7 +127,7 @@ export class JournaledEngine implements Engine {
       const writer = this.journal.writer
       // Room for the record at 3 bytes per UTF-16 unit, so that it is encoded once (the engine
       // refuses a record that does not fit only after encoding it).
-      writer.ensure(recordBound(pending))
+      writer.ensure(sessionRecordBound(pending))
       const handles = this.#oneHandle
       handles[0] = pending.handle
       const end = this.inner.sessionRecordsInto!(handles, 1, view(writer.buffer), writer.length)
@@ -541,15 +541,6 @@ export class JournaledEngine implements Engine {
     }
     return slot
   }
-}
-
-/** At least the bytes of the Session record of `pending`, frame included (3 per UTF-16 unit). */
-function recordBound(pending: PendingCreate): number {
-  let bytes = FRAME_BYTES + 1 + 4 + 3 * pending.id.length + 32 + 1 + 4 + 4
-  if (pending.user !== undefined) bytes += 4 + 3 * pending.user.length
-  for (const role of pending.roles) bytes += 4 + 3 * role.length
-  for (const text of pending.data) bytes += 4 + 3 * text.length
-  return bytes
 }
 
 /** The pending record's data list, made its own first if it is not. */

@@ -198,13 +198,15 @@ impl Engine {
         }
     }
 
-    /// The index hash of `id` (client text); `None` when it is not an id of this engine.
+    /// The index hash of `id` (client text); `None` for what `find_id` refuses unhashed (not
+    /// an id of this engine, or a caller key of no bytes or over the limit).
     pub(crate) fn id_hash(&self, id: &[u8]) -> Option<u64> {
         let mut buf = [0u8; MAX_ID_BYTES];
         let key = match self.config.keys {
             KeyMode::Random => {
                 ids::decode(self.config.id_encoding, id, self.config.id_bytes, &mut buf)?
             }
+            KeyMode::Caller if id.is_empty() || id.len() > MAX_KEY_BYTES => return None,
             KeyMode::Caller => id,
         };
         Some(self.hash(key))

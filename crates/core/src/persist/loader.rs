@@ -77,8 +77,10 @@ pub fn load(engine: &mut Engine, bytes: &[u8], window: f64, now: f64) -> Result<
     };
     let mut warmed_to = 0;
     let (records, torn_at) = walk(bytes, |offset, body, ahead| {
-        if offset >= warmed_to {
-            warmed_to = offset + FRAME_BYTES + body.len() + warm_ahead(replay.engine, ahead);
+        // From the end of this record on, once the walk has passed what was warmed.
+        let end = offset + FRAME_BYTES + body.len();
+        if end >= warmed_to {
+            warmed_to = end + warm_ahead(replay.engine, ahead);
         }
         replay
             .apply(&mut Reader { body, at: 0 })
@@ -133,8 +135,9 @@ pub fn load_from<R: Read + Seek>(
     let (records, torn_at) = walk_pieces(
         &mut Pieces::new(&mut source, len, piece),
         |offset, body, ahead| {
-            if offset >= warmed_to {
-                warmed_to = offset + FRAME_BYTES + body.len() + warm_ahead(engine, ahead);
+            let end = offset + FRAME_BYTES + body.len();
+            if end >= warmed_to {
+                warmed_to = end + warm_ahead(engine, ahead);
             }
             let mut replay = Replay {
                 engine: &mut *engine,

@@ -149,8 +149,7 @@ impl From<Damage> for PieceError {
 
 /// [`walk`](super::reader) over `pieces` (positioned anywhere before the first record): each
 /// intact record's offset and body to `apply`, in order, with the bytes after the body that
-/// are already read. Returns how many were applied and the
-/// offset of a torn final record.
+/// are already read. Returns how many were applied and the offset of a torn final record.
 pub(super) fn walk_pieces<R: Read>(
     pieces: &mut Pieces<R>,
     mut apply: impl FnMut(usize, &[u8], &[u8]) -> Result<(), Damage>,

@@ -198,9 +198,10 @@ pub fn parse_borrowed<'a>(bytes: &'a [u8], config: &FileConfig) -> Result<Parsed
 }
 
 /// Walks the records after the header, passing each intact one's offset and body to `apply`
-/// in order, with the bytes after the body (the records ahead, for a loader to warm). Returns how many were applied and the offset of a torn final record (not
-/// applied): one that is incomplete, complete with a bad checksum at the end of the file, or
-/// followed only by zero bytes.
+/// in order, with the bytes after the body (the records ahead, for a loader to warm). Returns
+/// how many were applied and the offset of a torn final record (not applied): one that is
+/// incomplete, complete with a bad checksum at the end of the file, or followed only by zero
+/// bytes.
 ///
 /// # Errors
 /// [`Damage::Corrupt`] for a bad length or checksum before the final record, or whatever

@@ -397,6 +397,10 @@ fn load(config: &FileConfig, file: &[u8], parsed: &persist::Parsed, window: f64,
     assert_eq!(loaded.clean, file[13] & FLAG_CLEAN != 0);
     assert_eq!(loaded.restored, parsed.sessions.len());
     assert_eq!(engine.len(), parsed.sessions.len());
+    // No user counted means no session with one: the manager skips its per-user filing then.
+    if loaded.users == 0 {
+        assert!(parsed.sessions.iter().all(|s| s.user.is_none()));
+    }
     let window = if loaded.clean { 0.0 } else { window };
     for s in &parsed.sessions {
         let h = engine

@@ -72,6 +72,12 @@ const HUGE_ARENA_BYTES: usize = 16 << 30;
 /// `MADV_HUGEPAGE` on Linux.
 #[cfg(target_os = "linux")]
 const MADV_HUGEPAGE: c_int = 14;
+/// `MADV_NOHUGEPAGE` on Linux.
+#[cfg(target_os = "linux")]
+const MADV_NOHUGEPAGE: c_int = 15;
+/// mimalloc v2's segment size, which is also its alignment (`MI_SEGMENT_SIZE`, 2^25 on 64-bit).
+#[cfg(target_os = "linux")]
+const MI_SEGMENT_BYTES: usize = 32 << 20;
 /// `RLIMIT_AS` on Linux.
 #[cfg(target_os = "linux")]
 const RLIMIT_AS: c_int = 9;
@@ -187,6 +193,9 @@ thread_local! {
     /// its blocks pages are made (src/prefault.rs).
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     static HUGE_TAKEN: Cell<usize> = const { Cell::new(0) };
+    /// This thread's small-object segment has been advised against huge pages.
+    #[cfg(target_os = "linux")]
+    static SMALL_PAGES_ADVISED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// This thread's heap in the huge-page arena, made on first use; `None` when there is none.
@@ -226,6 +235,8 @@ pub fn release_freed_memory() {
 /// Sets mimalloc's options once per process, before the first engine allocates, and starts the
 /// thread that makes the arena's huge pages ahead of use (src/prefault.rs).
 pub(crate) fn tune() {
+    #[cfg(target_os = "linux")]
+    small_blocks_on_small_pages();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     if let Some(arena) = huge_arena() {
         let mut size = 0usize;
@@ -242,6 +253,34 @@ pub(crate) fn tune() {
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     huge_arena();
+}
+
+/// Advises the mimalloc segment that holds this thread's small blocks against transparent huge
+/// pages, once per thread. mimalloc advises a thread's first segment for them when the thread
+/// is the only one it has seen (the process's first allocating thread, before its own arenas,
+/// whose memory it does not advise): the one 32 MiB mapping with the `hg` flag besides the
+/// huge-page arena in `/proc/self/smaps`, fully on huge pages at 10^6 sessions. Session data
+/// filled it first, so a fresh 2 MiB page was zeroed inside one create every ~9,000 creates
+/// (4.6-5.4 ms; `perf`: `do_huge_pmd_anonymous_page` under `mi_page_free_list_extend` from
+/// `data::Block::zeroed`), the slowest creates of a new process's first 30,000 sessions. Session
+/// data belongs on 4 KiB pages (see the module's notes). Pages made huge before stay so.
+#[cfg(target_os = "linux")]
+fn small_blocks_on_small_pages() {
+    if SMALL_PAGES_ADVISED
+        .try_with(|advised| advised.replace(true))
+        .unwrap_or(true)
+    {
+        return;
+    }
+    // A small block comes from the thread's current small-object segment, and mimalloc's
+    // segments are aligned to their size.
+    let probe = Box::new(0u64);
+    let segment = (&*probe as *const u64 as usize) & !(MI_SEGMENT_BYTES - 1);
+    // SAFETY: advice about a range of this process's memory; it changes no byte, and parts of
+    // the range not mapped are skipped (madvise then returns ENOMEM, which changes nothing).
+    unsafe {
+        madvise(segment as *mut c_void, MI_SEGMENT_BYTES, MADV_NOHUGEPAGE);
+    }
 }
 
 /// A block of `size` bytes from the huge-page arena: its next huge pages are made ahead.

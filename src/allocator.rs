@@ -47,6 +47,9 @@ use napi_derive::napi;
 /// `mi_option_arena_eager_commit` in mimalloc v2's `mi_option_e` (libmimalloc-sys 0.1.49, v2
 /// feature, pinned with the crate in Cargo.toml).
 const MI_OPTION_ARENA_EAGER_COMMIT: c_int = 4;
+/// `mi_option_allow_thp` there: set (the default), mimalloc advises memory it maps straight from
+/// the OS (not through an arena) for transparent huge pages.
+const MI_OPTION_ALLOW_THP: c_int = 37;
 /// `mi_option_destroy_on_exit` there: set (`MIMALLOC_DESTROY_ON_EXIT`), mimalloc unmaps its arenas
 /// at exit, which a thread touching the arena then could meet.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -73,10 +76,10 @@ const HUGE_ARENA_BYTES: usize = 16 << 30;
 #[cfg(target_os = "linux")]
 const MADV_HUGEPAGE: c_int = 14;
 /// `MADV_NOHUGEPAGE` on Linux.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 const MADV_NOHUGEPAGE: c_int = 15;
 /// mimalloc v2's segment size, which is also its alignment (`MI_SEGMENT_SIZE`, 2^25 on 64-bit).
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 const MI_SEGMENT_BYTES: usize = 32 << 20;
 /// `RLIMIT_AS` on Linux.
 #[cfg(target_os = "linux")]
@@ -180,7 +183,13 @@ fn huge_arena() -> Option<c_int> {
     *ARENA.get_or_init(|| {
         // SAFETY: a documented mimalloc option. Before anything else of mimalloc runs in this
         // process: its own arenas commit on demand (see above).
-        unsafe { mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+        // SAFETY: documented mimalloc calls. By the time an engine is made mimalloc is
+        // initialised, so turning `allow_thp` off only stops its later `madvise` calls (at
+        // initialisation it would disable huge pages for the whole process instead).
+        unsafe {
+            mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+            mi_option_set(MI_OPTION_ALLOW_THP, 0);
+        }
         reserve_huge_arena()
     })
 }
@@ -194,7 +203,7 @@ thread_local! {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     static HUGE_TAKEN: Cell<usize> = const { Cell::new(0) };
     /// This thread's small-object segment has been advised against huge pages.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
     static SMALL_PAGES_ADVISED: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -235,7 +244,7 @@ pub fn release_freed_memory() {
 /// Sets mimalloc's options once per process, before the first engine allocates, and starts the
 /// thread that makes the arena's huge pages ahead of use (src/prefault.rs).
 pub(crate) fn tune() {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
     small_blocks_on_small_pages();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     if let Some(arena) = huge_arena() {
@@ -256,15 +265,20 @@ pub(crate) fn tune() {
 }
 
 /// Advises the mimalloc segment that holds this thread's small blocks against transparent huge
-/// pages, once per thread. mimalloc advises a thread's first segment for them when the thread
-/// is the only one it has seen (the process's first allocating thread, before its own arenas,
-/// whose memory it does not advise): the one 32 MiB mapping with the `hg` flag besides the
-/// huge-page arena in `/proc/self/smaps`, fully on huge pages at 10^6 sessions. Session data
-/// filled it first, so a fresh 2 MiB page was zeroed inside one create every ~9,000 creates
-/// (4.6-5.4 ms; `perf`: `do_huge_pmd_anonymous_page` under `mi_page_free_list_extend` from
+/// pages, once per thread. mimalloc maps a segment straight from the OS, and advises it for huge
+/// pages (`allow_thp`), when it cannot take one from an arena: always for the segments made while
+/// the addon loads, before mimalloc's own initialiser has run (its arenas refuse then), and later
+/// wherever an arena cannot be reserved (an address-space limit). The first of these held the
+/// loading thread's small blocks: the one 32 MiB mapping with the `hg` flag besides the huge-page
+/// arena in `/proc/self/smaps`, fully on huge pages at 10^6 sessions. Session data filled it
+/// first, so a fresh 2 MiB page was zeroed inside one create every ~9,000 creates (4.6-5.4 ms;
+/// `perf`: `do_huge_pmd_anonymous_page` under `mi_page_free_list_extend` from
 /// `data::Block::zeroed`), the slowest creates of a new process's first 30,000 sessions. Session
-/// data belongs on 4 KiB pages (see the module's notes). Pages made huge before stay so.
-#[cfg(target_os = "linux")]
+/// data belongs on 4 KiB pages (see the module's notes): this advises that segment back (pages
+/// made huge before stay so), and [`huge_arena`] turns `allow_thp` off for the segments after it.
+/// The addon is loaded on the thread that makes its first engine (ts/load-engine.ts), so the
+/// segment is this thread's; elsewhere the advice only touches a segment that needed none.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn small_blocks_on_small_pages() {
     if SMALL_PAGES_ADVISED
         .try_with(|advised| advised.replace(true))
@@ -274,10 +288,10 @@ fn small_blocks_on_small_pages() {
     }
     // A small block comes from the thread's current small-object segment, and mimalloc's
     // segments are aligned to their size.
-    let probe = Box::new(0u64);
+    let probe = std::hint::black_box(Box::new(0u64));
     let segment = (&*probe as *const u64 as usize) & !(MI_SEGMENT_BYTES - 1);
-    // SAFETY: advice about a range of this process's memory; it changes no byte, and parts of
-    // the range not mapped are skipped (madvise then returns ENOMEM, which changes nothing).
+    // SAFETY: advice about a range of this process's memory, which changes no byte: the 32 MiB
+    // segment the probe lies in (mimalloc's segments are aligned to their size on 64-bit).
     unsafe {
         madvise(segment as *mut c_void, MI_SEGMENT_BYTES, MADV_NOHUGEPAGE);
     }

@@ -181,15 +181,8 @@ fn reserve_huge_arena() -> Option<c_int> {
 fn huge_arena() -> Option<c_int> {
     static ARENA: OnceLock<Option<c_int>> = OnceLock::new();
     *ARENA.get_or_init(|| {
-        // SAFETY: a documented mimalloc option. Before anything else of mimalloc runs in this
-        // process: its own arenas commit on demand (see above).
-        // SAFETY: documented mimalloc calls. By the time an engine is made mimalloc is
-        // initialised, so turning `allow_thp` off only stops its later `madvise` calls (at
-        // initialisation it would disable huge pages for the whole process instead).
-        unsafe {
-            mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-            mi_option_set(MI_OPTION_ALLOW_THP, 0);
-        }
+        // SAFETY: a documented mimalloc option: its own arenas commit on demand (see above).
+        unsafe { mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
         reserve_huge_arena()
     })
 }
@@ -244,6 +237,11 @@ pub fn release_freed_memory() {
 /// Sets mimalloc's options once per process, before the first engine allocates, and starts the
 /// thread that makes the arena's huge pages ahead of use (src/prefault.rs).
 pub(crate) fn tune() {
+    // SAFETY: a documented mimalloc option. Set here, when an engine is made, not in
+    // `huge_arena` (which a large block could reach while the addon loads): mimalloc is
+    // initialised by now, so this only stops its later `madvise` calls, where at its
+    // initialisation it would disable huge pages for the whole process (arena and V8 too).
+    unsafe { mi_option_set(MI_OPTION_ALLOW_THP, 0) };
     #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
     small_blocks_on_small_pages();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -275,7 +273,7 @@ pub(crate) fn tune() {
 /// `perf`: `do_huge_pmd_anonymous_page` under `mi_page_free_list_extend` from
 /// `data::Block::zeroed`), the slowest creates of a new process's first 30,000 sessions. Session
 /// data belongs on 4 KiB pages (see the module's notes): this advises that segment back (pages
-/// made huge before stay so), and [`huge_arena`] turns `allow_thp` off for the segments after it.
+/// made huge before stay so), and [`tune`] turns `allow_thp` off for the segments after it.
 /// The addon is loaded on the thread that makes its first engine (ts/load-engine.ts), so the
 /// segment is this thread's; elsewhere the advice only touches a segment that needed none.
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]

@@ -560,12 +560,13 @@ export class JsEngine implements Engine {
   setData(handle: number, key: string, value: string): number {
     const slot = this.slotOf(handle)
     if (slot < 0) return SET_STALE
-    // A write refused over the cap changes nothing: a bare array stays bare.
-    const bare = this.data[slot]
-    if (Array.isArray(bare) && this.maxDataBytes !== Infinity &&
-      SessionData.bareBytesAfterSet(bare, key, value) > this.maxDataBytes) return SET_TOO_LARGE
+    // A bare array is measured as it is, so that a write refused over the cap leaves it bare.
+    const current = this.data[slot]
+    const bareAfter = Array.isArray(current) && this.maxDataBytes !== Infinity ? SessionData.bareBytesAfterSet(current, key, value) : -1
+    if (bareAfter > this.maxDataBytes) return SET_TOO_LARGE
     const existing = this.side(slot)
-    const bytesAfter = existing === undefined ? SessionData.entryBytes(key, value) : existing.bytesAfterSet(key, value)
+    const bytesAfter = bareAfter >= 0 ? bareAfter
+      : existing === undefined ? SessionData.entryBytes(key, value) : existing.bytesAfterSet(key, value)
     if (bytesAfter > this.maxDataBytes) return SET_TOO_LARGE
     const before = existing === undefined ? 0 : existing.approximateBytes()
     const record = existing ?? (this.data[slot] = new SessionData())

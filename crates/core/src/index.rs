@@ -407,17 +407,20 @@ impl SlotIndex {
 
     /// The slot whose hash is `hash` and for which `is_key` confirms the key.
     pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        let (first, second) = self.tables_for(hash);
+        first
+            .find(hash, &mut is_key)
+            .or_else(|| second?.find(hash, &mut is_key))
+    }
+
+    /// The tables an entry of `hash` may be in, the likelier first: during a move, the old one
+    /// when its home there is still to be moved (`put_ahead` files such entries there). Either
+    /// order finds it; this one reads the other table only on a miss.
+    fn tables_for(&self, hash: u64) -> (&Buckets, Option<&Buckets>) {
         match &self.old {
-            None => self.table.find(hash, &mut is_key),
-            // During a move, the table an entry is likelier in first (either order is correct).
-            Some(m) if m.holds_first(hash) => m
-                .from
-                .find(hash, &mut is_key)
-                .or_else(|| self.table.find(hash, &mut is_key)),
-            Some(m) => self
-                .table
-                .find(hash, &mut is_key)
-                .or_else(|| m.from.find(hash, &mut is_key)),
+            None => (&self.table, None),
+            Some(m) if m.holds_first(hash) => (&m.from, Some(&self.table)),
+            Some(m) => (&self.table, Some(&m.from)),
         }
     }
 
@@ -425,11 +428,8 @@ impl SlotIndex {
     /// warms the ids of records ahead, so that their misses overlap instead of coming one at a
     /// time inside each insert.
     pub(crate) fn warm(&self, hash: u64) -> u64 {
-        let table = match &self.old {
-            Some(m) if m.holds_first(hash) => &m.from,
-            _ => &self.table,
-        };
-        table.buckets.get(table.home(tag_of(hash))).unwrap_or(EMPTY)
+        let (first, _) = self.tables_for(hash);
+        first.buckets.get(first.home(tag_of(hash))).unwrap_or(EMPTY)
     }
 
     /// Starts moving to a table of `capacity` buckets, first finishing a move under way (which

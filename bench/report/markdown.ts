@@ -68,7 +68,7 @@ function sizeSection(results: BenchResults, size: number): string {
   return [
     `## ${formatSize(size)} live sessions`,
     '',
-    `Operations per second (median of ${runs} runs), memory after two full GCs with every session live.`,
+    `Operations per second (median of ${runs} runs; get-and-renew visits the sessions in a random order of its own in each run), memory after two full GCs with every session live.`,
     '',
     table(
       ['store', 'create', 'get-and-renew', 'destroy', 'heap B/session', 'RSS B/session', 'full GC ms'],

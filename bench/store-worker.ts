@@ -117,14 +117,14 @@ async function storeFigures(kind: StoreKind): Promise<StoreFigures> {
   // Each run visits the sessions in a random order of its own, as traffic does. When every run
   // repeated one order, the runs after the first were faster on this machine's CPU for every
   // store (1.25x for both engines at 10^6), and faster still for a store that keeps its sessions
-  // in a recency list (lru-cache; this package before the deadline wheel: 1.55x): after one run
-  // the list is in visiting order, so unlinking a session fetches the record of the one visited
-  // next. The old order's ids are collected outside the timing.
+  // in a recency list, as lru-cache does and this package did before the deadline wheel (1.55x
+  // for that tree): after one run the list is in visiting order, so unlinking a session fetches
+  // the record of the one visited next. The old order's ids are collected outside the timing.
   let run = 0
   let fresh = lookupIds(ids, lookups, run)
   const getOpsPerSec = await medianOpsPerSec('get-and-renew', lookups, (position, done) => store.getAndRenew(fresh.at(position), done), async () => {
-    // The old ids collected first, so that the new ones are made (and promoted) in order into
-    // free pages: strings scattered among the old ones' holes cost a cache miss each to read.
+    // The old ids collected before the new ones are made, so that the new ones are laid out in
+    // visiting order rather than in the old ones' holes (the ids are read in that order).
     fresh = new FreshIds([])
     fullGc()
     fresh = lookupIds(ids, lookups, ++run)

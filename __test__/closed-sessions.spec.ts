@@ -161,6 +161,37 @@ forEachEngine(test, 'closeReason of a session freed by the sweep inside the engi
   manager.close()
 })
 
+forEachEngine(test, 'closeReason is kept for 10^4 sessions closed far from slot order, across pages of records, and for the churn of one slot', (t, engine) => {
+  // The records live in pages of 4,096 slots made on a slot's first close: closes that start at
+  // the highest slot, then fill in below it, then reuse slots, must all read back.
+  const { manager, clock } = makeManager(engine, { idleTimeout: 1000 })
+  const count = 10_000
+  const sessions = Array.from({ length: count }, () => manager.create())
+  const expected: CloseReason[] = new Array(count)
+  for (let index = count - 1; index >= 0; index -= 3) {
+    t.true(manager.destroy(sessions[index].id))
+    expected[index] = 'destroyed'
+  }
+  // The rest expire, read by a listener so that the sweep records them.
+  manager.on('close', () => {})
+  clock.advance(1000)
+  manager.sweep()
+  for (let index = 0; index < count; index++) expected[index] ??= 'expired'
+  // Churn: the freed slots are reused and closed again; the first sessions' reasons stay.
+  const churn: Session[] = []
+  for (let index = 0; index < 64; index++) {
+    const session = manager.create()
+    churn.push(session)
+    session.close()
+  }
+  const wrong = sessions.map((session, index) => [index, session.closeReason, expected[index]] as const)
+    .filter(([, reason, wanted]) => reason !== wanted)
+  t.deepEqual(wrong.slice(0, 5), [])
+  t.true(churn.every((session) => session.closeReason === 'destroyed'))
+  t.true(Math.max(...sessions.map((session) => slotOf(session.handle))) >= 4096 * 2, 'the sessions span three pages')
+  manager.close()
+})
+
 forEachEngine(test, 'current() is undefined once the session is closed, and the closed handle stays inert inside run()', (t, engine) => {
   const { manager } = makeManager(engine)
   const session = manager.create({ user: 'ann' })

@@ -183,6 +183,46 @@ forEachEngine(test, 'a user with 10^4 sessions among anonymous ones: listed in o
   t.deepEqual(ids(manager.sessionsOf('many')), [created[5000]])
 })
 
+forEachEngine(test, '3 * 10^4 sessions of 6,000 users, changed and closed at random: sessionsOf agrees with a plain model for every user', (t, engine) => {
+  // The index keeps its records in pages of 4,096 slots and of 4,096 user numbers: lists that
+  // cross pages, numbers given back and reused, and slots reused by other users' sessions.
+  const { manager } = makeManager(engine)
+  let seed = 7
+  const random = (below: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    return seed % below
+  }
+  const live: Session[] = []
+  const model = new Map<string, string[]>()
+  const file = (user: string, id: string) => model.set(user, [...(model.get(user) ?? []), id])
+  const unfile = (user: string, id: string) => model.set(user, model.get(user)!.filter((other) => other !== id))
+  for (let step = 0; step < 30_000; step++) {
+    const choice = random(10)
+    if (choice < 6 || live.length === 0) {
+      const user = `user-${random(6000)}`
+      const session = manager.create({ user })
+      live.push(session)
+      file(user, session.id)
+    } else if (choice < 8) {
+      const [session] = live.splice(random(live.length), 1)
+      unfile(session.user!, session.id)
+      session.close()
+    } else {
+      const session = live[random(live.length)]
+      const user = `user-${random(6000)}`
+      if (user === session.user) continue // Unchanged: it keeps its place in the list.
+      unfile(session.user!, session.id)
+      session.user = user
+      file(user, session.id)
+    }
+  }
+  const wrong = [...model].filter(([user, expected]) => ids(manager.sessionsOf(user)).join() !== expected.join())
+  t.deepEqual(wrong.slice(0, 3), [])
+  t.is(manager.size, live.length)
+  t.true(Math.max(...live.map((session) => session.handle % 2 ** 25)) >= 4096 * 2, 'the sessions span three pages of slots')
+  manager.close()
+})
+
 forEachEngine(test, 'a clock that jumps back changes neither the index nor the order of sessionsOf', (t, engine) => {
   let now = 1_700_000_000_000
   const manager = new SessionManager({ engine, clock: () => now })

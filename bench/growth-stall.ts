@@ -8,12 +8,14 @@
  *   creates compile the create path (the first ~2.5 ms, some of the next 10^4 1-7 ms of CPU on the
  *   compiler threads, measured here) and meet its first GCs, which is not the growth the target
  *   is about. The measured manager still grows from empty.
+ * - `fill-users [sessions=10000000]`: the same, each session with a user of its own (`user-<n>`),
+ *   so that the per-user index grows beside the engine (not in `npm run bench`; README, Users).
  * - `expire [sessions=4000000]`: RSS before any session, after creating `sessions`, and after
  *   all of them expired and were closed by `sweep()` on a jumped clock, and after 0.5 s of a
  *   trickle of new sessions (target: after within 2x of before), and the time to iterate the
  *   emptied manager (a full table scan).
  *
- * Usage: node --expose-gc --import tsx bench/growth-stall.ts <fill|expire> [sessions] [engine=native] [build=.]
+ * Usage: node --expose-gc --import tsx bench/growth-stall.ts <fill|fill-users|expire> [sessions] [engine=native] [build=.]
  */
 import { performance } from 'node:perf_hooks'
 import { resolve } from 'node:path'
@@ -73,10 +75,13 @@ class CallTimes {
   }
 }
 
-if (mode === 'fill') {
+if (mode === 'fill' || mode === 'fill-users') {
   const sessions = Number(sessionsArgument ?? 10_000_000)
+  const withUsers = mode === 'fill-users'
+  let users = 0
+  const init = withUsers ? () => ({ user: `user-${users++}`, data }) : () => ({ data })
   const warmup = new SessionManager({ engine })
-  const warmupCreate = (): void => { warmup.create({ data }) }
+  const warmupCreate = (): void => { warmup.create(init()) }
   const warmupTimes = new CallTimes()
   const warmupStart = performance.now()
   const firstCreateMs = warmupTimes.time(0, warmupCreate)
@@ -86,7 +91,7 @@ if (mode === 'fill') {
   // the OS during one of the next creates.
   const manager = new SessionManager({ engine })
   const times = new Float64Array(sessions)
-  const create = (): void => { manager.create({ data }) }
+  const create = (): void => { manager.create(init()) }
   const fillTimes = new CallTimes()
   for (let index = 0; index < sessions; index++) times[index] = fillTimes.time(index, create)
   warmup.close()
@@ -94,7 +99,7 @@ if (mode === 'fill') {
   const at = (q: number): number => times[Math.min(sessions - 1, Math.floor(q * sessions))]
   const cpuOf = (cpu: number | undefined) => (cpu === undefined ? 'CPU not read (under 1 ms)' : `${cpu.toFixed(2)} ms CPU`)
   const { slowest, slowestAt, slowestCpu, mostCpu, mostCpuAt, longestRun, longestRunAt } = fillTimes
-  console.log(`${engine} fill to ${sessions}: the longest a create ran (the lesser of wall and CPU) ${longestRun.toFixed(2)} ms (at session ${longestRunAt}; target <= 5 ms); ` +
+  console.log(`${engine} fill to ${sessions}${withUsers ? ', each session with a user of its own' : ''}: the longest a create ran (the lesser of wall and CPU) ${longestRun.toFixed(2)} ms (at session ${longestRunAt}; target <= 5 ms); ` +
     `slowest create ${slowest.toFixed(2)} ms wall, ${cpuOf(slowestCpu)} (at session ${slowestAt}); ` +
     `most CPU time in one create ${mostCpu.toFixed(2)} ms (at session ${mostCpuAt}); ` +
     `p99.99 ${(at(0.9999) * 1000).toFixed(1)} µs, p99.9 ${(at(0.999) * 1000).toFixed(1)} µs, median ${(at(0.5) * 1000).toFixed(2)} µs; ` +

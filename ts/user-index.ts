@@ -1,5 +1,9 @@
-import { SLOT_SPACE } from './engine'
+import { SLOT_SPACE, slotOf } from './engine'
 import { UserNumbers } from './user-numbers'
+
+/** Records per page (slots or user numbers): pages of 4,096 records of four int32s, 64 KiB. */
+const PAGE_BITS = 12
+const PAGE_MASK = (1 << PAGE_BITS) - 1
 
 /** Int32s per slot record and their places. */
 const SLOT_FIELDS = 4
@@ -35,22 +39,24 @@ const COUNT = 2
  * the name itself, to compare it), the session's 16 bytes, the user's 16, and the list's last
  * session (the neighbours' links on a drop). Kept in separate arrays (user numbers, handles as doubles, next links,
  * previous links, first, last, counts), the same writes touched up to seven lines; `bench/users.ts`
- * measures what the index adds with an A/B (README, Users). The slot records are allocated when
- * the first session is given a user, and grow to the highest slot that had one (16 bytes a
- * slot). Each user with sessions has a number (its name, list ends and count); a user left with
- * none gives its number back.
+ * measures what the index adds with an A/B (README, Users). The records live in pages of 4,096
+ * (16 bytes a record), each made when the first session of its slots is given a user (or its
+ * first user number is given): one array doubled in place copied 64 MiB inside the create that
+ * gave slot 2^22 a user (34 ms, native engine). Each user with sessions has a number (its name,
+ * list ends and count); a user left with none gives its number back.
  *
  * @internal Shared by the manager, its Session handles and the Registry; not public API.
  */
 export class UserIndex {
   /**
-   * Per slot, SLOT_FIELDS int32s: the number of the user of the session filed there (0 for
-   * none), the generation of its handle (a slot's later sessions have other ones), and 1 + the
-   * next and previous slots of the same user's list (0 at its ends).
+   * Pages of per-slot records (slot >>> PAGE_BITS; undefined until one of its slots gets a user),
+   * SLOT_FIELDS int32s a slot: the number of the user of the session filed there (0 for none),
+   * the generation of its handle (a slot's later sessions have other ones), and 1 + the next and
+   * previous slots of the same user's list (0 at its ends).
    */
-  #slots = new Int32Array(0)
-  /** Per user number, USER_FIELDS int32s: 1 + the first and last slots of its list, and its length. */
-  #users = new Int32Array(USER_FIELDS)
+  #slotPages: (Int32Array | undefined)[] = []
+  /** Pages of per-number records, USER_FIELDS int32s a user number: 1 + the first and last slots of its list, and its length. */
+  #userPages: (Int32Array | undefined)[] = []
   /** Each user's name and number. */
   readonly #numbers = new UserNumbers()
   #size = 0
@@ -74,26 +80,24 @@ export class UserIndex {
     const current = this.#numberOf(handle)
     if (current !== 0) {
       if (this.#numbers.nameOf(current) === user) return
-      this.#leave(handle % SLOT_SPACE, current)
+      this.#leave(slotOf(handle), current)
     }
     if (user === undefined) return
     // A new number is one never used or one given back, which was left with an empty list and a
     // count of 0.
     const number = this.#numbers.findOrAdd(user)
-    if ((number + 1) * USER_FIELDS > this.#users.length) this.#users = grown(this.#users, USER_FIELDS, Math.max(256, number + 1))
-    const slot = handle % SLOT_SPACE
-    if ((slot + 1) * SLOT_FIELDS > this.#slots.length) this.#slots = grown(this.#slots, SLOT_FIELDS, Math.min(SLOT_SPACE, Math.max(1024, slot + 1)))
-    const slots = this.#slots
-    const users = this.#users
-    const base = slot * SLOT_FIELDS
-    const at = number * USER_FIELDS
+    const users = this.#userPages[number >>> PAGE_BITS] ?? addPage(this.#userPages, number, USER_FIELDS)
+    const at = (number & PAGE_MASK) * USER_FIELDS
+    const slot = slotOf(handle)
+    const slots = this.#slotPages[slot >>> PAGE_BITS] ?? addPage(this.#slotPages, slot, SLOT_FIELDS)
+    const base = (slot & PAGE_MASK) * SLOT_FIELDS
     const last = users[at + LAST]
     slots[base + USER] = number
     slots[base + GENERATION] = (handle - slot) / SLOT_SPACE
     slots[base + NEXT] = 0
     slots[base + PREVIOUS] = last
     if (last === 0) users[at + FIRST] = slot + 1
-    else slots[(last - 1) * SLOT_FIELDS + NEXT] = slot + 1
+    else this.#slotPages[(last - 1) >>> PAGE_BITS]![((last - 1) & PAGE_MASK) * SLOT_FIELDS + NEXT] = slot + 1
     users[at + LAST] = slot + 1
     users[at + COUNT]++
     this.#size++
@@ -102,60 +106,71 @@ export class UserIndex {
   /** Drops `handle` (its session is closing); nothing when it had no user. */
   remove(handle: number): void {
     const number = this.#numberOf(handle)
-    if (number !== 0) this.#leave(handle % SLOT_SPACE, number)
+    if (number !== 0) this.#leave(slotOf(handle), number)
   }
 
   /** How many sessions are filed under `user` (expired ones the sweep has not reached included). */
   count(user: string): number {
     const number = this.#numbers.find(user)
-    return number === 0 ? 0 : this.#users[number * USER_FIELDS + COUNT]
+    return number === 0 ? 0 : this.#userRecords(number)[(number & PAGE_MASK) * USER_FIELDS + COUNT]
   }
 
   /** `user`'s handles in the order they joined, as a copy: callers close sessions while they walk it. */
   handles(user: string): number[] {
     const number = this.#numbers.find(user)
     if (number === 0) return []
-    const handles = new Array<number>(this.#users[number * USER_FIELDS + COUNT])
-    const slots = this.#slots
+    const users = this.#userRecords(number)
+    const handles = new Array<number>(users[(number & PAGE_MASK) * USER_FIELDS + COUNT])
     let at = 0
-    for (let link = this.#users[number * USER_FIELDS + FIRST]; link !== 0; link = slots[(link - 1) * SLOT_FIELDS + NEXT]) {
-      handles[at++] = link - 1 + slots[(link - 1) * SLOT_FIELDS + GENERATION] * SLOT_SPACE
+    for (let link = users[(number & PAGE_MASK) * USER_FIELDS + FIRST]; link !== 0;) {
+      const slot = link - 1
+      const base = (slot & PAGE_MASK) * SLOT_FIELDS
+      const slots = this.#slotPages[slot >>> PAGE_BITS]!
+      handles[at++] = slot + slots[base + GENERATION] * SLOT_SPACE
+      link = slots[base + NEXT]
     }
     return handles
   }
 
   /** Calls `visit` with each user and how many sessions are filed under it. */
   forEachUser(visit: (user: string, count: number) => void): void {
-    this.#numbers.forEach((user, number) => visit(user, this.#users[number * USER_FIELDS + COUNT]))
+    this.#numbers.forEach((user, number) => visit(user, this.#userRecords(number)[(number & PAGE_MASK) * USER_FIELDS + COUNT]))
   }
 
   clear(): void {
-    this.#slots = new Int32Array(0)
-    this.#users = new Int32Array(USER_FIELDS)
+    this.#slotPages = []
+    this.#userPages = []
     this.#numbers.clear()
     this.#size = 0
   }
 
   /** The number of the user `handle` is filed under; 0 when none (or another handle holds the slot). */
   #numberOf(handle: number): number {
-    const slot = handle % SLOT_SPACE
-    const base = slot * SLOT_FIELDS
-    const slots = this.#slots
-    return base < slots.length && slots[base + GENERATION] === (handle - slot) / SLOT_SPACE ? slots[base + USER] : 0
+    const slot = slotOf(handle)
+    const slots = this.#slotPages[slot >>> PAGE_BITS]
+    if (slots === undefined) return 0
+    const base = (slot & PAGE_MASK) * SLOT_FIELDS
+    return slots[base + GENERATION] === (handle - slot) / SLOT_SPACE ? slots[base + USER] : 0
+  }
+
+  /** The page of a user number that has one (every number findOrAdd gave). */
+  #userRecords(number: number): Int32Array {
+    return this.#userPages[number >>> PAGE_BITS]!
   }
 
   #leave(slot: number, number: number): void {
-    const slots = this.#slots
-    const users = this.#users
-    const base = slot * SLOT_FIELDS
-    const at = number * USER_FIELDS
-    slots[base + USER] = 0
-    const next = slots[base + NEXT]
-    const previous = slots[base + PREVIOUS]
+    const slots = this.#slotPages
+    const users = this.#userRecords(number)
+    const page = slots[slot >>> PAGE_BITS]!
+    const base = (slot & PAGE_MASK) * SLOT_FIELDS
+    const at = (number & PAGE_MASK) * USER_FIELDS
+    page[base + USER] = 0
+    const next = page[base + NEXT]
+    const previous = page[base + PREVIOUS]
     if (previous === 0) users[at + FIRST] = next
-    else slots[(previous - 1) * SLOT_FIELDS + NEXT] = next
+    else slots[(previous - 1) >>> PAGE_BITS]![((previous - 1) & PAGE_MASK) * SLOT_FIELDS + NEXT] = next
     if (next === 0) users[at + LAST] = previous
-    else slots[(next - 1) * SLOT_FIELDS + PREVIOUS] = previous
+    else slots[(next - 1) >>> PAGE_BITS]![((next - 1) & PAGE_MASK) * SLOT_FIELDS + PREVIOUS] = previous
     this.#size--
     if (--users[at + COUNT] > 0) return
     // An emptied user leaves nothing behind: a million one-off users must not stay as garbage.
@@ -163,10 +178,11 @@ export class UserIndex {
   }
 }
 
-/** `records` of `fields` int32s grown to hold at least `least` records, doubling (never past SLOT_SPACE). */
-function grown(records: Int32Array<ArrayBuffer>, fields: number, least: number): Int32Array<ArrayBuffer> {
-  const count = Math.max(least, Math.min(SLOT_SPACE, (records.length / fields) * 2))
-  const larger = new Int32Array(count * fields)
-  larger.set(records)
-  return larger
+/** Makes the page of record `index` in `pages` (records of `fields` int32s), filling the gaps below with undefined. */
+function addPage(pages: (Int32Array | undefined)[], index: number, fields: number): Int32Array {
+  const at = index >>> PAGE_BITS
+  while (pages.length <= at) pages.push(undefined)
+  const page = new Int32Array((PAGE_MASK + 1) * fields)
+  pages[at] = page
+  return page
 }

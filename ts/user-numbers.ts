@@ -1,12 +1,24 @@
 import { randomFillSync } from 'node:crypto'
 
-/** The fewest buckets the table keeps (it grows from here, and never shrinks below). */
-const MIN_BUCKETS = 64
+/** Tables the names are spread over by the top bits of their hash: 2^TABLE_BITS. */
+const TABLE_BITS = 8
+/**
+ * Low bits of a hash that place a name within its table (the bits above choose the table): a
+ * table has at most 2^24 buckets, 2^23 names, where 2^25 users (one a slot) over 256 tables
+ * put about 2^17.
+ */
+const POSITION_BITS = 24
+const POSITION_MASK = (1 << POSITION_BITS) - 1
+/** log2 of the fewest buckets a table keeps; a table is made with its first name and dropped with its last. */
+const MIN_BITS = 3
 /** Int32s per bucket and their places. */
 const BUCKET_FIELDS = 2
 const HASH = 0
 /** 1 + the number filed in the bucket; 0 for an empty bucket. */
 const FILED = 1
+/** Numbers per page of names, of hashes and of the stack of numbers given back. */
+const PAGE_BITS = 12
+const PAGE_MASK = (1 << PAGE_BITS) - 1
 
 /**
  * The users that have sessions, each with a small number while it has any: the user index's
@@ -23,32 +35,51 @@ const FILED = 1
  * Open addressing with linear probing, at most half full, backward-shift deletion (no
  * tombstones). The hash is a keyed pseudo-random function (HalfSipHash-1-3) with a secret key
  * per table: user names may be chosen by clients (sign-up names), and without the key they
- * cannot pick names that share a probe chain. The buckets grow by doubling (a rehash of the
- * buckets alone, no string read) and halve when an eighth full; the per-number arrays (a name
- * and a hash, ~12 bytes) keep the length of the most users there ever were at once.
+ * cannot pick names that share a probe chain.
+ *
+ * No step copies the whole table: the names are spread over 256 tables by the top bits of their
+ * hash, each doubling (a rehash of its buckets alone, no string read) and halving on its own, so
+ * a resize moves about 1/256 of the names; and the per-number names, hashes and the stack of
+ * numbers given back live in pages of 4,096. One table of all names rehashed 2^22 of them inside
+ * the create that brought the 2^22nd user (308 ms, 2026-12-04). The pages keep the length of the
+ * most users there ever were at once (~12 bytes a number).
  *
  * @internal The user index's; not public API.
  */
 export class UserNumbers {
-  /** Per bucket, BUCKET_FIELDS int32s: the name's hash and 1 + its number (0: empty). */
-  private buckets = new Int32Array(MIN_BUCKETS * BUCKET_FIELDS)
-  /** Bits of a bucket position: the table has 2^bits buckets. */
-  private bits = Math.log2(MIN_BUCKETS)
-  /** By number: the name (number 0 is no user). */
-  private names: (string | undefined)[] = [undefined]
-  /** By number: the name's hash, to find its bucket without reading the name. */
-  private hashes = new Int32Array(MIN_BUCKETS)
-  private readonly freeNumbers: number[] = []
+  /** Per table, its buckets (BUCKET_FIELDS int32s each); undefined while it holds no name. */
+  private tables: (Int32Array | undefined)[]
+  /** Per table: log2 of its buckets (0 while it has none). */
+  private tableBits: Uint8Array
+  /** Per table: the names filed in it. */
+  private tableCounts: Int32Array
+  /** Which of a hash's top bits choose its table: 2^tableBits - 1 shifted down. */
+  private readonly tableMask: number
+  /** Pages of names by number (number 0 is no user; undefined: a number not in use). */
+  private names: (string | undefined)[][] = []
+  /** Pages of each number's name's hash, to find its bucket without reading the name. */
+  private hashes: Int32Array[] = []
+  /** The lowest number never handed out. */
+  private next = 1
+  /** Pages of the stack of numbers given back, and its height. */
+  private freePages: Int32Array[] = []
+  private freeTop = 0
   private count = 0
+  private buckets = 0
   /** The hash's secret key, drawn per table. */
   private readonly key0: number
   private readonly key1: number
 
-  constructor() {
+  /** `tableBits`: log2 of the tables (tests use 0, one table, to see it grow and shrink). */
+  constructor(tableBits = TABLE_BITS) {
     const keys = new Int32Array(2)
     randomFillSync(keys)
     this.key0 = keys[0]
     this.key1 = keys[1]
+    this.tableMask = (1 << tableBits) - 1
+    this.tables = new Array<Int32Array | undefined>(1 << tableBits).fill(undefined)
+    this.tableBits = new Uint8Array(1 << tableBits)
+    this.tableCounts = new Int32Array(1 << tableBits)
   }
 
   /** Users with a number. */
@@ -56,84 +87,94 @@ export class UserNumbers {
     return this.count
   }
 
-  /** Buckets in the table (for tests: it shrinks as users leave). */
+  /** Buckets in all tables (for tests: it shrinks as users leave, to 0 when none is left). */
   get capacity(): number {
-    return 1 << this.bits
+    return this.buckets
   }
 
   /** The name of `number`; undefined for 0 or a number given back. */
   nameOf(number: number): string | undefined {
-    return this.names[number]
+    const page = this.names[number >>> PAGE_BITS]
+    return page === undefined ? undefined : page[number & PAGE_MASK]
   }
 
   /** The number of `name`; 0 when it has none. */
   find(name: string): number {
     const hash = this.hashOf(name)
-    const buckets = this.buckets
-    const mask = (1 << this.bits) - 1
-    for (let at = hash >>> (32 - this.bits); ; at = (at + 1) & mask) {
-      const filed = buckets[at * BUCKET_FIELDS + FILED]
+    const which = (hash >>> POSITION_BITS) & this.tableMask
+    const table = this.tables[which]
+    if (table === undefined) return 0
+    const bits = this.tableBits[which]
+    const mask = (1 << bits) - 1
+    for (let at = (hash & POSITION_MASK) >>> (POSITION_BITS - bits); ; at = (at + 1) & mask) {
+      const filed = table[at * BUCKET_FIELDS + FILED]
       if (filed === 0) return 0
-      if (buckets[at * BUCKET_FIELDS + HASH] === hash && this.names[filed - 1] === name) return filed - 1
+      if (table[at * BUCKET_FIELDS + HASH] === hash && this.nameOf(filed - 1) === name) return filed - 1
     }
   }
 
   /** The number of `name`, given one first when it has none (a user whose count is 0). */
   findOrAdd(name: string): number {
     const hash = this.hashOf(name)
-    let buckets = this.buckets
-    const mask = (1 << this.bits) - 1
-    let at = hash >>> (32 - this.bits)
-    for (; ; at = (at + 1) & mask) {
-      const filed = buckets[at * BUCKET_FIELDS + FILED]
-      if (filed === 0) break
-      if (buckets[at * BUCKET_FIELDS + HASH] === hash && this.names[filed - 1] === name) return filed - 1
+    const which = (hash >>> POSITION_BITS) & this.tableMask
+    let table = this.tables[which]
+    let at = 0
+    if (table !== undefined) {
+      const bits = this.tableBits[which]
+      const mask = (1 << bits) - 1
+      for (at = (hash & POSITION_MASK) >>> (POSITION_BITS - bits); ; at = (at + 1) & mask) {
+        const filed = table[at * BUCKET_FIELDS + FILED]
+        if (filed === 0) break
+        if (table[at * BUCKET_FIELDS + HASH] === hash && this.nameOf(filed - 1) === name) return filed - 1
+      }
     }
-    const number = this.freeNumbers.pop() ?? this.names.length
-    this.names[number] = name
-    if (number >= this.hashes.length) {
-      const hashes = new Int32Array(this.hashes.length * 2)
-      hashes.set(this.hashes)
-      this.hashes = hashes
+    const number = this.freeTop > 0 ? this.popFree() : this.next++
+    this.file(number, name, hash)
+    this.count++
+    const count = ++this.tableCounts[which]
+    if (table === undefined || count * 2 > 1 << this.tableBits[which]) {
+      table = this.resize(which, table === undefined ? MIN_BITS : this.tableBits[which] + 1)
+      at = emptyBucket(table, this.tableBits[which], hash)
     }
-    this.hashes[number] = hash
-    if (++this.count * 2 > 1 << this.bits) {
-      this.resize(this.bits + 1)
-      buckets = this.buckets
-      at = this.emptyBucket(hash)
-    }
-    buckets[at * BUCKET_FIELDS + HASH] = hash
-    buckets[at * BUCKET_FIELDS + FILED] = number + 1
+    table[at * BUCKET_FIELDS + HASH] = hash
+    table[at * BUCKET_FIELDS + FILED] = number + 1
     return number
   }
 
   /** Gives `number` back (its user has no sessions left): its name is forgotten. */
   remove(number: number): void {
-    const buckets = this.buckets
-    const bits = this.bits
+    if (this.nameOf(number) === undefined) throw new Error(`user number ${number} is not filed`)
+    const hash = this.hashes[number >>> PAGE_BITS][number & PAGE_MASK]
+    const which = (hash >>> POSITION_BITS) & this.tableMask
+    const table = this.tables[which]
+    if (table === undefined) throw new Error(`user number ${number} is not filed`)
+    const bits = this.tableBits[which]
     const mask = (1 << bits) - 1
-    let hole = this.hashes[number] >>> (32 - bits)
-    for (; buckets[hole * BUCKET_FIELDS + FILED] !== number + 1; hole = (hole + 1) & mask) {
+    let hole = (hash & POSITION_MASK) >>> (POSITION_BITS - bits)
+    for (; table[hole * BUCKET_FIELDS + FILED] !== number + 1; hole = (hole + 1) & mask) {
       // At most half full, so every chain ends: an empty bucket first means a broken caller.
-      if (buckets[hole * BUCKET_FIELDS + FILED] === 0) throw new Error(`user number ${number} is not filed`)
+      if (table[hole * BUCKET_FIELDS + FILED] === 0) throw new Error(`user number ${number} is not filed`)
     }
     // Backward shift: each later entry of the chain that may move into the hole does, so that
     // every entry stays reachable from its home bucket without passing an empty one.
     for (let next = (hole + 1) & mask; ; next = (next + 1) & mask) {
-      const filed = buckets[next * BUCKET_FIELDS + FILED]
+      const filed = table[next * BUCKET_FIELDS + FILED]
       if (filed === 0) break
-      const home = buckets[next * BUCKET_FIELDS + HASH] >>> (32 - bits)
+      const home = (table[next * BUCKET_FIELDS + HASH] & POSITION_MASK) >>> (POSITION_BITS - bits)
       // The entry at `next` may fill the hole unless its home lies cyclically in (hole, next].
       if (((next - home) & mask) < ((next - hole) & mask)) continue
-      buckets[hole * BUCKET_FIELDS + HASH] = buckets[next * BUCKET_FIELDS + HASH]
-      buckets[hole * BUCKET_FIELDS + FILED] = filed
+      table[hole * BUCKET_FIELDS + HASH] = table[next * BUCKET_FIELDS + HASH]
+      table[hole * BUCKET_FIELDS + FILED] = filed
       hole = next
     }
-    buckets[hole * BUCKET_FIELDS + HASH] = 0
-    buckets[hole * BUCKET_FIELDS + FILED] = 0
-    this.names[number] = undefined
-    this.freeNumbers.push(number)
-    if (--this.count * 8 < 1 << bits && bits > Math.log2(MIN_BUCKETS)) this.resize(bits - 1)
+    table[hole * BUCKET_FIELDS + HASH] = 0
+    table[hole * BUCKET_FIELDS + FILED] = 0
+    this.names[number >>> PAGE_BITS][number & PAGE_MASK] = undefined
+    this.pushFree(number)
+    this.count--
+    const left = --this.tableCounts[which]
+    if (left === 0) this.drop(which)
+    else if (left * 8 < 1 << bits && bits > MIN_BITS) this.resize(which, bits - 1)
   }
 
   /**
@@ -142,73 +183,118 @@ export class UserNumbers {
    * and not yet visited is not visited; one added may or may not be.
    */
   forEach(visit: (name: string, number: number) => void): void {
-    const names = this.names
-    for (let number = 1; number < names.length; number++) {
-      const name = names[number]
+    for (let number = 1; number < this.next; number++) {
+      const name = this.nameOf(number)
       if (name !== undefined) visit(name, number)
     }
   }
 
   clear(): void {
-    this.buckets = new Int32Array(MIN_BUCKETS * BUCKET_FIELDS)
-    this.bits = Math.log2(MIN_BUCKETS)
-    this.names = [undefined]
-    this.hashes = new Int32Array(MIN_BUCKETS)
-    this.freeNumbers.length = 0
+    this.tables.fill(undefined)
+    this.tableBits.fill(0)
+    this.tableCounts.fill(0)
+    this.names = []
+    this.hashes = []
+    this.next = 1
+    this.freePages = []
+    this.freeTop = 0
     this.count = 0
+    this.buckets = 0
   }
 
   /**
-   * Walks the table checking what every operation relies on, and throws when it is broken: each
-   * entry reachable from its home bucket without an empty one between, each number filed once,
-   * under its own hash and name, the counts agreeing, and the table at most half full. O(table).
+   * Walks the tables checking what every operation relies on, and throws when one is broken: each
+   * entry in the table its hash chooses, reachable from its home bucket without an empty one
+   * between, each number filed once, under its own hash and name, the counts agreeing, each
+   * table at most half full and none kept empty. O(tables + numbers).
    */
   check(): void {
-    const buckets = this.buckets
-    const bits = this.bits
-    const mask = (1 << bits) - 1
     const seen = new Set<number>()
-    for (let at = 0; at <= mask; at++) {
-      const filed = buckets[at * BUCKET_FIELDS + FILED]
-      if (filed === 0) continue
-      const number = filed - 1
-      const name = this.names[number]
-      if (name === undefined) throw new Error(`user number ${number} is filed without a name`)
-      if (seen.has(number)) throw new Error(`user number ${number} is filed twice`)
-      seen.add(number)
-      const hash = buckets[at * BUCKET_FIELDS + HASH]
-      if (hash !== this.hashOf(name) || hash !== this.hashes[number]) throw new Error(`user ${name} is filed under another hash`)
-      for (let probe = hash >>> (32 - bits); probe !== at; probe = (probe + 1) & mask) {
-        if (buckets[probe * BUCKET_FIELDS + FILED] === 0) throw new Error(`user ${name} is cut off from its home bucket`)
+    let buckets = 0
+    for (let which = 0; which < this.tables.length; which++) {
+      const table = this.tables[which]
+      if (table === undefined) {
+        if (this.tableCounts[which] !== 0) throw new Error(`table ${which} counts ${this.tableCounts[which]} names and has no buckets`)
+        continue
       }
+      const bits = this.tableBits[which]
+      const mask = (1 << bits) - 1
+      if (table.length !== (1 << bits) * BUCKET_FIELDS) throw new Error(`table ${which} has ${table.length / BUCKET_FIELDS} buckets, not 2^${bits}`)
+      buckets += 1 << bits
+      let filedHere = 0
+      for (let at = 0; at <= mask; at++) {
+        const filed = table[at * BUCKET_FIELDS + FILED]
+        if (filed === 0) continue
+        filedHere++
+        const number = filed - 1
+        const name = this.nameOf(number)
+        if (name === undefined) throw new Error(`user number ${number} is filed without a name`)
+        if (seen.has(number)) throw new Error(`user number ${number} is filed twice`)
+        seen.add(number)
+        const hash = table[at * BUCKET_FIELDS + HASH]
+        if (hash !== this.hashOf(name) || hash !== this.hashes[number >>> PAGE_BITS][number & PAGE_MASK]) throw new Error(`user ${name} is filed under another hash`)
+        if (((hash >>> POSITION_BITS) & this.tableMask) !== which) throw new Error(`user ${name} is filed in another table than its hash's`)
+        for (let probe = (hash & POSITION_MASK) >>> (POSITION_BITS - bits); probe !== at; probe = (probe + 1) & mask) {
+          if (table[probe * BUCKET_FIELDS + FILED] === 0) throw new Error(`user ${name} is cut off from its home bucket`)
+        }
+      }
+      if (filedHere !== this.tableCounts[which]) throw new Error(`table ${which}: ${filedHere} users filed, ${this.tableCounts[which]} counted`)
+      if (filedHere === 0) throw new Error(`table ${which} is kept with no name`)
+      if (filedHere * 2 > 1 << bits) throw new Error(`${filedHere} users in ${1 << bits} buckets of table ${which}`)
     }
     if (seen.size !== this.count) throw new Error(`${seen.size} users filed, ${this.count} counted`)
-    if (this.count * 2 > 1 << bits) throw new Error(`${this.count} users in ${1 << bits} buckets`)
-    const named = this.names.filter((name) => name !== undefined).length
+    if (buckets !== this.buckets) throw new Error(`${buckets} buckets, ${this.buckets} counted`)
+    let named = 0
+    this.forEach(() => named++)
     if (named !== this.count) throw new Error(`${named} names kept for ${this.count} users`)
   }
 
-  /** The first empty bucket of `hash`'s chain. */
-  private emptyBucket(hash: number): number {
-    const buckets = this.buckets
-    const mask = (1 << this.bits) - 1
-    let at = hash >>> (32 - this.bits)
-    while (buckets[at * BUCKET_FIELDS + FILED] !== 0) at = (at + 1) & mask
-    return at
+  /** Keeps `name` and its hash for `number`, making their pages when it is the first of one. */
+  private file(number: number, name: string, hash: number): void {
+    const page = number >>> PAGE_BITS
+    if (page === this.names.length) {
+      this.names.push(new Array<string | undefined>(PAGE_MASK + 1).fill(undefined))
+      this.hashes.push(new Int32Array(PAGE_MASK + 1))
+    }
+    this.names[page][number & PAGE_MASK] = name
+    this.hashes[page][number & PAGE_MASK] = hash
   }
 
-  /** Refiles every entry in a table of 2^bits buckets (from the hashes kept in the buckets). */
-  private resize(bits: number): void {
-    const old = this.buckets
-    this.buckets = new Int32Array((1 << bits) * BUCKET_FIELDS)
-    this.bits = bits
+  private pushFree(number: number): void {
+    const page = this.freeTop >>> PAGE_BITS
+    if (page === this.freePages.length) this.freePages.push(new Int32Array(PAGE_MASK + 1))
+    this.freePages[page][this.freeTop & PAGE_MASK] = number
+    this.freeTop++
+  }
+
+  private popFree(): number {
+    this.freeTop--
+    return this.freePages[this.freeTop >>> PAGE_BITS][this.freeTop & PAGE_MASK]
+  }
+
+  /** Refiles table `which` in 2^bits buckets (from the hashes kept in its buckets): its new buckets. */
+  private resize(which: number, bits: number): Int32Array {
+    const old = this.tables[which]
+    const table = new Int32Array((1 << bits) * BUCKET_FIELDS)
+    this.buckets += (1 << bits) - (old === undefined ? 0 : old.length / BUCKET_FIELDS)
+    this.tables[which] = table
+    this.tableBits[which] = bits
+    if (old === undefined) return table
     for (let at = 0; at < old.length; at += BUCKET_FIELDS) {
       const filed = old[at + FILED]
       if (filed === 0) continue
-      const to = this.emptyBucket(old[at + HASH])
-      this.buckets[to * BUCKET_FIELDS + HASH] = old[at + HASH]
-      this.buckets[to * BUCKET_FIELDS + FILED] = filed
+      const to = emptyBucket(table, bits, old[at + HASH])
+      table[to * BUCKET_FIELDS + HASH] = old[at + HASH]
+      table[to * BUCKET_FIELDS + FILED] = filed
     }
+    return table
+  }
+
+  /** Drops table `which`, emptied by its last name's removal. */
+  private drop(which: number): void {
+    this.buckets -= 1 << this.tableBits[which]
+    this.tables[which] = undefined
+    this.tableBits[which] = 0
   }
 
   /**
@@ -249,4 +335,12 @@ export class UserNumbers {
     }
     return v1 ^ v3
   }
+}
+
+/** The first empty bucket of `hash`'s chain in `table` of 2^bits buckets. */
+function emptyBucket(table: Int32Array, bits: number, hash: number): number {
+  const mask = (1 << bits) - 1
+  let at = (hash & POSITION_MASK) >>> (POSITION_BITS - bits)
+  while (table[at * BUCKET_FIELDS + FILED] !== 0) at = (at + 1) & mask
+  return at
 }

@@ -17,6 +17,8 @@ import { SessionData } from './session-data'
  *   Int32  [slot*16 + 8..15]: wheel prev/next/bucket, three unused, generation, state
  * A lookup reads one line; a renew writes lastActivity in that same line and nothing else.
  */
+/** A handle's slot bits. */
+const SLOT_MASK = SLOT_SPACE - 1
 const RECORD_BYTES = 64
 const F = 8
 const CREATED = 0
@@ -779,11 +781,11 @@ export class JsEngine implements Engine {
   /** The slot of a valid (attached or detached) handle, else -1. */
   private slotOf(handle: number): number {
     if (!(handle >= 0 && handle <= Number.MAX_SAFE_INTEGER)) return -1
-    const slot = handle % SLOT_SPACE
-    if (!(slot < this.used)) return -1 // also rejects non-integers' fractional slots below
-    const base = slot * I
-    if (base !== (base | 0) || this.i32[base + STATE] === FREE) return -1
-    return (handle - slot) / SLOT_SPACE === this.i32[base + GENERATION] ? slot : -1
+    // The low bits by mask (slotOf in ../engine says why); a non-integer's fraction stays in
+    // `handle - slot`, which then matches no generation.
+    const slot = handle & SLOT_MASK
+    if (!(slot < this.used) || this.i32[slot * I + STATE] === FREE) return -1
+    return (handle - slot) / SLOT_SPACE === this.i32[slot * I + GENERATION] ? slot : -1
   }
 
   /** The slot of an attached session alive at `now`, else -1. */

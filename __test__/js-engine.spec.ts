@@ -7,6 +7,8 @@ import {
 } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
 import type { RandomIdIndex } from '../ts/js-engine/id-index'
+import { CloseRecords } from '../ts/internal'
+import { UserIndex } from '../ts/user-index'
 
 const T0 = 1_700_000_000_000
 // Resolution 1: one wheel slot per ms, so expiry and eviction order are exact to the ms here.
@@ -50,6 +52,26 @@ test('handles: slot + generation, stale after release never reaches the reused s
   // fresh slots come in order
   t.is(slotOf(e.create(T0, 0, 0)), 1)
   t.is(e.size, 2)
+})
+
+test('handles: a subnormal, negative or fractional number is no handle, not even of slot 0\'s first session', (t) => {
+  // A slot is taken by mask; a subnormal masks to slot 0 and, divided by SLOT_SPACE, rounds to
+  // generation 0: only the handle rebuilt from the slot must equal it (a hostile review's find).
+  const bad = [Number.MIN_VALUE, 1e-320, 2 ** -1060, 0.5, -SLOT_SPACE * 3, -(2 ** 53), 2 ** -30, 2 ** 53, 2 ** 60]
+  const e = random()
+  const first = e.create(T0, 1000, 0)
+  t.is(first, 0)
+  for (const handle of bad) t.is(e.state(handle), STATE_STALE, `JsEngine, ${handle}`)
+  t.is(e.state(-0), STATE_ATTACHED, '-0 is 0')
+  const closes = new CloseRecords()
+  closes.record(0, 'evicted')
+  for (const handle of bad) t.is(closes.reasonOf(handle), undefined, `CloseRecords, ${handle}`)
+  t.is(closes.reasonOf(0), 'evicted')
+  const users = new UserIndex()
+  users.set(0, 'ada')
+  for (const handle of bad) t.is(users.userOf(handle), undefined, `UserIndex, ${handle}`)
+  users.remove(Number.MIN_VALUE)
+  t.is(users.userOf(0), 'ada', 'removing a non-handle leaves handle 0 filed')
 })
 
 test('ids: base64url and hex format, never reused, validation', (t) => {

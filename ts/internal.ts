@@ -145,6 +145,9 @@ export class CloseRecords {
     const latest = page[at + LATEST]
     if (latest === 0) return undefined
     const generation = (handle - slot) / SLOT_SPACE
+    // Only a handle an engine made has a reason: an integer, so that the mask and the division
+    // are exact (a subnormal masks to slot 0 and divides to 0), of a generation that exists.
+    if (!Number.isInteger(handle) || !(handle >= 0) || generation >= GENERATION_SPACE) return undefined
     const age = (latest - 1 - generation + GENERATION_SPACE) % GENERATION_SPACE
     if (age < DEPTH) return REASONS[(page[at + CODES_AT] >>> (BITS * age)) & 0xf]
     const entry = this.#cacheEntry(slot, generation)

@@ -150,7 +150,8 @@ export class UserIndex {
     const slots = this.#slotPages[slot >>> PAGE_BITS]
     if (slots === undefined) return 0
     const base = (slot & PAGE_MASK) * SLOT_FIELDS
-    return slots[base + GENERATION] === (handle - slot) / SLOT_SPACE ? slots[base + USER] : 0
+    // The handle rebuilt from the record must be `handle` itself (JsEngine's slotOf says why).
+    return slots[base + GENERATION] * SLOT_SPACE + slot === handle ? slots[base + USER] : 0
   }
 
   /** The page of a user number that has one (every number findOrAdd gave). */

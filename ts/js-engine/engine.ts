@@ -781,11 +781,12 @@ export class JsEngine implements Engine {
   /** The slot of a valid (attached or detached) handle, else -1. */
   private slotOf(handle: number): number {
     if (!(handle >= 0 && handle <= Number.MAX_SAFE_INTEGER)) return -1
-    // The low bits by mask (slotOf in ../engine says why); a non-integer's fraction stays in
-    // `handle - slot`, which then matches no generation.
+    // The low bits by mask (slotOf in ../engine says why); then the handle rebuilt from the slot's
+    // generation must be `handle` itself: a non-integer never is, where dividing what is left
+    // by SLOT_SPACE rounded a subnormal one (5e-324) to generation 0 of slot 0.
     const slot = handle & SLOT_MASK
     if (!(slot < this.used) || this.i32[slot * I + STATE] === FREE) return -1
-    return (handle - slot) / SLOT_SPACE === this.i32[slot * I + GENERATION] ? slot : -1
+    return this.i32[slot * I + GENERATION] * SLOT_SPACE + slot === handle ? slot : -1
   }
 
   /** The slot of an attached session alive at `now`, else -1. */

@@ -711,6 +711,33 @@ test('id index: growth rehashes every id; detached ids survive growth', (t) => {
   t.is(e.size, 7500)
 })
 
+test('id index: 256 tables, each at most half full, grow on their own; every id found through growth and releases', (t) => {
+  const e = random({ idBytes: 16 })
+  const index = (e as unknown as { randomIds: { tables: Int32Array[]; counts: Int32Array; masks: Int32Array; size: number; bytes: number } }).randomIds
+  t.is(index.tables.length, 256)
+  const handles: number[] = []
+  for (let at = 0; at < 50_000; at++) handles.push(e.create(T0, 0, 0))
+  const ids = handles.map((handle) => e.id(handle)!)
+  for (let at = 0; at < handles.length; at += 3) t.true(e.release(handles[at]))
+  let filed = 0
+  let bytes = 0
+  let over = 0
+  for (let table = 0; table < 256; table++) {
+    filed += index.counts[table]
+    bytes += index.tables[table].byteLength
+    if (index.counts[table] * 2 > index.masks[table] + 1) over++
+  }
+  t.is(over, 0, 'no table more than half full')
+  t.is(filed, index.size)
+  t.is(index.size, e.size)
+  // Each table grew alone: the largest holds far less than the whole index.
+  t.true(Math.max(...index.tables.map((table) => table.length)) * 16 < index.tables.reduce((sum, table) => sum + table.length, 0))
+  t.true(index.bytes >= bytes)
+  let wrong = 0
+  for (let at = 0; at < handles.length; at++) if (e.lookup(ids[at], T0, false) !== (at % 3 === 0 ? -1 : handles[at])) wrong++
+  t.is(wrong, 0)
+})
+
 test('id index: hex and odd idBytes, long ids compared past the inline words', (t) => {
   for (const idEncoding of ['base64url', 'hex'] as const) {
     for (const idBytes of [16, 17, 19, 28, 29, 31, 32, 61, 64]) {

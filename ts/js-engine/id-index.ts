@@ -40,15 +40,25 @@ function hexWord(text: ArrayLike<number>, at: number): number {
  * per-slot copy: a second miss, for those only (still faster than the Map at 64 bytes).
  */
 const INLINE_WORDS = 7
-/** The table doubles before it is more than half full, so probe chains stay short. */
+/** A table doubles before it is more than half full, so probe chains stay short. */
 const MAX_LOAD_SHIFT = 1
-const INITIAL_ENTRIES = 2048
+/**
+ * The index is 2^TABLE_BITS tables, chosen by the top bits of an id's hash, each doubling on its
+ * own: one table of every id rehashed them all inside one create (1.3 s of the 1.7 s a fill to
+ * 4.2 * 10^6 sessions spent growing, the step at 2^22 alone ~0.6 s), where a table's doubling now
+ * moves about 1/256 of them. At most 8 bits: a position is taken from the hash's bits below.
+ */
+const TABLE_BITS = 8
+/** Entries a table starts with (2,048 in all over 256 tables). */
+const INITIAL_TABLE_ENTRIES = 8
+/** `asciiPosition` tells a table and a position in it as table * PLACE_TABLE + position. */
+const PLACE_TABLE = 2 ** 27
 
 /**
- * The id -> slot index of keys: 'random' mode: an open-addressing table (linear probing) in one
- * Int32Array whose entries hold the slot + 1 (0 marks an empty entry) and the id's leading
- * 32-bit words, plus a per-slot copy of every id's words (Int32Array), from which `encode`
- * spells the id again on demand. No JS object, string or Map entry exists per session, so a
+ * The id -> slot index of keys: 'random' mode: 256 open-addressing tables (linear probing), an
+ * Int32Array each, chosen by the top bits of an id's hash, whose entries hold the slot + 1 (0
+ * marks an empty entry) and the id's leading 32-bit words, plus a per-slot copy of every id's
+ * words (Int32Array), from which `encode` spells the id again on demand. No JS object, string or Map entry exists per session, so a
  * lookup costs about one cache miss in the table and the garbage collector has nothing per
  * session to trace.
  *
@@ -67,9 +77,9 @@ const INITIAL_ENTRIES = 2048
  * chosen lookup id only selects which chain it walks; a failed compare on the first word ends
  * each probe, so no chosen id costs more than the longest chain, which it cannot build.
  *
- * Deletion shifts later entries of the chain back (no tombstones), so the table never degrades
- * and never needs a rehash to clean up: detach and sweep cost O(chain) each. The table grows only
- * from `insert`, which only create and regenerate call, never from a sweep.
+ * Deletion shifts later entries of the chain back (no tombstones), so a table never degrades
+ * and never needs a rehash to clean up: detach and sweep cost O(chain) each. Tables grow only
+ * from `insert`, which only create and regenerate call, never from a sweep, each on its own.
  */
 export class RandomIdIndex {
   /** 32-bit words per id (the last one zero-padded). */
@@ -85,9 +95,16 @@ export class RandomIdIndex {
   /** The id being looked up or inserted, as bytes and as words (one buffer). */
   private readonly scratchBytes: Uint8Array
   private readonly scratch: Int32Array
-  private table = new Int32Array(0)
-  private mask = 0
-  private shift = 0
+  /** The tables (Int32Array each, entryInts ints an entry), by the top tableBits bits of an id's hash. */
+  private readonly tables: Int32Array[] = []
+  /** Per table: entries - 1, and the shift that takes a position from the hash's remaining bits. */
+  private readonly masks: Int32Array
+  private readonly shifts: Uint8Array
+  /** Per table: the ids filed in it. */
+  private readonly counts: Int32Array
+  private readonly tableBits: number
+  /** Bytes of all tables. */
+  private tableBytes = 0
   private count = 0
   private readonly multiplier0: number
   private readonly multiplier1: number
@@ -96,12 +113,14 @@ export class RandomIdIndex {
   private slotBytes = Buffer.alloc(0)
   /** What `warmAscii` read, kept so that its reads are made. */
   private warmed = 0
-  /** `warmAscii`'s table offsets, grown to the most ids it was given at once. */
+  /** `warmAscii`'s tables and offsets in them, grown to the most ids it was given at once. */
   private warmPositions = new Int32Array(0)
+  private warmTables = new Int32Array(0)
 
   /**
-   * `multipliers` fixes the hash key, for tests that need to know where ids land (with [1, 0] an
-   * id's position is the top bits of its first word); by default it is random per table.
+   * `multipliers` fixes the hash key, for tests that need to know where ids land: with them the
+   * index is one table (of 2,048 entries at first), where with [1, 0] an id's position is the top
+   * bits of its first word; by default the key is random per index, over 256 tables.
    */
   constructor(idBytes: number, encoding: 'base64url' | 'hex', slots: number, multipliers?: readonly [number, number]) {
     this.idBytes = idBytes
@@ -123,7 +142,15 @@ export class RandomIdIndex {
       this.multiplier0 = multipliers[0] | 0
       this.multiplier1 = multipliers[1] | 0
     }
-    this.resize(INITIAL_ENTRIES)
+    this.tableBits = multipliers === undefined ? TABLE_BITS : 0
+    const tables = 1 << this.tableBits
+    this.masks = new Int32Array(tables)
+    this.shifts = new Uint8Array(tables)
+    this.counts = new Int32Array(tables)
+    for (let table = 0; table < tables; table++) {
+      this.tables.push(new Int32Array(0))
+      this.resize(table, multipliers === undefined ? INITIAL_TABLE_ENTRIES : 2048)
+    }
     this.growSlots(slots)
   }
 
@@ -134,14 +161,21 @@ export class RandomIdIndex {
 
   /** Bytes held by the table and the per-slot words. */
   get bytes(): number {
-    return this.table.byteLength + this.slotWords.byteLength
+    return this.tableBytes + this.slotWords.byteLength
   }
 
   /** Sizes the table for `count` ids at once (a load), instead of doubling as they come. */
   reserve(count: number): void {
-    let entries = this.mask + 1
-    while (count * (1 << MAX_LOAD_SHIFT) > entries) entries *= 2
-    if (entries > this.mask + 1) this.resize(entries)
+    // Ids spread over the tables at random: room for each table's mean share. Room for a few
+    // standard deviations more would double every table's size whenever the mean sits just
+    // below a power of two (at 10^6 ids: 80 MB instead of 40); a table that gets more than its
+    // share doubles during the load, which moves 1/256 of the index.
+    const perTable = Math.ceil(count / this.tables.length)
+    for (let table = 0; table < this.tables.length; table++) {
+      let entries = this.masks[table] + 1
+      while (perTable * (1 << MAX_LOAD_SHIFT) > entries) entries *= 2
+      if (entries > this.masks[table] + 1) this.resize(table, entries)
+    }
   }
 
   /** Makes room for the words of `slots` slots (the engine grows its records in step). */
@@ -244,15 +278,29 @@ export class RandomIdIndex {
     if (this.warmPositions.length < count) this.warmPositions = new Int32Array(count)
     const positions = this.warmPositions
     const entryInts = this.entryInts
-    for (let index = 0; index < count; index++) positions[index] = this.asciiPosition(text, starts[index]) * entryInts
-    const table = this.table
+    if (this.warmTables.length < count) this.warmTables = new Int32Array(positions.length)
+    const tables = this.warmTables
+    for (let index = 0; index < count; index++) {
+      const hash = this.asciiHash(text, starts[index])
+      const which = this.tableOf(hash)
+      tables[index] = which
+      positions[index] = this.positionIn(hash, which) * entryInts
+    }
     let read = this.warmed
-    for (let index = 0; index < count; index++) read ^= table[positions[index]]
+    for (let index = 0; index < count; index++) read ^= this.tables[tables[index]][positions[index]]
     this.warmed = read
   }
 
-  /** The position the id spelt from `start` of `text` is probed from (what `warmAscii` reads). */
+  /**
+   * Where the id spelt from `start` of `text` is probed from (what `warmAscii` reads): its table
+   * times PLACE_TABLE plus its position in that table.
+   */
   asciiPosition(text: ArrayLike<number>, start: number): number {
+    return this.place(this.asciiHash(text, start))
+  }
+
+  /** The hash of the id spelt from `start` of `text`. */
+  private asciiHash(text: ArrayLike<number>, start: number): number {
     let first: number
     let second: number
     if (this.hex) {
@@ -266,12 +314,12 @@ export class RandomIdIndex {
       first = ((t0 >> 16) & 255) | (((t0 >> 8) & 255) << 8) | ((t0 & 255) << 16) | (((t1 >> 16) & 255) << 24)
       second = ((t1 >> 8) & 255) | ((t1 & 255) << 8) | (((t2 >> 16) & 255) << 16) | (((t2 >> 8) & 255) << 24)
     }
-    return this.home(first, second)
+    return this.hash(first, second)
   }
 
-  /** The position the current id is probed from (a spec holds `asciiPosition` to it; nothing else needs it). */
+  /** Where the current id is probed from, as `asciiPosition` tells it (a spec holds one to the other; nothing else needs it). */
   currentPosition(): number {
-    return this.home(this.scratch[0], this.scratch[1])
+    return this.place(this.hash(this.scratch[0], this.scratch[1]))
   }
 
   /** Loads `idBytes` bytes at `start` of `bytes` (a fresh random id) as the current id. */
@@ -282,11 +330,14 @@ export class RandomIdIndex {
 
   /** The slot indexed under the current id, or -1. */
   findScratch(): number {
-    const table = this.table
     const scratch = this.scratch
     const first = scratch[0]
     const inline = this.inline
-    let position = this.home(first, scratch[1])
+    const hash = this.hash(first, scratch[1])
+    const which = this.tableOf(hash)
+    const table = this.tables[which]
+    const mask = this.masks[which]
+    let position = this.positionIn(hash, which)
     for (;;) {
       const entry = position * this.entryInts
       const tagged = table[entry]
@@ -296,7 +347,7 @@ export class RandomIdIndex {
         while (word < inline && table[entry + 1 + word] === scratch[word]) word++
         if (word === inline && (inline === this.words || this.restMatches(tagged - 1))) return tagged - 1
       }
-      position = (position + 1) & this.mask
+      position = (position + 1) & mask
     }
   }
 
@@ -306,17 +357,22 @@ export class RandomIdIndex {
    */
   insert(slot: number): void {
     this.slotWords.set(this.scratch, slot * this.words)
-    if ((this.count + 1) << MAX_LOAD_SHIFT > this.mask + 1) this.resize((this.mask + 1) * 2)
-    this.place(slot)
+    const hash = this.hash(this.scratch[0], this.scratch[1])
+    const which = this.tableOf(hash)
+    if ((this.counts[which] + 1) << MAX_LOAD_SHIFT > this.masks[which] + 1) this.resize(which, (this.masks[which] + 1) * 2)
+    this.file(slot, hash, which)
+    this.counts[which]++
     this.count++
   }
 
   /** Unindexes `slot`; its words stay readable until the slot is reused. */
   remove(slot: number): void {
-    const table = this.table
-    const mask = this.mask
     const base = slot * this.words
-    let hole = this.home(this.slotWords[base], this.slotWords[base + 1])
+    const hash = this.hash(this.slotWords[base], this.slotWords[base + 1])
+    const which = this.tableOf(hash)
+    const table = this.tables[which]
+    const mask = this.masks[which]
+    let hole = this.positionIn(hash, which)
     for (;;) {
       const tagged = table[hole * this.entryInts]
       if (tagged === slot + 1) break
@@ -330,13 +386,14 @@ export class RandomIdIndex {
       position = (position + 1) & mask
       const entry = position * this.entryInts
       if (table[entry] === 0) break
-      const home = this.home(table[entry + 1], table[entry + 2])
+      const home = this.positionIn(this.hash(table[entry + 1], table[entry + 2]), which)
       if (((position - home) & mask) >= ((position - hole) & mask)) {
         table.copyWithin(hole * this.entryInts, entry, entry + this.entryInts)
         hole = position
       }
     }
     table.fill(0, hole * this.entryInts, hole * this.entryInts + this.entryInts)
+    this.counts[which]--
     this.count--
   }
 
@@ -457,31 +514,52 @@ export class RandomIdIndex {
     return true
   }
 
-  private home(first: number, second: number): number {
-    return ((Math.imul(first, this.multiplier0) + Math.imul(second, this.multiplier1)) >>> this.shift) & this.mask
+  /** The keyed hash of an id's first two words (an int32). */
+  private hash(first: number, second: number): number {
+    return (Math.imul(first, this.multiplier0) + Math.imul(second, this.multiplier1)) | 0
   }
 
-  /** Writes the current id's entry for `slot` at the first free position of its chain. */
-  private place(slot: number): void {
-    const table = this.table
+  /** The table of `hash`: its top tableBits bits. */
+  private tableOf(hash: number): number {
+    return (hash >>> 24) & ((1 << this.tableBits) - 1)
+  }
+
+  /** Where `hash` is probed from in table `which`: the bits below the table's, as many as it has positions. */
+  private positionIn(hash: number, which: number): number {
+    return ((hash << this.tableBits) >>> this.shifts[which]) & this.masks[which]
+  }
+
+  /** `asciiPosition`'s and `currentPosition`'s number for `hash`: its table and its position there. */
+  private place(hash: number): number {
+    const which = this.tableOf(hash)
+    return which * PLACE_TABLE + this.positionIn(hash, which)
+  }
+
+  /** Writes the current id's entry for `slot` at the first free position of its chain in table `which`. */
+  private file(slot: number, hash: number, which: number): void {
+    const table = this.tables[which]
     const scratch = this.scratch
-    let position = this.home(scratch[0], scratch[1])
-    while (table[position * this.entryInts] !== 0) position = (position + 1) & this.mask
+    const mask = this.masks[which]
+    let position = this.positionIn(hash, which)
+    while (table[position * this.entryInts] !== 0) position = (position + 1) & mask
     const entry = position * this.entryInts
     table[entry] = slot + 1
     for (let word = 0; word < this.inline; word++) table[entry + 1 + word] = scratch[word]
   }
 
-  private resize(entries: number): void {
-    const old = this.table
-    this.table = new Int32Array(entries * this.entryInts)
-    this.mask = entries - 1
-    this.shift = 32 - Math.log2(entries)
-    const table = this.table
+  /** Refiles table `which` in `entries` entries (a power of two). */
+  private resize(which: number, entries: number): void {
+    const old = this.tables[which]
+    const table = new Int32Array(entries * this.entryInts)
+    this.tableBytes += table.byteLength - old.byteLength
+    this.tables[which] = table
+    this.masks[which] = entries - 1
+    this.shifts[which] = 32 - Math.log2(entries)
+    const mask = entries - 1
     for (let entry = 0; entry < old.length; entry += this.entryInts) {
       if (old[entry] === 0) continue
-      let position = this.home(old[entry + 1], old[entry + 2])
-      while (table[position * this.entryInts] !== 0) position = (position + 1) & this.mask
+      let position = this.positionIn(this.hash(old[entry + 1], old[entry + 2]), which)
+      while (table[position * this.entryInts] !== 0) position = (position + 1) & mask
       table.set(old.subarray(entry, entry + this.entryInts), position * this.entryInts)
     }
   }

@@ -6,7 +6,7 @@ import {
   SET_STALE, SET_TOO_LARGE, SLOT_SPACE, STATE_ATTACHED, STATE_DETACHED, STATE_STALE, slotOf,
 } from '../ts/engine'
 import { JsEngine } from '../ts/js-engine/engine'
-import type { RandomIdIndex } from '../ts/js-engine/id-index'
+import { RandomIdIndex } from '../ts/js-engine/id-index'
 import { CloseRecords } from '../ts/internal'
 import { UserIndex } from '../ts/user-index'
 
@@ -736,6 +736,63 @@ test('id index: 256 tables, each at most half full, grow on their own; every id 
   let wrong = 0
   for (let at = 0; at < handles.length; at++) if (e.lookup(ids[at], T0, false) !== (at % 3 === 0 ? -1 : handles[at])) wrong++
   t.is(wrong, 0)
+})
+
+test('id index: in one of 256 tables of 8 entries, a chain wraps around its end; removals in any order keep the rest found; the table doubles alone', (t) => {
+  // With multipliers [1, 0] and 8 table bits an id's table is the top byte of its first
+  // (little-endian) word, byte 3, and its position in an 8-entry table the top 3 bits of byte 2.
+  const placed = (table: number, home: number, serial: number): Uint8Array => {
+    const bytes = new Uint8Array(16)
+    bytes[3] = table
+    bytes[2] = home << 5
+    bytes[8] = serial
+    return bytes
+  }
+  // Three ids at home 7 fill 7, 0 and 1; one at home 0 lands at 2, behind them.
+  const ids = [placed(5, 7, 1), placed(5, 7, 2), placed(5, 7, 3), placed(5, 0, 4)]
+  const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url')
+  const make = (): RandomIdIndex => {
+    const index = new RandomIdIndex(16, 'base64url', 64, [1, 0], 8)
+    ids.forEach((bytes, slot) => {
+      index.load(bytes, 0)
+      index.insert(slot)
+    })
+    return index
+  }
+  const layout = (index: RandomIdIndex): number[] => {
+    const table = (index as unknown as { tables: Int32Array[] }).tables[5]
+    return Array.from({ length: 8 }, (_, position) => table[position * 5])
+  }
+  t.deepEqual(layout(make()), [2, 3, 4, 0, 0, 0, 0, 1], 'slot + 1 by position: the chain wraps')
+  for (const order of [[0], [1], [2], [3], [0, 3], [1, 0], [2, 1, 0], [3, 2, 1, 0]]) {
+    const index = make()
+    for (const slot of order) index.remove(slot)
+    const found = ids.map((bytes) => index.find(text(bytes)))
+    t.deepEqual(found, ids.map((_, slot) => (order.includes(slot) ? -1 : slot)), `removed ${order.join(', ')}`)
+  }
+  // A fifth id in table 5 doubles it to 16 entries; every other table keeps 8.
+  const index = make()
+  index.load(placed(5, 3, 5), 0)
+  index.insert(4)
+  const tables = (index as unknown as { tables: Int32Array[] }).tables
+  t.is(tables[5].length, 16 * 5)
+  t.true(tables.every((table, at) => at === 5 || table.length === 8 * 5))
+  for (let slot = 0; slot < 4; slot++) t.is(index.find(text(ids[slot])), slot)
+  t.is(index.find(text(placed(5, 3, 5))), 4)
+  t.is(index.find(text(placed(6, 3, 5))), -1, 'the same position in another table')
+})
+
+test('id index: a Rename of a detached session is refused, so its id never names the slot\'s next session', (t) => {
+  const e = random({ idBytes: 16 })
+  const handle = e.create(T0, 1000, 0)
+  t.true(e.detach(handle))
+  const renamed = Buffer.alloc(16, 7).toString('base64url')
+  t.false(e.loadRename(handle, renamed, T0))
+  t.true(e.release(handle))
+  const next = e.create(T0, 1000, 0)
+  t.is(slotOf(next), slotOf(handle))
+  t.is(e.lookup(renamed, T0, false), -1)
+  e.checkInvariants()
 })
 
 test('id index: hex and odd idBytes, long ids compared past the inline words', (t) => {

@@ -298,11 +298,13 @@ export class JsEngine implements Engine {
   /**
    * Loading: a Rename record. The session keeps its slot and takes `newId` (a session holding
    * it is released first); its last activity becomes `lastActivity`. False, changing nothing,
-   * when `newId` is not an id of this engine.
+   * when `newId` is not an id of this engine or `handle` is not an attached session.
    */
   loadRename(handle: number, newId: string, lastActivity: number): boolean {
     const slot = this.slotOf(handle)
-    if (slot < 0) return false
+    // Attached only: a detached session's index entry would outlive its release (which
+    // unindexes attached slots only) and name the slot's next session (a hostile review's find).
+    if (slot < 0 || this.i32[slot * I + STATE] !== STATE_ATTACHED) return false
     const randomIds = this.randomIds
     if (randomIds !== undefined) {
       if (!randomIds.loadText(newId)) return false

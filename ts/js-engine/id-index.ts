@@ -67,7 +67,7 @@ const PLACE_TABLE = 2 ** 27
  * so validation is a by-product of decoding rather than a separate pass.
  *
  * Hashing and probe lengths. The position is a keyed multiply-add-shift of the first two id
- * words, with random multipliers drawn per table. A plain prefix of the id would do for the ids
+ * words, with random multipliers drawn per index. A plain prefix of the id would do for the ids
  * themselves: every stored id is CSPRNG output we generated, never chosen by a client. But a
  * client can influence *which* ids stay stored: it can create sessions (each with a random id it
  * learns) and destroy all but those landing in a chosen region, growing one long probe chain that
@@ -119,10 +119,11 @@ export class RandomIdIndex {
 
   /**
    * `multipliers` fixes the hash key, for tests that need to know where ids land: with them the
-   * index is one table (of 2,048 entries at first), where with [1, 0] an id's position is the top
-   * bits of its first word; by default the key is random per index, over 256 tables.
+   * index is one table (of 2,048 entries at first) unless `tableBits` says otherwise, and with
+   * [1, 0] an id's table is the top `tableBits` bits of its first word and its position the bits
+   * below; by default the key is random per index, over 256 tables.
    */
-  constructor(idBytes: number, encoding: 'base64url' | 'hex', slots: number, multipliers?: readonly [number, number]) {
+  constructor(idBytes: number, encoding: 'base64url' | 'hex', slots: number, multipliers?: readonly [number, number], tableBits?: number) {
     this.idBytes = idBytes
     this.hex = encoding === 'hex'
     this.length = this.hex ? idBytes * 2 : Math.ceil((idBytes * 4) / 3)
@@ -142,14 +143,15 @@ export class RandomIdIndex {
       this.multiplier0 = multipliers[0] | 0
       this.multiplier1 = multipliers[1] | 0
     }
-    this.tableBits = multipliers === undefined ? TABLE_BITS : 0
+    this.tableBits = tableBits ?? (multipliers === undefined ? TABLE_BITS : 0)
+    if (!(this.tableBits >= 0 && this.tableBits <= TABLE_BITS)) throw new RangeError(`tableBits must be 0..${TABLE_BITS}`)
     const tables = 1 << this.tableBits
     this.masks = new Int32Array(tables)
     this.shifts = new Uint8Array(tables)
     this.counts = new Int32Array(tables)
     for (let table = 0; table < tables; table++) {
       this.tables.push(new Int32Array(0))
-      this.resize(table, multipliers === undefined ? INITIAL_TABLE_ENTRIES : 2048)
+      this.resize(table, this.tableBits === 0 ? 2048 : INITIAL_TABLE_ENTRIES)
     }
     this.growSlots(slots)
   }

@@ -337,6 +337,44 @@ forEachEngine(test, 'after a crash a session comes back at most the slack before
   t.true(behind > 0, 'some use was not journaled (the slack is in effect)')
 })
 
+forEachEngine(test, '10^4 sessions over three pages of journal state: uses after a load and after a crash journal by the slack, destroys stay gone', async (t, engine) => {
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const clock = new FakeClock()
+  // Slack: 60 s (a sixteenth of an hour, at most 60 s); 3,000 steps of 97 ms span ~5 min.
+  const options = { resolution: 1000, idleTimeout: 3_600_000 }
+  const first = open(engine, path, clock, options)
+  const ids = Array.from({ length: 10_000 }, () => first.create().id)
+  first.close()
+  // Loaded, the sessions' journal state is made for every page at once (adoptAll).
+  const manager = open(engine, path, clock, options)
+  const lastUse = new Map<string, number>()
+  for (const id of ids) lastUse.set(id, clock.now)
+  const destroyed: string[] = []
+  for (let step = 0; step < 3000; step++) {
+    clock.advance(97)
+    const id = ids[(step * 7919) % ids.length]
+    if (step % 10 === 0 && !destroyed.includes(id)) {
+      t.true(manager.destroy(id))
+      destroyed.push(id)
+      lastUse.delete(id)
+    } else if (lastUse.has(id)) {
+      t.truthy(manager.get(id))
+      lastUse.set(id, clock.now)
+    }
+  }
+  const reloaded = await crashAndLoad(manager, engine, path, clock, options)
+  t.teardown(() => reloaded.close())
+  const far: string[] = []
+  for (const [id, used] of lastUse) {
+    const restored = reloaded.peek(id)?.lastActivity
+    if (restored === undefined || restored < used - 60_000 + 1000 || restored > used) far.push(`${id}: ${restored} for ${used}`)
+  }
+  t.deepEqual(far.slice(0, 3), [])
+  t.deepEqual(destroyed.filter((id) => reloaded.has(id)), [])
+  t.is(reloaded.size, ids.length - destroyed.length)
+})
+
 forEachEngine(test, 'shortening the idle timeout journals the last use at once, so the shorter slack bounds what a crash moves back', async (t, engine) => {
   const { dir, path } = tempFile()
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

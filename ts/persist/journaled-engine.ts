@@ -26,6 +26,13 @@ import { type Journal, view } from './journal'
  * persisted manager about a quarter of its time (in-process A/B, 2 * 10^5 sessions).
  */
 const SLOT_MASK = SLOT_SPACE - 1
+/**
+ * Slots per page of the journal's per-slot state (4,096: 4 KiB of flags, 64 KiB of times). One
+ * array per field, doubled in place, copied 68 MiB inside the create of session 2^22 (35 ms,
+ * native engine, persisted).
+ */
+const PAGE_BITS = 12
+const PAGE_MASK = (1 << PAGE_BITS) - 1
 
 /** A renewal moving the idle deadline by less than this share of the idle timeout is not written. */
 export const RENEWAL_SLACK_SHARE = 1 / 16
@@ -58,12 +65,18 @@ export class JournaledEngine implements Engine {
   readonly kind: 'native' | 'js'
   /** Set by the manager's close: from then on releases are suspensions, not removals. */
   suspended = false
-  /** Per slot: 1 while its session is attached and journaled. */
-  #live = new Uint8Array(1024)
-  /** Per slot: the last activity the journal holds. */
-  #renewedAt = new Float64Array(1024)
-  /** Per slot: from when a use writes a Renew (#renewedAt plus the slack). */
-  #due = new Float64Array(1024)
+  /** Pages of one byte a slot: 1 while its session is attached and journaled. */
+  readonly #livePages: Uint8Array[] = []
+  /** Pages of one double a slot: the last activity the journal holds. */
+  readonly #renewedPages: Float64Array[] = []
+  /**
+   * Pages of one double a slot: from when a use writes a Renew (the last activity held plus the
+   * slack), +Infinity while the slot is not live, so that a use reads one number to know it
+   * writes nothing. Apart from the others: a get reads only these (8 bytes a slot, as dense as
+   * the one array they replace; with the live flag beside, or the last activity, a persisted get
+   * measured 3-7% slower).
+   */
+  readonly #duePages: Float64Array[] = []
   #pending: PendingCreate | undefined
   readonly #scratch = new Float64Array(256)
   readonly #oneHandle = new Float64Array(1)
@@ -92,25 +105,23 @@ export class JournaledEngine implements Engine {
 
   /**
    * Takes on the sessions the loader restored into the inner engine, given as (handle, last
-   * activity) pairs: the journal holds each last activity as loaded. The per-slot arrays grow
-   * once, to the highest slot. Idle timeouts are not looked up (a native call per session
+   * activity) pairs: the journal holds each last activity as loaded. The per-slot pages are
+   * made up to the highest slot first. Idle timeouts are not looked up (a native call per session
    * would slow the load): a session's first use past the window writes a Renew, and from then
    * on the slack applies.
    */
   adoptAll(activity: Float64Array): void {
     let top = 0
     for (let index = 0; index < activity.length; index += 2) top = Math.max(top, activity[index] & SLOT_MASK)
-    this.#grow(top)
-    const live = this.#live
-    const renewedAt = this.#renewedAt
-    const due = this.#due
+    this.#page(top)
     const window = this.window
     for (let index = 0; index < activity.length; index += 2) {
       const slot = activity[index] & SLOT_MASK
       const lastActivity = activity[index + 1]
-      live[slot] = 1
-      renewedAt[slot] = lastActivity
-      due[slot] = lastActivity + window
+      const at = slot & PAGE_MASK
+      this.#livePages[slot >>> PAGE_BITS][at] = 1
+      this.#renewedPages[slot >>> PAGE_BITS][at] = lastActivity
+      this.#duePages[slot >>> PAGE_BITS][at] = lastActivity + window
     }
   }
 
@@ -194,8 +205,7 @@ export class JournaledEngine implements Engine {
   lookup(id: string, now: number, renew: boolean): number {
     const handle = this.inner.lookup(id, now, renew)
     if (renew && handle >= 0) {
-      const slot = handle & SLOT_MASK
-      if (!(now < this.#due[slot]) && this.#live[slot] === 1) this.#renew(handle, id, now)
+      if (this.#renewalDue(handle & SLOT_MASK, now)) this.#renew(handle, id, now)
     }
     return handle
   }
@@ -210,8 +220,7 @@ export class JournaledEngine implements Engine {
   readCookie(verifier: object, header: string, now: number, out: Float64Array): number {
     const handle = this.inner.readCookie!(verifier, header, now, out)
     if (handle >= 0) {
-      const slot = handle & SLOT_MASK
-      if (!(now < this.#due[slot]) && this.#live[slot] === 1) {
+      if (this.#renewalDue(handle & SLOT_MASK, now)) {
         this.#renew(handle, header.slice(out[COOKIE_VALUE_START], out[COOKIE_ID_END]), now)
       }
     }
@@ -230,8 +239,7 @@ export class JournaledEngine implements Engine {
 
   touch(handle: number, now: number): boolean {
     if (!this.inner.touch(handle, now)) return false
-    const slot = handle & SLOT_MASK
-    if (!(now < this.#due[slot]) && this.#live[slot] === 1) {
+    if (this.#renewalDue(handle & SLOT_MASK, now)) {
       this.#renew(handle, this.inner.id(handle) as string, now)
     }
     return true
@@ -248,7 +256,7 @@ export class JournaledEngine implements Engine {
     const id = this.#liveId(handle)
     if (!this.inner.release(handle)) return false
     if (id !== undefined) {
-      if (this.suspended) this.#live[handle & SLOT_MASK] = 0
+      if (this.suspended) this.#notLive(handle & SLOT_MASK)
       else this.#removed(handle, id)
     }
     return true
@@ -453,10 +461,12 @@ export class JournaledEngine implements Engine {
 
   #begin(handle: number, id: string, now: number, idleTimeout: number, absoluteTimeout: number): void {
     this.#endPending()
-    const slot = this.#grow(handle)
-    this.#live[slot] = 1
-    this.#renewedAt[slot] = now
-    this.#due[slot] = now + renewalSlack(idleTimeout, this.window)
+    const slot = handle & SLOT_MASK
+    this.#page(slot)
+    const at = slot & PAGE_MASK
+    this.#livePages[slot >>> PAGE_BITS][at] = 1
+    this.#renewedPages[slot >>> PAGE_BITS][at] = now
+    this.#duePages[slot >>> PAGE_BITS][at] = now + renewalSlack(idleTimeout, this.window)
     this.#pending = {
       handle, id, createdAt: now, lastActivity: now, idleTimeout, absoluteTimeout, user: undefined, roles: NO_TEXTS, data: NO_TEXTS, ownsData: false,
     }
@@ -476,8 +486,8 @@ export class JournaledEngine implements Engine {
   }
 
   #liveId(handle: number): string | undefined {
-    const slot = handle & SLOT_MASK
-    if (!(slot < this.#live.length) || this.#live[slot] !== 1) return undefined
+    const live = this.#livePages[(handle & SLOT_MASK) >>> PAGE_BITS]
+    if (live === undefined || live[handle & PAGE_MASK] !== 1) return undefined
     this.#endPending()
     return this.inner.id(handle)
   }
@@ -491,8 +501,11 @@ export class JournaledEngine implements Engine {
   /** The journal now holds `at` as the session's last activity. */
   #renewed(handle: number, at: number): void {
     const slot = handle & SLOT_MASK
-    this.#renewedAt[slot] = at
-    this.#due[slot] = at + renewalSlack(this.inner.idleTimeout(handle), this.window)
+    // Only a journaled session has a due time (a finite due time is what makes a use write).
+    const live = this.#livePages[slot >>> PAGE_BITS]
+    if (live === undefined || live[slot & PAGE_MASK] !== 1) return
+    this.#renewedPages[slot >>> PAGE_BITS][slot & PAGE_MASK] = at
+    this.#duePages[slot >>> PAGE_BITS][slot & PAGE_MASK] = at + renewalSlack(this.inner.idleTimeout(handle), this.window)
   }
 
   #rename(handle: number, oldId: string, newId: string, now: number): void {
@@ -507,8 +520,9 @@ export class JournaledEngine implements Engine {
     // Uses not written were within the old timeout's slack, maybe more than the new one's: the
     // journal catches up, so the slack of the timeout in force bounds what a crash moves back.
     const lastActivity = this.inner.lastActivity(handle)
-    if (lastActivity > this.#renewedAt[handle & SLOT_MASK]) this.journal.writer.begin(Kind.Renew).str(id).f64(lastActivity).end()
-    this.#renewed(handle, Math.max(lastActivity, this.#renewedAt[handle & SLOT_MASK]))
+    const renewedAt = this.#renewedAt(handle & SLOT_MASK)
+    if (lastActivity > renewedAt) this.journal.writer.begin(Kind.Renew).str(id).f64(lastActivity).end()
+    this.#renewed(handle, Math.max(lastActivity, renewedAt))
     this.journal.commit()
   }
 
@@ -520,26 +534,37 @@ export class JournaledEngine implements Engine {
 
   #record(handle: number, id: string): void {
     this.#endPending()
-    this.#live[handle & SLOT_MASK] = 0
+    this.#notLive(handle & SLOT_MASK)
     this.journal.writer.begin(Kind.Remove).str(id).end()
   }
 
-  #grow(handle: number): number {
-    const slot = handle & SLOT_MASK
-    if (slot >= this.#live.length) {
-      let capacity = this.#live.length
-      while (capacity <= slot) capacity *= 2
-      const live = new Uint8Array(capacity)
-      live.set(this.#live)
-      this.#live = live
-      const renewedAt = new Float64Array(capacity)
-      renewedAt.set(this.#renewedAt)
-      this.#renewedAt = renewedAt
-      const due = new Float64Array(capacity)
-      due.set(this.#due)
-      this.#due = due
+  /** Whether a use of `slot` at `now` writes a Renew: its session is journaled and its slack is spent. */
+  #renewalDue(slot: number, now: number): boolean {
+    const due = this.#duePages[slot >>> PAGE_BITS]
+    return due !== undefined && !(now < due[slot & PAGE_MASK])
+  }
+
+  /** The last activity the journal holds for `slot` (-Infinity for a slot never journaled). */
+  #renewedAt(slot: number): number {
+    const renewedAt = this.#renewedPages[slot >>> PAGE_BITS]
+    return renewedAt === undefined ? -Infinity : renewedAt[slot & PAGE_MASK]
+  }
+
+  #notLive(slot: number): void {
+    const live = this.#livePages[slot >>> PAGE_BITS]
+    if (live === undefined) return
+    live[slot & PAGE_MASK] = 0
+    this.#duePages[slot >>> PAGE_BITS][slot & PAGE_MASK] = Infinity
+  }
+
+  /** Makes the pages up to `slot`'s, each as a slot in it is first journaled. */
+  #page(slot: number): void {
+    const page = slot >>> PAGE_BITS
+    while (this.#livePages.length <= page) {
+      this.#livePages.push(new Uint8Array(PAGE_MASK + 1))
+      this.#renewedPages.push(new Float64Array(PAGE_MASK + 1))
+      this.#duePages.push(new Float64Array(PAGE_MASK + 1).fill(Infinity))
     }
-    return slot
   }
 }
 

@@ -544,7 +544,7 @@ export class JournaledEngine implements Engine {
     return due !== undefined && !(now < due[slot & PAGE_MASK])
   }
 
-  /** The last activity the journal holds for `slot` (-Infinity for a slot never journaled). */
+  /** The last activity the journal holds for `slot`: meaningful only while the slot is live (read for live ones only). */
   #renewedAt(slot: number): number {
     const renewedAt = this.#renewedPages[slot >>> PAGE_BITS]
     return renewedAt === undefined ? -Infinity : renewedAt[slot & PAGE_MASK]

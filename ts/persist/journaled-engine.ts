@@ -78,6 +78,16 @@ export class JournaledEngine implements Engine {
    */
   readonly #duePages: Float64Array[] = []
   #pending: PendingCreate | undefined
+  /**
+   * The session last found by id (or made, regenerated, rekeyed) and that id: a change that
+   * follows (a destroy after its lookup, a write after a get) names it in its record by this
+   * string rather than have the engine spell its id again, a string made per change (a tenth of
+   * a persisted destroy's time, and most of the garbage it added to one without persistence). A
+   * handle names one session for good and an id found is its canonical spelling, so the pair
+   * stays right until the id changes, which only regenerate and rekey do.
+   */
+  #namedHandle = -1
+  #namedId = ''
   readonly #scratch = new Float64Array(256)
   readonly #oneHandle = new Float64Array(1)
 
@@ -111,6 +121,7 @@ export class JournaledEngine implements Engine {
    * on the slack applies.
    */
   adoptAll(activity: Float64Array): void {
+    this.#namedHandle = -1
     let top = 0
     for (let index = 0; index < activity.length; index += 2) top = Math.max(top, activity[index] & SLOT_MASK)
     this.#page(top)
@@ -204,8 +215,10 @@ export class JournaledEngine implements Engine {
 
   lookup(id: string, now: number, renew: boolean): number {
     const handle = this.inner.lookup(id, now, renew)
-    if (renew && handle >= 0) {
-      if (this.#renewalDue(handle & SLOT_MASK, now)) this.#renew(handle, id, now)
+    if (handle >= 0) {
+      this.#namedHandle = handle
+      this.#namedId = id
+      if (renew && this.#renewalDue(handle & SLOT_MASK, now)) this.#renew(handle, id, now)
     }
     return handle
   }
@@ -298,6 +311,7 @@ export class JournaledEngine implements Engine {
   regenerate(handle: number, now: number): string | undefined {
     const oldId = this.#liveId(handle)
     const newId = this.inner.regenerate(handle, now)
+    if (newId !== undefined) this.#name(handle, newId)
     if (newId !== undefined && oldId !== undefined) this.#rename(handle, oldId, newId, now)
     return newId
   }
@@ -305,6 +319,7 @@ export class JournaledEngine implements Engine {
   rekey(handle: number, key: string, now: number): number {
     const oldId = this.#liveId(handle)
     const result = this.inner.rekey(handle, key, now)
+    if (result === REKEY_OK) this.#name(handle, key)
     if (result === REKEY_OK && oldId !== undefined) this.#rename(handle, oldId, key, now)
     return result
   }
@@ -461,6 +476,7 @@ export class JournaledEngine implements Engine {
 
   #begin(handle: number, id: string, now: number, idleTimeout: number, absoluteTimeout: number): void {
     this.#endPending()
+    this.#name(handle, id)
     const slot = handle & SLOT_MASK
     this.#page(slot)
     const at = slot & PAGE_MASK
@@ -489,7 +505,13 @@ export class JournaledEngine implements Engine {
     const live = this.#livePages[(handle & SLOT_MASK) >>> PAGE_BITS]
     if (live === undefined || live[handle & PAGE_MASK] !== 1) return undefined
     this.#endPending()
-    return this.inner.id(handle)
+    return handle === this.#namedHandle ? this.#namedId : this.inner.id(handle)
+  }
+
+  /** `handle`'s id is now `id` (see #namedHandle). */
+  #name(handle: number, id: string): void {
+    this.#namedHandle = handle
+    this.#namedId = id
   }
 
   #renew(handle: number, id: string, now: number): void {

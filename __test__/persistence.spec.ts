@@ -391,6 +391,33 @@ forEachEngine(test, '10^4 sessions over three pages of journal state: uses after
   t.is(reloaded.size, ids.length - destroyed.length)
 })
 
+forEachEngine(test, 'a persisted get by an id sliced from a large string does not keep that string alive; a destroy forgets its id', (t, engine) => {
+  // The journal names a session by the id a destroy found it by (no string spelt per change);
+  // a get's id is often a slice of a request, which V8 keeps whole while the slice lives.
+  const { setFlagsFromString } = require('node:v8') as typeof import('node:v8')
+  const { runInNewContext } = require('node:vm') as typeof import('node:vm')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const { dir, path } = tempFile()
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const manager = open(engine, path, new FakeClock())
+  t.teardown(() => manager.close())
+  const { id } = manager.create()
+  const doomed = manager.create().id
+  const heldAfter = (use: (slice: string) => void, prefix: string): number => {
+    let big: string | undefined = prefix + 'x'.repeat(32 << 20) + String(Math.random())
+    use(big.slice(0, prefix.length))
+    gc()
+    const before = process.memoryUsage().heapUsed
+    big = undefined
+    gc()
+    gc()
+    return before - process.memoryUsage().heapUsed
+  }
+  t.true(heldAfter((slice) => t.truthy(manager.get(slice)), id) > 16 << 20, 'a get')
+  t.true(heldAfter((slice) => t.true(manager.destroy(slice)), doomed) > 16 << 20, 'a destroy')
+})
+
 forEachEngine(test, 'shortening the idle timeout journals the last use at once, so the shorter slack bounds what a crash moves back', async (t, engine) => {
   const { dir, path } = tempFile()
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -79,12 +79,15 @@ export class JournaledEngine implements Engine {
   readonly #duePages: Float64Array[] = []
   #pending: PendingCreate | undefined
   /**
-   * The session last found by id (or made, regenerated, rekeyed) and that id: a change that
-   * follows (a destroy after its lookup, a write after a get) names it in its record by this
-   * string rather than have the engine spell its id again, a string made per change (a tenth of
-   * a persisted destroy's time, and most of the garbage it added to one without persistence). A
-   * handle names one session for good and an id found is its canonical spelling, so the pair
-   * stays right until the id changes, which only regenerate and rekey do.
+   * The session last found by id without renewal (destroy, peek, has), or made, regenerated or
+   * rekeyed, and that id: a change that follows (the Remove of a destroy, a write to a session
+   * just made) names it in its record by this string rather than have the engine spell its id
+   * again, a string made per change (a tenth of a persisted destroy's time). A handle names one
+   * session for good and an id found is its canonical spelling, so the pair stays right until the
+   * id changes, which only regenerate and rekey do. Not from a renewing lookup (a get): its id is
+   * often a slice of a request's header or body, which V8 keeps whole while the slice lives, and
+   * a get is not followed by a change as a destroy's lookup is. A Remove forgets it; otherwise
+   * one string a manager is held until the next of these calls.
    */
   #namedHandle = -1
   #namedId = ''
@@ -216,9 +219,8 @@ export class JournaledEngine implements Engine {
   lookup(id: string, now: number, renew: boolean): number {
     const handle = this.inner.lookup(id, now, renew)
     if (handle >= 0) {
-      this.#namedHandle = handle
-      this.#namedId = id
-      if (renew && this.#renewalDue(handle & SLOT_MASK, now)) this.#renew(handle, id, now)
+      if (!renew) this.#name(handle, id)
+      else if (this.#renewalDue(handle & SLOT_MASK, now)) this.#renew(handle, id, now)
     }
     return handle
   }
@@ -556,6 +558,9 @@ export class JournaledEngine implements Engine {
 
   #record(handle: number, id: string): void {
     this.#endPending()
+    // The session is gone: its id need not be kept (a lookup's string may be a slice that holds
+    // a whole request alive).
+    if (handle === this.#namedHandle) this.#name(-1, '')
     this.#notLive(handle & SLOT_MASK)
     this.journal.writer.begin(Kind.Remove).str(id).end()
   }

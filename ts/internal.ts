@@ -1,4 +1,5 @@
 import { GENERATION_SPACE, SLOT_SPACE, slotOf } from './engine'
+import { addPage, PAGE_BITS, PAGE_MASK, PAGE_SIZE } from './pages'
 import type { CloseReason } from './registry'
 
 // Hooks and records the package's own modules share. Nothing here is exported from a package
@@ -83,10 +84,7 @@ const DEPTH = 8
 const BITS = 4
 /** Most recent closes remembered by handle: 2^16 entries, 9 bytes each. */
 const CACHE_LIMIT = 2 ** 16
-/** Slots per page of records: a page is 2 * 4096 uint32s (32 KiB). */
-const PAGE_BITS = 12
-const PAGE_SLOTS = 1 << PAGE_BITS
-/** Per slot in a page, two uint32s side by side (one cache line): 1 + the latest generation recorded (0: none), and the codes of the last 8 generations, the latest in the lowest 4 bits. */
+/** Per slot in a page (of PAGE_SIZE slots, 32 KiB), two uint32s side by side (one cache line): 1 + the latest generation recorded (0: none), and the codes of the last 8 generations, the latest in the lowest 4 bits. */
 const LATEST = 0
 const CODES_AT = 1
 
@@ -121,7 +119,7 @@ export class CloseRecords {
     const slot = slotOf(handle)
     const generation = (handle - slot) / SLOT_SPACE
     const page = this.#pages[slot >>> PAGE_BITS] ?? this.#addPage(slot)
-    const at = (slot & (PAGE_SLOTS - 1)) * 2
+    const at = (slot & PAGE_MASK) * 2
     const latest = page[at + LATEST]
     const code = CODES[reason]
     if (latest === 0) {
@@ -141,7 +139,7 @@ export class CloseRecords {
     const slot = slotOf(handle)
     const page = this.#pages[slot >>> PAGE_BITS]
     if (page === undefined) return undefined
-    const at = (slot & (PAGE_SLOTS - 1)) * 2
+    const at = (slot & PAGE_MASK) * 2
     const latest = page[at + LATEST]
     if (latest === 0) return undefined
     const generation = (handle - slot) / SLOT_SPACE
@@ -161,12 +159,9 @@ export class CloseRecords {
 
   /** Makes the page of `slot`, and the cache as large as the slots so far (up to CACHE_LIMIT). */
   #addPage(slot: number): Uint32Array {
-    const index = slot >>> PAGE_BITS
-    while (this.#pages.length <= index) this.#pages.push(undefined)
-    const page = new Uint32Array(PAGE_SLOTS * 2)
-    this.#pages[index] = page
+    const page = addPage(this.#pages, slot, new Uint32Array(PAGE_SIZE * 2))
     // Rehashing would cost a pass; a larger cache starts empty (the per-slot records carry on).
-    const cacheLength = Math.min(CACHE_LIMIT, 2 ** Math.ceil(Math.log2((index + 1) * PAGE_SLOTS)))
+    const cacheLength = Math.min(CACHE_LIMIT, 2 ** Math.ceil(Math.log2(((slot >>> PAGE_BITS) + 1) * PAGE_SIZE)))
     if (cacheLength > this.#cachedHandles.length) {
       this.#cachedHandles = new Float64Array(cacheLength).fill(-1)
       this.#cachedCodes = new Uint8Array(cacheLength)

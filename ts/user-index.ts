@@ -1,9 +1,6 @@
 import { SLOT_SPACE, slotOf } from './engine'
+import { addPage, PAGE_BITS, PAGE_MASK, PAGE_SIZE } from './pages'
 import { UserNumbers } from './user-numbers'
-
-/** Records per page (slots or user numbers): pages of 4,096 records of four int32s, 64 KiB. */
-const PAGE_BITS = 12
-const PAGE_MASK = (1 << PAGE_BITS) - 1
 
 /** Int32s per slot record and their places. */
 const SLOT_FIELDS = 4
@@ -86,10 +83,10 @@ export class UserIndex {
     // A new number is one never used or one given back, which was left with an empty list and a
     // count of 0.
     const number = this.#numbers.findOrAdd(user)
-    const users = this.#userPages[number >>> PAGE_BITS] ?? addPage(this.#userPages, number, USER_FIELDS)
+    const users = this.#userPages[number >>> PAGE_BITS] ?? addPage(this.#userPages, number, new Int32Array(PAGE_SIZE * USER_FIELDS))
     const at = (number & PAGE_MASK) * USER_FIELDS
     const slot = slotOf(handle)
-    const slots = this.#slotPages[slot >>> PAGE_BITS] ?? addPage(this.#slotPages, slot, SLOT_FIELDS)
+    const slots = this.#slotPages[slot >>> PAGE_BITS] ?? addPage(this.#slotPages, slot, new Int32Array(PAGE_SIZE * SLOT_FIELDS))
     const base = (slot & PAGE_MASK) * SLOT_FIELDS
     const last = users[at + LAST]
     slots[base + USER] = number
@@ -177,13 +174,4 @@ export class UserIndex {
     // An emptied user leaves nothing behind: a million one-off users must not stay as garbage.
     this.#numbers.remove(number)
   }
-}
-
-/** Makes the page of record `index` in `pages` (records of `fields` int32s), filling the gaps below with undefined. */
-function addPage(pages: (Int32Array | undefined)[], index: number, fields: number): Int32Array {
-  const at = index >>> PAGE_BITS
-  while (pages.length <= at) pages.push(undefined)
-  const page = new Int32Array((PAGE_MASK + 1) * fields)
-  pages[at] = page
-  return page
 }

@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto'
+import { PAGE_BITS, PAGE_MASK, PAGE_SIZE } from './pages'
 
 /** Tables the names are spread over by the top bits of their hash: 2^TABLE_BITS. */
 const TABLE_BITS = 8
@@ -20,9 +21,6 @@ const BUCKET_FIELDS = 2
 const HASH = 0
 /** 1 + the number filed in the bucket; 0 for an empty bucket. */
 const FILED = 1
-/** Numbers per page of names, of hashes and of the stack of numbers given back. */
-const PAGE_BITS = 12
-const PAGE_MASK = (1 << PAGE_BITS) - 1
 
 /**
  * The users that have sessions, each with a small number while it has any: the user index's
@@ -265,8 +263,8 @@ export class UserNumbers {
   private file(number: number, name: string, hash: number): void {
     const page = number >>> PAGE_BITS
     if (page === this.names.length) {
-      this.names.push(new Array<string | undefined>(PAGE_MASK + 1).fill(undefined))
-      this.hashes.push(new Int32Array(PAGE_MASK + 1))
+      this.names.push(new Array<string | undefined>(PAGE_SIZE).fill(undefined))
+      this.hashes.push(new Int32Array(PAGE_SIZE))
     }
     this.names[page][number & PAGE_MASK] = name
     this.hashes[page][number & PAGE_MASK] = hash
@@ -274,7 +272,7 @@ export class UserNumbers {
 
   private pushFree(number: number): void {
     const page = this.freeTop >>> PAGE_BITS
-    if (page === this.freePages.length) this.freePages.push(new Int32Array(PAGE_MASK + 1))
+    if (page === this.freePages.length) this.freePages.push(new Int32Array(PAGE_SIZE))
     this.freePages[page][this.freeTop & PAGE_MASK] = number
     this.freeTop++
   }

@@ -19,6 +19,7 @@ import {
 } from '../engine'
 import { Kind, type SavedSession, sessionRecordBound } from './format'
 import { type Journal, view } from './journal'
+import { addPage, PAGE_BITS, PAGE_MASK, PAGE_SIZE } from '../pages'
 
 /**
  * A handle's slot is its low SLOT_BITS bits (a handle is below 2^53 and `&` keeps its low 32):
@@ -26,13 +27,6 @@ import { type Journal, view } from './journal'
  * persisted manager about a quarter of its time (in-process A/B, 2 * 10^5 sessions).
  */
 const SLOT_MASK = SLOT_SPACE - 1
-/**
- * Slots per page of the journal's per-slot state (4,096: 4 KiB of flags, 64 KiB of times). One
- * array per field, doubled in place, copied 68 MiB inside the create of session 2^22 (35 ms,
- * native engine, persisted).
- */
-const PAGE_BITS = 12
-const PAGE_MASK = (1 << PAGE_BITS) - 1
 
 /** A renewal moving the idle deadline by less than this share of the idle timeout is not written. */
 export const RENEWAL_SLACK_SHARE = 1 / 16
@@ -65,10 +59,14 @@ export class JournaledEngine implements Engine {
   readonly kind: 'native' | 'js'
   /** Set by the manager's close: from then on releases are suspensions, not removals. */
   suspended = false
-  /** Pages of one byte a slot: 1 while its session is attached and journaled. */
-  readonly #livePages: Uint8Array[] = []
+  /**
+   * The per-slot state in pages (ts/pages.ts; one array per field, doubled in place, copied 68
+   * MiB inside the create of session 2^22, 35 ms, native engine), made together as a slot in
+   * them is first journaled. One byte a slot: 1 while its session is attached and journaled.
+   */
+  readonly #livePages: (Uint8Array | undefined)[] = []
   /** Pages of one double a slot: the last activity the journal holds. */
-  readonly #renewedPages: Float64Array[] = []
+  readonly #renewedPages: (Float64Array | undefined)[] = []
   /**
    * Pages of one double a slot: from when a use writes a Renew (the last activity held plus the
    * slack), +Infinity while the slot is not live, so that a use reads one number to know it
@@ -76,7 +74,7 @@ export class JournaledEngine implements Engine {
    * the one array they replace; with the live flag beside, or the last activity, a persisted get
    * measured 3-7% slower).
    */
-  readonly #duePages: Float64Array[] = []
+  readonly #duePages: (Float64Array | undefined)[] = []
   #pending: PendingCreate | undefined
   /**
    * The session last found by id without renewal (destroy, peek, has), or made, regenerated or
@@ -118,24 +116,14 @@ export class JournaledEngine implements Engine {
 
   /**
    * Takes on the sessions the loader restored into the inner engine, given as (handle, last
-   * activity) pairs: the journal holds each last activity as loaded. The per-slot pages are
-   * made up to the highest slot first. Idle timeouts are not looked up (a native call per session
+   * activity) pairs: the journal holds each last activity as loaded. Idle timeouts are not looked up (a native call per session
    * would slow the load): a session's first use past the window writes a Renew, and from then
    * on the slack applies.
    */
   adoptAll(activity: Float64Array): void {
     this.#namedHandle = -1
-    let top = 0
-    for (let index = 0; index < activity.length; index += 2) top = Math.max(top, activity[index] & SLOT_MASK)
-    this.#page(top)
-    const window = this.window
     for (let index = 0; index < activity.length; index += 2) {
-      const slot = activity[index] & SLOT_MASK
-      const lastActivity = activity[index + 1]
-      const at = slot & PAGE_MASK
-      this.#livePages[slot >>> PAGE_BITS][at] = 1
-      this.#renewedPages[slot >>> PAGE_BITS][at] = lastActivity
-      this.#duePages[slot >>> PAGE_BITS][at] = lastActivity + window
+      this.#journaled(activity[index] & SLOT_MASK, activity[index + 1], this.window)
     }
   }
 
@@ -479,12 +467,7 @@ export class JournaledEngine implements Engine {
   #begin(handle: number, id: string, now: number, idleTimeout: number, absoluteTimeout: number): void {
     this.#endPending()
     this.#name(handle, id)
-    const slot = handle & SLOT_MASK
-    this.#page(slot)
-    const at = slot & PAGE_MASK
-    this.#livePages[slot >>> PAGE_BITS][at] = 1
-    this.#renewedPages[slot >>> PAGE_BITS][at] = now
-    this.#duePages[slot >>> PAGE_BITS][at] = now + renewalSlack(idleTimeout, this.window)
+    this.#journaled(handle & SLOT_MASK, now, renewalSlack(idleTimeout, this.window))
     this.#pending = {
       handle, id, createdAt: now, lastActivity: now, idleTimeout, absoluteTimeout, user: undefined, roles: NO_TEXTS, data: NO_TEXTS, ownsData: false,
     }
@@ -504,8 +487,7 @@ export class JournaledEngine implements Engine {
   }
 
   #liveId(handle: number): string | undefined {
-    const live = this.#livePages[(handle & SLOT_MASK) >>> PAGE_BITS]
-    if (live === undefined || live[handle & PAGE_MASK] !== 1) return undefined
+    if (!this.#isLive(handle & SLOT_MASK)) return undefined
     this.#endPending()
     return handle === this.#namedHandle ? this.#namedId : this.inner.id(handle)
   }
@@ -526,10 +508,9 @@ export class JournaledEngine implements Engine {
   #renewed(handle: number, at: number): void {
     const slot = handle & SLOT_MASK
     // Only a journaled session has a due time (a finite due time is what makes a use write).
-    const live = this.#livePages[slot >>> PAGE_BITS]
-    if (live === undefined || live[slot & PAGE_MASK] !== 1) return
-    this.#renewedPages[slot >>> PAGE_BITS][slot & PAGE_MASK] = at
-    this.#duePages[slot >>> PAGE_BITS][slot & PAGE_MASK] = at + renewalSlack(this.inner.idleTimeout(handle), this.window)
+    if (!this.#isLive(slot)) return
+    this.#renewedPages[slot >>> PAGE_BITS]![slot & PAGE_MASK] = at
+    this.#duePages[slot >>> PAGE_BITS]![slot & PAGE_MASK] = at + renewalSlack(this.inner.idleTimeout(handle), this.window)
   }
 
   #rename(handle: number, oldId: string, newId: string, now: number): void {
@@ -577,21 +558,28 @@ export class JournaledEngine implements Engine {
     return renewedAt === undefined ? -Infinity : renewedAt[slot & PAGE_MASK]
   }
 
-  #notLive(slot: number): void {
+  #isLive(slot: number): boolean {
     const live = this.#livePages[slot >>> PAGE_BITS]
-    if (live === undefined) return
-    live[slot & PAGE_MASK] = 0
-    this.#duePages[slot >>> PAGE_BITS][slot & PAGE_MASK] = Infinity
+    return live !== undefined && live[slot & PAGE_MASK] === 1
   }
 
-  /** Makes the pages up to `slot`'s, each as a slot in it is first journaled. */
-  #page(slot: number): void {
+  /** `slot`'s session is journaled, its last activity `at`, a Renew due from `at + slack`. */
+  #journaled(slot: number, at: number, slack: number): void {
     const page = slot >>> PAGE_BITS
-    while (this.#livePages.length <= page) {
-      this.#livePages.push(new Uint8Array(PAGE_MASK + 1))
-      this.#renewedPages.push(new Float64Array(PAGE_MASK + 1))
-      this.#duePages.push(new Float64Array(PAGE_MASK + 1).fill(Infinity))
+    if (this.#livePages[page] === undefined) {
+      addPage(this.#livePages, slot, new Uint8Array(PAGE_SIZE))
+      addPage(this.#renewedPages, slot, new Float64Array(PAGE_SIZE))
+      addPage(this.#duePages, slot, new Float64Array(PAGE_SIZE).fill(Infinity))
     }
+    this.#livePages[page]![slot & PAGE_MASK] = 1
+    this.#renewedPages[page]![slot & PAGE_MASK] = at
+    this.#duePages[page]![slot & PAGE_MASK] = at + slack
+  }
+
+  #notLive(slot: number): void {
+    if (!this.#isLive(slot)) return
+    this.#livePages[slot >>> PAGE_BITS]![slot & PAGE_MASK] = 0
+    this.#duePages[slot >>> PAGE_BITS]![slot & PAGE_MASK] = Infinity
   }
 }
 

@@ -9,7 +9,8 @@
  *   compiler threads, measured here) and meet its first GCs, which is not the growth the target
  *   is about. The measured manager still grows from empty.
  * - `fill-users [sessions=10000000]`: the same, each session with a user of its own (`user-<n>`),
- *   so that the per-user index grows beside the engine (not in `npm run bench`; README, Users).
+ *   so that the per-user index grows beside the engine (`npm run bench` fills to 4.2 * 10^6, past
+ *   2^22, where its pages and name tables have grown; README, Users).
  * - `expire [sessions=4000000]`: RSS before any session, after creating `sessions`, and after
  *   all of them expired and were closed by `sweep()` on a jumped clock, and after 0.5 s of a
  *   trickle of new sessions (target: after within 2x of before), and the time to iterate the

@@ -1,7 +1,7 @@
 /**
- * Issue 15's growth and memory figures for `npm run bench`: bench/growth-stall.ts (fill, then
- * expire), bench/dropped-managers.ts and bench/external-gc.ts, each in processes of its own, as
- * they run by hand. A part that fails is null in the figures and named in the failures.
+ * Issue 15's growth and memory figures for `npm run bench`: bench/growth-stall.ts (fill,
+ * fill-users, then expire), bench/dropped-managers.ts and bench/external-gc.ts, each in
+ * processes of its own, as they run by hand. A part that fails is null in the figures and named in the failures.
  */
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
@@ -34,7 +34,7 @@ function lastJson<T>(script: string, args: string[], key: string, log: (line: st
 }
 
 export async function runGrowth(profile: Profile, log: (line: string) => void, failures: string[]): Promise<GrowthFigures> {
-  const { fillSessions, expireSessions, droppedManagers, droppedSessions, externalGcSessions } = profile.growth
+  const { fillSessions, fillUsersSessions, expireSessions, droppedManagers, droppedSessions, externalGcSessions } = profile.growth
   const part = async <T>(what: string, run: () => Promise<T>): Promise<T | null> => {
     log(what)
     try {
@@ -48,6 +48,8 @@ export async function runGrowth(profile: Profile, log: (line: string) => void, f
   return {
     fill: await part(`Growth: the slowest create while filling one native manager to ${fillSessions.toLocaleString('en')}`,
       () => lastJson('growth-stall.ts', ['fill', String(fillSessions)], 'fill', log)),
+    fillUsers: await part(`Growth: the same, each session with a user of its own, to ${fillUsersSessions.toLocaleString('en')}`,
+      () => lastJson('growth-stall.ts', ['fill-users', String(fillUsersSessions)], 'fill', log)),
     expire: await part(`Growth: RSS after ${expireSessions.toLocaleString('en')} native sessions expire`,
       () => lastJson('growth-stall.ts', ['expire', String(expireSessions)], 'expire', log)),
     dropped: await part(`Growth: ${droppedManagers.toLocaleString('en')} managers of ${droppedSessions.toLocaleString('en')} sessions dropped without close(), each engine`,

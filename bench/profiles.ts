@@ -24,7 +24,7 @@ export interface Profile {
    * after), managers of `droppedSessions` dropped without close(), and sessions made while
    * counting mark-compacts.
    */
-  growth: { fillSessions: number; expireSessions: number; droppedManagers: number; droppedSessions: number; externalGcSessions: number }
+  growth: { fillSessions: number; fillUsersSessions: number; expireSessions: number; droppedManagers: number; droppedSessions: number; externalGcSessions: number }
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
@@ -36,7 +36,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     http: { sessions: 100_000, durationSeconds: 10, connections: 50 },
     wheel: { expirySessions: 100_000, setterSessions: 1_000_000 },
     persist: { sessions: 1_000_000 },
-    growth: { fillSessions: 10_000_000, expireSessions: 4_000_000, droppedManagers: 3000, droppedSessions: 1000, externalGcSessions: 4_000_000 },
+    growth: { fillSessions: 10_000_000, fillUsersSessions: 4_200_000, expireSessions: 4_000_000, droppedManagers: 3000, droppedSessions: 1000, externalGcSessions: 4_000_000 },
   },
   quick: {
     sizes: [100_000],
@@ -46,7 +46,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     http: { sessions: 10_000, durationSeconds: 3, connections: 50 },
     wheel: { expirySessions: 100_000, setterSessions: 100_000 },
     persist: { sessions: 100_000 },
-    growth: { fillSessions: 1_000_000, expireSessions: 400_000, droppedManagers: 300, droppedSessions: 1000, externalGcSessions: 400_000 },
+    growth: { fillSessions: 1_000_000, fillUsersSessions: 1_000_000, expireSessions: 400_000, droppedManagers: 300, droppedSessions: 1000, externalGcSessions: 400_000 },
   },
   smoke: {
     sizes: [2000],
@@ -56,7 +56,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     http: { sessions: 200, durationSeconds: 1, connections: 10 },
     wheel: { expirySessions: 2000, setterSessions: 2000 },
     persist: { sessions: 2000 },
-    growth: { fillSessions: 2000, expireSessions: 2000, droppedManagers: 10, droppedSessions: 100, externalGcSessions: 2000 },
+    growth: { fillSessions: 2000, fillUsersSessions: 2000, expireSessions: 2000, droppedManagers: 10, droppedSessions: 100, externalGcSessions: 2000 },
   },
 }
 

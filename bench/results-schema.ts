@@ -276,6 +276,8 @@ export interface ExternalGc {
 /** Growth, memory given back and memory reported to V8 (issue 15): each part null when it failed or was not run. */
 export interface GrowthFigures {
   fill: GrowthFill | null
+  /** The same fill, each session with a user of its own (absent from older results). */
+  fillUsers?: GrowthFill | null
   expire: GrowthExpire | null
   dropped: DroppedManagers | null
   externalGc: ExternalGc | null

@@ -713,7 +713,7 @@ test('id index: growth rehashes every id; detached ids survive growth', (t) => {
 
 test('id index: 256 tables, each at most half full, grow on their own; every id found through growth and releases', (t) => {
   const e = random({ idBytes: 16 })
-  const index = (e as unknown as { randomIds: { tables: Int32Array[]; counts: Int32Array; masks: Int32Array; size: number; bytes: number } }).randomIds
+  const index = (e as unknown as { randomIds: { tables: Int32Array[]; counts: Int32Array; masks: Int32Array; size: number; bytes(slots: number): number } }).randomIds
   t.is(index.tables.length, 256)
   const handles: number[] = []
   for (let at = 0; at < 50_000; at++) handles.push(e.create(T0, 0, 0))
@@ -732,7 +732,8 @@ test('id index: 256 tables, each at most half full, grow on their own; every id 
   t.is(index.size, e.size)
   // Each table grew alone: the largest holds far less than the whole index.
   t.true(Math.max(...index.tables.map((table) => table.length)) * 16 < index.tables.reduce((sum, table) => sum + table.length, 0))
-  t.true(index.bytes >= bytes)
+  t.is(index.bytes(0), bytes, 'the tables, and per-slot words only for the slots asked')
+  t.is(index.bytes(10), bytes + 10 * 16)
   let wrong = 0
   for (let at = 0; at < handles.length; at++) if (e.lookup(ids[at], T0, false) !== (at % 3 === 0 ? -1 : handles[at])) wrong++
   t.is(wrong, 0)
@@ -913,4 +914,69 @@ test('restoreText accepts exactly the ids restore accepts, and stores the same i
     if (index.asciiPosition(bytes, 3) !== index.currentPosition()) throw new Error(`warmed elsewhere than ${text} is probed`)
   }), { numRuns: 2000 })
   t.true(accepted > 100, `${accepted} accepted`)
+})
+
+// The per-slot arrays as the engine holds them: whether a create copied them is which object
+// they are.
+const records = (engine: JsEngine): Float64Array => (engine as unknown as { f64: Float64Array }).f64
+
+test('a finite maxSessions makes the per-slot arrays that size at once: no create below the cap copies them', (t) => {
+  const capped = caller({ maxSessions: 5000 })
+  const uncapped = caller()
+  const reserved = records(capped)
+  t.is(reserved.length, 5120 * 8, 'rounded up to whole scan blocks of 1024 slots')
+  const first = records(uncapped)
+  for (let i = 0; i < 5000; i++) {
+    t.true(capped.createWithKey(`k${i}`, T0 + i, 60_000, 0) >= 0)
+    t.true(uncapped.createWithKey(`k${i}`, T0 + i, 60_000, 0) >= 0)
+    // Reserved slots the sessions have not reached are not counted: memory as without the cap.
+    if (i % 997 === 0) t.is(capped.memoryBytes(), uncapped.memoryBytes())
+  }
+  t.is(records(capped), reserved)
+  t.not(records(uncapped), first, 'the engine without a cap doubled its arrays on the way')
+  t.is(capped.memoryBytes(), uncapped.memoryBytes())
+  capped.checkInvariants()
+  // Random ids: the per-slot id words of reserved slots are not counted either (their tables
+  // differ by where the ids fell, within a few KiB here).
+  const randomCapped = random({ maxSessions: 1_000_000 })
+  const randomUncapped = random()
+  for (let i = 0; i < 1000; i++) {
+    randomCapped.create(T0, 60_000, 0)
+    randomUncapped.create(T0, 60_000, 0)
+  }
+  t.true(Math.abs(randomCapped.memoryBytes() - randomUncapped.memoryBytes()) < 64 << 10, `${randomCapped.memoryBytes()} against ${randomUncapped.memoryBytes()}`)
+  // Past the cap (the manager's to enforce, not the engine's) it grows as before.
+  for (let i = 5000; i < 6000; i++) t.true(capped.createWithKey(`k${i}`, T0, 60_000, 0) >= 0)
+  t.not(records(capped), reserved)
+  for (let i = 0; i < 6000; i++) t.true(capped.lookup(`k${i}`, T0 + 1, false) >= 0)
+  capped.checkInvariants()
+})
+
+test('no reservation without a finite cap above the first capacity, and none when the OS refuses it', (t) => {
+  for (const maxSessions of [Infinity, undefined, 1, 1024]) {
+    t.is(records(random(maxSessions === undefined ? {} : { maxSessions })).length, 1024 * 8, `maxSessions ${maxSessions}`)
+  }
+  const RealArrayBuffer = globalThis.ArrayBuffer
+  let refused = 0
+  // A strict overcommit policy: large allocations fail with V8's RangeError.
+  globalThis.ArrayBuffer = class extends RealArrayBuffer {
+    constructor(bytes: number) {
+      if (bytes > 1 << 20) {
+        refused++
+        throw new RangeError('Array buffer allocation failed')
+      }
+      super(bytes)
+    }
+  } as ArrayBufferConstructor
+  let engine: JsEngine
+  try {
+    engine = random({ maxSessions: 1_000_000 })
+  } finally {
+    globalThis.ArrayBuffer = RealArrayBuffer
+  }
+  t.is(refused, 1)
+  t.is(records(engine).length, 1024 * 8)
+  const handles = Array.from({ length: 3000 }, (_, i) => engine.create(T0 + i, 60_000, 0))
+  for (const handle of handles) t.is(engine.lookup(engine.id(handle)!, T0 + 3000, false), handle)
+  engine.checkInvariants()
 })

@@ -347,4 +347,10 @@ export interface EngineConfig {
   maxDataBytes: number
   /** Tick of the deadline wheel in ms, an integer >= 1: expiry is at most this late. */
   resolution: number
+  /**
+   * The manager's maxSessions (Infinity or absent: no cap). The JsEngine makes its per-slot
+   * arrays that size at once, so that no create below the cap copies them; the native engine
+   * grows in pages and needs no such hint.
+   */
+  maxSessions?: number
 }

@@ -65,7 +65,15 @@ export class JsEngine implements Engine {
   /** keys: 'caller' only. */
   private readonly index = new Map<string, number>()
   private readonly wheel: DeadlineWheel
+  /** Slots the per-slot arrays have room for. */
   private capacity = 0
+  /**
+   * Slots memoryBytes counts: the capacity the arrays would have had, doubling from
+   * INITIAL_CAPACITY, without a reservation for maxSessions. Reserved slots not yet used are
+   * address space the OS has not backed (a large calloc is fresh zero pages), as the unused half
+   * of a doubled array is.
+   */
+  private heldSlots = 0
   /** Slots ever used (the high-water mark); slots below it are in use, on the free stack or retired. */
   private used = 0
   private attached = 0
@@ -123,6 +131,8 @@ export class JsEngine implements Engine {
     }
     this.wheel = new DeadlineWheel(I, WHEEL_LINKS, resolution, (slot) => this.deadline(slot))
     this.grow(INITIAL_CAPACITY)
+    this.heldSlots = INITIAL_CAPACITY
+    this.reserveForCap(config.maxSessions)
   }
 
   get size(): number {
@@ -158,6 +168,7 @@ export class JsEngine implements Engine {
 
   reserve(sessions: number): void {
     const target = Math.min(SLOT_SPACE, this.used + sessions)
+    while (this.heldSlots < target) this.holdMore()
     if (target > this.capacity) {
       let capacity = Math.max(this.capacity, 1024)
       while (capacity < target) capacity *= 2
@@ -246,7 +257,7 @@ export class JsEngine implements Engine {
   loadRecord(handle: number, source: Buffer, start: number, end: number, dataBytes: number, shared: boolean): boolean {
     const slot = this.slotOf(handle)
     if (slot < 0) return false
-    const packed = this.packed ?? (this.packed = new PackedSides(this.capacity))
+    const packed = this.packed ?? (this.packed = new PackedSides(this.heldSlots))
     packed.pack(slot, source, start, end, shared)
     // A load restores into new slots; should one ever hold a record, its bytes leave the count.
     if (this.data[slot] !== PACKED) this.sideBytes -= this.recordBytes(slot)
@@ -702,9 +713,9 @@ export class JsEngine implements Engine {
   memoryBytes(): number {
     // Records and free stack, the id index (random: its typed arrays; caller: the key strings and
     // a Map entry per attached session), side records.
-    const index = this.randomIds !== undefined ? this.randomIds.bytes : this.index.size * 40
-    const packed = this.packed === undefined ? 0 : this.capacity * 12 + this.packed.bytes
-    return this.capacity * (RECORD_BYTES + 4 + 8) + index + this.keyBytes + this.sideBytes + packed
+    const index = this.randomIds !== undefined ? this.randomIds.bytes(this.heldSlots) : this.index.size * 40
+    const packed = this.packed === undefined ? 0 : this.heldSlots * 12 + this.packed.bytes
+    return this.heldSlots * (RECORD_BYTES + 4 + 8) + index + this.keyBytes + this.sideBytes + packed
   }
 
   /**
@@ -893,6 +904,7 @@ export class JsEngine implements Engine {
   private claimSlot(): number {
     if (this.freeTop > 0) return this.free[--this.freeTop]
     const slot = this.used++
+    if (slot >= this.heldSlots) this.holdMore()
     if (slot >= this.capacity) this.grow(Math.min(this.capacity * 2, SLOT_SPACE))
     if (this.randomIds === undefined) this.ids.push('')
     this.data.push(undefined)
@@ -939,20 +951,53 @@ export class JsEngine implements Engine {
     if (generation < this.generationSpace) this.free[this.freeTop++] = slot
   }
 
+  /**
+   * Doubles the slots memoryBytes counts, and the packed side records' per-slot arrays, which
+   * are filled (with -1) when made, so a reservation for maxSessions would have the OS back them
+   * at once.
+   */
+  private holdMore(): void {
+    this.heldSlots = Math.min(this.heldSlots * 2, SLOT_SPACE)
+    this.packed?.grow(this.heldSlots)
+  }
+
+  /**
+   * With a finite maxSessions, makes the per-slot arrays that size now: each doubling copies
+   * them inside the create that needs the room (the one at 2^19 sessions ran ~30 ms, at 2^22
+   * 1.0-1.5 s; README, A production maxSessions). The id index is not reserved: its tables fill
+   * at random places, so a reserved one would be backed by the OS at once; its 256 tables grow
+   * alone. When the OS refuses the address space (a strict overcommit policy), the engine grows
+   * as without a cap.
+   */
+  private reserveForCap(maxSessions: number | undefined): void {
+    if (maxSessions === undefined || !(maxSessions > INITIAL_CAPACITY) || maxSessions === Infinity) return
+    // A whole number of scan blocks; a cap at most SLOT_SPACE (options check it) stays within it.
+    const capacity = Math.min(SLOT_SPACE, Math.ceil(maxSessions / SCAN_BLOCK) * SCAN_BLOCK)
+    try {
+      this.grow(capacity)
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error
+    }
+  }
+
+  /**
+   * Every allocation before the first change, so that one the OS refuses (reserveForCap) leaves
+   * the engine as it was; the id index's words first, which it swaps in alone (more of them
+   * than slots is harmless).
+   */
   private grow(capacity: number): void {
+    this.randomIds?.growSlots(capacity)
     const buffer = new ArrayBuffer(capacity * RECORD_BYTES)
+    const free = new Int32Array(capacity)
+    const attachedInBlock = new Int32Array(capacity / SCAN_BLOCK)
     new Uint8Array(buffer).set(new Uint8Array(this.f64.buffer))
     this.f64 = new Float64Array(buffer)
     this.i32 = new Int32Array(buffer)
-    const free = new Int32Array(capacity)
     free.set(this.free)
     this.free = free
-    const attachedInBlock = new Int32Array(capacity / SCAN_BLOCK)
     attachedInBlock.set(this.attachedInBlock)
     this.attachedInBlock = attachedInBlock
     this.wheel.attach(this.i32)
-    this.randomIds?.growSlots(capacity)
-    this.packed?.grow(capacity)
     this.capacity = capacity
   }
 }

@@ -161,9 +161,12 @@ export class RandomIdIndex {
     return this.count
   }
 
-  /** Bytes held by the table and the per-slot words. */
-  get bytes(): number {
-    return this.tableBytes + this.slotWords.byteLength
+  /**
+   * Bytes held by the table and the per-slot words of `slots` slots (the engine's count: the
+   * words of slots reserved for maxSessions and never used are not backed by the OS).
+   */
+  bytes(slots: number): number {
+    return this.tableBytes + slots * this.words * 4
   }
 
   /** Sizes the table for `count` ids at once (a load), instead of doubling as they come. */
@@ -180,8 +183,12 @@ export class RandomIdIndex {
     }
   }
 
-  /** Makes room for the words of `slots` slots (the engine grows its records in step). */
+  /**
+   * Makes room for the words of `slots` slots (the engine grows its records in step; it may ask
+   * for fewer than there are after a reservation the OS refused it: they stay).
+   */
   growSlots(slots: number): void {
+    if (slots * this.words <= this.slotWords.length) return
     const slotWords = new Int32Array(slots * this.words)
     slotWords.set(this.slotWords)
     this.slotWords = slotWords

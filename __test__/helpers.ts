@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer'
 import { SessionManager, type SessionManagerOptions } from '../ts/index'
 
 export const ENGINES = ['native', 'js'] as const
@@ -42,4 +43,18 @@ export function withWarnings<T>(body: () => T): { result: T; warnings: string[] 
   } finally {
     process.emitWarning = original
   }
+}
+
+/**
+ * Writes a packed Session record's tail at `at` (no user, no roles, one entry `k` = `value`), as
+ * a session file holds it; returns its end.
+ */
+export function writeSessionTail(out: Buffer, at: number, value: string): number {
+  at = out.writeUInt8(0, at)
+  at = out.writeUInt32LE(0, at)
+  at = out.writeUInt32LE(1, at)
+  at = out.writeUInt32LE(1, at)
+  at += out.write('k', at)
+  at = out.writeUInt32LE(value.length, at)
+  return at + out.write(value, at)
 }

@@ -1,6 +1,7 @@
 import test from 'ava'
 import { Buffer } from 'node:buffer'
 import { PackedSides } from '../ts/js-engine/packed-sides'
+import { writeSessionTail } from './helpers'
 
 /*
  * PackedSides on its own, past the first page of its slot order (65,536 entries): a load's
@@ -8,25 +9,13 @@ import { PackedSides } from '../ts/js-engine/packed-sides'
  * made of moved records reads the later pages.
  */
 
-/** Writes a Session record's tail at `at` (no user, no roles, one entry `k` = `v<slot>`): its end. */
-function writeTail(out: Buffer, at: number, slot: number): number {
-  const value = `v${slot}`
-  at = out.writeUInt8(0, at)
-  at = out.writeUInt32LE(0, at)
-  at = out.writeUInt32LE(1, at)
-  at = out.writeUInt32LE(1, at)
-  at += out.write('k', at)
-  at = out.writeUInt32LE(value.length, at)
-  return at + out.write(value, at)
-}
-
 test('records moved past the first page of the slot order are found when their chunk drains', (t) => {
   const count = 150_000
   const source = Buffer.alloc(count * 32)
   const packed = new PackedSides(count)
   let at = 0
   for (let slot = 0; slot < count; slot++) {
-    const end = writeTail(source, at, slot)
+    const end = writeSessionTail(source, at, `v${slot}`)
     packed.pack(slot, source, at, end, false)
     at = end
   }

@@ -348,8 +348,8 @@ export interface EngineConfig {
   /** Tick of the deadline wheel in ms, an integer >= 1: expiry is at most this late. */
   resolution: number
   /**
-   * The manager's maxSessions (Infinity or absent: no cap). The JsEngine makes its per-slot
-   * arrays that size at once, so that no create below the cap copies them; the native engine
+   * The manager's maxSessions (Infinity or absent: no cap). Above 2^16 the JsEngine makes its
+   * per-slot arrays that size at once, so that no create below the cap copies them; the native engine
    * grows in pages and needs no such hint.
    */
   maxSessions?: number

@@ -36,9 +36,9 @@ export interface SessionManagerOptions {
   /** Absolute timeout in ms: a session expires this long after its creation, used or not. 0 (default) for none. */
   absoluteTimeout?: number
   /**
-   * Most live sessions at once, an integer from 1, or Infinity (default). A finite one also
-   * sizes the JsEngine's per-slot arrays at once (address space the OS backs as slots are used),
-   * so that no create below it copies them.
+   * Most live sessions at once, an integer from 1, or Infinity (default). A finite one above 2^16
+   * also sizes the JsEngine's per-slot arrays at once (address space the OS backs as slots are
+   * used), so that no create below it copies them.
    */
   maxSessions?: number
   /**

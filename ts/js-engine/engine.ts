@@ -32,6 +32,8 @@ const STATE = 15
 const FREE = 0
 const MAX_KEY_BYTES = 255
 const INITIAL_CAPACITY = 1024
+/** The least maxSessions, exclusive, that sizes the per-slot arrays at once (reserveForCap). */
+const RESERVE_ABOVE = 1 << 16
 /** Slots per block of the scan's skip counts (a power of two, dividing INITIAL_CAPACITY). */
 const SCAN_BLOCK_BITS = 10
 const SCAN_BLOCK = 1 << SCAN_BLOCK_BITS
@@ -168,12 +170,12 @@ export class JsEngine implements Engine {
 
   reserve(sessions: number): void {
     const target = Math.min(SLOT_SPACE, this.used + sessions)
-    while (this.heldSlots < target) this.holdMore()
     if (target > this.capacity) {
       let capacity = Math.max(this.capacity, 1024)
       while (capacity < target) capacity *= 2
       this.grow(Math.min(capacity, SLOT_SPACE))
     }
+    while (this.heldSlots < target) this.holdMore()
     this.randomIds?.reserve(this.randomIds.size + sessions)
   }
 
@@ -903,9 +905,10 @@ export class JsEngine implements Engine {
   /** The slot a new session takes: the top of the free stack, else the next never-used one. */
   private claimSlot(): number {
     if (this.freeTop > 0) return this.free[--this.freeTop]
-    const slot = this.used++
-    if (slot >= this.heldSlots) this.holdMore()
+    const slot = this.used
     if (slot >= this.capacity) this.grow(Math.min(this.capacity * 2, SLOT_SPACE))
+    if (slot >= this.heldSlots) this.holdMore()
+    this.used = slot + 1
     if (this.randomIds === undefined) this.ids.push('')
     this.data.push(undefined)
     return slot
@@ -954,23 +957,27 @@ export class JsEngine implements Engine {
   /**
    * Doubles the slots memoryBytes counts, and the packed side records' per-slot arrays, which
    * are filled (with -1) when made, so a reservation for maxSessions would have the OS back them
-   * at once.
+   * at once. The count changes only once the arrays are made: refused, nothing changed.
    */
   private holdMore(): void {
-    this.heldSlots = Math.min(this.heldSlots * 2, SLOT_SPACE)
-    this.packed?.grow(this.heldSlots)
+    const heldSlots = Math.min(this.heldSlots * 2, SLOT_SPACE)
+    this.packed?.grow(heldSlots)
+    this.heldSlots = heldSlots
   }
 
   /**
    * With a finite maxSessions, makes the per-slot arrays that size now: each doubling copies
    * them inside the create that needs the room (the one at 2^19 sessions ran ~30 ms, at 2^22
-   * 1.0-1.5 s; README, A production maxSessions). The id index is not reserved: its tables fill
+   * 1.0-1.5 s; README, A production maxSessions); below 2^16 they are as short as the compiles
+   * and collections of the first creates, and a reservation would only count toward V8's
+   * external memory (which starts collections) for every small manager made. The id index is
+   * not reserved: its tables fill
    * at random places, so a reserved one would be backed by the OS at once; its 256 tables grow
    * alone. When the OS refuses the address space (a strict overcommit policy), the engine grows
    * as without a cap.
    */
   private reserveForCap(maxSessions: number | undefined): void {
-    if (maxSessions === undefined || !(maxSessions > INITIAL_CAPACITY) || maxSessions === Infinity) return
+    if (maxSessions === undefined || !(maxSessions > RESERVE_ABOVE) || maxSessions === Infinity) return
     // A whole number of scan blocks; a cap at most SLOT_SPACE (options check it) stays within it.
     const capacity = Math.min(SLOT_SPACE, Math.ceil(maxSessions / SCAN_BLOCK) * SCAN_BLOCK)
     try {
@@ -981,15 +988,15 @@ export class JsEngine implements Engine {
   }
 
   /**
-   * Every allocation before the first change, so that one the OS refuses (reserveForCap) leaves
-   * the engine as it was; the id index's words first, which it swaps in alone (more of them
-   * than slots is harmless).
+   * Every allocation before the first change, so that one the OS refuses (reserveForCap, or any
+   * growth) leaves the engine as it was; the id index's words last, which it swaps in alone.
+   * Callers change their own counts only after it returns (claimSlot, reserve).
    */
   private grow(capacity: number): void {
-    this.randomIds?.growSlots(capacity)
     const buffer = new ArrayBuffer(capacity * RECORD_BYTES)
     const free = new Int32Array(capacity)
     const attachedInBlock = new Int32Array(capacity / SCAN_BLOCK)
+    this.randomIds?.growSlots(capacity)
     new Uint8Array(buffer).set(new Uint8Array(this.f64.buffer))
     this.f64 = new Float64Array(buffer)
     this.i32 = new Int32Array(buffer)

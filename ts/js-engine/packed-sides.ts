@@ -101,14 +101,15 @@ export class PackedSides {
   }
 
   grow(capacity: number): void {
-    const chunkOf = new Int32Array(capacity).fill(-1)
-    chunkOf.set(this.chunkOf)
-    this.chunkOf = chunkOf
+    const chunkOf = new Int32Array(capacity)
     const startOf = new Int32Array(capacity)
-    startOf.set(this.startOf)
-    this.startOf = startOf
     const endOf = new Int32Array(capacity)
+    chunkOf.fill(-1)
+    chunkOf.set(this.chunkOf)
+    startOf.set(this.startOf)
     endOf.set(this.endOf)
+    this.chunkOf = chunkOf
+    this.startOf = startOf
     this.endOf = endOf
   }
 

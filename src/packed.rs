@@ -1,7 +1,7 @@
 //! The facade's packed form of a session's data entries: the strings key, value, key, value...
 //! concatenated into one JS string, and each one's length in UTF-16 code units (as JavaScript
-//! counts) in a Uint32Array the facade keeps. One string and one typed array cross the boundary
-//! for a whole record instead of two strings per entry (converting a JS array costs napi calls
+//! counts) in the scratch ArrayBuffer the facade keeps ([`PackedScratch`]). One string and one
+//! ArrayBuffer cross the boundary for a whole record instead of two strings per entry (converting a JS array costs napi calls
 //! per element), the facade writes no length digits into the text, and the binding copies the
 //! text once, into a stack buffer, then each piece once, into the session's record.
 #![allow(unsafe_code)]
@@ -10,6 +10,8 @@ use std::mem::MaybeUninit;
 
 use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
 use napi::{sys, Error, Result, Status, ValueType};
+
+use crate::js_buffers::{buffer_argument, JsMemory};
 
 /// Texts up to this many UTF-8 bytes are read into the stack; longer ones into the heap.
 const INLINE_BYTES: usize = 1024;
@@ -83,51 +85,20 @@ impl FromNapiValue for PackedText {
     }
 }
 
-/// The Uint32Array of the packed strings' lengths, borrowed for the duration of one call.
-pub struct PackedLengths<'call>(&'call [u32]);
-
-impl PackedLengths<'_> {
-    pub(crate) fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().copied()
-    }
-}
-
-impl TypeName for PackedLengths<'_> {
-    fn type_name() -> &'static str {
-        "Uint32Array"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for PackedLengths<'_> {}
-
-impl FromNapiValue for PackedLengths<'_> {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        // SAFETY: napi-rs checks that the value is a Uint32Array and borrows its backing store;
-        // the JS caller keeps the array alive for the whole call and nothing writes to it then.
-        let slice = unsafe { <&[u32] as FromNapiValue>::from_napi_value(env, value)? };
-        Ok(PackedLengths(slice))
-    }
-}
-
-/// The create call's scratch, one ArrayBuffer the facade keeps: the new handle goes to its
-/// first 8 bytes (an f64) and the packed strings' lengths follow (u32s, this machine's byte
-/// order). One ArrayBuffer costs two cheap napi calls (`napi_is_arraybuffer`, then
-/// `napi_get_arraybuffer_info`) where a Float64Array and a Uint32Array cost two
-/// `napi_get_typedarray_info`s, which were 4% of a create (`perf`, 10^6 sessions, before the
-/// first call was added; a bare create loop showed no difference from it beyond the noise).
-pub struct CreateScratch<'call>(&'call mut [u8]);
+/// The facade's scratch for a packed record, one ArrayBuffer it keeps: a create's new handle
+/// goes to its first 8 bytes (an f64) and the packed strings' lengths follow (u32s, this
+/// machine's byte order). One ArrayBuffer costs two cheap napi calls where a Float64Array and a
+/// Uint32Array cost two `napi_get_typedarray_info`s, which were 4% of a create (`perf`, 10^6
+/// sessions), and their checks two more (src/js_buffers.rs).
+pub struct PackedScratch<'call>(JsMemory<'call, u8>);
 
 /// Bytes before the lengths: the handle.
 const HANDLE_BYTES: usize = 8;
 
-impl CreateScratch<'_> {
+impl PackedScratch<'_> {
     /// Writes the handle; false when the buffer has no room for it.
     pub(crate) fn put_handle(&mut self, handle: f64) -> bool {
-        match self.0.get_mut(..HANDLE_BYTES) {
+        match self.0.get_mut().get_mut(..HANDLE_BYTES) {
             Some(place) => {
                 place.copy_from_slice(&handle.to_ne_bytes());
                 true
@@ -140,6 +111,7 @@ impl CreateScratch<'_> {
     /// count).
     pub(crate) fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
         self.0
+            .get()
             .get(HANDLE_BYTES..)
             .unwrap_or_default()
             .chunks_exact(4)
@@ -147,46 +119,7 @@ impl CreateScratch<'_> {
     }
 }
 
-impl TypeName for CreateScratch<'_> {
-    fn type_name() -> &'static str {
-        "ArrayBuffer"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for CreateScratch<'_> {}
-
-impl FromNapiValue for CreateScratch<'_> {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        // Since Node 22.21 and 24.9 napi_get_arraybuffer_info also answers for a
-        // SharedArrayBuffer, whose memory another thread may write while Rust holds a `&mut`
-        // to it. napi_is_arraybuffer (false for a shared one) is the check that every
-        // supported Node has (node_api_is_sharedarraybuffer came with that change).
-        let mut plain = false;
-        // SAFETY: env and value come from napi for the call this is an argument of.
-        let status = unsafe { sys::napi_is_arraybuffer(env, value, &mut plain) };
-        if status != sys::Status::napi_ok || !plain {
-            return Err(Error::new(Status::InvalidArg, "expected an ArrayBuffer"));
-        }
-        let mut data = std::ptr::null_mut();
-        let mut len = 0usize;
-        // SAFETY: as above; value is an ArrayBuffer, so data/len are written.
-        let status = unsafe { sys::napi_get_arraybuffer_info(env, value, &mut data, &mut len) };
-        if status != sys::Status::napi_ok {
-            return Err(Error::new(Status::InvalidArg, "expected an ArrayBuffer"));
-        }
-        if len == 0 || data.is_null() {
-            return Ok(CreateScratch(&mut []));
-        }
-        // SAFETY: V8 gave the live ArrayBuffer's memory and length; the JS caller keeps it alive
-        // for the whole call and nothing else reads or writes it meanwhile (one JS thread).
-        let bytes = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
-        Ok(CreateScratch(bytes))
-    }
-}
+buffer_argument!(PackedScratch, "ArrayBuffer", array_buffer);
 
 /// Splits `units` UTF-16 code units off the front of `text`. With `ascii` (the whole text is
 /// ASCII, checked once by the caller) a code unit is a byte; otherwise the characters are walked

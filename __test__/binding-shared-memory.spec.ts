@@ -26,7 +26,7 @@ function setUp() {
 
 const shared = <T>(View: new (buffer: SharedArrayBuffer) => T, bytes = 256): T => new View(new SharedArrayBuffer(bytes))
 const viewRefusal = { message: /over an ArrayBuffer, not a SharedArrayBuffer/ }
-const bufferRefusal = { message: /expected an ArrayBuffer/ }
+const bufferRefusal = { message: /expected an ArrayBuffer, not a SharedArrayBuffer/ }
 const sharedBuffer = (bytes: number) => new SharedArrayBuffer(bytes) as unknown as ArrayBuffer
 
 test('each buffer argument in shared memory is refused, and the same call with an ArrayBuffer works', (t) => {
@@ -101,4 +101,38 @@ test('two views of one buffer as handles and out of sessionRecordsInto: handles 
   const end = binding.sessionRecordsInto(engine, handles, 1, new Uint8Array(memory), 0)
   t.is(end, expected.length)
   t.deepEqual(Buffer.from(memory, 0, end), expected)
+})
+
+test('detached memory reads as empty and loses nothing; a length-tracking view gives its current length', (t) => {
+  const { binding, engine, id, handle } = setUp()
+  const detach = <T extends { buffer: ArrayBufferLike } | ArrayBuffer>(memory: T): T => {
+    const buffer = memory instanceof ArrayBuffer ? memory : memory.buffer
+    structuredClone(buffer, { transfer: [buffer as ArrayBuffer] })
+    return memory
+  }
+  // A sweep with nowhere to report closes nothing: the session is still there for the next one.
+  const late = T0 + 2 * HOUR
+  t.is(binding.sweep(engine, late, detach(new Float64Array(8))), 0)
+  t.is(binding.size(engine), 1)
+  t.is(binding.sessionRecords(engine, detach(Float64Array.of(handle)), 1).length, 0)
+  const scratch = detach(new ArrayBuffer(16))
+  t.is(binding.setDataPacked(engine, handle, 1, 'ab', scratch), 3, 'no lengths: malformed, nothing stored')
+  t.is(binding.getData(engine, handle, 'a'), null)
+  // A resizable buffer grown after its view was made: the view tracks it, and scan fills it.
+  const resizable = new ArrayBuffer(8, { maxByteLength: 64 })
+  const view = new Float64Array(resizable)
+  resizable.resize(64)
+  t.is(binding.scan(engine, 0, T0, view), 1)
+  t.is(view[0], handle)
+  // Anything but an ArrayBuffer is refused by name, a typed array included.
+  const verifier = binding.createCookieVerifier('sid', [])
+  for (const wrong of [new Float64Array(5), new DataView(new ArrayBuffer(40)), null, {}]) {
+    t.throws(() => binding.readSessionCookie(engine, verifier, `sid=${id}`, T0, wrong as unknown as ArrayBuffer), {
+      message: /^expected an ArrayBuffer$/,
+    })
+  }
+  const out = new Float64Array(8)
+  t.is(binding.sweep(engine, late, out), 1)
+  t.is(out[0], handle)
+  t.is(binding.size(engine), 0)
 })

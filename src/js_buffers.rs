@@ -13,6 +13,11 @@
 //! alternating runs each, a probe outside the repository) took 240-263 ns with napi-rs's
 //! unchecked Float64Array, 258-278 ns checked, and 212-219 ns with an ArrayBuffer. Batched calls
 //! (sweep, scan, records) keep their typed arrays: one check per batch.
+//!
+//! Known limit: Node 26's immutable ArrayBuffers (`--js-immutable-arraybuffer`,
+//! `ArrayBuffer.prototype.transferToImmutable`) have no Node-API test, so a call that writes its
+//! buffer (`createSession`, `readSessionCookie`, `scan`, `sessionRecordsInto`) writes into one
+//! given to it. Only the facade passes these buffers, and it makes them mutable.
 #![allow(unsafe_code)]
 
 use std::marker::PhantomData;
@@ -56,6 +61,30 @@ pub(crate) unsafe fn is_unshared_array_buffer(env: sys::napi_env, value: sys::na
     status == sys::Status::napi_ok && plain
 }
 
+/// Whether `value` is a SharedArrayBuffer, for an error's words only (three napi calls): Node 20
+/// has no Node-API check of its own, so this asks `value instanceof SharedArrayBuffer`.
+///
+/// # Safety
+/// As [`is_unshared_array_buffer`].
+unsafe fn is_shared_array_buffer(env: sys::napi_env, value: sys::napi_value) -> bool {
+    let mut global = std::ptr::null_mut();
+    let mut constructor = std::ptr::null_mut();
+    let mut shared = false;
+    // SAFETY: the caller's word on env and value; every out-pointer is a live local and the
+    // property name is a NUL-terminated literal.
+    unsafe {
+        sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+            && sys::napi_get_named_property(
+                env,
+                global,
+                c"SharedArrayBuffer".as_ptr(),
+                &mut constructor,
+            ) == sys::Status::napi_ok
+            && sys::napi_instanceof(env, value, constructor, &mut shared) == sys::Status::napi_ok
+            && shared
+    }
+}
+
 /// An ArrayBuffer's or a typed array's elements, for the duration of one call.
 pub(crate) struct JsMemory<'call, T> {
     data: NonNull<T>,
@@ -80,8 +109,8 @@ impl<T> JsMemory<'_, T> {
 
     /// The elements, to read.
     pub(crate) fn get(&self) -> &[T] {
-        // SAFETY: V8 gave the live, unshared buffer's memory (aligned for T: a typed array's
-        // offset is a multiple of its element size) and length; the JS caller keeps it alive
+        // SAFETY: V8 gave the live, unshared buffer's memory (aligned for T: `typed_array`
+        // refuses a misaligned one) and length; the JS caller keeps it alive
         // for the whole call, and no other thread can reach it. A view of the same buffer in
         // another argument makes its own slice only while this borrow of self is not live.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.len) }
@@ -133,6 +162,16 @@ impl<T: Element> JsMemory<'_, T> {
             );
             return Err(Error::new(Status::InvalidArg, why));
         }
+        // A typed array's offset is a multiple of its element size, but its buffer's memory need
+        // not be aligned: an external ArrayBuffer made by another addon can start at any address.
+        if len > 0 && !data.cast::<T>().is_aligned() {
+            let why = format!(
+                "expected a {} whose memory is aligned to {} bytes",
+                T::NAME,
+                std::mem::align_of::<T>()
+            );
+            return Err(Error::new(Status::InvalidArg, why));
+        }
         Ok(Self::given(data, len))
     }
 }
@@ -150,6 +189,11 @@ impl JsMemory<'_, u8> {
         let refused = || Error::new(Status::InvalidArg, "expected an ArrayBuffer");
         // SAFETY: the caller's word on env and value.
         if !unsafe { is_unshared_array_buffer(env, value) } {
+            // SAFETY: as above.
+            if unsafe { is_shared_array_buffer(env, value) } {
+                let why = "expected an ArrayBuffer, not a SharedArrayBuffer";
+                return Err(Error::new(Status::InvalidArg, why));
+            }
             return Err(refused());
         }
         let mut data = std::ptr::null_mut();

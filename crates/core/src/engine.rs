@@ -293,7 +293,17 @@ impl Engine {
         let mut buf = [0u8; MAX_ID_BYTES];
         let (raw, hash) = self.fresh_id(&mut buf)?;
         let key = Key::new(raw);
-        self.insert_new(key, hash, now, idle_timeout, absolute_timeout)
+        let created = self.insert_new(key, hash, now, idle_timeout, absolute_timeout);
+        self.prefetch_next_id();
+        created
+    }
+
+    /// Starts loading the index bucket of the id the next create will draw (its bytes are in
+    /// the pool already), so that the next create does not wait for that miss (`crate::prefetch`).
+    fn prefetch_next_id(&self) {
+        if let Some(next) = self.pool.peek(self.config.id_bytes) {
+            self.index.prefetch(self.hash(next));
+        }
     }
 
     /// [`Engine::create`] with its initial data, in one step: the data entries are stored in

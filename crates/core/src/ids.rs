@@ -42,6 +42,11 @@ impl RandomPool {
         Ok(())
     }
 
+    /// The `n` bytes the next `fill` of `n` will hand out, when the pool holds them already.
+    pub(crate) fn peek(&self, n: usize) -> Option<&[u8]> {
+        self.buf.get(self.pos..self.pos.checked_add(n)?)
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.buf.capacity()
     }
@@ -214,6 +219,25 @@ mod tests {
         assert_eq!(encode(IdEncoding::Base64Url, &[0xfb, 0xff]), "-_8");
         assert_eq!(encoded_len(IdEncoding::Base64Url, 16), 22);
         assert_eq!(encoded_len(IdEncoding::Base64Url, 64), 86);
+    }
+
+    #[test]
+    fn peek_shows_the_bytes_the_next_fill_hands_out_and_nothing_past_the_pool() {
+        let mut pool = RandomPool::default();
+        assert_eq!(pool.peek(16), None, "an empty pool has nothing to show");
+        let mut first = [0u8; 16];
+        pool.fill(&mut first).unwrap();
+        let mut drawn = 16;
+        while drawn + 64 <= POOL_BYTES {
+            let shown = pool.peek(64).unwrap().to_vec();
+            let mut next = [0u8; 64];
+            pool.fill(&mut next).unwrap();
+            assert_eq!(&shown[..], &next[..]);
+            drawn += 64;
+        }
+        // Fewer bytes left than asked: the next fill reads a new block, so nothing is shown.
+        assert_eq!(pool.peek(POOL_BYTES - drawn + 1), None);
+        assert!(pool.peek(POOL_BYTES - drawn).is_some());
     }
 
     #[test]

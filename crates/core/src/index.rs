@@ -107,6 +107,19 @@ impl Chunks {
             .get_mut(at & CHUNK_MASK)
     }
 
+    /// Starts loading the bucket at `at` into cache, if its chunk exists (an absent chunk reads
+    /// as EMPTY without a load).
+    fn prefetch(&self, at: usize) {
+        if let Some(bucket) = self
+            .chunks
+            .get(at >> CHUNK_BITS)
+            .and_then(Option::as_deref)
+            .and_then(|c| c.get(at & CHUNK_MASK))
+        {
+            crate::prefetch::prefetch(bucket);
+        }
+    }
+
     /// Takes a chunk out (its buckets read EMPTY from then on).
     fn take_chunk(&mut self, chunk: usize) -> Option<Box<[u64]>> {
         let taken = self.chunks.get_mut(chunk)?.take()?;
@@ -430,6 +443,13 @@ impl SlotIndex {
     pub(crate) fn warm(&self, hash: u64) -> u64 {
         let (first, _) = self.tables_for(hash);
         first.buckets.get(first.home(tag_of(hash))).unwrap_or(EMPTY)
+    }
+
+    /// Starts loading the bucket where an entry of `hash` is looked for first into cache, without
+    /// waiting for it: see `crate::prefetch`.
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let (first, _) = self.tables_for(hash);
+        first.buckets.prefetch(first.home(tag_of(hash)));
     }
 
     /// Starts moving to a table of `capacity` buckets, first finishing a move under way (which

@@ -36,6 +36,7 @@ mod handle;
 mod ids;
 mod index;
 mod paged;
+mod prefetch;
 mod table;
 mod wheel;
 

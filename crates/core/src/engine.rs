@@ -170,6 +170,13 @@ impl Engine {
         })
     }
 
+    /// Starts loading the index bucket of the session in `slot` (its entry read already).
+    fn prefetch_index_of(&self, slot: u32) {
+        if let Some(e) = self.table.slot(slot) {
+            self.index.prefetch(self.hash(e.key.as_bytes()));
+        }
+    }
+
     fn index_remove(&mut self, slot: u32) {
         let Some(e) = self.table.slot(slot) else {
             debug_assert!(false, "unindexing slot {slot}, which has no entry");

@@ -1,9 +1,9 @@
-//! A hint to the CPU to start loading a cache line that a later call will read.
+//! A hint to the CPU to start loading a cache line that a later step will read.
 //!
-//! A create at 10^6 sessions waits ~150 ns on one cache miss: the home bucket of its new id in
-//! the index, read to find it free. The next id is already known (its bytes wait in the random
-//! pool), so each create asks for the next one's bucket; by the next create it is in cache.
-//! A prefetch instruction, unlike a plain read, never stalls the caller and never faults.
+//! At 10^6 sessions an index bucket is a cache miss of ~150 ns. Where the engine knows the next
+//! key before it needs its bucket, it asks for that bucket early: a create, for the id the next
+//! create will draw (its bytes wait in the random pool); a sweep, for the sessions it will close
+//! next. A prefetch instruction, unlike a plain read, never stalls the caller and never faults.
 
 /// Asks the CPU to bring the line holding `value` into cache. Does nothing where there is no
 /// such instruction to call safely.

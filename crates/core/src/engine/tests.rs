@@ -563,3 +563,53 @@ fn set_data_entries_is_set_data_in_order() {
         Err(SetDataError::Stale)
     );
 }
+
+/// A sweep reads the wheel a few sessions ahead of the one it closes (to prefetch their index
+/// buckets): with every limit, including ones below and around that lookahead, the sessions it
+/// closes are exactly the due ones, in the order of one unlimited sweep, and a session taken
+/// ahead is never lost at a call's end.
+#[test]
+fn sweeps_of_any_limit_close_the_due_sessions_in_one_order_and_lose_none() {
+    let build = || {
+        let mut e = wheel(10.0);
+        let hs: Vec<Handle> = (0..40u32)
+            .map(|i| {
+                let key = format!("s{i}");
+                e.create_with_key(
+                    key.as_bytes(),
+                    f64::from(i),
+                    100.0 + f64::from(i % 7) * 10.0,
+                    0.0,
+                )
+                .unwrap()
+            })
+            .collect();
+        // Some renewed past the sweep's time: they must stay.
+        for &h in hs.iter().step_by(5) {
+            assert!(e.touch(h, 90.0));
+        }
+        (e, hs)
+    };
+    let (mut reference, hs) = build();
+    let mut expected = Vec::new();
+    assert_eq!(reference.sweep(170.0, 0, |h| expected.push(h)), 0);
+    reference.sweep(170.0, usize::MAX, |h| expected.push(h));
+    assert!(!expected.is_empty() && expected.len() < hs.len());
+    for limit in 1..=9 {
+        let (mut e, hs) = build();
+        let mut swept = Vec::new();
+        loop {
+            let n = e.sweep(170.0, limit, |h| swept.push(h));
+            assert!(n <= limit);
+            e.check_invariants().unwrap();
+            if n == 0 {
+                break;
+            }
+        }
+        assert_eq!(swept, expected, "limit {limit}");
+        for h in hs {
+            let due = expected.contains(&h);
+            assert_eq!(e.is_alive(h, 169.0), !due, "limit {limit}: {h:?}");
+        }
+    }
+}

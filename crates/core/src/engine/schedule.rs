@@ -50,6 +50,23 @@ impl Ahead {
     }
 }
 
+/// A sweep's engine and the sessions it holds ahead. Those are attached but out of the wheel:
+/// should a close unwind (a panicking `emit`; the binding catches panics and keeps the engine),
+/// dropping this files them again, where the next sweep finds them, rather than leaving them
+/// sessions that never expire.
+struct Sweeping<'a> {
+    engine: &'a mut Engine,
+    ahead: Ahead,
+}
+
+impl Drop for Sweeping<'_> {
+    fn drop(&mut self) {
+        while let Some(slot) = self.ahead.pop() {
+            self.engine.refile(slot);
+        }
+    }
+}
+
 impl Engine {
     /// Files a just allocated, attached session (a new slot, or one on a page made again,
     /// first gets its link). New sessions have no user yet: they start in the anonymous class.
@@ -147,6 +164,10 @@ impl Engine {
     /// that was half a mass expiry's time (`Buckets::remove`, 49% of a sweep's samples). So the
     /// wheel is read `SWEEP_AHEAD` sessions ahead and their buckets prefetched while earlier ones
     /// close (`crate::prefetch`); the sessions, their order and the wheel's work are as before.
+    ///
+    /// While `close` runs, up to `SWEEP_AHEAD - 1` other due sessions are attached but in no
+    /// wheel bucket: `close` must touch only the session it is given (no eviction, no release
+    /// of another slot, no read of the next deadline). None are held when this returns.
     fn sweep_each(
         &mut self,
         now: f64,
@@ -155,33 +176,37 @@ impl Engine {
     ) -> usize {
         let budget = sweep_budget(limit);
         let mut cursor = SweepCursor::default();
-        let mut ahead = Ahead::default();
+        let mut sweeping = Sweeping {
+            engine: self,
+            ahead: Ahead::default(),
+        };
         let mut taken = 0;
         let mut wheel_done = false;
         let mut n = 0;
         loop {
-            while !wheel_done && taken < limit && !ahead.is_full() {
-                match self
+            let engine = &mut *sweeping.engine;
+            while !wheel_done && taken < limit && !sweeping.ahead.is_full() {
+                match engine
                     .wheel
-                    .pop_due(&self.table.entries, now, &mut cursor, budget)
+                    .pop_due(&engine.table.entries, now, &mut cursor, budget)
                 {
                     Some(slot) => {
-                        self.prefetch_index_of(slot);
-                        ahead.push(slot);
+                        engine.prefetch_index_of(slot);
+                        sweeping.ahead.push(slot);
                         taken += 1;
                     }
                     None => wheel_done = true,
                 }
             }
-            let Some(slot) = ahead.pop() else {
+            let Some(slot) = sweeping.ahead.pop() else {
                 return n;
             };
-            let Some(h) = self.handle_of(slot) else {
+            let Some(h) = engine.handle_of(slot) else {
                 debug_assert!(false, "swept slot {slot} has no entry");
-                return n;
+                continue;
             };
-            self.record_lag(slot, now);
-            close(self, h);
+            engine.record_lag(slot, now);
+            close(engine, h);
             n += 1;
         }
     }

@@ -613,3 +613,30 @@ fn sweeps_of_any_limit_close_the_due_sessions_in_one_order_and_lose_none() {
         }
     }
 }
+
+/// A sweep holds due sessions out of the wheel ahead of the one it closes. An `emit` that
+/// panics (caught by the binding, which keeps the engine) must leave them to the next sweep,
+/// not attached and in no bucket, never to expire.
+#[test]
+fn a_panicking_emit_leaves_the_sessions_taken_ahead_to_the_next_sweep() {
+    let mut e = wheel(10.0);
+    let hs: Vec<Handle> = (0..6u32)
+        .map(|i| {
+            e.create_with_key(format!("s{i}").as_bytes(), 0.0, 100.0, 0.0)
+                .unwrap()
+        })
+        .collect();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        e.sweep(200.0, 10, |_| panic!("a listener failed"));
+    }));
+    assert!(failed.is_err());
+    e.check_invariants().unwrap();
+    let mut later = Vec::new();
+    e.sweep(200.0, 10, |h| later.push(h));
+    // The one being emitted was detached before its emit; every other one is swept now (those
+    // held ahead after those still in their bucket).
+    later.sort_by_key(|h| h.slot());
+    assert_eq!(later, hs[1..]);
+    assert_eq!(e.len(), 0);
+    e.check_invariants().unwrap();
+}

@@ -236,3 +236,21 @@ test("a re-login at maxSessionsPerUser 'reject' closes the old session in the cr
   t.deepEqual(reasons, ['destroyed'])
   t.deepEqual(ids(await manager.sessionsOf('ada')).sort(), [phone.body.id, relogin.body.id].sort())
 })
+
+test('a login with thousands of data keys is stored whole, and its eviction is the one the create reports', async (t) => {
+  // Lua's unpack takes ~8,000 values: one HSET of 5,000 keys failed after make_room had evicted
+  // the user's oldest session, with no 'close' and the create rejected as Redis unavailable.
+  const { managers: [a, b] } = await group(t.context.server, 2, { maxSessionsPerUser: 1 })
+  const reasons: CloseReason[] = []
+  a.on('close', (_session, reason) => reasons.push(reason))
+  const first = await a.create({ user: 'ada', data: { cart: ['book'] } })
+  await pause(2)
+  const data = Object.fromEntries(Array.from({ length: 5000 }, (_, n) => [`k${n}`, n]))
+  const second = await a.create({ user: 'ada', data })
+  const seen = await b.get(second.id)
+  t.is(seen?.keys().length, 5000)
+  t.is(seen?.get('k4999'), 4999)
+  t.is(await b.get(first.id), undefined)
+  t.deepEqual(reasons, ['evicted'])
+  t.deepEqual(ids(await b.sessionsOf('ada')), [second.id])
+})

@@ -57,6 +57,14 @@ end
 local function raise_reader(key)
   if tonumber(redis.call('HGET', key, 'm') or '1') < 2 then redis.call('HSET', key, 'm', 2) end
 end
+-- HSET of names and values listed in turn, in pieces: Lua's unpack takes ~8,000 values at most,
+-- and a record of 4,000 data keys is a valid one. A script's writes before it are not undone
+-- when it fails: a create failed there after make_room had evicted sessions.
+local function hset_list(key, list)
+  for first = 1, #list, 4000 do
+    redis.call('HSET', key, unpack(list, first, math.min(first + 3999, #list)))
+  end
+end
 local function alive(f, now)
   local d = deadline(f)
   return d == nil or now < d
@@ -249,9 +257,9 @@ if of ~= nil then
 elseif redis.call('ZREM', P .. 'deadlines', id) == 1 then
   replaced = {}
 end
-local args = {'HSET', key, 'c', now, 'a', now}
-for n = B, #ARGV do args[#args + 1] = ARGV[n] end
-redis.call(unpack(args))
+local list = {'c', now, 'a', now}
+for n = B, #ARGV do list[#list + 1] = ARGV[n] end
+hset_list(key, list)
 local f = fields(redis.call('HGETALL', key))
 index(id, f, now, grace)
 if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
@@ -312,14 +320,14 @@ if sets > 0 then
   end
 end
 if pairs > 0 then
-  local args = {'HSET', key}
+  local list = {}
   local sealed = false
   for n = B, B - 1 + pairs * 2, 2 do
-    args[#args + 1] = ARGV[n]
-    if ARGV[n] == 'a' then args[#args + 1] = now else args[#args + 1] = ARGV[n + 1] end
+    list[#list + 1] = ARGV[n]
+    if ARGV[n] == 'a' then list[#list + 1] = now else list[#list + 1] = ARGV[n + 1] end
     if is_sealed(ARGV[n]) then sealed = true end
   end
-  redis.call(unpack(args))
+  hset_list(key, list)
   if sealed then raise_reader(key) end
 end
 for n = B + pairs * 2, #ARGV do redis.call('HDEL', key, ARGV[n]) end

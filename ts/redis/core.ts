@@ -278,7 +278,16 @@ export class RedisCore {
       this.#clock(Number(reply[0]) < 2 ** 31 ? reply[1] : reply[0])
       return reply
     } catch (error) {
-      if (error instanceof RedisUnavailableError) this.counts.unavailable++
+      if (error instanceof RedisUnavailableError) {
+        this.counts.unavailable++
+        // A script given up on (commandTimeout) may still run in Redis later: a logout, a
+        // regenerate or a write. Its invalidation then carries this process's origin, which the
+        // near cache ignores, as it does for changes whose replies it applied itself; without
+        // this, this process served the logged-out session, or the id a regenerate retired,
+        // from its copy while every other process saw the change. Copies are dropped, and reads
+        // sent before are kept from putting any back, as after a reconnect.
+        this.cache.flush()
+      }
       throw error
     }
   }

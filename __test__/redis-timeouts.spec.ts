@@ -1,0 +1,60 @@
+/**
+ * Changes a manager gave up on (commandTimeout) that Redis ran later. The change's invalidation
+ * carries the sender's origin, which its near cache ignores, as it ignores its own applied
+ * changes: the sender must still never serve what the change undid. A busy script on the admin
+ * connection holds Redis for a second, past a 300 ms commandTimeout.
+ */
+import { RedisUnavailableError } from '../ts/redis/index'
+import { redisSpec } from './redis-spec'
+
+const { test, managersOn } = redisSpec({ resolution: 50 })
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A script that keeps redis-server busy for ARGV[1] ms: every command sent meanwhile waits. */
+const BUSY = `local t = redis.call('TIME')
+local start = t[1] * 1000 + math.floor(t[2] / 1000)
+while true do
+  t = redis.call('TIME')
+  if t[1] * 1000 + math.floor(t[2] / 1000) - start > tonumber(ARGV[1]) then return 1 end
+end`
+
+test.serial('a logout given up on but run later: the process that sent it no longer serves the session', async (t) => {
+  const { managers: [a, b] } = await managersOn(t.context.server, [{ commandTimeout: 300 }, {}])
+  const session = await a.create({ user: 'alice' })
+  t.truthy(await a.get(session.id), 'a holds a copy')
+  const busy = t.context.admin.sendCommand(['EVAL', BUSY, '0', '1000'])
+  await pause(50)
+  await t.throwsAsync(a.destroy(session.id), { instanceOf: RedisUnavailableError })
+  await busy
+  await pause(200)
+  t.is(await b.get(session.id), undefined, 'Redis ran the logout')
+  t.is(await a.get(session.id), undefined)
+})
+
+test.serial('a regenerate given up on but run later: the old id is dead in the process that sent it too', async (t) => {
+  const { managers: [a, b] } = await managersOn(t.context.server, [{ commandTimeout: 300 }, {}])
+  const session = await a.create({ user: 'alice' })
+  const oldId = session.id
+  t.truthy(await a.get(oldId), 'a holds a copy')
+  const busy = t.context.admin.sendCommand(['EVAL', BUSY, '0', '1000'])
+  await pause(50)
+  await t.throwsAsync(session.regenerate(), { instanceOf: RedisUnavailableError })
+  await busy
+  await pause(200)
+  t.is(await b.get(oldId), undefined, 'Redis ran the regenerate')
+  t.is(await a.get(oldId), undefined)
+})
+
+test.serial('a write given up on but run later: the process that sent it serves the value written', async (t) => {
+  const { managers: [a, b] } = await managersOn(t.context.server, [{ commandTimeout: 300 }, {}])
+  const session = await a.create({ data: { role: 'admin' } })
+  t.truthy(await a.get(session.id), 'a holds a copy')
+  const busy = t.context.admin.sendCommand(['EVAL', BUSY, '0', '1000'])
+  await pause(50)
+  await t.throwsAsync(session.set('role', 'guest'), { instanceOf: RedisUnavailableError })
+  await busy
+  await pause(200)
+  t.is((await b.get(session.id))?.get('role'), 'guest', 'Redis ran the write')
+  t.is((await a.get(session.id))?.get('role'), 'guest')
+})

@@ -254,3 +254,24 @@ test('a login with thousands of data keys is stored whole, and its eviction is t
   t.deepEqual(reasons, ['evicted'])
   t.deepEqual(ids(await b.sessionsOf('ada')), [second.id])
 })
+
+test('a per-user set kept without a TTL for a session without a deadline takes one again when that session goes', async (t) => {
+  // A set has no TTL while one member has no deadline. Nothing gave it back when that member
+  // left: if another member's key then expired in Redis before any sweep reached it (every
+  // process down past the grace), the sweep closed it with an empty record, naming no user, and
+  // the set kept the stale id with no TTL, for good. DEL stands in for that key's expiry.
+  const { managers: [a], prefix } = await group(t.context.server, 1, { idleTimeout: 200, touchInterval: 10 })
+  const admin = t.context.admin
+  const device = await a.create({ user: 'ada', idleTimeout: 0 })
+  const browser = await a.create({ user: 'ada' })
+  t.is(await admin.pTTL(`${prefix}u:ada`), -1, 'no TTL while the device session is in the set')
+  t.true(await device.close())
+  const ttl = await admin.pTTL(`${prefix}u:ada`)
+  t.true(ttl > 0 && ttl <= await admin.pTTL(`${prefix}s:${browser.id}`) + 1000, `the set's TTL follows the browser session's key: ${ttl} ms`)
+  await admin.del(`${prefix}s:${browser.id}`)
+  await pause(400)
+  await a.sweep()
+  const left = await admin.sMembers(`${prefix}u:ada`)
+  const leftTtl = await admin.pTTL(`${prefix}u:ada`)
+  t.true(left.length === 0 || leftTtl >= 0, `u:ada holds ${JSON.stringify(left)} with PTTL ${leftTtl}`)
+})

@@ -94,12 +94,32 @@ local function index(id, f, now, grace)
     end
   end
 end
+-- After a member without a deadline left ukey, which kept no TTL for it: the TTL of the members'
+-- longest-lived key, or none while another has no deadline. Else the set outlived them all, and
+-- a member whose key Redis dropped before any sweep (the sweep then closes it with an empty
+-- record, which names no user) stayed in it for good. Members whose key is gone leave now.
+-- O(members), and only when such a member leaves.
+local function retime_user(ukey)
+  if redis.call('PTTL', ukey) ~= -1 then return end
+  local longest = 0
+  for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
+    local ttl = redis.call('PTTL', P .. 's:' .. m)
+    if ttl == -1 then return end
+    if ttl == -2 then redis.call('SREM', ukey, m) elseif ttl > longest then longest = ttl end
+  end
+  redis.call('PEXPIRE', ukey, math.max(longest, 1))
+end
+-- Takes id, whose record was f, out of ukey.
+local function leave_user(id, f, ukey)
+  redis.call('SREM', ukey, id)
+  if deadline(f) == nil then retime_user(ukey) end
+end
 local function unindex(id, f)
   redis.call('DEL', P .. 's:' .. id)
   redis.call('ZREM', P .. 'deadlines', id)
   redis.call('ZREM', P .. 'ids', id)
   local ukey = user_key(f)
-  if ukey ~= nil then redis.call('SREM', ukey, id) end
+  if ukey ~= nil then leave_user(id, f, ukey) end
 end
 -- Files id under ukey. The set must outlive every member (a set dropped early hides live
 -- sessions from sessionsOf, closeUser and the cap): no TTL while one has no deadline, else at
@@ -333,7 +353,7 @@ end
 for n = B + pairs * 2, #ARGV do redis.call('HDEL', key, ARGV[n]) end
 local f = fields(redis.call('HGETALL', key))
 if user_key(before) ~= user_key(f) then
-  if user_key(before) ~= nil then redis.call('SREM', user_key(before), id) end
+  if user_key(before) ~= nil then leave_user(id, before, user_key(before)) end
   if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
 end
 if before['i'] ~= f['i'] or before['x'] ~= f['x'] or before['a'] ~= f['a'] then index(id, f, now, grace) end
@@ -474,7 +494,7 @@ end
 if sealed then raise_reader(key) end
 local f = fields(redis.call('HGETALL', key))
 if user_key(before) ~= user_key(f) then
-  if user_key(before) ~= nil then redis.call('SREM', user_key(before), id) end
+  if user_key(before) ~= nil then leave_user(id, before, user_key(before)) end
   if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now_ms(), grace) end
 end
 return 1

@@ -17,7 +17,8 @@ const MARK_LIMIT = 4096
  * with Redis. A record enters only if it was read while the invalidation subscription was
  * confirmed (`epoch` unchanged since the read was sent) and no invalidation of its id newer
  * than the read has arrived; any invalidation from another process removes the id's copy; a
- * gap in sequence numbers, a lost subscription or a reconnect drops every copy.
+ * gap in sequence numbers, a lost subscription, a reconnect or a call that rejected as Redis
+ * unavailable (RedisCore.run: Redis may still run it) drops every copy.
  */
 export class NearCache {
   readonly #max: number
@@ -31,7 +32,7 @@ export class NearCache {
   epoch = 0
   /** True while the subscription is confirmed: only then are copies served or kept. */
   subscribed = false
-  /** Copies dropped whole (reconnects, gaps), for stats. */
+  /** Copies dropped whole (reconnects, gaps, calls given up on), for stats. */
   flushes = 0
 
   constructor(max: number) {

@@ -267,7 +267,9 @@ test('a per-user set kept without a TTL for a session without a deadline takes o
   t.is(await admin.pTTL(`${prefix}u:ada`), -1, 'no TTL while the device session is in the set')
   t.true(await device.close())
   const ttl = await admin.pTTL(`${prefix}u:ada`)
-  t.true(ttl > 0 && ttl <= await admin.pTTL(`${prefix}s:${browser.id}`) + 1000, `the set's TTL follows the browser session's key: ${ttl} ms`)
+  // At most the browser key's TTL when made: idleTimeout plus the grace (60 s and the 5 s lease).
+  // Not its PTTL read now: on a loaded machine the sweep may have closed it by then.
+  t.true(ttl > 0 && ttl <= 200 + 65_000, `the set's TTL follows the browser session's key: ${ttl} ms`)
   await admin.del(`${prefix}s:${browser.id}`)
   await pause(400)
   await a.sweep()

@@ -157,8 +157,35 @@ export class RedisCore {
     subscriber.on('ready', this.#subscriptionRestored)
     this.#subscriptionRestored()
     if (this.closed) return
+    void this.#checkEvictionPolicy()
     this.#timer = setInterval(() => void this.sweepInBackground(), this.options.resolution)
     this.#timer.unref()
+  }
+
+  /**
+   * Warns (once per manager) when Redis has a memory limit and may evict keys to stay under it. Every eviction
+   * policy but noeviction can drop what must stay until the sweep removes it: a session record
+   * (its user logged out early, closed later with no data), a per-user set (closeUser then misses
+   * its sessions), under allkeys-* the deadline index itself. A Redis that refuses INFO (an ACL)
+   * is not checked. Sent before ready() resolves, so it counts among the round trips from the
+   * start.
+   */
+  async #checkEvictionPolicy(): Promise<void> {
+    let info: string
+    try {
+      info = String(await this.connection.command('read the memory policy', ['INFO', 'memory']))
+    } catch {
+      return
+    }
+    const limit = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? '0')
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1]
+    if (limit === 0 || policy === undefined || policy === 'noeviction' || this.closed) return
+    process.emitWarning(
+      `Redis has maxmemory-policy ${policy}: when full it may evict session records (users logged out early), ` +
+        "per-user sets (closeUser then misses sessions) or the deadline index. Use noeviction: a full Redis then " +
+        'refuses creates and writes, and gets serve sessions without renewing them.',
+      { type: 'SessionkeeperRedisWarning', code: 'SESSIONKEEPER_REDIS_EVICTION_POLICY' },
+    )
   }
 
   /** Errors of the user's client (each failed reconnect emits one): never thrown, never fatal. */
@@ -504,7 +531,7 @@ export class RedisCore {
   /** Renews a live record now, whatever touchInterval says. */
   async touch(id: string): Promise<SessionRecord | undefined> {
     const epoch = this.cache.epoch
-    const reply = await this.run('touch a session', SCRIPTS.read, [id, '1', '0', String(this.options.grace)])
+    const reply = await this.run('touch a session', SCRIPTS.read, [id, '2', '0', String(this.options.grace)])
     const flat = reply[2] as Flat | null
     if (flat === null || flat === undefined) {
       this.cache.delete(id)

@@ -152,6 +152,13 @@ end
 local function seq_now()
   return tonumber(redis.call('GET', P .. 'seq') or '0')
 end
+-- Redis at maxmemory under noeviction refuses a script's first write when that write may grow
+-- memory, and none after it (a script cannot stop half-way). A script that grows memory calls
+-- this before its first write: at maxmemory it fails here, whole, with Redis's OOM error. An
+-- empty SETRANGE may grow memory as far as Redis can tell, and changes nothing.
+local function admit_growth()
+  redis.call('SETRANGE', P .. 'seq', 0, '')
+end
 -- The per-user sets of one user, named in ARGV from \`from\` on (\`count\` of them, without the
 -- prefix): u:<user>, and with a key uh:<blind index> under each key (a record sealed under an
 -- older key is filed under that key's index until sealed again). Returns {id, record, fields}
@@ -202,12 +209,13 @@ end
 `
 
 /**
- * Reads a record and, when `renew` is set and it was last renewed at least `touchInterval` ago,
- * renews it (last use = now, deadline moved, TTL moved). Expired records read as absent.
- * ARGV: prefix, id, renew (0/1), touchInterval, grace. Returns {now, seq, record or false}.
+ * Reads a record and renews it (last use = now, deadline moved, TTL moved): with renew '1' when
+ * it was last renewed at least `touchInterval` ago and Redis has the memory (a get), with '2'
+ * always (a touch). Expired records read as absent.
+ * ARGV: prefix, id, renew (0/1/2), touchInterval, grace. Returns {now, seq, record or false}.
  */
 const READ = `
-local id, renew, interval, grace = ARGV[2], ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
+local id, renew, interval, grace = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 local seq = seq_now()
 local key = P .. 's:' .. id
@@ -215,8 +223,17 @@ local h = redis.call('HGETALL', key)
 if #h == 0 then return {now, seq, false} end
 local f = fields(h)
 if not alive(f, now) then return {now, seq, false} end
-if renew and tonumber(f['i'] or '0') > 0 and now - tonumber(f['a']) >= interval then
-  redis.call('HSET', key, 'a', now)
+if renew ~= '0' and tonumber(f['i'] or '0') > 0 and now - tonumber(f['a']) >= interval then
+  if renew == '1' then
+    -- At maxmemory under noeviction Redis refuses the write; the session is live all the same,
+    -- so a get serves it unrenewed (its deadline stays; later gets try again) rather than fail
+    -- every request. Redis refuses only a script's first write at maxmemory, never one after
+    -- it, so the renewal is whole or not at all.
+    local written = redis.pcall('HSET', key, 'a', now)
+    if type(written) == 'table' and written.err then return {now, seq, h} end
+  else
+    redis.call('HSET', key, 'a', now)
+  end
   f['a'] = tostring(now)
   index(id, f, now, grace)
   h = redis.call('HGETALL', key)
@@ -264,6 +281,7 @@ if previous ~= '' and previous ~= id then
     end
   end
 end
+admit_growth()
 local room, evicted = make_room(8, sets, id, cap, policy, origin, now, leaving)
 if not room then return {4, now} end
 if closed_previous then
@@ -327,6 +345,8 @@ end
 -- A new user: room for the session under maxSessionsPerUser, once nothing else can refuse the
 -- write (an eviction cannot be undone). Its sets are named only when the write sets a user; one
 -- the session is already filed under needs no room.
+-- A write that only deletes fields frees memory, so it runs when Redis is full.
+if pairs > 0 then admit_growth() end
 local evicted = {}
 if sets > 0 then
   local filed = false
@@ -449,6 +469,9 @@ const SWEEP = `
 local owner, lease, limit, origin, grace = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local holder = redis.call('GET', P .. 'lease')
 if holder and holder ~= owner then return {0} end
+-- The sweep frees memory, so it runs when Redis is full: its first write is one Redis allows at
+-- maxmemory (PEXPIRE grows nothing), after which Redis refuses none of this script's writes.
+redis.call('PEXPIRE', P .. 'lease', lease)
 redis.call('SET', P .. 'lease', owner, 'PX', lease)
 local now = now_ms()
 local due = redis.call('ZRANGE', P .. 'deadlines', '-inf', now, 'BYSCORE', 'LIMIT', 0, limit + 1)

@@ -3,17 +3,9 @@ import { SessionExistsError } from '../ts/errors'
 import {
   RedisSchemaError, RedisSession,
 } from '../ts/redis/index'
-import { redisSpec } from './redis-spec'
+import { redisSpec, until } from './redis-spec'
 
 const { test, group } = redisSpec({ resolution: 50 })
-
-const until = async (what: string, check: () => boolean | Promise<boolean>, tries = 400): Promise<void> => {
-  for (let attempt = 0; attempt < tries; attempt++) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 test('a session created by one process is read by another, with user, roles and typed data', async (t) => {
   const { managers: [a, b] } = await group(t.context.server, 2)

@@ -42,3 +42,12 @@ export function redisSpec(defaults: ManagerOptions = {}) {
     managersOn(server, Array.from({ length: count }, () => options), base)
   return { test, managers, managersOn, group }
 }
+
+/** Waits until `check` holds, polling every 25 ms, `tries` times at most. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, tries = 400): Promise<void> {
+  for (let attempt = 0; attempt < tries; attempt++) {
+    if (await check()) return
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}

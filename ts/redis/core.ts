@@ -240,6 +240,10 @@ export class RedisCore {
     if (seq > this.#seqSeen) {
       this.#seqSeen = seq
       if (this.#waiters.length > 0) this.#releaseWaiters(seq)
+    } else if (!coherent) {
+      // The counter went back (see NearCache.invalidate): what was waited for will never come.
+      this.#seqSeen = seq
+      this.#releaseWaiters(Infinity)
     }
     if (!foreign) return
     // Another process closed or moved a session: its objects here go (closed) or follow (moved).

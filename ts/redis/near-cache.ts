@@ -77,11 +77,15 @@ export class NearCache {
 
   /**
    * An invalidation: removes the copies of `ids` when it comes from another process, and checks
-   * the sequence. Returns false when a gap showed that messages were lost (everything dropped).
+   * the sequence. Returns false when a gap showed that messages were lost, or a number not above
+   * the last that the counter was reset (everything dropped).
    */
   invalidate(seq: number, ids: readonly string[], foreign: boolean): boolean {
     let coherent = true
-    if (this.#lastSeq !== undefined && seq !== this.#lastSeq + 1 && seq > this.#lastSeq) {
+    // A gap: messages were lost. A number not above the last: messages arrive in the order Redis
+    // numbered them, so the counter itself went back (FLUSHDB, FLUSHALL, its key deleted), and
+    // with it the records: a copy must not outlive them, nor may older marks refuse new reads.
+    if (this.#lastSeq !== undefined && seq !== this.#lastSeq + 1) {
       this.flush()
       coherent = false
     }

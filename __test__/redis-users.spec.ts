@@ -255,6 +255,20 @@ test('a login with thousands of data keys is stored whole, and its eviction is t
   t.deepEqual(ids(await b.sessionsOf('ada')), [second.id])
 })
 
+test('a per-user set kept without a TTL takes one again when its member without a deadline gains one', async (t) => {
+  const { managers: [a], prefix } = await group(t.context.server, 1)
+  const admin = t.context.admin
+  const device = await a.create({ user: 'eve', idleTimeout: 0 })
+  const browser = await a.create({ user: 'eve', idleTimeout: 60_000 })
+  t.is(await admin.pTTL(`${prefix}u:eve`), -1, 'no TTL while the device session has no deadline')
+  t.true(await device.setIdleTimeout(120_000))
+  const ttl = await admin.pTTL(`${prefix}u:eve`)
+  t.true(ttl > 0 && ttl <= 120_000 + 65_000, `the set's TTL follows its longest-lived member: ${ttl} ms`)
+  t.true(ttl >= await admin.pTTL(`${prefix}s:${device.id}`) - 1000, 'and outlives it')
+  t.true(await browser.setIdleTimeout(0))
+  t.is(await admin.pTTL(`${prefix}u:eve`), -1, 'none again while another member has no deadline')
+})
+
 test('a per-user set kept without a TTL for a session without a deadline takes one again when that session goes', async (t) => {
   // A set has no TTL while one member has no deadline. Nothing gave it back when that member
   // left: if another member's key then expired in Redis before any sweep reached it (every

@@ -377,6 +377,10 @@ if user_key(before) ~= user_key(f) then
   if user_key(f) ~= nil then add_user(id, user_key(f), deadline(f), now, grace) end
 end
 if before['i'] ~= f['i'] or before['x'] ~= f['x'] or before['a'] ~= f['a'] then index(id, f, now, grace) end
+-- A member that gains a deadline may have been what kept its user's set without a TTL.
+if deadline(before) == nil and deadline(f) ~= nil and user_key(f) ~= nil and user_key(before) == user_key(f) then
+  retime_user(user_key(f))
+end
 local record = redis.call('HGETALL', key)
 -- Every process parses every message: a large record is not carried (copies are dropped).
 local size = 0

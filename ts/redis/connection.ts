@@ -22,6 +22,25 @@ export interface RedisClientLike {
 }
 
 /**
+ * Whether `error` is Redis's own error reply (node-redis's ErrorReply: OOM, NOPERM, READONLY...):
+ * Redis answered, so the command ran or was refused and will not run later, unlike one given up
+ * on by the deadline or lost with its connection. Known by class name, as the client is the
+ * user's own copy of node-redis.
+ */
+export function isErrorReply(error: unknown): boolean {
+  for (let prototype = error instanceof Error ? Object.getPrototypeOf(error) : null; prototype !== null && prototype !== Error.prototype; prototype = Object.getPrototypeOf(prototype)) {
+    if ((prototype as { constructor?: { name?: string } }).constructor?.name === 'ErrorReply') return true
+  }
+  return false
+}
+
+/** Whether `error` is a call Redis refused for want of memory (maxmemory under noeviction). */
+export function refusedForMemory(error: unknown): boolean {
+  const cause = error instanceof RedisUnavailableError ? error.cause : error
+  return isErrorReply(cause) && (cause as Error).message.startsWith('OOM')
+}
+
+/**
  * Runs scripts on the user's client with a deadline: a call that Redis does not answer in
  * `timeout` ms (the client offline, reconnecting, or Redis stalled) rejects with
  * RedisUnavailableError, as does any failure of the client. Scripts go by EVALSHA, and by EVAL

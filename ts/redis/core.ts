@@ -4,7 +4,7 @@ import { SessionExistsError, UserSessionLimitError } from '../errors'
 import { Listeners } from '../listeners'
 import { type Disposer, OwnedObjects } from '../owned-objects'
 import type { CloseReason } from '../registry'
-import { Connection, type RedisClientLike } from './connection'
+import { Connection, isErrorReply, type RedisClientLike } from './connection'
 import { RedisKeyError, RedisUnavailableError } from './errors'
 import { NearCache } from './near-cache'
 import type { ResolvedRedisOptions } from './options'
@@ -119,11 +119,13 @@ export class RedisCore {
    * Seals again what `parse` found sealed under an older key or not sealed at all, unless it
    * changed meanwhile (then the next read from Redis tries again). Its failure fails no read.
    */
-  async #reseal(id: string, reseal: Reseal): Promise<void> {
+  async #reseal(id: string, reseal: Reseal, rethrow: boolean): Promise<void> {
     try {
       await this.run('seal a session again', SCRIPTS.reseal, [id, String(this.options.grace), ...reseal])
-    } catch {
-      // Redis unavailable: the values stay readable as they are.
+    } catch (error) {
+      // Redis unavailable: the values stay readable as they are. A write waiting for the seal
+      // says why it cannot go in.
+      if (rethrow) throw error
     }
   }
 
@@ -240,9 +242,9 @@ export class RedisCore {
     if (seq > this.#seqSeen) {
       this.#seqSeen = seq
       if (this.#waiters.length > 0) this.#releaseWaiters(seq)
-    } else if (!coherent) {
-      // The counter went back (see NearCache.invalidate): what was waited for will never come.
-      this.#seqSeen = seq
+    } else if (seq === 1) {
+      // The counter was made again (see NearCache.invalidate): what was waited for never comes.
+      this.#seqSeen = 1
       this.#releaseWaiters(Infinity)
     }
     if (!foreign) return
@@ -316,8 +318,9 @@ export class RedisCore {
         // near cache ignores, as it does for changes whose replies it applied itself; without
         // this, this process served the logged-out session, or the id a regenerate retired,
         // from its copy while every other process saw the change. Copies are dropped, and reads
-        // sent before are kept from putting any back, as after a reconnect.
-        this.cache.flush()
+        // sent before are kept from putting any back, as after a reconnect. A refusal Redis
+        // answered (a create at maxmemory) ran nothing and never will: copies stay.
+        if (!isErrorReply(error.cause)) this.cache.flush()
       }
       throw error
     }
@@ -353,8 +356,11 @@ export class RedisCore {
     }
   }
 
-  /** The live record of `id` (near cache first), renewed when `renew` and due. */
-  async read(id: string, renew: boolean): Promise<SessionRecord | undefined> {
+  /**
+   * The live record of `id` (near cache first), renewed when `renew` and due. Values to seal
+   * again are sealed on the way; with `sealOrThrow` a failure to do so rejects the read.
+   */
+  async read(id: string, renew: boolean, sealOrThrow = false): Promise<SessionRecord | undefined> {
     const cached = this.cache.get(id)
     if (cached !== undefined) {
       // Let every I/O event already received this loop turn (an invalidation among them) be
@@ -378,7 +384,7 @@ export class RedisCore {
     const reseal: Reseal | undefined = this.seal === undefined ? undefined : []
     const record = this.parse(id, flat, reseal)
     this.cache.offer(id, record, Number(reply[1]), epoch, performance.now())
-    if (reseal !== undefined && reseal.length > 0) await this.#reseal(id, reseal)
+    if (reseal !== undefined && reseal.length > 0) await this.#reseal(id, reseal, sealOrThrow)
     return record
   }
 
@@ -443,7 +449,7 @@ export class RedisCore {
         throw new RedisUnavailableError('write to a session', { cause: new Error(`its plain values changed during each of ${attempt} attempts to seal them`) })
       }
       this.cache.delete(id)
-      if (await this.read(id, false) === undefined) return undefined
+      if (await this.read(id, false, true) === undefined) return undefined
     }
     if (reply[0] === 0) {
       this.cache.delete(id)
@@ -535,7 +541,7 @@ export class RedisCore {
   /** Renews a live record now, whatever touchInterval says. */
   async touch(id: string): Promise<SessionRecord | undefined> {
     const epoch = this.cache.epoch
-    const reply = await this.run('touch a session', SCRIPTS.read, [id, '2', '0', String(this.options.grace)])
+    const reply = await this.run('touch a session', SCRIPTS.read, [id, '1', '0', String(this.options.grace)])
     const flat = reply[2] as Flat | null
     if (flat === null || flat === undefined) {
       this.cache.delete(id)

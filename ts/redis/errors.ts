@@ -1,8 +1,9 @@
 /**
  * Rejects a RedisSessionManager call when Redis cannot answer it: the client is not connected
  * (down, reconnecting, closed) or gave no reply within `commandTimeout`, or the command failed.
- * A write that rejects with it may or may not have been applied; one that resolved was.
- * `cause` holds the client's own error, when there was one.
+ * A write that rejects with it may or may not have been applied (one Redis refused for memory,
+ * `cause` its OOM error, was not); one that resolved was. `cause` holds the client's own error,
+ * when there was one.
  */
 export class RedisUnavailableError extends Error {
   readonly code = 'ERR_REDIS_UNAVAILABLE'

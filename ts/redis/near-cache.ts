@@ -17,8 +17,8 @@ const MARK_LIMIT = 4096
  * with Redis. A record enters only if it was read while the invalidation subscription was
  * confirmed (`epoch` unchanged since the read was sent) and no invalidation of its id newer
  * than the read has arrived; any invalidation from another process removes the id's copy; a
- * gap in sequence numbers, a lost subscription, a reconnect or a call that rejected as Redis
- * unavailable (RedisCore.run: Redis may still run it) drops every copy.
+ * gap in sequence numbers, a wipe of Redis (see `invalidate`), a lost subscription, a reconnect
+ * or a call given up on (RedisCore.run: Redis may still run it) drops every copy.
  */
 export class NearCache {
   readonly #max: number
@@ -28,11 +28,13 @@ export class NearCache {
   /** What a forgotten mark may have been: the highest sequence number folded away. */
   #floor = 0
   #lastSeq: number | undefined
+  /** The highest sequence number a kept copy was read at since the last flush. */
+  #highestRead = 0
   /** Bumped whenever coherence is lost; a read sent in an earlier epoch is not cached. */
   epoch = 0
   /** True while the subscription is confirmed: only then are copies served or kept. */
   subscribed = false
-  /** Copies dropped whole (reconnects, gaps, calls given up on), for stats. */
+  /** Copies dropped whole (reconnects, gaps, wipes, calls given up on), for stats. */
   flushes = 0
 
   constructor(max: number) {
@@ -54,6 +56,7 @@ export class NearCache {
     if ((this.#marks.get(id) ?? this.#floor) > seq) return
     this.#entries.delete(id)
     this.#entries.set(id, { record, seq, readAt })
+    if (seq > this.#highestRead) this.#highestRead = seq
     if (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value as string
       this.#entries.delete(oldest)
@@ -68,6 +71,7 @@ export class NearCache {
     if (this.#max === 0 || !this.subscribed) return
     this.#entries.delete(id)
     this.#entries.set(id, { record, seq, readAt })
+    if (seq > this.#highestRead) this.#highestRead = seq
     if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as string)
   }
 
@@ -77,15 +81,18 @@ export class NearCache {
 
   /**
    * An invalidation: removes the copies of `ids` when it comes from another process, and checks
-   * the sequence. Returns false when a gap showed that messages were lost, or a number not above
-   * the last that the counter was reset (everything dropped).
+   * the sequence. Returns false when a gap showed that messages were lost, or number 1 that the
+   * counter was made again (everything dropped).
    */
   invalidate(seq: number, ids: readonly string[], foreign: boolean): boolean {
     let coherent = true
-    // A gap: messages were lost. A number not above the last: messages arrive in the order Redis
-    // numbered them, so the counter itself went back (FLUSHDB, FLUSHALL, its key deleted), and
-    // with it the records: a copy must not outlive them, nor may older marks refuse new reads.
-    if (this.#lastSeq !== undefined && seq !== this.#lastSeq + 1) {
+    // A gap: messages were lost. Number 1 after a number seen or a copy read at 1 or more: the
+    // counter was made again (FLUSHDB, FLUSHALL, its key deleted), and the records went with it:
+    // no copy may outlive them, nor may older marks refuse new reads. Not by comparing with the
+    // last number alone: a process may have received none since it subscribed or flushed. Copies
+    // read at 0 (no counter yet: a new deployment's first change is number 1) are kept.
+    const reset = seq === 1 && ((this.#lastSeq ?? 0) >= 1 || this.#highestRead >= 1)
+    if (reset || (this.#lastSeq !== undefined && seq !== this.#lastSeq + 1 && seq > this.#lastSeq)) {
       this.flush()
       coherent = false
     }
@@ -125,6 +132,7 @@ export class NearCache {
     this.#marks.clear()
     this.#floor = 0
     this.#lastSeq = undefined
+    this.#highestRead = 0
     this.epoch++
     this.flushes++
   }

@@ -73,17 +73,19 @@ end
 -- (a safety net: the sweep closes it first), or none when it has no deadline. The paging set's
 -- ZADD NX is a no-op for a member (score 0 always); for a session an older release created, which
 -- never filed it there, the first renewal or write by this release does (a rolling deploy).
+-- The key's TTL goes first: PEXPIRE and PERSIST are writes Redis allows at maxmemory (see
+-- admit_growth), so a renewal that begins here runs when Redis is full.
 local function index(id, f, now, grace)
   local key = P .. 's:' .. id
   local d = deadline(f)
-  redis.call('ZADD', P .. 'ids', 'NX', 0, id)
   if d == nil then
-    redis.call('ZADD', P .. 'deadlines', 'inf', id)
     redis.call('PERSIST', key)
+    redis.call('ZADD', P .. 'deadlines', 'inf', id)
   else
-    redis.call('ZADD', P .. 'deadlines', d, id)
     redis.call('PEXPIRE', key, math.max(d - now, 0) + grace)
+    redis.call('ZADD', P .. 'deadlines', d, id)
   end
+  redis.call('ZADD', P .. 'ids', 'NX', 0, id)
   local ukey = user_key(f)
   if ukey ~= nil then
     if d == nil then
@@ -153,11 +155,20 @@ local function seq_now()
   return tonumber(redis.call('GET', P .. 'seq') or '0')
 end
 -- Redis at maxmemory under noeviction refuses a script's first write when that write may grow
--- memory, and none after it (a script cannot stop half-way). A script that grows memory calls
--- this before its first write: at maxmemory it fails here, whole, with Redis's OOM error. An
--- empty SETRANGE may grow memory as far as Redis can tell, and changes nothing.
-local function admit_growth()
-  redis.call('SETRANGE', P .. 'seq', 0, '')
+-- memory (a "denyoom" command), and none after it: a script cannot stop half-way. So a script
+-- that grows memory (a create, a write of data) calls this before its first write: at maxmemory
+-- it fails here, whole, with Redis's OOM error. A script that frees memory or grows nothing (a
+-- renewal, a close, the sweep) opens with a write Redis allows when full (PEXPIRE, PERSIST, DEL,
+-- ZREM, SREM) and so runs. The probe is a ZADD XX of an id the paging set does not hold, or holds
+-- at that score: it changes nothing, and is a command the scripts use anyway (for ACLs).
+local function admit_growth(id)
+  redis.call('ZADD', P .. 'ids', 'XX', 0, id)
+end
+-- Opens a script that grows nothing with a write Redis allows at maxmemory: the key's TTL set to
+-- what it is.
+local function allow_when_full(key)
+  local ttl = redis.call('PTTL', key)
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
 end
 -- The per-user sets of one user, named in ARGV from \`from\` on (\`count\` of them, without the
 -- prefix): u:<user>, and with a key uh:<blind index> under each key (a record sealed under an
@@ -209,13 +220,12 @@ end
 `
 
 /**
- * Reads a record and renews it (last use = now, deadline moved, TTL moved): with renew '1' when
- * it was last renewed at least `touchInterval` ago and Redis has the memory (a get), with '2'
- * always (a touch). Expired records read as absent.
- * ARGV: prefix, id, renew (0/1/2), touchInterval, grace. Returns {now, seq, record or false}.
+ * Reads a record and, when `renew` is set and it was last renewed at least `touchInterval` ago,
+ * renews it (last use = now, deadline moved, TTL moved). Expired records read as absent.
+ * ARGV: prefix, id, renew (0/1), touchInterval, grace. Returns {now, seq, record or false}.
  */
 const READ = `
-local id, renew, interval, grace = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local id, renew, interval, grace = ARGV[2], ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 local seq = seq_now()
 local key = P .. 's:' .. id
@@ -223,19 +233,11 @@ local h = redis.call('HGETALL', key)
 if #h == 0 then return {now, seq, false} end
 local f = fields(h)
 if not alive(f, now) then return {now, seq, false} end
-if renew ~= '0' and tonumber(f['i'] or '0') > 0 and now - tonumber(f['a']) >= interval then
-  if renew == '1' then
-    -- At maxmemory under noeviction Redis refuses the write; the session is live all the same,
-    -- so a get serves it unrenewed (its deadline stays; later gets try again) rather than fail
-    -- every request. Redis refuses only a script's first write at maxmemory, never one after
-    -- it, so the renewal is whole or not at all.
-    local written = redis.pcall('HSET', key, 'a', now)
-    if type(written) == 'table' and written.err then return {now, seq, h} end
-  else
-    redis.call('HSET', key, 'a', now)
-  end
+if renew and tonumber(f['i'] or '0') > 0 and now - tonumber(f['a']) >= interval then
+  -- A renewal grows nothing: index() opens with the key's new TTL, so it runs at maxmemory.
   f['a'] = tostring(now)
   index(id, f, now, grace)
+  redis.call('HSET', key, 'a', now)
   h = redis.call('HGETALL', key)
 end
 return {now, seq, h}
@@ -281,7 +283,7 @@ if previous ~= '' and previous ~= id then
     end
   end
 end
-admit_growth()
+admit_growth(id)
 local room, evicted = make_room(8, sets, id, cap, policy, origin, now, leaving)
 if not room then return {4, now} end
 if closed_previous then
@@ -345,8 +347,13 @@ end
 -- A new user: room for the session under maxSessionsPerUser, once nothing else can refuse the
 -- write (an eviction cannot be undone). Its sets are named only when the write sets a user; one
 -- the session is already filed under needs no room.
--- A write that only deletes fields frees memory, so it runs when Redis is full.
-if pairs > 0 then admit_growth() end
+-- A write of data, a user or roles may grow memory; one that only renews, changes timeouts or
+-- deletes fields does not, and runs when Redis is full.
+local grows = false
+for n = B, B - 1 + pairs * 2, 2 do
+  if ARGV[n] ~= 'a' and ARGV[n] ~= 'i' and ARGV[n] ~= 'x' then grows = true end
+end
+if grows then admit_growth(id) else allow_when_full(key) end
 local evicted = {}
 if sets > 0 then
   local filed = false
@@ -473,10 +480,10 @@ const SWEEP = `
 local owner, lease, limit, origin, grace = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local holder = redis.call('GET', P .. 'lease')
 if holder and holder ~= owner then return {0} end
--- The sweep frees memory, so it runs when Redis is full: its first write is one Redis allows at
--- maxmemory (PEXPIRE grows nothing), after which Redis refuses none of this script's writes.
+-- The sweep frees memory, so it runs when Redis is full (see admit_growth): its first write is a
+-- PEXPIRE, the extension of its own lease, or with none a PEXPIRE of nothing before the SET.
 redis.call('PEXPIRE', P .. 'lease', lease)
-redis.call('SET', P .. 'lease', owner, 'PX', lease)
+if not holder then redis.call('SET', P .. 'lease', owner, 'PX', lease) end
 local now = now_ms()
 local due = redis.call('ZRANGE', P .. 'deadlines', '-inf', now, 'BYSCORE', 'LIMIT', 0, limit + 1)
 local result = {1, now, 0}

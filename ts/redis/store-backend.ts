@@ -1,6 +1,6 @@
 import { SessionExistsError } from '../errors'
 import { redisCommand, redisNow, writeAndRenew } from '../internal'
-import type { RedisClientLike } from './connection'
+import { type RedisClientLike, refusedForMemory } from './connection'
 import { RedisSessionManager } from './manager'
 import type { RedisSessionManagerOptions } from './options'
 import type { RedisSession } from './session'
@@ -115,6 +115,8 @@ export class RedisStoreBackend {
     try {
       await this.manager.create({ key: sid, idleTimeout, data: { [STORE_RECORD]: text } })
     } catch (error) {
+      // Redis full (maxmemory): the record is read where it is, and moved over on a later read.
+      if (refusedForMemory(error)) return text
       if (!(error instanceof SessionExistsError)) throw error
       return recordOf(await this.manager.peek(sid))
     }

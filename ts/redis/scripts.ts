@@ -165,10 +165,10 @@ local function admit_growth(id)
   redis.call('ZADD', P .. 'ids', 'XX', 0, id)
 end
 -- Opens a script that grows nothing with a write Redis allows at maxmemory: the key's TTL set to
--- what it is.
+-- what it is (a live record's key has one of at least the grace, or none).
 local function allow_when_full(key)
   local ttl = redis.call('PTTL', key)
-  if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) elseif ttl == -1 then redis.call('PERSIST', key) end
 end
 -- The per-user sets of one user, named in ARGV from \`from\` on (\`count\` of them, without the
 -- prefix): u:<user>, and with a key uh:<blind index> under each key (a record sealed under an

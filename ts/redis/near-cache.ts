@@ -86,12 +86,14 @@ export class NearCache {
    */
   invalidate(seq: number, ids: readonly string[], foreign: boolean): boolean {
     let coherent = true
-    // A gap: messages were lost. Number 1 after a number seen or a copy read at 1 or more: the
-    // counter was made again (FLUSHDB, FLUSHALL, its key deleted), and the records went with it:
-    // no copy may outlive them, nor may older marks refuse new reads. Not by comparing with the
-    // last number alone: a process may have received none since it subscribed or flushed. Copies
-    // read at 0 (no counter yet: a new deployment's first change is number 1) are kept.
-    const reset = seq === 1 && ((this.#lastSeq ?? 0) >= 1 || this.#highestRead >= 1)
+    // A gap: messages were lost. Number 1 after a number seen or a copy read past 1: the counter
+    // was made again (FLUSHDB, FLUSHALL, its key deleted), and the records went with it: no copy
+    // may outlive them, nor may older marks refuse new reads. Not by comparing with the last
+    // number alone: a process may have received none since it subscribed or flushed. Copies read
+    // at 0 (no counter yet: a new deployment's first change is number 1) are kept, and so are
+    // those at 1: a read overtaking message 1, or the record message 1 itself carried, which a
+    // manager of this process sharing the channel may hand over first (RedisCore's siblings).
+    const reset = seq === 1 && ((this.#lastSeq ?? 0) >= 1 || this.#highestRead > 1)
     if (reset || (this.#lastSeq !== undefined && seq !== this.#lastSeq + 1 && seq > this.#lastSeq)) {
       this.flush()
       coherent = false

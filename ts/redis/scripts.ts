@@ -344,9 +344,6 @@ if seals and not sealed_record then
     if is_plain(h[n]) and not removed[h[n]] then return {6, now} end
   end
 end
--- A new user: room for the session under maxSessionsPerUser, once nothing else can refuse the
--- write (an eviction cannot be undone). Its sets are named only when the write sets a user; one
--- the session is already filed under needs no room.
 -- A write of data, a user or roles may grow memory; one that only renews, changes timeouts or
 -- deletes fields does not, and runs when Redis is full.
 local grows = false
@@ -354,6 +351,9 @@ for n = B, B - 1 + pairs * 2, 2 do
   if ARGV[n] ~= 'a' and ARGV[n] ~= 'i' and ARGV[n] ~= 'x' then grows = true end
 end
 if grows then admit_growth(id) else allow_when_full(key) end
+-- A new user: room for the session under maxSessionsPerUser, once nothing else can refuse the
+-- write (an eviction cannot be undone). Its sets are named only when the write sets a user; one
+-- the session is already filed under needs no room.
 local evicted = {}
 if sets > 0 then
   local filed = false

@@ -185,7 +185,7 @@ export class RedisCore {
     process.emitWarning(
       `Redis has maxmemory-policy ${policy}: when full it may evict session records (users logged out early), ` +
         "per-user sets (closeUser then misses sessions) or the deadline index. Use noeviction: a full Redis then " +
-        'refuses creates and writes, and gets serve sessions without renewing them.',
+        'refuses creates and writes of data, and still renews, closes and expires sessions.',
       { type: 'SessionkeeperRedisWarning', code: 'SESSIONKEEPER_REDIS_EVICTION_POLICY' },
     )
   }

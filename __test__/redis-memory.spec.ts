@@ -2,14 +2,18 @@
  * A Redis at its memory limit: what still works under noeviction, and the warning for a policy
  * that may evict what the sessions need.
  */
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
 import express from 'express'
 import session from 'express-session'
+import Fastify from 'fastify'
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
+import { ErrorReply, SimpleError } from 'redis'
 import { RedisUnavailableError } from '../ts/redis/index'
-import { redisSpec } from './redis-spec'
+import { type RedisContext, redisSpec } from './redis-spec'
 
 const { test, group, managersOn } = redisSpec({ resolution: 50 })
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -21,6 +25,55 @@ function warningsOf(code: string): { list: Error[]; stop: () => void } {
   }
   process.on('warning', onWarning)
   return { list, stop: () => process.off('warning', onWarning) }
+}
+
+/** Runs `body` with Redis at maxmemory under noeviction (every write that may grow memory refused). */
+async function whileFull<T>(admin: RedisContext['admin'], body: () => Promise<T>): Promise<T> {
+  await admin.configSet({ maxmemory: '1', 'maxmemory-policy': 'noeviction' })
+  try {
+    return await body()
+  } finally {
+    await admin.configSet({ maxmemory: '0' })
+  }
+}
+
+/** GET /whoami with `cookie`: the status and the user the app answered (the body when not JSON). */
+async function whoami(base: string, cookie: string): Promise<{ status: number; user: unknown }> {
+  const response = await fetch(base + '/whoami', { headers: { cookie } })
+  const body = await response.text()
+  try {
+    return { status: response.status, user: (JSON.parse(body) as { user: unknown }).user }
+  } catch {
+    return { status: response.status, user: body }
+  }
+}
+
+/**
+ * An express app over `store` (its error handler collects what express-session passes to next()):
+ * POST /login sets the user 'ann', GET /whoami reads it.
+ */
+async function expressApp(t: { teardown: (fn: () => unknown) => void }, store: SessionkeeperStore, resave: boolean) {
+  const app = express()
+  app.use(session({ store, secret: 'a secret of at least thirty-two characters', resave, saveUninitialized: false, cookie: { maxAge: 60_000 } }))
+  app.post('/login', (req, res) => {
+    ;(req.session as unknown as Record<string, unknown>).user = 'ann'
+    res.json({ ok: true })
+  })
+  app.get('/whoami', (req, res) => {
+    res.json({ user: (req.session as unknown as Record<string, unknown>).user ?? null })
+  })
+  const passedOn: unknown[] = []
+  app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    passedOn.push(error)
+    if (!res.headersSent) res.status(503).json({ error: error.name })
+  })
+  const server: Server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, passedOn }
 }
 
 test.serial('at maxmemory under noeviction gets and touches still renew: a renewal grows nothing', async (t) => {
@@ -78,7 +131,8 @@ test.serial('at maxmemory under noeviction what grows memory is refused whole, a
   try {
     const oom = { instanceOf: RedisUnavailableError }
     await t.throwsAsync(a.create({ user: 'alice' }), oom, 'a create')
-    await t.throwsAsync(kept.set('cart', 4), oom, 'a write')
+    await t.throwsAsync(kept.set('cart', 1000), oom, 'a write of a longer value')
+    await t.throwsAsync(kept.set('new', 1), oom, 'a write of a new key')
     t.is(await admin.dbSize(), keysBefore, 'the refused calls left nothing behind')
     t.is((await b.peek(kept.id))?.get('cart'), 3)
 
@@ -118,41 +172,14 @@ test.serial('a write that must seal a plain record first, at maxmemory, says Red
 test.serial('express-session over the store at maxmemory: a request that changes nothing renews and reports no error', async (t) => {
   const store = new SessionkeeperStore({ redis: t.context.server.client(), prefix: `s-${randomUUID()}:`, touchInterval: 10 })
   t.teardown(() => store.close())
-  const app = express()
-  app.use(session({ store, secret: 'a secret of at least thirty-two characters', resave: false, saveUninitialized: false, cookie: { maxAge: 60_000 } }))
-  app.post('/login', (req, res) => {
-    ;(req.session as unknown as Record<string, unknown>).user = 'ann'
-    res.json({ ok: true })
-  })
-  app.get('/whoami', (req, res) => {
-    res.json({ user: (req.session as unknown as Record<string, unknown>).user ?? null })
-  })
-  const passedOn: unknown[] = []
-  app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    passedOn.push(error)
-    if (!res.headersSent) res.status(503).json({ error: error.name })
-  })
-  const server: Server = app.listen(0, '127.0.0.1')
-  await new Promise((resolve) => server.once('listening', resolve))
-  t.teardown(() => {
-    server.closeAllConnections()
-    return new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const { base, passedOn } = await expressApp(t, store, false)
   const cookie = (await fetch(base + '/login', { method: 'POST' })).headers.get('set-cookie')!.split(';')[0]!
   await sleep(50) // the store's touch is due
   const manager = store.redisManager!
   const { unavailable } = manager.stats()
-  await t.context.admin.configSet({ maxmemory: '1', 'maxmemory-policy': 'noeviction' })
-  try {
-    for (let index = 0; index < 3; index++) {
-      const response = await fetch(base + '/whoami', { headers: { cookie } })
-      t.is(response.status, 200)
-      t.deepEqual(await response.json(), { user: 'ann' })
-    }
-  } finally {
-    await t.context.admin.configSet({ maxmemory: '0' })
-  }
+  await whileFull(t.context.admin, async () => {
+    for (let index = 0; index < 3; index++) t.deepEqual(await whoami(base, cookie), { status: 200, user: 'ann' })
+  })
   t.deepEqual(passedOn.map(String), [], 'no error passed to next()')
   t.is(manager.stats().unavailable, unavailable, 'no call rejected')
 })
@@ -173,8 +200,111 @@ test.serial('the store at maxmemory reads a connect-redis session it cannot move
   t.falsy(full.error)
   t.is((full.session as { user?: string } | null)?.user, 'ann')
   t.is(await t.context.admin.exists(`sess:${sid}`), 1, 'left where it was')
+  const ttlBefore = await t.context.admin.pTTL(`sess:${sid}`)
+  await sleep(20)
+  await t.context.admin.configSet({ maxmemory: '1' })
+  try {
+    const touched = await new Promise<unknown>((resolve) => store.touch(sid, full.session as session.SessionData, resolve))
+    t.falsy(touched)
+  } finally {
+    await t.context.admin.configSet({ maxmemory: '0' })
+  }
+  t.true(await t.context.admin.pTTL(`sess:${sid}`) > ttlBefore, 'and renewed there by a touch')
   t.is(((await read()).session as { user?: string } | null)?.user, 'ann')
   t.is(await t.context.admin.exists(`sess:${sid}`), 0, 'moved over once Redis has room')
+})
+
+/** Renders a node-redis build as a minifier leaves it: its error classes renamed. */
+function minifiedClient(t: { teardown: (fn: () => void) => void }): void {
+  Object.defineProperty(ErrorReply, 'name', { value: 's', configurable: true })
+  Object.defineProperty(SimpleError, 'name', { value: 'h', configurable: true })
+  t.teardown(() => {
+    Object.defineProperty(ErrorReply, 'name', { value: 'ErrorReply', configurable: true })
+    Object.defineProperty(SimpleError, 'name', { value: 'SimpleError', configurable: true })
+  })
+}
+
+test.serial('in a minified server a refusal for memory is still known as Redis’s answer: copies kept, connect-redis records read', async (t) => {
+  minifiedClient(t)
+  const { managers: [a] } = await group(t.context.server, 1, { idleTimeout: 60_000 })
+  const other = await a.create({ data: { v: 1 } })
+  await a.get(other.id)
+  const flushes = a.stats().nearCache.flushes
+  const store = new SessionkeeperStore({ redis: t.context.server.client(), prefix: `s-${randomUUID()}:`, migrateConnectRedis: true })
+  t.teardown(() => store.close())
+  const sid = randomUUID()
+  await t.context.admin.set(`sess:${sid}`, JSON.stringify({ cookie: { originalMaxAge: 60_000 }, user: 'ann' }), { PX: 60_000 })
+  await t.context.admin.configSet({ maxmemory: '1', 'maxmemory-policy': 'noeviction' })
+  let read: { error: unknown; session: unknown }
+  try {
+    await t.throwsAsync(a.create({ data: { big: 'x'.repeat(100) } }), { instanceOf: RedisUnavailableError })
+    read = await new Promise((resolve) => store.get(sid, (error, found) => resolve({ error, session: found })))
+  } finally {
+    await t.context.admin.configSet({ maxmemory: '0' })
+  }
+  t.is(a.stats().nearCache.flushes, flushes)
+  t.falsy(read.error)
+  t.is((read.session as { user?: string } | null)?.user, 'ann')
+})
+
+test.serial('stores that save every request (express-session resave, @fastify/session rolling) keep working at maxmemory', async (t) => {
+  const store = new SessionkeeperStore({ redis: t.context.server.client(), prefix: `s-${randomUUID()}:` })
+  t.teardown(() => store.close())
+  const { base, passedOn } = await expressApp(t, store, true)
+  const login = await fetch(base + '/login', { method: 'POST' })
+  await login.text()
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!
+  const sid = decodeURIComponent(cookie.split('=')[1]!).slice(2).split('.')[0]!
+  const before = (await store.redisManager!.peek(sid))!.expiresAt
+
+  const fastify = Fastify()
+  await fastify.register(fastifyCookie)
+  await fastify.register(fastifySession, { secret: 'a secret of at least thirty-two characters', store, saveUninitialized: false, cookie: { secure: false, maxAge: 60_000 } })
+  fastify.post('/login', async (request) => {
+    ;(request.session as unknown as { set: (key: string, value: unknown) => void }).set('user', 'bea')
+    return { ok: true }
+  })
+  fastify.get('/whoami', async (request) => ({ user: (request.session as unknown as { get: (key: string) => unknown }).get('user') ?? null }))
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => fastify.close())
+  const fastifyBase = `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`
+  const fastifyLogin = await fetch(fastifyBase + '/login', { method: 'POST' })
+  await fastifyLogin.text()
+  const fastifyCookieHeader = fastifyLogin.headers.get('set-cookie')!.split(';')[0]!
+
+  await sleep(50)
+  await whileFull(t.context.admin, async () => {
+    for (let index = 0; index < 3; index++) {
+      t.deepEqual(await whoami(base, cookie), { status: 200, user: 'ann' })
+      t.deepEqual(await whoami(fastifyBase, fastifyCookieHeader), { status: 200, user: 'bea' })
+    }
+    await sleep(20)
+  })
+  t.deepEqual(passedOn.map(String), [], 'no error passed to next()')
+  t.true((await store.redisManager!.peek(sid))!.expiresAt > before, 'renewed by the saves while Redis was full')
+})
+
+test.serial('at maxmemory a store save that changes the session’s data fails; one that changes only the cookie renews', async (t) => {
+  const store = new SessionkeeperStore({ redis: t.context.server.client(), prefix: `s-${randomUUID()}:` })
+  t.teardown(() => store.close())
+  const sid = randomUUID()
+  const save = (data: session.SessionData) => new Promise<unknown>((resolve) => store.set(sid, data, resolve))
+  const cookie = (expires: number) => ({ originalMaxAge: 60_000, expires: new Date(expires), httpOnly: true, path: '/' })
+  t.falsy(await save({ cookie: cookie(Date.now() + 60_000), user: 'ann' } as unknown as session.SessionData))
+  await t.context.admin.configSet({ maxmemory: '1', 'maxmemory-policy': 'noeviction' })
+  try {
+    // A longer cookie, as @fastify/session's first rolling save adds originalExpires: refused as
+    // a write, done as a renewal.
+    const longer = { ...cookie(Date.now() + 90_000), originalExpires: new Date() }
+    t.falsy(await save({ cookie: longer, user: 'ann' } as unknown as session.SessionData), 'the cookie only')
+    const failed = await save({ cookie: cookie(Date.now() + 90_000), user: 'anna-maria' } as unknown as session.SessionData)
+    t.true(failed instanceof RedisUnavailableError, 'the data: Redis’s refusal, nothing dropped silently')
+  } finally {
+    await t.context.admin.configSet({ maxmemory: '0' })
+  }
+  const stored = await new Promise<unknown>((resolve) => store.get(sid, (_error, found) => resolve(found)))
+  t.is((stored as { user?: string }).user, 'ann')
+  t.true((await store.redisManager!.peek(sid))!.expiresAt > Date.now() + 80_000, 'renewed to the new cookie’s expiry')
 })
 
 test.serial('a Redis that may evict keys at its memory limit is reported once per manager, with the policy named', async (t) => {

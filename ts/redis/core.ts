@@ -264,7 +264,7 @@ export class RedisCore {
     this.cache.drop(seq, ids)
     if (held === undefined) return
     try {
-      this.cache.replace(id, this.parse(id, after as Flat), seq, performance.now())
+      this.cache.replace(id, this.parse(id, after as Flat), seq, performance.now(), false)
     } catch {
       // Unreadable here: the next read asks Redis.
     }

@@ -65,13 +65,16 @@ export class NearCache {
 
   /**
    * Keeps `record` of `id` as of invalidation `seq`, which has just been applied in order (the
-   * record a write left, carried by its message): no read of this id can be newer.
+   * record a write left, carried by its message): no read of this id can be newer. `ownMessage`
+   * is false for a message another manager of this process received first (RedisCore's
+   * siblings), which may run ahead of this cache's own sequence: such a copy tells nothing of a
+   * wipe (see `invalidate`).
    */
-  replace(id: string, record: SessionRecord, seq: number, readAt: number): void {
+  replace(id: string, record: SessionRecord, seq: number, readAt: number, ownMessage = true): void {
     if (this.#max === 0 || !this.subscribed) return
     this.#entries.delete(id)
     this.#entries.set(id, { record, seq, readAt })
-    if (seq > this.#highestRead) this.#highestRead = seq
+    if (ownMessage && seq > this.#highestRead) this.#highestRead = seq
     if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as string)
   }
 

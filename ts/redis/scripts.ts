@@ -344,11 +344,14 @@ if seals and not sealed_record then
     if is_plain(h[n]) and not removed[h[n]] then return {6, now} end
   end
 end
--- A write of data, a user or roles may grow memory; one that only renews, changes timeouts or
--- deletes fields does not, and runs when Redis is full.
-local grows = false
+-- A write that adds a field, makes a value longer or files the session under a user may grow
+-- memory. One that renews, changes timeouts, deletes fields or writes values no longer than
+-- those stored (a store saving an unchanged session with a new cookie expiry) does not, and runs
+-- when Redis is full.
+local grows = sets > 0
 for n = B, B - 1 + pairs * 2, 2 do
-  if ARGV[n] ~= 'a' and ARGV[n] ~= 'i' and ARGV[n] ~= 'x' then grows = true end
+  local name = ARGV[n]
+  if name ~= 'a' and name ~= 'i' and name ~= 'x' and (before[name] == nil or #ARGV[n + 1] > #before[name]) then grows = true end
 end
 if grows then admit_growth(id) else allow_when_full(key) end
 -- A new user: room for the session under maxSessionsPerUser, once nothing else can refuse the

@@ -56,7 +56,7 @@ export class RedisStoreBackend {
   async set(sid: string, record: string, ttl: number): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.manager.peek(sid)
-      if (existing !== undefined && await existing[writeAndRenew]([STORE_RECORD, record], ttl)) return
+      if (existing !== undefined && await this.#save(existing, record, ttl)) return
       try {
         await this.manager.create({ key: sid, idleTimeout: ttl, data: { [STORE_RECORD]: record } })
         return
@@ -68,12 +68,33 @@ export class RedisStoreBackend {
   }
 
   /**
+   * Writes `record` over the session's and renews it; false when the session is gone. A save
+   * that changes only the cookie (express-session's resave, @fastify/session's rolling: every
+   * request of a session saves it, with a new expiry), refused because Redis is full, renews the
+   * session instead: the framework derives the cookie again on the next request, and nothing of
+   * the application's is lost. A save that changes anything else fails with Redis's refusal.
+   */
+  async #save(existing: RedisSession, record: string, ttl: number): Promise<boolean> {
+    try {
+      return await existing[writeAndRenew]([STORE_RECORD, record], ttl)
+    } catch (error) {
+      if (!refusedForMemory(error) || !sameButCookie(recordOf(existing), record)) throw error
+      return existing[writeAndRenew]([], ttl)
+    }
+  }
+
+  /**
    * Extends a live session to `ttl` from now: a no-op (no round trip with a near-cache copy)
    * while its deadline is within touchInterval of that, so Redis sees at most one renewal per
    * touchInterval. The record itself is not rewritten (as connect-redis's touch).
    */
   async touch(sid: string, ttl: number): Promise<void> {
     const existing = await this.manager.peek(sid)
+    if (existing === undefined && this.#migrateFrom !== undefined) {
+      // Not moved over yet (Redis full when it was read): renewed where it is, as connect-redis does.
+      await this.manager[redisCommand]('renew a connect-redis session', ['PEXPIRE', this.#migrateFrom + sid, String(Math.max(1, Math.ceil(ttl)))])
+      return
+    }
     if (existing === undefined || recordOf(existing) === undefined) return
     if (existing.expiresAt >= this.manager[redisNow]() + ttl - this.#touchInterval) return
     await existing[writeAndRenew]([], ttl)
@@ -122,6 +143,19 @@ export class RedisStoreBackend {
     }
     await this.manager[redisCommand]('read a connect-redis session', ['DEL', key])
     return text
+  }
+}
+
+/** Whether two stored session records (JSON) differ at most in their `cookie`. */
+function sameButCookie(stored: string | undefined, record: string): boolean {
+  if (stored === undefined) return false
+  try {
+    const [before, after] = [JSON.parse(stored) as Record<string, unknown>, JSON.parse(record) as Record<string, unknown>]
+    delete before.cookie
+    delete after.cookie
+    return JSON.stringify(before) === JSON.stringify(after)
+  } catch {
+    return false
   }
 }
 

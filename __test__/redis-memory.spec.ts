@@ -76,6 +76,27 @@ async function expressApp(t: { teardown: (fn: () => unknown) => void }, store: S
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, passedOn }
 }
 
+/**
+ * A Fastify app with @fastify/session over `store` (rolling, its default; cookies of `maxAge`),
+ * and the cookie of a session it logged in as 'bea' (GET /whoami reads the user).
+ */
+async function fastifyLoggedIn(t: { teardown: (fn: () => unknown) => void }, store: SessionkeeperStore, maxAge: number) {
+  const fastify = Fastify()
+  await fastify.register(fastifyCookie)
+  await fastify.register(fastifySession, { secret: 'a secret of at least thirty-two characters', store, saveUninitialized: false, cookie: { secure: false, maxAge } })
+  fastify.post('/login', async (request) => {
+    ;(request.session as unknown as { set: (key: string, value: unknown) => void }).set('user', 'bea')
+    return { ok: true }
+  })
+  fastify.get('/whoami', async (request) => ({ user: (request.session as unknown as { get: (key: string) => unknown }).get('user') ?? null }))
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => fastify.close())
+  const base = `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`
+  const login = await fetch(base + '/login', { method: 'POST' })
+  await login.text()
+  return { base, cookie: login.headers.get('set-cookie')!.split(';')[0]! }
+}
+
 test.serial('at maxmemory under noeviction gets and touches still renew: a renewal grows nothing', async (t) => {
   const { managers: [a, b] } = await group(t.context.server, 2, { idleTimeout: 60_000, touchInterval: 10 })
   const session = await a.create({ user: 'alice', data: { cart: 3 } })
@@ -257,20 +278,7 @@ test.serial('stores that save every request (express-session resave, @fastify/se
   const sid = decodeURIComponent(cookie.split('=')[1]!).slice(2).split('.')[0]!
   const before = (await store.redisManager!.peek(sid))!.expiresAt
 
-  const fastify = Fastify()
-  await fastify.register(fastifyCookie)
-  await fastify.register(fastifySession, { secret: 'a secret of at least thirty-two characters', store, saveUninitialized: false, cookie: { secure: false, maxAge: 60_000 } })
-  fastify.post('/login', async (request) => {
-    ;(request.session as unknown as { set: (key: string, value: unknown) => void }).set('user', 'bea')
-    return { ok: true }
-  })
-  fastify.get('/whoami', async (request) => ({ user: (request.session as unknown as { get: (key: string) => unknown }).get('user') ?? null }))
-  await fastify.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => fastify.close())
-  const fastifyBase = `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`
-  const fastifyLogin = await fetch(fastifyBase + '/login', { method: 'POST' })
-  await fastifyLogin.text()
-  const fastifyCookieHeader = fastifyLogin.headers.get('set-cookie')!.split(';')[0]!
+  const { base: fastifyBase, cookie: fastifyCookieHeader } = await fastifyLoggedIn(t, store, 60_000)
 
   await sleep(50)
   await whileFull(t.context.admin, async () => {
@@ -305,6 +313,38 @@ test.serial('at maxmemory a store save that changes the session’s data fails; 
   const stored = await new Promise<unknown>((resolve) => store.get(sid, (_error, found) => resolve(found)))
   t.is((stored as { user?: string }).user, 'ann')
   t.true((await store.redisManager!.peek(sid))!.expiresAt > Date.now() + 80_000, 'renewed to the new cookie’s expiry')
+})
+
+test.serial('@fastify/session (rolling) stays logged in while active at maxmemory for longer than its maxAge', async (t) => {
+  const store = new SessionkeeperStore({ redis: t.context.server.client(), prefix: `s-${randomUUID()}:` })
+  t.teardown(() => store.close())
+  const { base, cookie } = await fastifyLoggedIn(t, store, 1500)
+  const seen = await whileFull(t.context.admin, async () => {
+    const users: unknown[] = []
+    // An active user: a request every 250 ms for twice the cookie's maxAge. fastify checks the
+    // stored cookie's expiry on load: a store that renewed the session in Redis but left the
+    // login's expiry in the record logged the user out after 1.5 s.
+    for (let index = 0; index < 12; index++) {
+      const { status, user } = await whoami(base, cookie)
+      users.push(status === 200 ? user : `status ${status}`)
+      await sleep(250)
+    }
+    return users
+  })
+  t.deepEqual(seen, Array(12).fill('bea'))
+})
+
+test.serial('at maxmemory a cookie change the application makes (remember me) is reported, not dropped', async (t) => {
+  const store = new SessionkeeperStore({ redis: t.context.server.client(), prefix: `s-${randomUUID()}:` })
+  t.teardown(() => store.close())
+  const sid = randomUUID()
+  const hour = 3_600_000
+  const cookie = (maxAge: number) => ({ originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge), httpOnly: true, path: '/' })
+  const save = (data: unknown) => new Promise<unknown>((resolve) => store.set(sid, data as session.SessionData, resolve))
+  t.falsy(await save({ cookie: cookie(hour), user: 'ann' }))
+  // req.session.cookie.maxAge = 30 days: originalMaxAge grows from 7 digits to 10.
+  const failed = await whileFull(t.context.admin, () => save({ cookie: cookie(720 * hour), user: 'ann' }))
+  t.true(failed instanceof RedisUnavailableError)
 })
 
 test.serial('a Redis that may evict keys at its memory limit is reported once per manager, with the policy named', async (t) => {

@@ -69,17 +69,20 @@ export class RedisStoreBackend {
 
   /**
    * Writes `record` over the session's and renews it; false when the session is gone. A save
-   * that changes only the cookie (express-session's resave, @fastify/session's rolling: every
-   * request of a session saves it, with a new expiry), refused because Redis is full, renews the
-   * session instead: the framework derives the cookie again on the next request, and nothing of
-   * the application's is lost. A save that changes anything else fails with Redis's refusal.
+   * that changes nothing but the cookie's expiry (express-session's resave and @fastify/session's
+   * rolling save every request with a new one; fastify's first such save also adds
+   * `originalExpires`), refused because Redis is full, writes the stored record with the new
+   * expiry instead, which is no longer and so goes in: the framework, which checks that expiry
+   * on load, finds the session renewed. Any other change (the application's data, a cookie's
+   * maxAge set for "remember me") fails with Redis's refusal.
    */
   async #save(existing: RedisSession, record: string, ttl: number): Promise<boolean> {
     try {
       return await existing[writeAndRenew]([STORE_RECORD, record], ttl)
     } catch (error) {
-      if (!refusedForMemory(error) || !sameButCookie(recordOf(existing), record)) throw error
-      return existing[writeAndRenew]([], ttl)
+      const renewed = refusedForMemory(error) ? withExpiryOf(recordOf(existing), record) : undefined
+      if (renewed === undefined) throw error
+      return existing[writeAndRenew]([STORE_RECORD, renewed], ttl)
     }
   }
 
@@ -146,16 +149,24 @@ export class RedisStoreBackend {
   }
 }
 
-/** Whether two stored session records (JSON) differ at most in their `cookie`. */
-function sameButCookie(stored: string | undefined, record: string): boolean {
-  if (stored === undefined) return false
+/**
+ * `stored` (a session record's JSON) with the cookie expiry of `record`, when the two differ in
+ * nothing else (`originalExpires` aside) and the result is no longer than `stored`; else
+ * undefined.
+ */
+function withExpiryOf(stored: string | undefined, record: string): string | undefined {
+  if (stored === undefined) return undefined
   try {
-    const [before, after] = [JSON.parse(stored) as Record<string, unknown>, JSON.parse(record) as Record<string, unknown>]
-    delete before.cookie
-    delete after.cookie
-    return JSON.stringify(before) === JSON.stringify(after)
+    const before = JSON.parse(stored) as { cookie?: Record<string, unknown> }
+    const after = JSON.parse(record) as { cookie?: Record<string, unknown> }
+    const expires = after.cookie?.expires
+    const bare = (session: { cookie?: Record<string, unknown> }) =>
+      JSON.stringify({ ...session, cookie: { ...session.cookie, expires: undefined, originalExpires: undefined } })
+    if (before.cookie === undefined || typeof expires !== 'string' || bare(before) !== bare(after)) return undefined
+    const renewed = JSON.stringify({ ...before, cookie: { ...before.cookie, expires } })
+    return renewed.length <= stored.length ? renewed : undefined
   } catch {
-    return false
+    return undefined
   }
 }
 

@@ -4,7 +4,9 @@
  * changes: the sender must still never serve what the change undid. A busy script on the admin
  * connection holds Redis for a second, past a 300 ms commandTimeout.
  */
-import { RedisUnavailableError } from '../ts/redis/index'
+import { randomUUID } from 'node:crypto'
+import { createClient } from 'redis'
+import { RedisSessionManager, RedisUnavailableError } from '../ts/redis/index'
 import { redisSpec } from './redis-spec'
 
 const { test, managersOn } = redisSpec({ resolution: 50 })
@@ -60,4 +62,23 @@ test.serial('a write given up on but run later: the process that sent it serves 
   await pause(200)
   t.is((await b.get(session.id))?.get('role'), 'guest', 'Redis ran the write')
   t.is((await a.get(session.id))?.get('role'), 'guest')
+})
+
+test.serial('a write that fails half-way (its ACL refuses PUBLISH): the process that sent it serves what Redis holds', async (t) => {
+  // Redis keeps a script's writes made before the failing command: the record changed, no
+  // invalidation went out. Like a call given up on, the refusal drops the sender's copies.
+  await t.context.admin.sendCommand(['ACL', 'SETUSER', 'nopublish', 'on', '>secret-password', '~*', '&*', '+@all', '-publish'])
+  t.teardown(() => t.context.admin.sendCommand(['ACL', 'DELUSER', 'nopublish']))
+  const client = createClient({ url: `redis://nopublish:secret-password@127.0.0.1:${t.context.server.port}` })
+  client.on('error', () => {})
+  const manager = new RedisSessionManager({ client, prefix: `acl-${randomUUID()}:` })
+  t.teardown(async () => {
+    await manager.close()
+    client.destroy()
+  })
+  const session = await manager.create({ data: { v: 1 } })
+  t.is((await manager.get(session.id))?.get('v'), 1, 'a copy held')
+  const refused = await t.throwsAsync(session.set('v', 2), { instanceOf: RedisUnavailableError })
+  t.regex(String((refused?.cause as Error | undefined)?.message), /can't run this command/)
+  t.is((await manager.get(session.id))?.get('v'), 2, 'the value Redis holds, not the copy from before')
 })

@@ -22,25 +22,11 @@ export interface RedisClientLike {
 }
 
 /**
- * Whether `error` is Redis's own error reply (OOM, NOPERM, READONLY...): Redis answered, so the
- * command ran or was refused and will not run later, unlike one given up on by the deadline or
- * lost with its connection. Known by its message, which starts with Redis's upper-case error
- * code (node-redis's own errors do not), or by node-redis's class ErrorReply; not by the class
- * alone, whose name a minifier rewrites in a bundled server.
+ * Whether `error` is a call Redis refused for want of memory (maxmemory under noeviction): its
+ * reply starts with the code `OOM`. Known by the message, not by node-redis's ErrorReply class,
+ * whose name a minifier rewrites in a bundled server. The scripts take care that such a refusal
+ * comes before their first write (scripts.ts, admit_growth): nothing ran.
  */
-export function isErrorReply(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  if (REDIS_ERROR_CODE.test(error.message)) return true
-  for (let prototype = Object.getPrototypeOf(error); prototype !== null && prototype !== Error.prototype; prototype = Object.getPrototypeOf(prototype)) {
-    if ((prototype as { constructor?: { name?: string } }).constructor?.name === 'ErrorReply') return true
-  }
-  return false
-}
-
-/** Redis's error replies: `OOM command not allowed...`, `ERR ...`, `NOSCRIPT ...`. */
-const REDIS_ERROR_CODE = /^[A-Z][A-Z_]+ /
-
-/** Whether `error` is a call Redis refused for want of memory (maxmemory under noeviction). */
 export function refusedForMemory(error: unknown): boolean {
   const cause = error instanceof RedisUnavailableError ? error.cause : error
   return cause instanceof Error && cause.message.startsWith('OOM ')

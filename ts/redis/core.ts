@@ -4,7 +4,7 @@ import { SessionExistsError, UserSessionLimitError } from '../errors'
 import { Listeners } from '../listeners'
 import { type Disposer, OwnedObjects } from '../owned-objects'
 import type { CloseReason } from '../registry'
-import { Connection, isErrorReply, type RedisClientLike } from './connection'
+import { Connection, type RedisClientLike, refusedForMemory } from './connection'
 import { RedisKeyError, RedisUnavailableError } from './errors'
 import { NearCache } from './near-cache'
 import type { ResolvedRedisOptions } from './options'
@@ -318,9 +318,11 @@ export class RedisCore {
         // near cache ignores, as it does for changes whose replies it applied itself; without
         // this, this process served the logged-out session, or the id a regenerate retired,
         // from its copy while every other process saw the change. Copies are dropped, and reads
-        // sent before are kept from putting any back, as after a reconnect. A refusal Redis
-        // answered (a create at maxmemory) ran nothing and never will: copies stay.
-        if (!isErrorReply(error.cause)) this.cache.flush()
+        // sent before are kept from putting any back, as after a reconnect. A refusal for
+        // memory (a create at maxmemory) ran nothing and never will: copies stay. Other errors
+        // Redis answers flush too: a script that fails half-way (a NOPERM of a narrow ACL) keeps
+        // the writes it made, and publishes nothing.
+        if (!refusedForMemory(error)) this.cache.flush()
       }
       throw error
     }

@@ -165,12 +165,12 @@ export class RedisCore {
   }
 
   /**
-   * Warns (once per manager) when Redis has a memory limit and may evict keys to stay under it. Every eviction
-   * policy but noeviction can drop what must stay until the sweep removes it: a session record
-   * (its user logged out early, closed later with no data), a per-user set (closeUser then misses
-   * its sessions), under allkeys-* the deadline index itself. A Redis that refuses INFO (an ACL)
-   * is not checked. Sent before ready() resolves, so it counts among the round trips from the
-   * start.
+   * Warns (once per manager) when Redis has a memory limit and may evict keys to stay under it.
+   * Every eviction policy but noeviction can drop what must stay until the sweep removes it: a
+   * session record (its user logged out early, closed later with no data), a per-user set
+   * (closeUser then misses its sessions), under allkeys-* the deadline index itself. A Redis that
+   * refuses INFO (an ACL) is not checked. Sent before ready() resolves, so it counts among the
+   * round trips from the start.
    */
   async #checkEvictionPolicy(): Promise<void> {
     let info: string

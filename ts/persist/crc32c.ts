@@ -1,13 +1,14 @@
 /**
  * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of the session file's
- * header and records (docs/persistence-format.md). Slicing by 8 over eight 256-entry tables,
- * reading 32-bit words through a DataView: a quarter faster than slicing by 4 over single
- * bytes on the 278 MB file of 10^6 sessions (~190 against ~250 ms).
+ * header and records (docs/persistence-format.md). Slicing by 16 over sixteen 256-entry tables
+ * (16 KiB), reading 32-bit words through a DataView. On record-sized pieces (~280 bytes, as a
+ * load checks them) it took 40 ms per 64 MiB against 55 for slicing by 8, itself a quarter
+ * faster than slicing by 4 over single bytes.
  */
 const TABLES = makeTables()
 
 function makeTables(): Int32Array {
-  const tables = new Int32Array(256 * 8)
+  const tables = new Int32Array(256 * 16)
   for (let n = 0; n < 256; n++) {
     let c = n
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1
@@ -15,7 +16,7 @@ function makeTables(): Int32Array {
   }
   for (let n = 0; n < 256; n++) {
     let c = tables[n]
-    for (let t = 1; t < 8; t++) {
+    for (let t = 1; t < 16; t++) {
       c = tables[c & 0xff] ^ (c >>> 8)
       tables[t * 256 + n] = c
     }
@@ -40,11 +41,15 @@ export function crc32c(
   const t = TABLES
   let crc = -1
   let index = start
-  for (; index + 8 <= end; index += 8) {
-    const low = crc ^ view.getInt32(index, true)
-    const high = view.getInt32(index + 4, true)
-    crc = t[1792 + (low & 0xff)] ^ t[1536 + ((low >>> 8) & 0xff)] ^ t[1280 + ((low >>> 16) & 0xff)] ^ t[1024 + (low >>> 24)] ^
-      t[768 + (high & 0xff)] ^ t[512 + ((high >>> 8) & 0xff)] ^ t[256 + ((high >>> 16) & 0xff)] ^ t[high >>> 24]
+  for (; index + 16 <= end; index += 16) {
+    const first = crc ^ view.getInt32(index, true)
+    const second = view.getInt32(index + 4, true)
+    const third = view.getInt32(index + 8, true)
+    const fourth = view.getInt32(index + 12, true)
+    crc = t[3840 + (first & 0xff)] ^ t[3584 + ((first >>> 8) & 0xff)] ^ t[3328 + ((first >>> 16) & 0xff)] ^ t[3072 + (first >>> 24)] ^
+      t[2816 + (second & 0xff)] ^ t[2560 + ((second >>> 8) & 0xff)] ^ t[2304 + ((second >>> 16) & 0xff)] ^ t[2048 + (second >>> 24)] ^
+      t[1792 + (third & 0xff)] ^ t[1536 + ((third >>> 8) & 0xff)] ^ t[1280 + ((third >>> 16) & 0xff)] ^ t[1024 + (third >>> 24)] ^
+      t[768 + (fourth & 0xff)] ^ t[512 + ((fourth >>> 8) & 0xff)] ^ t[256 + ((fourth >>> 16) & 0xff)] ^ t[fourth >>> 24]
   }
   for (; index < end; index++) crc = t[(crc ^ bytes[index]) & 0xff] ^ (crc >>> 8)
   return (crc ^ -1) >>> 0

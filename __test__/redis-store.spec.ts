@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
 import { RedisServer } from './redis-fixtures'
+import { until } from './redis-spec'
+import { listen, racingApp } from './store-race-app'
 
 declare module 'fastify' {
   interface Session {
@@ -178,4 +180,46 @@ test('Redis mode under @fastify/session: two apps share sessions; regenerate and
   t.is((await call(a, 'GET', '/whoami', moved.cookie)).body.user, 'ann')
   await call(a, 'POST', '/logout', moved.cookie)
   t.is((await call(b, 'GET', '/whoami', moved.cookie)).body.user, null)
+})
+
+/** racingApp over a Redis-mode store, served; its base and its store's hold. */
+async function racing(server: RedisServer, prefix: string) {
+  const app = racingApp(redisStore(server, prefix))
+  const { base, server: http } = await listen(app.app)
+  cleanups.push(() => {
+    http.closeAllConnections()
+    return new Promise((resolve) => http.close(resolve))
+  })
+  return { base, hold: (cookie: string, name: string, query = '') => app.hold(base, cookie, name, query) }
+}
+
+test('Redis mode: overlapping requests of one session keep each other\'s changes, in one process and across two', async (t) => {
+  const prefix = `s-${randomUUID()}:`
+  const a = await racing(t.context.server, prefix)
+  const b = await racing(t.context.server, prefix)
+  const { cookie } = await call(a.base, 'POST', '/login', '')
+  // One process: the second save starts before the first has had Redis's reply.
+  const first = await a.hold(cookie, 'theme')
+  const second = await a.hold(cookie, 'cart', '?delete')
+  const both = Promise.all([first.release(), second.release()])
+  t.deepEqual(await both, [200, 200])
+  t.deepEqual((await call(a.base, 'GET', '/whoami', cookie)).body, { user: 'ann', theme: 'set by theme' })
+  // Two processes: A's request loaded the session before B's saved; A saves once it has B's change.
+  const slow = await a.hold(cookie, 'locale')
+  t.is(await (await b.hold(cookie, 'theme', '?delete')).release(), 200)
+  await until('A sees B\'s change', async () => (await call(a.base, 'GET', '/whoami', cookie)).body.theme === undefined)
+  t.is(await slow.release(), 200)
+  t.deepEqual((await call(b.base, 'GET', '/whoami', cookie)).body, { user: 'ann', locale: 'set by locale' })
+})
+
+test('Redis mode: a logout in one process is not undone by a request another process loaded before it', async (t) => {
+  const prefix = `s-${randomUUID()}:`
+  const a = await racing(t.context.server, prefix)
+  const b = await racing(t.context.server, prefix)
+  const { cookie } = await call(a.base, 'POST', '/login', '')
+  const slow = await a.hold(cookie, 'theme')
+  t.is((await call(b.base, 'POST', '/logout', cookie)).status, 200)
+  t.is(await slow.release(), 200)
+  t.deepEqual((await call(a.base, 'GET', '/whoami', cookie)).body, {})
+  t.deepEqual((await call(b.base, 'GET', '/whoami', cookie)).body, {})
 })

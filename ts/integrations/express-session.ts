@@ -6,6 +6,7 @@ import type { RedisSessionManager } from '../redis/manager'
 import { CONNECT_REDIS_PREFIX, RedisStoreBackend } from '../redis/store-backend'
 import type { Session } from '../session'
 import { checkInteger, checkKnownKeys, checkPlainObject, isUsableKey } from '../validate'
+import { mergeChanges } from './record-merge'
 
 /**
  * A session record as express-session and @fastify/session hand it to a store: any JSON-able
@@ -82,9 +83,15 @@ export class SessionkeeperStore extends StoreBase {
   // type-checks as one without requiring @types/express-session).
   declare regenerate: (req: any, callback: (error?: any) => any) => void
   declare load: (sid: string, callback: (error: any, session?: any) => any) => void
-  declare createSession: (req: any, session: any) => any
 
   readonly #manager: SessionManager | undefined
+  /** Each object `get` returned, and the record it was parsed from. */
+  readonly #parsedFrom = new WeakMap<object, string>()
+  /**
+   * Each express-session Session made from a record this store returned (`createSession`), and
+   * the record as that request last knew it: what its save changed is measured against this.
+   */
+  readonly #loadedAs = new WeakMap<object, string>()
   readonly #redis: RedisStoreBackend | undefined
   readonly #ttl: number
   readonly #ownsManager: boolean
@@ -156,33 +163,65 @@ export class SessionkeeperStore extends StoreBase {
     if (redis !== undefined) {
       this.#answerAsync(callback, async () => {
         if (typeof sid !== 'string') return null
-        const record = await redis.get(sid)
-        return record === undefined ? null : (JSON.parse(record) as Record)
+        return this.#parse<Record>(await redis.get(sid))
       })
       return
     }
-    this.#answer(callback, () => {
-      const record = recordOf(this.#peek(sid))
-      return record === undefined ? null : (JSON.parse(record) as Record)
-    })
+    this.#answer(callback, () => this.#parse<Record>(recordOf(this.#peek(sid))))
+  }
+
+  /**
+   * express-session's own step after a `get` (its Store's, called for a loaded session, never for
+   * a new one): the Session it makes is remembered with the record it came from, so that its
+   * save writes only what the request changed and never brings back a session that ended while
+   * the request held it (see `set`).
+   */
+  createSession(req: any, sess: any): any {
+    const make = (StoreBase.prototype as { createSession?: (req: any, sess: any) => any }).createSession
+    if (make === undefined) throw new TypeError('createSession is express-session\'s: install express-session to use it')
+    const created = make.call(this, req, sess)
+    const record = typeof sess === 'object' && sess !== null ? this.#parsedFrom.get(sess) : undefined
+    if (record !== undefined && typeof created === 'object' && created !== null) this.#loadedAs.set(created, record)
+    return created
   }
 
   /**
    * Stores `sess` under `sid`; its deadline becomes its cookie's expiry as of this call (or
-   * `ttl` from now for a cookie without one). A session that has expired meanwhile is not
-   * revived: it is replaced by a new one holding `sess`. A live session of other code holding
-   * the key (a shared manager) is left alone and the callback gets a SessionExistsError.
+   * `ttl` from now for a cookie without one). A live session of other code holding the key (a
+   * shared manager) is left alone and the callback gets a SessionExistsError.
+   *
+   * A session express-session loaded from this store (its `createSession`) is saved as a change
+   * of what that request loaded: when another request of the session saved meanwhile, only the
+   * top-level properties this request changed (set, replaced or deleted) go over the stored
+   * record, and the others' changes stay. And it is never brought back: when it ended while the
+   * request held it (a logout, a regenerate, its expiry), the save does nothing, and the cookie
+   * finds no session. Any other save (a new session, @fastify/session's) writes `sess` whole,
+   * and makes a new session when none is live under `sid`.
    */
   set(sid: string, sess: StoredSession, callback?: Callback): void {
+    const loadedAs = typeof sess === 'object' && sess !== null ? this.#loadedAs.get(sess) : undefined
     const redis = this.#redis
     if (redis !== undefined) {
-      this.#answerAsync(callback, () => redis.set(sid, JSON.stringify(sess), this.#ttlOf(sess)))
+      this.#answerAsync(callback, async () => {
+        const record = JSON.stringify(sess)
+        const change = loadedAs === undefined ? undefined : (stored: string) => stored === loadedAs ? record : mergeChanges(loadedAs, stored, record)
+        await redis.set(sid, record, this.#ttlOf(sess), change)
+        if (loadedAs !== undefined) this.#loadedAs.set(sess, record)
+      })
       return
     }
     this.#answer(callback, () => {
       const ttl = this.#ttlOf(sess)
       const record = JSON.stringify(sess)
       const existing = this.#findOwn(sid)
+      if (loadedAs !== undefined) {
+        const stored = recordOf(existing)
+        if (existing !== undefined && stored !== undefined) {
+          if (existing.set(RECORD, stored === loadedAs ? record : mergeChanges(loadedAs, stored, record))) renew(existing, ttl)
+        }
+        this.#loadedAs.set(sess, record)
+        return
+      }
       if (existing !== undefined && existing.set(RECORD, record) && renew(existing, ttl)) return
       this.manager.create({ key: sid, idleTimeout: ttl, data: { [RECORD]: record } })
     })
@@ -283,6 +322,14 @@ export class SessionkeeperStore extends StoreBase {
   close(): Promise<void> | void {
     if (this.#redis !== undefined) return this.#redis.close()
     if (this.#ownsManager) this.manager.close()
+  }
+
+  /** A stored record as `get` answers it (null for none), remembered for `createSession`. */
+  #parse<Record extends StoredSession>(record: string | undefined): Record | null {
+    if (record === undefined) return null
+    const parsed = JSON.parse(record) as Record
+    if (typeof parsed === 'object' && parsed !== null) this.#parsedFrom.set(parsed, record)
+    return parsed
   }
 
   /** The live session `sid`, without renewing it; undefined for a key no session can have. */

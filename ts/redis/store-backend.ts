@@ -31,6 +31,8 @@ export class RedisStoreBackend {
   readonly manager: RedisSessionManager
   readonly #migrateFrom: string | undefined
   readonly #touchInterval: number
+  /** The last save of each sid in progress here (SessionkeeperStore's loaded sessions'). */
+  readonly #turns = new Map<string, Promise<void>>()
 
   constructor(options: RedisStoreOptions, ttl: number) {
     this.#migrateFrom = options.migrateFrom
@@ -53,7 +55,18 @@ export class RedisStoreBackend {
     return this.#migrate(sid)
   }
 
-  async set(sid: string, record: string, ttl: number): Promise<void> {
+  /**
+   * Stores `record` under `sid`. With `change` (a session the request loaded: see
+   * SessionkeeperStore.set), writes `change(stored record)` over a live session of the store and
+   * does nothing when there is none; this process's saves of one sid take turns, so that each
+   * changes what the one before it wrote. Without, writes `record`, making the session if needed.
+   */
+  async set(sid: string, record: string, ttl: number, change?: (stored: string) => string): Promise<void> {
+    if (change !== undefined) return this.#inTurn(sid, async () => {
+      const existing = await this.manager.peek(sid)
+      const stored = recordOf(existing)
+      if (existing !== undefined && stored !== undefined) await this.#save(existing, change(stored), ttl)
+    })
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.manager.peek(sid)
       if (existing !== undefined && await this.#save(existing, record, ttl)) return
@@ -65,6 +78,17 @@ export class RedisStoreBackend {
         if (!(error instanceof SessionExistsError)) throw error
       }
     }
+  }
+
+  /** Runs `work` after every earlier one of `sid` has settled. */
+  #inTurn(sid: string, work: () => Promise<void>): Promise<void> {
+    const turn = (this.#turns.get(sid) ?? Promise.resolve()).then(work)
+    const settled = turn.catch(() => {})
+    this.#turns.set(sid, settled)
+    void settled.then(() => {
+      if (this.#turns.get(sid) === settled) this.#turns.delete(sid)
+    })
+    return turn
   }
 
   /**

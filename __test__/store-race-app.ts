@@ -1,0 +1,77 @@
+/** An express-session app whose requests of one session overlap as the test decides (store-races specs). */
+import express from 'express'
+import session from 'express-session'
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+
+const SECRET = 'a secret of at least thirty-two characters'
+
+/**
+ * An express-session app whose `/hold/:name` requests load the session, say so, and wait until
+ * the test lets them go before they set `name` (or delete it, with `?delete`): two requests of
+ * one session then overlap as an app's parallel calls do.
+ */
+export function racingApp(store: session.Store) {
+  const entered = new Map<string, () => void>()
+  const gates = new Map<string, () => void>()
+  const arrivals = new Map<string, Promise<void>>()
+  const arrive = (name: string) => {
+    let resolve!: () => void
+    arrivals.set(name, new Promise<void>((done) => (resolve = done)))
+    entered.set(name, resolve)
+  }
+  const app = express()
+  app.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false, cookie: { maxAge: 60_000 } }))
+  app.post('/login', (req, res) => {
+    Object.assign(req.session, { user: 'ann', cart: ['book'] })
+    res.json({ ok: true })
+  })
+  app.post('/hold/:name', async (req, res) => {
+    const name = req.params.name
+    await new Promise<void>((resolve) => {
+      gates.set(name, resolve)
+      entered.get(name)?.()
+    })
+    const data = req.session as unknown as Record<string, unknown>
+    if (req.query.delete !== undefined) delete data[name]
+    else data[name] = `set by ${name}`
+    res.json({ ok: true })
+  })
+  app.get('/whoami', (req, res) => {
+    const { cookie: _cookie, ...data } = req.session as unknown as Record<string, unknown>
+    res.json(data)
+  })
+  app.post('/logout', (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })))
+  })
+  return {
+    app,
+    /** Starts `/hold/:name` and resolves once it holds the session it loaded. */
+    async hold(base: string, cookie: string, name: string, query = ''): Promise<{ release: () => Promise<number> }> {
+      arrive(name)
+      const response = fetch(`${base}/hold/${name}${query}`, { method: 'POST', headers: { cookie } })
+      await arrivals.get(name)
+      return {
+        // The whole response: express-session sends the headers first and ends it once saved.
+        release: async () => {
+          gates.get(name)!()
+          const done = await response
+          await done.json()
+          return done.status
+        },
+      }
+    },
+  }
+}
+
+export async function listen(app: express.Express): Promise<{ base: string; server: Server }> {
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
+}
+
+export async function call(base: string, method: string, path: string, cookie: string) {
+  const response = await fetch(base + path, { method, headers: cookie === '' ? {} : { cookie } })
+  const setCookie = response.headers.get('set-cookie')
+  return { status: response.status, body: (await response.json()) as Record<string, unknown>, cookie: setCookie === null ? cookie : setCookie.split(';')[0] }
+}

@@ -265,12 +265,14 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
     const engine = this.#engine
     let closed = 0
     for (const handle of registry.users.handles(user)) {
-      if (handle === except || registry.users.userOf(handle) !== user) continue
+      if (registry.users.userOf(handle) !== user) continue
       const now = registry.clock.now()
       if (engine.isAlive(handle, now)) {
+        if (handle === except) continue
         registry.close(handle, reason)
         closed++
       } else {
+        // An `except` past its deadline is closed already, as its handle reads: it excepts nothing.
         registry.closeExpired(handle, now)
       }
     }

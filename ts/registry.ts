@@ -328,6 +328,11 @@ export class Registry {
       } else {
         buffer ??= new Float64Array(SWEEP_BATCH)
         batch = this.engine.sweep(now, limit === SWEEP_BATCH ? buffer : buffer.subarray(0, limit))
+        // The whole batch leaves the user index before the first listener runs: a listener that
+        // makes or moves a session of a user whose expired sessions come later in the batch must
+        // not count them against maxSessionsPerUser, since they are detached already and could
+        // be neither closed as expired nor evicted to make room.
+        if (this.users.size !== 0) for (let index = 0; index < batch; index++) this.users.remove(buffer[index])
         for (let index = 0; index < batch; index++) this.finishClose(buffer[index], 'expired')
       }
       closed += batch
@@ -374,8 +379,13 @@ export class Registry {
         for (let victims = this.users.count(user) - cap + 1; victims > 0; victims--) {
           const victim = this.#oldest(user, joining)
           if (victim < 0) break
+          // Counted only when it was attached: an eviction that closes nothing frees no place.
+          if (!this.engine.detach(victim)) {
+            this.users.remove(victim)
+            continue
+          }
           this.counts.userLimit.evicted++
-          this.close(victim, 'evicted')
+          this.finishClose(victim, 'evicted')
         }
       } finally {
         this.fillingUsers.delete(user)

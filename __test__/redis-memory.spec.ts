@@ -180,10 +180,13 @@ test.serial('a write that must seal a plain record first, at maxmemory, says Red
   const { managers: [plain, sealed] } = await managersOn(t.context.server, [{}, { key: new Uint8Array(randomBytes(32)) }])
   const written = await plain.create({ data: { cart: 1, note: 'x' } }) // by a process without the key
   await t.context.admin.configSet({ maxmemory: '1', 'maxmemory-policy': 'noeviction' })
+  const { unavailable } = sealed.stats()
   const loaded = await sealed.peek(written.id) // its sealing refused: the record stays plain
   try {
+    t.is(sealed.stats().unavailable, unavailable, 'the read succeeded: its refused sealing is no call rejected')
     const refused = await t.throwsAsync(loaded!.set('cart', 2), { instanceOf: RedisUnavailableError })
     t.regex(String((refused?.cause as Error | undefined)?.message), /^OOM/, 'not "its values changed during each attempt"')
+    t.is(sealed.stats().unavailable, unavailable + 1, 'the write it refused is')
   } finally {
     await t.context.admin.configSet({ maxmemory: '0' })
   }

@@ -121,7 +121,8 @@ export class RedisCore {
    */
   async #reseal(id: string, reseal: Reseal, rethrow: boolean): Promise<void> {
     try {
-      await this.run('seal a session again', SCRIPTS.reseal, [id, String(this.options.grace), ...reseal])
+      // Counted as unavailable only for the write that waits for it: a read it follows succeeded.
+      await this.run('seal a session again', SCRIPTS.reseal, [id, String(this.options.grace), ...reseal], rethrow)
     } catch (error) {
       // Redis unavailable: the values stay readable as they are. A write waiting for the seal
       // says why it cannot go in.
@@ -301,7 +302,8 @@ export class RedisCore {
     if (Number.isSafeInteger(now) && now > 0) this.#offset = now - performance.now()
   }
 
-  async run(action: string, script: Script, argv: string[]): Promise<unknown[]> {
+  /** Runs `script`; a RedisUnavailableError counts in stats().unavailable when `counted`. */
+  async run(action: string, script: Script, argv: string[], counted = true): Promise<unknown[]> {
     if (this.#ready === undefined) void this.ready().catch(() => {})
     try {
       if (!this.cache.subscribed) await this.#readyWithin(action)
@@ -312,7 +314,7 @@ export class RedisCore {
       return reply
     } catch (error) {
       if (error instanceof RedisUnavailableError) {
-        this.counts.unavailable++
+        if (counted) this.counts.unavailable++
         // A script given up on (commandTimeout) may still run in Redis later: a logout, a
         // regenerate or a write. Its invalidation then carries this process's origin, which the
         // near cache ignores, as it does for changes whose replies it applied itself; without

@@ -11,7 +11,7 @@ import type { Server } from 'node:http'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
 import { RedisServer } from './redis-fixtures'
 import { until } from './redis-spec'
-import { listen, racingApp } from './store-race-app'
+import { listen, MONTH, racingApp, sidOf } from './store-race-app'
 
 declare module 'fastify' {
   interface Session {
@@ -222,4 +222,23 @@ test('Redis mode: a logout in one process is not undone by a request another pro
   t.is(await slow.release(), 200)
   t.deepEqual((await call(a.base, 'GET', '/whoami', cookie)).body, {})
   t.deepEqual((await call(b.base, 'GET', '/whoami', cookie)).body, {})
+})
+
+test('Redis mode: a "remember me" keeps its 30 days when an overlapping request saves a change after it', async (t) => {
+  const store = redisStore(t.context.server, `s-${randomUUID()}:`, { ttl: 60_000 })
+  const app = racingApp(store, {})
+  const { base, server: http } = await listen(app.app)
+  cleanups.push(() => {
+    http.closeAllConnections()
+    return new Promise((resolve) => http.close(resolve))
+  })
+  const login = await call(base, 'POST', '/login', '')
+  const slow = await app.hold(base, login.cookie, 'theme')
+  t.is((await call(base, 'POST', '/remember', login.cookie)).status, 200)
+  t.is(await slow.release(), 200)
+  const found = (await store.redisManager!.peek(sidOf(login.cookie)))!
+  const stored = JSON.parse(found.get('express-session') as string) as Record<string, any>
+  t.is(stored.cookie.originalMaxAge, MONTH, 'the stored record keeps the remember-me cookie')
+  t.is(stored.theme, 'set by theme')
+  t.true(found.expiresAt > Date.now() + MONTH - 60_000, `deadline in ${Math.round((found.expiresAt - Date.now()) / 1000)} s, the stored cookie's in 30 days`)
 })

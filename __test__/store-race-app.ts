@@ -5,13 +5,20 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 
 const SECRET = 'a secret of at least thirty-two characters'
+export const MONTH = 30 * 24 * 3600_000
+
+/** The sid in an express-session cookie (`connect.sid=s%3A<sid>.<signature>`). */
+export function sidOf(cookie: string): string {
+  return decodeURIComponent(cookie.split('=')[1]).slice(2).split('.')[0]
+}
 
 /**
  * An express-session app whose `/hold/:name` requests load the session, say so, and wait until
- * the test lets them go before they set `name` (or delete it, with `?delete`): two requests of
- * one session then overlap as an app's parallel calls do.
+ * the test lets them go before they set `name` (or delete it, with `?delete`, or change nothing,
+ * with `?read`): two requests of one session then overlap as an app's parallel calls do.
+ * `/remember` is a "remember me": a cookie of 30 days. `cookie`: express-session's cookie options.
  */
-export function racingApp(store: session.Store) {
+export function racingApp(store: session.Store, cookie: session.CookieOptions = { maxAge: 60_000 }) {
   const entered = new Map<string, () => void>()
   const gates = new Map<string, () => void>()
   const arrivals = new Map<string, Promise<void>>()
@@ -21,7 +28,7 @@ export function racingApp(store: session.Store) {
     entered.set(name, resolve)
   }
   const app = express()
-  app.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false, cookie: { maxAge: 60_000 } }))
+  app.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false, cookie }))
   app.post('/login', (req, res) => {
     Object.assign(req.session, { user: 'ann', cart: ['book'] })
     res.json({ ok: true })
@@ -34,7 +41,12 @@ export function racingApp(store: session.Store) {
     })
     const data = req.session as unknown as Record<string, unknown>
     if (req.query.delete !== undefined) delete data[name]
-    else data[name] = `set by ${name}`
+    else if (req.query.read === undefined) data[name] = `set by ${name}`
+    res.json({ ok: true })
+  })
+  app.post('/remember', (req, res) => {
+    req.session.cookie.maxAge = MONTH
+    ;(req.session as unknown as Record<string, unknown>).remember = true
     res.json({ ok: true })
   })
   app.get('/whoami', (req, res) => {

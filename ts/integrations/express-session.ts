@@ -197,49 +197,62 @@ export class SessionkeeperStore extends StoreBase {
     if (redis !== undefined) {
       this.#answerAsync(callback, async () => {
         const record = JSON.stringify(sess)
-        const change = loaded === undefined ? undefined : (stored: string) => stored === loaded ? record : mergeChanges(loaded, stored, record)
-        await redis.set(sid, record, this.#ttlOf(sess), change)
+        await redis.set(sid, record, this.#ttlOf(sess), loaded === undefined ? undefined : (stored) => this.#saved(loaded, stored, record, sess))
         if (loaded !== undefined) remember(sess, record)
       })
       return
     }
     this.#answer(callback, () => {
-      const ttl = this.#ttlOf(sess)
       const record = JSON.stringify(sess)
       const existing = this.#findOwn(sid)
       if (loaded !== undefined) {
         const stored = recordOf(existing)
         if (existing !== undefined && stored !== undefined) {
-          if (existing.set(RECORD, stored === loaded ? record : mergeChanges(loaded, stored, record))) renew(existing, ttl)
+          const saved = this.#saved(loaded, stored, record, sess)
+          if (existing.set(RECORD, saved.record)) renew(existing, saved.ttl)
         }
         remember(sess, record)
         return
       }
+      const ttl = this.#ttlOf(sess)
       if (existing !== undefined && existing.set(RECORD, record) && renew(existing, ttl)) return
       this.manager.create({ key: sid, idleTimeout: ttl, data: { [RECORD]: record } })
     })
   }
 
   /**
+   * What a save of a loaded session writes over `stored`, and the lifetime it gives: `record`
+   * when nothing changed since the request loaded it, else the merge, whose lifetime comes from
+   * the cookie it holds (another request's "remember me" stays with the lifetime it set).
+   */
+  #saved(loaded: string, stored: string, record: string, sess: StoredSession): { record: string; ttl: number } {
+    if (stored === loaded) return { record, ttl: this.#ttlOf(sess) }
+    const merged = mergeChanges(loaded, stored, record)
+    return { record: merged, ttl: this.#ttlOf(JSON.parse(merged) as StoredSession) }
+  }
+
+  /**
    * Extends a live session to its cookie's expiry as of this call, and stores that cookie (its
    * new `expires`) in the record, as express-session's MemoryStore does, without rewriting the
-   * rest (express-session's `rolling`/`resave: false`). An unknown or expired session is left
+   * rest (express-session's `rolling`/`resave: false`). When another request saved a cookie
+   * change since this one loaded the session (a "remember me", a shortened lifetime), that cookie
+   * stays and the session is renewed by its own `maxAge`. An unknown or expired session is left
    * gone.
    */
   touch(sid: string, sess: StoredSession, callback?: Callback): void {
+    const loaded = loadedAs(sess)
     const redis = this.#redis
     if (redis !== undefined) {
-      this.#answerAsync(callback, () => redis.touch(sid, this.#ttlOf(sess)))
+      // The record is not rewritten in Redis (as connect-redis's touch): only the lifetime.
+      this.#answerAsync(callback, () => redis.touch(sid, (stored) => this.#ttlOf(touched(sess, loaded, stored))))
       return
     }
     this.#answer(callback, () => {
       const existing = this.#findOwn(sid)
       const record = recordOf(existing)
       if (existing === undefined || record === undefined) return
-      const ttl = this.#ttlOf(sess)
-      const stored = JSON.parse(record) as StoredSession
-      stored.cookie = sess.cookie
-      if (existing.set(RECORD, JSON.stringify(stored))) renew(existing, ttl)
+      const stored = touched(sess, loaded, record)
+      if (existing.set(RECORD, JSON.stringify(stored))) renew(existing, this.#ttlOf(stored))
     })
   }
 
@@ -416,6 +429,25 @@ function loadedAs(object: unknown): string | undefined {
 
 function remember(object: object, record: string): void {
   Object.defineProperty(object, LOADED_AS, { value: record, writable: true, configurable: true, enumerable: false })
+}
+
+/**
+ * The stored record `stored` (JSON) with the cookie a touch leaves in it: the request's own,
+ * unless the stored cookie changed since the request loaded the session (`loaded`), which then
+ * stays, its expiry renewed by its own maxAge. The request's own cookie too when nothing is
+ * known of what it loaded, or nothing is stored.
+ */
+function touched(sess: StoredSession, loaded: string | undefined, stored: string | undefined): StoredSession {
+  if (stored === undefined) return sess
+  const record = JSON.parse(stored) as StoredSession
+  const before = loaded === undefined ? undefined : (JSON.parse(loaded) as StoredSession).cookie
+  if (loaded === undefined || JSON.stringify(before) === JSON.stringify(record.cookie)) {
+    record.cookie = sess.cookie
+    return record
+  }
+  const maxAge = record.cookie?.originalMaxAge
+  if (typeof maxAge === 'number' && Number.isFinite(maxAge)) record.cookie = { ...record.cookie, expires: new Date(Date.now() + maxAge).toISOString() }
+  return record
 }
 
 /** Sessions the store wrote hold its record; other code sharing the manager's do not. */

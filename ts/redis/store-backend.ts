@@ -32,7 +32,7 @@ export class RedisStoreBackend {
   readonly #migrateFrom: string | undefined
   readonly #touchInterval: number
   /** The last save of each sid in progress here (SessionkeeperStore's loaded sessions'). */
-  readonly #turns = new Map<string, Promise<void>>()
+  readonly #turns = new Map<string, Promise<unknown>>()
 
   constructor(options: RedisStoreOptions, ttl: number) {
     this.#migrateFrom = options.migrateFrom
@@ -57,16 +57,24 @@ export class RedisStoreBackend {
 
   /**
    * Stores `record` under `sid`. With `change` (a session the request loaded: see
-   * SessionkeeperStore.set), writes `change(stored record)` over a live session of the store and
-   * does nothing when there is none; this process's saves of one sid take turns, so that each
-   * changes what the one before it wrote. Without, writes `record`, making the session if needed.
+   * SessionkeeperStore.set), writes what `change` makes of the stored record, with its lifetime,
+   * over a live session of the store, and does nothing when the session has ended; this
+   * process's saves of one sid take turns, so that each changes what the one before it wrote. A
+   * session still unmoved under `migrateFrom` (Redis was full when it was read) is saved whole,
+   * which moves it over. Without `change`, writes `record`, making the session if needed.
    */
-  async set(sid: string, record: string, ttl: number, change?: (stored: string) => string): Promise<void> {
-    if (change !== undefined) return this.#inTurn(sid, async () => {
-      const existing = await this.manager.peek(sid)
-      const stored = recordOf(existing)
-      if (existing !== undefined && stored !== undefined) await this.#save(existing, change(stored), ttl)
-    })
+  async set(sid: string, record: string, ttl: number, change?: (stored: string) => { record: string; ttl: number }): Promise<void> {
+    if (change !== undefined) {
+      const moved = await this.#inTurn(sid, async () => {
+        const existing = await this.manager.peek(sid)
+        const stored = recordOf(existing)
+        if (existing === undefined || stored === undefined) return !(await this.#unmoved(sid))
+        const saved = change(stored)
+        await this.#save(existing, saved.record, saved.ttl)
+        return true
+      })
+      if (moved) return
+    }
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.manager.peek(sid)
       if (existing !== undefined && await this.#save(existing, record, ttl)) return
@@ -80,8 +88,14 @@ export class RedisStoreBackend {
     }
   }
 
+  /** Whether connect-redis's record of `sid` is still where migration reads it from. */
+  async #unmoved(sid: string): Promise<boolean> {
+    if (this.#migrateFrom === undefined) return false
+    return await this.manager[redisCommand]('read a connect-redis session', ['EXISTS', this.#migrateFrom + sid]) === 1
+  }
+
   /** Runs `work` after every earlier one of `sid` has settled. */
-  #inTurn(sid: string, work: () => Promise<void>): Promise<void> {
+  #inTurn<T>(sid: string, work: () => Promise<T>): Promise<T> {
     const turn = (this.#turns.get(sid) ?? Promise.resolve()).then(work)
     const settled = turn.catch(() => {})
     this.#turns.set(sid, settled)
@@ -111,12 +125,13 @@ export class RedisStoreBackend {
   }
 
   /**
-   * Extends a live session to `ttl` from now: a no-op (no round trip with a near-cache copy)
-   * while its deadline is within touchInterval of that, so Redis sees at most one renewal per
+   * Extends a live session to `ttlOf(its stored record)` from now: a no-op (no round trip with a
+   * near-cache copy) while its deadline is within touchInterval of that, so Redis sees at most one renewal per
    * touchInterval. The record itself is not rewritten (as connect-redis's touch).
    */
-  async touch(sid: string, ttl: number): Promise<void> {
+  async touch(sid: string, ttlOf: (stored: string | undefined) => number): Promise<void> {
     const existing = await this.manager.peek(sid)
+    const ttl = ttlOf(recordOf(existing))
     if (existing === undefined && this.#migrateFrom !== undefined) {
       // Not moved over yet (Redis full when it was read): renewed where it is, as connect-redis does.
       await this.manager[redisCommand]('renew a connect-redis session', ['PEXPIRE', this.#migrateFrom + sid, String(Math.max(1, Math.ceil(ttl)))])

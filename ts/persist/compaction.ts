@@ -116,6 +116,9 @@ export class Compactor {
 
 type Outcome = { kind: 'done'; bytes: number } | { kind: 'aborted' }
 
+/** Compactions started in this thread, numbering their files. */
+let runs = 0
+
 class Run {
   readonly #temporary: string
   readonly #fd: number
@@ -137,7 +140,9 @@ class Run {
   ) {
     const started = performance.now()
     this.#writer = new RecordWriter(1 << 20, target.cipher)
-    this.#temporary = `${target.path}.compact-${process.pid}-${threadId}`
+    // A name of this run's own: an aborted run whose write was still on the thread pool removes
+    // its file when that write ends, which must not be the file of a run started since.
+    this.#temporary = `${target.path}.compact-${process.pid}-${threadId}-${++runs}`
     this.#fd = openSync(this.#temporary, 'w', 0o600)
     target.journal.startTee()
     this.#write([view(encodeHeader(target.config, Date.now(), target.flags))], this.#slice)

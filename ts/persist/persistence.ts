@@ -4,7 +4,8 @@
  */
 import { Buffer } from 'node:buffer'
 import {
-  closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, linkSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync,
+  closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, linkSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync,
+  renameSync, statSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
@@ -115,7 +116,7 @@ export class Persistence {
   ): Persistence {
     const cipher = options.encryptionKeys === undefined ? undefined : new RecordCipher(options.encryptionKeys)
     const encrypted = cipher === undefined ? 0 : FLAG_ENCRYPTED
-    const path = resolve(options.path)
+    const path = filePath(options.path)
     const lock = FileLock.acquire(path)
     try {
       removeLeftovers(path)
@@ -412,13 +413,46 @@ function walkedFrom(outcome: LoadSessionFileOutcome): LoadWalk {
 type LoadWalk = Pick<Walked, 'tornAt' | 'records' | 'clean' | 'encrypted'> & { users: number }
 
 /**
+ * The file `path` names, as one spelling: symbolic links followed, in the path and in the file
+ * itself, to the file they lead to, even one not made yet. The lock is `<that>.lock`, so the same
+ * file reached through a linked directory (/var/run to /run) cannot get a second writer; and
+ * snapshots, written beside it and renamed over it, replace the file, not a link to it (which
+ * left the sessions beside a volume's link, in the container's own layer).
+ */
+export function filePath(path: string): string {
+  let current = resolve(path)
+  // A bound on links that lead to links, as the kernel's (ELOOP) for the ones it follows.
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      return realpathSync(current)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+    // Not there (yet): a link to a file not made yet leads on to it; anything else is made in
+    // its directory as that directory really is.
+    let target: string
+    try {
+      target = readlinkSync(current)
+    } catch {
+      try {
+        return join(realpathSync(dirname(current)), basename(current))
+      } catch {
+        return current // No such directory: opening the file reports it.
+      }
+    }
+    current = resolve(dirname(current), target)
+  }
+  return current
+}
+
+/**
  * Removes the new files a killed manager left beside `path` (a compaction's, a snapshot's: each
  * named after its process and thread, so every crash would leave one more). Holding the lock, no
  * other manager writes them; whatever they held is in the file or was never acknowledged.
  */
 function removeLeftovers(path: string): void {
   const prefix = `${basename(path)}.`
-  const ours = /^(compact|tmp)-\d+-\d+$/
+  const ours = /^(compact|tmp)-\d+-\d+(-\d+)?$/
   let names: string[]
   try {
     names = readdirSync(dirname(path))

@@ -32,6 +32,8 @@ pub struct LoadOutcome {
     pub why: Option<String>,
     /// Records that gave a restored session a user: 0 when none has one.
     pub users: u32,
+    /// Some session's data was cut to `maxDataBytes`: the file must be rewritten.
+    pub cut: bool,
 }
 
 fn failed(damage: &str, offset: Option<usize>, why: String) -> LoadOutcome {
@@ -44,6 +46,7 @@ fn failed(damage: &str, offset: Option<usize>, why: String) -> LoadOutcome {
         offset: offset.map(|o| o as f64),
         why: Some(why),
         users: 0,
+        cut: false,
     }
 }
 
@@ -130,6 +133,7 @@ fn outcome(
         offset: None,
         why: None,
         users: u32::try_from(loaded.users).unwrap_or(u32::MAX),
+        cut: loaded.cut,
     }
 }
 

@@ -275,6 +275,8 @@ export interface LoadSessionFileOutcome {
   why: string | undefined
   /** Records that gave a restored session a user: 0 when none has one. */
   users: number
+  /** Some session's data was cut to maxDataBytes (a cap lowered since): the file must be rewritten. */
+  cut: boolean
 }
 
 /** Handles pack a slot in the low 25 bits and a generation above them. */

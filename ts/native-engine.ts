@@ -45,11 +45,11 @@ export interface NativeBinding {
   scan(engine: object, fromSlot: number, now: number, out: Float64Array): number
   loadSessions(engine: object, bytes: Uint8Array, window: number, now: number): {
     restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null,
-    users: number
+    users: number, cut: boolean
   }
   loadSessionFileAt(engine: object, path: string, window: number, now: number): {
     restored: number, records: number, tornAt?: number | null, clean: boolean, damage?: string | null, offset?: number | null, why?: string | null,
-    users: number
+    users: number, cut: boolean
   }
   attachedActivity(engine: object): Float64Array
   snapshotRecords(engine: object): Uint8Array
@@ -212,5 +212,6 @@ function loadOutcome(outcome: ReturnType<NativeBinding['loadSessions']>): LoadSe
     offset: outcome.offset ?? undefined,
     why: outcome.why ?? undefined,
     users: outcome.users,
+    cut: outcome.cut,
   }
 }

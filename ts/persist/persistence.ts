@@ -127,8 +127,10 @@ export class Persistence {
       const inner = engine.inner
       report.restored = inner.size
       report.users = loaded.users
-      if (loaded.state === 'none' || loaded.records > 2 * inner.size + 1024 || loaded.encrypted !== (cipher !== undefined)) {
-        // New, renamed aside, mostly dead records, or to be encrypted: start from a new file.
+      if (loaded.state === 'none' || loaded.records > 2 * inner.size + 1024 || loaded.encrypted !== (cipher !== undefined) || loaded.cut) {
+        // New, renamed aside, mostly dead records, to be encrypted, or holding data the cap cut
+        // (records appended to it would be replayed over the uncut data after a crash): start
+        // from a new file.
         writeSnapshotFile(path, config, encrypted, inner, cipher)
       } else {
         // Appending to the file as it is: drop a torn tail, and clear the clean flag (records
@@ -268,6 +270,8 @@ interface Loaded {
   encrypted: boolean
   /** Records that gave a restored session a user. */
   users: number
+  /** Some session's data was cut to maxDataBytes: the engine holds less than the file. */
+  cut: boolean
 }
 
 /**
@@ -280,7 +284,7 @@ function load(
   path: string, options: PersistOptions, config: FileConfig, engine: JournaledEngine, fresh: () => Engine, now: number,
   report: LoadReport, warn: (message: string, code: string) => void, cipher: RecordCipher | undefined,
 ): Loaded {
-  const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined, encrypted: cipher !== undefined, users: 0 }
+  const none: Loaded = { state: 'none', clean: true, records: 0, tornAt: undefined, encrypted: cipher !== undefined, users: 0, cut: false }
   const inner = engine.inner
   // A plain file the native engine reads itself, in pieces: no buffer of the file's size.
   const atPath = cipher === undefined && inner.loadSessionFileAt !== undefined
@@ -331,6 +335,7 @@ function load(
   }
   const loaded: Loaded = {
     state: 'loaded', clean: walked.clean, records: walked.records, tornAt: walked.tornAt, encrypted: walked.encrypted, users: walked.users,
+    cut: walked.cut,
   }
   if (loaded.tornAt !== undefined) {
     report.tornAt = loaded.tornAt
@@ -396,7 +401,7 @@ function loadNative(
     if (offset >= HEADER_BYTES) offset = sealedStarts[Math.max(0, plainStarts.findLastIndex((start) => start <= offset))]
     return walkedFrom({ ...outcome, offset })
   }
-  return walked === undefined ? walkedFrom(outcome) : { ...walked, users: outcome.users }
+  return walked === undefined ? walkedFrom(outcome) : { ...walked, users: outcome.users, cut: outcome.cut }
 }
 
 /** A native load's outcome as a walk's; throws ParseError on damage. */
@@ -406,11 +411,14 @@ function walkedFrom(outcome: LoadSessionFileOutcome): LoadWalk {
     const why = outcome.why ?? ''
     throw new ParseError(outcome.damage === 'mismatch' ? { kind: 'mismatch', why } : { kind: outcome.damage === 'not-ours' ? 'not-ours' : 'corrupt', offset, why })
   }
-  return { tornAt: outcome.tornAt, records: outcome.records, clean: outcome.clean, encrypted: false, users: outcome.users }
+  return { tornAt: outcome.tornAt, records: outcome.records, clean: outcome.clean, encrypted: false, users: outcome.users, cut: outcome.cut }
 }
 
-/** What a load reports of its walk over the file, and how many records gave a session a user. */
-type LoadWalk = Pick<Walked, 'tornAt' | 'records' | 'clean' | 'encrypted'> & { users: number }
+/**
+ * What a load reports of its walk over the file, how many records gave a session a user, and
+ * whether data was cut to the cap.
+ */
+type LoadWalk = Pick<Walked, 'tornAt' | 'records' | 'clean' | 'encrypted'> & { users: number; cut: boolean }
 
 /**
  * The file `path` names, as one spelling: symbolic links followed, in the path and in the file

@@ -42,7 +42,7 @@ export function canReplay(engine: Engine): engine is ReplayEngine {
  */
 export function replayFile(
   bytes: Buffer, config: FileConfig, cipher: RecordCipher | undefined, engine: ReplayEngine, window: number, now: number,
-): Walked & { users: number } {
+): Walked & { users: number; cut: boolean } {
   const clean = bytes.length > 13 && (bytes[13] & FLAG_CLEAN) !== 0
   // A clean file is a snapshot, all live sessions: its bytes can be kept for the packed sessions
   // as they are (a journal's would keep its dead records alive with them). `bytes` is the
@@ -186,7 +186,7 @@ export function replayFile(
   })
   engine.endLoad()
   if (overCap) engine.capLoadedData()
-  return { ...walked, users }
+  return { ...walked, users, cut: overCap }
 }
 
 /** Most keys a Session record's tail is kept packed with (compared pairwise; more are decoded). */

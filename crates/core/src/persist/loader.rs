@@ -28,6 +28,11 @@ pub struct Loaded {
     /// naming one): 0 means no restored session has a user, so the caller's per-user index
     /// has nothing to file and need not ask each session.
     pub users: usize,
+    /// Some session's data was over `max_data_bytes` (a cap lowered since the file was written)
+    /// and was cut: the engine no longer holds what the file does, which must be rewritten
+    /// before anything is appended to it, or a crash would replay later records over the uncut
+    /// data.
+    pub cut: bool,
 }
 
 /// Replays a whole session file into `engine` (empty: a load starts from nothing), in file
@@ -97,6 +102,7 @@ pub fn load(engine: &mut Engine, bytes: &[u8], window: f64, now: f64) -> Result<
         records,
         torn_at,
         clean,
+        cut: replay.over_cap,
         users: replay.users,
     })
 }
@@ -168,6 +174,7 @@ pub fn load_from<R: Read + Seek>(
         torn_at,
         clean,
         users,
+        cut: over_cap,
     })
 }
 

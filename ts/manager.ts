@@ -138,6 +138,7 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       // Filing by user asks every session for its user (a native call each): skipped when the
       // load gave none a user.
       if (this.#persistence.report.users !== 0) this.#indexRestored()
+      if (this.#engine.size > resolved.maxSessions) this.#capRestored()
       registry.timer.note(this.#engine.nextDeadline())
     }
   }
@@ -660,6 +661,34 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
         registry.close(handle, 'evicted')
       }
     }
+  }
+
+  /**
+   * maxSessions on the restored sessions (it may have been lowered since they were saved): the
+   * ones found expired close first ('expired'), then the policy keeps those it would have kept
+   * as they came ('evict': the engine's eviction candidates go, as creates would have evicted
+   * them; 'reject': the sessions created first stay, as the later ones would have been refused)
+   * and closes the rest as 'evicted', during construction (no listener can be attached yet).
+   */
+  #capRestored(): void {
+    const registry = this.#registry
+    const engine = this.#engine
+    const { maxSessions, whenFull } = this.#options
+    registry.sweepExpired(registry.clock.now(), Infinity)
+    if (engine.size <= maxSessions) return
+    if (whenFull === 'evict') {
+      while (engine.size > maxSessions) {
+        const victim = engine.evictionCandidate()
+        if (victim < 0) break
+        registry.close(victim, 'evicted')
+      }
+      return
+    }
+    const handles: number[] = []
+    forEachAttached(engine, (handle) => handles.push(handle))
+    // Stable: sessions created in the same ms keep slot order.
+    handles.sort((a, b) => engine.createdAt(a) - engine.createdAt(b))
+    for (const handle of handles.slice(maxSessions)) registry.close(handle, 'evicted')
   }
 
   /**

@@ -1,15 +1,12 @@
-/**
- * A save of a framework's session record (express-session's JSON) as a change of what the
- * request loaded, for SessionkeeperStore: two overlapping requests of one session keep each
- * other's changes to different top-level properties.
- *
- * @internal Not part of the public API.
- */
+// A save of a framework's session record (express-session's JSON) as a change of what the
+// request loaded, for SessionkeeperStore: two overlapping requests of one session keep each
+// other's changes to different top-level properties. Not exported from a package entry.
 
 /**
- * `stored` with the top-level properties that `saved` changed from `loaded` (set, replaced,
- * deleted) put over it: another request's save between the two keeps what it changed. All
- * three are records as JSON text; the result keeps `stored`'s order, with new properties last.
+ * @internal SessionkeeperStore's. `stored` with the top-level properties that `saved` changed
+ * from `loaded` (set, replaced, deleted) put over it: another request's save between the two
+ * keeps what it changed. All three are records as JSON text; the result keeps `stored`'s
+ * order, with new properties last.
  */
 export function mergeChanges(loaded: string, stored: string, saved: string): string {
   const before = JSON.parse(loaded) as Record<string, unknown>

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks'
 import { threadId } from 'node:worker_threads'
 import { type Engine, slotOf } from '../engine'
 import type { RecordCipher } from './cipher'
-import { encodeHeader, type FileConfig, RecordWriter } from './format'
+import { encodeHeader, type FileConfig, keyCheckRecord, RecordWriter } from './format'
 import { type Journal, view } from './journal'
 
 /** Longest a slice may encode, ms. */
@@ -180,7 +180,8 @@ class Run {
     this.#temporary = `${target.path}.compact-${process.pid}-${threadId}-${++runs}`
     this.#fd = openSync(this.#temporary, 'w', 0o600)
     target.journal.startTee()
-    this.#write([view(encodeHeader(target.config, Date.now(), target.flags))], this.#slice)
+    const header = view(encodeHeader(target.config, Date.now(), target.flags))
+    this.#write(target.cipher === undefined ? [header] : [header, keyCheckRecord(target.cipher)], this.#slice)
     step(performance.now() - started)
   }
 

@@ -113,6 +113,19 @@ export interface SavedSession {
  * Appends framed records to a growable buffer. `begin(kind)` opens a record, the field writers
  * fill it, `end()` frames it.
  */
+/**
+ * The first record of every encrypted file a snapshot or a compaction writes: a Remove of the
+ * empty id, which names no session (replay ignores it, in this release and the ones before), so
+ * that a file with no session still tells a wrong key at load. Without it, an encrypted file
+ * left empty by close() opened under any key, whose journal then sealed under that key what the
+ * right key could not open.
+ */
+export function keyCheckRecord(cipher: RecordCipher): Uint8Array {
+  const writer = new RecordWriter(128, cipher)
+  writer.begin(Kind.Remove).str('').end()
+  return new Uint8Array(writer.buffer.buffer, writer.buffer.byteOffset, writer.length)
+}
+
 export class RecordWriter {
   buffer: Buffer
   length = 0

@@ -13,7 +13,8 @@ import { type Engine, type LoadSessionFileOutcome, slotOf } from '../engine'
 import { JsEngine } from '../js-engine/engine'
 import { SessionFileError } from '../errors'
 import {
-  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, FRAME_BYTES, HEADER_BYTES, isSealed, ParseError, RecordWriter, type SavedSession,
+  type Damage, encodeHeader, type FileConfig, FLAG_CLEAN, FLAG_ENCRYPTED, FRAME_BYTES, HEADER_BYTES, isSealed, keyCheckRecord, ParseError, RecordWriter,
+  type SavedSession,
   walkRecords, type Walked,
 } from './format'
 import { crc32c } from './crc32c'
@@ -507,6 +508,7 @@ export function writeSnapshotFile(path: string, config: FileConfig, flags: numbe
       while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset)
     }
     out(view(encodeHeader(config, Date.now(), flags)))
+    if (cipher !== undefined) out(keyCheckRecord(cipher))
     if (engine.snapshotRecords !== undefined && cipher === undefined) {
       out(engine.snapshotRecords())
     } else if (engine instanceof JsEngine && cipher === undefined) {

@@ -1,14 +1,13 @@
 /**
  * The session file's path and lock against what a deployment does to them: symbolic links (a
- * linked directory, a path that links to a file on a volume), a restarted container whose pid is
- * the same, a manager closed in the middle of a compaction and another opened on the file
- * (hostile review findings, stop 42).
+ * linked directory, a path that links to a file on a volume, a relative link climbing with ..),
+ * a manager closed in the middle of a compaction and another opened on the file (hostile review
+ * findings, stop 42).
  */
 import test from 'ava'
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { threadId } from 'node:worker_threads'
 import { SessionManager } from '../ts/index'
 import { forEachEngine } from './helpers'
 
@@ -78,23 +77,32 @@ forEachEngine(test, 'close() during a compaction, then a new manager on the file
   t.is(second.stats().persistence!.compactions, 1)
 })
 
-forEachEngine(test, 'a lock an earlier process with this pid left, naming a thread not of this process, is taken over', (t, engine) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sk-lock-'))
+forEachEngine(test, 'a dangling relative link (with ..) reached through a linked directory leads to the file the kernel opens', (t, engine) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-rel-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 's.skdb')
-  const first = new SessionManager({ engine, persist: { path } })
-  const id = first.create({ data: { k: 'v' } }).id
-  first.close()
-  // What the previous run of a container left: the same pid (PID 1 in a container), another
-  // start time, its manager in a worker thread whose id no thread of this process has had.
-  const stat = readFileSync('/proc/self/stat', 'utf8')
-  const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-  writeFileSync(join(dir, 's.skdb.lock'), `${process.pid} ${threadId + 1_000_000} ${start - 1}\n`)
-  const manager = new SessionManager({ engine, persist: { path } })
-  t.teardown(() => manager.close())
-  t.true(manager.has(id))
-  // This process's own lock in another thread (same start time) stays held.
-  manager.close()
-  writeFileSync(join(dir, 's.skdb.lock'), `${process.pid} ${threadId + 1_000_000} ${start}\n`)
-  t.throws(() => new SessionManager({ engine, persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
+  mkdirSync(join(dir, 'real', 'deep'), { recursive: true })
+  mkdirSync(join(dir, 'real', 'other'))
+  mkdirSync(join(dir, 'other')) // the lexical misreading's directory
+  symlinkSync(join(dir, 'real', 'deep'), join(dir, 'linkdir'))
+  symlinkSync('../other/s.skdb', join(dir, 'real', 'deep', 's.skdb'))
+
+  const viaLink = new SessionManager({ engine, persist: { path: join(dir, 'linkdir', 's.skdb') } })
+  const id = viaLink.create({ data: { k: 'v' } }).id
+  // The same file by its real name: the lock must refuse a second writer.
+  const error = t.throws(() => {
+    const second = new SessionManager({ engine, persist: { path: join(dir, 'real', 'other', 's.skdb') } })
+    t.teardown(() => second.close())
+  })
+  t.is((error as { code?: string } | undefined)?.code, 'ERR_SESSION_FILE_LOCKED', 'one file, one lock')
+  viaLink.close()
+  t.true(existsSync(join(dir, 'real', 'other', 's.skdb')), 'the link\'s target holds the sessions')
+  t.false(existsSync(join(dir, 'other', 's.skdb')), 'nothing written at the lexical misreading')
+  const onTarget = new SessionManager({ engine, persist: { path: join(dir, 'real', 'other', 's.skdb') } })
+  t.teardown(() => onTarget.close())
+  t.true(onTarget.has(id))
 })
+
+// A container restarted after an upgrade: the previous release wrote `<pid> <thread>` (no start)
+// from a worker thread; the new process has the same pid (PID 1) and runs its manager in thread 0.
+// On Linux this release always writes a start time, so a start-less lock naming this pid is an
+// earlier process's; it is treated as another thread's of this process and held for good.

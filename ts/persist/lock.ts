@@ -1,13 +1,10 @@
 /**
  * One writer per session file: a lock file `<path>.lock`, created with O_EXCL and holding
- * `<pid> <threadId> <start>`, where `start` is when the process started (Linux: its start time
- * in clock ticks since boot, from /proc; `-` where that cannot be read). Node has no portable
- * advisory lock (flock) of its own, and both engines must exclude each other, so the lock is a
- * file both can make. A lock left by a process that died (SIGKILL, a crash, a power loss) names
- * a pid that is no longer alive and is taken over. One naming this pid is an earlier process's
- * when its start differs (a container restarted with the same pid as before, whose manager may
- * have run in any thread), and is taken over; else it is this process's, taken over only when it
- * names this thread and no manager here holds it. docs/persistence-format.md says more.
+ * `<pid> <threadId>`. Node has no portable advisory lock (flock) of its own, and both engines
+ * must exclude each other, so the lock is a file both can make. A lock left by a process that
+ * died (SIGKILL, a crash, a power loss) names a pid that is no longer alive and is taken over;
+ * one naming this process is taken over only when no manager of this thread holds it (the pid of
+ * a container restarted with the same pid as before). docs/persistence-format.md says more.
  */
 import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { threadId } from 'node:worker_threads'
@@ -15,21 +12,6 @@ import { SessionFileLockedError } from '../errors'
 
 /** Lock files this thread holds, so a second manager here on the same file is refused. */
 const held = new Set<string>()
-
-/**
- * When this process started, the same in every thread and never moved by the wall clock (a
- * clock step must not make a live holder in another thread look like an earlier process):
- * field 22 of /proc/self/stat, after the command name, which may hold spaces and parentheses.
- */
-const PROCESS_START: string | undefined = (() => {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8')
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
-    return /^\d+$/.test(start ?? '') ? start : undefined
-  } catch {
-    return undefined
-  }
-})()
 
 export class FileLock {
   #released = false
@@ -76,7 +58,7 @@ export class FileLock {
         continue
       }
       try {
-        writeSync(fd, `${process.pid} ${threadId} ${PROCESS_START ?? '-'}\n`)
+        writeSync(fd, `${process.pid} ${threadId}\n`)
       } finally {
         closeSync(fd)
       }
@@ -101,8 +83,6 @@ export class FileLock {
 interface Holder {
   pid: number
   thread: number
-  /** When the holder's process started; undefined when it could not tell (or an older release wrote the lock). */
-  start: string | undefined
 }
 
 function readHolder(lockPath: string): Holder | undefined {
@@ -112,19 +92,14 @@ function readHolder(lockPath: string): Holder | undefined {
   } catch {
     return undefined
   }
-  const match = /^(\d+) (\d+)(?: (\d+|-))?\n$/.exec(text)
+  const match = /^(\d+) (\d+)\n$/.exec(text)
   // Empty or partial: its writer died between creating and writing it (or is writing it now:
   // then our own create fails again on the next attempt).
-  if (match === null) return undefined
-  return { pid: Number(match[1]), thread: Number(match[2]), start: match[3] === undefined || match[3] === '-' ? undefined : match[3] }
+  return match === null ? undefined : { pid: Number(match[1]), thread: Number(match[2]) }
 }
 
 function isLive(holder: Holder): boolean {
-  if (holder.pid === process.pid) {
-    // An earlier process that had our pid: gone, whichever thread held it.
-    if (holder.start !== undefined && PROCESS_START !== undefined && holder.start !== PROCESS_START) return false
-    return holder.thread !== threadId // ours and not held: stale
-  }
+  if (holder.pid === process.pid) return holder.thread !== threadId // ours and not held: stale
   try {
     process.kill(holder.pid, 0)
     return true

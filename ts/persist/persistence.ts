@@ -437,19 +437,22 @@ export function filePath(path: string): string {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
-    // Not there (yet): a link to a file not made yet leads on to it; anything else is made in
-    // its directory as that directory really is.
+    // Not there (yet): a link to a file not made yet leads on to it, from the directory the link
+    // really is in (a `..` in its target climbs from there, as the kernel's does); anything else
+    // is made in its directory as that directory really is.
+    let directory: string
+    try {
+      directory = realpathSync(dirname(current))
+    } catch {
+      return current // No such directory: opening the file reports it.
+    }
     let target: string
     try {
       target = readlinkSync(current)
     } catch {
-      try {
-        return join(realpathSync(dirname(current)), basename(current))
-      } catch {
-        return current // No such directory: opening the file reports it.
-      }
+      return join(directory, basename(current))
     }
-    current = resolve(dirname(current), target)
+    current = resolve(directory, target)
   }
   return current
 }

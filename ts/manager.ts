@@ -664,31 +664,33 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
   }
 
   /**
-   * maxSessions on the restored sessions (it may have been lowered since they were saved): the
-   * ones found expired close first ('expired'), then the policy keeps those it would have kept
-   * as they came ('evict': the engine's eviction candidates go, as creates would have evicted
-   * them; 'reject': the sessions created first stay, as the later ones would have been refused)
+   * maxSessions on the restored sessions (it may have been lowered since they were saved): of
+   * the live ones, the policy keeps those it would have kept as they came ('evict': the others
+   * go in the engine's eviction order, sessions without a user first, the closest to expiry
+   * first; 'reject': the sessions created first stay, as the later ones would have been refused)
    * and closes the rest as 'evicted', during construction (no listener can be attached yet).
+   * Sessions found expired are left to the first sweep, so that listeners added right after
+   * construction see them close.
    */
   #capRestored(): void {
     const registry = this.#registry
     const engine = this.#engine
     const { maxSessions, whenFull } = this.#options
-    registry.sweepExpired(registry.clock.now(), Infinity)
-    if (engine.size <= maxSessions) return
+    const now = registry.clock.now()
+    const live: number[] = []
+    forEachAttached(engine, (handle) => {
+      if (engine.isAlive(handle, now)) live.push(handle)
+    })
+    if (live.length <= maxSessions) return
+    // Stable sorts: ties keep slot order.
     if (whenFull === 'evict') {
-      while (engine.size > maxSessions) {
-        const victim = engine.evictionCandidate()
-        if (victim < 0) break
-        registry.close(victim, 'evicted')
-      }
+      const hasUser = (handle: number): number => (engine.user(handle) === undefined ? 0 : 1)
+      live.sort((a, b) => hasUser(a) - hasUser(b) || engine.expiresAt(a) - engine.expiresAt(b))
+      for (const handle of live.slice(0, live.length - maxSessions)) registry.close(handle, 'evicted')
       return
     }
-    const handles: number[] = []
-    forEachAttached(engine, (handle) => handles.push(handle))
-    // Stable: sessions created in the same ms keep slot order.
-    handles.sort((a, b) => engine.createdAt(a) - engine.createdAt(b))
-    for (const handle of handles.slice(maxSessions)) registry.close(handle, 'evicted')
+    live.sort((a, b) => engine.createdAt(a) - engine.createdAt(b))
+    for (const handle of live.slice(maxSessions)) registry.close(handle, 'evicted')
   }
 
   /**

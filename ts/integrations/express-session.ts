@@ -440,8 +440,8 @@ function remember(object: object, record: string): void {
 function touched(sess: StoredSession, loaded: string | undefined, stored: string | undefined): StoredSession {
   if (stored === undefined) return sess
   const record = JSON.parse(stored) as StoredSession
-  const before = loaded === undefined ? undefined : (JSON.parse(loaded) as StoredSession).cookie
-  if (loaded === undefined || JSON.stringify(before) === JSON.stringify(record.cookie)) {
+  // The usual touch: nothing saved since the request loaded it, one string compare.
+  if (loaded === undefined || loaded === stored || JSON.stringify((JSON.parse(loaded) as StoredSession).cookie) === JSON.stringify(record.cookie)) {
     record.cookie = sess.cookie
     return record
   }

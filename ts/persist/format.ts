@@ -110,10 +110,6 @@ export interface SavedSession {
 }
 
 /**
- * Appends framed records to a growable buffer. `begin(kind)` opens a record, the field writers
- * fill it, `end()` frames it.
- */
-/**
  * The first record of every encrypted file a snapshot or a compaction writes: a Remove of the
  * empty id, which names no session (replay ignores it, in this release and the ones before), so
  * that a file with no session still tells a wrong key at load. Without it, an encrypted file
@@ -126,6 +122,10 @@ export function keyCheckRecord(cipher: RecordCipher): Uint8Array {
   return new Uint8Array(writer.buffer.buffer, writer.buffer.byteOffset, writer.length)
 }
 
+/**
+ * Appends framed records to a growable buffer. `begin(kind)` opens a record, the field writers
+ * fill it, `end()` frames it.
+ */
 export class RecordWriter {
   buffer: Buffer
   length = 0

@@ -126,8 +126,8 @@ export class RedisStoreBackend {
 
   /**
    * Extends a live session to `ttlOf(its stored record)` from now: a no-op (no round trip with a
-   * near-cache copy) while its deadline is within touchInterval of that, so Redis sees at most one renewal per
-   * touchInterval. The record itself is not rewritten (as connect-redis's touch).
+   * near-cache copy) while its deadline is within touchInterval of that, so Redis sees at most
+   * one renewal per touchInterval. The record itself is not rewritten (as connect-redis's touch).
    */
   async touch(sid: string, ttlOf: (stored: string | undefined) => number): Promise<void> {
     const existing = await this.manager.peek(sid)

@@ -71,8 +71,8 @@ export class SessionFileLockedError extends Error {
 /**
  * Thrown by `new SessionManager({ persist })` when the session file cannot be loaded: not a
  * sessionkeeper file, an unknown version, a bad checksum before its final record (`offset` says
- * where), or written by a manager with other `keys`, `idBytes` or `idEncoding` (code
- * `ERR_SESSION_FILE_MISMATCH`). The file is left as it is (with `onCorrupt: 'rename'`, damaged
+ * where), or written by a manager with other `keys`, `idBytes` or `idEncoding`, or sealed under
+ * a key not in `persist.key` (code `ERR_SESSION_FILE_MISMATCH`). The file is left as it is (with `onCorrupt: 'rename'`, damaged
  * files are moved aside instead).
  */
 export class SessionFileError extends Error {

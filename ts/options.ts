@@ -18,7 +18,8 @@ export interface SessionPersistOptions {
   /**
    * A file that cannot be loaded (not a session file, an unknown version, a bad checksum before
    * its end): `'fail'` (default) throws SessionFileError; `'rename'` moves it aside (kept as
-   * `<path>.corrupt-<time>`) with a warning and starts with no sessions.
+   * `<path>.corrupt-<time>`) with a warning and starts with no sessions. A file written with
+   * other settings or sealed under a key not given is never moved aside: it always throws.
    */
   onCorrupt?: 'fail' | 'rename'
   /**

@@ -25,6 +25,11 @@ export class RecordCipher {
     this.#keys = keys.map((key) => ({ id: keyId(key), key }))
   }
 
+  /** Whether one of the keys has the id `id`. */
+  hasKey(id: number): boolean {
+    return this.#keys.some((k) => k.id === id)
+  }
+
   /** The id of the key that seals. */
   get sealingKeyId(): number {
     return this.#keys[0].id

@@ -3,7 +3,7 @@
  * header, then framed records. Both engines write and read it through this module.
  */
 import { Buffer } from 'node:buffer'
-import type { RecordCipher } from './cipher'
+import { type RecordCipher, SEAL_OVERHEAD } from './cipher'
 import { crc32c } from './crc32c'
 
 /** Node's unchecked Buffer methods (the checked ones cost more than the copy for short strings). */
@@ -352,8 +352,15 @@ export function walkRecords(bytes: Buffer, config: FileConfig, cipher: RecordCip
     }
     let body = reader
     if (encrypted) {
-      const plain = cipher!.open(new Uint8Array(bytes.buffer, bytes.byteOffset + bodyStart, length))
-      if (typeof plain === 'string') throw new ParseError({ kind: 'corrupt', offset, why: plain })
+      const sealed = new Uint8Array(bytes.buffer, bytes.byteOffset + bodyStart, length)
+      const plain = cipher!.open(sealed)
+      if (typeof plain === 'string') {
+        // A record whose checksum holds was written as it is: a key id not among the keys is
+        // no damage but a key missing from persist.key. Never moved aside for it (onCorrupt).
+        const keyId = sealed.length >= SEAL_OVERHEAD ? view.getUint32(bodyStart, true) : undefined
+        if (keyId !== undefined && !cipher!.hasKey(keyId)) throw new ParseError({ kind: 'mismatch', why: `the record at offset ${offset} is ${plain}` })
+        throw new ParseError({ kind: 'corrupt', offset, why: plain })
+      }
       const opened = Buffer.from(plain.buffer, plain.byteOffset, plain.length)
       body = new Reader(opened, 0, opened.length)
     } else {

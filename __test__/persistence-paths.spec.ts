@@ -101,8 +101,3 @@ forEachEngine(test, 'a dangling relative link (with ..) reached through a linked
   t.teardown(() => onTarget.close())
   t.true(onTarget.has(id))
 })
-
-// A container restarted after an upgrade: the previous release wrote `<pid> <thread>` (no start)
-// from a worker thread; the new process has the same pid (PID 1) and runs its manager in thread 0.
-// On Linux this release always writes a start time, so a start-less lock naming this pid is an
-// earlier process's; it is treated as another thread's of this process and held for good.

@@ -1,0 +1,155 @@
+/**
+ * The session file's lock against what a host does to it (hostile review findings, stop 42):
+ * a lock read between its creation and its text, a dead holder's pid reused by another process,
+ * a container restarted with the same pid whose manager ran in a Worker, and a Worker of this
+ * process holding the lock while the clock says the lock is older than the process. The rules
+ * are in docs/persistence-format.md ("The lock"); /proc is Linux's, so some run there only.
+ */
+import test from 'ava'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { threadId } from 'node:worker_threads'
+import { SessionManager } from '../ts/index'
+
+const root = join(__dirname, '..')
+const linux = process.platform === 'linux'
+
+function tempPath(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return join(dir, 'sessions.skdb')
+}
+
+/** Sets the lock's modification time (when it was made, to the reader) `ms` before now. */
+function madeAgo(lockPath: string, ms: number): void {
+  const when = new Date(Date.now() - ms)
+  utimesSync(lockPath, when, when)
+}
+
+test('a lock with no text yet is being made: refused while young, taken over once old', (t) => {
+  const path = tempPath(t)
+  // A release that creates the lock and writes its text after: read in between, the lock is
+  // empty. Taken for stale then, its maker and its reader both opened the file.
+  writeFileSync(`${path}.lock`, '')
+  t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED', message: /taking the lock/ })
+  t.true(existsSync(`${path}.lock`))
+  // Its maker died before writing the text: after a few seconds, stale.
+  madeAgo(`${path}.lock`, 60_000)
+  const manager = new SessionManager({ persist: { path } })
+  t.is(readFileSync(`${path}.lock`, 'utf8'), `${process.pid} ${threadId}\n`)
+  manager.close()
+  t.false(existsSync(`${path}.lock`))
+})
+
+test('the lock has its text from the moment it has its name', (t) => {
+  const path = tempPath(t)
+  // Eight processes race for one file: exactly one opens it, and every lock the others read
+  // named a holder (none took an empty lock for stale).
+  const racer = `
+    const { SessionManager } = require('sessionkeeper')
+    const at = Number(process.argv[1])
+    while (Date.now() < at) {}
+    try {
+      const manager = new SessionManager({ persist: { path: ${JSON.stringify(path)} } })
+      console.log('opened')
+      setTimeout(() => manager.close(), 1500)
+    } catch (error) { console.log(error.code, error.message.includes('taking the lock') ? 'forming' : 'named') }
+  `
+  const at = Date.now() + 1500
+  const children = Array.from({ length: 8 }, () => spawn(process.execPath, ['-e', racer, String(at)], { cwd: root }))
+  return Promise.all(children.map((child) => new Promise<string>((resolve) => {
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+    child.on('exit', () => resolve(out.trim()))
+  }))).then((outcomes) => {
+    t.is(outcomes.filter((outcome) => outcome === 'opened').length, 1, outcomes.join(', '))
+    t.is(outcomes.filter((outcome) => outcome === 'ERR_SESSION_FILE_LOCKED named').length, 7, outcomes.join(', '))
+  })
+})
+
+;(linux ? test : test.skip)("a dead holder's pid now another process's, started after the lock was made: taken over", async (t) => {
+  const path = tempPath(t)
+  writeFileSync(`${path}.lock`, 'placeholder')
+  madeAgo(`${path}.lock`, 60_000)
+  // A process that started after the lock was made and never opened it: the pid is reused.
+  const stranger = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+  t.teardown(() => stranger.kill())
+  await new Promise((resolve) => stranger.once('spawn', resolve))
+  writeFileSync(`${path}.lock`, `${stranger.pid} 0\n`)
+  madeAgo(`${path}.lock`, 60_000)
+  const manager = new SessionManager({ persist: { path } })
+  t.is(readFileSync(`${path}.lock`, 'utf8'), `${process.pid} ${threadId}\n`)
+  manager.close()
+})
+
+;(linux ? test : test.skip)('a live holder that started before its lock was made holds it, with no descriptor on it (an earlier release)', async (t) => {
+  const path = tempPath(t)
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+  t.teardown(() => holder.kill())
+  await new Promise((resolve) => holder.once('spawn', resolve))
+  // Its start as /proc tells it is up to a second early; the lock made well after it.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  writeFileSync(`${path}.lock`, `${holder.pid} 0\n`)
+  const error = t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
+  t.is((error as { pid?: number } | undefined)?.pid, holder.pid)
+})
+
+/** Runs `body` in a child process (this one's start time is its own), printing its lines. */
+function inChild(body: string): string[] {
+  const child = spawnSync(process.execPath, ['-e', body], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  if (child.status !== 0) throw new Error(`child failed: ${child.stderr}`)
+  return child.stdout.trim().split('\n')
+}
+
+;(linux ? test : test.skip)('a container restarted with the same pid: the lock a Worker of the earlier process made is taken over', (t) => {
+  const path = tempPath(t)
+  // The earlier process had this pid too; its manager ran in thread 1. The lock was made
+  // before this process started, and no descriptor of this process is on it.
+  const lines = inChild(`
+    const { writeFileSync, utimesSync } = require('node:fs')
+    const { SessionManager } = require('sessionkeeper')
+    const lock = ${JSON.stringify(`${path}.lock`)}
+    writeFileSync(lock, process.pid + ' 1\\n')
+    const before = new Date(Date.now() - process.uptime() * 1000 - 60_000)
+    utimesSync(lock, before, before)
+    const manager = new SessionManager({ persist: { path: ${JSON.stringify(path)} } })
+    console.log('opened', manager.size)
+    manager.close()
+  `)
+  t.deepEqual(lines, ['opened 0'])
+})
+
+;(linux ? test : test.skip)('a Worker of this process holding the lock keeps it, even when its time says it predates the process', (t) => {
+  const path = tempPath(t)
+  // A clock stepped back makes a live Worker's lock look older than the process: its open
+  // descriptor still says who holds it.
+  const lines = inChild(`
+    const { utimesSync } = require('node:fs')
+    const { Worker } = require('node:worker_threads')
+    const { SessionManager } = require('sessionkeeper')
+    const path = ${JSON.stringify(path)}
+    const worker = new Worker(\`
+      const { parentPort } = require('node:worker_threads')
+      const { SessionManager } = require('sessionkeeper')
+      const manager = new SessionManager({ persist: { path: \${JSON.stringify(path)} } })
+      parentPort.postMessage('open')
+      parentPort.once('message', () => { manager.close(); parentPort.postMessage('closed') })
+    \`, { eval: true })
+    worker.once('message', () => {
+      const before = new Date(Date.now() - process.uptime() * 1000 - 60_000)
+      utimesSync(path + '.lock', before, before)
+      try { new SessionManager({ persist: { path } }).close(); console.log('opened') }
+      catch (error) { console.log(error.code, /thread \\d+/.exec(error.message)[0]) }
+      worker.postMessage('close')
+      worker.once('message', () => {
+        const manager = new SessionManager({ persist: { path } })
+        console.log('after close: opened')
+        manager.close()
+        worker.terminate()
+      })
+    })
+  `)
+  t.deepEqual(lines, ['ERR_SESSION_FILE_LOCKED thread 1', 'after close: opened'])
+})

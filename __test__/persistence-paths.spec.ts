@@ -5,7 +5,7 @@
  * findings, stop 42).
  */
 import test from 'ava'
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SessionManager } from '../ts/index'
@@ -100,4 +100,25 @@ forEachEngine(test, 'a dangling relative link (with ..) reached through a linked
   const onTarget = new SessionManager({ engine, persist: { path: join(dir, 'real', 'other', 's.skdb') } })
   t.teardown(() => onTarget.close())
   t.true(onTarget.has(id))
+})
+
+test('a path that cannot hold a session file fails naming options.persist.path, before anything is made', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-place-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'plain-file'), 'x')
+  mkdirSync(join(dir, 'a-directory'))
+  const cases: [string, string, RegExp][] = [
+    // Was ENOENT naming the lock's own temporary file, which no user ever named.
+    [join(dir, 'missing', 's.skdb'), 'ENOENT', /directory .*missing does not exist \(create it first/],
+    [join(dir, 'plain-file', 's.skdb'), 'ENOTDIR', /plain-file is not a directory/],
+    [join(dir, 'plain-file', 'deeper', 's.skdb'), 'ENOTDIR', /a part of the path .*deeper is a file/],
+    // Was a lock made beside the directory, then EISDIR from reading it.
+    [join(dir, 'a-directory'), 'EISDIR', /a-directory is a directory, not a file/],
+  ]
+  for (const [path, code, message] of cases) {
+    const error = t.throws(() => new SessionManager({ persist: { path } }), { code, message })
+    t.regex(error?.message ?? '', /options\.persist\.path/)
+  }
+  t.deepEqual(readdirSync(dir).sort(), ['a-directory', 'plain-file'])
+  t.deepEqual(readdirSync(join(dir, 'a-directory')), [])
 })

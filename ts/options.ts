@@ -6,7 +6,7 @@ import type { PersistOptions } from './persist/persistence'
 
 /** `options.persist`: sessions saved to a file, so that they survive restarts and crashes. */
 export interface SessionPersistOptions {
-  /** The session file (created when missing). One manager at a time may open it. */
+  /** The session file (created when missing; its directory must exist). One manager at a time may open it. */
   path: string
   /**
    * When a change is on disk. `'everysec'` (default): written off the JS thread and fsync'd

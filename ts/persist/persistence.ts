@@ -5,7 +5,7 @@
 import { Buffer } from 'node:buffer'
 import {
   closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, linkSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync,
-  renameSync, statSync, unlinkSync, writeSync,
+  renameSync, type Stats, statSync, unlinkSync, writeSync,
 } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
@@ -118,6 +118,7 @@ export class Persistence {
     const cipher = options.encryptionKeys === undefined ? undefined : new RecordCipher(options.encryptionKeys)
     const encrypted = cipher === undefined ? 0 : FLAG_ENCRYPTED
     const path = filePath(options.path)
+    checkPlace(options.path, path)
     const lock = FileLock.acquire(path)
     try {
       removeLeftovers(path)
@@ -435,7 +436,9 @@ export function filePath(path: string): string {
     try {
       return realpathSync(current)
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      const { code } = error as NodeJS.ErrnoException
+      // ENOTDIR: a file where a directory should be, which checkPlace reports.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error
     }
     // Not there (yet): a link to a file not made yet leads on to it, from the directory the link
     // really is in (a `..` in its target climbs from there, as the kernel's does); anything else
@@ -455,6 +458,31 @@ export function filePath(path: string): string {
     current = resolve(directory, target)
   }
   return current
+}
+
+/**
+ * Fails before anything is made when `path` (as `given`) cannot be a session file: its directory
+ * missing or not one (the manager makes the file, not its directory, as SQLite does), or a
+ * directory itself (whose lock would be made beside it). Node's error, with its code and path,
+ * and a message that names the option.
+ */
+function checkPlace(given: string, path: string): void {
+  const fail = (code: string, why: string, at: string): never => {
+    throw Object.assign(new Error(`options.persist.path ${JSON.stringify(given)}: ${why}`), { code, path: at })
+  }
+  const directory = dirname(path)
+  let kind: Stats | undefined
+  try {
+    kind = statSync(directory)
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException
+    if (code === 'ENOENT') fail(code, `the directory ${directory} does not exist (create it first: the manager makes the file, not its directory)`, directory)
+    if (code === 'ENOTDIR') fail(code, `a part of the path ${directory} is a file, not a directory`, directory)
+    throw error
+  }
+  if (!kind.isDirectory()) fail('ENOTDIR', `${directory} is not a directory`, directory)
+  const file = statSync(path, { throwIfNoEntry: false })
+  if (file !== undefined && file.isDirectory()) fail('EISDIR', `${path} is a directory, not a file`, path)
 }
 
 /**

@@ -12,6 +12,7 @@ import { SessionkeeperStore } from '../ts/integrations/express-session'
 import { RedisServer } from './redis-fixtures'
 import { until } from './redis-spec'
 import { listen, MONTH, racingApp, sidOf } from './store-race-app'
+import { racingFastify } from './store-race-fastify-app'
 
 declare module 'fastify' {
   interface Session {
@@ -210,6 +211,37 @@ test('Redis mode: overlapping requests of one session keep each other\'s changes
   await until('A sees B\'s change', async () => (await call(a.base, 'GET', '/whoami', cookie)).body.theme === undefined)
   t.is(await slow.release(), 200)
   t.deepEqual((await call(b.base, 'GET', '/whoami', cookie)).body, { user: 'ann', locale: 'set by locale' })
+})
+
+test('Redis mode under @fastify/session: overlapping requests keep each other\'s changes, in one process and across two; a logout stays', async (t) => {
+  const prefix = `s-${randomUUID()}:`
+  const [a, b] = await Promise.all([0, 1].map(async () => {
+    const app = await racingFastify(redisStore(t.context.server, prefix))
+    cleanups.push(() => app.close())
+    return app
+  }))
+  const { cookie } = await call(a.base, 'POST', '/login', '')
+  await call(a.base, 'GET', '/whoami', cookie)
+  // One process: the saves overlap, and the one that changed nothing (rolling) saves last.
+  const first = await a.hold(cookie, 'theme')
+  const second = await a.hold(cookie, 'cart', '?delete')
+  const reader = await a.hold(cookie, 'nothing', '?read')
+  t.deepEqual(await Promise.all([first.release(), second.release()]), [200, 200])
+  t.is(await reader.release(), 200)
+  t.deepEqual((await call(a.base, 'GET', '/whoami', cookie)).body, { user: 'ann', theme: 'set by theme' })
+  // Two processes: A's request loaded the session before B's saved; A saves once it has B's change.
+  await call(b.base, 'GET', '/whoami', cookie)
+  const slow = await a.hold(cookie, 'locale')
+  t.is(await (await b.hold(cookie, 'theme', '?delete')).release(), 200)
+  await until('A sees B\'s change', async () => (await call(a.base, 'GET', '/whoami', cookie)).body.theme === undefined)
+  t.is(await slow.release(), 200)
+  t.deepEqual((await call(b.base, 'GET', '/whoami', cookie)).body, { user: 'ann', locale: 'set by locale' })
+  // A logout in B, and a request A loaded before it: the session stays ended in both.
+  const late = await a.hold(cookie, 'theme')
+  t.is((await call(b.base, 'POST', '/logout', cookie)).status, 200)
+  t.is(await late.release(), 200)
+  t.deepEqual((await call(a.base, 'GET', '/whoami', cookie)).body, {})
+  t.deepEqual((await call(b.base, 'GET', '/whoami', cookie)).body, {})
 })
 
 test('Redis mode: a logout in one process is not undone by a request another process loaded before it', async (t) => {

@@ -18,15 +18,50 @@ export function sidOf(cookie: string): string {
  * with `?read`): two requests of one session then overlap as an app's parallel calls do.
  * `/remember` is a "remember me": a cookie of 30 days. `cookie`: express-session's cookie options.
  */
-export function racingApp(store: session.Store, cookie: session.CookieOptions = { maxAge: 60_000 }) {
-  const entered = new Map<string, () => void>()
-  const gates = new Map<string, () => void>()
-  const arrivals = new Map<string, Promise<void>>()
-  const arrive = (name: string) => {
-    let resolve!: () => void
-    arrivals.set(name, new Promise<void>((done) => (resolve = done)))
-    entered.set(name, resolve)
+/**
+ * Requests that wait, once they hold their session, until the test lets them go: `wait(name)`
+ * in the handler, `hold(url, cookie, name)` in the test.
+ */
+export class Gates {
+  readonly #entered = new Map<string, () => void>()
+  readonly #gates = new Map<string, () => void>()
+  readonly #arrivals = new Map<string, Promise<void>>()
+
+  /** In the handler: says the request `name` holds its session, and waits for the test. */
+  wait(name: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#gates.set(name, resolve)
+      this.#entered.get(name)?.()
+    })
   }
+
+  /** Starts a POST of `url` as `name` and resolves once it holds the session it loaded. */
+  async hold(url: string, cookie: string, name: string): Promise<{ release: () => Promise<number> }> {
+    let resolve!: () => void
+    this.#arrivals.set(name, new Promise<void>((done) => (resolve = done)))
+    this.#entered.set(name, resolve)
+    const response = fetch(url, { method: 'POST', headers: { cookie } })
+    await this.#arrivals.get(name)
+    return {
+      // The whole response: the framework sends the headers first and ends it once saved.
+      release: async () => {
+        this.#gates.get(name)!()
+        const done = await response
+        await done.json()
+        return done.status
+      },
+    }
+  }
+}
+
+/**
+ * An express-session app whose `/hold/:name` requests load the session, say so, and wait until
+ * the test lets them go before they set `name` (or delete it, with `?delete`, or change nothing,
+ * with `?read`): two requests of one session then overlap as an app's parallel calls do.
+ * `/remember` is a "remember me": a cookie of 30 days. `cookie`: express-session's cookie options.
+ */
+export function racingApp(store: session.Store, cookie: session.CookieOptions = { maxAge: 60_000 }) {
+  const gates = new Gates()
   const app = express()
   app.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false, cookie }))
   app.post('/login', (req, res) => {
@@ -35,10 +70,7 @@ export function racingApp(store: session.Store, cookie: session.CookieOptions = 
   })
   app.post('/hold/:name', async (req, res) => {
     const name = req.params.name
-    await new Promise<void>((resolve) => {
-      gates.set(name, resolve)
-      entered.get(name)?.()
-    })
+    await gates.wait(name)
     const data = req.session as unknown as Record<string, unknown>
     if (req.query.delete !== undefined) delete data[name]
     else if (req.query.read === undefined) data[name] = `set by ${name}`
@@ -59,20 +91,7 @@ export function racingApp(store: session.Store, cookie: session.CookieOptions = 
   return {
     app,
     /** Starts `/hold/:name` and resolves once it holds the session it loaded. */
-    async hold(base: string, cookie: string, name: string, query = ''): Promise<{ release: () => Promise<number> }> {
-      arrive(name)
-      const response = fetch(`${base}/hold/${name}${query}`, { method: 'POST', headers: { cookie } })
-      await arrivals.get(name)
-      return {
-        // The whole response: express-session sends the headers first and ends it once saved.
-        release: async () => {
-          gates.get(name)!()
-          const done = await response
-          await done.json()
-          return done.status
-        },
-      }
-    },
+    hold: (base: string, cookie: string, name: string, query = '') => gates.hold(`${base}/hold/${name}${query}`, cookie, name),
   }
 }
 

@@ -6,6 +6,7 @@ import type { RedisSessionManager } from '../redis/manager'
 import { CONNECT_REDIS_PREFIX, RedisStoreBackend } from '../redis/store-backend'
 import type { Session } from '../session'
 import { checkInteger, checkKnownKeys, checkPlainObject, isUsableKey } from '../validate'
+import { FastifyLoads } from './fastify-session-loads'
 import { mergeChanges } from './record-merge'
 
 /**
@@ -88,6 +89,7 @@ export class SessionkeeperStore extends StoreBase {
   readonly #redis: RedisStoreBackend | undefined
   readonly #ttl: number
   readonly #ownsManager: boolean
+  readonly #fastifyLoads = new FastifyLoads()
 
   constructor(options?: SessionkeeperStoreOptions) {
     super()
@@ -156,11 +158,11 @@ export class SessionkeeperStore extends StoreBase {
     if (redis !== undefined) {
       this.#answerAsync(callback, async () => {
         if (typeof sid !== 'string') return null
-        return this.#parse<Record>(await redis.get(sid))
+        return this.#parse<Record>(sid, await redis.get(sid))
       })
       return
     }
-    this.#answer(callback, () => this.#parse<Record>(recordOf(this.#peek(sid))))
+    this.#answer(callback, () => this.#parse<Record>(sid, recordOf(this.#peek(sid))))
   }
 
   /**
@@ -188,11 +190,13 @@ export class SessionkeeperStore extends StoreBase {
    * top-level properties this request changed (set, replaced or deleted) go over the stored
    * record, and the others' changes stay. And it is never brought back: when it ended while the
    * request held it (a logout, a regenerate, its expiry), the save does nothing, and the cookie
-   * finds no session. Any other save (a new session, @fastify/session's) writes `sess` whole,
-   * and makes a new session when none is live under `sid`.
+   * finds no session. @fastify/session's Session, which keeps no trace of the object `get`
+   * answered, is matched to the record its request loaded by the hash of its state it keeps
+   * (fastify-session-loads.ts), and saved the same way. Any other save (a new session) writes
+   * `sess` whole, and makes a new session when none is live under `sid`.
    */
   set(sid: string, sess: StoredSession, callback?: Callback): void {
-    const loaded = loadedAs(sess)
+    const loaded = loadedAs(sess) ?? (typeof sid === 'string' && typeof sess === 'object' && sess !== null ? this.#fastifyLoads.baseOf(sid, sess) : undefined)
     const redis = this.#redis
     if (redis !== undefined) {
       this.#answerAsync(callback, async () => {
@@ -331,8 +335,9 @@ export class SessionkeeperStore extends StoreBase {
   }
 
   /** A stored record as `get` answers it (null for none), remembered for `createSession`. */
-  #parse<Record extends StoredSession>(record: string | undefined): Record | null {
+  #parse<Record extends StoredSession>(sid: string, record: string | undefined): Record | null {
     if (record === undefined) return null
+    this.#fastifyLoads.answered(sid, record)
     const parsed = JSON.parse(record) as Record
     if (typeof parsed === 'object' && parsed !== null) remember(parsed, record)
     return parsed

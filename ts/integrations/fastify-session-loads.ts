@@ -22,6 +22,7 @@ interface HashedSession {
   hashOf: (state: object) => string
 }
 
+/** @internal SessionkeeperStore's: the records it answered, until the saves they were loaded for. */
 export class FastifyLoads {
   /**
    * Records answered per sid, oldest first, not yet matched to a save. Kept after the session

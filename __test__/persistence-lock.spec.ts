@@ -7,9 +7,9 @@
  */
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { SessionManager } from '../ts/index'
 
@@ -152,4 +152,16 @@ function inChild(body: string): string[] {
     })
   `)
   t.deepEqual(lines, ['ERR_SESSION_FILE_LOCKED thread 1', 'after close: opened'])
+})
+
+test("the lock's own files a kill left behind go when the file is opened, once a minute old", (t) => {
+  const path = tempPath(t)
+  // A kill between writing the lock beside its name and linking it, or between moving a stale
+  // lock aside and removing it. One just made may be another manager's, about to find the lock
+  // taken: it stays.
+  for (const name of ['new-111-0', 'stale-222-3', 'new-333-1']) writeFileSync(`${path}.lock.${name}`, '444 0\n')
+  madeAgo(`${path}.lock.new-111-0`, 120_000)
+  madeAgo(`${path}.lock.stale-222-3`, 120_000)
+  new SessionManager({ persist: { path } }).close()
+  t.deepEqual(readdirSync(dirname(path)).sort(), [basename(path), `${basename(path)}.lock.new-333-1`])
 })

@@ -104,22 +104,31 @@ function create(lockPath: string): number | undefined {
     const code = (error as NodeJS.ErrnoException).code
     if (code !== 'EEXIST' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') {
       closeSync(fd)
-      unlinkSync(beside)
+      removeQuietly(beside)
       throw error
     }
     if (code !== 'EEXIST') return createWithoutLink(lockPath, text, fd, beside)
   } finally {
-    if (linked) unlinkSync(beside)
+    if (linked) removeQuietly(beside)
   }
   if (linked) return fd
   closeSync(fd)
-  unlinkSync(beside)
+  removeQuietly(beside)
   return undefined
+}
+
+/** Removes a file of ours beside the lock; one gone already (a leftover sweep) is no error. */
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
 }
 
 function createWithoutLink(lockPath: string, text: string, besideFd: number, beside: string): number | undefined {
   closeSync(besideFd)
-  unlinkSync(beside)
+  removeQuietly(beside)
   let fd: number
   try {
     fd = openSync(lockPath, 'wx', 0o600)

@@ -493,6 +493,10 @@ function checkPlace(given: string, path: string): void {
 function removeLeftovers(path: string): void {
   const prefix = `${basename(path)}.`
   const ours = /^(compact|tmp)-\d+-\d+(-\d+)?$/
+  // The lock's own (lock.ts), left by a kill between two of its steps. Another manager may be
+  // making one now, to find the lock taken: only those older than a minute go.
+  const lockSteps = /^lock\.(new|stale)-\d+-\d+$/
+  const minuteAgo = Date.now() - 60_000
   let names: string[]
   try {
     names = readdirSync(dirname(path))
@@ -500,7 +504,9 @@ function removeLeftovers(path: string): void {
     return // An unreadable directory: the load that follows reports what is wrong with it.
   }
   for (const name of names) {
-    if (!name.startsWith(prefix) || !ours.test(name.slice(prefix.length))) continue
+    if (!name.startsWith(prefix)) continue
+    const rest = name.slice(prefix.length)
+    if (!ours.test(rest) && !(lockSteps.test(rest) && (statSync(join(dirname(path), name), { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < minuteAgo)) continue
     try {
       unlinkSync(join(dirname(path), name))
     } catch (error) {

@@ -244,6 +244,22 @@ test('Redis mode under @fastify/session: overlapping requests keep each other\'s
   t.deepEqual((await call(b.base, 'GET', '/whoami', cookie)).body, {})
 })
 
+test('Redis mode: a "remember me" stays when a slow request saves after a page view read the session (rolling: false)', async (t) => {
+  const store = redisStore(t.context.server, `s-${randomUUID()}:`)
+  const racing = await racingFastify(store, { rolling: false, cookie: {} })
+  cleanups.push(() => racing.close())
+  const { cookie } = await call(racing.base, 'POST', '/login', '')
+  const slow = await racing.hold(cookie, 'upload')
+  t.is((await call(racing.base, 'POST', '/remember', cookie)).status, 200)
+  await call(racing.base, 'GET', '/whoami', cookie)
+  t.is(await slow.release(), 200)
+  const sessions = await new Promise<Record<string, { cookie?: { originalMaxAge?: number | null }; upload?: string }>>((resolve, reject) =>
+    store.all((error, all) => (error ? reject(error) : resolve(all as never))))
+  const [record] = Object.values(sessions)
+  t.is(record.upload, 'set by upload')
+  t.is(record.cookie?.originalMaxAge, MONTH, 'the "remember me" stays')
+})
+
 test('Redis mode: a logout in one process is not undone by a request another process loaded before it', async (t) => {
   const prefix = `s-${randomUUID()}:`
   const a = await racing(t.context.server, prefix)

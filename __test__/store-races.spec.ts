@@ -58,3 +58,12 @@ test('mergeChanges puts what a save changed over the stored record, and nothing 
   t.deepEqual(Object.keys(merged), ['__proto__'])
   t.is((merged as { admin?: boolean }).admin, undefined)
 })
+
+test('express-session alone: the store\'s answers carry no marks for @fastify/session', async (t) => {
+  const store = new SessionkeeperStore()
+  const { promisify } = await import('node:util')
+  await promisify(store.set.bind(store))('a', { cookie: { maxAge: 1000 }, user: 'ann' } as never)
+  const answer = await promisify(store.get.bind(store))('a') as { cookie: object }
+  t.deepEqual(Object.getOwnPropertySymbols(answer.cookie), [], 'no @fastify/session in this process: its marks would only show')
+  store.close()
+})

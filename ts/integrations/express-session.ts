@@ -6,7 +6,7 @@ import type { RedisSessionManager } from '../redis/manager'
 import { CONNECT_REDIS_PREFIX, RedisStoreBackend } from '../redis/store-backend'
 import type { Session } from '../session'
 import { checkInteger, checkKnownKeys, checkPlainObject, isUsableKey } from '../validate'
-import { FastifyLoads } from './fastify-session-loads'
+import { fastifyCookieOptions, fastifyLoadIn, fastifySessionLoaded, markFastifyLoad } from './fastify-session-loads'
 import { mergeChanges } from './record-merge'
 
 /**
@@ -89,7 +89,8 @@ export class SessionkeeperStore extends StoreBase {
   readonly #redis: RedisStoreBackend | undefined
   readonly #ttl: number
   readonly #ownsManager: boolean
-  readonly #fastifyLoads = new FastifyLoads()
+  /** Whether answers are marked for @fastify/session (decided at the first `get`, or by its first save). */
+  #marksFastify: boolean | undefined
 
   constructor(options?: SessionkeeperStoreOptions) {
     super()
@@ -190,13 +191,13 @@ export class SessionkeeperStore extends StoreBase {
    * top-level properties this request changed (set, replaced or deleted) go over the stored
    * record, and the others' changes stay. And it is never brought back: when it ended while the
    * request held it (a logout, a regenerate, its expiry), the save does nothing, and the cookie
-   * finds no session. @fastify/session's Session, which keeps no trace of the object `get`
-   * answered, is matched to the record its request loaded by the hash of its state it keeps
-   * (fastify-session-loads.ts), and saved the same way. Any other save (a new session) writes
-   * `sess` whole, and makes a new session when none is live under `sid`.
+   * finds no session. @fastify/session's Session, which keeps no reference to the object `get`
+   * answered, finds the record its request loaded on the cookie options it copied from that
+   * answer (fastify-session-loads.ts), and is saved the same way. Any other save (a new
+   * session) writes `sess` whole, and makes a new session when none is live under `sid`.
    */
   set(sid: string, sess: StoredSession, callback?: Callback): void {
-    const loaded = loadedAs(sess) ?? (typeof sid === 'string' && typeof sess === 'object' && sess !== null ? this.#fastifyLoads.baseOf(sid, sess) : undefined)
+    const loaded = loadedAs(sess) ?? this.#fastifyLoad(sid, sess)
     const redis = this.#redis
     if (redis !== undefined) {
       this.#answerAsync(callback, async () => {
@@ -222,6 +223,15 @@ export class SessionkeeperStore extends StoreBase {
       if (existing !== undefined && existing.set(RECORD, record) && renew(existing, ttl)) return
       this.manager.create({ key: sid, idleTimeout: ttl, data: { [RECORD]: record } })
     })
+  }
+
+  /** What the request of @fastify/session's Session `sess` loaded under `sid` (see set). */
+  #fastifyLoad(sid: unknown, sess: unknown): string | undefined {
+    if (typeof sid !== 'string' || typeof sess !== 'object' || sess === null) return undefined
+    const options = fastifyCookieOptions(sess)
+    if (options === undefined) return undefined
+    this.#marksFastify = true
+    return fastifyLoadIn(options, sid)
   }
 
   /**
@@ -334,12 +344,14 @@ export class SessionkeeperStore extends StoreBase {
     if (this.#ownsManager) this.manager.close()
   }
 
-  /** A stored record as `get` answers it (null for none), remembered for `createSession`. */
+  /** A stored record as `get` answers it (null for none), remembered for `createSession` and @fastify/session. */
   #parse<Record extends StoredSession>(sid: string, record: string | undefined): Record | null {
     if (record === undefined) return null
-    this.#fastifyLoads.answered(sid, record)
     const parsed = JSON.parse(record) as Record
-    if (typeof parsed === 'object' && parsed !== null) remember(parsed, record)
+    if (typeof parsed === 'object' && parsed !== null) {
+      remember(parsed, record)
+      if (this.#marksFastify ??= fastifySessionLoaded()) markFastifyLoad(parsed, sid, record)
+    }
     return parsed
   }
 

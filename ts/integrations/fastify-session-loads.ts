@@ -3,96 +3,70 @@
 //
 // express-session hands the store's answer to the store's own `createSession`, which remembers
 // the record on the request's session. @fastify/session copies the answer's properties into a
-// Session of its own and keeps nothing of it but a hash of that state (sha256 of its stable
-// JSON without the cookie, which the Session computes with a method of its class, to tell
-// whether the request changed anything). So the store keeps each record it answered for a sid
-// until a save of that sid comes, and takes as the save's base the one whose hash, computed by
-// that same method, is the hash the Session holds. Found by symbol descriptions: a release of
-// @fastify/session that names them otherwise, or hashes otherwise, matches nothing, and its
-// saves are whole, as before.
+// Session of its own, and its cookie, by spread, into the options the Session keeps for its
+// cookie (under a symbol described 'cookieOpts'). A spread copies enumerable symbol properties
+// (JSON.stringify, for...in and both frameworks' cookie classes skip them), so the answer's
+// cookie carries the sid and the record, and a save finds them on its Session's options: for
+// as long as the request holds its Session, and no longer. A Session that @fastify/session's
+// regenerate makes copies those options too, which is why the sid is checked. A release of
+// @fastify/session that keeps its cookie options otherwise carries nothing across, and its saves
+// are whole, as before. Answers are marked only once the store knows it serves @fastify/session.
 
-/** Sids whose loads are kept at most; past it the oldest sid's go (those saves are whole). */
-const MAX_SIDS = 4096
-/** Loads kept per sid (requests of one session in flight at once); past it the oldest go. */
-const MAX_LOADS = 4
+/** The sid the record was answered for, and the record (JSON text), on the answer's cookie. */
+const LOADED_SID = Symbol('sessionkeeper loaded sid')
+const LOADED_RECORD = Symbol('sessionkeeper loaded record')
 
-/** A @fastify/session Session as a save sees it: its state's hash, and the class's way of hashing. */
-interface HashedSession {
-  hash: string
-  hashOf: (state: object) => string
+/**
+ * @internal SessionkeeperStore's. Marks `answer` (a record as `get` parsed it) as loaded from
+ * `record` under `sid`, on its cookie, for `fastifyLoadOf`.
+ */
+export function markFastifyLoad(answer: object, sid: string, record: string): void {
+  const cookie = (answer as { cookie?: unknown }).cookie
+  if (typeof cookie !== 'object' || cookie === null) return
+  const marked = cookie as Record<symbol, unknown>
+  marked[LOADED_SID] = sid
+  marked[LOADED_RECORD] = record
 }
 
-/** @internal SessionkeeperStore's: the records it answered, until the saves they were loaded for. */
-export class FastifyLoads {
-  /**
-   * Records answered per sid, oldest first, not yet matched to a save. Kept after the session
-   * ends too: the save of a request that loaded it before a logout must find what it loaded, and
-   * so write nothing. A load whose request never saves stays until the caps push it out.
-   */
-  readonly #loads = new Map<string, string[]>()
-  /** Set once a save came from @fastify/session: express-session's loads are never kept. */
-  #seen = false
+/** The symbol of the last Session class seen for its cookie options (one class, in practice). */
+let known: { prototype: object; optionsKey: symbol } | undefined
 
-  /** `get` answered `record` for `sid`. */
-  answered(sid: string, record: string): void {
-    if (!this.#seen) return
-    let loads = this.#loads.get(sid)
-    if (loads === undefined) {
-      if (this.#loads.size >= MAX_SIDS) this.#loads.delete(this.#loads.keys().next().value!)
-      loads = []
-      this.#loads.set(sid, loads)
-    }
-    if (loads.length >= MAX_LOADS) loads.shift()
-    loads.push(record)
-  }
-
-  /**
-   * The record that the request saving `session` (a @fastify/session Session) under `sid`
-   * loaded, taken out of the kept ones; undefined for any other object, a session it did not
-   * load (a new one, a regenerated one), or a load no longer kept.
-   */
-  baseOf(sid: string, session: object): string | undefined {
-    const hashed = hashedSession(session)
-    if (hashed === undefined) return undefined
-    this.#seen = true
-    const loads = this.#loads.get(sid)
-    if (loads === undefined) return undefined
-    for (let index = loads.length - 1; index >= 0; index--) {
-      const record = loads[index]
-      if (hashed.hashOf(stateOf(record)) !== hashed.hash) continue
-      loads.splice(index, 1)
-      if (loads.length === 0) this.#loads.delete(sid)
-      return record
-    }
-    return undefined
-  }
-}
-
-/** The symbols of the last Session class seen (one per process, in practice). */
-let known: { prototype: object; hashKey: symbol; method: () => unknown } | undefined
-
-function hashedSession(session: object): HashedSession | undefined {
-  const prototype = Object.getPrototypeOf(session) as Record<symbol, unknown> | null
+/**
+ * @internal SessionkeeperStore's. The cookie options of `session` when it is a @fastify/session
+ * Session (of a release that keeps them under 'cookieOpts'), else undefined.
+ */
+export function fastifyCookieOptions(session: object): object | undefined {
+  const prototype = Object.getPrototypeOf(session) as object | null
   if (prototype === null || prototype === Object.prototype) return undefined
   if (known?.prototype !== prototype) {
-    const hashKey = Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === 'persistedHash')
-    const methodKey = Object.getOwnPropertySymbols(prototype).find((symbol) => symbol.description === 'hash')
-    const method = methodKey === undefined ? undefined : prototype[methodKey]
-    if (hashKey === undefined || typeof method !== 'function') return undefined
-    known = { prototype, hashKey, method: method as () => unknown }
+    const optionsKey = Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === 'cookieOpts')
+    if (optionsKey === undefined) return undefined
+    known = { prototype, optionsKey }
   }
-  const { hashKey, method } = known
-  const hash = (session as Record<symbol, unknown>)[hashKey]
-  if (typeof hash !== 'string') return undefined
-  return { hash, hashOf: (state) => method.call(state) as string }
+  const options = (session as Record<symbol, unknown>)[known.optionsKey]
+  return typeof options === 'object' && options !== null ? options : undefined
 }
 
 /**
- * The state a Session made from `record` starts with, as its hash sees it: the record's
- * properties without the three the Session keeps apart (its cookie, its id, its signed id).
+ * @internal SessionkeeperStore's. The record that the request whose Session has these cookie
+ * `options` loaded under `sid`; undefined for a session its request did not load under `sid`
+ * (a new one, a regenerated one).
  */
-function stateOf(record: string): object {
-  // A rest object rather than deletes, which would leave a slow dictionary object to stringify.
-  const { cookie: _cookie, sessionId: _sessionId, encryptedSessionId: _encryptedSessionId, ...state } = JSON.parse(record) as Record<string, unknown>
-  return state
+export function fastifyLoadIn(options: object, sid: string): string | undefined {
+  const marked = options as Record<symbol, unknown>
+  const record = marked[LOADED_RECORD]
+  return marked[LOADED_SID] === sid && typeof record === 'string' ? record : undefined
+}
+
+/**
+ * @internal SessionkeeperStore's. Whether @fastify/session is loaded in this process (CommonJS,
+ * as its releases are), so that a store's answers are marked from its first request on: the
+ * marks show on the answer's cookie (enumerable symbols), which express-session's users need not
+ * see. A store that finds it later learns it from the first @fastify/session save.
+ */
+export function fastifySessionLoaded(): boolean {
+  const cache = typeof require === 'function' ? require.cache : undefined
+  if (cache === undefined) return false
+  for (const path of Object.keys(cache)) if (/[\\/]@fastify[\\/]session[\\/]/.test(path)) return true
+  return false
 }

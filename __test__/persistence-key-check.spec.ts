@@ -42,7 +42,7 @@ forEachEngine(test, "a wrong key is no damage: onCorrupt 'rename' leaves the fil
   // every user logged out, and the right key's file no longer where it belongs.
   const error = t.throws(() => new SessionManager({ engine, persist: { path, key: WRONG, onCorrupt: 'rename' } }), { code: 'ERR_SESSION_FILE_MISMATCH' })
   t.regex(error?.message ?? '', /not given in persist\.key/)
-  t.deepEqual(readdirSync(dir), ['s.skdb'])
+  t.deepEqual(readdirSync(dir).sort(), ['s.skdb', 's.skdb.lock.owner'])
   t.deepEqual(readFileSync(path), saved)
   // A journal holding records sealed under two keys (a rotation after a crash), then opened
   // with the old key alone: named from the first record it cannot open, not moved aside.
@@ -61,7 +61,7 @@ forEachEngine(test, "a wrong key is no damage: onCorrupt 'rename' leaves the fil
   const mixed = readFileSync(path)
   const named = t.throws(() => new SessionManager({ engine, persist: { path, key: RIGHT, onCorrupt: 'rename' } }), { code: 'ERR_SESSION_FILE_MISMATCH' })
   t.regex(named?.message ?? '', /record at offset \d+ is sealed under a key not given/)
-  t.deepEqual(readdirSync(dir), ['s.skdb'])
+  t.deepEqual(readdirSync(dir).sort(), ['s.skdb', 's.skdb.lock.owner'])
   t.deepEqual(readFileSync(path), mixed)
   const both = new SessionManager({ engine, persist: { path, key: [WRONG, RIGHT] } })
   t.is(both.peek(session.id)?.get('k3'), 'v3')

@@ -7,7 +7,8 @@
  */
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { threadId } from 'node:worker_threads'
@@ -69,31 +70,67 @@ test('the lock has its text from the moment it has its name', (t) => {
   })
 })
 
-;(linux ? test : test.skip)("a dead holder's pid now another process's, started after the lock was made: taken over", async (t) => {
+test("a dead holder's pid now another process's: taken over, as the kernel's lock tells", async (t) => {
   const path = tempPath(t)
-  writeFileSync(`${path}.lock`, 'placeholder')
-  madeAgo(`${path}.lock`, 60_000)
-  // A process that started after the lock was made and never opened it: the pid is reused.
+  // A holder that died with its locks (SIGKILL): its lock file and, in the owner file beside it,
+  // the same text. Its pid is now a stranger's, a live process that never opened the file.
   const stranger = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
   t.teardown(() => stranger.kill())
   await new Promise((resolve) => stranger.once('spawn', resolve))
   writeFileSync(`${path}.lock`, `${stranger.pid} 0\n`)
-  madeAgo(`${path}.lock`, 60_000)
+  writeFileSync(`${path}.lock.owner`, `${stranger.pid} 0\n`)
   const manager = new SessionManager({ persist: { path } })
   t.is(readFileSync(`${path}.lock`, 'utf8'), `${process.pid} ${threadId}\n`)
   manager.close()
 })
 
-;(linux ? test : test.skip)('a live holder that started before its lock was made holds it, with no descriptor on it (an earlier release)', async (t) => {
+test('a holder killed with SIGKILL leaves its file to the next manager at once', (t) => {
   const path = tempPath(t)
+  const child = spawnSync(process.execPath, ['-e', `
+    const { SessionManager } = require('sessionkeeper')
+    const manager = new SessionManager({ persist: { path: ${JSON.stringify(path)}, fsync: 'always' } })
+    console.log(manager.create({ data: { k: 'v' } }).id)
+    process.kill(process.pid, 'SIGKILL')
+  `], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  t.is(child.signal, 'SIGKILL')
+  const manager = new SessionManager({ persist: { path } })
+  t.is(manager.peek(child.stdout.trim())?.get('k'), 'v')
+  manager.close()
+})
+
+test('a live holder of an earlier release (a lock file, no kernel lock) is not taken over, whatever its time says', async (t) => {
+  const path = tempPath(t)
+  // What releases before the kernel's lock did: a lock file naming a live process, no more.
   const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
   t.teardown(() => holder.kill())
   await new Promise((resolve) => holder.once('spawn', resolve))
-  // Its start as /proc tells it is up to a second early; the lock made well after it.
-  await new Promise((resolve) => setTimeout(resolve, 100))
   writeFileSync(`${path}.lock`, `${holder.pid} 0\n`)
+  // The clock stepped forward since (or the lock is on a server whose clock runs behind).
+  madeAgo(`${path}.lock`, 3_600_000)
   const error = t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
   t.is((error as { pid?: number } | undefined)?.pid, holder.pid)
+})
+
+test('a second copy of the library in this thread is refused while the first holds the file', (t) => {
+  const path = tempPath(t)
+  // Two versions in node_modules, or a bundled copy: each has its own record of what it holds.
+  const other = createRequire(__filename)(join(root, 'dist', 'index.js')) as typeof import('../ts/index')
+  t.not(other.SessionManager, SessionManager)
+  const first = new SessionManager({ persist: { path } })
+  t.teardown(() => first.close())
+  t.throws(() => new other.SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
+})
+
+test('a lock that is a dangling link is taken over once old; a directory there is named', (t) => {
+  const path = tempPath(t)
+  symlinkSync(join(dirname(path), 'gone'), `${path}.lock`)
+  // A link's own time: made just now, it may be a manager's lock being made.
+  const link = new Date(Date.now() - 60_000)
+  lutimesSync(`${path}.lock`, link, link)
+  new SessionManager({ persist: { path } }).close()
+  mkdirSync(`${path}.lock`)
+  const error = t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
+  t.true(error?.message.includes(`${path}.lock is not a lock file`), error?.message)
 })
 
 /** Runs `body` in a child process (this one's start time is its own), printing its lines. */
@@ -163,5 +200,5 @@ test("the lock's own files a kill left behind go when the file is opened, once a
   madeAgo(`${path}.lock.new-111-0`, 120_000)
   madeAgo(`${path}.lock.stale-222-3`, 120_000)
   new SessionManager({ persist: { path } }).close()
-  t.deepEqual(readdirSync(dirname(path)).sort(), [basename(path), `${basename(path)}.lock.new-333-1`])
+  t.deepEqual(readdirSync(dirname(path)).sort(), [basename(path), `${basename(path)}.lock.new-333-1`, `${basename(path)}.lock.owner`])
 })

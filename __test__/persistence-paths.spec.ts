@@ -5,6 +5,7 @@
  * findings, stop 42).
  */
 import test from 'ava'
+import { execFileSync } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -121,4 +122,16 @@ test('a path that cannot hold a session file fails naming options.persist.path, 
   }
   t.deepEqual(readdirSync(dir).sort(), ['a-directory', 'plain-file'])
   t.deepEqual(readdirSync(join(dir, 'a-directory')), [])
+})
+
+;(process.platform === 'linux' ? test : test.skip)('a path naming a FIFO fails at once, and is left as it is', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sk-place-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'fifo')
+  execFileSync('mkfifo', [path])
+  // Read as a session file, it blocked the constructor for good; a device (as /dev/null) was
+  // replaced by the first snapshot.
+  t.throws(() => new SessionManager({ persist: { path } }), { code: 'EINVAL', message: /fifo is not a regular file/ })
+  t.true(lstatSync(path).isFIFO())
+  t.deepEqual(readdirSync(dir), ['fifo'])
 })

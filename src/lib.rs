@@ -22,6 +22,7 @@ mod external_memory;
 mod handle_buffer;
 mod id_text;
 mod js_buffers;
+mod owner_lock;
 mod packed;
 mod persist;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -32,6 +33,7 @@ pub use allocator::release_freed_memory;
 pub use cookie::*;
 pub use engine::*;
 pub use expiry_lag::*;
+pub use owner_lock::*;
 pub use persist::*;
 pub use probe::{
     floor_copy_id, floor_copy_string, floor_noop, floor_probe_state, FloorProbe, ProbeState,

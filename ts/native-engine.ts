@@ -60,6 +60,9 @@ export interface NativeBinding {
   createCookieVerifier(name: string, secrets: string[]): object
   readSessionCookie(engine: object, verifier: object, header: string, now: number, out: ArrayBuffer): number
   expiryLag(engine: object, out: Float64Array): number
+  /** The kernel's exclusive lock of a session file's owner file: the lock, 'held', or 'unavailable: <why>'. */
+  lockOwner(ownerPath: string): object | string
+  releaseOwnerLock(lock: object): void
 }
 
 /**

@@ -1,13 +1,18 @@
 /**
- * One writer per session file: a lock file `<path>.lock` holding `<pid> <threadId>`, made with
- * its text in one step (written beside it, then hard-linked to its name, which fails when the
- * name exists) and kept open by its holder until released. Node has no portable advisory lock
- * (flock) of its own, and both engines must exclude each other, so the lock is a file both can
- * make. docs/persistence-format.md ("The lock") gives the rules by which a lock is taken over.
+ * One writer per session file. Two locks, taken in this order:
+ * - the kernel's: an exclusive lock (flock, LockFileEx) on `<path>.lock.owner`, through the
+ *   native binding (sessionkeeper_core::persist::try_lock_owner). The kernel drops it with its
+ *   holder, so it is never stale, and two opens exclude each other even within one thread.
+ *   Without the binding, or on a file system that cannot lock, there is none;
+ * - `<path>.lock`, holding `<pid> <threadId>`, which earlier releases read and make, and which
+ *   names the holder in the error. Made with its text in one step (written beside its name, then
+ *   hard-linked to it, which fails when the name exists) and kept open by its holder.
+ * docs/persistence-format.md ("The lock") gives the rules by which a lock is taken over.
  */
-import { closeSync, fstatSync, linkSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { threadId } from 'node:worker_threads'
 import { SessionFileLockedError } from '../errors'
+import { loadNativeBinding } from '../load-engine'
 
 /** Lock files this thread holds, so a second manager here on the same file is refused. */
 const held = new Set<string>()
@@ -18,54 +23,34 @@ const held = new Set<string>()
  */
 const FORMING_MS = 5_000
 /**
- * A process that started this long after a lock was made is not the one that made it (clock
- * readings of a start and of a file's time differ by up to a second on Linux).
+ * This process started this long after a lock naming its pid was made: an earlier process with
+ * the same pid made it (clock readings of a start and of a file's time differ by up to a second).
  */
 const START_MARGIN_MS = 2_000
 
 export class FileLock {
   #released = false
 
-  private constructor(readonly lockPath: string, private readonly fd: number) {}
+  private constructor(readonly lockPath: string, private readonly fd: number, private readonly owner: OwnerLock | undefined) {}
 
-  /** Takes the lock of `path`, or throws SessionFileLockedError naming the holder. */
+  /** Takes the locks of `path`, or throws SessionFileLockedError naming the holder. */
   static acquire(path: string): FileLock {
     const lockPath = `${path}.lock`
     if (held.has(lockPath)) throw new SessionFileLockedError(path, process.pid, 'another SessionManager in this thread has it open')
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const fd = create(lockPath)
-      if (fd !== undefined) {
-        held.add(lockPath)
-        return new FileLock(lockPath, fd)
-      }
+    const owner = takeOwnerLock(`${lockPath}.owner`)
+    if (owner === 'held') {
       const found = readLock(lockPath)
-      if (found === undefined) continue // Released meanwhile: try again.
-      const holding = holds(found)
-      if (holding !== undefined) throw new SessionFileLockedError(path, found.holder?.pid, holding)
-      // Stale: moved aside under a name of our own (atomic), then removed, so that two
-      // processes taking over at once cannot both delete a fresh lock.
-      const aside = `${lockPath}.stale-${process.pid}-${threadId}`
-      try {
-        renameSync(lockPath, aside)
-      } catch (renameError) {
-        if ((renameError as NodeJS.ErrnoException).code !== 'ENOENT') throw renameError
-        continue
-      }
-      // What we moved may be a lock another process took over meanwhile: give it back.
-      const moved = readLock(aside)
-      const movedHolding = moved === undefined ? undefined : holds(moved)
-      if (movedHolding !== undefined) {
-        try {
-          linkSync(aside, lockPath)
-        } catch {
-          // A third party holds it now; either way the file is locked.
-        }
-        unlinkSync(aside)
-        throw new SessionFileLockedError(path, moved!.holder?.pid, movedHolding)
-      }
-      unlinkSync(aside)
+      throw new SessionFileLockedError(path, found?.holder?.pid, found?.holder === undefined ? 'another manager has it open' : holderText(found.holder))
     }
-    throw new SessionFileLockedError(path, undefined, 'the lock file keeps reappearing')
+    try {
+      const fd = takeLockFile(path, lockPath, owner)
+      owner?.record(`${process.pid} ${threadId}\n`)
+      held.add(lockPath)
+      return new FileLock(lockPath, fd, owner)
+    } catch (error) {
+      owner?.release()
+      throw error
+    }
   }
 
   release(): void {
@@ -82,7 +67,91 @@ export class FileLock {
     } catch {
       // Closed already: nothing to release.
     }
+    // Last, and told that no holder is left: while it is held, no manager that takes it finds
+    // our lock file and judges it by what the owner file says.
+    this.owner?.record('')
+    this.owner?.release()
   }
+}
+
+/** The kernel's lock, and what its last holder wrote in its file (`<pid> <threadId>\n`). */
+interface OwnerLock {
+  /** The text the holder before this one recorded ('' for none). */
+  previous: string
+  record(text: string): void
+  release(): void
+}
+
+function takeOwnerLock(ownerPath: string): OwnerLock | 'held' | undefined {
+  const binding = loadNativeBinding()
+  if (binding instanceof Error || typeof binding.lockOwner !== 'function') return undefined
+  const lock = binding.lockOwner(ownerPath)
+  if (lock === 'held') return 'held'
+  // 'unavailable: ...': a file system that cannot lock; the lock file alone, as without the binding.
+  if (typeof lock === 'string') return undefined
+  let previous = ''
+  try {
+    previous = readFileSync(ownerPath, 'utf8')
+  } catch {
+    // Unreadable (Windows locks the bytes too): no previous holder known.
+  }
+  let released = false
+  return {
+    previous,
+    record: (text) => {
+      try {
+        writeFileSync(ownerPath, text)
+      } catch {
+        // As above: the next holder then knows no previous one, and keeps to the stricter rules.
+      }
+    },
+    release: () => {
+      if (released) return
+      released = true
+      binding.releaseOwnerLock(lock)
+    },
+  }
+}
+
+/** Takes `<path>.lock`, taking over a stale one; throws SessionFileLockedError when it is held. */
+function takeLockFile(path: string, lockPath: string, owner: OwnerLock | undefined): number {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const fd = create(lockPath)
+    if (fd !== undefined) return fd
+    const found = readLock(lockPath)
+    if (found === undefined) continue // Released meanwhile: try again.
+    if (found.kind === 'other') {
+      throw new SessionFileLockedError(path, undefined, `${lockPath} is not a lock file (a directory or a device): remove it`)
+    }
+    if (found.kind === 'unreadable') {
+      throw new SessionFileLockedError(path, undefined, `its lock ${lockPath} cannot be read (another user's manager may hold it): remove it if no manager runs`)
+    }
+    const holding = holds(found, owner)
+    if (holding !== undefined) throw new SessionFileLockedError(path, found.holder?.pid, holding)
+    // Stale: moved aside under a name of our own (atomic), then removed, so that two
+    // processes taking over at once cannot both delete a fresh lock.
+    const aside = `${lockPath}.stale-${process.pid}-${threadId}`
+    try {
+      renameSync(lockPath, aside)
+    } catch (renameError) {
+      if ((renameError as NodeJS.ErrnoException).code !== 'ENOENT') throw renameError
+      continue
+    }
+    // What we moved may be a lock another process took over meanwhile: give it back.
+    const moved = readLock(aside)
+    const movedHolding = moved === undefined ? undefined : holds(moved, owner)
+    if (movedHolding !== undefined) {
+      try {
+        linkSync(aside, lockPath)
+      } catch {
+        // A third party holds it now; either way the file is locked.
+      }
+      removeQuietly(aside)
+      throw new SessionFileLockedError(path, moved!.holder?.pid, movedHolding)
+    }
+    removeQuietly(aside)
+  }
+  throw new SessionFileLockedError(path, undefined, 'the lock file keeps reappearing')
 }
 
 /**
@@ -94,7 +163,12 @@ export class FileLock {
 function create(lockPath: string): number | undefined {
   const text = `${process.pid} ${threadId}\n`
   const beside = `${lockPath}.new-${process.pid}-${threadId}`
-  const fd = openSync(beside, 'w', 0o600)
+  let fd: number
+  try {
+    fd = openSync(beside, 'w', 0o600)
+  } catch (error) {
+    throw cannotMake(lockPath, error)
+  }
   let linked = false
   try {
     writeSync(fd, text)
@@ -105,7 +179,7 @@ function create(lockPath: string): number | undefined {
     if (code !== 'EEXIST' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') {
       closeSync(fd)
       removeQuietly(beside)
-      throw error
+      throw cannotMake(lockPath, error)
     }
     if (code !== 'EEXIST') return createWithoutLink(lockPath, text, fd, beside)
   } finally {
@@ -117,6 +191,32 @@ function create(lockPath: string): number | undefined {
   return undefined
 }
 
+function createWithoutLink(lockPath: string, text: string, besideFd: number, beside: string): number | undefined {
+  closeSync(besideFd)
+  removeQuietly(beside)
+  let fd: number
+  try {
+    fd = openSync(lockPath, 'wx', 0o600)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined
+    throw cannotMake(lockPath, error)
+  }
+  try {
+    writeSync(fd, text)
+  } catch (error) {
+    closeSync(fd)
+    removeQuietly(lockPath)
+    throw cannotMake(lockPath, error)
+  }
+  return fd
+}
+
+/** Node's error, its code kept, naming the lock file rather than a step's own file. */
+function cannotMake(lockPath: string, error: unknown): Error {
+  const { code, message } = error as NodeJS.ErrnoException
+  return Object.assign(new Error(`cannot make the session file's lock ${lockPath}: ${message}`, { cause: error }), { code, path: lockPath })
+}
+
 /** Removes a file of ours beside the lock; one gone already (a leftover sweep) is no error. */
 function removeQuietly(path: string): void {
   try {
@@ -126,27 +226,15 @@ function removeQuietly(path: string): void {
   }
 }
 
-function createWithoutLink(lockPath: string, text: string, besideFd: number, beside: string): number | undefined {
-  closeSync(besideFd)
-  removeQuietly(beside)
-  let fd: number
-  try {
-    fd = openSync(lockPath, 'wx', 0o600)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined
-    throw error
-  }
-  writeSync(fd, text)
-  return fd
-}
-
 interface Holder {
   pid: number
   thread: number
 }
 
 interface FoundLock {
-  /** Undefined: no text (yet). */
+  /** 'file': a lock file (or a link, dangling or not); 'unreadable': not ours to read; 'other': a directory, a device... */
+  kind: 'file' | 'unreadable' | 'other'
+  /** Undefined: no text (yet), or none readable. */
   holder: Holder | undefined
   /** When the lock was made (its modification time), ms since the epoch. */
   madeAt: number
@@ -154,40 +242,58 @@ interface FoundLock {
   ino: number
 }
 
+/** The lock at `lockPath`, or undefined when there is none. */
 function readLock(lockPath: string): FoundLock | undefined {
-  let text: string
   let fd: number
   try {
     fd = openSync(lockPath, 'r')
-  } catch {
-    return undefined
+  } catch (error) {
+    // Gone, or there but not to be opened: a dangling link (made by hand, or its target
+    // removed) has no holder; a file of another user, whose manager may hold it, is not ours to
+    // judge.
+    const entry = lstatSync(lockPath, { throwIfNoEntry: false })
+    if (entry === undefined) return undefined
+    const { code } = error as NodeJS.ErrnoException
+    const kind = code === 'EACCES' || code === 'EPERM' ? 'unreadable' : entry.isFile() || entry.isSymbolicLink() ? 'file' : 'other'
+    return { kind, holder: undefined, madeAt: entry.mtimeMs, dev: entry.dev, ino: entry.ino }
   }
   try {
     const stat = fstatSync(fd)
-    text = readFileSync(fd, 'utf8')
-    const match = /^(\d+) (\d+)\n$/.exec(text)
+    if (!stat.isFile()) return { kind: 'other', holder: undefined, madeAt: stat.mtimeMs, dev: stat.dev, ino: stat.ino }
+    const match = /^(\d+) (\d+)\n$/.exec(readFileSync(fd, 'utf8'))
     const holder = match === null ? undefined : { pid: Number(match[1]), thread: Number(match[2]) }
-    return { holder, madeAt: stat.mtimeMs, dev: stat.dev, ino: stat.ino }
+    return { kind: 'file', holder, madeAt: stat.mtimeMs, dev: stat.dev, ino: stat.ino }
   } finally {
     closeSync(fd)
   }
 }
 
-/** Why the lock is held (for the error), or undefined when it is stale. */
-function holds(lock: FoundLock): string | undefined {
+function holderText(holder: Holder): string {
+  return holder.pid === process.pid ? `another thread of this process (thread ${holder.thread}) has it open` : `process ${holder.pid} has it open`
+}
+
+/**
+ * Why the lock file is held (for the error), or undefined when it is stale. With the kernel's
+ * lock taken, the manager that held it before is gone: a lock file naming it is stale whoever
+ * has its pid now. Any other is judged as every release judges it: held while its pid lives.
+ */
+function holds(lock: FoundLock, owner: OwnerLock | undefined): string | undefined {
   const { holder } = lock
   if (holder === undefined) {
     // Being written by its maker (a release that wrote its text after creating it), or left
     // empty by a maker that died in between.
     return Math.abs(Date.now() - lock.madeAt) < FORMING_MS ? 'another manager is taking the lock' : undefined
   }
+  if (owner !== undefined && owner.previous === `${holder.pid} ${holder.thread}\n`) return undefined
   const ours = holder.pid === process.pid
-  // This thread's and held by none of its managers (acquire checked): a process before this one
-  // with the same pid made it (a restarted container's PID 1).
-  if (ours && holder.thread === threadId) return undefined
-  if (!ours && !alive(holder.pid)) return undefined
-  if (madeByAnother(holder.pid, lock)) return undefined
-  return ours ? `another thread of this process (thread ${holder.thread}) has it open` : `process ${holder.pid} has it open`
+  if (ours && holder.thread === threadId) {
+    // Held by none of this thread's managers (acquire checked): a process before this one with
+    // the same pid made it (a restarted container's PID 1), unless another copy of this library
+    // in this thread holds it open.
+    return openHere(lock) === true ? 'another copy of sessionkeeper in this thread has it open' : undefined
+  }
+  if (ours ? madeBeforeThisProcess(lock) : !alive(holder.pid)) return undefined
+  return holderText(holder)
 }
 
 function alive(pid: number): boolean {
@@ -200,36 +306,40 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Whether the live process `pid` is not the one that made the lock: it started after the lock
- * was made, and none of its descriptors is on the lock (every holder of this release keeps one
- * open). Both are asked: a start time alone is wrong after the clock stepped forward, and a
- * lock of an earlier release has no descriptor held. Linux only (/proc); elsewhere, or where
- * /proc does not tell, false: the lock is taken as held.
+ * A lock naming this process but another thread, made before this process started and open in
+ * none of its threads: an earlier process with the same pid made it (a restarted container
+ * whose manager ran in a Worker). Both are asked, for a clock stepped since. Linux only (/proc);
+ * elsewhere false: the lock is taken as held.
  */
-function madeByAnother(pid: number, lock: FoundLock): boolean {
-  const started = startedAt(pid)
+function madeBeforeThisProcess(lock: FoundLock): boolean {
+  const started = startedAt()
   if (started === undefined || started <= lock.madeAt + START_MARGIN_MS) return false
+  return openHere(lock) === false
+}
+
+/** Whether a descriptor of this process is on the lock; undefined where /proc does not tell. */
+function openHere(lock: FoundLock): boolean | undefined {
   let descriptors: string[]
   try {
-    descriptors = readdirSync(`/proc/${pid}/fd`)
+    descriptors = readdirSync('/proc/self/fd')
   } catch {
-    return false
+    return undefined
   }
   for (const descriptor of descriptors) {
     try {
-      const target = statSync(`/proc/${pid}/fd/${descriptor}`)
-      if (target.ino === lock.ino && target.dev === lock.dev) return false
+      const target = statSync(`/proc/self/fd/${descriptor}`)
+      if (target.ino === lock.ino && target.dev === lock.dev) return true
     } catch {
       // Closed meanwhile, or not a file: not the lock.
     }
   }
-  return true
+  return false
 }
 
-/** When process `pid` started, ms since the epoch, from /proc; undefined where it cannot tell. */
-function startedAt(pid: number): number | undefined {
+/** When this process started, ms since the epoch, from /proc; undefined where it cannot tell. */
+function startedAt(): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync('/proc/self/stat', 'utf8')
     // Fields after the command (which may hold spaces and parentheses): starttime is the 22nd
     // field of the line, the 20th after the command, in clock ticks since boot (USER_HZ, 100).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')

@@ -462,8 +462,8 @@ export function filePath(path: string): string {
 
 /**
  * Fails before anything is made when `path` (as `given`) cannot be a session file: its directory
- * missing or not one (the manager makes the file, not its directory, as SQLite does), or a
- * directory itself (whose lock would be made beside it). Node's error, with its code and path,
+ * missing or not one (the manager makes the file, not its directory, as SQLite does), a
+ * directory itself (whose lock would be made beside it), or anything else but a regular file. Node's error, with its code and path,
  * and a message that names the option.
  */
 function checkPlace(given: string, path: string): void {
@@ -483,6 +483,9 @@ function checkPlace(given: string, path: string): void {
   if (!kind.isDirectory()) fail('ENOTDIR', `${directory} is not a directory`, directory)
   const file = statSync(path, { throwIfNoEntry: false })
   if (file !== undefined && file.isDirectory()) fail('EISDIR', `${path} is a directory, not a file`, path)
+  // A device would be replaced by the first snapshot (renamed over it), a FIFO would block the
+  // load for good.
+  if (file !== undefined && !file.isFile()) fail('EINVAL', `${path} is not a regular file (a device, a FIFO or a socket)`, path)
 }
 
 /**

@@ -9,11 +9,13 @@
 
 mod crc32c;
 mod loader;
+mod owner_lock;
 mod pieces;
 mod reader;
 
 pub use crc32c::crc32c;
 pub use loader::{load, load_from, Loaded};
+pub use owner_lock::{try_lock_owner, OwnerLock, OwnerLockAttempt};
 pub use pieces::PieceError;
 pub use reader::{parse, parse_borrowed, Damage, Parsed, ParsedRef, SavedSession, SessionRef};
 

@@ -1,14 +1,26 @@
 /** A @fastify/session app over a SessionkeeperStore whose requests of one session overlap as the test decides (store-races-fastify specs). */
 import fastifyCookie from '@fastify/cookie'
-import fastifySession from '@fastify/session'
+import type fastifySession from '@fastify/session'
 import Fastify from 'fastify'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import type { SessionkeeperStore } from '../ts/integrations/express-session'
 import { Gates, MONTH } from './store-race-app'
 
-const SECRET = 'a secret of at least thirty-two characters'
+export const SECRET = 'a secret of at least thirty-two characters'
 
 type Data = Record<string, unknown>
+
+export interface RacingFastifyOptions {
+  rolling?: boolean
+  saveUninitialized?: boolean
+  cookie?: Record<string, unknown>
+  /**
+   * @fastify/session itself (loaded only when not given), or a copy of it: a bundled one, which
+   * no module cache holds.
+   */
+  plugin?: unknown
+}
 
 /**
  * A @fastify/session app (`rolling` by default: every request saves its whole session, changed
@@ -16,11 +28,12 @@ type Data = Record<string, unknown>
  * (or deletes it, with `?delete`, or changes nothing, with `?read`); `/op/:name?op=` does one of
  * the operations listed at its route once let go; `/park` waits for `unpark()`.
  */
-export async function racingFastify(store: SessionkeeperStore, options: { rolling?: boolean; saveUninitialized?: boolean; cookie?: Record<string, unknown> } = {}) {
+export async function racingFastify(store: SessionkeeperStore, options: RacingFastifyOptions = {}) {
   const gates = new Gates()
   const app = Fastify()
   await app.register(fastifyCookie)
-  await app.register(fastifySession, {
+  const plugin = (options.plugin ?? createRequire(__filename)('@fastify/session')) as typeof fastifySession
+  await app.register(plugin, {
     secret: SECRET,
     store,
     saveUninitialized: options.saveUninitialized ?? false,

@@ -10,7 +10,8 @@
 // as long as the request holds its Session, and no longer. A Session that @fastify/session's
 // regenerate makes copies those options too, which is why the sid is checked. A release of
 // @fastify/session that keeps its cookie options otherwise carries nothing across, and its saves
-// are whole, as before. Answers are marked only once the store knows it serves @fastify/session.
+// are whole, as before. Answers are marked unless the store knows it serves express-session
+// alone; the marks then show to code that inspects or deep-compares an answer.
 
 /** The sid the record was answered for, and the record (JSON text), on the answer's cookie. */
 const LOADED_SID = Symbol('sessionkeeper loaded sid')
@@ -21,8 +22,11 @@ const LOADED_RECORD = Symbol('sessionkeeper loaded record')
  * `record` under `sid`, on its cookie, for `fastifyLoadOf`.
  */
 export function markFastifyLoad(answer: object, sid: string, record: string): void {
-  const cookie = (answer as { cookie?: unknown }).cookie
-  if (typeof cookie !== 'object' || cookie === null) return
+  let cookie = (answer as { cookie?: unknown }).cookie
+  // A record stored without a cookie (other code's `set`): an empty one, which @fastify/session
+  // restores as it restores none, carries the marks.
+  if (cookie === undefined || cookie === null) cookie = (answer as { cookie?: unknown }).cookie = {}
+  if (typeof cookie !== 'object') return
   const marked = cookie as Record<symbol, unknown>
   marked[LOADED_SID] = sid
   marked[LOADED_RECORD] = record
@@ -56,17 +60,4 @@ export function fastifyLoadIn(options: object, sid: string): string | undefined 
   const marked = options as Record<symbol, unknown>
   const record = marked[LOADED_RECORD]
   return marked[LOADED_SID] === sid && typeof record === 'string' ? record : undefined
-}
-
-/**
- * @internal SessionkeeperStore's. Whether @fastify/session is loaded in this process (CommonJS,
- * as its releases are), so that a store's answers are marked from its first request on: the
- * marks show on the answer's cookie (enumerable symbols), which express-session's users need not
- * see. A store that finds it later learns it from the first @fastify/session save.
- */
-export function fastifySessionLoaded(): boolean {
-  const cache = typeof require === 'function' ? require.cache : undefined
-  if (cache === undefined) return false
-  for (const path of Object.keys(cache)) if (/[\\/]@fastify[\\/]session[\\/]/.test(path)) return true
-  return false
 }

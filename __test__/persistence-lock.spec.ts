@@ -6,8 +6,8 @@
  * are in docs/persistence-format.md ("The lock"); /proc is Linux's, so some run there only.
  */
 import test from 'ava'
-import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
@@ -70,18 +70,71 @@ test('the lock has its text from the moment it has its name', (t) => {
   })
 })
 
-test("a dead holder's pid now another process's: taken over, as the kernel's lock tells", async (t) => {
-  const path = tempPath(t)
-  // A holder that died with its locks (SIGKILL): its lock file and, in the owner file beside it,
-  // the same text. Its pid is now a stranger's, a live process that never opened the file.
+/** What a holder of the kernel's lock that died left: its lock file, and that file recorded in the owner file. */
+function leftByDeadHolder(path: string, pid: number): void {
+  writeFileSync(`${path}.lock`, `${pid} 0\n`)
+  const made = statSync(`${path}.lock`, { bigint: true })
+  writeFileSync(`${path}.lock.owner`, `${pid} 0\n${made.dev} ${made.ino} ${made.mtimeNs}\n`)
+}
+
+async function liveStranger(t: { teardown(fn: () => void): void }): Promise<number> {
   const stranger = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
   t.teardown(() => stranger.kill())
   await new Promise((resolve) => stranger.once('spawn', resolve))
-  writeFileSync(`${path}.lock`, `${stranger.pid} 0\n`)
-  writeFileSync(`${path}.lock.owner`, `${stranger.pid} 0\n`)
+  return stranger.pid!
+}
+
+test("a dead holder's pid now another process's: taken over, as the kernel's lock tells", async (t) => {
+  const path = tempPath(t)
+  // Its pid is now a stranger's, a live process that never opened the file.
+  leftByDeadHolder(path, await liveStranger(t))
   const manager = new SessionManager({ persist: { path } })
   t.is(readFileSync(`${path}.lock`, 'utf8'), `${process.pid} ${threadId}\n`)
   manager.close()
+})
+
+test('a lock file made since by a process with the dead holder\'s pid, without the kernel\'s lock, is held', async (t) => {
+  const path = tempPath(t)
+  // A restarted container's PID 1 running an earlier release (or a copy without the binding)
+  // took its own pid's stale lock over: the same text, another file. A manager started beside
+  // it (docker exec) gets the kernel's lock, which nobody holds, and must still not open the file.
+  const pid = await liveStranger(t)
+  leftByDeadHolder(path, pid)
+  rmSync(`${path}.lock`)
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  writeFileSync(`${path}.lock`, `${pid} 0\n`)
+  const error = t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
+  t.is((error as { pid?: number } | undefined)?.pid, pid)
+})
+
+test('refused by the kernel\'s lock, the error names no dead process', (t) => {
+  const path = tempPath(t)
+  const first = new SessionManager({ persist: { path } })
+  t.teardown(() => first.close())
+  // As while another manager takes over a dead one's lock file.
+  const own = readFileSync(`${path}.lock`, 'utf8')
+  writeFileSync(`${path}.lock`, '999999999 0\n')
+  const child = spawnSync(process.execPath, ['-e', `
+    const { SessionManager } = require('sessionkeeper')
+    try { new SessionManager({ persist: { path: ${JSON.stringify(path)} } }).close(); console.log('opened') }
+    catch (error) { console.log(error.code, error.pid, /another manager has it open/.test(error.message)) }
+  `], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  t.is(child.stdout.trim(), 'ERR_SESSION_FILE_LOCKED undefined true', child.stderr)
+  writeFileSync(`${path}.lock`, own)
+})
+
+;(linux ? test : test.skip)('a FIFO where the owner file should be: a warning, the lock file alone, and no wait for good', (t) => {
+  const path = tempPath(t)
+  execFileSync('mkfifo', [`${path}.lock.owner`])
+  const child = spawnSync(process.execPath, ['-e', `
+    const { SessionManager } = require('sessionkeeper')
+    process.on('warning', (warning) => console.log(warning.code))
+    const manager = new SessionManager({ persist: { path: ${JSON.stringify(path)} } })
+    console.log('opened')
+    manager.close()
+  `], { cwd: root, encoding: 'utf8', timeout: 30_000 })
+  t.is(child.signal, null, 'the constructor waited for a writer of the FIFO')
+  t.deepEqual(child.stdout.trim().split('\n').sort(), ['SESSIONKEEPER_NO_KERNEL_LOCK', 'opened'], child.stderr)
 })
 
 test('a holder killed with SIGKILL leaves its file to the next manager at once', (t) => {
@@ -121,7 +174,7 @@ test('a second copy of the library in this thread is refused while the first hol
   t.throws(() => new other.SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
 })
 
-test('a lock that is a dangling link is taken over once old; a directory there is named', (t) => {
+test('a lock that is a dangling link is taken over once old; a directory or a FIFO there is named', (t) => {
   const path = tempPath(t)
   symlinkSync(join(dirname(path), 'gone'), `${path}.lock`)
   // A link's own time: made just now, it may be a manager's lock being made.
@@ -131,6 +184,12 @@ test('a lock that is a dangling link is taken over once old; a directory there i
   mkdirSync(`${path}.lock`)
   const error = t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
   t.true(error?.message.includes(`${path}.lock is not a lock file`), error?.message)
+  rmSync(`${path}.lock`, { recursive: true })
+  // A FIFO there is named too, not opened (which would wait for a writer for good).
+  if (linux) {
+    execFileSync('mkfifo', [`${path}.lock`])
+    t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED', message: /is not a lock file/ })
+  }
 })
 
 /** Runs `body` in a child process (this one's start time is its own), printing its lines. */

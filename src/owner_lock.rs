@@ -1,5 +1,6 @@
 //! The kernel's lock on a session file's owner file (`sessionkeeper_core::persist::try_lock_owner`),
-//! for ts/persist/lock.ts: taken, refused, or unavailable (the file system cannot lock).
+//! for ts/persist/lock.ts: taken, refused, or unavailable (the file system cannot lock); and the
+//! owner file's text, read and written through the locked handle.
 
 use napi::bindgen_prelude::{Either, External};
 use napi_derive::napi;
@@ -17,6 +18,24 @@ pub fn lock_owner(owner_path: String) -> Either<External<HeldOwnerLock>, String>
         OwnerLockAttempt::Held => Either::B("held".into()),
         OwnerLockAttempt::Unavailable(error) => Either::B(format!("unavailable: {error}")),
     }
+}
+
+/// The owner file's text (what the previous holder recorded); undefined when it cannot be read
+/// or the lock was released.
+#[napi(catch_unwind, ts_args_type = "lock: ExternalObject<'OwnerLock'>")]
+pub fn owner_text(lock: &mut External<HeldOwnerLock>) -> Option<String> {
+    lock.0.as_mut().and_then(|held| held.text().ok())
+}
+
+/// Replaces the owner file's text; false when it cannot be written or the lock was released.
+#[napi(
+    catch_unwind,
+    ts_args_type = "lock: ExternalObject<'OwnerLock'>, text: string"
+)]
+pub fn record_owner(lock: &mut External<HeldOwnerLock>, text: String) -> bool {
+    lock.0
+        .as_mut()
+        .is_some_and(|held| held.set_text(&text).is_ok())
 }
 
 /// Lets the lock go now (its descriptor closed), not when the collector gets to it.

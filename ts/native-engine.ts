@@ -62,6 +62,9 @@ export interface NativeBinding {
   expiryLag(engine: object, out: Float64Array): number
   /** The kernel's exclusive lock of a session file's owner file: the lock, 'held', or 'unavailable: <why>'. */
   lockOwner(ownerPath: string): object | string
+  /** The owner file's text, through the locked handle (undefined when unreadable). */
+  ownerText(lock: object): string | undefined
+  recordOwner(lock: object, text: string): boolean
   releaseOwnerLock(lock: object): void
 }
 

@@ -2,14 +2,15 @@
  * One writer per session file. Two locks, taken in this order:
  * - the kernel's: an exclusive lock (flock, LockFileEx) on `<path>.lock.owner`, through the
  *   native binding (sessionkeeper_core::persist::try_lock_owner). The kernel drops it with its
- *   holder, so it is never stale, and two opens exclude each other even within one thread.
- *   Without the binding, or on a file system that cannot lock, there is none;
+ *   holder, so it is never stale, and two opens exclude each other even within one thread. Its
+ *   holder records there which lock file it made. Without the binding, or on a file system that
+ *   cannot lock, there is none;
  * - `<path>.lock`, holding `<pid> <threadId>`, which earlier releases read and make, and which
  *   names the holder in the error. Made with its text in one step (written beside its name, then
  *   hard-linked to it, which fails when the name exists) and kept open by its holder.
  * docs/persistence-format.md ("The lock") gives the rules by which a lock is taken over.
  */
-import { closeSync, fstatSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { type BigIntStats, closeSync, fstatSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { threadId } from 'node:worker_threads'
 import { SessionFileLockedError } from '../errors'
 import { loadNativeBinding } from '../load-engine'
@@ -39,12 +40,14 @@ export class FileLock {
     if (held.has(lockPath)) throw new SessionFileLockedError(path, process.pid, 'another SessionManager in this thread has it open')
     const owner = takeOwnerLock(`${lockPath}.owner`)
     if (owner === 'held') {
-      const found = readLock(lockPath)
-      throw new SessionFileLockedError(path, found?.holder?.pid, found?.holder === undefined ? 'another manager has it open' : holderText(found.holder))
+      // The lock file names the holder, unless another manager is taking over a dead one's.
+      const holder = readLock(lockPath)?.holder
+      const named = holder !== undefined && (holder.pid === process.pid || alive(holder.pid)) ? holder : undefined
+      throw new SessionFileLockedError(path, named?.pid, named === undefined ? 'another manager has it open' : holderText(named))
     }
     try {
       const fd = takeLockFile(path, lockPath, owner)
-      owner?.record(`${process.pid} ${threadId}\n`)
+      owner?.record(`${process.pid} ${threadId}\n${identityOf(fstatSync(fd, { bigint: true }))}\n`)
       held.add(lockPath)
       return new FileLock(lockPath, fd, owner)
     } catch (error) {
@@ -74,7 +77,12 @@ export class FileLock {
   }
 }
 
-/** The kernel's lock, and what its last holder wrote in its file (`<pid> <threadId>\n`). */
+/**
+ * The kernel's lock, and what its last holder recorded in its file: the lock file it made, as
+ * `<pid> <threadId>` and that file's identity (device, inode, modification time in ns), so that
+ * only that very file is taken for the gone holder's (not one a process with its pid made since
+ * without the kernel's lock: an earlier release, a copy without the binding).
+ */
 interface OwnerLock {
   /** The text the holder before this one recorded ('' for none). */
   previous: string
@@ -82,28 +90,33 @@ interface OwnerLock {
   release(): void
 }
 
+/** Paths whose file system could not lock, warned about once. */
+const warnedUnlockable = new Set<string>()
+
 function takeOwnerLock(ownerPath: string): OwnerLock | 'held' | undefined {
   const binding = loadNativeBinding()
+  // Without the binding (the JavaScript engine alone, on a platform with no prebuilt binary):
+  // the lock file alone, as releases before the kernel's lock.
   if (binding instanceof Error || typeof binding.lockOwner !== 'function') return undefined
   const lock = binding.lockOwner(ownerPath)
   if (lock === 'held') return 'held'
-  // 'unavailable: ...': a file system that cannot lock; the lock file alone, as without the binding.
-  if (typeof lock === 'string') return undefined
-  let previous = ''
-  try {
-    previous = readFileSync(ownerPath, 'utf8')
-  } catch {
-    // Unreadable (Windows locks the bytes too): no previous holder known.
+  if (typeof lock === 'string') {
+    if (!warnedUnlockable.has(ownerPath)) {
+      warnedUnlockable.add(ownerPath)
+      process.emitWarning(
+        `the kernel cannot lock ${ownerPath} (${lock.replace(/^unavailable: /, '')}): the lock file alone keeps one writer to the ` +
+        'session file, and a dead holder\'s reused pid keeps it locked until that process ends (docs/persistence-format.md, "The lock")',
+        { code: 'SESSIONKEEPER_NO_KERNEL_LOCK' },
+      )
+    }
+    return undefined
   }
   let released = false
   return {
-    previous,
+    previous: binding.ownerText(lock) ?? '',
     record: (text) => {
-      try {
-        writeFileSync(ownerPath, text)
-      } catch {
-        // As above: the next holder then knows no previous one, and keeps to the stricter rules.
-      }
+      // Unwritten, the next holder knows no previous one, and keeps to the stricter rules.
+      if (!released) binding.recordOwner(lock, text)
     },
     release: () => {
       if (released) return
@@ -238,12 +251,25 @@ interface FoundLock {
   holder: Holder | undefined
   /** When the lock was made (its modification time), ms since the epoch. */
   madeAt: number
-  dev: number
-  ino: number
+  dev: bigint
+  ino: bigint
+  /** Device, inode and modification time (ns), as the owner file records them. */
+  identity: string
+}
+
+function identityOf(stat: BigIntStats): string {
+  return `${stat.dev} ${stat.ino} ${stat.mtimeNs}`
+}
+
+function found(kind: FoundLock['kind'], holder: Holder | undefined, stat: BigIntStats): FoundLock {
+  return { kind, holder, madeAt: Number(stat.mtimeMs), dev: stat.dev, ino: stat.ino, identity: identityOf(stat) }
 }
 
 /** The lock at `lockPath`, or undefined when there is none. */
 function readLock(lockPath: string): FoundLock | undefined {
+  // Not opened unless it is (or leads to) a regular file: opening a FIFO waits for a writer.
+  const target = statSync(lockPath, { throwIfNoEntry: false, bigint: true })
+  if (target !== undefined && !target.isFile()) return found('other', undefined, target)
   let fd: number
   try {
     fd = openSync(lockPath, 'r')
@@ -251,18 +277,16 @@ function readLock(lockPath: string): FoundLock | undefined {
     // Gone, or there but not to be opened: a dangling link (made by hand, or its target
     // removed) has no holder; a file of another user, whose manager may hold it, is not ours to
     // judge.
-    const entry = lstatSync(lockPath, { throwIfNoEntry: false })
+    const entry = lstatSync(lockPath, { throwIfNoEntry: false, bigint: true })
     if (entry === undefined) return undefined
     const { code } = error as NodeJS.ErrnoException
-    const kind = code === 'EACCES' || code === 'EPERM' ? 'unreadable' : entry.isFile() || entry.isSymbolicLink() ? 'file' : 'other'
-    return { kind, holder: undefined, madeAt: entry.mtimeMs, dev: entry.dev, ino: entry.ino }
+    return found(code === 'EACCES' || code === 'EPERM' ? 'unreadable' : entry.isFile() || entry.isSymbolicLink() ? 'file' : 'other', undefined, entry)
   }
   try {
-    const stat = fstatSync(fd)
-    if (!stat.isFile()) return { kind: 'other', holder: undefined, madeAt: stat.mtimeMs, dev: stat.dev, ino: stat.ino }
+    const stat = fstatSync(fd, { bigint: true })
+    if (!stat.isFile()) return found('other', undefined, stat)
     const match = /^(\d+) (\d+)\n$/.exec(readFileSync(fd, 'utf8'))
-    const holder = match === null ? undefined : { pid: Number(match[1]), thread: Number(match[2]) }
-    return { kind: 'file', holder, madeAt: stat.mtimeMs, dev: stat.dev, ino: stat.ino }
+    return found('file', match === null ? undefined : { pid: Number(match[1]), thread: Number(match[2]) }, stat)
   } finally {
     closeSync(fd)
   }
@@ -284,7 +308,7 @@ function holds(lock: FoundLock, owner: OwnerLock | undefined): string | undefine
     // empty by a maker that died in between.
     return Math.abs(Date.now() - lock.madeAt) < FORMING_MS ? 'another manager is taking the lock' : undefined
   }
-  if (owner !== undefined && owner.previous === `${holder.pid} ${holder.thread}\n`) return undefined
+  if (owner !== undefined && owner.previous === `${holder.pid} ${holder.thread}\n${lock.identity}\n`) return undefined
   const ours = holder.pid === process.pid
   if (ours && holder.thread === threadId) {
     // Held by none of this thread's managers (acquire checked): a process before this one with
@@ -327,7 +351,7 @@ function openHere(lock: FoundLock): boolean | undefined {
   }
   for (const descriptor of descriptors) {
     try {
-      const target = statSync(`/proc/self/fd/${descriptor}`)
+      const target = statSync(`/proc/self/fd/${descriptor}`, { bigint: true })
       if (target.ino === lock.ino && target.dev === lock.dev) return true
     } catch {
       // Closed meanwhile, or not a file: not the lock.

@@ -6,7 +6,7 @@ import type { RedisSessionManager } from '../redis/manager'
 import { CONNECT_REDIS_PREFIX, RedisStoreBackend } from '../redis/store-backend'
 import type { Session } from '../session'
 import { checkInteger, checkKnownKeys, checkPlainObject, isUsableKey } from '../validate'
-import { fastifyCookieOptions, fastifyLoadIn, markFastifyLoad } from './fastify-session-loads'
+import { dropAddedCookie, fastifyCookieOptions, fastifyLoadIn, markFastifyLoad } from './fastify-session-loads'
 import { mergeChanges } from './record-merge'
 
 /**
@@ -89,13 +89,6 @@ export class SessionkeeperStore extends StoreBase {
   readonly #redis: RedisStoreBackend | undefined
   readonly #ttl: number
   readonly #ownsManager: boolean
-  /**
-   * Which frameworks this store has seen: express-session by its `createSession`, @fastify/session
-   * by a save of its Session. Answers are marked for @fastify/session unless the store is known to
-   * serve express-session alone (see markFastifyLoad).
-   */
-  #servesExpress = false
-  #servesFastify = false
 
   constructor(options?: SessionkeeperStoreOptions) {
     super()
@@ -180,7 +173,9 @@ export class SessionkeeperStore extends StoreBase {
   createSession(req: any, sess: any): any {
     const make = (StoreBase.prototype as { createSession?: (req: any, sess: any) => any }).createSession
     if (make === undefined) throw new TypeError('createSession is express-session\'s: install express-session to use it')
-    this.#servesExpress = true
+    // A cookie the store added only to carry @fastify/session's marks: express-session reads the
+    // record as it is stored.
+    dropAddedCookie(sess)
     const created = make.call(this, req, sess)
     const record = loadedAs(sess)
     if (record !== undefined && typeof created === 'object' && created !== null) remember(created, record)
@@ -236,7 +231,6 @@ export class SessionkeeperStore extends StoreBase {
     if (typeof sid !== 'string' || typeof sess !== 'object' || sess === null) return undefined
     const options = fastifyCookieOptions(sess)
     if (options === undefined) return undefined
-    this.#servesFastify = true
     return fastifyLoadIn(options, sid)
   }
 
@@ -356,9 +350,9 @@ export class SessionkeeperStore extends StoreBase {
     const parsed = JSON.parse(record) as Record
     if (typeof parsed === 'object' && parsed !== null) {
       remember(parsed, record)
-      // Unknown at first, as after every restart: marked, or the first saves of a @fastify/session
-      // app (bundled, so no module name tells) would be whole again.
-      if (this.#servesFastify || !this.#servesExpress) markFastifyLoad(parsed, sid, record)
+      // Every answer: a store cannot tell which framework asks (one store may serve both, and
+      // after a restart it has seen neither), and an unmarked @fastify/session load saves whole.
+      markFastifyLoad(parsed, sid, record)
     }
     return parsed
   }

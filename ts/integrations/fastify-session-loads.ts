@@ -10,12 +10,14 @@
 // as long as the request holds its Session, and no longer. A Session that @fastify/session's
 // regenerate makes copies those options too, which is why the sid is checked. A release of
 // @fastify/session that keeps its cookie options otherwise carries nothing across, and its saves
-// are whole, as before. Answers are marked unless the store knows it serves express-session
-// alone; the marks then show to code that inspects or deep-compares an answer.
+// are whole, as before. Every answer is marked (a store cannot tell which framework asks); the
+// marks show to code that inspects or deep-compares an answer.
 
 /** The sid the record was answered for, and the record (JSON text), on the answer's cookie. */
 const LOADED_SID = Symbol('sessionkeeper loaded sid')
 const LOADED_RECORD = Symbol('sessionkeeper loaded record')
+/** On a cookie the store added to a record stored without one, only to carry the marks. */
+const ADDED = Symbol('sessionkeeper added cookie')
 
 /**
  * @internal SessionkeeperStore's. Marks `answer` (a record as `get` parsed it) as loaded from
@@ -25,11 +27,24 @@ export function markFastifyLoad(answer: object, sid: string, record: string): vo
   let cookie = (answer as { cookie?: unknown }).cookie
   // A record stored without a cookie (other code's `set`): an empty one, which @fastify/session
   // restores as it restores none, carries the marks.
-  if (cookie === undefined || cookie === null) cookie = (answer as { cookie?: unknown }).cookie = {}
+  if (cookie === undefined || cookie === null) cookie = (answer as { cookie?: unknown }).cookie = { [ADDED]: cookie }
   if (typeof cookie !== 'object') return
   const marked = cookie as Record<symbol, unknown>
   marked[LOADED_SID] = sid
   marked[LOADED_RECORD] = record
+}
+
+/**
+ * @internal SessionkeeperStore's. Puts back the cookie of `answer` as stored when the store added
+ * one (express-session reads the record as it is).
+ */
+export function dropAddedCookie(answer: unknown): void {
+  if (typeof answer !== 'object' || answer === null) return
+  const cookie = (answer as { cookie?: unknown }).cookie
+  if (typeof cookie !== 'object' || cookie === null || !Object.hasOwn(cookie, ADDED)) return
+  const stored = (cookie as Record<symbol, unknown>)[ADDED]
+  if (stored === undefined) delete (answer as { cookie?: unknown }).cookie
+  else (answer as { cookie?: unknown }).cookie = stored
 }
 
 /** The symbol of the last Session class seen for its cookie options (one class, in practice). */

@@ -7,7 +7,7 @@
  */
 import test from 'ava'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
@@ -70,11 +70,11 @@ test('the lock has its text from the moment it has its name', (t) => {
   })
 })
 
-/** What a holder of the kernel's lock that died left: its lock file, and that file recorded in the owner file. */
+/** What a holder of the kernel's lock that died left: its lock file, linked as `.lock.owned`, and its text in the owner file. */
 function leftByDeadHolder(path: string, pid: number): void {
   writeFileSync(`${path}.lock`, `${pid} 0\n`)
-  const made = statSync(`${path}.lock`, { bigint: true })
-  writeFileSync(`${path}.lock.owner`, `${pid} 0\n${made.dev} ${made.ino} ${made.mtimeNs}\n`)
+  linkSync(`${path}.lock`, `${path}.lock.owned`)
+  writeFileSync(`${path}.lock.owner`, `${pid} 0\n`)
 }
 
 async function liveStranger(t: { teardown(fn: () => void): void }): Promise<number> {
@@ -101,8 +101,10 @@ test('a lock file made since by a process with the dead holder\'s pid, without t
   const pid = await liveStranger(t)
   leftByDeadHolder(path, pid)
   rmSync(`${path}.lock`)
-  await new Promise((resolve) => setTimeout(resolve, 5))
   writeFileSync(`${path}.lock`, `${pid} 0\n`)
+  // Its inode cannot be the dead holder's (whose second name keeps that one in use), whatever
+  // the file system's times and inode reuse.
+  t.not(statSync(`${path}.lock`).ino, statSync(`${path}.lock.owned`).ino)
   const error = t.throws(() => new SessionManager({ persist: { path } }), { code: 'ERR_SESSION_FILE_LOCKED' })
   t.is((error as { pid?: number } | undefined)?.pid, pid)
 })

@@ -47,7 +47,18 @@ export class FileLock {
     }
     try {
       const fd = takeLockFile(path, lockPath, owner)
-      owner?.record(`${process.pid} ${threadId}\n${identityOf(fstatSync(fd, { bigint: true }))}\n`)
+      if (owner !== undefined) {
+        // A second name for the lock file, so that no file made later can be taken for it: its
+        // inode stays in use (a number alone is reused at once on some file systems, and their
+        // times are too coarse to tell two files apart). Ours to replace, holding the kernel's lock.
+        removeQuietly(`${lockPath}.owned`)
+        try {
+          linkSync(lockPath, `${lockPath}.owned`)
+        } catch {
+          // No hard links here: no lock file will be taken for ours after a crash.
+        }
+        owner.record(`${process.pid} ${threadId}\n`)
+      }
       held.add(lockPath)
       return new FileLock(lockPath, fd, owner)
     } catch (error) {
@@ -60,10 +71,12 @@ export class FileLock {
     if (this.#released) return
     this.#released = true
     held.delete(this.lockPath)
-    try {
-      unlinkSync(this.lockPath)
-    } catch {
-      // Already gone: nothing to release.
+    for (const name of [this.lockPath, `${this.lockPath}.owned`]) {
+      try {
+        unlinkSync(name)
+      } catch {
+        // Already gone: nothing to release.
+      }
     }
     try {
       closeSync(this.fd)
@@ -78,14 +91,16 @@ export class FileLock {
 }
 
 /**
- * The kernel's lock, and what its last holder recorded in its file: the lock file it made, as
- * `<pid> <threadId>` and that file's identity (device, inode, modification time in ns), so that
- * only that very file is taken for the gone holder's (not one a process with its pid made since
- * without the kernel's lock: an earlier release, a copy without the binding).
+ * The kernel's lock, and what its last holder recorded in its file: the `<pid> <threadId>` of
+ * the lock file it made, which it also linked as `<path>.lock.owned`. Only a lock file with that
+ * text and that second name is taken for the gone holder's (not one a process with its pid made
+ * since without the kernel's lock: an earlier release, a copy without the binding).
  */
 interface OwnerLock {
   /** The text the holder before this one recorded ('' for none). */
   previous: string
+  /** `<path>.lock.owned`. */
+  ownedPath: string
   record(text: string): void
   release(): void
 }
@@ -114,6 +129,7 @@ function takeOwnerLock(ownerPath: string): OwnerLock | 'held' | undefined {
   let released = false
   return {
     previous: binding.ownerText(lock) ?? '',
+    ownedPath: ownerPath.replace(/\.owner$/, '.owned'),
     record: (text) => {
       // Unwritten, the next holder knows no previous one, and keeps to the stricter rules.
       if (!released) binding.recordOwner(lock, text)
@@ -253,16 +269,10 @@ interface FoundLock {
   madeAt: number
   dev: bigint
   ino: bigint
-  /** Device, inode and modification time (ns), as the owner file records them. */
-  identity: string
-}
-
-function identityOf(stat: BigIntStats): string {
-  return `${stat.dev} ${stat.ino} ${stat.mtimeNs}`
 }
 
 function found(kind: FoundLock['kind'], holder: Holder | undefined, stat: BigIntStats): FoundLock {
-  return { kind, holder, madeAt: Number(stat.mtimeMs), dev: stat.dev, ino: stat.ino, identity: identityOf(stat) }
+  return { kind, holder, madeAt: Number(stat.mtimeMs), dev: stat.dev, ino: stat.ino }
 }
 
 /** The lock at `lockPath`, or undefined when there is none. */
@@ -308,7 +318,7 @@ function holds(lock: FoundLock, owner: OwnerLock | undefined): string | undefine
     // empty by a maker that died in between.
     return Math.abs(Date.now() - lock.madeAt) < FORMING_MS ? 'another manager is taking the lock' : undefined
   }
-  if (owner !== undefined && owner.previous === `${holder.pid} ${holder.thread}\n${lock.identity}\n`) return undefined
+  if (owner !== undefined && owner.previous === `${holder.pid} ${holder.thread}\n` && sameFile(lock, owner.ownedPath)) return undefined
   const ours = holder.pid === process.pid
   if (ours && holder.thread === threadId) {
     // Held by none of this thread's managers (acquire checked): a process before this one with
@@ -318,6 +328,12 @@ function holds(lock: FoundLock, owner: OwnerLock | undefined): string | undefine
   }
   if (ours ? madeBeforeThisProcess(lock) : !alive(holder.pid)) return undefined
   return holderText(holder)
+}
+
+/** Whether `path` names the file `lock` is (one inode: a second name keeps it from reuse). */
+function sameFile(lock: FoundLock, path: string): boolean {
+  const other = lstatSync(path, { throwIfNoEntry: false, bigint: true })
+  return other !== undefined && other.isFile() && other.ino === lock.ino && other.dev === lock.dev
 }
 
 function alive(pid: number): boolean {

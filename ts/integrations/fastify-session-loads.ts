@@ -21,7 +21,7 @@ const ADDED = Symbol('sessionkeeper added cookie')
 
 /**
  * @internal SessionkeeperStore's. Marks `answer` (a record as `get` parsed it) as loaded from
- * `record` under `sid`, on its cookie, for `fastifyLoadOf`.
+ * `record` under `sid`, on its cookie, for `fastifyLoadIn` on the save.
  */
 export function markFastifyLoad(answer: object, sid: string, record: string): void {
   let cookie = (answer as { cookie?: unknown }).cookie

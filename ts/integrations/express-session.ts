@@ -257,8 +257,10 @@ export class SessionkeeperStore extends StoreBase {
     const loaded = loadedAs(sess)
     const redis = this.#redis
     if (redis !== undefined) {
-      // The record is not rewritten in Redis (as connect-redis's touch): only the lifetime.
-      this.#answerAsync(callback, () => redis.touch(sid, (stored) => this.#ttlOf(touched(sess, loaded, stored))))
+      // The record is not rewritten in Redis (as connect-redis's touch): only the lifetime, which
+      // comes from the request's own cookie unless another request saved since this one loaded
+      // (touched), so the usual touch parses nothing.
+      this.#answerAsync(callback, () => redis.touch(sid, (stored) => this.#ttlOf(stored === loaded ? sess : touched(sess, loaded, stored))))
       return
     }
     this.#answer(callback, () => {

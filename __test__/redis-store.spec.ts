@@ -290,3 +290,25 @@ test('Redis mode: a "remember me" keeps its 30 days when an overlapping request 
   t.is(stored.theme, 'set by theme')
   t.true(found.expiresAt > Date.now() + MONTH - 60_000, `deadline in ${Math.round((found.expiresAt - Date.now()) / 1000)} s, the stored cookie's in 30 days`)
 })
+
+test('Redis mode: a save merges with another process\'s save whose invalidation has not arrived yet', async (t) => {
+  const prefix = `s-${randomUUID()}:`
+  const a = await racing(t.context.server, prefix)
+  const { cookie } = await call(a.base, 'POST', '/login', '')
+  const slow = await a.hold(cookie, 'locale')
+  // Another process's save, as its write script leaves it (the record, and its data version one
+  // higher), with the invalidation it publishes still on its way: A's near cache holds the copy
+  // its request loaded.
+  const raw = t.context.server.client()
+  await raw.connect()
+  cleanups.push(() => raw.quit().catch(() => {}))
+  const key = `${prefix}1:s:${sidOf(cookie)}`
+  const before = JSON.parse((await raw.hGet(key, 'd:express-session'))!) as Record<string, unknown>
+  await raw.hSet(key, 'd:express-session', JSON.stringify({ ...before, theme: 'set elsewhere' }))
+  await raw.hIncrBy(key, 'w', 1)
+  t.is(await slow.release(), 200)
+  const stored = JSON.parse((await raw.hGet(key, 'd:express-session'))!) as Record<string, unknown>
+  t.is(stored.theme, 'set elsewhere', 'the other process\'s change stays')
+  t.is(stored.locale, 'set by locale', 'and this request\'s goes in')
+  t.is(stored.user, 'ann')
+})

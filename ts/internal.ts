@@ -68,9 +68,16 @@ export const replaceSession = Symbol('sessionkeeper.replaceSession')
  */
 export const writeAndRenew = Symbol('sessionkeeper.writeAndRenew')
 
-/** @internal For SessionkeeperStore's Redis mode: a plain command on the RedisSessionManager's connection (its deadline, its errors). */
+/**
+ * @internal For SessionkeeperStore's Redis mode: the data version of the record a RedisSession
+ * holds (see the WRITE script), which a write merged against that copy expects.
+ */
+export const dataVersion = Symbol('sessionkeeper.dataVersion')
+
 /** A RedisSession a create closed in its own step (a login's old session): marks the handle closed. */
 export const closedByCreate = Symbol('sessionkeeper.closedByCreate')
+
+/** @internal For SessionkeeperStore's Redis mode: a plain command on the RedisSessionManager's connection (its deadline, its errors). */
 export const redisCommand = Symbol('sessionkeeper.redisCommand')
 
 /** @internal For SessionkeeperStore's Redis mode: the RedisSessionManager's estimate of Redis's clock (ms). */

@@ -65,6 +65,18 @@ const REGENERATE_ATTEMPTS = 5
  */
 const siblings = new Map<string, Set<RedisCore>>()
 
+/**
+ * A write that expected a data version found the record's data changed since (see
+ * RedisCore.write): nothing was written. Internal: SessionkeeperStore reads the session again and
+ * merges its change anew.
+ */
+export class DataChangedError extends Error {
+  constructor(readonly id: string) {
+    super('the session\'s data changed since the copy this write was merged against')
+    this.name = 'DataChangedError'
+  }
+}
+
 export class RedisCore {
   readonly options: ResolvedRedisOptions
   readonly connection: Connection
@@ -435,14 +447,24 @@ export class RedisCore {
     return record
   }
 
-  /** Sets and deletes fields of a live record: the record after, and how many deleted fields existed; undefined when not live. */
-  async write(id: string, set: readonly string[], remove: readonly string[], user?: string): Promise<SessionRecord | undefined> {
+  /**
+   * Sets and deletes fields of a live record: the record after; undefined when not live. With
+   * `expected`, only while the record's data version is that one (a change merged against a
+   * copy of that version), else DataChangedError and nothing written.
+   */
+  async write(id: string, set: readonly string[], remove: readonly string[], user?: string, expected?: number): Promise<SessionRecord | undefined> {
     const epoch = this.cache.epoch
     let reply: unknown[]
     for (let attempt = 1; ; attempt++) {
       reply = await this.run('write to a session', SCRIPTS.write, [
         id, String(this.options.grace), this.origin, ...this.#userCap(user), String(set.length / 2), ...set, ...remove,
+        expected === undefined ? '' : String(expected),
       ])
+      if (reply[0] === 7) {
+        // Another process's write, whose invalidation may not have arrived: the copy is stale.
+        this.cache.delete(id)
+        throw new DataChangedError(id)
+      }
       if (reply[0] === 4) throw this.#userFull(user as string)
       // A plain value into a record sealed since this process loaded it.
       if (reply[0] === 5) throw new RedisKeyError(id, String(reply[2]), 'no-key')

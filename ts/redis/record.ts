@@ -15,6 +15,10 @@ import type { RecordSeal } from './seal'
 // release reading version 1 refuses the record instead of serving ciphertext as data:
 //   U   the user, sealed, R   the roles, sealed, e:<key>   a data value, sealed
 //   h   the blind index of the user: its per-user set is uh:<h> instead of u:<user>
+// Added under the same m (earlier readers ignore it):
+//   w   data version: how many writes set or deleted a data value (absent: 0). A write merged
+//       against a copy names that copy's version and is refused when the data changed since
+//       (SessionkeeperStore's saves); writes of earlier releases leave it as it is
 // Whether a field is sealed is told by its name, never guessed from its value, and a write
 // of a sealed field deletes its plain twin (and the reverse), so old plain records and new
 // sealed ones coexist and a record moves from one to the other field by field.
@@ -38,6 +42,8 @@ export interface SessionRecord {
   roles: string[]
   /** Data key to stored form, in the order Redis returned the fields. */
   data: Map<string, string>
+  /** How many writes set or deleted data values (field 'w'; 0 when absent): see the WRITE script. */
+  dataVersion: number
 }
 
 /**
@@ -50,7 +56,7 @@ export type Reseal = string[]
 /** Parses HGETALL's flat [field, value, ...] list; a record this release cannot read throws. */
 export function parseRecord(id: string, flat: readonly string[], seal?: RecordSeal, reseal?: Reseal): SessionRecord {
   const record: SessionRecord = {
-    createdAt: NaN, lastActivity: NaN, idleTimeout: 0, absoluteTimeout: 0, user: undefined, roles: [], data: new Map(),
+    createdAt: NaN, lastActivity: NaN, idleTimeout: 0, absoluteTimeout: 0, user: undefined, roles: [], data: new Map(), dataVersion: 0,
   }
   let minimumReader = 1
   let index: string | undefined
@@ -111,6 +117,7 @@ export function parseRecord(id: string, flat: readonly string[], seal?: RecordSe
         break
       }
       case 'h': index = value; break
+      case 'w': record.dataVersion = Number(value); break
       default: break
     }
   }

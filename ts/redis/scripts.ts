@@ -313,22 +313,30 @@ return {1, now, seq_now(), redis.call('HGETALL', key), replaced, evicted, closed
  * (whatever value is given) renews the session now.
  * A write that sets a user first makes room for the session under maxSessionsPerUser, as CREATE.
  * ARGV: prefix, id, grace, origin, maxSessionsPerUser (0: none), whenUserFull, count of the new
- * user's set names, the names, count of pairs, pairs..., names to delete...
- * Returns {0, now} when the record is absent or expired, {4, now} when the new user is at the
- * cap with 'reject' (nothing changed), {5, now, field} for a plain user, roles or value into a
- * sealed record, {6, now} for a sealed one into a record still holding plain ones (seal it
- * first: RESEAL), else {1, now, seq, record, {evicted id, record, ...}}.
+ * user's set names, the names, count of pairs, pairs..., names to delete..., and last the data
+ * version the write expects ('' for any).
+ * The data version, field 'w' (absent: 0), counts the writes that set or delete a data value:
+ * a write that merged its change into the record as some copy held it names that copy's
+ * version, and is refused when another write changed the data since. Renewals and timeout
+ * changes leave it, so they never refuse such a write.
+ * Returns {0, now} when the record is absent or expired, {7, now} when its data version is not
+ * the expected one, {4, now} when the new user is at the cap with 'reject' (nothing changed),
+ * {5, now, field} for a plain user, roles or value into a sealed record, {6, now} for a sealed
+ * one into a record still holding plain ones (seal it first: RESEAL), else {1, now, seq,
+ * record, {evicted id, record, ...}}.
  */
 const WRITE = `
 local id, grace, origin, cap, policy, sets = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local pairs = tonumber(ARGV[8 + sets])
 local B = 9 + sets
+local expected, last = ARGV[#ARGV], #ARGV - 1
 local now = now_ms()
 local key = P .. 's:' .. id
 local h = redis.call('HGETALL', key)
 if #h == 0 then return {0, now} end
 local before = fields(h)
 if not alive(before, now) then return {0, now} end
+if expected ~= '' and (before['w'] or '0') ~= expected then return {7, now} end
 -- Readers with the key refuse plain values in a sealed record (m 2), so none goes in, and a
 -- sealed value goes into a plain record only once no plain value would be left beside it.
 local sealed_record = tonumber(before['m'] or '1') >= 2
@@ -339,7 +347,7 @@ for n = B, B - 1 + pairs * 2, 2 do
 end
 if seals and not sealed_record then
   local removed = {}
-  for n = B + pairs * 2, #ARGV do removed[ARGV[n]] = true end
+  for n = B + pairs * 2, last do removed[ARGV[n]] = true end
   for n = 1, #h, 2 do
     if is_plain(h[n]) and not removed[h[n]] then return {6, now} end
   end
@@ -380,7 +388,14 @@ if pairs > 0 then
   hset_list(key, list)
   if sealed then raise_reader(key) end
 end
-for n = B + pairs * 2, #ARGV do redis.call('HDEL', key, ARGV[n]) end
+local data_changed = false
+for n = B, B - 1 + pairs * 2, 2 do
+  if string.sub(ARGV[n], 1, 2) == 'd:' or string.sub(ARGV[n], 1, 2) == 'e:' then data_changed = true end
+end
+for n = B + pairs * 2, last do
+  if redis.call('HDEL', key, ARGV[n]) == 1 and (string.sub(ARGV[n], 1, 2) == 'd:' or string.sub(ARGV[n], 1, 2) == 'e:') then data_changed = true end
+end
+if data_changed then redis.call('HINCRBY', key, 'w', 1) end
 local f = fields(redis.call('HGETALL', key))
 if user_key(before) ~= user_key(f) then
   if user_key(before) ~= nil then leave_user(id, before, user_key(before)) end

@@ -3,7 +3,7 @@ import { OwnedObjects, type Disposer } from '../owned-objects'
 import type { CloseReason } from '../registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from '../validate'
 import type { RedisCore } from './core'
-import { closedByCreate, observeSession, type SessionObserver, writeAndRenew } from '../internal'
+import { closedByCreate, dataVersion, observeSession, type SessionObserver, writeAndRenew } from '../internal'
 import { DATA_PREFIX, dataFields, expiresAtOf, rolesFields, SEALED_DATA_PREFIX, type SessionRecord, twinsOf, userFields } from './record'
 
 /**
@@ -236,17 +236,26 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
     return !this.closed && this.#core.removeObject(this.#id, key)
   }
 
-  /** @internal Sets data values (stored forms) and makes the deadline `idleTimeout` from now, in one step. */
-  async [writeAndRenew](data: readonly string[], idleTimeout: number): Promise<boolean> {
+  /**
+   * @internal Sets data values (stored forms) and makes the deadline `idleTimeout` from now, in
+   * one step. With `expected`, only while the record's data version is that one (the version of
+   * the copy the values were merged against), else DataChangedError and nothing written.
+   */
+  async [writeAndRenew](data: readonly string[], idleTimeout: number, expected?: number): Promise<boolean> {
     const set = ['a', '', 'i', String(idleTimeout)]
     for (let index = 0; index + 1 < data.length; index += 2) set.push(...dataFields(this.#id, this.#core.seal, data[index], data[index + 1]))
-    return this.#write(set)
+    return this.#write(set, twinsOf(set), undefined, expected)
+  }
+
+  /** @internal The data version of this copy's record (see writeAndRenew). */
+  get [dataVersion](): number {
+    return this.#record.dataVersion
   }
 
   /** Sets `set`'s pairs (deleting their plain or sealed twins) and deletes `remove`. */
-  async #write(set: string[], remove: string[] = twinsOf(set), user?: string): Promise<boolean> {
+  async #write(set: string[], remove: string[] = twinsOf(set), user?: string, expected?: number): Promise<boolean> {
     if (this.closed) return false
-    const record = await this.#core.write(this.#id, set, remove, user)
+    const record = await this.#core.write(this.#id, set, remove, user, expected)
     if (record === undefined) return this.#lost()
     this.#record = record
     return true

@@ -1,12 +1,21 @@
 import { SessionExistsError } from '../errors'
-import { redisCommand, redisNow, writeAndRenew } from '../internal'
+import { dataVersion, redisCommand, redisNow, writeAndRenew } from '../internal'
 import { type RedisClientLike, refusedForMemory } from './connection'
+import { DataChangedError } from './core'
+import { RedisUnavailableError } from './errors'
 import { RedisSessionManager } from './manager'
 import type { RedisSessionManagerOptions } from './options'
 import type { RedisSession } from './session'
 
 /** The data key under which express-session's serialized session lives (as in the in-process store). */
 export const STORE_RECORD = 'express-session'
+
+/**
+ * Most times a save merges its change anew because another process changed the session first.
+ * Each such refusal is another save that went in, so this bounds only a session whose saves
+ * keep overlapping, and what stale copies a read in flight may put back in the near cache.
+ */
+const MERGE_ATTEMPTS = 16
 
 /** connect-redis's defaults: the key prefix, and JSON as the serializer. */
 export const CONNECT_REDIS_PREFIX = 'sess:'
@@ -59,19 +68,32 @@ export class RedisStoreBackend {
    * Stores `record` under `sid`. With `change` (a session the request loaded: see
    * SessionkeeperStore.set), writes what `change` makes of the stored record, with its lifetime,
    * over a live session of the store, and does nothing when the session has ended; this
-   * process's saves of one sid take turns, so that each changes what the one before it wrote. A
-   * session still unmoved under `migrateFrom` (Redis was full when it was read) is saved whole,
-   * which moves it over. Without `change`, writes `record`, making the session if needed.
+   * process's saves of one sid take turns, so that each changes what the one before it wrote,
+   * and the write goes in only if no other process changed the record since the copy `change`
+   * was given (else `change` is given the record Redis holds now). A session still unmoved
+   * under `migrateFrom` (Redis was full when it was read) is saved whole, which moves it over.
+   * Without `change`, writes `record`, making the session if needed.
    */
   async set(sid: string, record: string, ttl: number, change?: (stored: string) => { record: string; ttl: number }): Promise<void> {
     if (change !== undefined) {
       const moved = await this.#inTurn(sid, async () => {
-        const existing = await this.manager.peek(sid)
-        const stored = recordOf(existing)
-        if (existing === undefined || stored === undefined) return !(await this.#unmoved(sid))
-        const saved = change(stored)
-        await this.#save(existing, saved.record, saved.ttl)
-        return true
+        for (let attempt = 1; ; attempt++) {
+          // After a refusal the near cache no longer holds the session: read from Redis.
+          const existing = await this.manager.peek(sid)
+          const stored = recordOf(existing)
+          if (existing === undefined || stored === undefined) return !(await this.#unmoved(sid))
+          const saved = change(stored)
+          try {
+            await this.#save(existing, saved.record, saved.ttl, existing[dataVersion])
+            return true
+          } catch (error) {
+            // Another process saved since this copy was read (its invalidation had not arrived).
+            if (!(error instanceof DataChangedError)) throw error
+            if (attempt === MERGE_ATTEMPTS) {
+              throw new RedisUnavailableError('save a session', { cause: new Error(`other saves of it went in first ${attempt} times`) })
+            }
+          }
+        }
       })
       if (moved) return
     }
@@ -112,15 +134,16 @@ export class RedisStoreBackend {
    * `originalExpires`), refused because Redis is full, writes the stored record with the new
    * expiry instead, which is no longer and so goes in: the framework, which checks that expiry
    * on load, finds the session renewed. Any other change (the application's data, a cookie's
-   * maxAge set for "remember me") fails with Redis's refusal.
+   * maxAge set for "remember me") fails with Redis's refusal. `expected`: see
+   * RedisSession's writeAndRenew.
    */
-  async #save(existing: RedisSession, record: string, ttl: number): Promise<boolean> {
+  async #save(existing: RedisSession, record: string, ttl: number, expected?: number): Promise<boolean> {
     try {
-      return await existing[writeAndRenew]([STORE_RECORD, record], ttl)
+      return await existing[writeAndRenew]([STORE_RECORD, record], ttl, expected)
     } catch (error) {
       const renewed = refusedForMemory(error) ? withExpiryOf(recordOf(existing), record) : undefined
       if (renewed === undefined) throw error
-      return existing[writeAndRenew]([STORE_RECORD, renewed], ttl)
+      return existing[writeAndRenew]([STORE_RECORD, renewed], ttl, expected)
     }
   }
 

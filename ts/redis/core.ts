@@ -5,7 +5,7 @@ import { Listeners } from '../listeners'
 import { type Disposer, OwnedObjects } from '../owned-objects'
 import type { CloseReason } from '../registry'
 import { Connection, type RedisClientLike, refusedForMemory } from './connection'
-import { RedisKeyError, RedisUnavailableError } from './errors'
+import { DataChangedError, RedisKeyError, RedisUnavailableError } from './errors'
 import { NearCache } from './near-cache'
 import type { ResolvedRedisOptions } from './options'
 import { expiresAtOf, parseRecord, type Reseal, SEALED_DATA_PREFIX, type SessionRecord } from './record'
@@ -64,18 +64,6 @@ const REGENERATE_ATTEMPTS = 5
  * change on the same channel has resolved in any of them.
  */
 const siblings = new Map<string, Set<RedisCore>>()
-
-/**
- * A write that expected a data version found the record's data changed since (see
- * RedisCore.write): nothing was written. Internal: SessionkeeperStore reads the session again and
- * merges its change anew.
- */
-export class DataChangedError extends Error {
-  constructor(readonly id: string) {
-    super('the session\'s data changed since the copy this write was merged against')
-    this.name = 'DataChangedError'
-  }
-}
 
 export class RedisCore {
   readonly options: ResolvedRedisOptions
@@ -450,7 +438,8 @@ export class RedisCore {
   /**
    * Sets and deletes fields of a live record: the record after; undefined when not live. With
    * `expected`, only while the record's data version is that one (a change merged against a
-   * copy of that version), else DataChangedError and nothing written.
+   * copy of that version), else DataChangedError, carrying the record as Redis holds it, and
+   * nothing written.
    */
   async write(id: string, set: readonly string[], remove: readonly string[], user?: string, expected?: number): Promise<SessionRecord | undefined> {
     const epoch = this.cache.epoch
@@ -463,7 +452,7 @@ export class RedisCore {
       if (reply[0] === 7) {
         // Another process's write, whose invalidation may not have arrived: the copy is stale.
         this.cache.delete(id)
-        throw new DataChangedError(id)
+        throw new DataChangedError(id, this.parse(id, reply[2] as Flat))
       }
       if (reply[0] === 4) throw this.#userFull(user as string)
       // A plain value into a record sealed since this process loaded it.

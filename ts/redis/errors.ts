@@ -1,3 +1,5 @@
+import type { SessionRecord } from './record'
+
 /**
  * Rejects a RedisSessionManager call when Redis cannot answer it: the client is not connected
  * (down, reconnecting, closed) or gave no reply within `commandTimeout`, or the command failed.
@@ -51,4 +53,16 @@ export class RedisKeyError extends Error {
 function describeCause(cause: unknown): string {
   if (cause === undefined) return ''
   return ` (${cause instanceof Error ? cause.message : String(cause)})`
+}
+
+/**
+ * @internal A write that expected a data version (a change merged against a copy of that
+ * version) found the record's data changed since: nothing was written. `record` is the record
+ * as Redis holds it, to merge against anew. SessionkeeperStore's; never reaches its callers.
+ */
+export class DataChangedError extends Error {
+  constructor(readonly id: string, readonly record: SessionRecord) {
+    super('the session\'s data changed since the copy this write was merged against')
+    this.name = 'DataChangedError'
+  }
 }

@@ -319,8 +319,8 @@ return {1, now, seq_now(), redis.call('HGETALL', key), replaced, evicted, closed
  * a write that merged its change into the record as some copy held it names that copy's
  * version, and is refused when another write changed the data since. Renewals and timeout
  * changes leave it, so they never refuse such a write.
- * Returns {0, now} when the record is absent or expired, {7, now} when its data version is not
- * the expected one, {4, now} when the new user is at the cap with 'reject' (nothing changed),
+ * Returns {0, now} when the record is absent or expired, {7, now, record} when its data version
+ * is not the expected one (the record as it is), {4, now} when the new user is at the cap with 'reject' (nothing changed),
  * {5, now, field} for a plain user, roles or value into a sealed record, {6, now} for a sealed
  * one into a record still holding plain ones (seal it first: RESEAL), else {1, now, seq,
  * record, {evicted id, record, ...}}.
@@ -336,7 +336,7 @@ local h = redis.call('HGETALL', key)
 if #h == 0 then return {0, now} end
 local before = fields(h)
 if not alive(before, now) then return {0, now} end
-if expected ~= '' and (before['w'] or '0') ~= expected then return {7, now} end
+if expected ~= '' and (before['w'] or '0') ~= expected then return {7, now, h} end
 -- Readers with the key refuse plain values in a sealed record (m 2), so none goes in, and a
 -- sealed value goes into a plain record only once no plain value would be left beside it.
 local sealed_record = tonumber(before['m'] or '1') >= 2

@@ -3,6 +3,7 @@ import { OwnedObjects, type Disposer } from '../owned-objects'
 import type { CloseReason } from '../registry'
 import { checkKey, checkRoles, checkString, checkTimeout } from '../validate'
 import type { RedisCore } from './core'
+import { DataChangedError } from './errors'
 import { closedByCreate, dataVersion, observeSession, type SessionObserver, writeAndRenew } from '../internal'
 import { DATA_PREFIX, dataFields, expiresAtOf, rolesFields, SEALED_DATA_PREFIX, type SessionRecord, twinsOf, userFields } from './record'
 
@@ -239,7 +240,8 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   /**
    * @internal Sets data values (stored forms) and makes the deadline `idleTimeout` from now, in
    * one step. With `expected`, only while the record's data version is that one (the version of
-   * the copy the values were merged against), else DataChangedError and nothing written.
+   * the copy the values were merged against), else DataChangedError, nothing written, and this
+   * copy then holds the record as Redis does (to merge against anew).
    */
   async [writeAndRenew](data: readonly string[], idleTimeout: number, expected?: number): Promise<boolean> {
     const set = ['a', '', 'i', String(idleTimeout)]
@@ -255,7 +257,13 @@ export class RedisSession<Data extends JsonFields<Data> = Record<string, JsonVal
   /** Sets `set`'s pairs (deleting their plain or sealed twins) and deletes `remove`. */
   async #write(set: string[], remove: string[] = twinsOf(set), user?: string, expected?: number): Promise<boolean> {
     if (this.closed) return false
-    const record = await this.#core.write(this.#id, set, remove, user, expected)
+    let record: SessionRecord | undefined
+    try {
+      record = await this.#core.write(this.#id, set, remove, user, expected)
+    } catch (error) {
+      if (error instanceof DataChangedError) this.#record = error.record
+      throw error
+    }
     if (record === undefined) return this.#lost()
     this.#record = record
     return true

@@ -1,8 +1,8 @@
+import { performance } from 'node:perf_hooks'
 import { SessionExistsError } from '../errors'
 import { dataVersion, redisCommand, redisNow, writeAndRenew } from '../internal'
 import { type RedisClientLike, refusedForMemory } from './connection'
-import { DataChangedError } from './core'
-import { RedisUnavailableError } from './errors'
+import { DataChangedError, RedisUnavailableError } from './errors'
 import { RedisSessionManager } from './manager'
 import type { RedisSessionManagerOptions } from './options'
 import type { RedisSession } from './session'
@@ -11,11 +11,12 @@ import type { RedisSession } from './session'
 export const STORE_RECORD = 'express-session'
 
 /**
- * Most times a save merges its change anew because another process changed the session first.
- * Each such refusal is another save that went in, so this bounds only a session whose saves
- * keep overlapping, and what stale copies a read in flight may put back in the near cache.
+ * How long (ms) a save or touch keeps trying when other processes' saves of the session keep
+ * going in first: the store's manager's commandTimeout (its default), the longest any one of its
+ * calls waits for Redis. Each refusal is another save that went in, and carries the record it
+ * found, so a retry is one round trip, as the other process's saves are.
  */
-const MERGE_ATTEMPTS = 16
+const CONTENDED_MS = 2000
 
 /** connect-redis's defaults: the key prefix, and JSON as the serializer. */
 export const CONNECT_REDIS_PREFIX = 'sess:'
@@ -77,9 +78,9 @@ export class RedisStoreBackend {
   async set(sid: string, record: string, ttl: number, change?: (stored: string) => { record: string; ttl: number }): Promise<void> {
     if (change !== undefined) {
       const moved = await this.#inTurn(sid, async () => {
-        for (let attempt = 1; ; attempt++) {
-          // After a refusal the near cache no longer holds the session: read from Redis.
-          const existing = await this.manager.peek(sid)
+        const existing = await this.manager.peek(sid)
+        const started = performance.now()
+        for (;;) {
           const stored = recordOf(existing)
           if (existing === undefined || stored === undefined) return !(await this.#unmoved(sid))
           const saved = change(stored)
@@ -87,11 +88,9 @@ export class RedisStoreBackend {
             await this.#save(existing, saved.record, saved.ttl, existing[dataVersion])
             return true
           } catch (error) {
-            // Another process saved since this copy was read (its invalidation had not arrived).
-            if (!(error instanceof DataChangedError)) throw error
-            if (attempt === MERGE_ATTEMPTS) {
-              throw new RedisUnavailableError('save a session', { cause: new Error(`other saves of it went in first ${attempt} times`) })
-            }
+            // Another process saved since this copy was read (its invalidation had not arrived):
+            // the copy now holds the record as Redis does, to merge against anew.
+            contended(error, started, 'save a session')
           }
         }
       })
@@ -154,15 +153,27 @@ export class RedisStoreBackend {
    */
   async touch(sid: string, ttlOf: (stored: string | undefined) => number): Promise<void> {
     const existing = await this.manager.peek(sid)
-    const ttl = ttlOf(recordOf(existing))
     if (existing === undefined && this.#migrateFrom !== undefined) {
       // Not moved over yet (Redis full when it was read): renewed where it is, as connect-redis does.
+      const ttl = ttlOf(undefined)
       await this.manager[redisCommand]('renew a connect-redis session', ['PEXPIRE', this.#migrateFrom + sid, String(Math.max(1, Math.ceil(ttl)))])
       return
     }
-    if (existing === undefined || recordOf(existing) === undefined) return
-    if (existing.expiresAt >= this.manager[redisNow]() + ttl - this.#touchInterval) return
-    await existing[writeAndRenew]([], ttl)
+    const started = performance.now()
+    for (;;) {
+      const stored = recordOf(existing)
+      if (existing === undefined || stored === undefined) return
+      const ttl = ttlOf(stored)
+      if (existing.expiresAt >= this.manager[redisNow]() + ttl - this.#touchInterval) return
+      try {
+        // The lifetime comes from the stored cookie (a "remember me" another request saved), so
+        // it is written only while the record is the one it was taken from.
+        await existing[writeAndRenew]([], ttl, existing[dataVersion])
+        return
+      } catch (error) {
+        contended(error, started, 'renew a session')
+      }
+    }
   }
 
   async destroy(sid: string): Promise<void> {
@@ -229,6 +240,17 @@ function withExpiryOf(stored: string | undefined, record: string): string | unde
     return renewed.length <= stored.length ? renewed : undefined
   } catch {
     return undefined
+  }
+}
+
+/**
+ * Returns when `error` is a write refused because another process changed the session's data
+ * first (DataChangedError) and there is time to try again; throws otherwise.
+ */
+function contended(error: unknown, started: number, action: string): void {
+  if (!(error instanceof DataChangedError)) throw error
+  if (performance.now() - started > CONTENDED_MS) {
+    throw new RedisUnavailableError(action, { cause: new Error(`other processes' saves of it went in first for ${CONTENDED_MS} ms`) })
   }
 }
 

@@ -8,7 +8,7 @@ import session from 'express-session'
 import { randomUUID } from 'node:crypto'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
 import { RedisServer } from './redis-fixtures'
-import { call, listen, MONTH, sidOf } from './store-race-app'
+import { aboutAMonth, call, listen, MONTH, sidOf } from './store-race-app'
 import { racingFastify } from './store-race-fastify-app'
 
 const test = anyTest as TestFn<{ server: RedisServer }>
@@ -117,7 +117,7 @@ test('a page view\'s touch in one process does not cut short a "remember me" ano
   const raw = await rawClient(t.context.server)
   const key = `${prefix}1:s:${sidOf(cookie)}`
   const stored = JSON.parse((await raw.hGet(key, 'd:express-session'))!)
-  t.is(stored.cookie.originalMaxAge, MONTH, 'the record keeps the remember-me cookie')
+  t.true(aboutAMonth(stored.cookie.originalMaxAge), `the record keeps the remember-me cookie (originalMaxAge ${stored.cookie.originalMaxAge})`)
   const ttl = await raw.pTTL(key)
   t.true(ttl > MONTH - 3_600_000, `the session ends in ${Math.round(ttl / 1000)} s, its cookie in 30 days`)
 })

@@ -7,6 +7,14 @@ import type { Server } from 'node:http'
 const SECRET = 'a secret of at least thirty-two characters'
 export const MONTH = 30 * 24 * 3600_000
 
+/**
+ * Whether a stored cookie's originalMaxAge is the "remember me"'s MONTH: express-session works it
+ * out from two readings of the clock, so it may come out a millisecond or two short.
+ */
+export function aboutAMonth(maxAge: number | null | undefined): boolean {
+  return typeof maxAge === 'number' && Math.abs(maxAge - MONTH) <= 5
+}
+
 /** The sid in an express-session cookie (`connect.sid=s%3A<sid>.<signature>`). */
 export function sidOf(cookie: string): string {
   return decodeURIComponent(cookie.split('=')[1]).slice(2).split('.')[0]

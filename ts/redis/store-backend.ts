@@ -164,7 +164,9 @@ export class RedisStoreBackend {
       const stored = recordOf(existing)
       if (existing === undefined || stored === undefined) return
       const ttl = ttlOf(stored)
-      if (existing.expiresAt >= this.manager[redisNow]() + ttl - this.#touchInterval) return
+      // A cookie shorter than touchInterval (a maxAge of seconds) is renewed within a tenth of
+      // its own lifetime, else an active user's session ended while their cookie was renewed.
+      if (existing.expiresAt >= this.manager[redisNow]() + ttl - Math.min(this.#touchInterval, Math.floor(ttl / 10))) return
       try {
         // The lifetime comes from the stored cookie (a "remember me" another request saved), so
         // it is written only while the record is the one it was taken from.

@@ -320,10 +320,10 @@ return {1, now, seq_now(), redis.call('HGETALL', key), replaced, evicted, closed
  * version, and is refused when another write changed the data since. Renewals and timeout
  * changes leave it, so they never refuse such a write.
  * Returns {0, now} when the record is absent or expired, {7, now, record} when its data version
- * is not the expected one (the record as it is), {4, now} when the new user is at the cap with 'reject' (nothing changed),
- * {5, now, field} for a plain user, roles or value into a sealed record, {6, now} for a sealed
- * one into a record still holding plain ones (seal it first: RESEAL), else {1, now, seq,
- * record, {evicted id, record, ...}}.
+ * is not the expected one (the record as it is; nothing changed), {4, now} when the new user is
+ * at the cap with 'reject' (nothing changed), {5, now, field} for a plain user, roles or value
+ * into a sealed record, {6, now} for a sealed one into a record still holding plain ones (seal
+ * it first: RESEAL), else {1, now, seq, record, {evicted id, record, ...}}.
  */
 const WRITE = `
 local id, grace, origin, cap, policy, sets = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])

@@ -13,12 +13,14 @@ type ManagerOptions = Omit<RedisSessionManagerOptions, 'client'>
 /**
  * The shared frame of a spec file of RedisSessionManagers: one redis-server started before its
  * tests (with a connected admin client in the context) and stopped after them, once every
- * manager made through `managersOn` or `group` (or pushed on `managers`) is closed. `defaults`
- * go to every manager, under each call's own options.
+ * manager made through `managersOn` or `group` (or pushed on `managers`) is closed and every
+ * function given to `cleanup` (a store, an HTTP server) has run. `defaults` go to every manager,
+ * under each call's own options.
  */
 export function redisSpec(defaults: ManagerOptions = {}) {
   const test = anyTest as TestFn<RedisContext>
   const managers: RedisSessionManager<any>[] = []
+  const cleanups: (() => unknown)[] = []
   test.before(async (t) => {
     const server = await RedisServer.start()
     const admin = server.client()
@@ -27,7 +29,7 @@ export function redisSpec(defaults: ManagerOptions = {}) {
     t.context.admin = admin
   })
   test.after.always(async (t) => {
-    await Promise.allSettled(managers.map((manager) => manager.close()))
+    await Promise.allSettled([...cleanups.map(async (cleanup) => cleanup()), ...managers.map((manager) => manager.close())])
     await t.context.server?.stop()
   })
   /** One manager per options, sharing `base` as prefix, each with its own client: processes as far as Redis can tell. */
@@ -40,7 +42,10 @@ export function redisSpec(defaults: ManagerOptions = {}) {
   /** `count` managers with the same options on one fresh prefix (or `base`). */
   const group = (server: RedisServer, count: number, options: ManagerOptions = {}, base?: string) =>
     managersOn(server, Array.from({ length: count }, () => options), base)
-  return { test, managers, managersOn, group }
+  const cleanup = (run: () => unknown): void => {
+    cleanups.push(run)
+  }
+  return { test, managers, managersOn, group, cleanup }
 }
 
 /** Waits until `check` holds, polling every 25 ms, `tries` times at most. */

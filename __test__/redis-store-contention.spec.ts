@@ -2,26 +2,17 @@
 // touching one session at once: every save that answered goes in, none fails, no process's change
 // is written over by another's merged against an older copy (the record's data version), and a
 // touch never cuts short a lifetime saved meanwhile.
-import anyTest, { type TestFn } from 'ava'
 import express from 'express'
 import session from 'express-session'
 import { randomUUID } from 'node:crypto'
 import { SessionkeeperStore } from '../ts/integrations/express-session'
-import { RedisServer } from './redis-fixtures'
+import type { RedisServer } from './redis-fixtures'
+import { redisSpec } from './redis-spec'
 import { aboutAMonth, call, listen, MONTH, sidOf } from './store-race-app'
 import { racingFastify } from './store-race-fastify-app'
 
-const test = anyTest as TestFn<{ server: RedisServer }>
+const { test, cleanup } = redisSpec()
 const SECRET = 'a secret of at least thirty-two characters'
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-
-test.before(async (t) => {
-  t.context.server = await RedisServer.start()
-})
-test.after.always(async (t) => {
-  await Promise.allSettled(cleanups.map((cleanup) => cleanup()))
-  await t.context.server?.stop()
-})
 
 /**
  * One "process": its own client, store and express app. `/inc/:name` adds 1 to the session's
@@ -30,7 +21,7 @@ test.after.always(async (t) => {
 async function processOf(server: RedisServer, prefix: string, options: { touchInterval?: number; rolling?: boolean } = {}) {
   const store = new SessionkeeperStore({ redis: server.client(), prefix, ...(options.touchInterval === undefined ? {} : { touchInterval: options.touchInterval }) })
   const errors: string[] = []
-  cleanups.push(() => store.close())
+  cleanup(() => store.close())
   const app = express()
   app.use(session({ store, secret: SECRET, resave: false, saveUninitialized: false, rolling: options.rolling ?? false, cookie: { maxAge: 60_000 } }))
   app.post('/login', (req, res) => {
@@ -55,18 +46,11 @@ async function processOf(server: RedisServer, prefix: string, options: { touchIn
     res.status(503).json({ code: error.code ?? null, message: String(error.message), cause: String(error.cause?.message ?? '') })
   })
   const { base, server: http } = await listen(app)
-  cleanups.push(() => {
+  cleanup(() => {
     http.closeAllConnections()
     return new Promise((resolve) => http.close(resolve))
   })
   return { base, store, errors }
-}
-
-async function rawClient(server: RedisServer) {
-  const raw = server.client()
-  await raw.connect()
-  cleanups.push(() => raw.quit().catch(() => {}))
-  return raw
 }
 
 for (const [processes, loops, rounds] of [[2, 1, 150], [2, 4, 40], [4, 4, 25]] as const) {
@@ -85,7 +69,7 @@ for (const [processes, loops, rounds] of [[2, 1, 150], [2, 4, 40], [4, 4, 25]] a
         else failures.push(reply.body)
       }
     })))
-    const raw = await rawClient(t.context.server)
+    const raw = t.context.admin
     const stored = JSON.parse((await raw.hGet(`${prefix}1:s:${sidOf(cookie)}`, 'd:express-session'))!)
     const lost: string[] = []
     for (const [name, count] of ok) if (stored[name] !== count) lost.push(`${name}: stored ${stored[name]}, ${count} saves answered 200`)
@@ -114,7 +98,7 @@ test('a page view\'s touch in one process does not cut short a "remember me" ano
   }
   t.is((await call(a.base, 'GET', '/whoami', cookie)).body.user, 'ann')
   t.is(calls, 2, 'the get, then the touch')
-  const raw = await rawClient(t.context.server)
+  const raw = t.context.admin
   const key = `${prefix}1:s:${sidOf(cookie)}`
   const stored = JSON.parse((await raw.hGet(key, 'd:express-session'))!)
   t.true(aboutAMonth(stored.cookie.originalMaxAge), `the record keeps the remember-me cookie (originalMaxAge ${stored.cookie.originalMaxAge})`)
@@ -129,12 +113,12 @@ test('@fastify/session (rolling): a change saves while another process serves pa
   const prefix = `s-${randomUUID()}:`
   const stores = [0, 1].map(() => {
     const store = new SessionkeeperStore({ redis: t.context.server.client(), prefix })
-    cleanups.push(() => store.close())
+    cleanup(() => store.close())
     return store
   })
   const [a, b] = await Promise.all(stores.map(async (store) => {
     const app = await racingFastify(store)
-    cleanups.push(() => app.close())
+    cleanup(() => app.close())
     return app
   }))
   const { cookie } = await call(a.base, 'POST', '/login', '')

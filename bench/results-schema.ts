@@ -100,6 +100,11 @@ export interface PersistFigures {
   /** The compaction's longest synchronous step (stats().persistence), real time; absent in
    *  results from before it was reported. */
   compactionLongestStepMs?: number
+  /** The same for a later compaction in the same process (60% of the rest destroyed), which
+   *  finds the compaction's code compiled; absent in results from before it was measured. */
+  laterCompactionMs?: number | null
+  laterCompactionMaxBlockMs?: number
+  laterBaselineMaxBlockMs?: number
   /** Longest lag from a change to the fdatasync that made it durable under 'everysec'. */
   fsyncLagMaxMs: number
 }

@@ -41,10 +41,16 @@ const GOALS: readonly Goal[] = [
     name: 'longest event-loop block during a background compaction ≤ 5 ms',
     measured: (f) => f.compactionMs === null
       ? `no compaction (a file under 1 MiB is never compacted); ${formatMs(f.compactionMaxBlockMs)} ms while destroying`
-      : `${formatMs(f.compactionMaxBlockMs)} ms (the same destroys without persist: ${formatMs(f.baselineMaxBlockMs)} ms${f.compactionLongestStepMs === undefined ? '' : `; the compaction's own longest step: ${formatMs(f.compactionLongestStepMs)} ms`})`,
+      : `${formatMs(f.compactionMaxBlockMs)} ms (the same destroys without persist: ${formatMs(f.baselineMaxBlockMs)} ms${f.compactionLongestStepMs === undefined ? '' : `; the compaction's own longest step: ${formatMs(f.compactionLongestStepMs)} ms`}${laterCompaction(f)})`,
     met: (f) => f.compactionMs !== null && f.compactionMaxBlockMs <= 5,
   },
 ]
+
+/** A later compaction's block in the same process, beside the first's (the goal's). */
+function laterCompaction(f: PersistFigures): string {
+  if (f.laterCompactionMaxBlockMs === undefined || f.laterCompactionMs === null || f.laterCompactionMs === undefined) return ''
+  return `; a later compaction in the same process: ${formatMs(f.laterCompactionMaxBlockMs)} ms, the same destroys without persist ${formatMs(f.laterBaselineMaxBlockMs ?? NaN)} ms`
+}
 
 /** Each goal on each engine measured, as targets of the run. */
 export function persistTargets(results: Figures): Target[] {
@@ -65,13 +71,13 @@ export function persistSection(results: BenchResults): string {
   const reported = [
     line(["one create under fsync 'always' (waits for fdatasync)", ...figures.map((f) => `${formatMs(f.alwaysCreateMs)} ms`)]),
     line(["longest change → fdatasync lag under 'everysec'", ...figures.map((f) => `${formatMs(f.fsyncLagMaxMs)} ms`)]),
-    line(['file right after the background compaction, with the destroys made during it, per session', ...figures.map((f) => f.compactionMs === null ? 'none' : `${f.compactedBytesPerSession.toFixed(0)} B`)]),
+    line(['file right after the later background compaction, with the destroys made during it, per session', ...figures.map((f) => f.compactionMs === null ? 'none' : `${f.compactedBytesPerSession.toFixed(0)} B`)]),
     line(['compaction after destroying 60%, start to end', ...figures.map((f) => f.compactionMs === null ? 'none' : `${formatMs(f.compactionMs)} ms`)]),
   ]
   return [
     '## Persistence',
     '',
-    `${formatSize(first.sessions)} sessions of ~${first.dataBytesPerSession.toFixed(0)} B of data, \`persist: { path, fsync: 'everysec' }\` against no persistence, each in a process of its own (\`npm run bench:persist\` prints the same). The load is of the file close() saved with every session; the compaction's block is read while 60% of the sessions are destroyed in small chunks after that load, and the same destroys without persistence show the machine's own noise.`,
+    `${formatSize(first.sessions)} sessions of ~${first.dataBytesPerSession.toFixed(0)} B of data, \`persist: { path, fsync: 'everysec' }\` against no persistence, each in a process of its own (\`npm run bench:persist\` prints the same). The load is of the file close() saved with every session; the compaction's block is read while 60% of the sessions are destroyed in small chunks after that load, and the same destroys without persistence show the machine's own noise; then again for a later compaction in the same process (60% of the rest destroyed), whose code V8 has compiled by then.`,
     '',
     line(head),
     `|---|${head.slice(1).map(() => '---').join('|')}|`,

@@ -92,7 +92,7 @@ async function measure(engine: Engine, count: number, persist: boolean): Promise
     // the longest event-loop block until the background compaction ends; without, the same
     // workload's, for a second more (the machine's noise). Then 60% of the rest the same way,
     // for a later compaction in the same process: the first one's block includes V8 compiling
-    // the compaction's code (below), which a long-running server pays once.
+    // the compaction's code on its worker threads, which a long-running server pays once.
     // A second idle before each, in both runs: with persistence the manager has just loaded 10^6
     // sessions in this process, and the compilations that load queued (16 ms of the loader's
     // decode among them, V8's --trace-opt) ran on the collector's and compiler's threads on both

@@ -56,6 +56,15 @@ export class ManagerClock {
     return this.#latest
   }
 
+  /**
+   * Takes `time`, read from the clock before (a session file's latest activity), as the latest
+   * reading when it is later: time stands still until the clock passes it, as after a step back
+   * while running, so that no restored session is newer than the ones made after it.
+   */
+  atLeast(time: number): void {
+    if (isTime(time) && time > this.#latest) this.#latest = time
+  }
+
   /** The error is made only when reported: a stuck clock must not build a stack trace per call. */
   #fail(makeError: () => Error): number {
     this.failures++

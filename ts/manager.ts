@@ -58,6 +58,11 @@ export interface SessionPage<Data extends JsonFields<Data> = Record<string, Json
 
 const PAGE_LIMIT = 10_000
 /**
+ * A session file whose latest activity is this far ahead of the clock at load is warned about
+ * (the manager's time then stands still until the clock catches up); nearer, it is jitter.
+ */
+const CLOCK_BEHIND_WARNING_MS = 1000
+/**
  * A cursor is the slot to scan from, in base 36 after a 'p'. Slots never move: a session keeps
  * its slot from create to close, and pages scan slots in ascending order, so a session live
  * throughout the paging is in exactly one page, whatever else is created or closed meanwhile.
@@ -135,6 +140,19 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
         },
         () => createEngine(resolved.engine, resolved),
       )
+      // Time never goes backwards across a restart either: a clock stepped back while the server
+      // was down would make sessions made now older than restored ones (the wrong one evicted
+      // as the oldest), and a use of a restored session would move its activity back.
+      const { latestActivity } = this.#persistence.report
+      const ahead = latestActivity - registry.clock.now()
+      registry.clock.atLeast(latestActivity)
+      if (ahead > CLOCK_BEHIND_WARNING_MS) {
+        process.emitWarning(
+          `the session file ${this.#persistence.path} holds activity ${Math.round(ahead)} ms ahead of options.clock ` +
+          '(was the clock stepped back?): the manager\'s time stands still at that activity until the clock catches up, so expiry runs late by up to that, never early',
+          { type: 'SessionkeeperPersistenceWarning', code: 'SESSIONKEEPER_CLOCK_BEHIND_FILE' },
+        )
+      }
       // Filing by user asks every session for its user (a native call each): skipped when the
       // load gave none a user.
       if (this.#persistence.report.users !== 0) this.#indexRestored()

@@ -57,6 +57,8 @@ export interface LoadReport {
   renamedTo: string | undefined
   /** Records that gave a restored session a user: 0 when no restored session has one. */
   users: number
+  /** The latest last activity of a restored session (-Infinity when none), a clock reading. */
+  latestActivity: number
 }
 
 /** Writes above this many bytes go to the file as they fill, not all at the end. */
@@ -122,7 +124,7 @@ export class Persistence {
     const lock = FileLock.acquire(path)
     try {
       removeLeftovers(path)
-      const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined, users: 0 }
+      const report: LoadReport = { restored: 0, tornAt: undefined, renamedTo: undefined, users: 0, latestActivity: -Infinity }
       // Last activities load as the file holds them: exact after close(), after a crash up to
       // the renewal slack older than the last use (LOAD_SHIFT).
       const loaded = load(path, options, config, engine, fresh, now, report, warn, cipher)
@@ -150,14 +152,14 @@ export class Persistence {
       let persistence: Persistence | undefined
       engine.journal = new Journal(fd, options.fsync, onJournalError, () => persistence?.compactor.check(), cipher)
       // The journal holds each last activity as the file had it, which is the one loaded.
-      const activity = inner.attachedActivity?.()
-      if (activity !== undefined) {
-        engine.adoptAll(activity)
-      } else {
+      let activity = inner.attachedActivity?.()
+      if (activity === undefined) {
         const pairs: number[] = []
         forEachAttached(inner, (handle) => pairs.push(handle, inner.lastActivity(handle)))
-        engine.adoptAll(Float64Array.from(pairs))
+        activity = Float64Array.from(pairs)
       }
+      engine.adoptAll(activity)
+      for (let at = 1; at < activity.length; at += 2) if (activity[at] > report.latestActivity) report.latestActivity = activity[at]
       persistence = new Persistence(path, lock, config, engine, report, onJournalError, cipher)
       return persistence
     } catch (error) {

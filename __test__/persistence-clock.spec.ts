@@ -4,6 +4,8 @@
  * the server was down, sessions made after the load were older than restored ones (a hostile
  * review, 2026-12-06: 'evict-oldest' closed the login made a second before instead of a session
  * from before the restart) and a use of a restored session moved its activity and deadline back.
+ * Time stands still for a file up to 10 minutes ahead; further ahead, it does not (all expiry
+ * would stop until then).
  */
 import test, { type ExecutionContext } from 'ava'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -13,6 +15,8 @@ import { SessionManager } from '../ts/index'
 import { ENGINES, FakeClock, withWarnings } from './helpers'
 
 const HOUR = 3_600_000
+/** A step back the manager's time stands still for (at most 10 minutes). */
+const STEP = 5 * 60_000
 
 function tempDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'sk-persist-clock-'))
@@ -21,7 +25,7 @@ function tempDir(t: ExecutionContext): string {
 }
 
 for (const engine of ENGINES) {
-  /** Ada's sessions a and b, 1 s apart, saved by close(); the clock then stepped back an hour. */
+  /** Ada's sessions a and b, 1 s apart, saved by close(); the clock then stepped back 5 minutes. */
   function restartedBehind(t: ExecutionContext) {
     const path = join(tempDir(t), 'sessions.skdb')
     const clock = new FakeClock()
@@ -32,7 +36,7 @@ for (const engine of ENGINES) {
     const bCreatedAt = b.createdAt
     clock.advance(1000)
     first.close()
-    clock.advance(-HOUR)
+    clock.advance(-STEP)
     const { result: second, warnings } = withWarnings(() => new SessionManager({ engine, clock: clock.read, persist: { path }, maxSessionsPerUser: 2 }))
     t.teardown(() => second.close())
     return { clock, a, b, bCreatedAt, second, warnings }
@@ -73,7 +77,7 @@ for (const engine of ENGINES) {
     // A copy of the file as a kill -9 leaves it (the first manager still holds the original).
     const crashed = join(dir, 'crashed.skdb')
     copyFileSync(path, crashed)
-    clock.advance(-HOUR)
+    clock.advance(-STEP)
     const { result: second } = withWarnings(() => new SessionManager({ engine, clock: clock.read, persist: { path: crashed }, idleTimeout: 600_000 }))
     t.teardown(() => second.close())
     const made = second.create({ user: 'ada' })
@@ -81,10 +85,30 @@ for (const engine of ENGINES) {
     t.deepEqual(second.sessionsOf('ada').map((session) => session.id), [old.id, latest.id, made.id])
     // Expiry is late by the step, never early: the sessions live until their deadlines as the
     // clock reads them once it is past the file's time again.
-    clock.advance(HOUR + 600_000 - 5000 - 1)
+    clock.advance(STEP + 600_000 - 5000 - 1)
     t.truthy(second.peek(old.id), 'not expired before its deadline')
     clock.advance(2)
     t.is(second.get(old.id), undefined)
+  })
+
+  test(`a file over 10 minutes ahead of the clock holds no time still: restored sessions keep their times, new ones the clock's [${engine}]`, (t) => {
+    const path = join(tempDir(t), 'sessions.skdb')
+    const clock = new FakeClock()
+    const first = new SessionManager({ engine, clock: clock.read, persist: { path }, idleTimeout: 600_000 })
+    const restored = first.create({ user: 'ada' })
+    const stamped = restored.createdAt
+    first.close()
+    clock.advance(-HOUR) // a clock once set an hour ahead, put right while the server was down
+    const { result: second, warnings } = withWarnings(() => new SessionManager({ engine, clock: clock.read, persist: { path }, idleTimeout: 600_000 }))
+    t.teardown(() => second.close())
+    t.deepEqual(warnings, ['SESSIONKEEPER_CLOCK_BEHIND_FILE'])
+    const made = second.create({ user: 'ada' })
+    t.is(made.createdAt, clock.now, 'sessions made now take the clock\'s time')
+    t.is(second.peek(restored.id)!.createdAt, stamped)
+    // New sessions expire by the clock, not an hour late.
+    clock.advance(600_000)
+    t.is(second.get(made.id), undefined)
+    t.truthy(second.peek(restored.id))
   })
 
   test(`a restart with the clock moved on warns of nothing and keeps the clock's time [${engine}]`, (t) => {

@@ -63,6 +63,13 @@ const PAGE_LIMIT = 10_000
  */
 const CLOCK_BEHIND_WARNING_MS = 1000
 /**
+ * The longest the manager's time stands still for a session file ahead of the clock. Further
+ * ahead, the file's times are not a clock to keep to (a clock once set years ahead): holding
+ * time still until then would stop all expiry, where leaving it keeps only the restored
+ * sessions' later times.
+ */
+const CLOCK_HOLD_MAX_MS = 10 * 60_000
+/**
  * A cursor is the slot to scan from, in base 36 after a 'p'. Slots never move: a session keeps
  * its slot from create to close, and pages scan slots in ascending order, so a session live
  * throughout the paging is in exactly one page, whatever else is created or closed meanwhile.
@@ -145,11 +152,14 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       // as the oldest), and a use of a restored session would move its activity back.
       const { latestActivity } = this.#persistence.report
       const ahead = latestActivity - registry.clock.now()
-      registry.clock.atLeast(latestActivity)
+      const held = ahead <= CLOCK_HOLD_MAX_MS
+      if (held) registry.clock.atLeast(latestActivity)
       if (ahead > CLOCK_BEHIND_WARNING_MS) {
         process.emitWarning(
-          `the session file ${this.#persistence.path} holds activity ${Math.round(ahead)} ms ahead of options.clock ` +
-          '(was the clock stepped back?): the manager\'s time stands still at that activity until the clock catches up, so expiry runs late by up to that, never early',
+          `the session file ${this.#persistence.path} holds activity ${Math.round(ahead)} ms ahead of options.clock (was the clock stepped back?): ` +
+          (held
+            ? 'the manager\'s time stands still at that activity until the clock catches up, so expiry runs late by up to that, never early'
+            : `more than the ${CLOCK_HOLD_MAX_MS / 60_000} minutes the manager's time stands still for: restored sessions keep their later times (they expire that much late), and sessions made from now on may count as older than them`),
           { type: 'SessionkeeperPersistenceWarning', code: 'SESSIONKEEPER_CLOCK_BEHIND_FILE' },
         )
       }

@@ -63,13 +63,6 @@ const PAGE_LIMIT = 10_000
  */
 const CLOCK_BEHIND_WARNING_MS = 1000
 /**
- * The longest the manager's time stands still for a session file ahead of the clock. Further
- * ahead, the file's times are not a clock to keep to (a clock once set years ahead): holding
- * time still until then would stop all expiry, where leaving it keeps only the restored
- * sessions' later times.
- */
-const CLOCK_HOLD_MAX_MS = 10 * 60_000
-/**
  * A cursor is the slot to scan from, in base 36 after a 'p'. Slots never move: a session keeps
  * its slot from create to close, and pages scan slots in ascending order, so a session live
  * throughout the paging is in exactly one page, whatever else is created or closed meanwhile.
@@ -150,16 +143,17 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       // Time never goes backwards across a restart either: a clock stepped back while the server
       // was down would make sessions made now older than restored ones (the wrong one evicted
       // as the oldest), and a use of a restored session would move its activity back.
+      // However far: judged by a clock behind the file, the sessions a crash left past their
+      // deadline (swept, but their Remove not yet on disk) would come back alive and renewable
+      // (a hostile review of a 10-minute bound, 2026-12-06). A file a clock once set far ahead
+      // wrote holds time still as long, as that clock's step back would have in the process.
       const { latestActivity } = this.#persistence.report
       const ahead = latestActivity - registry.clock.now()
-      const held = ahead <= CLOCK_HOLD_MAX_MS
-      if (held) registry.clock.atLeast(latestActivity)
+      registry.clock.atLeast(latestActivity)
       if (ahead > CLOCK_BEHIND_WARNING_MS) {
         process.emitWarning(
           `the session file ${this.#persistence.path} holds activity ${Math.round(ahead)} ms ahead of options.clock (was the clock stepped back?): ` +
-          (held
-            ? 'the manager\'s time stands still at that activity until the clock catches up, so expiry runs late by up to that, never early'
-            : `more than the ${CLOCK_HOLD_MAX_MS / 60_000} minutes the manager's time stands still for: restored sessions keep their later times (they expire that much late), and sessions made from now on may count as older than them`),
+          'the manager\'s time stands still at that activity until the clock catches up, so expiry runs late by up to that, never early',
           { type: 'SessionkeeperPersistenceWarning', code: 'SESSIONKEEPER_CLOCK_BEHIND_FILE' },
         )
       }

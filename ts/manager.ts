@@ -143,10 +143,10 @@ export class SessionManager<Data extends JsonFields<Data> = Record<string, JsonV
       // Time never goes backwards across a restart either: a clock stepped back while the server
       // was down would make sessions made now older than restored ones (the wrong one evicted
       // as the oldest), and a use of a restored session would move its activity back.
-      // However far: judged by a clock behind the file, the sessions a crash left past their
-      // deadline (swept, but their Remove not yet on disk) would come back alive and renewable
-      // (a hostile review of a 10-minute bound, 2026-12-06). A file a clock once set far ahead
-      // wrote holds time still as long, as that clock's step back would have in the process.
+      // However far ahead the file is: under any bound, a clock behind the file would bring back
+      // alive and renewable the sessions a crash left past their deadline (swept, their Remove
+      // not yet on disk). A file a clock once set far ahead wrote holds time still as long, as
+      // that clock's step back would have in the running process.
       const { latestActivity } = this.#persistence.report
       const ahead = latestActivity - registry.clock.now()
       registry.clock.atLeast(latestActivity)
